@@ -1,0 +1,273 @@
+"""The ``livebokeh`` command.
+
+Only the standard library is imported at module level, so ``livebokeh --help`` is instant; the
+pipeline and its libraries are imported when a run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from livebokeh import __version__
+from livebokeh.errors import ConfigError, LivebokehError, SinkError
+
+log = logging.getLogger("livebokeh")
+
+EPILOG = """\
+examples:
+  livebokeh                                       webcam 0 -> virtual camera + preview
+  livebokeh --camera 1 --config call --no-preview
+  livebokeh --input talk.mp4 --output talk_portrait.mp4
+  livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
+  livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
+
+In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="livebokeh",
+        description="Real-time portrait mode: blur the background behind the person in a webcam, video or photo.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
+
+    g = p.add_argument_group("input and output")
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg,
+                   help="camera to open (default 0); an index or a device path such as /dev/video2")
+    g.add_argument("--input", "-i", metavar="FILE", help="process a video or image file instead of a camera")
+    g.add_argument("--output", "-o", metavar="FILE",
+                   help="write the result: a video (.mp4 H.264, .mkv, .mov, .webm, .avi) or an image (.jpg, .png)")
+    g.add_argument("--save-mask", metavar="PATH",
+                   help="write the final alpha as 8-bit gray: an image for image input; for video a video "
+                        "(lossless FFV1 for .mkv) or a pattern such as masks/%%05d.png")
+    g.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+
+    g = p.add_argument_group("camera")
+    g.add_argument("--width", dest="camera.width", type=int, default=cfg, help="requested width (default 1280)")
+    g.add_argument("--height", dest="camera.height", type=int, default=cfg, help="requested height (default 720)")
+    g.add_argument("--fps", dest="camera.fps", type=float, default=cfg, help="requested frame rate (default 30)")
+    g.add_argument("--fourcc", dest="camera.fourcc", default=cfg,
+                   help="requested pixel format, e.g. MJPG (default; needed for 1080p30 on most webcams) or YUYV")
+
+    g = p.add_argument_group("segmentation")
+    g.add_argument("--backend", dest="segmenter.backend", default=cfg, help="segmentation backend (default mediapipe)")
+    g.add_argument("--model", dest="segmenter.model", default=cfg,
+                   help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
+    g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 2)")
+    g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
+                   help="probability at or below which a pixel is background (default 0.2)")
+    g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
+                   help="probability at or above which a pixel is person (default 0.8)")
+    g.add_argument("--feather", dest="mask.feather", type=float, default=cfg,
+                   help="edge softness as a fraction of frame height (default 0.004)")
+    g.add_argument("--smoothing", dest="mask.smoothing", type=float, default=cfg,
+                   help="temporal smoothing of uncertain edges, 0..1 (default 0.6; 0 = off)")
+
+    g = p.add_argument_group("effect")
+    g.add_argument("--effect", dest="render.effect", default=cfg, help="blur (default) or none")
+    g.add_argument("--blur", dest="render.blur", type=float, default=cfg,
+                   help="blur radius as a fraction of frame height (default 0.03; 0.015 subtle, 0.06 strong)")
+
+    g = p.add_argument_group("live outputs")
+    g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
+                   default=cfg, help="send live output to a virtual camera (default on)")
+    g.add_argument("--vcam-device", dest="virtual_camera.device", metavar="DEVICE", default=cfg,
+                   help="virtual camera device, e.g. /dev/video10 (default: the first free one)")
+    g.add_argument("--vcam-backend", dest="virtual_camera.backend", metavar="NAME", default=cfg,
+                   help="pyvirtualcam backend: v4l2loopback, obs or unitycapture (default: any)")
+    g.add_argument("--vcam-fps", dest="virtual_camera.fps", type=float, default=cfg,
+                   help="frame rate announced to the virtual camera (default: the source's)")
+    g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg,
+                   help="show a preview window (default on for cameras, off for files)")
+
+    g = p.add_argument_group("general")
+    g.add_argument("--config", "-c", metavar="FILE|PRESET",
+                   help="settings file (TOML) or preset: default, call, stream, record; flags override it")
+    g.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
+    g.add_argument("--stats", action="store_true", help="print per-stage timings, fps, drops and latency at the end")
+    g.add_argument("--stats-json", metavar="PATH", help="write the same statistics as JSON")
+    g.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
+    g.add_argument("--verbose", "-v", action="store_true", help="more detail")
+    g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    g.add_argument("--version", action="version", version=f"livebokeh {__version__}")
+    for action in p._actions:
+        if "." in action.dest and action.metavar is None and action.nargs != 0:
+            action.metavar = action.dest.rsplit(".", 1)[1].upper()
+    return p
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if (args.verbose or args.debug) else logging.WARNING if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("livebokeh: %(message)s"))
+    root = logging.getLogger("livebokeh")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if "." in k}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from livebokeh.config import load_config, to_toml
+
+        cfg = load_config(args.config, _overrides(args))
+        if args.print_config:
+            print(to_toml(cfg), end="")
+            return 0
+        return _run(args, cfg)
+    except LivebokehError as err:
+        if args.debug:
+            log.exception("error")
+        print(f"livebokeh: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("livebokeh: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line, traceback with --debug
+        if args.debug:
+            log.exception("internal error")
+        where = "; ".join(getattr(err, "__notes__", []))
+        print(
+            f"livebokeh: internal error: {type(err).__name__}: {_one_line(err)}"
+            f"{f' ({where})' if where else ''}; run with --debug for the traceback",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _run(args: argparse.Namespace, cfg: Any) -> int:
+    from livebokeh.pipeline import Pipeline
+    from livebokeh.segment import SegmenterOptions, create_segmenter
+    from livebokeh.sources import CameraSource, is_image_path, source_for_input
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.input and args.output and _same_file(args.input, args.output):
+        raise SinkError(f"--output {args.output} is the input file; choose another name so the input is kept")
+    if args.input and is_image_path(args.input) and not (args.output or args.save_mask):
+        raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
+    if args.output and args.input is None and is_image_path(args.output):
+        raise ConfigError(f"--output {args.output} is an image but a camera gives video; use e.g. out.mp4")
+
+    with ExitStack() as stack:
+        if args.input:
+            # A video without --output is played like a camera (paced) into the live outputs.
+            source = source_for_input(args.input, pace=not (args.output or args.save_mask))
+        else:
+            c = cfg.camera
+            source = CameraSource(c.device, c.width, c.height, c.fps, c.fourcc)
+        info = source.open()
+        stack.callback(source.close)
+        if args.output and info.still != is_image_path(args.output):
+            kind = "an image" if info.still else "a video"
+            raise ConfigError(f"the input is {kind}; give --output a matching file ending")
+
+        sinks = _build_sinks(args, cfg, info, stack)
+        if not sinks:
+            raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
+        segmenter = stack.enter_context(
+            create_segmenter(cfg.segmenter.backend, SegmenterOptions(cfg.segmenter.model, cfg.segmenter.threads))
+        )
+        pipeline = Pipeline(
+            source, segmenter, sinks, cfg.mask, cfg.render,
+            queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
+        )
+        stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
+        interrupted = _install_signal_handlers(pipeline, stack)
+        pollers = [s for s in sinks if type(s).poll is not _base_poll()]
+        poll = (lambda: all(s.poll() for s in pollers)) if pollers else None
+        log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
+                 ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
+        report = pipeline.run(poll)
+
+    if args.stats:
+        print(report.table(), file=sys.stderr)
+    if args.stats_json:
+        report.write_json(args.stats_json)
+    if interrupted:
+        log.warning("interrupted after %d frames; outputs were finalised", report.frames_out)
+        return 130
+    return 0
+
+
+def _base_poll() -> Any:
+    from livebokeh.sinks import Sink
+
+    return Sink.poll
+
+
+def _same_file(a: str, b: str) -> bool:
+    pa, pb = Path(a), Path(b)
+    try:
+        return pa.resolve() == pb.resolve() or (pb.exists() and pa.samefile(pb))
+    except OSError:
+        return False
+
+
+def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack) -> list[Any]:
+    from livebokeh.sinks import SINKS, display_available
+
+    live = info.live
+    sinks = []
+    if args.output:
+        if info.still:
+            sinks.append(SINKS.get("image")(args.output))
+        else:
+            sinks.append(SINKS.get("video")(args.output, info))
+    if args.save_mask:
+        sinks.append(SINKS.get("mask")(args.save_mask, info))
+    if live and cfg.virtual_camera.enabled:
+        vc = cfg.virtual_camera
+        sinks.append(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps))
+    explicit_preview = "preview.enabled" in vars(args)
+    want_preview = cfg.preview.enabled and (live or explicit_preview)
+    if want_preview:
+        if display_available() or explicit_preview:
+            sinks.append(SINKS.get("preview")())
+        else:
+            log.info("no display: preview window off (pass --no-preview to silence this)")
+    for sink in sinks:
+        stack.callback(sink.close)
+    return sinks
+
+
+def _install_signal_handlers(pipeline: Any, stack: ExitStack) -> list[int]:
+    """First Ctrl-C or SIGTERM: stop reading and finish what is in flight. A second one: stop now."""
+    interrupted: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted.append(signum)
+        pipeline.request_stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous = signal.signal(sig, handler)
+        except ValueError:  # not the main thread (embedded use)
+            continue
+        stack.callback(signal.signal, sig, previous)
+    return interrupted

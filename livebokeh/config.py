@@ -1,0 +1,268 @@
+"""Configuration: frozen dataclasses, loaded from TOML, validated once, overridden by CLI flags.
+
+A file holds any subset of the sections and keys below; what it leaves out keeps its default.
+Unknown sections or keys, wrong types and out-of-range values raise :class:`ConfigError` with a
+one-line message naming the key and what it accepts. ``configs/default.toml`` lists every key
+with its default and meaning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livebokeh.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------
+# Field helpers: the metadata of each field says what values it accepts.
+
+
+def _num(default: float, lo: float, hi: float, doc: str) -> Any:
+    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
+
+
+def _choice(default: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]], doc: str) -> Any:
+    return field(default=default, metadata={"choices": choices, "doc": doc})
+
+
+def _plain(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+def _segmenter_backends() -> tuple[str, ...]:
+    from livebokeh.segment import SEGMENTERS
+
+    return SEGMENTERS.names()
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    device: str = _plain("0", "camera index (0, 1, ...) or device path such as /dev/video2")
+    width: int = _num(1280, 16, 7680, "requested capture width in pixels")
+    height: int = _num(720, 16, 4320, "requested capture height in pixels")
+    fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
+    fourcc: str = _plain("MJPG", "requested pixel format (MJPG, YUYV, ...); empty keeps the camera's")
+
+    def __post_init__(self) -> None:
+        if self.fourcc and len(self.fourcc) != 4:
+            raise ConfigError(
+                f"camera.fourcc must be 4 characters such as MJPG or YUYV (or empty), got {self.fourcc!r}"
+            )
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    backend: str = _choice("mediapipe", _segmenter_backends, "segmentation backend")
+    model: str = _choice(
+        "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
+    )
+    threads: int = _num(2, 1, 64, "CPU threads for inference")
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    low: float = _num(0.2, 0.0, 1.0, "person probability at or below which a pixel is pure background")
+    high: float = _num(0.8, 0.0, 1.0, "person probability at or above which a pixel is pure person")
+    feather: float = _num(0.004, 0.0, 0.1, "edge softness: Gaussian sigma as a fraction of frame height")
+    smoothing: float = _num(
+        0.6, 0.0, 1.0, "temporal smoothing of uncertain mask pixels (0 = off, 1 = strongest)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.low >= self.high:
+            raise ConfigError(f"mask.low ({self.low}) must be smaller than mask.high ({self.high})")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    effect: str = _choice("blur", ("blur", "none"), "background effect")
+    blur: float = _num(0.03, 0.0, 0.25, "background blur radius as a fraction of frame height")
+
+
+@dataclass(frozen=True)
+class VirtualCameraConfig:
+    enabled: bool = _plain(True, "send live output to a virtual camera")
+    device: str = _plain("", "virtual camera device (e.g. /dev/video10); empty = first free one")
+    backend: str = _plain("", "pyvirtualcam backend (v4l2loopback, obs, unitycapture); empty = any")
+    fps: float = _num(0.0, 0.0, 240.0, "frame rate announced to the virtual camera; 0 = the source's")
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    enabled: bool = _plain(True, "show a preview window for live sources")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    virtual_camera: VirtualCameraConfig = field(default_factory=VirtualCameraConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and overriding.
+
+
+def sections() -> dict[str, type]:
+    """Section name -> dataclass, in file order."""
+    defaults = Config()
+    return {f.name: type(getattr(defaults, f.name)) for f in dataclasses.fields(Config)}
+
+
+def _describe(f: dataclasses.Field) -> str:
+    md = f.metadata
+    if "range" in md:
+        lo, hi = md["range"]
+        return f"a number from {lo:g} to {hi:g}"
+    if "choices" in md:
+        return "one of: " + ", ".join(_choices(f))
+    return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
+
+
+def _choices(f: dataclasses.Field) -> tuple[str, ...]:
+    ch = f.metadata["choices"]
+    return ch() if callable(ch) else ch
+
+
+def _coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
+    """Check ``value`` for field ``f`` (named ``key``) and return it in the field's type."""
+    expected = type(f.default)
+    bad = ConfigError(f"{origin}: {key} must be {_describe(f)}, got {value!r}")
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if expected in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if expected is int and (isinstance(value, float) and not value.is_integer()):
+            raise bad
+        value = expected(value)
+        if not math.isfinite(value):
+            raise bad
+        lo, hi = f.metadata["range"]
+        if not lo <= value <= hi:
+            raise bad
+        return value
+    if expected is str:
+        if not isinstance(value, str):
+            raise bad
+        if "choices" in f.metadata and value not in _choices(f):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config field type for {key}")  # programming error
+
+
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+    known = sections()
+    new_sections = {}
+    for section_name, values in updates.items():
+        if section_name not in known:
+            raise ConfigError(
+                f"{origin}: unknown section [{section_name}]; allowed sections: {', '.join(known)}"
+            )
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{origin}: [{section_name}] must be a table of keys")
+        section = new_sections.get(section_name, getattr(cfg, section_name))
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        changes = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"{origin}: unknown key '{section_name}.{key}'; allowed keys in "
+                    f"[{section_name}]: {', '.join(fields)}"
+                )
+            changes[key] = _coerce(f"{section_name}.{key}", fields[key], value, origin)
+        try:
+            new_sections[section_name] = dataclasses.replace(section, **changes)
+        except ConfigError as err:
+            raise ConfigError(f"{origin}: {err}") from None
+    return dataclasses.replace(cfg, **new_sections)
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build a :class:`Config`.
+
+    Args:
+        path: a TOML file, a preset name (see :func:`preset_names`) or None for the defaults.
+        overrides: dotted keys such as ``{"render.blur": 0.05}`` applied after the file (these
+            come from command-line flags and are checked the same way).
+    """
+    cfg = Config()
+    if path is not None:
+        file = resolve_config_path(path)
+        try:
+            with open(file, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{file}: not valid TOML ({err}); fix the file or pass another --config") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read config {file}: {err.strerror}") from None
+        cfg = _apply(cfg, data, str(file))
+    if overrides:
+        nested: dict[str, dict[str, Any]] = {}
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            nested.setdefault(section, {})[key] = value
+        cfg = _apply(cfg, nested, "command line")
+    return cfg
+
+
+def presets_dir() -> Path:
+    """Folder of the shipped presets: inside the installed package, else the repository's."""
+    installed = Path(__file__).resolve().parent / "configs"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in presets_dir().glob("*.toml")))
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """A path to an existing file, or the file of a preset name such as ``call``."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    if p.suffix == "" and str(name) in preset_names():
+        return presets_dir() / f"{name}.toml"
+    raise ConfigError(
+        f"config {str(name)!r} is neither a file nor a preset; presets: {', '.join(preset_names())}"
+    )
+
+
+def to_toml(cfg: Config) -> str:
+    """The configuration as TOML text, with each key's meaning as a comment."""
+    lines: list[str] = []
+    for section_name in sections():
+        section = getattr(cfg, section_name)
+        lines.append(f"[{section_name}]")
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            lines.append(f"# {f.metadata.get('doc', '')} ({_describe(f)})")
+            lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

@@ -1,0 +1,297 @@
+"""capture -> inference -> render -> sinks, each stage a thread, joined by small queues.
+
+Live sources use :class:`LatestQueue` between stages: a stage always takes the newest item and
+stale ones are dropped and counted, so latency stays low when a stage falls behind. File
+sources use bounded :class:`FifoQueue` s: nothing is dropped and the output is the same on
+every run. An exception in any stage stops every stage and is raised from :meth:`Pipeline.wait`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from livebokeh.config import MaskConfig, RenderConfig
+from livebokeh.mask import MaskSmoother, frame_alpha
+from livebokeh.pipeline.queues import END, Empty, FifoQueue, Full, LatestQueue
+from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
+from livebokeh.render import render_bokeh
+from livebokeh.sinks.base import Sink
+from livebokeh.sources.base import Source
+from livebokeh.types import Composite, Frame, Mask
+
+log = logging.getLogger(__name__)
+
+_TICK = 0.05  # seconds: how often a waiting stage looks at the stop flag
+_JOIN_TIMEOUT = 2.0
+
+
+class SupportsSegment(Protocol):
+    def segment(self, image: Any) -> Mask: ...
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A frame and its (smoothed) person mask at model resolution."""
+
+    frame: Frame
+    mask: Mask
+
+
+class _Stage:
+    """One worker thread: takes from ``inbox``, applies ``work``, puts into ``outbox``."""
+
+    def __init__(self, pipeline: Pipeline, name: str, work: Callable[[Any], Any],
+                 inbox: FifoQueue | LatestQueue | None, outbox: FifoQueue | LatestQueue | None) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self.work = work
+        self.inbox = inbox
+        self.outbox = outbox
+        self.timer = StageTimer(name)
+        self.thread = threading.Thread(target=self._run, name=f"livebokeh-{name}", daemon=True)
+
+    def _next(self) -> Any:
+        """The next input, END, or None when the pipeline halts first."""
+        halt = self.pipeline._halt
+        if self.inbox is None:  # the capture stage pulls from the source
+            if self.pipeline._drain.is_set():
+                return END
+            return self.work(None)
+        while not halt.is_set():
+            try:
+                return self.inbox.get(timeout=_TICK)
+            except Empty:
+                continue
+        return None
+
+    def _emit(self, item: Any) -> None:
+        if self.outbox is None:
+            return
+        halt = self.pipeline._halt
+        while not halt.is_set():
+            try:
+                self.outbox.put(item, timeout=_TICK)
+                return
+            except Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while not self.pipeline._halt.is_set():
+                t0 = time.perf_counter_ns()
+                item = self._next()
+                if item is None and self.inbox is not None:
+                    return  # halted
+                if item is END or item is None:
+                    self._emit(END)
+                    return
+                if self.inbox is None:
+                    out = item  # the capture stage's work was the read itself
+                else:
+                    out = self.work(item)
+                self.timer.add(time.perf_counter_ns() - t0)
+                self._emit(out)
+        except BaseException as err:  # noqa: BLE001 - every failure must reach the caller
+            self.pipeline._fail(self.name, err)
+        finally:
+            if self.outbox is None:
+                self.pipeline._finished.set()
+
+
+class Pipeline:
+    """Runs a source through segmentation and rendering into sinks.
+
+    The pipeline does not own its parts: open the source, segmenter and sinks before, and close
+    them after (``contextlib.ExitStack`` does this well), so that recordings are finalised even
+    when a stage fails.
+
+    Args:
+        source: an open source; its ``info.live`` picks live or file behaviour.
+        segmenter: anything with ``segment(image) -> Mask``.
+        sinks: where the composites go, in order.
+        mask_cfg, render_cfg: mask refinement and rendering settings.
+        smoother: temporal smoothing state (built from ``mask_cfg.smoothing`` when None).
+        queue_size: capacity of the queues for file sources.
+        max_frames: stop after this many captured frames (None = until the source ends).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        segmenter: SupportsSegment,
+        sinks: Sequence[Sink],
+        mask_cfg: MaskConfig | None = None,
+        render_cfg: RenderConfig | None = None,
+        smoother: MaskSmoother | None = None,
+        queue_size: int = 4,
+        max_frames: int | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.source = source
+        self.info = source.info
+        self.segmenter = segmenter
+        self.sinks = list(sinks)
+        self.mask_cfg = mask_cfg or MaskConfig()
+        self.render_cfg = render_cfg or RenderConfig()
+        self.smoother = smoother if smoother is not None else MaskSmoother(self.mask_cfg.smoothing)
+        self.max_frames = max_frames
+        self._clock_ns = clock_ns
+        self._halt = threading.Event()  # every stage stops now
+        self._drain = threading.Event()  # the source stops; what is in flight is finished
+        self._finished = threading.Event()  # the sink stage ended (or a stage failed)
+        self._error: tuple[str, BaseException] | None = None
+        self._error_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self._t_start = 0.0
+        self._t_end = 0.0
+        self.frames_in = 0
+        self.latency = LatencyLog()
+
+        def make_queue() -> FifoQueue | LatestQueue:
+            return LatestQueue() if self.info.live else FifoQueue(queue_size)
+
+        q_frames, q_masks, q_out = make_queue(), make_queue(), make_queue()
+        self._stages = [
+            _Stage(self, "capture", self._capture, None, q_frames),
+            _Stage(self, "inference", self._infer, q_frames, q_masks),
+            _Stage(self, "render", self._render, q_masks, q_out),
+            _Stage(self, "sinks", self._write, q_out, None),
+        ]
+
+    # -- stage work -------------------------------------------------------------------------
+
+    def _capture(self, _: None) -> Frame | None:
+        if self.max_frames is not None and self.frames_in >= self.max_frames:
+            return None
+        frame = self.source.read()
+        if frame is not None:
+            self.frames_in += 1
+        return frame
+
+    def _infer(self, frame: Frame) -> Segmented:
+        mask = self.segmenter.segment(frame.image)
+        return Segmented(frame, self.smoother.update(mask))
+
+    def _render(self, item: Segmented) -> Composite:
+        frame = item.frame
+        cfg = self.mask_cfg
+        alpha = frame_alpha(item.mask.data, (frame.width, frame.height), cfg.low, cfg.high, cfg.feather)
+        image = render_bokeh(frame.image, alpha, self.render_cfg)
+        return Composite(frame, image, Mask(alpha))
+
+    def _write(self, item: Composite) -> None:
+        for sink in self.sinks:
+            sink.write(item)
+        self.latency.add(item.frame.capture_ns, self._clock_ns())
+
+    # -- control ----------------------------------------------------------------------------
+
+    def _fail(self, stage: str, err: BaseException) -> None:
+        with self._error_lock:
+            if self._error is None:
+                self._error = (stage, err)
+                log.debug("%s stage failed", stage, exc_info=err)
+        self._halt.set()
+        self._finished.set()
+
+    def start(self) -> Pipeline:
+        if self._started:
+            raise RuntimeError("a pipeline runs once")
+        self._started = True
+        self._t_start = time.perf_counter()
+        for stage in reversed(self._stages):
+            stage.thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Stop reading the source; frames already read are still rendered and written (Ctrl-C)."""
+        self._drain.set()
+
+    def stop(self) -> None:
+        """Stop every stage now and wait for the threads (safe to call twice)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._halt.set()
+        self._join()
+
+    def _join(self) -> None:
+        deadline = time.monotonic() + _JOIN_TIMEOUT
+        for stage in self._stages:
+            if stage.thread.is_alive():
+                stage.thread.join(max(0.0, deadline - time.monotonic()))
+            if stage.thread.is_alive():
+                log.warning("the %s stage did not stop within %.0f s", stage.name, _JOIN_TIMEOUT)
+        if not self._t_end:
+            self._t_end = time.perf_counter()
+
+    def wait(self, poll: Callable[[], bool] | None = None, poll_interval: float = 0.01) -> Report:
+        """Block until the stream ends, a stage fails or ``poll`` returns False.
+
+        Args:
+            poll: called about every ``poll_interval`` seconds on this (the main) thread; GUI
+                sinks draw here. Returning False stops the source, as Ctrl-C does.
+
+        Raises:
+            The first exception raised in any stage (after every stage has stopped).
+        """
+        if not self._started:
+            self.start()
+        while not self._finished.wait(poll_interval if poll else 0.1):
+            if poll is not None and not poll():
+                self.request_stop()
+                poll = None
+        if self._error is None:
+            self._join()  # stages end by themselves after END
+        self.stop()
+        if self._error is not None:
+            stage, err = self._error
+            if not hasattr(err, "__notes__") or f"in the {stage} stage" not in err.__notes__:
+                err.add_note(f"in the {stage} stage")
+            raise err
+        return self.report()
+
+    def run(self, poll: Callable[[], bool] | None = None) -> Report:
+        """:meth:`start`, then :meth:`wait`."""
+        self.start()
+        return self.wait(poll)
+
+    @property
+    def dropped(self) -> int:
+        return sum(s.inbox.dropped for s in self._stages if s.inbox is not None)
+
+    def report(self) -> Report:
+        wall = (self._t_end or time.perf_counter()) - self._t_start if self._t_start else 0.0
+        lat = self.latency
+        span = ((lat.last_out_ns or 0) - (lat.first_out_ns or 0)) / 1e9
+        fps = (lat.frames_out - 1) / span if lat.frames_out > 1 and span > 0 else 0.0
+        return Report(
+            source=self.info.name,
+            live=self.info.live,
+            frames_in=self.frames_in,
+            frames_out=lat.frames_out,
+            dropped=self.dropped,
+            output_fps=fps,
+            wall_s=wall,
+            latency_ms_p50=percentile_ms(lat.values_ns, 50),
+            latency_ms_p95=percentile_ms(lat.values_ns, 95),
+            stages=tuple(
+                StageReport(s.name, s.timer.items, s.timer.mean_ms, s.inbox.dropped if s.inbox else 0)
+                for s in self._stages
+            ),
+        )
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,94 @@
+"""Per-stage timings, output rate, dropped frames and capture-to-sink latency."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class StageTimer:
+    """Time spent on items by one stage; written by that stage's thread only."""
+
+    name: str
+    items: int = 0
+    busy_ns: int = 0
+
+    def add(self, ns: int) -> None:
+        self.items += 1
+        self.busy_ns += ns
+
+    @property
+    def mean_ms(self) -> float:
+        return self.busy_ns / self.items / 1e6 if self.items else 0.0
+
+
+@dataclass
+class LatencyLog:
+    """Capture-to-sink latencies of output frames (the newest ``maxlen``)."""
+
+    maxlen: int = 100_000
+    values_ns: deque[int] = field(default_factory=deque)
+    first_out_ns: int | None = None
+    last_out_ns: int | None = None
+    frames_out: int = 0
+
+    def add(self, capture_ns: int, now_ns: int) -> None:
+        if len(self.values_ns) >= self.maxlen:
+            self.values_ns.popleft()
+        self.values_ns.append(now_ns - capture_ns)
+        if self.first_out_ns is None:
+            self.first_out_ns = now_ns
+        self.last_out_ns = now_ns
+        self.frames_out += 1
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    frames: int
+    mean_ms: float
+    dropped_before: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a run did, for ``--stats`` and ``--stats-json``."""
+
+    source: str
+    live: bool
+    frames_in: int
+    frames_out: int
+    dropped: int
+    output_fps: float
+    wall_s: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    stages: tuple[StageReport, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def table(self) -> str:
+        lines = [
+            f"source {self.source} ({'live' if self.live else 'file'}): {self.frames_in} frames in, "
+            f"{self.frames_out} out, {self.dropped} dropped, {self.output_fps:.1f} fps out, {self.wall_s:.2f} s",
+            f"latency capture->sink: p50 {self.latency_ms_p50:.1f} ms, p95 {self.latency_ms_p95:.1f} ms",
+            f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'dropped':>8}",
+        ]
+        for s in self.stages:
+            lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.dropped_before:>8}")
+        return "\n".join(lines)
+
+
+def percentile_ms(values_ns: deque[int] | list[int], q: float) -> float:
+    if not values_ns:
+        return 0.0
+    return float(np.percentile(np.fromiter(values_ns, dtype=np.int64), q)) / 1e6

@@ -1,0 +1,6 @@
+"""Person segmentation backends, behind one registry (:data:`SEGMENTERS`)."""
+
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, create_segmenter
+from livebokeh.segment import selfie as _selfie  # noqa: F401  (registers "mediapipe")
+
+__all__ = ["SEGMENTERS", "Segmenter", "SegmenterOptions", "create_segmenter"]

@@ -1,0 +1,91 @@
+"""The segmenter interface and its registry."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+
+from livebokeh.registry import Registry
+from livebokeh.types import Mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    """What every backend is built from.
+
+    Attributes:
+        model: backend-specific model variant (for MediaPipe: ``general`` or ``landscape``).
+        threads: CPU threads the backend may use.
+    """
+
+    model: str = "general"
+    threads: int = 2
+
+
+class Segmenter(ABC):
+    """Turns a picture into a person-probability mask at the model's resolution.
+
+    A segmenter is stateless between calls: temporal smoothing lives in
+    :class:`livebokeh.mask.MaskSmoother`. Use it as a context manager or call :meth:`close`
+    (safe to call twice). Heavy libraries are imported when the segmenter is built, not when
+    its module is imported.
+    """
+
+    def __init__(self, options: SegmenterOptions) -> None:
+        self.options = options
+        self._closed = False
+
+    @property
+    @abstractmethod
+    def input_size(self) -> tuple[int, int]:
+        """Model input as ``(width, height)``."""
+
+    @abstractmethod
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        """Backend work: ``(H, W, 3)`` uint8 BGR -> ``(h, w)`` float32 person probability."""
+
+    def segment(self, image: np.ndarray) -> Mask:
+        """Segment one picture.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 BGR, any size; it is not modified.
+
+        Returns:
+            :class:`Mask` at the model's resolution (``input_size``), float32 in ``[0, 1]``.
+        """
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+        return Mask(self._segment(image))
+
+    def _release(self) -> None:
+        """Backend clean-up; called once."""
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+SEGMENTERS: Registry[type[Segmenter]] = Registry("segmenter backend")
+
+
+def create_segmenter(backend: str, options: SegmenterOptions) -> Segmenter:
+    """Build the registered backend ``backend``."""
+    cls = SEGMENTERS.get(backend)
+    seg = cls(options)
+    log.info("segmenter: %s (%s), input %dx%d", backend, options.model, *seg.input_size)
+    return seg

@@ -1,0 +1,59 @@
+"""The sink interface and its registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+
+from livebokeh.errors import SinkError
+from livebokeh.registry import Registry
+from livebokeh.types import Composite
+
+
+class Sink(ABC):
+    """Receives every rendered :class:`Composite`.
+
+    A sink is opened by its constructor (so a missing device or an unwritable path is reported
+    before any frame is processed), written from the pipeline's sink thread, and finalised by
+    :meth:`close`, which is safe to call twice and always leaves a complete file behind.
+    """
+
+    name: str = "sink"
+    _closed: bool = False
+
+    @abstractmethod
+    def write(self, item: Composite) -> None: ...
+
+    def poll(self) -> bool:
+        """Called often from the main thread (GUI work lives here). False asks the pipeline to stop."""
+        return True
+
+    def _release(self) -> None:
+        """Backend clean-up; called once."""
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+SINKS: Registry[type[Sink]] = Registry("sink")
+
+
+def check_output_path(path: str | Path) -> Path:
+    """An output path whose folder exists (the file itself may or may not)."""
+    p = Path(path)
+    if p.is_dir():
+        raise SinkError(f"output {p} is a folder; give a file name such as {p / 'out.mp4'}")
+    if not p.parent.is_dir():
+        raise SinkError(f"output folder {p.parent} does not exist; create it first")
+    return p

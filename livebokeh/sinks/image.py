@@ -1,0 +1,48 @@
+"""Still images and image sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebokeh.errors import SinkError
+from livebokeh.sinks.base import SINKS, Sink, check_output_path
+from livebokeh.sources.base import IMAGE_SUFFIXES
+from livebokeh.types import Composite
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Encode by the file ending and write (works with any path encoding)."""
+    ok, data = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise SinkError(f"cannot encode {path.name}; use .png or .jpg")
+    try:
+        data.tofile(path)
+    except OSError as err:
+        raise SinkError(f"cannot write {path}: {err.strerror}") from None
+
+
+def check_image_path(path: str | Path) -> Path:
+    p = check_output_path(path)
+    if p.suffix.lower() not in IMAGE_SUFFIXES:
+        raise SinkError(f"{p.name}: unknown image type; use one of .png, .jpg, .webp, .bmp, .tif")
+    return p
+
+
+@SINKS.register("image")
+class ImageFileSink(Sink):
+    """The rendered frame of a still input as an image file."""
+
+    name = "image"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_image_path(path)
+        self.frames = 0
+
+    def write(self, item: Composite) -> None:
+        if self.frames:
+            raise SinkError(f"{self.path.name} is a single image but the input has several frames; use a video ending")
+        write_image(self.path, item.image)
+        self.frames += 1

@@ -1,0 +1,60 @@
+"""``--save-mask``: the final alpha of every frame as 8-bit grayscale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livebokeh.errors import SinkError
+from livebokeh.sinks.base import SINKS, Sink
+from livebokeh.sinks.image import check_image_path, write_image
+from livebokeh.sinks.video import VideoWriter
+from livebokeh.types import Composite, StreamInfo
+
+
+def is_pattern(path: str | Path) -> bool:
+    """True for printf patterns such as ``masks/%05d.png`` (one file per frame)."""
+    text = str(path)
+    try:
+        return text % 0 != text % 1
+    except (TypeError, ValueError):
+        return False
+
+
+@SINKS.register("mask")
+class MaskSink(Sink):
+    """Writes alpha as 0..255 gray.
+
+    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, numbered by frame index.
+    - a still input: one image.
+    - a video input: a video with the same frame count (lossless FFV1 for ``.mkv``).
+    """
+
+    name = "mask"
+
+    def __init__(self, path: str | Path, info: StreamInfo) -> None:
+        self.path = Path(path)
+        self.frames = 0
+        self._writer: VideoWriter | None = None
+        self._pattern = is_pattern(path)
+        if self._pattern:
+            check_image_path(str(path) % 0)
+        elif info.still:
+            check_image_path(path)
+        else:
+            if "%" in str(path):
+                raise SinkError(f"--save-mask {path}: not a valid pattern; use e.g. masks/%05d.png")
+            self._writer = VideoWriter(path, info.width, info.height, info.fps, gray=True)
+
+    def write(self, item: Composite) -> None:
+        gray = item.alpha.to_uint8()
+        if self._writer is not None:
+            self._writer.write(gray)
+        elif self._pattern:
+            write_image(Path(str(self.path) % item.frame.index), gray)
+        else:
+            write_image(self.path, gray)
+        self.frames += 1
+
+    def _release(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

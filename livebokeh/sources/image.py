@@ -1,0 +1,51 @@
+"""A single still image as a one-frame source."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebokeh.errors import SourceError
+from livebokeh.sources.base import SOURCES, Source
+from livebokeh.types import Frame, StreamInfo
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read any still as ``(H, W, 3)`` uint8 BGR (grayscale and RGBA are converted)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"input {p} does not exist; check the path")
+    data = np.fromfile(p, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SourceError(f"cannot read {p} as an image; is it a valid JPEG/PNG file?")
+    return image
+
+
+@SOURCES.register("image")
+class ImageSource(Source):
+    """Yields one frame: the picture at ``path``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._image: np.ndarray | None = None
+        self._done = False
+
+    def _open(self) -> StreamInfo:
+        self._image = read_image(self.path)
+        self._done = False
+        h, w = self._image.shape[:2]
+        return StreamInfo(name=self.path.name, width=w, height=h, fps=Fraction(1), live=False, frame_count=1, still=True)
+
+    def read(self) -> Frame | None:
+        if self._done or self._image is None:
+            return None
+        self._done = True
+        return Frame(self._image, 0, time.monotonic_ns())
+
+    def _release(self) -> None:
+        self._image = None

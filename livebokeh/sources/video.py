@@ -1,0 +1,109 @@
+"""Video files, decoded with PyAV (FFmpeg)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from livebokeh.errors import SourceError
+from livebokeh.sources.base import SOURCES, Source
+from livebokeh.types import Frame, StreamInfo
+
+log = logging.getLogger(__name__)
+
+
+@SOURCES.register("video")
+class VideoFileSource(Source):
+    """Every frame of a video file, in order.
+
+    Args:
+        path: the file.
+        pace: deliver frames at the file's frame rate, like a camera (for playback into a
+            virtual camera); the stream is then live. Without it frames come as fast as they
+            are asked for and none is ever dropped.
+        clock_ns: monotonic clock, injectable for tests.
+    """
+
+    def __init__(self, path: str | Path, pace: bool = False, clock_ns: Any = time.monotonic_ns) -> None:
+        self.path = Path(path)
+        self.pace = pace
+        self._clock_ns = clock_ns
+        self._container: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._index = 0
+        self._t0 = 0
+
+    def _open(self) -> StreamInfo:
+        import av
+
+        if not self.path.is_file():
+            raise SourceError(f"input {self.path} does not exist; check the path")
+        if self.path.stat().st_size == 0:
+            raise SourceError(f"input {self.path} is empty (0 bytes); pass a video file")
+        try:
+            container = av.open(str(self.path), mode="r")
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise SourceError(f"cannot read {self.path} as a video ({_reason(err)}); is it a video file?") from None
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.path} has no video stream; pass a video or image file")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not width or not height:
+            container.close()
+            raise SourceError(f"{self.path}: the video stream has no picture size; the file may be corrupt")
+        self._container = container
+        self._frames = container.decode(stream)
+        self._index = 0
+        self._t0 = self._clock_ns()
+        count = stream.frames or None
+        return StreamInfo(
+            name=self.path.name,
+            width=int(width),
+            height=int(height),
+            fps=Fraction(fps),
+            live=self.pace,
+            frame_count=count,
+        )
+
+    def read(self) -> Frame | None:
+        import av
+
+        if self._frames is None:
+            return None
+        try:
+            vf = next(self._frames)
+        except StopIteration:
+            return None
+        except av.FFmpegError as err:
+            if self._index == 0:
+                raise SourceError(f"cannot decode {self.path} ({_reason(err)}); the file may be corrupt") from None
+            log.warning("%s: decoding stopped after %d frames (%s); the rest of the file is unreadable",
+                        self.path.name, self._index, _reason(err))
+            return None
+        image = vf.to_ndarray(format="bgr24")
+        if self.pace:
+            due = self._t0 + int(self._index * 1e9 / float(self.info.fps))
+            wait = due - self._clock_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+        frame = Frame(image, self._index, self._clock_ns())
+        self._index += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = None
+        self._frames = None
+
+
+def _reason(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    return text.splitlines()[0] if text else type(err).__name__

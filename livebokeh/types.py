@@ -1,0 +1,132 @@
+"""The values that flow through the pipeline.
+
+All are frozen dataclasses. Their arrays are marked read-only when created so that no stage can
+change what another stage still reads; functions that transform images return new arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    if array.flags.writeable:
+        array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured picture.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8, BGR (OpenCV order), read-only.
+        index: 0-based position in the stream (counts every frame the source delivered).
+        capture_ns: ``time.monotonic_ns()`` when the frame was captured or decoded.
+    """
+
+    image: np.ndarray
+    index: int
+    capture_ns: int
+
+    def __post_init__(self) -> None:
+        img = self.image
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(
+                f"Frame.image must be an (H, W, 3) uint8 array, got "
+                f"{getattr(img, 'shape', None)} {getattr(img, 'dtype', type(img).__name__)}"
+            )
+        _readonly(img)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A person probability or alpha map.
+
+    Attributes:
+        data: ``(H, W)`` float32 in ``[0, 1]`` (1 = person), read-only. Its size is the model's
+            resolution before upsampling and the frame's after.
+    """
+
+    data: np.ndarray
+
+    def __post_init__(self) -> None:
+        d = self.data
+        if not isinstance(d, np.ndarray) or d.dtype != np.float32 or d.ndim != 2:
+            raise ValueError(
+                f"Mask.data must be an (H, W) float32 array, got "
+                f"{getattr(d, 'shape', None)} {getattr(d, 'dtype', type(d).__name__)}"
+            )
+        _readonly(d)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray) -> Mask:
+        """Build a mask from any real array, clipping to ``[0, 1]`` (uint8 is scaled by 1/255)."""
+        a = np.asarray(array)
+        if a.ndim == 3 and a.shape[2] == 1:
+            a = a[:, :, 0]
+        if a.dtype == np.uint8:
+            data = a.astype(np.float32) * np.float32(1 / 255)
+        else:
+            data = np.clip(a, 0.0, 1.0).astype(np.float32, copy=True)
+        return cls(np.ascontiguousarray(data))
+
+    def to_uint8(self) -> np.ndarray:
+        """``(H, W)`` uint8, 0..255, rounded."""
+        return (self.data * 255.0 + 0.5).astype(np.uint8)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.data.shape[0]), int(self.data.shape[1]))
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A rendered frame, what every sink receives.
+
+    Attributes:
+        frame: the captured frame it was made from.
+        image: ``(H, W, 3)`` uint8 BGR output, read-only.
+        alpha: final person alpha at frame size (the one used for compositing).
+    """
+
+    frame: Frame
+    image: np.ndarray
+    alpha: Mask
+
+    def __post_init__(self) -> None:
+        _readonly(self.image)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a source delivers, known once it is open.
+
+    Attributes:
+        name: human-readable name (camera index, file name).
+        width, height: frame size in pixels.
+        fps: nominal frame rate (exact for files, e.g. ``Fraction(30000, 1001)``).
+        live: True for sources that produce frames in real time (cameras, paced playback):
+            the pipeline then drops stale frames to keep latency low.
+        frame_count: frames in the source when known (files), else None.
+        still: True for a single image.
+    """
+
+    name: str
+    width: int
+    height: int
+    fps: Fraction
+    live: bool
+    frame_count: int | None = None
+    still: bool = False
