@@ -94,6 +94,7 @@ class _Stage:
                 if self.inbox is None:
                     out = item  # the capture stage's work was the read itself
                 else:
+                    t0 = time.perf_counter_ns()
                     out = self.work(item)
                 self.timer.add(time.perf_counter_ns() - t0)
                 self._emit(out)

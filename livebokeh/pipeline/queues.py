@@ -35,29 +35,34 @@ class LatestQueue:
     """Holds only the newest item (live sources: low latency).
 
     A ``put`` over an unread item replaces it and counts it in :attr:`dropped`; ``put`` never
-    blocks. :data:`END` is kept once put: later items are ignored.
+    blocks. :data:`END` is delivered after the item waiting with it (the last frame is not
+    lost); items put after END are ignored.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._item: Any = None
         self._full = False
+        self._end = False
         self.dropped = 0
 
     def put(self, item: Any, timeout: float = 0.0) -> None:
         with self._cond:
-            if self._full:
-                if self._item is END:
-                    return
-                if item is not END:
+            if self._end:
+                return
+            if item is END:
+                self._end = True
+            else:
+                if self._full:
                     self.dropped += 1
-            self._item = item
-            self._full = True
+                self._item, self._full = item, True
             self._cond.notify()
 
     def get(self, timeout: float) -> Any:
         with self._cond:
-            if not self._cond.wait_for(lambda: self._full, timeout):
+            if not self._cond.wait_for(lambda: self._full or self._end, timeout):
                 raise Empty
-            item, self._item, self._full = self._item, None, False
-            return item
+            if self._full:
+                item, self._item, self._full = self._item, None, False
+                return item
+            return END

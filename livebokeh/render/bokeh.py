@@ -18,6 +18,8 @@ from livebokeh.config import RenderConfig
 #: Sigma (in pixels of the reduced image) that the downscale aims for.
 _SMALL_SIGMA = 3.0
 _EPS = np.float32(1e-3)
+#: Background weight under which the plate is filled from coarser levels.
+_FILL_BELOW = 0.05
 
 
 def background_weight(alpha: np.ndarray) -> np.ndarray:
@@ -61,14 +63,33 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float) -> np.n
     s = sigma * scale
     num = cv2.GaussianBlur(small.astype(np.float32) * weight[:, :, None], (0, 0), s)
     den = cv2.GaussianBlur(weight, (0, 0), s)
-    # Where no background is near (deep inside the person) fall back to the plain blur; alpha
-    # is 1 there, so it never shows.
-    plain = cv2.GaussianBlur(small.astype(np.float32), (0, 0), s)
-    bg = (num + _EPS * plain) / (den + _EPS)[:, :, None]
+    bg = _fill(num, den)
     bg = np.clip(bg, 0, 255).astype(np.uint8)
     if scale < 1.0:
         bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     return bg
+
+
+def _fill(num: np.ndarray, den: np.ndarray, depth: int = 8) -> np.ndarray:
+    """``num / den`` where enough background weight is near, else filled from coarser levels.
+
+    Push-pull filling: deep inside the person (no background within the blur radius) the
+    plate takes the background colours of a coarser pyramid level instead of the person's.
+
+    Args:
+        num: ``(h, w, 3)`` float32, blurred ``image * weight``.
+        den: ``(h, w)`` float32, blurred ``weight``.
+    """
+    ratio = num / np.maximum(den, _EPS)[:, :, None]
+    h, w = den.shape
+    if depth == 0 or min(h, w) < 4 or float(den.min()) >= _FILL_BELOW:
+        if float(den.max()) < _EPS:  # no background at all: keep the picture
+            return num / np.float32(_EPS)
+        return ratio
+    coarse = _fill(cv2.pyrDown(num), cv2.pyrDown(den), depth - 1)
+    coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    keep = np.minimum(den * np.float32(1.0 / _FILL_BELOW), np.float32(1.0))[:, :, None]
+    return coarse + (ratio - coarse) * keep
 
 
 def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:

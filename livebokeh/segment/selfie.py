@@ -13,8 +13,12 @@ graph does); the output is already a probability.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,25 @@ def bundled_model_path(model: str) -> Path:
     )
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what the native runtime prints on fd 2 while it loads ("Created TensorFlow Lite
+    XNNPACK delegate for CPU."); Python-level errors still propagate as exceptions."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced stderr (pytest capture, IDEs)
+        yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def make_interpreter(path: Path, threads: int) -> Any:
     """A TFLite interpreter for ``path`` (LiteRT if installed, else tf.lite), tensors allocated."""
     try:
@@ -60,8 +83,9 @@ def make_interpreter(path: Path, threads: int) -> Any:
             raise ModelError("no TFLite runtime: run `pip install ai-edge-litert`") from None
         Interpreter = tf.lite.Interpreter
     try:
-        interp = Interpreter(model_path=str(path), num_threads=threads)
-        interp.allocate_tensors()
+        with _native_stderr_silenced():
+            interp = Interpreter(model_path=str(path), num_threads=threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         raise ModelError(f"{path} is not a usable TFLite model ({err}); download it again") from None
     return interp

@@ -1,0 +1,202 @@
+"""Shared fixtures: the real data in ../shared (skipped when absent), fakes and probes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livebokeh.sources.base import Source
+from livebokeh.types import Frame, Mask, StreamInfo
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("LIVEBOKEH_SHARED", REPO.parent / "shared")).resolve()
+DATA = SHARED / "data"
+
+#: Half-body/portrait subset of stills/, as listed in ../shared/data/README.md.
+HALF_BODY = [int(n) for n in """
+1 3 4 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39
+40 41 42 43 44 45 46 47 48 49 50 53 54 55 56 57 58 59 60 61 62 63 64 65 66 67 68 69 70 71 73 74 75 76
+78 79 80 82 83 84 85 86 87 88 89 90 91 92 93 94 95 96 97 98 99 100 101 102 103 104 105 107 111 112 113
+114 115 125 126 127 129 130 131 132 133 134 137 140 141 142 144 150 151 152 154 155 156 157 158 163
+166 177 183 186 189 191 192 193 217 218 219 222 223 225 234 253 254 255 257 258 261 263 264 269 270
+272 274 275 277 278 279 280 281 282 283 284 285 286 287 288 289 300""".split()]
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (set LIVEBOKEH_SHARED to the folder holding data/ and models/)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _need(DATA)
+
+
+@pytest.fixture(scope="session")
+def half_body_stills(data_dir: Path) -> list[tuple[Path, Path]]:
+    pairs = []
+    for n in HALF_BODY:
+        photo, mask = data_dir / "stills" / f"hs_{n:03d}.jpg", data_dir / "stills" / f"hs_{n:03d}.png"
+        if photo.is_file() and mask.is_file():
+            pairs.append((photo, mask))
+    if not pairs:
+        pytest.skip("no half-body stills found in ../shared/data/stills")
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def clip(data_dir: Path) -> Path:
+    """A short real talking-head clip with audio (d3: 512x512, 30 fps)."""
+    return _need(data_dir / "videos" / "d3.mp4")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def probe_video(path: Path) -> dict:
+    """Decode a video independently of livebokeh's writer: frame count, size, rate, codec."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        info = {
+            "codec": s.codec_context.name,
+            "width": s.codec_context.width,
+            "height": s.codec_context.height,
+            "fps": Fraction(s.average_rate) if s.average_rate else None,
+            "pix_fmt": s.codec_context.pix_fmt,
+        }
+        frames = [f.to_ndarray(format="gray") for f in c.decode(s)]
+    info["frames"] = len(frames)
+    info["gray"] = frames
+    return info
+
+
+def synthetic_frame(index: int, width: int = 160, height: int = 120, moving: bool = True) -> np.ndarray:
+    """A textured background with a bright 'person' square that moves 2 px per frame."""
+    rng = np.random.default_rng(1234)
+    img = rng.integers(40, 90, size=(height, width, 3), dtype=np.uint8)
+    x = (20 + (2 * index if moving else 0)) % (width - 50)
+    img[30:100, x : x + 40] = (200, 180, 160)
+    return img
+
+
+class FakeSource(Source):
+    """Synthetic frames; ``live`` sources produce them at ``fps`` (sleeping), file ones as asked."""
+
+    def __init__(self, count: int = 20, live: bool = False, fps: float = 200.0, fail_at: int | None = None,
+                 width: int = 160, height: int = 120) -> None:
+        self.count, self.live, self.fps, self.fail_at = count, live, fps, fail_at
+        self.size = (width, height)
+        self.i = 0
+        self.released = 0
+
+    def _open(self) -> StreamInfo:
+        self.i = 0
+        return StreamInfo("fake", self.size[0], self.size[1], Fraction(self.fps).limit_denominator(1000),
+                          live=self.live, frame_count=self.count)
+
+    def read(self) -> Frame | None:
+        if self.i >= self.count:
+            return None
+        if self.fail_at is not None and self.i == self.fail_at:
+            from livebokeh.errors import SourceError
+
+            raise SourceError("fake camera unplugged")
+        if self.live:
+            time.sleep(1.0 / self.fps)  # a camera delivers at its own pace
+        frame = Frame(synthetic_frame(self.i, *self.size), self.i, time.monotonic_ns())
+        self.i += 1
+        return frame
+
+    def _release(self) -> None:
+        self.released += 1
+
+
+class FakeSegmenter:
+    """Thresholds brightness: the bright square is the person. Optionally slow or failing."""
+
+    def __init__(self, delay: float = 0.0, fail_at: int | None = None) -> None:
+        self.delay, self.fail_at, self.calls = delay, fail_at, 0
+        self.lock = threading.Lock()
+
+    def segment(self, image: np.ndarray) -> Mask:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if self.fail_at is not None and n > self.fail_at:
+            raise RuntimeError("segmenter exploded")
+        if self.delay:
+            time.sleep(self.delay)
+        return Mask((image.mean(axis=2) > 150).astype(np.float32))
+
+
+class ListSink:
+    """Collects what it receives."""
+
+    name = "list"
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.items: list = []
+        self.fail_at = fail_at
+        self.closed = 0
+
+    def write(self, item) -> None:
+        if self.fail_at is not None and len(self.items) >= self.fail_at:
+            raise OSError("disk full")
+        self.items.append(item)
+
+    def poll(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.fixture
+def memory_vcam():
+    """Registers an in-memory pyvirtualcam backend named 'memory'; yields the list of cameras made."""
+    import pyvirtualcam
+    from pyvirtualcam import camera as pvc
+
+    made: list = []
+
+    class MemoryCamera:
+        def __init__(self, *, width, height, fps, fourcc, device, **kw):
+            if device not in (None, "memory0"):
+                raise RuntimeError(f"device {device} does not exist")
+            self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+            self.frames: list[np.ndarray] = []
+            self.closed = False
+            made.append(self)
+
+        def send(self, frame):
+            self.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+        def device(self):
+            return "memory0"
+
+        def native_fourcc(self):
+            return self.fourcc
+
+        def close(self):
+            self.closed = True
+
+    saved = dict(pvc.BACKENDS)
+    pvc.BACKENDS.clear()
+    pyvirtualcam.register_backend("memory", MemoryCamera)
+    try:
+        yield made
+    finally:
+        pvc.BACKENDS.clear()
+        pvc.BACKENDS.update(saved)

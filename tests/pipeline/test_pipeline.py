@@ -1,0 +1,119 @@
+import threading
+
+import numpy as np
+import pytest
+
+from livebokeh.config import MaskConfig, RenderConfig
+from livebokeh.errors import SourceError
+from livebokeh.pipeline import Pipeline
+from tests.conftest import FakeSegmenter, FakeSource, ListSink
+
+
+def _run(source, segmenter, sinks, **kw):
+    with source:
+        with Pipeline(source, segmenter, sinks, MaskConfig(smoothing=0.0), RenderConfig(), **kw) as p:
+            return p, p.run()
+
+
+def _livebokeh_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("livebokeh-")]
+
+
+def test_file_source_every_frame_in_order_none_dropped():
+    sink = ListSink()
+    p, report = _run(FakeSource(count=30), FakeSegmenter(), [sink], queue_size=2)
+    assert [c.frame.index for c in sink.items] == list(range(30))
+    assert report.frames_in == report.frames_out == 30 and report.dropped == 0
+    assert [s.name for s in report.stages] == ["capture", "inference", "render", "sinks"]
+    assert all(s.frames == 30 for s in report.stages)
+    assert not _livebokeh_threads()
+
+
+def test_output_is_rendered_from_the_mask():
+    sink = ListSink()
+    _run(FakeSource(count=3), FakeSegmenter(), [sink])
+    c = sink.items[1]
+    assert c.image.shape == c.frame.image.shape and c.alpha.shape == c.frame.image.shape[:2]
+    person = c.alpha.data > 0.99
+    np.testing.assert_array_equal(c.image[person], c.frame.image[person])
+    assert not np.array_equal(c.image, c.frame.image)  # the background is blurred
+
+
+def test_file_runs_are_identical():
+    runs = []
+    for _ in range(2):
+        sink = ListSink()
+        _run(FakeSource(count=12), FakeSegmenter(), [sink])
+        runs.append(np.stack([c.alpha.data for c in sink.items]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_live_source_drops_stale_frames_and_counts_them():
+    sink = ListSink()
+    # the camera delivers every 2 ms, the model needs 15 ms: the newest frame wins
+    p, report = _run(FakeSource(count=60, live=True, fps=500), FakeSegmenter(delay=0.015), [sink])
+    indexes = [c.frame.index for c in sink.items]
+    assert indexes == sorted(indexes)
+    assert report.dropped > 10
+    assert report.frames_out + report.dropped == report.frames_in
+    assert indexes[-1] == 59  # the end of the stream is never dropped... nor is its last frame lost
+    assert report.latency_ms_p50 < 200
+
+
+def test_a_failing_stage_stops_everything_and_reaches_the_caller():
+    sink = ListSink()
+    src = FakeSource(count=10_000)
+    with pytest.raises(RuntimeError, match="segmenter exploded") as info:
+        _run(src, FakeSegmenter(fail_at=5), [sink])
+    assert "in the inference stage" in info.value.__notes__
+    assert len(sink.items) <= 5
+    assert src.i < 10_000
+    assert not _livebokeh_threads()
+
+
+def test_source_and_sink_errors_propagate():
+    with pytest.raises(SourceError, match="unplugged"):
+        _run(FakeSource(count=50, fail_at=7), FakeSegmenter(), [ListSink()])
+    with pytest.raises(OSError, match="disk full"):
+        _run(FakeSource(count=50), FakeSegmenter(), [ListSink(fail_at=3)])
+    assert not _livebokeh_threads()
+
+
+def test_request_stop_finishes_frames_in_flight():
+    sink = ListSink()
+    src = FakeSource(count=100_000, live=True, fps=1000)
+    seen = []
+
+    def poll():
+        seen.append(len(sink.items))
+        return len(sink.items) < 10  # like pressing q in the preview
+
+    with src, Pipeline(src, FakeSegmenter(), [sink]) as p:
+        report = p.run(poll)
+    assert 10 <= report.frames_out < 100_000
+    assert report.frames_out == len(sink.items)
+    assert not _livebokeh_threads()
+
+
+def test_stop_is_safe_twice_and_max_frames_limits_the_run():
+    sink = ListSink()
+    src = FakeSource(count=100)
+    with src:
+        p = Pipeline(src, FakeSegmenter(), [sink], max_frames=7)
+        report = p.run()
+        p.stop()
+        p.stop()
+    assert report.frames_out == 7
+    with pytest.raises(RuntimeError):
+        p.start()
+
+
+def test_report_serialises(tmp_path):
+    _, report = _run(FakeSource(count=5), FakeSegmenter(), [ListSink()])
+    path = tmp_path / "s.json"
+    report.write_json(path)
+    import json
+
+    data = json.loads(path.read_text())
+    assert data["frames_out"] == 5 and len(data["stages"]) == 4
+    assert "latency capture->sink" in report.table()

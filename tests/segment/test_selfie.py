@@ -1,0 +1,61 @@
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.errors import ConfigError, ModelError
+from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment.selfie import bundled_model_path, make_interpreter
+from tests.conftest import iou
+
+
+@pytest.mark.parametrize(("model", "size"), [("general", (256, 256)), ("landscape", (256, 144))])
+def test_bundled_models_run_and_give_probabilities(model, size):
+    with create_segmenter("mediapipe", SegmenterOptions(model, 1)) as seg:
+        assert seg.input_size == size
+        img = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+        before = img.copy()
+        m = seg.segment(img)
+        assert m.data.shape == (size[1], size[0]) and m.data.dtype == np.float32
+        assert 0.0 <= m.data.min() and m.data.max() <= 1.0
+        np.testing.assert_array_equal(img, before)  # the input is not touched
+
+
+def test_close_is_safe_twice_and_a_closed_segmenter_refuses_work():
+    seg = create_segmenter("mediapipe", SegmenterOptions())
+    seg.close()
+    seg.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        seg.segment(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_unknown_backend_and_model():
+    with pytest.raises(ConfigError, match="choose one of: mediapipe"):
+        create_segmenter("nope", SegmenterOptions())
+    with pytest.raises(ModelError, match="choose one of: general, landscape"):
+        bundled_model_path("huge")
+
+
+def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"this is not a flatbuffer" * 10)
+    with pytest.raises(ModelError, match="not a usable TFLite model"):
+        make_interpreter(bad, 1)
+
+
+def test_same_input_gives_identical_masks():
+    img = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    with create_segmenter("mediapipe", SegmenterOptions()) as a, create_segmenter("mediapipe", SegmenterOptions()) as b:
+        np.testing.assert_array_equal(a.segment(img).data, b.segment(img).data)
+
+
+@pytest.mark.parametrize("model", ["general", "landscape"])
+def test_raw_model_agrees_with_reference_masks_on_half_body_stills(half_body_stills, model):
+    """The raw model (no refinement) against the reference masks: IoU of mask > 0.5."""
+    scores = []
+    with create_segmenter("mediapipe", SegmenterOptions(model, 2)) as seg:
+        for photo, ref in half_body_stills[::3]:
+            img = cv2.imread(str(photo))
+            gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE) > 127
+            prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]))
+            scores.append(iou(prob > 0.5, gt))
+    assert np.mean(scores) > 0.88, np.mean(scores)
