@@ -190,7 +190,10 @@ class Pipeline:
     def _write(self, item: Composite) -> None:
         for sink in self.sinks:
             sink.write(item)
-        self.latency.add(item.frame.capture_ns, self._clock_ns())
+        now = self._clock_ns()
+        if self.latency.frames_out == 0:
+            log.debug("first frame out %.0f ms after start", (time.perf_counter() - self._t_start) * 1e3)
+        self.latency.add(item.frame.capture_ns, now)
 
     # -- control ----------------------------------------------------------------------------
 

@@ -1,0 +1,203 @@
+"""End to end through the ``livebokeh`` command, on real clips and photos from ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.cli import build_parser, main
+from tests.conftest import REPO, iou, probe_video
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """The command in a fresh process (as a user runs it): exit code and stderr."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "livebokeh", *args], capture_output=True, text=True, env=env, timeout=240)
+    return proc.returncode, proc.stderr
+
+
+def error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("livebokeh: error")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_help_is_instant_and_imports_nothing_heavy():
+    code = (
+        "import sys, time; t = time.perf_counter(); from livebokeh import cli; cli.build_parser().format_help();"
+        "heavy = [m for m in ('cv2', 'av', 'numpy', 'tensorflow', 'mediapipe', 'ai_edge_litert') if m in sys.modules];"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert out.stdout.strip() == "[]", out
+
+
+def test_video_in_portrait_video_out(clip, tmp_path):
+    out, masks = tmp_path / "talk_portrait.mp4", tmp_path / "masks.mkv"
+    stats = tmp_path / "stats.json"
+    code, err = run_cli("--input", str(clip), "--output", str(out), "--save-mask", str(masks),
+                        "--stats", "--stats-json", str(stats))
+    assert code == 0, err
+    src, dst, m = probe_video(clip), probe_video(out), probe_video(masks)
+    assert dst["codec"] == "h264"
+    assert (dst["frames"], dst["width"], dst["height"], dst["fps"]) == (src["frames"], src["width"], src["height"], src["fps"])
+    assert (m["codec"], m["frames"]) == ("ffv1", src["frames"])
+    report = json.loads(stats.read_text())
+    assert report["frames_in"] == report["frames_out"] == src["frames"] and report["dropped"] == 0
+    assert "latency capture->sink" in err
+    # the output differs from the input in the background only: mean mask covers a head and shoulders
+    coverage = np.mean([g.mean() / 255 for g in m["gray"]])
+    assert 0.1 < coverage < 0.8
+
+
+def test_masks_are_identical_on_every_run(clip, tmp_path):
+    runs = []
+    for i in range(2):
+        path = tmp_path / f"m{i}.mkv"
+        assert main(["--input", str(clip), "--save-mask", str(path), "--max-frames", "40", "-q"]) == 0
+        runs.append(np.stack(probe_video(path)["gray"]))
+    assert runs[0].shape[0] == 40
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def _laplacian_var(img: np.ndarray, region: np.ndarray) -> float:
+    lap = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F)
+    return float(lap[region].var())
+
+
+def test_photo_keeps_the_person_sharp_and_blurs_the_background(data_dir, tmp_path):
+    ratios = []
+    for photo in sorted((data_dir / "portraits").glob("p_*.jpg"))[:4]:
+        ref = cv2.imread(str(photo.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
+        out = tmp_path / f"{photo.stem}_portrait.jpg"
+        assert main(["--input", str(photo), "--output", str(out), "-q"]) == 0
+        src, dst = cv2.imread(str(photo)), cv2.imread(str(out))
+        assert dst.shape == src.shape
+        inside = cv2.erode((ref > 230).astype(np.uint8), np.ones((15, 15))) > 0
+        outside = cv2.erode((ref < 25).astype(np.uint8), np.ones((25, 25))) > 0
+        keep_in = _laplacian_var(dst, inside) / _laplacian_var(src, inside)
+        keep_out = _laplacian_var(dst, outside) / _laplacian_var(src, outside)
+        assert keep_in > 0.8, (photo.name, keep_in)  # JPEG re-encoding costs a little
+        ratios.append(keep_out)
+    assert max(ratios) < 0.35, ratios
+
+
+def test_save_mask_iou_on_half_body_stills(half_body_stills, tmp_path):
+    """IoU of --save-mask (alpha > 0.5) against the reference masks of the half-body subset."""
+    scores = []
+    for photo, ref in half_body_stills:
+        out = tmp_path / f"{photo.stem}.png"
+        assert main(["--input", str(photo), "--save-mask", str(out), "-q"]) == 0
+        mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+        gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE)
+        assert mask.shape == gt.shape
+        scores.append(iou(mask > 127, gt > 127))
+    mean = float(np.mean(scores))
+    print(f"\nhalf-body stills: {len(scores)} photos, mean IoU {mean:.4f}, median {np.median(scores):.4f}")
+    assert mean > 0.90
+
+
+def test_live_path_into_a_virtual_camera(clip, memory_vcam):
+    # a video without --output is played like a camera into the live outputs
+    assert main(["--input", str(clip), "--vcam-backend", "memory", "--no-preview", "--max-frames", "20", "-q"]) == 0
+    (cam,) = memory_vcam
+    assert len(cam.frames) == 20 and cam.closed
+    assert cam.frames[0].shape == (512, 512, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera", "/dev/video-none", "--no-preview"], "camera /dev/video-none could not be opened"),
+        (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist"),
+        (["--config", "nope"], "neither a file nor a preset"),
+        (["--blur", "5"], "command line: render.blur must be a number from 0 to 0.25, got 5.0"),
+        (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe"),
+        (["--max-frames", "0"], "--max-frames must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    assert message in error_line(capsys.readouterr().err)
+
+
+def test_unknown_config_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[render]\nstrength = 3\n")
+    assert main(["--config", str(cfg)]) == 1
+    assert "unknown key 'render.strength'; allowed keys in [render]: effect, blur" in error_line(capsys.readouterr().err)
+
+
+def test_file_mistakes(clip, data_dir, tmp_path, capsys):
+    photo = next((data_dir / "stills").glob("*.jpg"))
+    assert main(["--input", str(photo)]) == 1
+    assert "an image input needs --output" in error_line(capsys.readouterr().err)
+    assert main(["--input", str(clip), "--output", str(clip)]) == 1
+    assert "is the input file" in error_line(capsys.readouterr().err)
+    assert main(["--input", str(clip), "--output", str(tmp_path / "x.png")]) == 1
+    assert "the input is a video; give --output a matching file ending" in error_line(capsys.readouterr().err)
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video at all\n" * 20)
+    assert main(["--input", str(bad), "--output", str(tmp_path / "o.mp4")]) == 1
+    assert "cannot read" in error_line(capsys.readouterr().err)
+
+
+def test_no_virtual_camera_says_how_to_load_one(clip):
+    # this machine has no v4l2loopback device: the real backend fails
+    code, err = run_cli("--input", str(clip), "--no-preview", "--max-frames", "5")
+    assert code == 1
+    line = error_line(err)
+    assert "no virtual camera" in line
+    if sys.platform.startswith("linux"):
+        assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=livebokeh" in line
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
+    clip = data_dir / "videos" / "office720p.mp4"
+    total = probe_video(clip)["frames"]
+    out = tmp_path / "cut.mp4"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "livebokeh", "--input", str(clip), "--output", str(out), "-v"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    # wait until the first frame is out (logged with -v), then interrupt
+    for line in proc.stderr:
+        if "first frame out" in line:
+            break
+    proc.send_signal(sig)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, rest
+    assert "interrupted after" in rest
+    p = probe_video(out)
+    assert 0 < p["frames"] < total
+    assert p["codec"] == "h264" and (p["width"], p["height"]) == (1280, 720)
+
+
+def test_print_config_round_trips(tmp_path, capsys):
+    assert main(["--config", "call", "--blur", "0.05", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    from livebokeh.config import load_config
+
+    assert load_config(p) == load_config("call", {"render.blur": 0.05})
+
+
+def test_readme_documents_every_option_and_preset():
+    readme = (REPO / "README.md").read_text()
+    for action in build_parser()._actions:
+        for opt in action.option_strings:
+            if opt.startswith("--") and opt != "--help":
+                assert f"`{opt}" in readme, f"README does not document {opt}"
+    for preset in ("call", "stream", "record", "default"):
+        assert f"`{preset}`" in readme
