@@ -21,6 +21,10 @@ from livebokeh.errors import ConfigError, LivebokehError, SinkError
 log = logging.getLogger("livebokeh")
 
 EPILOG = """\
+commands:
+  livebokeh models list|download|path [NAME]      downloadable model weights
+  livebokeh bench models [--data DIR]             segmenter speed and IoU, every backend
+
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
   livebokeh --camera 1 --config call --no-preview
@@ -60,10 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requested pixel format, e.g. MJPG (default; needed for 1080p30 on most webcams) or YUYV")
 
     g = p.add_argument_group("segmentation")
-    g.add_argument("--backend", dest="segmenter.backend", default=cfg, help="segmentation backend (default mediapipe)")
+    g.add_argument("--backend", dest="segmenter.backend", default=cfg,
+                   help="segmentation backend: mediapipe (default) or deeplab")
     g.add_argument("--model", dest="segmenter.model", default=cfg,
                    help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
     g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 2)")
+    g.add_argument("--model-size", dest="segmenter.size", type=int, metavar="PX", default=cfg,
+                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU)")
+    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg,
+                   help="DeepLab input shape: square (default) or frame (keeps the frame's aspect ratio)")
+    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg,
+                   help="DeepLab runtime: auto (default), tflite (CPU, 257x257) or keras (TensorFlow, GPU when present)")
+    g.add_argument("--precision", dest="segmenter.precision", default=cfg,
+                   help="DeepLab keras precision: auto (mixed float16 on a GPU), float32 or mixed")
+    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg,
+                   help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
     g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
                    help="probability at or below which a pixel is background (default 0.2)")
     g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
@@ -120,7 +135,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if "." in k}
 
 
+#: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
+COMMANDS = {"models": "livebokeh.commands.models", "bench": "livebokeh.commands.bench"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        import importlib
+
+        return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
@@ -188,9 +212,12 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
         sinks = _build_sinks(args, cfg, info, stack)
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        segmenter = stack.enter_context(
-            create_segmenter(cfg.segmenter.backend, SegmenterOptions(cfg.segmenter.model, cfg.segmenter.threads))
+        sc = cfg.segmenter
+        options = SegmenterOptions(
+            model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
+            precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height),
         )
+        segmenter = stack.enter_context(create_segmenter(sc.backend, options))
         pipeline = Pipeline(
             source, segmenter, sinks, cfg.mask, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,

@@ -62,6 +62,16 @@ class SegmenterConfig:
         "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
     )
     threads: int = _num(2, 1, 64, "CPU threads for inference")
+    size: int = _num(0, 0, 2049, "DeepLab input height in pixels; 0 = 257 on the CPU, 513 on a GPU")
+    aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
+    runtime: str = _choice(
+        "auto", ("auto", "tflite", "keras"),
+        "DeepLab runtime: tflite (CPU, 257x257 only), keras (TensorFlow graph, GPU when present), auto",
+    )
+    precision: str = _choice(
+        "auto", ("auto", "float32", "mixed"), "DeepLab keras precision; auto = mixed float16 on a GPU"
+    )
+    weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,16 @@ def memory_vcam():
     finally:
         pvc.BACKENDS.clear()
         pvc.BACKENDS.update(saved)
+
+
+@pytest.fixture(scope="session")
+def deeplab_weights() -> Path:
+    """Google's DeepLab TFLite release from ../shared/models (never downloaded in tests)."""
+    return _need(SHARED / "models" / "deeplabv3_257_mv_gpu.tflite")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_model_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or fill the user's cache, and never reach the internet for weights."""
+    monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)

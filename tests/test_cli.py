@@ -59,6 +59,17 @@ def test_video_in_portrait_video_out(clip, tmp_path):
     assert 0.1 < coverage < 0.8
 
 
+def test_deeplab_backend_offline_with_shared_weights(clip, deeplab_weights, tmp_path):
+    out, masks = tmp_path / "dl.mp4", tmp_path / "dl_masks.mkv"
+    code, err = run_cli("--backend", "deeplab", "--deeplab-weights", str(deeplab_weights),
+                        "--input", str(clip), "--output", str(out), "--save-mask", str(masks), "--max-frames", "30")
+    assert code == 0, err
+    assert "deeplab: tflite on the CPU, input 257x257" in err
+    assert probe_video(out)["frames"] == 30
+    coverage = np.mean([g.mean() / 255 for g in probe_video(masks)["gray"]])
+    assert 0.1 < coverage < 0.8
+
+
 def test_masks_are_identical_on_every_run(clip, tmp_path):
     runs = []
     for i in range(2):
@@ -121,7 +132,7 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam):
         (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist"),
         (["--config", "nope"], "neither a file nor a preset"),
         (["--blur", "5"], "command line: render.blur must be a number from 0 to 0.25, got 5.0"),
-        (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe"),
+        (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe, deeplab"),
         (["--max-frames", "0"], "--max-frames must be at least 1"),
     ],
 )

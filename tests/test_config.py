@@ -48,7 +48,7 @@ def test_ints_are_accepted_for_floats():
         ("[render]\nblur = 'lots'\n", "render.blur must be a number from 0 to 0.25, got 'lots'"),
         ("[render]\nblur = -1\n", "render.blur must be a number from 0 to 0.25, got -1"),
         ("[render]\neffect = 'sparkle'\n", "render.effect must be one of: blur, none, got 'sparkle'"),
-        ("[segmenter]\nbackend = 'yolo'\n", "segmenter.backend must be one of: mediapipe"),
+        ("[segmenter]\nbackend = 'yolo'\n", "segmenter.backend must be one of: mediapipe, deeplab"),
         ("[camera]\nwidth = 12.5\n", "camera.width must be a number from 16 to 7680, got 12.5"),
         ("[camera]\nwidth = true\n", "camera.width must be a number"),
         ("[camera]\nfourcc = 'MJPEG'\n", "camera.fourcc must be 4 characters"),

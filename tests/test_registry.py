@@ -24,6 +24,6 @@ def test_duplicate_registration_is_refused():
 
 
 def test_builtin_registries():
-    assert "mediapipe" in SEGMENTERS
+    assert SEGMENTERS.names() == ("mediapipe", "deeplab")
     assert set(SOURCES.names()) == {"camera", "video", "image"}
     assert set(SINKS.names()) == {"video", "image", "mask", "virtual-camera", "preview"}

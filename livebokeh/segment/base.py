@@ -22,10 +22,23 @@ class SegmenterOptions:
     Attributes:
         model: backend-specific model variant (for MediaPipe: ``general`` or ``landscape``).
         threads: CPU threads the backend may use.
+        size: input height for backends with a free input size (DeepLab); 0 = the backend's
+            default (DeepLab: 257 on the CPU, 513 on a GPU).
+        aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
+        runtime: ``auto``, ``tflite`` or ``keras`` (DeepLab).
+        precision: ``auto`` (mixed float16 on a GPU, float32 on the CPU), ``float32`` or ``mixed``.
+        weights: weights file; empty = the cache, the environment variable or a download.
+        frame_size: ``(width, height)`` of the frames to come, when known.
     """
 
     model: str = "general"
     threads: int = 2
+    size: int = 0
+    aspect: str = "square"
+    runtime: str = "auto"
+    precision: str = "auto"
+    weights: str = ""
+    frame_size: tuple[int, int] | None = None
 
 
 class Segmenter(ABC):
@@ -87,5 +100,5 @@ def create_segmenter(backend: str, options: SegmenterOptions) -> Segmenter:
     """Build the registered backend ``backend``."""
     cls = SEGMENTERS.get(backend)
     seg = cls(options)
-    log.info("segmenter: %s (%s), input %dx%d", backend, options.model, *seg.input_size)
+    log.debug("segmenter: %s, input %dx%d", backend, *seg.input_size)
     return seg

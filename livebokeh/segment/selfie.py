@@ -105,6 +105,7 @@ class SelfieSegmenter(Segmenter):
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
         self._size = (w, h)
+        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.threads)
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -1,0 +1,111 @@
+"""Shared helpers for the benchmarks: evaluation data, timing, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from livebokeh.errors import ConfigError
+
+
+def default_data_dir() -> Path | None:
+    """``$LIVEBOKEH_DATA``, else ``$LIVEBOKEH_SHARED/data``, else ``../shared/data`` if present."""
+    for candidate in (os.environ.get("LIVEBOKEH_DATA"),
+                      os.environ.get("LIVEBOKEH_SHARED") and str(Path(os.environ["LIVEBOKEH_SHARED"]) / "data"),
+                      "../shared/data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def require_data(data: str | Path | None) -> Path:
+    d = Path(data) if data else default_data_dir()
+    if d is None or not d.is_dir():
+        raise ConfigError("no evaluation data: pass --data DIR (a folder with stills/, portraits/, videos/)")
+    return d
+
+
+def half_body_ids(data: Path) -> list[int]:
+    """The half-body subset listed in the data README (empty if the README lacks it)."""
+    readme = data / "README.md"
+    if not readme.is_file():
+        return []
+    text = readme.read_text()
+    start = text.find("Half-body/portrait subset")
+    if start < 0:
+        return []
+    block = text[start:].split(":", 1)[1].split("\n\n", 1)[0]
+    return [int(tok) for tok in block.split() if tok.isdigit()]
+
+
+def still_pairs(data: Path, ids: Sequence[int] | None = None) -> list[tuple[Path, Path]]:
+    pairs = []
+    for photo in sorted((data / "stills").glob("hs_*.jpg")):
+        n = int(photo.stem.split("_")[1])
+        mask = photo.with_suffix(".png")
+        if mask.is_file() and (ids is None or n in ids):
+            pairs.append((photo, mask))
+    return pairs
+
+
+def video_frames(path: Path, limit: int) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="bgr24"))
+            if len(frames) >= limit:
+                break
+    return frames
+
+
+def time_per_item(fn: Callable[[object], object], items: Sequence[object], warmup: int = 3) -> float:
+    """Median milliseconds of ``fn(item)`` over ``items`` (after ``warmup`` untimed calls)."""
+    for item in list(items)[:warmup]:
+        fn(item)
+    times = []
+    for item in items:
+        t0 = time.perf_counter()
+        fn(item)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def table(rows: list[dict], columns: Sequence[tuple[str, str, str]]) -> str:
+    """Markdown table: columns are (key, header, format)."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    sep = "| " + " | ".join("---" for _ in columns) + " |"
+    body = []
+    for r in rows:
+        cells = []
+        for key, _, fmt in columns:
+            v = r.get(key)
+            cells.append("n/a" if v is None else format(v, fmt) if fmt else str(v))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, sep, *body])
+
+
+def write_json(path: str | Path | None, payload: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def chunks(seq: Sequence, step: int) -> Iterator:
+    return iter(seq[::step])

@@ -1,0 +1,94 @@
+"""``livebokeh bench models``: segmenter speed and mask quality, every backend in one run.
+
+Speed: median ms per frame of ``segment()`` (pre-processing and inference, the mask at model
+resolution) on 1280x720 frames. Quality: IoU (probability > 0.5, upsampled to the photo) against
+the reference masks of ``stills/``, all of them and the half-body subset.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebokeh.bench.common import half_body_ids, iou, machine, still_pairs, table, time_per_item, video_frames
+from livebokeh.errors import LivebokehError
+from livebokeh.segment import SegmenterOptions, create_segmenter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    backend: str
+    options: SegmenterOptions
+
+
+def rows(weights: str, threads: int) -> list[Row]:
+    base = SegmenterOptions(threads=threads, weights=weights, frame_size=(1280, 720))
+    return [
+        Row("mediapipe general 256x256", "mediapipe", replace(base, model="general")),
+        Row("mediapipe landscape 256x144", "mediapipe", replace(base, model="landscape")),
+        Row("deeplab tflite 257x257", "deeplab", replace(base, runtime="tflite")),
+        Row("deeplab TF graph 257x257", "deeplab", replace(base, runtime="keras", precision="float32")),
+        Row("deeplab TF graph 457x257 (16:9)", "deeplab", replace(base, runtime="keras", precision="float32", aspect="frame")),
+    ]
+
+
+def run(data: Path, frames: int = 60, threads: int = 2, weights: str = "", stills_step: int = 1) -> dict:
+    clip = data / "videos" / "office720p.mp4"
+    if clip.is_file():
+        images = video_frames(clip, frames)
+    else:
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(frames)]
+    half = set(half_body_ids(data))
+    pairs = still_pairs(data)[::stills_step]
+    photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
+              for p, m in pairs]
+    results = []
+    for row in rows(weights, threads):
+        try:
+            seg = create_segmenter(row.backend, row.options)
+        except LivebokehError as err:
+            log.warning("%s: skipped (%s)", row.label, err)
+            results.append({"model": row.label, "error": str(err)})
+            continue
+        with seg:
+            ms = time_per_item(lambda img: seg.segment(img), images)
+            scores, half_scores = [], []
+            for img, gt, n in photos:
+                prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+                s = iou(prob > 0.5, gt)
+                scores.append(s)
+                if n in half:
+                    half_scores.append(s)
+            runtime = getattr(seg, "runtime", "tflite")
+        results.append({
+            "model": row.label,
+            "runtime": runtime,
+            "ms_per_frame": ms,
+            "fps": 1000.0 / ms if ms else None,
+            "iou_stills": float(np.mean(scores)) if scores else None,
+            "iou_half_body": float(np.mean(half_scores)) if half_scores else None,
+            "stills": len(scores),
+        })
+        log.info("%s: %.1f ms", row.label, ms)
+    return {"machine": machine(), "frames": len(images), "threads": threads, "rows": results}
+
+
+COLUMNS = [
+    ("model", "model", ""),
+    ("ms_per_frame", "ms/frame (1280x720 in)", ".1f"),
+    ("fps", "frames/s", ".0f"),
+    ("iou_stills", "IoU stills", ".3f"),
+    ("iou_half_body", "IoU half-body", ".3f"),
+]
+
+
+def render(report: dict) -> str:
+    return f"{table(report['rows'], COLUMNS)}\n\n{report['frames']} frames timed, {report['threads']} threads; {report['machine']}"

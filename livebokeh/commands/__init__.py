@@ -1,0 +1,1 @@
+"""Subcommands of the ``livebokeh`` command (``livebokeh models ...``)."""

@@ -1,0 +1,43 @@
+"""``livebokeh bench ...``: benchmarks on the evaluation data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from livebokeh.errors import LivebokehError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="livebokeh bench", description="Benchmarks (speed side by side, mask quality).")
+    sub = p.add_subparsers(dest="what", required=True)
+    m = sub.add_parser("models", help="segmenter ms/frame and IoU on stills, every backend")
+    m.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
+    m.add_argument("--frames", type=int, default=60, help="frames to time per model (default 60)")
+    m.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    m.add_argument("--stills-step", type=int, default=1, help="use every Nth still for IoU (default 1: all)")
+    m.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
+    m.add_argument("--json", help="also write the results as JSON")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="livebokeh: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from livebokeh.bench import common
+
+    try:
+        data = common.require_data(args.data)
+        if args.what == "models":
+            from livebokeh.bench import models as bench
+
+            report = bench.run(data, args.frames, args.threads, args.deeplab_weights, max(1, args.stills_step))
+        common.write_json(args.json, report)
+        print(bench.render(report))
+    except LivebokehError as err:
+        print(f"livebokeh: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,174 @@
+"""The ``deeplab`` backend: DeepLab-v3 MobileNetV2 PASCAL, person = class 15.
+
+Runtimes:
+
+- ``tflite``: Google's file in the LiteRT interpreter (XNNPACK). Fixed 257x257 input. The fastest
+  on a CPU (measured: see the README's backend table).
+- ``keras``: the Keras model of :mod:`livebokeh.segment.deeplab.model` with the same weights, as a
+  ``tf.function`` — on the GPU when TensorFlow sees one (mixed precision there by default), at any
+  input size (513x513 by default on a GPU; a 16:9 input with ``aspect = "frame"``).
+- ``auto``: ``keras`` when TensorFlow sees a GPU; otherwise ``tflite`` for a 257x257 input and
+  ``keras`` for other sizes. TensorFlow is imported only when it is used (it takes seconds); with
+  no NVIDIA driver on the machine it is not imported at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from livebokeh.errors import ModelError
+from livebokeh.models import Manifest, locate, manifest
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
+from livebokeh.segment.selfie import make_interpreter
+
+log = logging.getLogger(__name__)
+
+CPU_SIZE = 257
+GPU_SIZE = 513
+
+
+def nvidia_driver_present() -> bool:
+    """Cheap check (no TensorFlow import) for an NVIDIA driver, a precondition of a TF GPU."""
+    if platform.system() == "Darwin":
+        return False
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def tf_gpus() -> list[Any]:
+    """GPUs TensorFlow sees (imports TensorFlow only where a driver exists)."""
+    if not nvidia_driver_present():
+        return []
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def input_size(size: int, aspect: str, frame_size: tuple[int, int] | None) -> tuple[int, int]:
+    """Model input ``(width, height)``: ``size`` high, square or of the frame's aspect ratio.
+
+    Sides are of the form 8k+1 (257, 449, 513), which keeps align-corners upsampling exact.
+    """
+    height = 8 * round((size - 1) / 8) + 1
+    if aspect == "square" or frame_size is None:
+        return height, height
+    fw, fh = frame_size
+    width = 8 * max(4, round((height - 1) * fw / fh / 8)) + 1
+    return width, height
+
+
+def person_probability(logits: np.ndarray, person: int) -> np.ndarray:
+    """Softmax over classes, taken at ``person``: ``(H, W, C)`` float -> ``(H, W)`` float32."""
+    z = logits.astype(np.float32, copy=False)
+    d = z - z[:, :, person : person + 1]
+    np.minimum(d, 80.0, out=d)  # exp overflow guard; such pixels are ~0 anyway
+    return (1.0 / np.exp(d).sum(axis=2)).astype(np.float32)
+
+
+def preprocess(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR -> ``(h, w, 3)`` float32 RGB in ``[-1, 1]`` at ``size = (w, h)``."""
+    interp = cv2.INTER_AREA if image.shape[1] > size[0] else cv2.INTER_LINEAR
+    rgb = cv2.cvtColor(cv2.resize(image, size, interpolation=interp), cv2.COLOR_BGR2RGB)
+    x = rgb.astype(np.float32)
+    x *= np.float32(1 / 127.5)
+    x -= np.float32(1.0)
+    return x
+
+
+def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: str | None = None):
+    """The Keras DeepLab for manifest ``m`` at ``size = (w, h)``, with the weights loaded."""
+    from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab
+    from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
+
+    spec = DeepLabSpec(height=size[1], width=size[0], num_classes=m.classes, output_stride=m.output_stride,
+                       width_multiplier=m.width_multiplier, decoder=m.decoder)
+    model = build_deeplab(spec, dtype=dtype)
+    load_tflite_weights(model, read_tflite_tensors(weights))
+    return model
+
+
+@SEGMENTERS.register("deeplab")
+class DeepLabSegmenter(Segmenter):
+    """DeepLab-v3 MobileNetV2 (PASCAL VOC), person probability = softmax at class 15."""
+
+    def __init__(self, options: SegmenterOptions) -> None:
+        super().__init__(options)
+        self.manifest = manifest("deeplab")
+        self.weights = locate("deeplab", options.weights or None)
+        if options.runtime not in ("auto", "tflite", "keras"):
+            raise ModelError(f"unknown DeepLab runtime {options.runtime!r}; choose auto, tflite or keras")
+        gpus = tf_gpus() if options.runtime in ("auto", "keras") else []
+        size = options.size or (GPU_SIZE if gpus else CPU_SIZE)
+        self._size = input_size(size, options.aspect, options.frame_size)
+        native = tuple(self.manifest.input_size)
+        runtime = options.runtime
+        if runtime == "auto":
+            runtime = "keras" if gpus or self._size != native else "tflite"
+        if runtime == "tflite" and self._size != native:
+            raise ModelError(
+                f"the TFLite runtime runs DeepLab at {native[0]}x{native[1]} only; "
+                f"use runtime keras for {self._size[0]}x{self._size[1]}"
+            )
+        self.runtime = runtime
+        self.device = "CPU"
+        self._person = self.manifest.person_class
+        if runtime == "tflite":
+            self._interp = make_interpreter(self.weights, options.threads)
+            self._in = self._interp.get_input_details()[0]["index"]
+            self._out = self._interp.get_output_details()[0]["index"]
+            self.precision = "float32"
+        else:
+            self._setup_keras(options, gpus)
+        log.info("deeplab: %s on the %s, input %dx%d, %s", self.runtime, self.device, *self._size, self.precision)
+
+    def _setup_keras(self, options: SegmenterOptions, gpus: list[Any]) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+        import tensorflow as tf
+
+        if keras.backend.backend() != "tensorflow":
+            raise ModelError("the keras runtime needs KERAS_BACKEND=tensorflow (unset KERAS_BACKEND)")
+        if not gpus:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:  # TensorFlow already initialised: keep its settings
+                pass
+        mixed = options.precision == "mixed" or (options.precision == "auto" and bool(gpus))
+        self.precision = "mixed_float16" if mixed else "float32"
+        self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
+        with tf.device(self.device if gpus else "/CPU:0"):
+            model = build_keras_model(self.manifest, self.weights, self._size,
+                                      dtype="mixed_float16" if mixed else None)
+        person = self._person
+
+        @tf.function(reduce_retracing=True)
+        def run(x):
+            logits = model(x, training=False)
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)[0, :, :, person]
+
+        self._model, self._run = model, run
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._size
+
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        x = preprocess(image, self._size)[None]
+        if self.runtime == "tflite":
+            self._interp.set_tensor(self._in, x)
+            self._interp.invoke()
+            return person_probability(self._interp.get_tensor(self._out)[0], self._person)
+        return np.asarray(self._run(x), dtype=np.float32)
+
+    def _release(self) -> None:
+        self._interp = None
+        self._model = None
+        self._run = None

@@ -1,0 +1,145 @@
+"""The Keras DeepLab against Google's TFLite release, and the ``deeplab`` segmenter."""
+
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.errors import ModelError
+from livebokeh.models import manifest
+from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab, resize_matrix
+from livebokeh.segment.deeplab.segmenter import build_keras_model, input_size, person_probability, preprocess
+from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
+from livebokeh.segment.selfie import make_interpreter
+from tests.conftest import iou
+
+
+@pytest.fixture(scope="module")
+def keras_257(deeplab_weights):
+    return build_keras_model(manifest("deeplab"), deeplab_weights, (257, 257))
+
+
+@pytest.fixture(scope="module")
+def tflite(deeplab_weights):
+    it = make_interpreter(deeplab_weights, 2)
+    inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+
+    def run(x):
+        it.set_tensor(inp, x[None])
+        it.invoke()
+        return it.get_tensor(out)[0]
+
+    return run
+
+
+def _photos(data_dir, n=6):
+    stills = sorted((data_dir / "stills").glob("hs_*.jpg"))[:: 40][:n]
+    portraits = sorted((data_dir / "portraits").glob("p_*.jpg"))[:2]
+    return stills + portraits
+
+
+def test_keras_model_reproduces_the_tflite_logits(keras_257, tflite, data_dir):
+    worst = 0.0
+    for photo in _photos(data_dir):
+        x = preprocess(cv2.imread(str(photo)), (257, 257))
+        ref = tflite(x)
+        got = np.asarray(keras_257.predict_on_batch(x[None]))[0]
+        assert got.shape == ref.shape == (257, 257, 21)
+        worst = max(worst, float(np.abs(got - ref).max()))
+    print(f"\nmax |logit difference| Keras vs TFLite: {worst:.2e}")
+    assert worst <= 1e-3
+
+
+def test_the_model_runs_at_other_sizes(deeplab_weights):
+    for w, h in [(449, 257), (513, 513)]:
+        m = build_keras_model(manifest("deeplab"), deeplab_weights, (w, h))
+        out = np.asarray(m.predict_on_batch(np.zeros((1, h, w, 3), np.float32)))
+        assert out.shape == (1, h, w, 21)
+
+
+def test_decoder_is_switchable_and_needs_its_weights(deeplab_weights):
+    spec = DeepLabSpec(decoder=True)
+    model = build_deeplab(spec)
+    names = {layer.name for layer in model.layers}
+    assert "decoder__feature_projection0" in names and "decoder__decoder_conv1_pointwise" in names
+    assert model.output_shape == (None, 257, 257, 21)
+    with pytest.raises(ModelError, match="no weights for decoder/feature_projection0"):
+        load_tflite_weights(model, read_tflite_tensors(deeplab_weights))
+    with pytest.raises(ModelError, match="do not fit the model"):  # another width multiplier
+        load_tflite_weights(build_deeplab(DeepLabSpec(width_multiplier=1.0)), read_tflite_tensors(deeplab_weights))
+    # output stride 16 (the issue's default for v3+) builds and takes the same tensors
+    os16 = build_deeplab(DeepLabSpec(output_stride=16))
+    assert load_tflite_weights(os16, read_tflite_tensors(deeplab_weights)) == 55
+    assert os16.get_layer("MobilenetV2__expanded_conv_6__depthwise").strides == (2, 2)
+
+
+def test_not_a_model_file(tmp_path):
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="not a TFLite model|no float weights"):
+        read_tflite_tensors(bad)
+
+
+def test_resize_matrix_align_corners():
+    m = resize_matrix(3, 5)
+    np.testing.assert_allclose(m @ np.array([0.0, 1.0, 2.0]), [0, 0.5, 1, 1.5, 2])
+    assert resize_matrix(1, 4).tolist() == [[1.0]] * 4
+
+
+def test_person_probability_is_the_softmax_at_class_15():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 5, (4, 5, 21)).astype(np.float32)
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    np.testing.assert_allclose(person_probability(logits, 15), (e / e.sum(axis=2, keepdims=True))[:, :, 15], rtol=1e-5)
+    huge = np.zeros((1, 1, 21), np.float32)
+    huge[0, 0, 3] = 1e4
+    p = person_probability(huge, 15)[0, 0]
+    assert np.isfinite(p) and p < 1e-30
+
+
+def test_input_size():
+    assert input_size(257, "square", (1280, 720)) == (257, 257)
+    assert input_size(257, "frame", (1280, 720)) == (457, 257)
+    assert input_size(513, "frame", None) == (513, 513)
+    assert input_size(260, "square", None) == (257, 257)
+
+
+def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
+    img = cv2.imread(str(_photos(data_dir)[0]))
+    opts = dict(weights=str(deeplab_weights), threads=2)
+    with create_segmenter("deeplab", SegmenterOptions(**opts)) as auto:
+        assert auto.runtime == "tflite" and auto.input_size == (257, 257)  # no GPU here: TFLite is faster
+        a = auto.segment(img).data
+    with create_segmenter("deeplab", SegmenterOptions(runtime="keras", precision="float32", **opts)) as k:
+        assert k.runtime == "keras" and k.device == "CPU"
+        b = k.segment(img).data
+    assert a.shape == b.shape == (257, 257) and a.dtype == b.dtype == np.float32
+    assert float(np.abs(a - b).max()) < 1e-3
+    with create_segmenter("deeplab", SegmenterOptions(aspect="frame", frame_size=(1280, 720), **opts)) as wide:
+        assert wide.runtime == "keras" and wide.input_size == (457, 257)
+        assert wide.segment(img).data.shape == (257, 457)
+    with pytest.raises(ModelError, match="TFLite runtime runs DeepLab at 257x257 only"):
+        create_segmenter("deeplab", SegmenterOptions(runtime="tflite", size=513, **opts))
+
+
+def test_deeplab_iou_on_half_body_stills(deeplab_weights, half_body_stills):
+    scores = []
+    with create_segmenter("deeplab", SegmenterOptions(weights=str(deeplab_weights))) as seg:
+        for photo, ref in half_body_stills[::4]:
+            img = cv2.imread(str(photo))
+            gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE) > 127
+            prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]))
+            scores.append(iou(prob > 0.5, gt))
+    assert np.mean(scores) > 0.85, np.mean(scores)
+
+
+def test_missing_weights_offline_is_one_line(monkeypatch):
+    # the cache is empty (autouse fixture) and the download address is unreachable
+    import livebokeh.models as models
+
+    real = models.manifest("deeplab")
+    monkeypatch.setattr(models, "manifest", lambda name: real.__class__(**{**real.__dict__, "url": "http://127.0.0.1:9/none"}))
+    with pytest.raises(ModelError) as info:
+        create_segmenter("deeplab", SegmenterOptions())
+    text = str(info.value)
+    assert "could not be downloaded" in text and "--deeplab-weights FILE" in text and "\n" not in text

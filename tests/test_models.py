@@ -1,0 +1,118 @@
+"""Weights download: a local HTTP server on 127.0.0.1 stands in for the official address."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from livebokeh import models
+from livebokeh.commands.models import main as models_main
+from livebokeh.errors import ModelError
+
+
+@pytest.fixture
+def server(deeplab_weights):
+    payload = deeplab_weights.read_bytes()
+    state = {"mode": "ok", "hits": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            state["hits"] += 1
+            body = payload
+            if state["mode"] == "corrupt":
+                body = bytes([payload[0] ^ 0xFF]) + payload[1:]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state["mode"] == "cut":
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.close()  # the transfer breaks off
+                return
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/deeplabv3_257_mv_gpu.tflite", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _cache_files():
+    d = models.cache_dir()
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def test_download_checks_the_checksum_and_lands_in_the_cache(server):
+    url, state = server
+    m = models.manifest("deeplab")
+    path = models.download(m, url=url, progress=True)
+    assert path == models.cached_path(m) and models.sha256_of(path) == m.sha256
+    assert _cache_files() == [m.file]
+    # now it is found offline without another request
+    assert models.locate("deeplab") == path and state["hits"] == 1
+
+
+@pytest.mark.parametrize(("mode", "message"), [("corrupt", "wrong checksum"), ("cut", "could not be downloaded|stopped at")])
+def test_bad_transfers_leave_nothing_in_the_cache(server, mode, message):
+    url, state = server
+    state["mode"] = mode
+    with pytest.raises(ModelError, match=message) as info:
+        models.download(models.manifest("deeplab"), url=url, progress=False)
+    assert "\n" not in str(info.value)
+    assert _cache_files() == []
+
+
+def test_a_damaged_cached_file_is_fetched_again(server, monkeypatch):
+    url, state = server
+    m = models.manifest("deeplab")
+    models.cache_dir().mkdir(parents=True, exist_ok=True)
+    models.cached_path(m).write_bytes(b"half a file")
+    monkeypatch.setattr(models, "manifest", lambda name: m.__class__(**{**m.__dict__, "url": url}))
+    path = models.locate("deeplab")
+    assert models.sha256_of(path) == m.sha256 and state["hits"] == 1
+
+
+def test_explicit_and_environment_paths(deeplab_weights, monkeypatch, tmp_path):
+    assert models.locate("deeplab", deeplab_weights) == deeplab_weights
+    with pytest.raises(ModelError, match="does not exist; check --deeplab-weights"):
+        models.locate("deeplab", tmp_path / "none.tflite")
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_WEIGHTS", str(deeplab_weights))
+    assert models.locate("deeplab") == deeplab_weights
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_WEIGHTS", str(tmp_path / "gone.tflite"))
+    with pytest.raises(ModelError, match="LIVEBOKEH_DEEPLAB_WEIGHTS=.* does not exist"):
+        models.locate("deeplab")
+
+
+def test_offline_without_weights(monkeypatch):
+    with pytest.raises(ModelError, match="is not downloaded; run `livebokeh models download deeplab`"):
+        models.locate("deeplab", download_missing=False)
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        models.manifest("nope")
+
+
+def test_manifest_matches_the_shared_file(deeplab_weights):
+    m = models.manifest("deeplab")
+    assert deeplab_weights.stat().st_size == m.size
+    assert models.sha256_of(deeplab_weights) == m.sha256
+    assert m.person_class == 15 and m.input_size == (257, 257) and m.licence == "Apache-2.0"
+
+
+def test_models_command(server, capsys):
+    url, _ = server
+    assert models_main(["list"]) == 0
+    assert "not downloaded" in capsys.readouterr().out
+    assert models_main(["download", "deeplab", "--url", url]) == 0
+    assert capsys.readouterr().out.strip().endswith("deeplabv3_257_mv_gpu.tflite")
+    assert models_main(["path"]) == 0
+    assert models_main(["list"]) == 0
+    assert str(models.cache_dir()) in capsys.readouterr().out
+    assert models_main(["download", "nope"]) == 1
