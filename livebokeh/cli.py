@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--runtime", dest="segmenter.runtime", default=cfg,
                    help="DeepLab runtime: auto (default), tflite (CPU, 257x257) or keras (TensorFlow, GPU when present)")
     g.add_argument("--precision", dest="segmenter.precision", default=cfg,
-                   help="DeepLab keras precision: auto (mixed float16 on a GPU), float32 or mixed")
+                   help="DeepLab keras precision: auto (= float32), float32 or mixed (float16)")
     g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg,
                    help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
     g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,

@@ -26,7 +26,7 @@ class SegmenterOptions:
             default (DeepLab: 257 on the CPU, 513 on a GPU).
         aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
         runtime: ``auto``, ``tflite`` or ``keras`` (DeepLab).
-        precision: ``auto`` (mixed float16 on a GPU, float32 on the CPU), ``float32`` or ``mixed``.
+        precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, DeepLab keras).
         weights: weights file; empty = the cache, the environment variable or a download.
         frame_size: ``(width, height)`` of the frames to come, when known.
     """

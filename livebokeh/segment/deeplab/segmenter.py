@@ -5,8 +5,9 @@ Runtimes:
 - ``tflite``: Google's file in the LiteRT interpreter (XNNPACK). Fixed 257x257 input. The fastest
   on a CPU (measured: see the README's backend table).
 - ``keras``: the Keras model of :mod:`livebokeh.segment.deeplab.model` with the same weights, as a
-  ``tf.function`` — on the GPU when TensorFlow sees one (mixed precision there by default), at any
-  input size (513x513 by default on a GPU; a 16:9 input with ``aspect = "frame"``).
+  ``tf.function`` — on the GPU when TensorFlow sees one, at any input size (513x513 by default on a
+  GPU; a 16:9 input with ``aspect = "frame"``). float32 by default: on an H200 at batch 1 mixed
+  float16 was no faster (the model is small and launch-bound); ``precision = "mixed"`` turns it on.
 - ``auto``: ``keras`` when TensorFlow sees a GPU; otherwise ``tflite`` for a 257x257 input and
   ``keras`` for other sizes. TensorFlow is imported only when it is used (it takes seconds); with
   no NVIDIA driver on the machine it is not imported at all.
@@ -141,7 +142,7 @@ class DeepLabSegmenter(Segmenter):
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TensorFlow already initialised: keep its settings
                 pass
-        mixed = options.precision == "mixed" or (options.precision == "auto" and bool(gpus))
+        mixed = options.precision == "mixed"
         self.precision = "mixed_float16" if mixed else "float32"
         self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
         with tf.device(self.device if gpus else "/CPU:0"):

@@ -1,0 +1,37 @@
+import json
+
+from livebokeh.bench import gpu_check
+from livebokeh.bench import models as bench_models
+from livebokeh.bench.common import half_body_ids
+from livebokeh.cli import main
+from tests.conftest import HALF_BODY
+
+
+def test_half_body_subset_is_read_from_the_data_readme(data_dir):
+    assert half_body_ids(data_dir) == HALF_BODY
+
+
+def test_bench_models_short_run(data_dir, deeplab_weights, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "models", "--data", str(data_dir), "--frames", "3", "--stills-step", "40",
+                 "--deeplab-weights", str(deeplab_weights), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {r["model"]: r for r in report["rows"]}
+    assert len(rows) == 5 and all("error" not in r for r in rows.values())
+    for r in rows.values():
+        assert r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
+    # same weights, two runtimes: the same masks
+    assert abs(rows["deeplab tflite 257x257"]["iou_stills"] - rows["deeplab TF graph 257x257"]["iou_stills"]) < 1e-3
+    assert "| mediapipe general 256x256 |" in capsys.readouterr().out
+    assert bench_models.render(report).count("\n") >= 7
+
+
+def test_gpu_check_runs_on_the_cpu(deeplab_weights, tmp_path):
+    ref = tmp_path / "ref.npz"
+    assert gpu_check.main(["--weights", str(deeplab_weights), "--make-reference", str(ref)]) == 0
+    out = tmp_path / "g.json"
+    assert gpu_check.main(["--weights", str(deeplab_weights), "--reference", str(ref), "--frames", "2",
+                           "--size", "65", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["max_abs_logit_diff_accelerator_vs_tflite"] <= 1e-3
+    assert "float32" in result["timing_65x65_2_frames"]
