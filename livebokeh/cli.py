@@ -89,9 +89,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="temporal smoothing of uncertain edges, 0..1 (default 0.6; 0 = off)")
 
     g = p.add_argument_group("effect")
-    g.add_argument("--effect", dest="render.effect", default=cfg, help="blur (default) or none")
+    g.add_argument("--effect", dest="render.effect", default=cfg,
+                   help="blur (default), replace (needs --background) or none")
     g.add_argument("--blur", dest="render.blur", type=float, default=cfg,
                    help="blur radius as a fraction of frame height (default 0.03; 0.015 subtle, 0.06 strong)")
+    g.add_argument("--fstop", dest="render.fstop", type=float, metavar="N", default=cfg,
+                   help="lens-like strength instead of --blur: 1.4 strong, 2.8 medium, 8 subtle")
+    g.add_argument("--aperture", dest="render.aperture", metavar="SHAPE", default=cfg,
+                   help="bokeh shape: disc (default), polygon or gaussian")
+    g.add_argument("--blades", dest="render.blades", type=int, metavar="N", default=cfg,
+                   help="sides of the polygon aperture (default 6)")
+    g.add_argument("--linear", dest="render.linear", action=argparse.BooleanOptionalAction, default=cfg,
+                   help="blur in linear light, like a lens (default on)")
+    g.add_argument("--highlights", dest="render.highlights", type=float, metavar="GAIN", default=cfg,
+                   help="boost clipped highlights into bokeh discs (default 2; 0 = off)")
+    g.add_argument("--light-wrap", dest="render.light_wrap", type=float, metavar="S", default=cfg,
+                   help="background light over the person's edge, 0..1 (default 0.3; 0 = off)")
+    g.add_argument("--light-wrap-size", dest="render.light_wrap_size", type=float, metavar="F", default=cfg,
+                   help="light wrap width as a fraction of frame height (default 0.008)")
+    g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg,
+                   help="new background for --effect replace: an image, a video (looped) or a colour "
+                        "(#00ff00, green, chroma-green for keying in OBS)")
+    g.add_argument("--mask", metavar="PATH",
+                   help="render with these masks instead of segmenting: a gray image, a mask video or a "
+                        "pattern such as masks/%%05d.png (as written by --save-mask)")
 
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
@@ -103,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vcam-fps", dest="virtual_camera.fps", type=float, default=cfg,
                    help="frame rate announced to the virtual camera (default: the source's)")
     g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="show a preview window (default on for cameras, off for files)")
+                   help="show a preview window (default on for cameras, off for files); keys: + - e m o q")
+    g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg,
+                   help="draw settings, fps and latency over the preview")
 
     g = p.add_argument_group("general")
     g.add_argument("--config", "-c", metavar="FILE|PRESET",
@@ -183,8 +206,12 @@ def _one_line(err: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace, cfg: Any) -> int:
-    from livebokeh.pipeline import Pipeline
+    import dataclasses
+
+    from livebokeh.pipeline import LiveControls, Pipeline
+    from livebokeh.render import open_background
     from livebokeh.segment import SegmenterOptions, create_segmenter
+    from livebokeh.segment.given import GivenMasks
     from livebokeh.sources import CameraSource, is_image_path, source_for_input
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -209,19 +236,34 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
             kind = "an image" if info.still else "a video"
             raise ConfigError(f"the input is {kind}; give --output a matching file ending")
 
-        sinks = _build_sinks(args, cfg, info, stack)
+        background = None
+        if cfg.render.effect == "replace" or cfg.render.background:
+            background = stack.enter_context(open_background(cfg.render.background))
+        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay)
+        sinks = _build_sinks(args, cfg, info, stack, controls)
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        sc = cfg.segmenter
-        options = SegmenterOptions(
-            model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
-            precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height),
-        )
-        segmenter = stack.enter_context(create_segmenter(sc.backend, options))
+        mask_cfg = cfg.mask
+        if args.mask:
+            if info.live and not args.input:
+                raise ConfigError("--mask needs --input: given masks follow a file's frames")
+            segmenter = stack.enter_context(GivenMasks(args.mask))
+            mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0)
+        else:
+            sc = cfg.segmenter
+            options = SegmenterOptions(
+                model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
+                precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height),
+            )
+            segmenter = stack.enter_context(create_segmenter(sc.backend, options))
         pipeline = Pipeline(
-            source, segmenter, sinks, cfg.mask, cfg.render,
+            source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
+            background=background, controls=controls,
         )
+        for sink in sinks:
+            if hasattr(sink, "status"):
+                sink.status = pipeline.live_status
         stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
         interrupted = _install_signal_handlers(pipeline, stack)
         pollers = [s for s in sinks if type(s).poll is not _base_poll()]
@@ -254,7 +296,7 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack) -> list[Any]:
+def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any) -> list[Any]:
     from livebokeh.sinks import SINKS, display_available
 
     live = info.live
@@ -273,7 +315,7 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
     want_preview = cfg.preview.enabled and (live or explicit_preview)
     if want_preview:
         if display_available() or explicit_preview:
-            sinks.append(SINKS.get("preview")())
+            sinks.append(SINKS.get("preview")(controls=controls))
         else:
             log.info("no display: preview window off (pass --no-preview to silence this)")
     for sink in sinks:

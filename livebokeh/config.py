@@ -90,8 +90,20 @@ class MaskConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    effect: str = _choice("blur", ("blur", "none"), "background effect")
+    effect: str = _choice("blur", ("blur", "replace", "none"), "background effect")
     blur: float = _num(0.03, 0.0, 0.25, "background blur radius as a fraction of frame height")
+    fstop: float = _num(
+        0.0, 0.0, 32.0, "f-number-like strength (1.4 strong ... 8 subtle): radius = 0.06 / fstop; 0 = use blur"
+    )
+    aperture: str = _choice("disc", ("disc", "polygon", "gaussian"), "bokeh shape")
+    blades: int = _num(6, 3, 12, "aperture blades for the polygon shape")
+    linear: bool = _plain(True, "blur in linear light (lens-like; false = on the encoded pixels)")
+    highlights: float = _num(2.0, 0.0, 10.0, "boost of clipped highlights into bokeh discs (0 = off)")
+    light_wrap: float = _num(0.3, 0.0, 1.0, "background light spilling over the person's edge (0 = off)")
+    light_wrap_size: float = _num(0.008, 0.0, 0.1, "light wrap width as a fraction of frame height")
+    background: str = _plain(
+        "", "new background for effect replace: an image, a video (looped) or a colour (#00ff00, green, chroma-green)"
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,7 @@ class VirtualCameraConfig:
 @dataclass(frozen=True)
 class PreviewConfig:
     enabled: bool = _plain(True, "show a preview window for live sources")
+    overlay: bool = _plain(False, "draw settings, fps and latency over the preview (key o toggles)")
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,40 @@ def test_save_mask_iou_on_half_body_stills(half_body_stills, tmp_path):
     assert mean > 0.90
 
 
+def test_replace_background_with_a_colour(data_dir, tmp_path):
+    photo = sorted((data_dir / "portraits").glob("p_*.jpg"))[0]
+    ref = cv2.imread(str(photo.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
+    out = tmp_path / "green.png"
+    assert main(["--input", str(photo), "--output", str(out), "--effect", "replace", "--background", "#00ff00", "-q"]) == 0
+    img = cv2.imread(str(out)).astype(int)
+    bg = cv2.erode((ref < 10).astype(np.uint8), np.ones((31, 31))) > 0
+    green = (img[..., 1] > 200) & (img[..., 0] < 60) & (img[..., 2] < 60)
+    assert green[bg].mean() > 0.95
+    person = cv2.erode((ref > 245).astype(np.uint8), np.ones((31, 31))) > 0
+    assert green[person].mean() < 0.02
+
+
+def test_rerender_from_saved_masks(clip, tmp_path):
+    masks = tmp_path / "m" / "%04d.png"
+    masks.parent.mkdir()
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mkv"
+    assert main(["--input", str(clip), "--output", str(first), "--save-mask", str(masks), "--max-frames", "12", "-q"]) == 0
+    assert len(list(masks.parent.glob("*.png"))) == 12
+    # the same masks, other settings: no segmenter runs
+    assert main(["--input", str(clip), "--mask", str(masks), "--output", str(second), "--save-mask",
+                 str(tmp_path / "again.mkv"), "--max-frames", "12", "--blur", "0.06", "-q"]) == 0
+    again = probe_video(tmp_path / "again.mkv")["gray"]
+    for i, g in enumerate(again):
+        saved = cv2.imread(str(masks).replace("%04d", f"{i:04d}"), cv2.IMREAD_GRAYSCALE)
+        assert np.abs(g.astype(int) - saved.astype(int)).max() <= 1  # taken as the final alpha
+    assert probe_video(second)["frames"] == 12
+    # a mask video works the same way
+    assert main(["--input", str(clip), "--mask", str(tmp_path / "again.mkv"), "--save-mask",
+                 str(tmp_path / "third.mkv"), "--max-frames", "12", "-q"]) == 0
+    third = probe_video(tmp_path / "third.mkv")["gray"]
+    assert all(np.array_equal(a, b) for a, b in zip(again, third))
+
+
 def test_live_path_into_a_virtual_camera(clip, memory_vcam):
     # a video without --output is played like a camera into the live outputs
     assert main(["--input", str(clip), "--vcam-backend", "memory", "--no-preview", "--max-frames", "20", "-q"]) == 0
@@ -134,6 +168,8 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam):
         (["--blur", "5"], "command line: render.blur must be a number from 0 to 0.25, got 5.0"),
         (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe, deeplab"),
         (["--max-frames", "0"], "--max-frames must be at least 1"),
+        (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "does not exist"),
+        (["--effect", "sparkle"], "render.effect must be one of: blur, replace, none"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(args, message, tmp_path, monkeypatch, capsys):

@@ -47,7 +47,7 @@ def test_ints_are_accepted_for_floats():
         ("[renderer]\nblur = 0.1\n", "unknown section [renderer]; allowed sections: camera, segmenter"),
         ("[render]\nblur = 'lots'\n", "render.blur must be a number from 0 to 0.25, got 'lots'"),
         ("[render]\nblur = -1\n", "render.blur must be a number from 0 to 0.25, got -1"),
-        ("[render]\neffect = 'sparkle'\n", "render.effect must be one of: blur, none, got 'sparkle'"),
+        ("[render]\neffect = 'sparkle'\n", "render.effect must be one of: blur, replace, none, got 'sparkle'"),
         ("[segmenter]\nbackend = 'yolo'\n", "segmenter.backend must be one of: mediapipe, deeplab"),
         ("[camera]\nwidth = 12.5\n", "camera.width must be a number from 16 to 7680, got 12.5"),
         ("[camera]\nwidth = true\n", "camera.width must be a number"),

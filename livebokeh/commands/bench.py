@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from livebokeh.errors import LivebokehError
 
@@ -20,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--stills-step", type=int, default=1, help="use every Nth still for IoU (default 1: all)")
     m.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
     m.add_argument("--json", help="also write the results as JSON")
+    r = sub.add_parser("render", help="renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
+    r.add_argument("--data", help="evaluation data folder (portraits/ and stills/ for the halo figure)")
+    r.add_argument("--json", help="also write the results as JSON")
     return p
 
 
@@ -30,11 +34,15 @@ def main(argv: list[str]) -> int:
     from livebokeh.bench import common
 
     try:
-        data = common.require_data(args.data)
         if args.what == "models":
             from livebokeh.bench import models as bench
 
+            data = common.require_data(args.data)
             report = bench.run(data, args.frames, args.threads, args.deeplab_weights, max(1, args.stills_step))
+        else:
+            from livebokeh.bench import render as bench
+
+            report = bench.run(Path(args.data) if args.data else common.default_data_dir())
         common.write_json(args.json, report)
         print(bench.render(report))
     except LivebokehError as err:

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+import cv2
+
 from livebokeh.config import MaskConfig, RenderConfig
 from livebokeh.mask import MaskSmoother, frame_alpha
+from livebokeh.pipeline.controls import LiveControls
 from livebokeh.pipeline.queues import END, Empty, FifoQueue, Full, LatestQueue
 from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
-from livebokeh.render import render_bokeh
+from livebokeh.render import Background, render_bokeh
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
 from livebokeh.types import Composite, Frame, Mask
@@ -120,6 +123,9 @@ class Pipeline:
         smoother: temporal smoothing state (built from ``mask_cfg.smoothing`` when None).
         queue_size: capacity of the queues for file sources.
         max_frames: stop after this many captured frames (None = until the source ends).
+        background: replacement plates for ``effect = "replace"``.
+        controls: live settings (built from ``render_cfg`` when None); the render stage reads
+            them for every frame.
     """
 
     def __init__(
@@ -133,13 +139,17 @@ class Pipeline:
         queue_size: int = 4,
         max_frames: int | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        background: Background | None = None,
+        controls: LiveControls | None = None,
     ) -> None:
         self.source = source
         self.info = source.info
         self.segmenter = segmenter
         self.sinks = list(sinks)
         self.mask_cfg = mask_cfg or MaskConfig()
-        self.render_cfg = render_cfg or RenderConfig()
+        self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
+        self.background = background
+        self._segment_frame = getattr(segmenter, "segment_frame", None) or (lambda f: segmenter.segment(f.image))
         self.smoother = smoother if smoother is not None else MaskSmoother(self.mask_cfg.smoothing)
         self.max_frames = max_frames
         self._clock_ns = clock_ns
@@ -177,14 +187,23 @@ class Pipeline:
         return frame
 
     def _infer(self, frame: Frame) -> Segmented:
-        mask = self.segmenter.segment(frame.image)
+        mask = self._segment_frame(frame)
         return Segmented(frame, self.smoother.update(mask))
 
     def _render(self, item: Segmented) -> Composite:
         frame = item.frame
         cfg = self.mask_cfg
-        alpha = frame_alpha(item.mask.data, (frame.width, frame.height), cfg.low, cfg.high, cfg.feather)
-        image = render_bokeh(frame.image, alpha, self.render_cfg)
+        size = (frame.width, frame.height)
+        alpha = frame_alpha(item.mask.data, size, cfg.low, cfg.high, cfg.feather)
+        controls = self.controls
+        if controls.show_mask:
+            image = cv2.cvtColor(Mask(alpha).to_uint8(), cv2.COLOR_GRAY2BGR)
+        else:
+            render_cfg = controls.render
+            plate = None
+            if render_cfg.effect == "replace" and self.background is not None:
+                plate = self.background.plate(size)
+            image = render_bokeh(frame.image, alpha, render_cfg, plate)
         return Composite(frame, image, Mask(alpha))
 
     def _write(self, item: Composite) -> None:
@@ -266,6 +285,17 @@ class Pipeline:
         """:meth:`start`, then :meth:`wait`."""
         self.start()
         return self.wait(poll)
+
+    @property
+    def render_cfg(self) -> RenderConfig:
+        return self.controls.render
+
+    def live_status(self) -> str:
+        """One line for the overlay: output fps and latency over the last frames."""
+        lat = self.latency
+        recent = list(lat.values_ns)[-30:]
+        p50 = percentile_ms(recent, 50)
+        return f"{lat.recent_fps():.1f} fps, latency {p50:.0f} ms, dropped {self.dropped}"
 
     @property
     def dropped(self) -> int:

@@ -36,15 +36,25 @@ class LatencyLog:
     first_out_ns: int | None = None
     last_out_ns: int | None = None
     frames_out: int = 0
+    recent_out_ns: deque[int] = field(default_factory=lambda: deque(maxlen=31))
 
     def add(self, capture_ns: int, now_ns: int) -> None:
         if len(self.values_ns) >= self.maxlen:
             self.values_ns.popleft()
         self.values_ns.append(now_ns - capture_ns)
+        self.recent_out_ns.append(now_ns)
         if self.first_out_ns is None:
             self.first_out_ns = now_ns
         self.last_out_ns = now_ns
         self.frames_out += 1
+
+
+    def recent_fps(self) -> float:
+        """Output rate over the last 30 frames."""
+        r = list(self.recent_out_ns)
+        if len(r) < 2 or r[-1] == r[0]:
+            return 0.0
+        return (len(r) - 1) * 1e9 / (r[-1] - r[0])
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,28 @@
-"""Rendering: pure functions ``(image, alpha, settings) -> new image``."""
+"""Rendering: pure functions ``(image, alpha, settings) -> new image``, and replacement backgrounds."""
 
-from livebokeh.render.bokeh import background_weight, blur_background, composite, render_bokeh
+from livebokeh.render.background import Background, cover, open_background, parse_colour
+from livebokeh.render.bokeh import (
+    background_weight,
+    blur_background,
+    blur_radius,
+    composite,
+    light_wrap,
+    render_bokeh,
+)
+from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
 
-__all__ = ["background_weight", "blur_background", "composite", "render_bokeh"]
+__all__ = [
+    "Background",
+    "aperture_kernel",
+    "background_weight",
+    "blur_background",
+    "blur_radius",
+    "composite",
+    "cover",
+    "from_linear",
+    "light_wrap",
+    "open_background",
+    "parse_colour",
+    "render_bokeh",
+    "to_linear",
+]

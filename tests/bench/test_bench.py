@@ -35,3 +35,12 @@ def test_gpu_check_runs_on_the_cpu(deeplab_weights, tmp_path):
     result = json.loads(out.read_text())
     assert result["max_abs_logit_diff_accelerator_vs_tflite"] <= 1e-3
     assert "float32" in result["timing_65x65_2_frames"]
+
+
+def test_bench_render(data_dir, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["bench", "render", "--data", str(data_dir), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["halo"]["ratio"] < 1 and report["bokeh"]["energy_inside"] > 0.5
+    assert [s["size"] for s in report["speed"]] == ["1280x720", "1920x1080"]
+    assert "GaussianBlur(15)+blend ms" in capsys.readouterr().out

@@ -3,7 +3,16 @@ import numpy as np
 import pytest
 
 from livebokeh.config import RenderConfig
-from livebokeh.render import blur_background, composite, render_bokeh
+from livebokeh.render import (
+    aperture_kernel,
+    blur_background,
+    blur_radius,
+    composite,
+    from_linear,
+    light_wrap,
+    render_bokeh,
+    to_linear,
+)
 
 
 def _scene(h=240, w=320):
@@ -29,7 +38,7 @@ def test_render_is_pure_and_keeps_the_person_sharp():
     out = render_bokeh(img, alpha, RenderConfig(blur=0.05))
     np.testing.assert_array_equal(img, before)
     assert out.shape == img.shape and out.dtype == np.uint8 and out is not img
-    inside = alpha >= 1.0
+    inside = r < 45  # inside the person, beyond the light wrap
     np.testing.assert_array_equal(out[inside], img[inside])
     outside = r > 80
     assert _laplacian_var(out, outside) < 0.05 * _laplacian_var(img, outside)
@@ -37,9 +46,10 @@ def test_render_is_pure_and_keeps_the_person_sharp():
 
 def test_no_person_colour_bleeds_into_the_background():
     img, alpha, r = _scene()
-    radius = 0.08 * img.shape[0]
+    cfg = RenderConfig(blur=0.08, light_wrap=0.0)
+    radius = blur_radius(cfg, img.shape[0])
     band = (r > 62) & (r < 62 + 24)
-    out = render_bokeh(img, alpha, RenderConfig(blur=0.08))
+    out = render_bokeh(img, alpha, cfg)
     naive = composite(img, cv2.GaussianBlur(img, (0, 0), radius / 2), alpha)
 
     def redness(x):
@@ -57,6 +67,83 @@ def test_blur_background_fills_the_person_with_background_colours():
     assert np.abs(centre[:, 2].astype(int) - centre[:, 0].astype(int)).mean() < 20  # grey, not red
 
 
+def _point_response(cfg, h=360, w=640, at=(200, 320)):
+    img = np.full((h, w, 3), 0, np.uint8)
+    y, x = at
+    img[y - 1 : y + 2, x - 1 : x + 2] = 255  # a small bright light
+    alpha = np.zeros((h, w), np.float32)
+    out = render_bokeh(img, alpha, cfg)
+    energy = to_linear(out).sum(axis=2)
+    yy, xx = np.mgrid[:h, :w]
+    return energy, np.hypot(yy - y, xx - x)
+
+
+def test_a_bright_point_becomes_a_flat_disc_of_the_configured_radius():
+    cfg = RenderConfig(blur=0.06, light_wrap=0.0)  # radius 21.6 px at 360 px height
+    radius = blur_radius(cfg, 360)
+    energy, d = _point_response(cfg)
+    inside = energy[d <= radius].sum() / energy.sum()
+    assert inside >= 0.8, inside
+    core = energy[d <= 0.6 * radius]
+    assert core.std() / core.mean() < 0.15  # flat-topped
+    assert energy[d > radius + 6].sum() / energy.sum() < 0.02
+    # a Gaussian of the same size is a bump: its centre is several times its mid-radius level
+    g_energy, g_d = _point_response(RenderConfig(blur=0.06, aperture="gaussian", light_wrap=0.0))
+    g_core = g_energy[g_d <= 0.6 * radius]
+    assert g_core.max() / g_energy[(g_d > 0.55 * radius) & (g_d < 0.65 * radius)].mean() > 2.0
+    assert core.max() / energy[(d > 0.55 * radius) & (d < 0.65 * radius)].mean() < 1.3
+
+
+def test_highlights_are_boosted_in_linear_light():
+    plain, _ = _point_response(RenderConfig(blur=0.06, highlights=0.0, light_wrap=0.0))
+    boosted, _ = _point_response(RenderConfig(blur=0.06, highlights=3.0, light_wrap=0.0))
+    assert boosted.sum() > 3.0 * plain.sum()
+
+
+def test_polygon_aperture_has_corners():
+    k = aperture_kernel(20.0, "polygon", 6)
+    disc = aperture_kernel(20.0, "disc")
+    assert k.shape == disc.shape == (41, 41)
+    np.testing.assert_allclose([k.sum(), disc.sum()], [1, 1], rtol=1e-5)
+    assert (k > 0).sum() < (disc > 0).sum()  # a hexagon inside the same circle
+    with pytest.raises(ValueError):
+        aperture_kernel(0.0)
+
+
+def test_linear_light_round_trip():
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    back = from_linear(to_linear(x))
+    assert np.abs(back.astype(int) - x.astype(int)).max() <= 1
+
+
+def test_fstop_sets_the_radius():
+    assert blur_radius(RenderConfig(fstop=2.0), 720) == pytest.approx(0.03 * 720)
+    assert blur_radius(RenderConfig(fstop=1.4), 720) > blur_radius(RenderConfig(fstop=4.0), 720)
+    assert blur_radius(RenderConfig(blur=0.02), 1000) == pytest.approx(20.0)
+
+
+def test_light_wrap_touches_only_the_inner_edge():
+    _, alpha, r = _scene()
+    wrapped = light_wrap(alpha, 0.5, 6.0)
+    assert wrapped.dtype == np.float32 and wrapped is not alpha
+    edge = (r > 52) & (r < 57)
+    assert (alpha[edge] - wrapped[edge]).mean() > 0.05
+    np.testing.assert_allclose(wrapped[r < 30], alpha[r < 30], atol=1e-3)
+    np.testing.assert_array_equal(wrapped[alpha == 0], 0)
+    np.testing.assert_array_equal(light_wrap(alpha, 0.0, 6.0), alpha)
+
+
+def test_replace_puts_the_person_on_the_new_background():
+    img, alpha, r = _scene()
+    plate = np.zeros_like(img)
+    plate[:] = (0, 255, 0)
+    out = render_bokeh(img, alpha, RenderConfig(effect="replace", light_wrap=0.0), plate)
+    np.testing.assert_array_equal(out[alpha == 0], plate[alpha == 0])
+    np.testing.assert_array_equal(out[alpha == 1], img[alpha == 1])
+    with pytest.raises(ValueError, match="replacement background"):
+        render_bokeh(img, alpha, RenderConfig(effect="replace"))
+
+
 def test_effect_none_and_zero_blur_return_a_copy():
     img, alpha, _ = _scene()
     for cfg in (RenderConfig(effect="none"), RenderConfig(blur=0.0)):
@@ -69,3 +156,12 @@ def test_mismatched_alpha_is_refused():
     img, alpha, _ = _scene()
     with pytest.raises(ValueError, match="does not match"):
         render_bokeh(img, alpha[:-1], RenderConfig())
+
+
+@pytest.mark.parametrize("size", [(64, 48), (1280, 720), (1920, 1080), (33, 17)])
+def test_any_frame_size(size):
+    w, h = size
+    img = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 1
+    assert render_bokeh(img, alpha, RenderConfig()).shape == (h, w, 3)

@@ -1,0 +1,76 @@
+"""Settings that change while the pipeline runs (keys in the preview window)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from livebokeh.config import RenderConfig
+
+#: Key -> what it does, for the help line and the README.
+KEYS = {
+    "+": "stronger blur",
+    "-": "weaker blur",
+    "e": "next effect (blur, replace when a background is set, none)",
+    "m": "show the mask instead of the output",
+    "o": "show or hide the overlay (settings, fps, latency)",
+    "q": "quit (also Esc)",
+}
+
+_STEP = 1.25
+
+
+class LiveControls:
+    """Thread-safe holder of the render settings and view flags.
+
+    The render stage reads :attr:`render` and :attr:`show_mask` for every frame; the preview
+    window changes them from the main thread through :meth:`handle_key`.
+    """
+
+    def __init__(self, render: RenderConfig, can_replace: bool = False, overlay: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._render = render
+        self.can_replace = can_replace
+        self.show_mask = False
+        self.overlay = overlay
+
+    @property
+    def render(self) -> RenderConfig:
+        return self._render
+
+    def effects(self) -> tuple[str, ...]:
+        return ("blur", "replace", "none") if self.can_replace else ("blur", "none")
+
+    def handle_key(self, key: str) -> str | None:
+        """Apply one key; returns a short description of the change, or None if the key is not ours."""
+        with self._lock:
+            r = self._render
+            if key in ("+", "="):
+                r = _scaled(r, _STEP)
+            elif key in ("-", "_"):
+                r = _scaled(r, 1 / _STEP)
+            elif key == "e":
+                effects = self.effects()
+                nxt = effects[(effects.index(r.effect) + 1) % len(effects)] if r.effect in effects else effects[0]
+                r = dataclasses.replace(r, effect=nxt)
+            elif key == "m":
+                self.show_mask = not self.show_mask
+                return f"view: {'mask' if self.show_mask else 'output'}"
+            elif key == "o":
+                self.overlay = not self.overlay
+                return f"overlay: {'on' if self.overlay else 'off'}"
+            else:
+                return None
+            self._render = r
+            return describe(r)
+
+
+def _scaled(r: RenderConfig, factor: float) -> RenderConfig:
+    if r.fstop > 0:
+        return dataclasses.replace(r, fstop=min(32.0, max(0.25, r.fstop / factor)))
+    return dataclasses.replace(r, blur=min(0.25, max(0.002, r.blur * factor)))
+
+
+def describe(r: RenderConfig) -> str:
+    strength = f"f/{r.fstop:.2g}" if r.fstop > 0 else f"blur {r.blur:.3f}"
+    return f"effect {r.effect}, {strength}, {r.aperture}"

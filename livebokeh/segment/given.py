@@ -1,0 +1,82 @@
+"""``--mask PATH``: render with masks made earlier instead of running a segmenter.
+
+PATH is a grayscale image (used for every frame), a printf pattern of PNGs as written by
+``--save-mask masks/%05d.png`` (frame ``i`` reads ``PATH % i``), or a mask video (frame ``i``
+reads the video's frame ``i``). Values 0..255 map to alpha 0..1; masks of another size are scaled
+to the frame. They are taken as the final alpha: no smoothing, remapping or feathering is added.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from livebokeh.errors import SourceError
+from livebokeh.sinks.mask import is_pattern
+from livebokeh.sources.base import is_image_path
+from livebokeh.types import Frame, Mask
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise SourceError(f"mask {path} does not exist; check --mask")
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if img is None:
+        raise SourceError(f"cannot read mask {path} as an image")
+    return img
+
+
+class GivenMasks:
+    """Stands in for a segmenter: ``segment_frame(frame) -> Mask`` from files."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._static: np.ndarray | None = None
+        self._video: Any = None
+        self._next_index = 0
+        if is_pattern(self.path):
+            _read_gray(Path(self.path % 0))  # fail early when the first one is missing
+        elif is_image_path(self.path):
+            self._static = _read_gray(Path(self.path))
+        else:
+            from livebokeh.sources.video import VideoFileSource
+
+            self._video = VideoFileSource(self.path)
+            self._video.open()
+
+    def segment_frame(self, frame: Frame) -> Mask:
+        if self._static is not None:
+            gray = self._static
+        elif self._video is not None:
+            gray = None
+            while self._next_index <= frame.index:
+                f = self._video.read()
+                if f is None:
+                    raise SourceError(f"mask video {self.path} has fewer frames than the input (ends before frame {frame.index})")
+                self._next_index += 1
+                gray = f.image[:, :, 1]
+            if gray is None:
+                raise SourceError(f"mask video {self.path}: frame {frame.index} was asked for twice")
+        else:
+            gray = _read_gray(Path(self.path % frame.index))
+        if gray.shape != (frame.height, frame.width):
+            gray = cv2.resize(gray, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
+        return Mask.from_array(gray)
+
+    def segment(self, image: np.ndarray) -> Mask:  # pragma: no cover - the pipeline uses segment_frame
+        raise RuntimeError("GivenMasks needs the frame index: use segment_frame")
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+
+    def __enter__(self) -> GivenMasks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
