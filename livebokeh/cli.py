@@ -11,7 +11,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("input and output")
     g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg,
                    help="camera to open (default 0); an index or a device path such as /dev/video2")
-    g.add_argument("--input", "-i", metavar="FILE", help="process a video or image file instead of a camera")
+    g.add_argument("--input", "-i", metavar="FILE", nargs="+",
+                   help="process video or image files (or a folder of images) instead of a camera")
+    g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")
     g.add_argument("--output", "-o", metavar="FILE",
                    help="write the result: a video (.mp4 H.264, .mkv, .mov, .webm, .avi) or an image (.jpg, .png)")
     g.add_argument("--save-mask", metavar="PATH",
                    help="write the final alpha as 8-bit gray: an image for image input; for video a video "
                         "(lossless FFV1 for .mkv) or a pattern such as masks/%%05d.png")
+    g.add_argument("--alpha-output", metavar="PATH",
+                   help="the frames with the person alpha as transparency: .mov (ProRes 4444), .webm (VP9), "
+                        ".mkv (FFV1) or a PNG pattern such as alpha/%%05d.png")
+    g.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
+    g.add_argument("--quality", choices=sorted(QUALITY),
+                   help="files: fast keeps live settings; best spends more time per frame (larger model input, "
+                        "look-ahead smoothing, guided edges)")
+    g.add_argument("--crf", dest="output.crf", type=int, metavar="N", default=cfg,
+                   help="video quality, lower is better (H.264 default 18)")
+    g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg,
+                   help="x264 speed preset (default veryfast)")
+    g.add_argument("--audio", dest="output.audio", action=argparse.BooleanOptionalAction, default=cfg,
+                   help="keep the input's audio in the output video (default on; --no-audio drops it)")
     g.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
 
     g = p.add_argument_group("camera")
@@ -79,14 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DeepLab keras precision: auto (= float32), float32 or mixed (float16)")
     g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg,
                    help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
+    g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg,
+                   help="second model pass around the person for sharper edges (default on)")
     g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
-                   help="probability at or below which a pixel is background (default 0.2)")
+                   help="probability at or below which a pixel is background (default 0.4)")
     g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
-                   help="probability at or above which a pixel is person (default 0.8)")
+                   help="probability at or above which a pixel is person (default 0.6)")
     g.add_argument("--feather", dest="mask.feather", type=float, default=cfg,
-                   help="edge softness as a fraction of frame height (default 0.004)")
+                   help="edge softness as a fraction of frame height (default 0.0015)")
     g.add_argument("--smoothing", dest="mask.smoothing", type=float, default=cfg,
-                   help="temporal smoothing of uncertain edges, 0..1 (default 0.6; 0 = off)")
+                   help="flow-compensated temporal smoothing, 0..1 (default 1; 0 = off)")
+    g.add_argument("--lookahead", dest="mask.lookahead", type=int, metavar="N", default=cfg,
+                   help="files: also smooth each mask with the next N frames (default 2; 0 = causal)")
 
     g = p.add_argument_group("effect")
     g.add_argument("--effect", dest="render.effect", default=cfg,
@@ -176,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from livebokeh.config import load_config, to_toml
 
-        cfg = load_config(args.config, _overrides(args))
+        overrides = {**QUALITY.get(args.quality or "", {}), **_overrides(args)}
+        cfg = load_config(args.config, overrides)
         if args.print_config:
             print(to_toml(cfg), end="")
             return 0
@@ -205,7 +227,80 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+@dataclass(frozen=True)
+class Job:
+    """One input and where its results go."""
+
+    input: str | None  # None = the camera
+    output: str | None
+    save_mask: str | None
+    alpha_output: str | None
+
+
+#: Presets of ``--quality``: file mode can spend more time per frame than live mode.
+QUALITY = {
+    "fast": {"mask.lookahead": 0},
+    "best": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general",
+             "segmenter.size": 513, "segmenter.aspect": "frame", "mask.guided": "on"},
+}
+
+
+def _jobs(args: argparse.Namespace) -> list[Job]:
+    from livebokeh.sources import IMAGE_SUFFIXES
+
+    inputs: list[str] = []
+    for item in args.input or []:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ConfigError(f"folder {p} holds no images (.jpg, .png, ...)")
+            inputs += found
+        else:
+            inputs.append(item)
+    if not inputs:
+        return [Job(None, args.output, args.save_mask, args.alpha_output)]
+    if len(inputs) == 1 and not args.output_dir:
+        return [Job(inputs[0], args.output, args.save_mask, args.alpha_output)]
+    if not args.output_dir:
+        raise ConfigError("several inputs need --output-dir DIR (each result is named after its input)")
+    if args.output or args.save_mask or args.alpha_output:
+        raise ConfigError("with several inputs use --output-dir alone (--output, --save-mask and --alpha-output name one file)")
+    out_dir = Path(args.output_dir)
+    if not out_dir.is_dir():
+        raise ConfigError(f"--output-dir {out_dir} does not exist; create it first")
+    jobs = []
+    for item in inputs:
+        p = Path(item)
+        suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        jobs.append(Job(item, str(out_dir / f"{p.stem}_portrait{suffix}"), None, None))
+    return jobs
+
+
 def _run(args: argparse.Namespace, cfg: Any) -> int:
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    jobs = _jobs(args)
+    if len(jobs) == 1:
+        return _run_one(args, cfg, jobs[0])
+    failed = 0
+    for n, job in enumerate(jobs, start=1):
+        log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
+        try:
+            code = _run_one(args, cfg, job)
+        except LivebokehError as err:
+            print(f"livebokeh: error: {job.input}: {_one_line(err)}", file=sys.stderr)
+            failed += 1
+            continue
+        if code == 130:
+            return 130
+    if failed:
+        print(f"livebokeh: error: {failed} of {len(jobs)} inputs failed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
     import dataclasses
 
     from livebokeh.pipeline import LiveControls, Pipeline
@@ -214,25 +309,24 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
     from livebokeh.segment.given import GivenMasks
     from livebokeh.sources import CameraSource, is_image_path, source_for_input
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.input and args.output and _same_file(args.input, args.output):
-        raise SinkError(f"--output {args.output} is the input file; choose another name so the input is kept")
-    if args.input and is_image_path(args.input) and not (args.output or args.save_mask):
+    for out in (job.output, job.save_mask, job.alpha_output):
+        if job.input and out and _same_file(job.input, out):
+            raise SinkError(f"{out} is the input file; choose another name so the input is kept")
+    if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
-    if args.output and args.input is None and is_image_path(args.output):
-        raise ConfigError(f"--output {args.output} is an image but a camera gives video; use e.g. out.mp4")
+    if job.output and job.input is None and is_image_path(job.output):
+        raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
 
     with ExitStack() as stack:
-        if args.input:
-            # A video without --output is played like a camera (paced) into the live outputs.
-            source = source_for_input(args.input, pace=not (args.output or args.save_mask))
+        if job.input:
+            # A video without outputs is played like a camera (paced) into the live outputs.
+            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
         else:
             c = cfg.camera
             source = CameraSource(c.device, c.width, c.height, c.fps, c.fourcc)
         info = source.open()
         stack.callback(source.close)
-        if args.output and info.still != is_image_path(args.output):
+        if job.output and info.still != is_image_path(job.output):
             kind = "an image" if info.still else "a video"
             raise ConfigError(f"the input is {kind}; give --output a matching file ending")
 
@@ -240,20 +334,21 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
         if cfg.render.effect == "replace" or cfg.render.background:
             background = stack.enter_context(open_background(cfg.render.background))
         controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay)
-        sinks = _build_sinks(args, cfg, info, stack, controls)
+        sinks = _build_sinks(args, cfg, info, stack, controls, job)
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
         mask_cfg = cfg.mask
         if args.mask:
-            if info.live and not args.input:
+            if info.live and not job.input:
                 raise ConfigError("--mask needs --input: given masks follow a file's frames")
             segmenter = stack.enter_context(GivenMasks(args.mask))
-            mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0)
+            mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
+                                           guided="off", islands=0.0, lookahead=0)
         else:
             sc = cfg.segmenter
             options = SegmenterOptions(
                 model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
-                precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height),
+                precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height), roi=sc.roi,
             )
             segmenter = stack.enter_context(create_segmenter(sc.backend, options))
         pipeline = Pipeline(
@@ -266,11 +361,17 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
                 sink.status = pipeline.live_status
         stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
         interrupted = _install_signal_handlers(pipeline, stack)
-        pollers = [s for s in sinks if type(s).poll is not _base_poll()]
-        poll = (lambda: all(s.poll() for s in pollers)) if pollers else None
+        pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
+        if not info.live and not args.quiet and sys.stderr.isatty():
+            pollers.append(Progress(pipeline, info.frame_count, args.max_frames))
+        poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
                  ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
         report = pipeline.run(poll)
+        if not interrupted:
+            for sink in sinks:
+                if hasattr(sink, "complete"):
+                    sink.complete = True  # finalise under the real name
 
     if args.stats:
         print(report.table(), file=sys.stderr)
@@ -280,6 +381,33 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
         log.warning("interrupted after %d frames; outputs were finalised", report.frames_out)
         return 130
     return 0
+
+
+class Progress:
+    """A one-line progress bar on the terminal: frames, fps, ETA (a poll callback)."""
+
+    def __init__(self, pipeline: Any, total: int | None, limit: int | None) -> None:
+        self.pipeline = pipeline
+        self.total = min(total, limit) if total and limit else (total or limit)
+        self._t0 = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < 0.25:
+            return True
+        self._last = now
+        done = self.pipeline.latency.frames_out
+        fps = done / (now - self._t0) if now > self._t0 else 0.0
+        if self.total:
+            pct = min(100, 100 * done // self.total)
+            eta = (self.total - done) / fps if fps > 0 else 0.0
+            line = f"[{'#' * (pct // 4):<25}] {pct:3d}% {done}/{self.total} frames, {fps:.1f} fps, ETA {eta:.0f} s"
+        else:
+            line = f"{done} frames, {fps:.1f} fps"
+        sys.stderr.write("\r" + line + " " * 4)
+        sys.stderr.flush()
+        return True
 
 
 def _base_poll() -> Any:
@@ -296,18 +424,27 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any) -> list[Any]:
+def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any,
+                 job: Job) -> list[Any]:
     from livebokeh.sinks import SINKS, display_available
 
     live = info.live
     sinks = []
-    if args.output:
+    oc = cfg.output
+    if job.output:
         if info.still:
-            sinks.append(SINKS.get("image")(args.output))
+            sinks.append(SINKS.get("image")(job.output, overwrite=args.overwrite))
         else:
-            sinks.append(SINKS.get("video")(args.output, info))
-    if args.save_mask:
-        sinks.append(SINKS.get("mask")(args.save_mask, info))
+            audio = job.input if (job.input and oc.audio) else None
+            sinks.append(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
+                                            overwrite=args.overwrite))
+        stack.callback(sinks[-1].close)
+    if job.save_mask:
+        sinks.append(SINKS.get("mask")(job.save_mask, info))
+        stack.callback(sinks[-1].close)
+    if job.alpha_output:
+        sinks.append(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite))
+        stack.callback(sinks[-1].close)
     if live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
         sinks.append(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps))
@@ -318,7 +455,7 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
             sinks.append(SINKS.get("preview")(controls=controls))
         else:
             log.info("no display: preview window off (pass --no-preview to silence this)")
-    for sink in sinks:
+    for sink in sinks[len([x for x in (job.output, job.save_mask, job.alpha_output) if x]):]:
         stack.callback(sink.close)
     return sinks
 

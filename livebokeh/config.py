@@ -72,16 +72,26 @@ class SegmenterConfig:
         "auto", ("auto", "float32", "mixed"), "DeepLab keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
     )
     weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
+    roi: bool = _plain(True, "second model pass on the region around the person: sharper edges, up to 2x inference")
 
 
 @dataclass(frozen=True)
 class MaskConfig:
-    low: float = _num(0.2, 0.0, 1.0, "person probability at or below which a pixel is pure background")
-    high: float = _num(0.8, 0.0, 1.0, "person probability at or above which a pixel is pure person")
-    feather: float = _num(0.004, 0.0, 0.1, "edge softness: Gaussian sigma as a fraction of frame height")
+    low: float = _num(0.4, 0.0, 1.0, "person probability at or below which a pixel is pure background")
+    high: float = _num(0.6, 0.0, 1.0, "person probability at or above which a pixel is pure person")
+    feather: float = _num(0.0015, 0.0, 0.1, "edge softness: Gaussian sigma as a fraction of frame height")
     smoothing: float = _num(
-        0.6, 0.0, 1.0, "temporal smoothing of uncertain mask pixels (0 = off, 1 = strongest)"
+        1.0, 0.0, 1.0, "temporal smoothing of the mask (0 = off, 1 = strongest, the default)"
     )
+    flow: bool = _plain(True, "move the mask history with optical flow before smoothing (no lag on motion)")
+    lookahead: int = _num(2, 0, 8, "files only: frames ahead that also smooth each mask (0 = causal, as live)")
+    guided: str = _choice(
+        "auto", ("auto", "on", "off"),
+        "upsample the mask guided by the frame so edges follow the picture; auto = on for coarse models (DeepLab)",
+    )
+    guided_radius: float = _num(0.03, 0.001, 0.1, "guided filter radius as a fraction of frame height")
+    guided_eps: float = _num(0.0001, 1e-6, 0.1, "guided filter regularisation (larger = softer, closer to plain)")
+    islands: float = _num(0.05, 0.0, 1.0, "drop person blobs smaller than this share of the largest (0 = off)")
 
     def __post_init__(self) -> None:
         if self.low >= self.high:
@@ -121,6 +131,17 @@ class PreviewConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    crf: int = _num(18, 0, 63, "video quality: lower is better and bigger (H.264 and VP9)")
+    preset: str = _choice(
+        "veryfast",
+        ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
+        "x264 speed preset: slower presets give smaller files at the same quality",
+    )
+    audio: bool = _plain(True, "keep the input's audio (copied, or re-encoded to AAC when the container needs it)")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
 
@@ -133,6 +154,7 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     virtual_camera: VirtualCameraConfig = field(default_factory=VirtualCameraConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 

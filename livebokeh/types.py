@@ -26,11 +26,14 @@ class Frame:
         image: ``(H, W, 3)`` uint8, BGR (OpenCV order), read-only.
         index: 0-based position in the stream (counts every frame the source delivered).
         capture_ns: ``time.monotonic_ns()`` when the frame was captured or decoded.
+        time_s: presentation time in the source, in seconds from its start (files; None for
+            cameras). Outputs keep it, so variable-frame-rate clips stay in sync with their audio.
     """
 
     image: np.ndarray
     index: int
     capture_ns: int
+    time_s: float | None = None
 
     def __post_init__(self) -> None:
         img = self.image

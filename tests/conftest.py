@@ -83,11 +83,11 @@ def probe_video(path: Path) -> dict:
 
 
 def synthetic_frame(index: int, width: int = 160, height: int = 120, moving: bool = True) -> np.ndarray:
-    """A textured background with a bright 'person' square that moves 2 px per frame."""
+    """A textured background with a bright textured 'person' square that moves 2 px per frame."""
     rng = np.random.default_rng(1234)
     img = rng.integers(40, 90, size=(height, width, 3), dtype=np.uint8)
     x = (20 + (2 * index if moving else 0)) % (width - 50)
-    img[30:100, x : x + 40] = (200, 180, 160)
+    img[30:100, x : x + 40] = rng.integers(170, 235, size=(70, 40, 3), dtype=np.uint8)  # moves with it
     return img
 
 

@@ -53,6 +53,12 @@ def test_video_in_portrait_video_out(clip, tmp_path):
     assert (m["codec"], m["frames"]) == ("ffv1", src["frames"])
     report = json.loads(stats.read_text())
     assert report["frames_in"] == report["frames_out"] == src["frames"] and report["dropped"] == 0
+    # the sound is kept, as long as the video (within 50 ms)
+    from tests.sinks.test_video import _audio_info
+
+    (codec, seconds), = _audio_info(out)
+    (_, src_seconds), = _audio_info(clip)
+    assert codec == "aac" and abs(seconds - src_seconds) < 0.05
     assert "latency capture->sink" in err
     # the output differs from the input in the background only: mean mask covers a head and shoulders
     coverage = np.mean([g.mean() / 255 for g in m["gray"]])
@@ -186,6 +192,8 @@ def test_unknown_config_key_is_named(tmp_path, capsys):
 
 
 def test_file_mistakes(clip, data_dir, tmp_path, capsys):
+    assert main(["--input", str(clip), "--output", str(tmp_path / "r.mp4"), "--effect", "replace"]) == 1
+    assert "needs a background" in error_line(capsys.readouterr().err)
     photo = next((data_dir / "stills").glob("*.jpg"))
     assert main(["--input", str(photo)]) == 1
     assert "an image input needs --output" in error_line(capsys.readouterr().err)
@@ -225,9 +233,50 @@ def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
     rest = proc.stderr.read()
     assert proc.wait(timeout=60) == 130, rest
     assert "interrupted after" in rest
-    p = probe_video(out)
+    # what was done is kept, playable, under a name that says it is partial
+    partial = tmp_path / "cut.partial.mp4"
+    assert not out.exists() and partial.exists()
+    p = probe_video(partial)
     assert 0 < p["frames"] < total
     assert p["codec"] == "h264" and (p["width"], p["height"]) == (1280, 720)
+
+
+def test_several_inputs_and_an_image_folder(clip, data_dir, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sorted((data_dir / "stills").glob("hs_0[0-1]*.jpg"))[:3]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--input", str(clip), str(folder), "--output-dir", str(out), "--max-frames", "10", "-q"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"{clip.stem}_portrait.mp4"] + [f"{p.stem}_portrait.jpg" for p in folder.iterdir()])
+    assert main(["--input", str(clip), str(folder)]) == 1
+    assert "several inputs need --output-dir" in error_line(capsys.readouterr().err)
+
+
+def test_existing_output_is_kept_without_overwrite(clip, tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    assert main(["--input", str(clip), "--output", str(out), "--max-frames", "3"]) == 1
+    assert "exists; pass --overwrite" in error_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"keep me"
+    assert main(["--input", str(clip), "--output", str(out), "--max-frames", "3", "--overwrite", "--no-audio",
+                 "--quality", "best", "-q"]) == 0
+    p = probe_video(out)
+    assert p["frames"] == 3
+    from tests.sinks.test_video import _audio_info
+
+    assert _audio_info(out) == []
+
+
+def test_alpha_output_for_editors(clip, tmp_path):
+    alpha = tmp_path / "alpha" / "%03d.png"
+    alpha.parent.mkdir()
+    assert main(["--input", str(clip), "--alpha-output", str(alpha), "--max-frames", "4", "-q"]) == 0
+    png = cv2.imread(str(alpha).replace("%03d", "002"), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (512, 512, 4)
+    assert png[..., 3].max() == 255 and png[..., 3].min() == 0  # person opaque, background clear
 
 
 def test_print_config_round_trips(tmp_path, capsys):

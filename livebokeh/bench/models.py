@@ -29,9 +29,10 @@ class Row:
 
 
 def rows(weights: str, threads: int) -> list[Row]:
-    base = SegmenterOptions(threads=threads, weights=weights, frame_size=(1280, 720))
+    base = SegmenterOptions(threads=threads, weights=weights, frame_size=(1280, 720), roi=False)
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, model="general")),
+        Row("mediapipe general + ROI pass", "mediapipe", replace(base, model="general", roi=True)),
         Row("mediapipe landscape 256x144", "mediapipe", replace(base, model="landscape")),
         Row("deeplab tflite 257x257", "deeplab", replace(base, runtime="tflite")),
         Row("deeplab TF graph 257x257", "deeplab", replace(base, runtime="keras", precision="float32")),

@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--stills-step", type=int, default=1, help="use every Nth still for IoU (default 1: all)")
     m.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
     m.add_argument("--json", help="also write the results as JSON")
+    q = sub.add_parser("quality", help="mask quality: each smoothing/refinement step on and off, per backend")
+    q.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
+    q.add_argument("--backends", nargs="+", default=["mediapipe", "deeplab"], help="backends to compare")
+    q.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
+    q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
+    q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
+    q.add_argument("--json", help="also write the results as JSON")
     r = sub.add_parser("render", help="renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
     r.add_argument("--data", help="evaluation data folder (portraits/ and stills/ for the halo figure)")
     r.add_argument("--json", help="also write the results as JSON")
@@ -39,6 +46,11 @@ def main(argv: list[str]) -> int:
 
             data = common.require_data(args.data)
             report = bench.run(data, args.frames, args.threads, args.deeplab_weights, max(1, args.stills_step))
+        elif args.what == "quality":
+            from livebokeh.bench import quality as bench
+
+            data = common.require_data(args.data)
+            report = bench.run(data, args.backends, args.deeplab_weights, args.clip_frames, max(1, args.stills_step))
         else:
             from livebokeh.bench import render as bench
 

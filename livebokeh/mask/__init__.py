@@ -1,6 +1,30 @@
-"""Mask refinement (pure functions) and temporal smoothing (:class:`MaskSmoother`)."""
+"""Mask refinement (pure functions), optical flow, and temporal smoothing (the only cross-frame state)."""
 
-from livebokeh.mask.refine import feather, frame_alpha, remap, upsample
-from livebokeh.mask.smoother import MaskSmoother
+from livebokeh.mask.flow import FlowEstimator, small_gray, warp
+from livebokeh.mask.refine import (
+    feather,
+    frame_alpha,
+    guided_upsample,
+    refine_alpha,
+    remap,
+    remove_islands,
+    resolve_guided,
+    upsample,
+)
+from livebokeh.mask.smoother import LookaheadSmoother, MaskSmoother
 
-__all__ = ["MaskSmoother", "feather", "frame_alpha", "remap", "upsample"]
+__all__ = [
+    "FlowEstimator",
+    "LookaheadSmoother",
+    "MaskSmoother",
+    "feather",
+    "frame_alpha",
+    "guided_upsample",
+    "refine_alpha",
+    "remap",
+    "remove_islands",
+    "resolve_guided",
+    "small_gray",
+    "upsample",
+    "warp",
+]

@@ -17,9 +17,18 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import cv2
+import numpy as np
 
 from livebokeh.config import MaskConfig, RenderConfig
-from livebokeh.mask import MaskSmoother, frame_alpha
+from livebokeh.mask import (
+    FlowEstimator,
+    LookaheadSmoother,
+    MaskSmoother,
+    refine_alpha,
+    resolve_guided,
+    small_gray,
+    warp,
+)
 from livebokeh.pipeline.controls import LiveControls
 from livebokeh.pipeline.queues import END, Empty, FifoQueue, Full, LatestQueue
 from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
@@ -40,22 +49,71 @@ class SupportsSegment(Protocol):
 
 @dataclass(frozen=True)
 class Segmented:
-    """A frame and its (smoothed) person mask at model resolution."""
+    """A frame and its (smoothed) person mask at model resolution.
+
+    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it.
+    """
 
     frame: Frame
     mask: Mask
+    gray: Any = None
+
+
+class MaskSlot:
+    """The newest inference result, shared with the renderer of a live pipeline."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._latest: Segmented | None = None
+        self._ended = False
+        self.dropped = 0
+
+    def put(self, item: Any, timeout: float = 0.0) -> None:
+        with self._cond:
+            if item is END:
+                self._ended = True
+            else:
+                self._latest = item
+            self._cond.notify_all()
+
+    def wait_for(self, index: int, timeout: float) -> Segmented | None:
+        """The newest result, after waiting up to ``timeout`` s for one of frame ``index`` or later."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._ended or (self._latest is not None and self._latest.frame.index >= index), timeout
+            )
+            return self._latest
+
+    def first(self, halt: threading.Event) -> Segmented | None:
+        """Block until there is any result (or the end, or a halt)."""
+        with self._cond:
+            while self._latest is None and not self._ended and not halt.is_set():
+                self._cond.wait(_TICK)
+            return self._latest
+
+
+class Batch(list):
+    """A stage's work may give several items at once (or none: an empty batch)."""
 
 
 class _Stage:
-    """One worker thread: takes from ``inbox``, applies ``work``, puts into ``outbox``."""
+    """One worker thread: takes from ``inbox``, applies ``work``, puts into ``outbox``.
+
+    ``work`` returns one item or a :class:`Batch`; ``flush`` (optional) gives the items still
+    held when the stream ends.
+    """
 
     def __init__(self, pipeline: Pipeline, name: str, work: Callable[[Any], Any],
-                 inbox: FifoQueue | LatestQueue | None, outbox: FifoQueue | LatestQueue | None) -> None:
+                 inbox: FifoQueue | LatestQueue | None, outbox: Any,
+                 flush: Callable[[], Batch] | None = None, final: bool = False) -> None:
         self.pipeline = pipeline
         self.name = name
         self.work = work
+        self.flush = flush
         self.inbox = inbox
-        self.outbox = outbox
+        # one queue, several (the capture stage of a live pipeline feeds two), or none
+        self.outboxes = [] if outbox is None else list(outbox) if isinstance(outbox, (list, tuple)) else [outbox]
+        self.final = final
         self.timer = StageTimer(name)
         self.thread = threading.Thread(target=self._run, name=f"livebokeh-{name}", daemon=True)
 
@@ -74,15 +132,14 @@ class _Stage:
         return None
 
     def _emit(self, item: Any) -> None:
-        if self.outbox is None:
-            return
         halt = self.pipeline._halt
-        while not halt.is_set():
-            try:
-                self.outbox.put(item, timeout=_TICK)
-                return
-            except Full:
-                continue
+        for outbox in self.outboxes:
+            while not halt.is_set():
+                try:
+                    outbox.put(item, timeout=_TICK)
+                    break
+                except Full:
+                    continue
 
     def _run(self) -> None:
         try:
@@ -92,6 +149,8 @@ class _Stage:
                 if item is None and self.inbox is not None:
                     return  # halted
                 if item is END or item is None:
+                    for rest in self.flush() if self.flush else ():
+                        self._emit(rest)
                     self._emit(END)
                     return
                 if self.inbox is None:
@@ -100,11 +159,15 @@ class _Stage:
                     t0 = time.perf_counter_ns()
                     out = self.work(item)
                 self.timer.add(time.perf_counter_ns() - t0)
-                self._emit(out)
+                if isinstance(out, Batch):
+                    for one in out:
+                        self._emit(one)
+                else:
+                    self._emit(out)
         except BaseException as err:  # noqa: BLE001 - every failure must reach the caller
             self.pipeline._fail(self.name, err)
         finally:
-            if self.outbox is None:
+            if self.final:
                 self.pipeline._finished.set()
 
 
@@ -120,7 +183,8 @@ class Pipeline:
         segmenter: anything with ``segment(image) -> Mask``.
         sinks: where the composites go, in order.
         mask_cfg, render_cfg: mask refinement and rendering settings.
-        smoother: temporal smoothing state (built from ``mask_cfg.smoothing`` when None).
+        smoother: temporal smoothing state; built from ``mask_cfg`` when None (causal for live
+            sources, with ``mask_cfg.lookahead`` frames of look-ahead for files).
         queue_size: capacity of the queues for file sources.
         max_frames: stop after this many captured frames (None = until the source ends).
         background: replacement plates for ``effect = "replace"``.
@@ -135,7 +199,7 @@ class Pipeline:
         sinks: Sequence[Sink],
         mask_cfg: MaskConfig | None = None,
         render_cfg: RenderConfig | None = None,
-        smoother: MaskSmoother | None = None,
+        smoother: MaskSmoother | LookaheadSmoother | None = None,
         queue_size: int = 4,
         max_frames: int | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
@@ -146,11 +210,18 @@ class Pipeline:
         self.info = source.info
         self.segmenter = segmenter
         self.sinks = list(sinks)
-        self.mask_cfg = mask_cfg or MaskConfig()
+        self.mask_cfg = resolve_guided(mask_cfg or MaskConfig(), segmenter)
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
         self.background = background
         self._segment_frame = getattr(segmenter, "segment_frame", None) or (lambda f: segmenter.segment(f.image))
-        self.smoother = smoother if smoother is not None else MaskSmoother(self.mask_cfg.smoothing)
+        mc = self.mask_cfg
+        if smoother is None:
+            if not self.info.live and mc.lookahead > 0 and mc.smoothing > 0:
+                smoother = LookaheadSmoother(mc.smoothing, mc.lookahead, mc.flow)
+            else:
+                smoother = MaskSmoother(mc.smoothing, mc.flow)
+        self.smoother = smoother
+        self._needs_gray = (mc.smoothing > 0 and mc.flow) or self.info.live
         self.max_frames = max_frames
         self._clock_ns = clock_ns
         self._halt = threading.Event()  # every stage stops now
@@ -163,18 +234,34 @@ class Pipeline:
         self._t_start = 0.0
         self._t_end = 0.0
         self.frames_in = 0
+        self.propagated = 0  # live frames whose mask came from an earlier frame by optical flow
         self.latency = LatencyLog()
 
         def make_queue() -> FifoQueue | LatestQueue:
             return LatestQueue() if self.info.live else FifoQueue(queue_size)
 
         q_frames, q_masks, q_out = make_queue(), make_queue(), make_queue()
-        self._stages = [
-            _Stage(self, "capture", self._capture, None, q_frames),
-            _Stage(self, "inference", self._infer, q_frames, q_masks),
-            _Stage(self, "render", self._render, q_masks, q_out),
-            _Stage(self, "sinks", self._write, q_out, None),
-        ]
+        self._flow = FlowEstimator()
+        if self.info.live:
+            # Decoupled rates: every captured frame goes to the renderer, the newest one also to
+            # the model; the renderer takes the newest mask, moved to its frame with optical
+            # flow when the model has not reached that frame yet.
+            q_display = make_queue()
+            self._slot = MaskSlot()
+            self._frame_period = 1.0 / float(self.info.fps) if self.info.fps else 1 / 30
+            self._stages = [
+                _Stage(self, "capture", self._capture, None, [q_frames, q_display]),
+                _Stage(self, "inference", self._infer, q_frames, self._slot),
+                _Stage(self, "render", self._render_live, q_display, q_out),
+                _Stage(self, "sinks", self._write, q_out, None, final=True),
+            ]
+        else:
+            self._stages = [
+                _Stage(self, "capture", self._capture, None, q_frames),
+                _Stage(self, "inference", self._infer, q_frames, q_masks, flush=self._flush_masks),
+                _Stage(self, "render", self._render, q_masks, q_out),
+                _Stage(self, "sinks", self._write, q_out, None, final=True),
+            ]
 
     # -- stage work -------------------------------------------------------------------------
 
@@ -186,15 +273,41 @@ class Pipeline:
             self.frames_in += 1
         return frame
 
-    def _infer(self, frame: Frame) -> Segmented:
+    def _infer(self, frame: Frame) -> Segmented | Batch:
         mask = self._segment_frame(frame)
-        return Segmented(frame, self.smoother.update(mask))
+        gray = None
+        if self._needs_gray:
+            h, w = mask.shape
+            gray = small_gray(frame.image, (w, h))
+        if isinstance(self.smoother, LookaheadSmoother):
+            return Batch(Segmented(f, m) for f, m in self.smoother.push(frame, mask, gray))
+        return Segmented(frame, self.smoother.update(mask, gray), gray)
+
+    def _flush_masks(self) -> Batch:
+        if isinstance(self.smoother, LookaheadSmoother):
+            return Batch(Segmented(f, m) for f, m in self.smoother.flush())
+        return Batch()
+
+    def _render_live(self, frame: Frame) -> Composite:
+        """Render a live frame with the newest mask, moved to it by optical flow if older."""
+        # wait up to half a frame for this frame's own mask, then move the newest one to it
+        result = self._slot.wait_for(frame.index, 0.5 * self._frame_period)
+        if result is None:
+            result = self._slot.first(self._halt)
+        if result is None:  # the model never produced a mask (stream ended or halted)
+            return Composite(frame, frame.image, Mask(np.zeros(frame.image.shape[:2], np.float32)))
+        mask = result.mask
+        if result.frame.index != frame.index and result.gray is not None:
+            h, w = result.gray.shape
+            gray = small_gray(frame.image, (w, h))
+            mask = Mask(np.clip(warp(mask.data, self._flow.backward(gray, result.gray)), 0.0, 1.0))
+            self.propagated += 1
+        return self._render(Segmented(frame, mask))
 
     def _render(self, item: Segmented) -> Composite:
         frame = item.frame
-        cfg = self.mask_cfg
         size = (frame.width, frame.height)
-        alpha = frame_alpha(item.mask.data, size, cfg.low, cfg.high, cfg.feather)
+        alpha = refine_alpha(item.mask.data, frame.image, self.mask_cfg)
         controls = self.controls
         if controls.show_mask:
             image = cv2.cvtColor(Mask(alpha).to_uint8(), cv2.COLOR_GRAY2BGR)
@@ -299,7 +412,16 @@ class Pipeline:
 
     @property
     def dropped(self) -> int:
-        return sum(s.inbox.dropped for s in self._stages if s.inbox is not None)
+        """Captured frames that never reached the outputs."""
+        return sum(s.inbox.dropped for s in self._stages if s.inbox is not None and not self._skips(s))
+
+    @property
+    def inference_skipped(self) -> int:
+        """Live: frames the model did not see (their masks came from an earlier frame by flow)."""
+        return sum(s.inbox.dropped for s in self._stages if s.inbox is not None and self._skips(s))
+
+    def _skips(self, stage: _Stage) -> bool:
+        return self.info.live and stage.name == "inference"
 
     def report(self) -> Report:
         wall = (self._t_end or time.perf_counter()) - self._t_start if self._t_start else 0.0
@@ -320,6 +442,8 @@ class Pipeline:
                 StageReport(s.name, s.timer.items, s.timer.mean_ms, s.inbox.dropped if s.inbox else 0)
                 for s in self._stages
             ),
+            inference_fps=self._stages[1].timer.items / wall if wall > 0 else 0.0,
+            propagated=self.propagated,
         )
 
     def __enter__(self) -> Pipeline:

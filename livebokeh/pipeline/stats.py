@@ -79,6 +79,8 @@ class Report:
     latency_ms_p50: float
     latency_ms_p95: float
     stages: tuple[StageReport, ...]
+    inference_fps: float = 0.0
+    propagated: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +92,8 @@ class Report:
         lines = [
             f"source {self.source} ({'live' if self.live else 'file'}): {self.frames_in} frames in, "
             f"{self.frames_out} out, {self.dropped} dropped, {self.output_fps:.1f} fps out, {self.wall_s:.2f} s",
-            f"latency capture->sink: p50 {self.latency_ms_p50:.1f} ms, p95 {self.latency_ms_p95:.1f} ms",
+            f"latency capture->sink: p50 {self.latency_ms_p50:.1f} ms, p95 {self.latency_ms_p95:.1f} ms; "
+            f"inference {self.inference_fps:.1f} fps, {self.propagated} masks moved by optical flow",
             f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'dropped':>8}",
         ]
         for s in self.stages:

@@ -7,12 +7,29 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
 
+import cv2
 import numpy as np
 
 from livebokeh.registry import Registry
 from livebokeh.types import Mask
 
 log = logging.getLogger(__name__)
+
+#: The ROI pass runs when the person's region is at least this many times smaller (per side).
+ROI_MIN_ZOOM = 1.2
+#: Margin around the person's bounding box, as a share of its size.
+ROI_MARGIN = 0.1
+
+
+def roi_box(person: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels, grown by ``margin`` of its size; None if empty."""
+    ys, xs = np.nonzero(person)
+    if xs.size == 0:
+        return None
+    h, w = person.shape
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    mx, my = int((x1 - x0) * margin) + 4, int((y1 - y0) * margin) + 4
+    return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,8 @@ class SegmenterOptions:
         precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, DeepLab keras).
         weights: weights file; empty = the cache, the environment variable or a download.
         frame_size: ``(width, height)`` of the frames to come, when known.
+        roi: a second pass on the region around the person, which sharpens edges when the
+            person covers part of the frame (see :meth:`Segmenter.segment`).
     """
 
     model: str = "general"
@@ -39,6 +58,7 @@ class SegmenterOptions:
     precision: str = "auto"
     weights: str = ""
     frame_size: tuple[int, int] | None = None
+    roi: bool = True
 
 
 class Segmenter(ABC):
@@ -49,6 +69,9 @@ class Segmenter(ABC):
     (safe to call twice). Heavy libraries are imported when the segmenter is built, not when
     its module is imported.
     """
+
+    #: Whether the ROI pass helps this backend (measured per backend with ``livebokeh bench models``).
+    roi_helps: bool = True
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options
@@ -63,18 +86,68 @@ class Segmenter(ABC):
     def _segment(self, image: np.ndarray) -> np.ndarray:
         """Backend work: ``(H, W, 3)`` uint8 BGR -> ``(h, w)`` float32 person probability."""
 
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """Mask size ``(width, height)``: the model's (the ROI pass works at twice that, then shrinks)."""
+        return self.input_size
+
     def segment(self, image: np.ndarray) -> Mask:
         """Segment one picture.
+
+        With ``options.roi`` the model runs twice when it pays: once on the whole frame, then on
+        the region around the person (with a margin) whenever that region is at least
+        :data:`ROI_MIN_ZOOM` times smaller than the frame, so the person's edge is seen at a
+        higher resolution. The second result replaces the first inside the region. The output
+        keeps the model's resolution (measured: storing it at twice that gained nothing). Both
+        passes see only this frame: the result depends on nothing else.
 
         Args:
             image: ``(H, W, 3)`` uint8 BGR, any size; it is not modified.
 
         Returns:
-            :class:`Mask` at the model's resolution (``input_size``), float32 in ``[0, 1]``.
+            :class:`Mask` of :attr:`output_size` (the whole frame, stretched), float32 in ``[0, 1]``.
         """
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} is closed")
-        return Mask(self._segment(image))
+        first = self._segment(image)
+        if not (self.options.roi and self.roi_helps):
+            return Mask(first)
+        return Mask(self._roi_pass(image, first))
+
+    def model_output(self, image: np.ndarray) -> np.ndarray:
+        """The model's own output for the whole frame, one pass, no ROI: ``(h, w)`` float32."""
+        return self._segment(image)
+
+    def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
+        w, h = self.output_size
+        ow, oh = 2 * w, 2 * h
+        out = cv2.resize(first, (ow, oh), interpolation=cv2.INTER_LINEAR)
+        box = roi_box(out > 0.5, ROI_MARGIN)
+        if box is None:
+            return first
+        x0, y0, x1, y1 = box  # in pixels of the doubled grid
+        if (x1 - x0) * (y1 - y0) * ROI_MIN_ZOOM**2 > ow * oh:
+            return first
+        H, W = image.shape[:2]
+        fx0, fy0 = x0 * W // ow, y0 * H // oh
+        fx1, fy1 = max(fx0 + 8, -(-x1 * W // ow)), max(fy0 + 8, -(-y1 * H // oh))
+        crop = np.ascontiguousarray(image[fy0:fy1, fx0:fx1])
+        second = cv2.resize(self._segment(crop), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        # blend over a few pixels at the region's inner borders so no seam shows
+        ramp = np.ones((y1 - y0, x1 - x0), np.float32)
+        n = max(1, min(8, (x1 - x0) // 8, (y1 - y0) // 8))
+        edge = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
+        if x0 > 0:
+            ramp[:, :n] *= edge[None, :]
+        if x1 < ow:
+            ramp[:, -n:] *= edge[::-1][None, :]
+        if y0 > 0:
+            ramp[:n, :] *= edge[:, None]
+        if y1 < oh:
+            ramp[-n:, :] *= edge[::-1][:, None]
+        region = out[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = region + (second - region) * ramp
+        return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
 
     def _release(self) -> None:
         """Backend clean-up; called once."""

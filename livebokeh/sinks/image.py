@@ -37,8 +37,10 @@ class ImageFileSink(Sink):
 
     name = "image"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, overwrite: bool = True) -> None:
         self.path = check_image_path(path)
+        if self.path.exists() and not overwrite:
+            raise SinkError(f"{self.path} exists; pass --overwrite to replace it, or choose another name")
         self.frames = 0
 
     def write(self, item: Composite) -> None:

@@ -34,6 +34,7 @@ class MaskSink(Sink):
     def __init__(self, path: str | Path, info: StreamInfo) -> None:
         self.path = Path(path)
         self.frames = 0
+        self.complete = False
         self._writer: VideoWriter | None = None
         self._pattern = is_pattern(path)
         if self._pattern:
@@ -43,12 +44,12 @@ class MaskSink(Sink):
         else:
             if "%" in str(path):
                 raise SinkError(f"--save-mask {path}: not a valid pattern; use e.g. masks/%05d.png")
-            self._writer = VideoWriter(path, info.width, info.height, info.fps, gray=True)
+            self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray")
 
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(gray)
+            self._writer.write(gray, item.frame.time_s)
         elif self._pattern:
             write_image(Path(str(self.path) % item.frame.index), gray)
         else:
@@ -57,4 +58,4 @@ class MaskSink(Sink):
 
     def _release(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            self._writer.close(self.complete)

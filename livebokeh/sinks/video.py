@@ -1,8 +1,20 @@
-"""Video files through PyAV: H.264 in MP4 by default, FFV1 for lossless masks."""
+"""Video files through PyAV: H.264 in MP4 by default, the source's audio kept, nothing ever lost.
+
+- The container follows the file ending (MP4/MOV/M4V/MKV: H.264 yuv420p; WebM: VP9; AVI: MJPEG;
+  ``+faststart`` for MP4 and MOV so players start at once).
+- Frames keep their source timestamps (variable-frame-rate phone clips stay in sync with their
+  sound), on a 90 kHz clock.
+- The source's audio streams are copied unchanged when the container can hold them, and
+  re-encoded otherwise (AAC; Opus for WebM).
+- The file is written under a temporary name and moved into place when complete. If the run is
+  interrupted or fails, the frames written so far are finalised into ``NAME.partial.EXT``: a
+  playable file, never a corrupt one, and never in place of a complete result.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +27,9 @@ from livebokeh.sinks.base import SINKS, Sink, check_output_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
+
+#: Presentation-time clock of written streams (exact for 24, 25, 30, 29.97, 60 fps ...).
+TIME_BASE = Fraction(1, 90000)
 
 
 @dataclass(frozen=True)
@@ -43,22 +58,58 @@ COLOR_CODECS: dict[str, Codec] = {
 }
 #: Container -> codec for 8-bit masks (lossless where the container allows it).
 MASK_CODECS: dict[str, Codec] = {**COLOR_CODECS, ".mkv": _FFV1_GRAY, ".avi": Codec("ffv1", "gray", "gray")}
+#: Container -> codec for video with an alpha channel (for editors and OBS).
+ALPHA_CODECS: dict[str, Codec] = {
+    ".mov": Codec("prores_ks", "yuva444p10le", "yuva444p10le", (("profile", "4444"),)),
+    ".mkv": Codec("ffv1", "bgra", "bgra"),
+    ".webm": Codec("libvpx-vp9", "yuva420p", "yuva420p", (("crf", "30"), ("b", "0"), ("deadline", "good"))),
+}
 
+#: Audio codecs each container can hold as they are; others are re-encoded.
+AUDIO_COPY: dict[str, frozenset[str]] = {
+    ".mp4": frozenset({"aac", "mp3", "alac"}),
+    ".m4v": frozenset({"aac", "mp3", "alac"}),
+    ".mov": frozenset({"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le"}),
+    ".mkv": frozenset({"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"}),
+    ".webm": frozenset({"opus", "vorbis"}),
+    ".avi": frozenset({"mp3", "pcm_s16le"}),
+}
 _FASTSTART = frozenset({".mp4", ".m4v", ".mov"})
 
 
-class VideoWriter:
-    """Writes ``(H, W, 3)`` BGR or ``(H, W)`` gray uint8 frames, one per call, at a fixed rate.
+def partial_path(path: Path) -> Path:
+    """``talk.mp4`` -> ``talk.partial.mp4``: where an interrupted recording is kept."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
 
-    Frame ``i`` gets presentation time ``i / fps``, so the output has exactly as many frames as
-    were written, at the input's rate. :meth:`close` flushes the encoder and finalises the file.
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.livebokeh-tmp{path.suffix}")
+
+
+class VideoWriter:
+    """Writes ``(H, W, 3)`` BGR, ``(H, W)`` gray or ``(H, W, 4)`` BGRA uint8 frames.
+
+    Args:
+        path: the final file name; the container follows its ending.
+        width, height, fps: the stream (``fps`` for frames without a timestamp, and as metadata).
+        kind: ``color``, ``gray`` (masks) or ``alpha`` (BGRA).
+        crf, preset: H.264/VP9 quality (lower CRF = better, bigger) and x264 speed preset.
+        audio_from: copy (or re-encode) the audio streams of this file.
+        overwrite: replace an existing file; otherwise an existing ``path`` is an error.
+
+    :meth:`close` flushes, finalises and moves the file into place (``complete=True``) or keeps
+    it as ``NAME.partial.EXT`` (``complete=False``).
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, gray: bool = False) -> None:
+    def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
+                 crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
+                 overwrite: bool = True) -> None:
         import av
 
         self.path = check_output_path(path)
-        table = MASK_CODECS if gray else COLOR_CODECS
+        if self.path.exists() and not overwrite:
+            raise SinkError(f"{self.path} exists; pass --overwrite to replace it, or choose another name")
+        table = {"color": COLOR_CODECS, "gray": MASK_CODECS, "alpha": ALPHA_CODECS}[kind]
         suffix = self.path.suffix.lower()
         if suffix not in table:
             raise SinkError(
@@ -69,68 +120,209 @@ class VideoWriter:
         odd = width % 2 or height % 2
         pix_fmt = codec.odd_pix_fmt if odd else codec.pix_fmt
         options = dict(codec.options)
+        if crf is not None and "crf" in options:
+            options["crf"] = str(crf)
+        if preset and codec.name == "libx264":
+            options["preset"] = preset
         container_options = {"movflags": "+faststart"} if suffix in _FASTSTART else {}
+        self._tmp = _temp_path(self.path)
+        self._fps = Fraction(fps) if fps else Fraction(30)
+        # AVI stores a fixed frame rate (its time base): there, one tick per frame
+        self._time_base = 1 / self._fps if suffix == ".avi" else TIME_BASE
         try:
-            self._container = av.open(str(self.path), mode="w", options=container_options)
-            stream = self._container.add_stream(codec.name, rate=fps, options=options)
+            self._container = av.open(str(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
+            stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            stream.codec_context.time_base = Fraction(1) / Fraction(fps)
+            stream.codec_context.time_base = self._time_base
+            stream.time_base = self._time_base
         except (av.FFmpegError, OSError, ValueError) as err:
+            self._tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write {self.path}: {err}") from None
         self._stream: Any = stream
-        self._format = "gray" if gray else "bgr24"
+        self._format = {"color": "bgr24", "gray": "gray", "alpha": "bgra"}[kind]
         self._size = (width, height)
+        self._audio = _AudioCopy(self._container, audio_from, suffix) if audio_from else None
         self.frames = 0
+        self.last_time = 0.0
+        self._last_pts = -1
         self._closed = False
-        log.info("writing %s: %dx%d @ %.4g fps, %s %s", self.path, width, height, float(fps), codec.name, pix_fmt)
+        log.info("writing %s: %dx%d @ %.4g fps, %s %s%s", self.path, width, height, float(self._fps), codec.name,
+                 pix_fmt, f", {self._audio.describe()}" if self._audio else "")
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
         import av
 
         h, w = image.shape[:2]
         if (w, h) != self._size:
             raise SinkError(f"{self.path.name}: frame {w}x{h} differs from the video's {self._size[0]}x{self._size[1]}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._format)
-        frame.pts = self.frames
-        frame.time_base = self._stream.codec_context.time_base
+        t = time_s if time_s is not None else self.frames / self._fps
+        pts = max(self._last_pts + 1, round(Fraction(t).limit_denominator(10**6) / self._time_base))
+        frame.pts, frame.time_base = pts, self._time_base
         try:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except (av.FFmpegError, OSError) as err:
             raise SinkError(f"writing {self.path} failed: {err}; is the disk full?") from None
+        self._last_pts = pts
         self.frames += 1
+        self.last_time = float(pts * self._time_base) + 1 / float(self._fps)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> Path | None:
+        """Finalise; returns where the file ended up (None if no frame was written)."""
         if self._closed:
-            return
+            return None
         self._closed = True
         import av
 
         try:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
+            if self._audio is not None and self.frames:
+                self._audio.copy_until(self.last_time)
         except (av.FFmpegError, OSError) as err:
             log.error("finishing %s failed: %s", self.path, err)
+            complete = False
         finally:
             self._container.close()
-        log.info("wrote %d frames to %s", self.frames, self.path)
+            if self._audio is not None:
+                self._audio.close()
+        if not self.frames:
+            self._tmp.unlink(missing_ok=True)
+            log.warning("no frame was written; %s was not created", self.path)
+            return None
+        dest = self.path if complete else partial_path(self.path)
+        os.replace(self._tmp, dest)
+        if complete:
+            log.info("wrote %d frames to %s", self.frames, dest)
+        else:
+            log.warning("kept the %d frames written so far in %s", self.frames, dest)
+        return dest
+
+
+def _format_of(suffix: str) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}[suffix]
+
+
+class _AudioCopy:
+    """The audio streams of a source file, copied or re-encoded into an output container."""
+
+    def __init__(self, container: Any, source: str | Path, suffix: str) -> None:
+        import av
+
+        self._container = container
+        self._src = av.open(str(source))
+        self._streams: list[tuple[Any, Any, Any]] = []  # (input, output, encoder-or-None)
+        for ins in self._src.streams.audio:
+            name = ins.codec_context.name
+            if name in AUDIO_COPY.get(suffix, frozenset()):
+                out = container.add_stream_from_template(ins)
+                self._streams.append((ins, out, None))
+            else:
+                codec = "libopus" if suffix == ".webm" else "aac"
+                rate = 48000 if codec == "libopus" else (ins.rate or 48000)
+                out = container.add_stream(codec, rate=rate)
+                out.layout = ins.layout.name if ins.layout else "stereo"
+                self._streams.append((ins, out, av.AudioResampler(format=out.format.name, layout=out.layout.name, rate=rate)))
+
+    def describe(self) -> str:
+        if not self._streams:
+            return "no audio in the source"
+        parts = [f"{i.codec_context.name} {'copied' if r is None else 're-encoded to ' + o.codec_context.name}"
+                 for i, o, r in self._streams]
+        return "audio: " + ", ".join(parts)
+
+    def copy_until(self, end_s: float) -> None:
+        """Audio up to ``end_s`` seconds of the source's start (all of it after a complete run)."""
+        if not self._streams:
+            return
+        by_index = {i.index: (i, o, r) for i, o, r in self._streams}
+        start = {i.index: (i.start_time or 0) * i.time_base for i, _, _ in self._streams}
+        for packet in self._src.demux([i for i, _, _ in self._streams]):
+            ins, out, resampler = by_index[packet.stream.index]
+            if packet.pts is None:
+                continue
+            if float(packet.pts * ins.time_base - start[ins.index]) >= end_s:
+                continue
+            if resampler is None:
+                packet.stream = out
+                self._container.mux(packet)
+            else:
+                for frame in packet.decode():
+                    for rf in resampler.resample(frame):
+                        rf.pts = None
+                        for p in out.encode(rf):
+                            self._container.mux(p)
+        for _, out, resampler in self._streams:
+            if resampler is not None:
+                for p in out.encode(None):
+                    self._container.mux(p)
+
+    def close(self) -> None:
+        self._src.close()
 
 
 @SINKS.register("video")
 class VideoFileSink(Sink):
-    """The rendered frames as a video file (H.264 MP4 by default; the container follows the file ending)."""
+    """The rendered frames as a video file, with the source's audio (see the module text).
+
+    Set :attr:`complete` to True once the whole input went through; otherwise :meth:`close` keeps
+    what was written as ``NAME.partial.EXT``.
+    """
 
     name = "video"
 
-    def __init__(self, path: str | Path, info: StreamInfo) -> None:
-        self._writer = VideoWriter(path, info.width, info.height, info.fps)
+    def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
+                 audio_from: str | Path | None = None, overwrite: bool = True) -> None:
+        self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
+                                   audio_from=audio_from, overwrite=overwrite)
+        self.complete = False
+        self.result: Path | None = None
 
     @property
     def frames(self) -> int:
         return self._writer.frames
 
     def write(self, item: Composite) -> None:
-        self._writer.write(item.image)
+        self._writer.write(item.image, item.frame.time_s)
 
     def _release(self) -> None:
-        self._writer.close()
+        self.result = self._writer.close(self.complete)
+
+
+@SINKS.register("alpha")
+class AlphaVideoSink(Sink):
+    """The captured frames with the person alpha as a transparency channel, for editors and OBS.
+
+    ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA; or a printf
+    pattern of PNGs (``alpha/%05d.png``), one RGBA image per frame.
+    """
+
+    name = "alpha"
+
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True) -> None:
+        from livebokeh.sinks.mask import is_pattern
+
+        self.path = Path(path)
+        self.complete = False
+        self._pattern = is_pattern(path)
+        self._writer = None if self._pattern else VideoWriter(path, info.width, info.height, info.fps, kind="alpha",
+                                                              overwrite=overwrite)
+        self.frames = 0
+
+    def write(self, item: Composite) -> None:
+        import cv2
+
+        bgra = cv2.cvtColor(item.frame.image, cv2.COLOR_BGR2BGRA)
+        bgra[:, :, 3] = item.alpha.to_uint8()
+        if self._writer is not None:
+            self._writer.write(bgra, item.frame.time_s)
+        else:
+            from livebokeh.sinks.image import write_image
+
+            write_image(Path(str(self.path) % item.frame.index), bgra)
+        self.frames += 1
+
+    def _release(self) -> None:
+        if self._writer is not None:
+            self._writer.close(self.complete)

@@ -34,8 +34,10 @@ class VideoFileSource(Source):
         self._clock_ns = clock_ns
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
+        self._peeked: tuple[Any, float | None] | None = None
         self._index = 0
         self._t0 = 0
+        self._start = 0.0
 
     def _open(self) -> StreamInfo:
         import av
@@ -61,6 +63,11 @@ class VideoFileSource(Source):
         self._container = container
         self._frames = container.decode(stream)
         self._index = 0
+        self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        # Peek at the first frame: phone clips carry a rotation that changes the picture's shape.
+        self._peeked = self._decode_next()
+        if self._peeked is not None:
+            height, width = self._peeked[0].shape[:2]
         self._t0 = self._clock_ns()
         count = stream.frames or None
         return StreamInfo(
@@ -72,11 +79,10 @@ class VideoFileSource(Source):
             frame_count=count,
         )
 
-    def read(self) -> Frame | None:
+    def _decode_next(self) -> tuple[Any, float | None] | None:
+        """Next decoded picture, upright, with its time in seconds; None at the end."""
         import av
 
-        if self._frames is None:
-            return None
         try:
             vf = next(self._frames)
         except StopIteration:
@@ -87,13 +93,26 @@ class VideoFileSource(Source):
             log.warning("%s: decoding stopped after %d frames (%s); the rest of the file is unreadable",
                         self.path.name, self._index, _reason(err))
             return None
-        image = vf.to_ndarray(format="bgr24")
+        image = upright(vf.to_ndarray(format="bgr24"), getattr(vf, "rotation", 0) or 0)
+        t = None if vf.time is None else max(0.0, float(vf.time) - self._start)
+        return image, t
+
+    def read(self) -> Frame | None:
+        if self._frames is None:
+            return None
+        if self._peeked is not None:
+            decoded, self._peeked = self._peeked, None
+        else:
+            decoded = self._decode_next()
+        if decoded is None:
+            return None
+        image, time_s = decoded
         if self.pace:
             due = self._t0 + int(self._index * 1e9 / float(self.info.fps))
             wait = due - self._clock_ns()
             if wait > 0:
                 time.sleep(wait / 1e9)
-        frame = Frame(image, self._index, self._clock_ns())
+        frame = Frame(image, self._index, self._clock_ns(), time_s)
         self._index += 1
         return frame
 
@@ -102,6 +121,21 @@ class VideoFileSource(Source):
             self._container.close()
         self._container = None
         self._frames = None
+        self._peeked = None
+
+
+def upright(image: Any, rotation: float) -> Any:
+    """Apply a display-matrix rotation (degrees counter-clockwise, as FFmpeg reports it) to a picture."""
+    import cv2
+
+    turn = round(-rotation / 90) % 4  # FFmpeg's autorotate: theta = -rotation
+    if turn == 1:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if turn == 2:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if turn == 3:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
 
 
 def _reason(err: BaseException) -> str:

@@ -17,7 +17,7 @@ def test_bench_models_short_run(data_dir, deeplab_weights, tmp_path, capsys):
                  "--deeplab-weights", str(deeplab_weights), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["model"]: r for r in report["rows"]}
-    assert len(rows) == 5 and all("error" not in r for r in rows.values())
+    assert len(rows) == 6 and all("error" not in r for r in rows.values())
     for r in rows.values():
         assert r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
     # same weights, two runtimes: the same masks
@@ -44,3 +44,17 @@ def test_bench_render(data_dir, tmp_path, capsys):
     assert report["halo"]["ratio"] < 1 and report["bokeh"]["energy_inside"] > 0.5
     assert [s["size"] for s in report["speed"]] == ["1280x720", "1920x1080"]
     assert "GaussianBlur(15)+blend ms" in capsys.readouterr().out
+
+
+def test_bench_quality_short_run(data_dir, tmp_path, capsys):
+    out = tmp_path / "q.json"
+    assert main(["bench", "quality", "--data", str(data_dir), "--backends", "mediapipe", "--clip-frames", "8",
+                 "--stills-step", "60", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {r["variant"].strip(): r for r in report["backends"]["mediapipe"]["rows"]}
+    assert {"raw model output", "livebokeh live (all steps)", "livebokeh file (look-ahead)"} <= set(rows)
+    live, raw = rows["livebokeh live (all steps)"], rows["raw model output"]
+    for k in ("stills_iou", "portraits_biou", "flicker_videos", "gs_iou", "gs_flicker"):
+        assert live[k] is not None and raw[k] is not None
+    assert report["backends"]["mediapipe"]["cost_720p"]["added_ms"] > 0
+    assert "flicker videos" in capsys.readouterr().out

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -41,3 +42,45 @@ def test_frame_alpha_shape_and_range():
     out = frame_alpha(prob, (320, 180), 0.2, 0.8, 0.004)
     assert out.shape == (180, 320) and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_remove_islands_drops_small_blobs_only():
+    from livebokeh.mask import remove_islands
+
+    p = np.zeros((100, 100), np.float32)
+    p[10:60, 10:60] = 0.9  # the person
+    p[80:84, 80:84] = 0.8  # a false detection
+    out = remove_islands(p, 0.05)
+    assert out[82, 82] == 0 and out[30, 30] == np.float32(0.9)
+    np.testing.assert_array_equal(remove_islands(p, 0.0), p)
+    assert out is not p and p[82, 82] == np.float32(0.8)
+
+
+def test_guided_upsampling_snaps_the_edge_to_the_picture():
+    from livebokeh.mask import guided_upsample
+
+    guide = np.zeros((120, 160), np.uint8)
+    guide[:, 80:] = 200  # the true edge at x = 80
+    prob = np.zeros((30, 40), np.float32)
+    prob[:, 19:] = 1.0  # the model's edge, coarse and 4 px off at full size
+    plain = cv2.resize(prob, (160, 120), interpolation=cv2.INTER_LINEAR)
+    guided = guided_upsample(prob, guide, radius=6, eps=1e-4)
+    assert guided.shape == (120, 160) and guided.dtype == np.float32
+    err_plain = np.abs((plain > 0.5).astype(int) - (guide > 100)).mean()
+    err_guided = np.abs((guided > 0.5).astype(int) - (guide > 100)).mean()
+    assert err_guided < err_plain
+
+
+def test_refine_alpha_works_at_a_reduced_size_and_returns_frame_size():
+    import dataclasses
+
+    from livebokeh.config import MaskConfig
+    from livebokeh.mask import refine_alpha
+
+    img = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    prob = np.zeros((256, 256), np.float32)
+    prob[60:200, 80:180] = 1.0
+    for cfg in (MaskConfig(), dataclasses.replace(MaskConfig(), guided=True, islands=0.0)):
+        a = refine_alpha(prob, img, cfg)
+        assert a.shape == (720, 1280) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
+        assert a[400, 640] > 0.99 and a[50, 50] < 0.01

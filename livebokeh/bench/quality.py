@@ -1,0 +1,240 @@
+"""``livebokeh bench quality``: what each mask step buys, per backend, on the evaluation data.
+
+Rows: the raw model output (bilinear upsampling, probability > 0.5) and livebokeh's mask with
+every step, and with each step taken out. Columns (metrics of ``../shared/data/README.md``):
+
+- IoU and Boundary IoU on ``stills/`` and ``portraits/`` (reference alpha > 0.5);
+- flicker on still content over ``videos/`` (per mille; lower is steadier);
+- per-frame IoU and flicker against the chroma key of ``d0_greenscreen.mp4`` (no lag, no shimmer).
+
+The cost row times the smoothing and refinement of one 1280x720 frame beside the raw path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou
+from livebokeh.config import MaskConfig
+from livebokeh.errors import LivebokehError
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_guided, small_gray, upsample
+from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.types import Mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    cfg: MaskConfig | None  # None = the raw model output
+    file_mode: bool = False
+    flip_guided: bool = False  # the guided filter the other way than ``auto`` picks for the backend
+
+
+def variants(base: MaskConfig) -> list[Variant]:
+    r = dataclasses.replace
+    return [
+        Variant("raw model output", None),
+        Variant("livebokeh live (all steps)", base),
+        Variant("  without temporal smoothing", r(base, smoothing=0.0)),
+        Variant("  without flow (plain blend)", r(base, flow=False)),
+        Variant("  guided filter the other way (on/off)", base, flip_guided=True),
+        Variant("  without island removal", r(base, islands=0.0)),
+        Variant("livebokeh file (look-ahead)", base, file_mode=True),
+    ]
+
+
+def _resolve(v: Variant, seg) -> Variant:
+    """The variant with a concrete guided setting for this backend."""
+    if v.cfg is None:
+        return v
+    cfg = resolve_guided(v.cfg, seg)
+    if v.flip_guided:
+        cfg = dataclasses.replace(cfg, guided="off" if cfg.guided == "on" else "on")
+    return dataclasses.replace(v, cfg=cfg)
+
+
+def _alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig | None) -> np.ndarray:
+    if cfg is None:
+        return upsample(prob, (image.shape[1], image.shape[0]))
+    return refine_alpha(prob, image, cfg)
+
+
+def _smoother(v: Variant):
+    if v.cfg is None:
+        return None
+    if v.file_mode and v.cfg.lookahead > 0 and v.cfg.smoothing > 0:
+        return LookaheadSmoother(v.cfg.smoothing, v.cfg.lookahead, v.cfg.flow)
+    return MaskSmoother(v.cfg.smoothing, v.cfg.flow)
+
+
+def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
+    for photo, ref_path in pairs:
+        img = cv2.imread(str(photo))
+        ref = cv2.imread(str(ref_path), cv2.IMREAD_GRAYSCALE)
+        if img is None or ref is None or ref.shape != img.shape[:2]:
+            continue
+        gt = ref > 127
+        raw, prob = _both(seg, img)
+        cache: dict = {}
+        for v in vs:
+            key = None if v.cfg is None else dataclasses.replace(v.cfg, smoothing=0.0, lookahead=0, flow=False)
+            if key not in cache:
+                pred = _alpha(raw if v.cfg is None else prob, img, v.cfg) > 0.5
+                cache[key] = (iou(pred, gt), boundary_iou(pred, gt))
+            i, b = cache[key]
+            acc[v.label][f"{kind}_iou"].append(i)
+            acc[v.label][f"{kind}_biou"].append(b)
+
+
+def _both(seg, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own output (one pass) and livebokeh's segmenter output (with the ROI pass if on)."""
+    raw = seg.model_output(image)
+    return raw, (seg.segment(image).data if seg.options.roi and seg.roi_helps else raw)
+
+
+class _Streams:
+    """Streaming flicker sums for one variant over one clip (whole clips never sit in memory)."""
+
+    def __init__(self) -> None:
+        self.prev_alpha = None
+        self.prev_luma = None
+        self.prev_ref = None
+        self.still: list[float] = []
+        self.ref_flicker: list[float] = []
+        self.ious: list[float] = []
+
+    def add(self, alpha: np.ndarray, luma: np.ndarray, ref: np.ndarray | None) -> None:
+        if self.prev_alpha is not None:
+            self.still.append(flicker_still([self.prev_alpha, alpha], [self.prev_luma, luma]))
+            if ref is not None:
+                self.ref_flicker.append(flicker_vs_reference([self.prev_alpha, alpha], [self.prev_ref, ref]))
+        if ref is not None:
+            self.ious.append(iou(alpha > 0.5, ref > 0.5))
+        self.prev_alpha, self.prev_luma, self.prev_ref = alpha, luma, ref
+
+
+def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> None:
+    for clip in clips:
+        frames = video_frames(clip, limit)
+        if len(frames) < 2:
+            continue
+        keyed = clip.stem.endswith("greenscreen")
+        both = [_both(seg, f) for f in frames]
+        raws, probs = [b[0] for b in both], [b[1] for b in both]
+        h, w = probs[0].shape
+        grays = [small_gray(f, (w, h)) for f in frames]
+        lumas = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+        refs = [chroma_key(f) for f in frames] if keyed else [None] * len(frames)
+        for v in vs:
+            sm = _smoother(v)
+            st = _Streams()
+            if isinstance(sm, LookaheadSmoother):
+                done = []
+                for t, (p, g) in enumerate(zip(probs, grays)):
+                    done += sm.push(t, Mask(p), g)
+                done += sm.flush()
+                masks = [m.data for _, m in done]
+            elif sm is not None:
+                masks = [sm.update(Mask(p), g).data for p, g in zip(probs, grays)]
+            else:
+                masks = raws
+            for t, m in enumerate(masks):
+                st.add(_alpha(m, frames[t], v.cfg), lumas[t], refs[t])
+            acc[v.label]["flicker_videos"].extend(st.still)
+            if keyed:
+                acc[v.label]["gs_iou"].extend(st.ious)
+                acc[v.label]["gs_flicker"].extend(st.ref_flicker)
+
+
+def cost(base: MaskConfig, frames: list[np.ndarray], seg) -> dict:
+    """ms per frame: smoothing + refinement, and the raw path (bilinear upsampling), on the same frames."""
+    probs = [seg.segment(f).data for f in frames]
+    h, w = probs[0].shape
+    sm = MaskSmoother(base.smoothing, base.flow)
+
+    def ours(i: int) -> None:
+        g = small_gray(frames[i], (w, h)) if base.flow and base.smoothing > 0 else None
+        m = sm.update(Mask(probs[i]), g)
+        refine_alpha(m.data, frames[i], base)
+
+    def raw(i: int) -> None:
+        upsample(probs[i], (frames[i].shape[1], frames[i].shape[0]))
+
+    out = {}
+    for name, fn in (("ours", ours), ("raw", raw)):
+        for i in range(min(3, len(frames))):
+            fn(i)
+        t0 = time.perf_counter()
+        for i in range(len(frames)):
+            fn(i)
+        out[name] = (time.perf_counter() - t0) / len(frames) * 1e3
+    out["added_ms"] = out["ours"] - out["raw"]
+    return out
+
+
+def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 100000, stills_step: int = 1,
+        base: MaskConfig | None = None) -> dict:
+    base = base or MaskConfig()
+    vs = variants(base)
+    clips = sorted((data / "videos").glob("*.mp4"))
+    stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
+    portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
+    report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
+    for backend in backends:
+        try:
+            seg = create_segmenter(backend, SegmenterOptions(weights=weights, threads=2))
+        except LivebokehError as err:
+            log.warning("%s: skipped (%s)", backend, err)
+            continue
+        acc = {v.label: {k: [] for k in ("stills_iou", "stills_biou", "portraits_iou", "portraits_biou",
+                                         "flicker_videos", "gs_iou", "gs_flicker")} for v in vs}
+        vs_b = [_resolve(v, seg) for v in vs]
+        with seg:
+            _photos(seg, stills, vs_b, "stills", acc)
+            _photos(seg, portraits, vs_b, "portraits", acc)
+            _clips(seg, clips, vs_b, clip_frames, acc)
+            office = data / "videos" / "office720p.mp4"
+            c = cost(resolve_guided(base, seg), video_frames(office, 60), seg) if office.is_file() else None
+        rows = []
+        for v in vs:
+            row = {"variant": v.label}
+            for k, vals in acc[v.label].items():
+                row[k] = float(np.mean(vals)) if vals else None
+            rows.append(row)
+        report["backends"][backend] = {"rows": rows, "cost_720p": c}
+        log.info("%s done", backend)
+    return report
+
+
+COLUMNS = [
+    ("variant", "mask", ""),
+    ("stills_iou", "stills IoU", ".3f"),
+    ("stills_biou", "stills BIoU", ".3f"),
+    ("portraits_iou", "portraits IoU", ".3f"),
+    ("portraits_biou", "portraits BIoU", ".3f"),
+    ("flicker_videos", "flicker videos (‰)", ".2f"),
+    ("gs_iou", "greenscreen IoU", ".3f"),
+    ("gs_flicker", "greenscreen flicker vs key (‰)", ".2f"),
+]
+
+
+def render(report: dict) -> str:
+    parts = []
+    for backend, b in report["backends"].items():
+        parts.append(f"### {backend}\n\n{table(b['rows'], COLUMNS)}")
+        c = b.get("cost_720p")
+        if c:
+            parts.append(f"cost per 1280x720 frame: smoothing + refinement {c['ours']:.2f} ms, raw upsampling "
+                         f"{c['raw']:.2f} ms, added {c['added_ms']:.2f} ms")
+    parts.append(report["machine"])
+    return "\n\n".join(parts)

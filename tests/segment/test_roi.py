@@ -1,0 +1,59 @@
+import numpy as np
+
+from livebokeh.segment.base import Segmenter, SegmenterOptions, roi_box
+
+
+class Blurry(Segmenter):
+    """A fake model that sees a bright square at 64x64 only: edges are as coarse as its input."""
+
+    calls = 0
+
+    @property
+    def input_size(self):
+        return (64, 64)
+
+    def _segment(self, image):
+        Blurry.calls += 1
+        import cv2
+
+        small = cv2.resize(image[:, :, 0], (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        return np.clip((small - 0.2) * 2, 0, 1).astype(np.float32)
+
+
+def _frame():
+    img = np.zeros((512, 512, 3), np.uint8)
+    img[200:330, 220:301] = 255  # a small 'person': an odd-sized box the 64x64 grid cannot follow
+    return img
+
+
+def test_roi_pass_runs_a_second_time_on_the_region_and_sharpens_the_edge():
+    img = _frame()
+    truth = img[:, :, 0] > 0
+    import cv2
+
+    plain = Blurry(SegmenterOptions(roi=False))
+    roi = Blurry(SegmenterOptions(roi=True))
+    Blurry.calls = 0
+    a = plain.segment(img).data
+    assert Blurry.calls == 1
+    b = roi.segment(img).data
+    assert Blurry.calls == 3 and a.shape == b.shape == (64, 64)
+
+    def err(m):
+        return np.abs((cv2.resize(m, (512, 512)) > 0.5) != truth).mean()
+
+    assert err(b) < err(a)
+
+
+def test_roi_pass_skips_when_the_person_fills_the_frame():
+    img = np.full((128, 128, 3), 255, np.uint8)
+    Blurry.calls = 0
+    Blurry(SegmenterOptions(roi=True)).segment(img)
+    assert Blurry.calls == 1
+
+
+def test_roi_box():
+    m = np.zeros((100, 100), bool)
+    m[40:60, 30:50] = True
+    assert roi_box(m, 0.1) == (24, 34, 56, 66)
+    assert roi_box(np.zeros((4, 4), bool), 0.1) is None
