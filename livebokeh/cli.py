@@ -25,7 +25,8 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models [--data DIR]             segmenter speed and IoU, every backend
+  livebokeh bench models|quality|render|pipeline|soak   benchmarks on the evaluation data
+  livebokeh doctor                                checks cameras, virtual camera, GPU, models
 
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
@@ -180,7 +181,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
-COMMANDS = {"models": "livebokeh.commands.models", "bench": "livebokeh.commands.bench"}
+COMMANDS = {
+    "models": "livebokeh.commands.models",
+    "bench": "livebokeh.commands.bench",
+    "doctor": "livebokeh.commands.doctor",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +312,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
     from livebokeh.render import open_background
     from livebokeh.segment import SegmenterOptions, create_segmenter
     from livebokeh.segment.given import GivenMasks
-    from livebokeh.sources import CameraSource, is_image_path, source_for_input
+    from livebokeh.sources import CameraSource, Reconnecting, is_image_path, source_for_input
 
     for out in (job.output, job.save_mask, job.alpha_output):
         if job.input and out and _same_file(job.input, out):
@@ -323,7 +328,8 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
         else:
             c = cfg.camera
-            source = CameraSource(c.device, c.width, c.height, c.fps, c.fourcc)
+            source = Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
+                                  watchdog_s=c.watchdog)
         info = source.open()
         stack.callback(source.close)
         if job.output and info.still != is_image_path(job.output):

@@ -47,6 +47,7 @@ class CameraConfig:
     height: int = _num(720, 16, 4320, "requested capture height in pixels")
     fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
     fourcc: str = _plain("MJPG", "requested pixel format (MJPG, YUYV, ...); empty keeps the camera's")
+    watchdog: float = _num(2.0, 0.1, 60.0, "seconds without a frame after which the camera counts as lost")
 
     def __post_init__(self) -> None:
         if self.fourcc and len(self.fourcc) != 4:

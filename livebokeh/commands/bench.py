@@ -28,6 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
     q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
     q.add_argument("--json", help="also write the results as JSON")
+    pl = sub.add_parser("pipeline", help="whole pipeline vs the segmenter alone and a naive sequential loop")
+    pl.add_argument("--data", help="evaluation data folder (needs videos/office720p.mp4)")
+    pl.add_argument("--backends", nargs="+", default=["mediapipe"], help="backends (default mediapipe)")
+    pl.add_argument("--deeplab-weights", default="", help="DeepLab weights file")
+    pl.add_argument("--frames", type=int, default=183, help="frames per file case (default 183)")
+    pl.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps case")
+    pl.add_argument("--json", help="also write the results as JSON")
+    so = sub.add_parser("soak", help="live pipeline on a looping clip for a long time: memory, threads, latency")
+    so.add_argument("--data", help="evaluation data folder (needs videos/office720p.mp4)")
+    so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
+    so.add_argument("--fps", type=float, default=30.0, help="camera pace (default 30)")
+    so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
+    so.add_argument("--json", help="also write the results as JSON")
     r = sub.add_parser("render", help="renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
     r.add_argument("--data", help="evaluation data folder (portraits/ and stills/ for the halo figure)")
     r.add_argument("--json", help="also write the results as JSON")
@@ -46,6 +59,20 @@ def main(argv: list[str]) -> int:
 
             data = common.require_data(args.data)
             report = bench.run(data, args.frames, args.threads, args.deeplab_weights, max(1, args.stills_step))
+        elif args.what == "pipeline":
+            from livebokeh.bench import pipeline as bench
+
+            data = common.require_data(args.data)
+            report = bench.run(data, args.backends, args.deeplab_weights, args.frames, args.paced_frames)
+        elif args.what == "soak":
+            from livebokeh.bench import pipeline as soak
+
+            data = common.require_data(args.data)
+            frames, fps = (300, 100.0) if args.short else (args.frames, args.fps)
+            report = soak.soak(data, frames, fps)
+            common.write_json(args.json, report)
+            print(soak.render_soak(report))
+            return 0 if report["rss_growth"] < 0.05 or args.short else 1
         elif args.what == "quality":
             from livebokeh.bench import quality as bench
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from livebokeh.sources.base import IMAGE_SUFFIXES, SOURCES, Source, is_image_path
 from livebokeh.sources.camera import CameraSource
 from livebokeh.sources.image import ImageSource
+from livebokeh.sources.resilient import Reconnecting
 from livebokeh.sources.video import VideoFileSource
 
 
@@ -22,6 +23,7 @@ __all__ = [
     "SOURCES",
     "CameraSource",
     "ImageSource",
+    "Reconnecting",
     "Source",
     "VideoFileSource",
     "is_image_path",

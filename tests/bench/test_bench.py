@@ -58,3 +58,24 @@ def test_bench_quality_short_run(data_dir, tmp_path, capsys):
         assert live[k] is not None and raw[k] is not None
     assert report["backends"]["mediapipe"]["cost_720p"]["added_ms"] > 0
     assert "flicker videos" in capsys.readouterr().out
+
+
+def test_bench_soak_short(data_dir, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["bench", "soak", "--data", str(data_dir), "--short", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["frames"] == 300 and r["frames_out"] + r["dropped"] == 300
+    assert r["threads_after"] <= r["threads_before"] + 1  # every pipeline thread ended
+    assert r["rss_mb_max"] > 0 and "RSS" in capsys.readouterr().out
+
+
+def test_bench_pipeline_short(data_dir, tmp_path):
+    out = tmp_path / "p.json"
+    assert main(["bench", "pipeline", "--data", str(data_dir), "--frames", "20", "--paced-frames", "30",
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["case"] for r in rows] == ["mediapipe, 1280x720 file", "mediapipe, 1920x1080 file",
+                                         "mediapipe, paced 30 fps 1280x720"]
+    for r in rows[:2]:
+        assert r["frames_out"] == 20 and r["dropped"] == 0 and r["naive_fps"] > 0 and r["segmenter_alone_fps"] > 0
+    assert rows[2]["frames_out"] + rows[2]["dropped"] == 30

@@ -1,0 +1,284 @@
+"""``livebokeh bench pipeline`` and ``livebokeh bench soak``: the whole pipeline against references.
+
+pipeline: for a file at 1280x720 and 1920x1080 and a source paced at 30 fps, per backend: ms per
+stage, output fps, capture-to-sink latency (p50, p95, p99), dropped frames and process CPU time
+per frame; and, in the same run, two references on the same frames: the segmenter alone on every
+frame, and a naive sequential loop composed the way Linux-Fake-Background-Webcam does (decode;
+MediaPipe landscape model; threshold 0.75; dilate 5x5; box blur 10x10; EMA 0.5;
+``cv2.GaussianBlur(frame, (21, 21), 7)``; ``cv2.blendLinear``; encode).
+
+soak: the live pipeline on a looping file at camera pace for many frames: RSS over time, thread
+count, drops and latency; memory must stay flat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.config import Config
+from livebokeh.errors import LivebokehError
+from livebokeh.pipeline import Pipeline
+from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.sinks.base import Sink
+from livebokeh.sources.base import Source
+from livebokeh.sources.video import VideoFileSource
+from livebokeh.types import Composite, Frame, StreamInfo
+
+log = logging.getLogger(__name__)
+
+
+class NullSink(Sink):
+    """Counts frames (and keeps the newest), like a virtual camera that takes everything."""
+
+    name = "null"
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def write(self, item: Composite) -> None:
+        self.frames += 1
+
+
+class LoopingSource(Source):
+    """A video file played in a loop at its frame rate (or ``fps``), like a camera."""
+
+    def __init__(self, path: Path, limit: int, fps: float | None = None) -> None:
+        self.path, self.limit, self.fps = path, limit, fps
+        self._inner: VideoFileSource | None = None
+        self._n = 0
+        self._t0 = 0.0
+
+    def _open(self) -> StreamInfo:
+        self._inner = VideoFileSource(self.path)
+        info = self._inner.open()
+        self._n, self._t0 = 0, time.monotonic()
+        fps = Fraction(self.fps).limit_denominator(1001) if self.fps else info.fps
+        return dataclasses.replace(info, live=True, fps=fps, frame_count=self.limit)
+
+    def read(self) -> Frame | None:
+        if self._n >= self.limit:
+            return None
+        f = self._inner.read()
+        if f is None:
+            self._inner.close()
+            self._inner.open()
+            f = self._inner.read()
+        due = self._t0 + self._n / float(self.info.fps)
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        frame = Frame(f.image, self._n, time.monotonic_ns())
+        self._n += 1
+        return frame
+
+    def _release(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> dict:
+    sink = NullSink()
+    sc = cfg.segmenter
+    with source:
+        info = source.info
+        opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
+                                frame_size=(info.width, info.height))
+        with create_segmenter(backend, opts) as seg:
+            cpu0 = time.process_time()
+            with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size) as p:
+                report = p.run()
+            cpu = time.process_time() - cpu0
+    lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
+    return {
+        "frames_in": report.frames_in, "frames_out": report.frames_out, "dropped": report.dropped,
+        "fps": report.frames_out / report.wall_s if report.wall_s else 0.0,
+        "inference_fps": report.inference_fps,
+        "latency_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
+        "latency_p95": float(np.percentile(lat, 95)) if lat.size else 0.0,
+        "latency_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
+        "cpu_ms_per_frame": 1e3 * cpu / max(1, report.frames_out),
+        "cores": cpu / report.wall_s if report.wall_s else 0.0,
+        "stages": {s.name: s.mean_ms for s in report.stages},
+    }
+
+
+def segmenter_alone(path: Path, backend: str, weights: str, cfg: Config) -> dict:
+    """Decode and segment every frame, nothing else: the model's limit."""
+    sc = cfg.segmenter
+    src = VideoFileSource(path)
+    with src:
+        opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
+                                frame_size=(src.info.width, src.info.height))
+        with create_segmenter(backend, opts) as seg:
+            n, t0 = 0, time.perf_counter()
+            while (f := src.read()) is not None:
+                seg.segment(f.image)
+                n += 1
+            dt = time.perf_counter() - t0
+    return {"fps": n / dt}
+
+
+def naive_loop(path: Path) -> dict:
+    """Linux-Fake-Background-Webcam's composition, sequential: the peer reference."""
+    from livebokeh.segment.selfie import SelfieSegmenter
+
+    seg = SelfieSegmenter(SegmenterOptions(model="landscape", threads=2, roi=False))
+    src = VideoFileSource(path)
+    prev = None
+    n = 0
+    with src:
+        t0 = time.perf_counter()
+        while (f := src.read()) is not None:
+            frame = f.image
+            h, w = frame.shape[:2]
+            mask = seg.segment(frame).data
+            mask = (mask > 0.75).astype(np.float32)
+            mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=1)
+            mask = cv2.blur(mask, (10, 10))
+            prev = mask if prev is None else 0.5 * mask + 0.5 * prev
+            mask = cv2.resize(prev, (w, h))
+            bg = cv2.GaussianBlur(frame, (21, 21), 7)
+            out = cv2.blendLinear(frame, bg, mask, 1.0 - mask)
+            cv2.imencode(".jpg", out)  # the peer sends frames through an encoder
+            n += 1
+        dt = time.perf_counter() - t0
+    return {"fps": n / dt}
+
+
+def _clip_1080(src: Path, frames: int) -> Path:
+    from livebokeh.sinks.video import VideoWriter
+
+    path = Path(tempfile.mkdtemp(prefix="livebokeh-bench-")) / "office1080p.mkv"
+    w = VideoWriter(path, 1920, 1080, Fraction(25), crf=12, preset="ultrafast")
+    for f in video_frames(src, frames):
+        w.write(cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_LINEAR))
+    w.close()
+    return path
+
+
+def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, paced_frames: int = 300) -> dict:
+    clip = data / "videos" / "office720p.mp4"
+    if not clip.is_file():
+        raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
+    cfg = Config()
+    clip1080 = _clip_1080(clip, frames)
+    rows = []
+    for backend in backends:
+        for label, path in (("1280x720 file", clip), ("1920x1080 file", clip1080)):
+            try:
+                r = _run_pipeline(_Limited(path, frames), backend, weights, cfg)
+            except LivebokehError as err:
+                log.warning("%s: skipped (%s)", backend, err)
+                break
+            alone = segmenter_alone(path, backend, weights, cfg)
+            naive = naive_loop(path)
+            rows.append({"case": f"{backend}, {label}", **r, "segmenter_alone_fps": alone["fps"],
+                         "naive_fps": naive["fps"], "vs_naive": r["fps"] / naive["fps"],
+                         "vs_segmenter": r["fps"] / alone["fps"]})
+        else:
+            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, weights, cfg)
+            rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
+    return {"machine": machine(), "rows": rows}
+
+
+class _Limited(VideoFileSource):
+    def __init__(self, path: Path, limit: int) -> None:
+        super().__init__(path)
+        self.limit = limit
+
+    def read(self) -> Frame | None:
+        return super().read() if self._index < self.limit else None
+
+
+COLUMNS = [
+    ("case", "case", ""), ("fps", "fps out", ".1f"), ("inference_fps", "inference fps", ".1f"),
+    ("segmenter_alone_fps", "segmenter alone fps", ".1f"), ("naive_fps", "naive loop fps", ".1f"),
+    ("vs_naive", "x naive", ".2f"), ("vs_segmenter", "x segmenter", ".2f"),
+    ("latency_p50", "p50 ms", ".0f"), ("latency_p95", "p95 ms", ".0f"), ("latency_p99", "p99 ms", ".0f"),
+    ("dropped", "dropped", "d"), ("cpu_ms_per_frame", "CPU ms/frame", ".1f"), ("cores", "cores", ".2f"),
+]
+
+
+def render(report: dict) -> str:
+    stages = [{"case": r["case"], **{k: v for k, v in r["stages"].items()}} for r in report["rows"]]
+    return "\n\n".join([
+        table(report["rows"], COLUMNS),
+        "ms per frame in each stage:\n" + table(stages, [("case", "case", ""), ("capture", "capture", ".1f"),
+                                                         ("inference", "inference", ".1f"),
+                                                         ("render", "render", ".1f"), ("sinks", "sinks", ".2f")]),
+        report["machine"],
+    ])
+
+
+def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weights: str = "") -> dict:
+    """The live pipeline on a looping clip at camera pace; memory and threads sampled as it runs."""
+    clip = data / "videos" / "office720p.mp4"
+    cfg = Config()
+    samples: list[tuple[int, float, int]] = []
+    source = LoopingSource(clip, frames, fps)
+    sink = NullSink()
+    threads_before = threading.active_count()
+    with source:
+        sc = cfg.segmenter
+        with create_segmenter(backend, SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights,
+                                                        frame_size=(source.info.width, source.info.height))) as seg:
+            with Pipeline(source, seg, [sink], cfg.mask, cfg.render) as p:
+                p.start()
+                step = max(1, frames // 40)
+                next_at = 0
+
+                def sample() -> bool:
+                    nonlocal next_at
+                    if p.frames_in >= next_at:
+                        samples.append((p.frames_in, rss_mb(), threading.active_count()))
+                        next_at += step
+                    return True
+
+                report = p.wait(sample, poll_interval=0.05)
+    samples.append((report.frames_in, rss_mb(), threading.active_count()))
+    warm = [s for s in samples if s[0] >= max(step, frames // 10)] or samples
+    base = warm[0][1]
+    growth = (max(s[1] for s in warm) - base) / base if base else 0.0
+    lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
+    return {
+        "machine": machine(), "frames": report.frames_in, "fps": fps, "frames_out": report.frames_out,
+        "dropped": report.dropped, "rss_mb_after_warmup": base, "rss_mb_max": max(s[1] for s in warm),
+        "rss_growth": growth, "threads_before": threads_before, "threads_during": max(s[2] for s in samples),
+        "threads_after": threading.active_count(),
+        "latency_p50": float(np.percentile(lat, 50)) if lat.size else 0.0,
+        "latency_p95": float(np.percentile(lat, 95)) if lat.size else 0.0,
+        "latency_p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
+        "samples": samples,
+    }
+
+
+def render_soak(r: dict) -> str:
+    return (
+        f"soak: {r['frames']} frames at {r['fps']:.0f} fps, {r['frames_out']} out, {r['dropped']} dropped; "
+        f"RSS {r['rss_mb_after_warmup']:.0f} MB after warm-up, max {r['rss_mb_max']:.0f} MB "
+        f"(growth {100 * r['rss_growth']:.1f}%, target < 5%); threads {r['threads_before']} before, "
+        f"{r['threads_during']} during, {r['threads_after']} after; latency p50 {r['latency_p50']:.0f} ms, "
+        f"p95 {r['latency_p95']:.0f} ms, p99 {r['latency_p99']:.0f} ms\n{r['machine']}"
+    )

@@ -1,0 +1,16 @@
+from livebokeh.cli import main
+
+
+def test_doctor_reports_each_check_with_a_fix(capsys):
+    code = main(["doctor"])
+    out = capsys.readouterr()
+    assert "[ok  ] packages: Python" in out.out and "models: mediapipe selfie models" in out.out
+    # this machine has neither a webcam nor v4l2loopback: live use would not work
+    assert code == 1
+    assert "[FAIL] cameras" in out.out and "fix:" in out.out
+    assert "not ready for live use" in out.err
+
+
+def test_doctor_without_devices_checks_the_rest(capsys):
+    assert main(["doctor", "--no-devices"]) == 0
+    assert "ready for live use" in capsys.readouterr().err
