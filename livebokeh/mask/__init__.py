@@ -3,7 +3,6 @@
 from livebokeh.mask.flow import FlowEstimator, small_gray, warp
 from livebokeh.mask.refine import (
     feather,
-    frame_alpha,
     guided_upsample,
     refine_alpha,
     remap,
@@ -18,7 +17,6 @@ __all__ = [
     "LookaheadSmoother",
     "MaskSmoother",
     "feather",
-    "frame_alpha",
     "guided_upsample",
     "refine_alpha",
     "remap",

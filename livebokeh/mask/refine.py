@@ -49,26 +49,6 @@ def feather(alpha: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(alpha, (0, 0), sigma)
 
 
-def frame_alpha(prob: np.ndarray, size: tuple[int, int], low: float, high: float, feather_frac: float) -> np.ndarray:
-    """Model-resolution probability -> frame-resolution alpha.
-
-    Args:
-        prob: ``(h, w)`` float32 person probability at model resolution.
-        size: frame ``(width, height)``.
-        low, high: see :func:`remap`.
-        feather_frac: feather sigma as a fraction of the frame height.
-
-    Returns:
-        ``(height, width)`` float32 alpha in ``[0, 1]``.
-
-    The probability is upsampled before it is remapped, so the edge stays where the model put
-    the 0.5 crossing and is not stair-stepped by the low model resolution.
-    """
-    width, height = size
-    alpha = remap(upsample(prob, size), low, high)
-    return feather(alpha, feather_frac * height)
-
-
 def remove_islands(prob: np.ndarray, min_share: float) -> np.ndarray:
     """Drop small false detections: person blobs smaller than ``min_share`` of the largest one.
 

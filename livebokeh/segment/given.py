@@ -17,17 +17,12 @@ import numpy as np
 from livebokeh.errors import SourceError
 from livebokeh.sinks.mask import is_pattern
 from livebokeh.sources.base import is_image_path
+from livebokeh.sources.image import read_image
 from livebokeh.types import Frame, Mask
 
 
 def _read_gray(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise SourceError(f"mask {path} does not exist; check --mask")
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if img is None:
-        raise SourceError(f"cannot read mask {path} as an image")
-    return img
+    return read_image(path, gray=True, what="mask")
 
 
 class GivenMasks:

@@ -14,15 +14,18 @@ from livebokeh.sources.base import SOURCES, Source
 from livebokeh.types import Frame, StreamInfo
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read any still as ``(H, W, 3)`` uint8 BGR (grayscale and RGBA are converted)."""
+def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.ndarray:
+    """Read any still as ``(H, W, 3)`` uint8 BGR, or ``(H, W)`` gray with ``gray``.
+
+    Grayscale, RGBA and 16-bit files are converted; ``what`` names the file in errors.
+    """
     p = Path(path)
     if not p.is_file():
-        raise SourceError(f"input {p} does not exist; check the path")
+        raise SourceError(f"{what} {p} does not exist; check the path")
     data = np.fromfile(p, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise SourceError(f"cannot read {p} as an image; is it a valid JPEG/PNG file?")
+        raise SourceError(f"cannot read {what} {p} as an image; is it a valid JPEG/PNG file?")
     return image
 
 

@@ -108,13 +108,18 @@ class Reconnecting(Source):
                 log.warning("%s lost (%s); sending a placeholder and reconnecting", self.info.name, why)
             self._cond.notify_all()
 
-    def _reconnect(self) -> None:
-        if self._inner is not None:
+    def _close_inner(self) -> None:
+        """Close the device (it may be gone or hung: any error is ignored)."""
+        inner = self._inner
+        if inner is not None:
             try:
-                self._inner.close()
+                inner.close()
             except Exception:  # noqa: BLE001 - it is gone anyway
                 pass
-            self._inner = None
+
+    def _reconnect(self) -> None:
+        self._close_inner()
+        self._inner = None
         attempt = 0
         while not self._closing.is_set():
             pause = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
@@ -153,7 +158,8 @@ class Reconnecting(Source):
                         self._lost = True
                         self.losses += 1
                         log.warning("%s sent no frame for %.1f s; sending a placeholder", info.name, self.watchdog_s)
-                        threading.Thread(target=self._unstick, daemon=True).start()
+                        # a read that hangs: close the device so the reader returns and reconnects
+                        threading.Thread(target=self._close_inner, daemon=True).start()
                     self._next_due = time.monotonic() + period
                     self.placeholders += 1
                     img = placeholder(self._last_image, (info.width, info.height), "camera unavailable - reconnecting")
@@ -161,15 +167,6 @@ class Reconnecting(Source):
                 if self._closing.is_set():
                     return None
                 self._cond.wait(min(period, self.watchdog_s) / 2)
-
-    def _unstick(self) -> None:
-        """A read that hangs: close the device so the reader thread returns and reconnects."""
-        inner = self._inner
-        if inner is not None:
-            try:
-                inner.close()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _renumber(self, image: np.ndarray, capture_ns: int) -> Frame:
         info = self.info
@@ -183,12 +180,7 @@ class Reconnecting(Source):
         self._closing.set()
         with self._cond:
             self._cond.notify_all()
-        inner = self._inner
-        if inner is not None:
-            try:
-                inner.close()
-            except Exception:  # noqa: BLE001
-                pass
+        self._close_inner()
         if self._reader is not None:
             self._reader.join(2.0)
         self._inner = None

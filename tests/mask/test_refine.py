@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livebokeh.mask import feather, frame_alpha, remap, upsample
+from livebokeh.mask import feather, remap, upsample
 
 
 def test_remap_stretches_between_low_and_high():
@@ -35,13 +35,6 @@ def test_feather_softens_the_edge_but_keeps_it_in_place(sigma):
     else:
         np.testing.assert_array_equal(out, a)
     assert out is not a
-
-
-def test_frame_alpha_shape_and_range():
-    prob = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    out = frame_alpha(prob, (320, 180), 0.2, 0.8, 0.004)
-    assert out.shape == (180, 320) and out.dtype == np.float32
-    assert out.min() >= 0 and out.max() <= 1
 
 
 def test_remove_islands_drops_small_blobs_only():

@@ -1,4 +1,5 @@
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -92,12 +93,18 @@ def test_request_stop_finishes_frames_in_flight():
     src = FakeSource(count=100_000, live=True, fps=1000)
     seen = []
 
+    stopped_at = []
+
     def poll():
         seen.append(len(sink.items))
-        return len(sink.items) < 10  # like pressing q in the preview
+        if len(sink.items) >= 10:
+            stopped_at.append(time.monotonic())
+            return False  # like pressing q in the preview
+        return True
 
     with src, Pipeline(src, FakeSegmenter(), [sink]) as p:
         report = p.run(poll)
+    assert time.monotonic() - stopped_at[0] < 1.0  # every thread stops within a second
     assert 10 <= report.frames_out < 100_000
     assert report.frames_out == len(sink.items)
     assert not _livebokeh_threads()
