@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ".mkv (FFV1) or a PNG pattern such as alpha/%%05d.png")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     g.add_argument("--quality", choices=sorted(QUALITY),
-                   help="files: fast keeps live settings; best spends more time per frame (larger model input, "
-                        "look-ahead smoothing, guided edges)")
+                   help="files: fast keeps live settings; best spends more time per frame (look-ahead smoothing, "
+                        "ROI pass, DeepLab at 513 px in the frame's shape)")
     g.add_argument("--crf", dest="output.crf", type=int, metavar="N", default=cfg,
                    help="video quality, lower is better (H.264 default 18)")
     g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg,
@@ -246,7 +246,7 @@ class Job:
 QUALITY = {
     "fast": {"mask.lookahead": 0},
     "best": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general",
-             "segmenter.size": 513, "segmenter.aspect": "frame", "mask.guided": "on"},
+             "segmenter.size": 513, "segmenter.aspect": "frame"},
 }
 
 

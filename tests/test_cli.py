@@ -241,6 +241,22 @@ def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
     assert p["codec"] == "h264" and (p["width"], p["height"]) == (1280, 720)
 
 
+def test_corrupt_inputs_fail_in_one_line_and_keep_what_was_done(clip, tmp_path, capsys):
+    full = tmp_path / "full.mkv"
+    assert main(["--input", str(clip), "--output", str(full), "--max-frames", "90", "-q"]) == 0
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out.mp4"
+    assert main(["--input", str(cut), "--output", str(out)]) == 1
+    assert "truncated" in error_line(capsys.readouterr().err)
+    assert not out.exists() and 0 < probe_video(tmp_path / "out.partial.mp4")["frames"] < 90
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert main(["--input", str(empty), "--output", str(tmp_path / "e.mp4")]) == 1
+    assert "is empty (0 bytes)" in error_line(capsys.readouterr().err)
+
+
 def test_several_inputs_and_an_image_folder(clip, data_dir, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()

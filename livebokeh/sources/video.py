@@ -38,6 +38,8 @@ class VideoFileSource(Source):
         self._index = 0
         self._t0 = 0
         self._start = 0.0
+        self._decoded = 0
+        self._last_time: float | None = None
 
     def _open(self) -> StreamInfo:
         import av
@@ -63,6 +65,8 @@ class VideoFileSource(Source):
         self._container = container
         self._frames = container.decode(stream)
         self._index = 0
+        self._decoded = 0
+        self._last_time = None
         self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         # Peek at the first frame: phone clips carry a rotation that changes the picture's shape.
         self._peeked = self._decode_next()
@@ -86,16 +90,34 @@ class VideoFileSource(Source):
         try:
             vf = next(self._frames)
         except StopIteration:
+            self._check_complete()
             return None
         except av.FFmpegError as err:
             if self._index == 0:
                 raise SourceError(f"cannot decode {self.path} ({_reason(err)}); the file may be corrupt") from None
-            log.warning("%s: decoding stopped after %d frames (%s); the rest of the file is unreadable",
-                        self.path.name, self._index, _reason(err))
-            return None
+            raise SourceError(
+                f"{self.path} is corrupt after frame {self._index} ({_reason(err)}); the frames before were kept"
+            ) from None
         image = upright(vf.to_ndarray(format="bgr24"), getattr(vf, "rotation", 0) or 0)
         t = None if vf.time is None else max(0.0, float(vf.time) - self._start)
+        self._decoded += 1
+        if t is not None:
+            self._last_time = t
         return image, t
+
+    def _check_complete(self) -> None:
+        """At the end: did the file hold as many frames (or as much time) as its header says?"""
+        expected = self._info.frame_count if self._info is not None else None
+        fps = float(self._info.fps) if self._info is not None and self._info.fps else 30.0
+        duration = self._container.duration / 1e6 if self._container is not None and self._container.duration else None
+        short = (expected and self._decoded < expected - 1) or (
+            duration is not None and self._last_time is not None and self._last_time + 3 / fps < duration
+        )
+        if short:
+            raise SourceError(
+                f"{self.path} ends after {self._decoded} frames, before its header says it should: the file is "
+                "truncated; the frames before were kept"
+            )
 
     def read(self) -> Frame | None:
         if self._frames is None:

@@ -28,7 +28,7 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
-from livebokeh.segment.selfie import make_interpreter
+from livebokeh.segment.selfie import _native_stderr_silenced, make_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,16 @@ def tf_gpus() -> list[Any]:
     """GPUs TensorFlow sees (imports TensorFlow only where a driver exists)."""
     if not nvidia_driver_present():
         return []
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     return tf.config.list_physical_devices("GPU")
+
+
+def import_tensorflow():
+    """``import tensorflow`` without the C++ start-up chatter on stderr (CUDA factories, CPU flags)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_silenced():
+        import tensorflow as tf
+    return tf
 
 
 def input_size(size: int, aspect: str, frame_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -136,9 +143,8 @@ class DeepLabSegmenter(Segmenter):
         log.info("deeplab: %s on the %s, input %dx%d, %s", self.runtime, self.device, *self._size, self.precision)
 
     def _setup_keras(self, options: SegmenterOptions, gpus: list[Any]) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tf = import_tensorflow()
         import keras
-        import tensorflow as tf
 
         if keras.backend.backend() != "tensorflow":
             raise ModelError("the keras runtime needs KERAS_BACKEND=tensorflow (unset KERAS_BACKEND)")
@@ -151,7 +157,7 @@ class DeepLabSegmenter(Segmenter):
         mixed = options.precision == "mixed"
         self.precision = "mixed_float16" if mixed else "float32"
         self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
-        with tf.device(self.device if gpus else "/CPU:0"):
+        with _native_stderr_silenced(), tf.device(self.device if gpus else "/CPU:0"):
             model = build_keras_model(self.manifest, self.weights, self._size,
                                       dtype="mixed_float16" if mixed else None)
         person = self._person
