@@ -83,3 +83,35 @@ def test_close_twice_is_safe(clip):
     src.close()
     src.close()
     assert src.read() is None
+
+
+def test_phone_rotation_is_applied(tmp_path):
+    """A clip whose track matrix says 'turn 90 degrees clockwise' (as phones record portrait)."""
+    import struct
+
+    import av
+    import numpy as np
+
+    path = tmp_path / "rot.mp4"
+    c = av.open(str(path), "w")
+    s = c.add_stream("libx264", rate=30)
+    s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+    for i in range(5):
+        img = np.zeros((32, 64, 3), np.uint8)
+        img[:, :16] = 255  # a white stripe on the left of the stored picture
+        f = av.VideoFrame.from_ndarray(img, format="bgr24")
+        f.pts = i
+        for p in s.encode(f):
+            c.mux(p)
+    for p in s.encode(None):
+        c.mux(p)
+    c.close()
+    data = bytearray(path.read_bytes())
+    matrix = data.find(b"tkhd") - 4 + 48
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    with VideoFileSource(path) as src:
+        assert (src.info.width, src.info.height) == (32, 64)  # upright: portrait
+        frame = src.read()
+    assert frame.image.shape == (64, 32, 3)
+    assert frame.image[:8].mean() > 200 and frame.image[-8:].mean() < 20  # left edge turned to the top
