@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg,
                    help="second model pass around the person for sharper edges (default on)")
+    g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg,
+                   help="also segment the mirrored picture and average (default auto: single images only)")
     g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
                    help="probability at or below which a pixel is background (default 0.4)")
     g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
@@ -355,6 +357,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             options = SegmenterOptions(
                 model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
                 precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height), roi=sc.roi,
+                tta=sc.tta == "on" or (sc.tta == "auto" and info.still),
             )
             segmenter = stack.enter_context(create_segmenter(sc.backend, options))
         pipeline = Pipeline(

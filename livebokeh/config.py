@@ -74,6 +74,10 @@ class SegmenterConfig:
     )
     weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
     roi: bool = _plain(True, "second model pass on the region around the person: sharper edges, up to 2x inference")
+    tta: str = _choice(
+        "auto", ("auto", "on", "off"),
+        "also segment the mirrored picture and average (2x inference); auto = on for single images only",
+    )
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,8 @@ def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
 def _both(seg, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The model's own output (one pass) and livebokeh's segmenter output (with the ROI pass if on)."""
     raw = seg.model_output(image)
-    return raw, (seg.segment(image).data if seg.options.roi and seg.roi_helps else raw)
+    extra = (seg.options.roi and seg.roi_helps) or seg.options.tta
+    return raw, (seg.segment(image).data if extra else raw)
 
 
 class _Streams:
@@ -183,7 +184,7 @@ def cost(base: MaskConfig, frames: list[np.ndarray], seg) -> dict:
 
 
 def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 100000, stills_step: int = 1,
-        base: MaskConfig | None = None) -> dict:
+        base: MaskConfig | None = None, base_tta: str = "auto") -> dict:
     base = base or MaskConfig()
     vs = variants(base)
     clips = sorted((data / "videos").glob("*.mp4"))
@@ -199,9 +200,11 @@ def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 1
         acc = {v.label: {k: [] for k in ("stills_iou", "stills_biou", "portraits_iou", "portraits_biou",
                                          "flicker_videos", "gs_iou", "gs_flicker")} for v in vs}
         vs_b = [_resolve(v, seg) for v in vs]
-        with seg:
-            _photos(seg, stills, vs_b, "stills", acc)
-            _photos(seg, portraits, vs_b, "portraits", acc)
+        # photos get what a single image gets from the command line (tta = "auto": on)
+        photo_seg = create_segmenter(backend, dataclasses.replace(seg.options, tta=base_tta != "off"))
+        with seg, photo_seg:
+            _photos(photo_seg, stills, vs_b, "stills", acc)
+            _photos(photo_seg, portraits, vs_b, "portraits", acc)
             _clips(seg, clips, vs_b, clip_frames, acc)
             office = data / "videos" / "office720p.mp4"
             c = cost(resolve_guided(base, seg), video_frames(office, 60), seg) if office.is_file() else None

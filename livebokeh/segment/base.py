@@ -48,6 +48,7 @@ class SegmenterOptions:
         frame_size: ``(width, height)`` of the frames to come, when known.
         roi: a second pass on the region around the person, which sharpens edges when the
             person covers part of the frame (see :meth:`Segmenter.segment`).
+        tta: also segment the mirrored picture and average (twice the work, steadier edges).
     """
 
     model: str = "general"
@@ -59,6 +60,7 @@ class SegmenterOptions:
     weights: str = ""
     frame_size: tuple[int, int] | None = None
     roi: bool = True
+    tta: bool = False
 
 
 class Segmenter(ABC):
@@ -109,10 +111,18 @@ class Segmenter(ABC):
         """
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} is closed")
-        first = self._segment(image)
+        first = self._infer(image)
         if not (self.options.roi and self.roi_helps):
             return Mask(first)
         return Mask(self._roi_pass(image, first))
+
+    def _infer(self, image: np.ndarray) -> np.ndarray:
+        """One model pass, or two (the picture and its mirror image, averaged) with ``tta``."""
+        p = self._segment(image)
+        if self.options.tta:
+            mirrored = self._segment(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
+            p = (p + mirrored) * np.float32(0.5)
+        return p
 
     def model_output(self, image: np.ndarray) -> np.ndarray:
         """The model's own output for the whole frame, one pass, no ROI: ``(h, w)`` float32."""
@@ -132,7 +142,7 @@ class Segmenter(ABC):
         fx0, fy0 = x0 * W // ow, y0 * H // oh
         fx1, fy1 = max(fx0 + 8, -(-x1 * W // ow)), max(fy0 + 8, -(-y1 * H // oh))
         crop = np.ascontiguousarray(image[fy0:fy1, fx0:fx1])
-        second = cv2.resize(self._segment(crop), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        second = cv2.resize(self._infer(crop), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         # blend over a few pixels at the region's inner borders so no seam shows
         ramp = np.ones((y1 - y0, x1 - x0), np.float32)
         n = max(1, min(8, (x1 - x0) // 8, (y1 - y0) // 8))

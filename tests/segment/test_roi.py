@@ -57,3 +57,14 @@ def test_roi_box():
     m[40:60, 30:50] = True
     assert roi_box(m, 0.1) == (24, 34, 56, 66)
     assert roi_box(np.zeros((4, 4), bool), 0.1) is None
+
+
+def test_tta_averages_the_mirrored_pass():
+    img = _frame()
+    Blurry.calls = 0
+    plain = Blurry(SegmenterOptions(roi=False)).segment(img).data
+    assert Blurry.calls == 1
+    both = Blurry(SegmenterOptions(roi=False, tta=True)).segment(img).data
+    assert Blurry.calls == 3  # one more pass, on the mirror image
+    mirrored = Blurry(SegmenterOptions(roi=False)).segment(np.ascontiguousarray(img[:, ::-1])).data[:, ::-1]
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, atol=1e-6)
