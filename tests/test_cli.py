@@ -257,6 +257,19 @@ def test_corrupt_inputs_fail_in_one_line_and_keep_what_was_done(clip, tmp_path, 
     assert "is empty (0 bytes)" in error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(
+    "image",
+    [np.full((1, 1, 3), 90, np.uint8), np.full((3000, 4000, 3), 90, np.uint8),
+     np.full((50, 70), 90, np.uint8), np.full((50, 70, 4), 90, np.uint8)],
+    ids=["1x1", "4000x3000", "gray", "rgba"],
+)
+def test_odd_images_work(tmp_path, image):
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(src), image)
+    assert main(["--input", str(src), "--output", str(out), "-q"]) == 0
+    assert cv2.imread(str(out)).shape[:2] == image.shape[:2]
+
+
 def test_several_inputs_and_an_image_folder(clip, data_dir, tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()
