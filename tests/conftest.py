@@ -63,6 +63,19 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
+def mean_iou_on(seg, pairs) -> float:
+    """Mean IoU (probability > 0.5, upsampled to the photo) of a segmenter on (photo, mask) pairs."""
+    import cv2
+
+    scores = []
+    for photo, ref in pairs:
+        img = cv2.imread(str(photo))
+        gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE) > 127
+        prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]))
+        scores.append(iou(prob > 0.5, gt))
+    return float(np.mean(scores))
+
+
 def probe_video(path: Path) -> dict:
     """Decode a video independently of livebokeh's writer: frame count, size, rate, codec."""
     import av

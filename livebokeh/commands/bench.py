@@ -11,39 +11,38 @@ from pathlib import Path
 from livebokeh.errors import LivebokehError
 
 
+def _subcommand(sub, name: str, help: str, weights: bool = True) -> argparse.ArgumentParser:
+    """A bench subcommand with the options every bench shares: --data, --json (and --deeplab-weights)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
+    p.add_argument("--json", help="also write the results as JSON")
+    if weights:
+        p.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="livebokeh bench", description="Benchmarks (speed side by side, mask quality).")
     sub = p.add_subparsers(dest="what", required=True)
-    m = sub.add_parser("models", help="segmenter ms/frame and IoU on stills, every backend")
-    m.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
+    m = _subcommand(sub, "models", "segmenter ms/frame and IoU on stills, every backend")
     m.add_argument("--frames", type=int, default=60, help="frames to time per model (default 60)")
     m.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     m.add_argument("--stills-step", type=int, default=1, help="use every Nth still for IoU (default 1: all)")
-    m.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
-    m.add_argument("--json", help="also write the results as JSON")
-    q = sub.add_parser("quality", help="mask quality: each smoothing/refinement step on and off, per backend")
-    q.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
+    q = _subcommand(sub, "quality", "mask quality: each smoothing/refinement step on and off, per backend")
     q.add_argument("--backends", nargs="+", default=["mediapipe", "deeplab"], help="backends to compare")
-    q.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
     q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
     q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
-    q.add_argument("--json", help="also write the results as JSON")
-    pl = sub.add_parser("pipeline", help="whole pipeline vs the segmenter alone and a naive sequential loop")
-    pl.add_argument("--data", help="evaluation data folder (needs videos/office720p.mp4)")
+    pl = _subcommand(sub, "pipeline", "whole pipeline vs the segmenter alone and a naive sequential loop")
     pl.add_argument("--backends", nargs="+", default=["mediapipe"], help="backends (default mediapipe)")
-    pl.add_argument("--deeplab-weights", default="", help="DeepLab weights file")
     pl.add_argument("--frames", type=int, default=183, help="frames per file case (default 183)")
     pl.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps case")
-    pl.add_argument("--json", help="also write the results as JSON")
-    so = sub.add_parser("soak", help="live pipeline on a looping clip for a long time: memory, threads, latency")
-    so.add_argument("--data", help="evaluation data folder (needs videos/office720p.mp4)")
+    so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency",
+                     weights=False)
     so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
     so.add_argument("--fps", type=float, default=30.0, help="camera pace (default 30)")
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
-    so.add_argument("--json", help="also write the results as JSON")
-    r = sub.add_parser("render", help="renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
-    r.add_argument("--data", help="evaluation data folder (portraits/ and stills/ for the halo figure)")
-    r.add_argument("--json", help="also write the results as JSON")
+    _subcommand(sub, "render", "renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame",
+                weights=False)
     return p
 
 

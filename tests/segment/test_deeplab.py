@@ -11,7 +11,7 @@ from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab, resize_m
 from livebokeh.segment.deeplab.segmenter import build_keras_model, input_size, person_probability, preprocess
 from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
 from livebokeh.segment.selfie import make_interpreter
-from tests.conftest import iou
+from tests.conftest import mean_iou_on
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +123,9 @@ def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
 
 
 def test_deeplab_iou_on_half_body_stills(deeplab_weights, half_body_stills):
-    scores = []
     with create_segmenter("deeplab", SegmenterOptions(weights=str(deeplab_weights))) as seg:
-        for photo, ref in half_body_stills[::4]:
-            img = cv2.imread(str(photo))
-            gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE) > 127
-            prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]))
-            scores.append(iou(prob > 0.5, gt))
-    assert np.mean(scores) > 0.85, np.mean(scores)
+        score = mean_iou_on(seg, half_body_stills[::4])
+    assert score > 0.85, score
 
 
 def test_missing_weights_offline_is_one_line(monkeypatch):
