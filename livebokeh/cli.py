@@ -438,34 +438,35 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
     from livebokeh.sinks import SINKS, display_available
 
     live = info.live
-    sinks = []
+    sinks: list[Any] = []
+
+    def add(sink: Any) -> None:
+        # closed (finalised) even when a later sink cannot be opened
+        sinks.append(sink)
+        stack.callback(sink.close)
+
     oc = cfg.output
     if job.output:
         if info.still:
-            sinks.append(SINKS.get("image")(job.output, overwrite=args.overwrite))
+            add(SINKS.get("image")(job.output, overwrite=args.overwrite))
         else:
             audio = job.input if (job.input and oc.audio) else None
-            sinks.append(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
-                                            overwrite=args.overwrite))
-        stack.callback(sinks[-1].close)
+            add(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
+                                   overwrite=args.overwrite))
     if job.save_mask:
-        sinks.append(SINKS.get("mask")(job.save_mask, info))
-        stack.callback(sinks[-1].close)
+        add(SINKS.get("mask")(job.save_mask, info))
     if job.alpha_output:
-        sinks.append(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite))
-        stack.callback(sinks[-1].close)
+        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite))
     if live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
-        sinks.append(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps))
+        add(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps))
     explicit_preview = "preview.enabled" in vars(args)
     want_preview = cfg.preview.enabled and (live or explicit_preview)
     if want_preview:
         if display_available() or explicit_preview:
-            sinks.append(SINKS.get("preview")(controls=controls))
+            add(SINKS.get("preview")(controls=controls))
         else:
             log.info("no display: preview window off (pass --no-preview to silence this)")
-    for sink in sinks[len([x for x in (job.output, job.save_mask, job.alpha_output) if x]):]:
-        stack.callback(sink.close)
     return sinks
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livebokeh.bench.metrics import iou  # noqa: F401  (the tests' IoU is the benchmarks')
 from livebokeh.sources.base import Source
 from livebokeh.types import Frame, Mask, StreamInfo
 
@@ -55,12 +56,6 @@ def half_body_stills(data_dir: Path) -> list[tuple[Path, Path]]:
 def clip(data_dir: Path) -> Path:
     """A short real talking-head clip with audio (d3: 512x512, 30 fps)."""
     return _need(data_dir / "videos" / "d3.mp4")
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(bool), b.astype(bool)
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def mean_iou_on(seg, pairs) -> float:

@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +78,6 @@ def time_per_item(fn: Callable[[object], object], items: Sequence[object], warmu
     return float(np.median(times) * 1e3)
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(bool), b.astype(bool)
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
@@ -106,6 +100,3 @@ def write_json(path: str | Path | None, payload: dict) -> None:
     if path:
         Path(path).write_text(json.dumps(payload, indent=2) + "\n")
 
-
-def chunks(seq: Sequence, step: int) -> Iterator:
-    return iter(seq[::step])

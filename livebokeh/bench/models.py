@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import half_body_ids, iou, machine, still_pairs, table, time_per_item, video_frames
+from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, time_per_item, video_frames
+from livebokeh.bench.metrics import iou
 from livebokeh.errors import LivebokehError
 from livebokeh.segment import SegmenterOptions, create_segmenter
 

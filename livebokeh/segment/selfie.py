@@ -54,7 +54,7 @@ def bundled_model_path(model: str) -> Path:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """Hide what the native runtime prints on fd 2 while it loads ("Created TensorFlow Lite
     XNNPACK delegate for CPU."); Python-level errors still propagate as exceptions."""
     try:
@@ -83,7 +83,7 @@ def make_interpreter(path: Path, threads: int) -> Any:
             raise ModelError("no TFLite runtime: run `pip install ai-edge-litert`") from None
         Interpreter = tf.lite.Interpreter
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             interp = Interpreter(model_path=str(path), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:

@@ -28,7 +28,7 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
-from livebokeh.segment.selfie import _native_stderr_silenced, make_interpreter
+from livebokeh.segment.selfie import native_stderr_silenced, make_interpreter
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def tf_gpus() -> list[Any]:
 def import_tensorflow():
     """``import tensorflow`` without the C++ start-up chatter on stderr (CUDA factories, CPU flags)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import tensorflow as tf
     return tf
 
@@ -157,7 +157,7 @@ class DeepLabSegmenter(Segmenter):
         mixed = options.precision == "mixed"
         self.precision = "mixed_float16" if mixed else "float32"
         self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
-        with _native_stderr_silenced(), tf.device(self.device if gpus else "/CPU:0"):
+        with native_stderr_silenced(), tf.device(self.device if gpus else "/CPU:0"):
             model = build_keras_model(self.manifest, self.weights, self._size,
                                       dtype="mixed_float16" if mixed else None)
         person = self._person
