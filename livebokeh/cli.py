@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="segmentation backend: mediapipe (default) or deeplab")
     g.add_argument("--model", dest="segmenter.model", default=cfg,
                    help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
-    g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 2)")
+    g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 0 = automatic)")
     g.add_argument("--model-size", dest="segmenter.size", type=int, metavar="PX", default=cfg,
                    help="DeepLab input height (default 257 on the CPU, 513 on a GPU)")
     g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg,
@@ -311,6 +311,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
     import dataclasses
 
     from livebokeh.pipeline import LiveControls, Pipeline
+    from livebokeh.threads import opencv_threads, plan_threads
     from livebokeh.render import open_background
     from livebokeh.segment import SegmenterOptions, create_segmenter
     from livebokeh.segment.given import GivenMasks
@@ -346,6 +347,8 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
         mask_cfg = cfg.mask
+        plan = plan_threads(cfg.segmenter.threads)
+        stack.enter_context(opencv_threads(plan))
         if args.mask:
             if info.live and not job.input:
                 raise ConfigError("--mask needs --input: given masks follow a file's frames")

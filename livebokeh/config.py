@@ -62,7 +62,10 @@ class SegmenterConfig:
     model: str = _choice(
         "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
     )
-    threads: int = _num(2, 1, 64, "CPU threads for inference")
+    threads: int = _num(
+        0, 0, 64, "CPU threads for inference; 0 = automatic (1 on machines with up to 4 cores, where the "
+        "pipeline's stages already fill them, else 2)"
+    )
     size: int = _num(0, 0, 2049, "DeepLab input height in pixels; 0 = 257 on the CPU, 513 on a GPU")
     aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
     runtime: str = _choice(

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from livebokeh.errors import ModelError
-from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
 
 log = logging.getLogger(__name__)
 
@@ -98,21 +98,21 @@ class SelfieSegmenter(Segmenter):
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
         self.model_path = bundled_model_path(options.model)
-        self._interp = make_interpreter(self.model_path, options.threads)
+        self._interp = make_interpreter(self.model_path, options.inference_threads)
         inp = self._interp.get_input_details()[0]
         out = self._interp.get_output_details()[0]
         self._in_index = inp["index"]
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
         self._size = (w, h)
-        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.threads)
+        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.inference_threads)
 
     @property
     def input_size(self) -> tuple[int, int]:
         return self._size
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        small = shrink_for_model(image, self._size)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x *= np.float32(1 / 255)

@@ -54,3 +54,17 @@ def test_raw_model_agrees_with_reference_masks_on_half_body_stills(half_body_sti
     with create_segmenter("mediapipe", SegmenterOptions(model, 2, roi=False)) as seg:
         score = mean_iou_on(seg, half_body_stills[::3])
     assert score > 0.88, score
+
+
+def test_model_input_shrink_matches_an_area_resize():
+    from livebokeh.segment.base import shrink_for_model
+
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8), (0, 0), 3)
+    out = shrink_for_model(img, (256, 256))
+    ref = cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA)
+    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
+    assert cv2.PSNR(out, ref) > 35
+    small = img[:100, :100]
+    assert shrink_for_model(small, (256, 256)).shape == (256, 256, 3)  # smaller frames are enlarged
+    np.testing.assert_array_equal(shrink_for_model(img, (1280, 720)), img)

@@ -27,7 +27,7 @@ import numpy as np
 
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
-from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
 from livebokeh.segment.selfie import native_stderr_silenced, make_interpreter
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ def person_probability(logits: np.ndarray, person: int) -> np.ndarray:
 
 def preprocess(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W, 3)`` uint8 BGR -> ``(h, w, 3)`` float32 RGB in ``[-1, 1]`` at ``size = (w, h)``."""
-    interp = cv2.INTER_AREA if image.shape[1] > size[0] else cv2.INTER_LINEAR
-    rgb = cv2.cvtColor(cv2.resize(image, size, interpolation=interp), cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(shrink_for_model(image, size), cv2.COLOR_BGR2RGB)
     x = rgb.astype(np.float32)
     x *= np.float32(1 / 127.5)
     x -= np.float32(1.0)
@@ -134,7 +133,7 @@ class DeepLabSegmenter(Segmenter):
         self.device = "CPU"
         self._person = self.manifest.person_class
         if runtime == "tflite":
-            self._interp = make_interpreter(self.weights, options.threads)
+            self._interp = make_interpreter(self.weights, options.inference_threads)
             self._in = self._interp.get_input_details()[0]["index"]
             self._out = self._interp.get_output_details()[0]["index"]
             self.precision = "float32"
@@ -150,7 +149,7 @@ class DeepLabSegmenter(Segmenter):
             raise ModelError("the keras runtime needs KERAS_BACKEND=tensorflow (unset KERAS_BACKEND)")
         if not gpus:
             try:
-                tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+                tf.config.threading.set_intra_op_parallelism_threads(options.inference_threads)
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TensorFlow already initialised: keep its settings
                 pass

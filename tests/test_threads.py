@@ -1,0 +1,20 @@
+import cv2
+
+from livebokeh.threads import ThreadPlan, cpu_cores, opencv_threads, plan_threads
+
+
+def test_few_cores_get_one_thread_per_library():
+    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1)
+    assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1)
+    assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0)
+    assert plan_threads(3, cores=2).inference == 3  # an explicit setting wins
+    assert cpu_cores() >= 1
+
+
+def test_opencv_threads_are_restored():
+    before = cv2.getNumThreads()
+    with opencv_threads(ThreadPlan(inference=1, opencv=1)):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == before
+    with opencv_threads(ThreadPlan(inference=2, opencv=0)):  # 0 = leave it
+        assert cv2.getNumThreads() == before
