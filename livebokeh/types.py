@@ -6,6 +6,7 @@ change what another stage still reads; functions that transform images return ne
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -101,15 +102,26 @@ class Composite:
     Attributes:
         frame: the captured frame it was made from.
         image: ``(H, W, 3)`` uint8 BGR output, read-only.
-        alpha: final person alpha at frame size (the one used for compositing).
+        mask: the person alpha used for compositing, at the frame's size or at the refinement's
+            smaller working size (same aspect ratio); :attr:`alpha` gives it at frame size.
     """
 
     frame: Frame
     image: np.ndarray
-    alpha: Mask
+    mask: Mask
 
     def __post_init__(self) -> None:
         _readonly(self.image)
+
+    @functools.cached_property
+    def alpha(self) -> Mask:
+        """The person alpha at the frame's size (upsampled on first use, only by sinks that want it)."""
+        h, w = self.image.shape[:2]
+        if self.mask.shape == (h, w):
+            return self.mask
+        import cv2
+
+        return Mask(cv2.resize(self.mask.data, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
 @dataclass(frozen=True)

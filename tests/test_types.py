@@ -39,3 +39,15 @@ def test_composite_marks_its_image_read_only():
     img = np.zeros((2, 2, 3), np.uint8)
     c = Composite(Frame(img.copy(), 0, 0), img, Mask(np.zeros((2, 2), np.float32)))
     assert not c.image.flags.writeable
+
+
+def test_composite_alpha_at_frame_size_from_a_working_size_mask():
+    img = np.zeros((8, 16, 3), np.uint8)
+    small = np.zeros((4, 8), np.float32)
+    small[:, 4:] = 1.0
+    c = Composite(Frame(img.copy(), 0, 0), img, Mask(small))
+    assert c.mask.shape == (4, 8) and c.alpha.shape == (8, 16)
+    assert c.alpha is c.alpha  # upsampled once, on first use
+    assert c.alpha.data[:, :7].max() == 0.0 and c.alpha.data[:, 9:].min() == 1.0
+    same = Composite(Frame(img.copy(), 0, 0), img, Mask(np.ones((8, 16), np.float32)))
+    assert same.alpha is same.mask

@@ -1,6 +1,6 @@
 """Mask refinement (pure functions), optical flow, and temporal smoothing (the only cross-frame state)."""
 
-from livebokeh.mask.flow import FlowEstimator, small_gray, warp
+from livebokeh.mask.flow import FlowEstimator, small_gray, warp, warp_all
 from livebokeh.mask.refine import (
     feather,
     guided_upsample,
@@ -25,4 +25,5 @@ __all__ = [
     "small_gray",
     "upsample",
     "warp",
+    "warp_all",
 ]

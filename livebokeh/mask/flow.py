@@ -42,20 +42,32 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     Returns:
         New array shaped like ``image``; pixels that come from outside are taken from the border.
     """
+    return warp_all(flow, image)[0]
+
+
+def warp_all(flow: np.ndarray, *images: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Several images moved by the same flow; the sampling map is built once for all of them.
+
+    Args:
+        flow: ``(h, w, 2)`` float32 backward flow.
+        images: ``(h, w)`` or ``(h, w, c)`` arrays at the flow's size.
+
+    Returns:
+        New arrays, one per image, in order.
+    """
     h, w = flow.shape[:2]
-    grid_x, grid_y = _grid(w, h)
-    return cv2.remap(image, grid_x + flow[:, :, 0], grid_y + flow[:, :, 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    coords = cv2.add(flow, _grid(w, h))  # absolute sampling positions, (h, w, 2)
+    return tuple(cv2.remap(im, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for im in images)
 
 
-_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_GRIDS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _grid(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid(w: int, h: int) -> np.ndarray:
     g = _GRIDS.get((w, h))
     if g is None:
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        xs.flags.writeable = False
-        ys.flags.writeable = False
-        g = _GRIDS[(w, h)] = (xs, ys)
+        g = np.dstack([xs, ys])
+        g.flags.writeable = False
+        _GRIDS[(w, h)] = g
     return g

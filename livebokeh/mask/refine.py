@@ -108,24 +108,33 @@ WORK_WIDTH = 640
 GUIDED_WIDTH = 256
 
 
-def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig) -> np.ndarray:
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """``(w, h)`` of the working copy for a ``width`` x ``height`` frame: divided by the smallest
+    integer that brings it to at most :data:`WORK_WIDTH` wide."""
+    k = max(1, -(-width // WORK_WIDTH))
+    return max(1, width // k), max(1, height // k)
+
+
+def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig, full_size: bool = True) -> np.ndarray:
     """Model-output probability -> frame alpha, with every refinement ``cfg`` turns on.
 
     Islands -> guided (``cfg.guided == "on"``; resolve ``auto`` first with
     :func:`resolve_guided`) or bilinear upsampling -> remap to ``[low, high]`` -> feather, at a
-    working size of at most :data:`WORK_WIDTH` pixels wide, then one bilinear upsampling.
+    working size of at most :data:`WORK_WIDTH` pixels wide (:func:`work_size`), then one
+    bilinear upsampling to the frame's size unless ``full_size`` is False.
 
     Args:
         prob: ``(h, w)`` float32 person probability.
         image: ``(H, W, 3)`` uint8 BGR frame.
         cfg: the ``[mask]`` settings.
+        full_size: upsample to the frame's size (False: return the working size, which
+            :func:`livebokeh.render.render_bokeh` takes as it is, saving two full-size passes).
 
     Returns:
-        ``(H, W)`` float32 alpha in ``[0, 1]``.
+        ``(H, W)`` (or working size) float32 alpha in ``[0, 1]``.
     """
     H, W = image.shape[:2]
-    k = max(1, -(-W // WORK_WIDTH))
-    ww, wh = max(1, W // k), max(1, H // k)
+    ww, wh = work_size(W, H)
     p = remove_islands(prob, cfg.islands) if cfg.islands > 0 else prob
     if cfg.guided == "on":
         g = max(1, -(-W // GUIDED_WIDTH))
@@ -137,7 +146,7 @@ def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig) -> np.nda
     else:
         up = upsample(p, (ww, wh))
     alpha = feather(remap(up, cfg.low, cfg.high), cfg.feather * wh)
-    if (ww, wh) != (W, H):
+    if full_size and (ww, wh) != (W, H):
         alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
     return alpha
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livebokeh.mask.flow import FlowEstimator, warp
+from livebokeh.mask.flow import FlowEstimator, warp_all
 from livebokeh.types import Mask
 
 #: Photometric error (gray levels) tolerated as sensor noise.
@@ -98,8 +98,8 @@ class MaskSmoother:
         history, agree = prev.mask, None
         if self.flow and gray is not None and prev.gray is not None:
             f = self._flow.backward(gray, prev.gray)
-            history = warp(prev.mask, f)
-            agree = consistency(gray, warp(prev.gray, f))
+            history, moved_gray = warp_all(f, prev.mask, prev.gray)
+            agree = consistency(gray, moved_gray)
         w = history_weight(current, self.strength, agree)
         out = current + (history - current) * w
         out = np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
@@ -154,8 +154,9 @@ class LookaheadSmoother:
             _, future, g_future, _ = self._buffer[i]
             if gray is not None and g_future is not None and self.causal.flow:
                 f = self._flow.backward(gray, g_future)
-                w = consistency(gray, warp(g_future, f)) * np.float32(self.strength * 0.5 ** (i - 1))
-                acc += warp(future, f) * w
+                moved, moved_gray = warp_all(f, future, g_future)
+                w = consistency(gray, moved_gray) * np.float32(self.strength * 0.5 ** (i - 1))
+                acc += moved * w
             else:
                 w = np.full_like(smoothed, np.float32(self.strength * 0.5 ** (i - 1)))
                 acc += future * w

@@ -27,6 +27,7 @@ from livebokeh.mask import (
     refine_alpha,
     resolve_guided,
     small_gray,
+    upsample,
     warp,
 )
 from livebokeh.pipeline.controls import LiveControls
@@ -144,7 +145,7 @@ class _Stage:
     def _run(self) -> None:
         try:
             while not self.pipeline._halt.is_set():
-                t0 = time.perf_counter_ns()
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                 item = self._next()
                 if item is None and self.inbox is not None:
                     return  # halted
@@ -156,9 +157,9 @@ class _Stage:
                 if self.inbox is None:
                     out = item  # the capture stage's work was the read itself
                 else:
-                    t0 = time.perf_counter_ns()
+                    t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                     out = self.work(item)
-                self.timer.add(time.perf_counter_ns() - t0)
+                self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
                 if isinstance(out, Batch):
                     for one in out:
                         self._emit(one)
@@ -307,10 +308,10 @@ class Pipeline:
     def _render(self, item: Segmented) -> Composite:
         frame = item.frame
         size = (frame.width, frame.height)
-        alpha = refine_alpha(item.mask.data, frame.image, self.mask_cfg)
+        alpha = refine_alpha(item.mask.data, frame.image, self.mask_cfg, full_size=False)
         controls = self.controls
         if controls.show_mask:
-            image = cv2.cvtColor(Mask(alpha).to_uint8(), cv2.COLOR_GRAY2BGR)
+            image = cv2.cvtColor(Mask(upsample(alpha, size)).to_uint8(), cv2.COLOR_GRAY2BGR)
         else:
             render_cfg = controls.render
             plate = None
@@ -439,7 +440,8 @@ class Pipeline:
             latency_ms_p50=percentile_ms(lat.values_ns, 50),
             latency_ms_p95=percentile_ms(lat.values_ns, 95),
             stages=tuple(
-                StageReport(s.name, s.timer.items, s.timer.mean_ms, s.inbox.dropped if s.inbox else 0)
+                StageReport(s.name, s.timer.items, s.timer.mean_ms, s.inbox.dropped if s.inbox else 0,
+                            s.timer.mean_cpu_ms)
                 for s in self._stages
             ),
             inference_fps=self._stages[1].timer.items / wall if wall > 0 else 0.0,

@@ -12,19 +12,29 @@ import numpy as np
 
 @dataclass
 class StageTimer:
-    """Time spent on items by one stage; written by that stage's thread only."""
+    """Time spent on items by one stage; written by that stage's thread only.
+
+    ``busy_ns`` is wall time (it grows when the stages share too few cores); ``cpu_ns`` is the
+    CPU time of the stage's own thread (not of the helper threads a library may start).
+    """
 
     name: str
     items: int = 0
     busy_ns: int = 0
+    cpu_ns: int = 0
 
-    def add(self, ns: int) -> None:
+    def add(self, ns: int, cpu_ns: int = 0) -> None:
         self.items += 1
         self.busy_ns += ns
+        self.cpu_ns += cpu_ns
 
     @property
     def mean_ms(self) -> float:
         return self.busy_ns / self.items / 1e6 if self.items else 0.0
+
+    @property
+    def mean_cpu_ms(self) -> float:
+        return self.cpu_ns / self.items / 1e6 if self.items else 0.0
 
 
 @dataclass
@@ -63,6 +73,7 @@ class StageReport:
     frames: int
     mean_ms: float
     dropped_before: int
+    cpu_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,10 +105,10 @@ class Report:
             f"{self.frames_out} out, {self.dropped} dropped, {self.output_fps:.1f} fps out, {self.wall_s:.2f} s",
             f"latency capture->sink: p50 {self.latency_ms_p50:.1f} ms, p95 {self.latency_ms_p95:.1f} ms; "
             f"inference {self.inference_fps:.1f} fps, {self.propagated} masks moved by optical flow",
-            f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'dropped':>8}",
+            f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'CPU ms':>7} {'dropped':>8}",
         ]
         for s in self.stages:
-            lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.dropped_before:>8}")
+            lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.cpu_ms:>7.2f} {s.dropped_before:>8}")
         return "\n".join(lines)
 
 

@@ -18,7 +18,10 @@ like frosted glass. Here:
    1080p frame costs a few milliseconds.
 4. Light wrap lets a little of the background's light spill over the person's edge.
 
-Everything is composited with the soft alpha in one ``cv2.blendLinear``.
+The alpha may come at the refinement's working size (a fraction of the frame's, same aspect):
+the plate's weights and the light wrap are computed there, and the alpha is upsampled once, for
+the final blend. The blend itself only runs where the alpha is fractional (the edge band, a few
+percent of a frame); person tiles are copied and background tiles are the plate already.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: Re
 
     Args:
         image: ``(H, W, 3)`` uint8.
-        alpha: ``(H, W)`` float32 person alpha in ``[0, 1]``.
+        alpha: ``(h, w)`` float32 person alpha in ``[0, 1]``, at the image's size or smaller
+            (same aspect ratio).
         radius: aperture radius in pixels of ``image``.
         cfg: aperture shape, linear light and highlight settings (defaults when None).
 
@@ -102,12 +106,13 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: Re
         (filled in), never the person's.
     """
     cfg = cfg or RenderConfig()
-    h, w = alpha.shape
+    h, w = image.shape[:2]
     k = _factor(radius)
     linear = to_linear(image, cfg.highlights) if cfg.linear else image.astype(np.float32) * np.float32(1 / 255)
     small = _shrink(linear, k)
-    weight = background_weight(_shrink(alpha, k))
-    sh, sw = weight.shape
+    sh, sw = small.shape[:2]
+    weight = background_weight(alpha if alpha.shape == (sh, sw) else
+                               cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA))
     # push-pull: every pixel's background estimate from the background around it
     coarse = _fill(cv2.pyrDown(small * weight[:, :, None]), cv2.pyrDown(weight))
     coarse = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
@@ -144,17 +149,67 @@ def light_wrap(alpha: np.ndarray, strength: float, size: float) -> np.ndarray:
     return alpha * (np.float32(1.0) - wrap)
 
 
+#: Tile side, in pixels of the alpha, of the composite's skip test (16 px of a 1280x720 frame
+#: whose alpha comes at the working size, 640x360).
+TILE = 8
+_RUN_GAP = np.ones((1, 3), np.uint8)  # closes gaps of up to 2 tiles: fewer, longer blends
+
+
 def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``alpha * foreground + (1 - alpha) * background``.
+    """``alpha * foreground + (1 - alpha) * background``, with the alpha upsampled if smaller.
+
+    Equal to one ``cv2.blendLinear`` over the frame with the (bilinearly upsampled) alpha, but
+    only the tiles where the alpha is fractional are blended (a few percent of a frame); tiles
+    wholly person are copied from ``foreground`` and wholly background from ``background``.
+    The test runs on the alpha as given, widened by one pixel where it is upsampled (the
+    bilinear footprint), so it is exact.
 
     Args:
         foreground, background: ``(H, W, 3)`` uint8.
-        alpha: ``(H, W)`` float32 in ``[0, 1]``.
+        alpha: ``(h, w)`` float32 in ``[0, 1]``, the frame's size or smaller (same aspect).
 
     Returns:
         New ``(H, W, 3)`` uint8.
     """
-    return cv2.blendLinear(foreground, background, alpha, np.float32(1.0) - alpha)
+    H, W = foreground.shape[:2]
+    h, w = alpha.shape
+    scaled = (h, w) != (H, W)
+    full = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR) if scaled else alpha
+    t = TILE if scaled else 2 * TILE
+    th, tw = h // t, w // t
+    if th < 2 or tw < 2:
+        return cv2.blendLinear(foreground, background, full, np.float32(1.0) - full)
+    core = alpha[: th * t, : tw * t]
+    lo, hi = (cv2.erode(core, None), cv2.dilate(core, None)) if scaled else (core, core)
+    # a tile is all person (all background) when the mean of its 255/0 map is exactly 255
+    person = cv2.resize(cv2.compare(lo, 1.0, cv2.CMP_GE), (tw, th), interpolation=cv2.INTER_AREA) == 255
+    empty = cv2.resize(cv2.compare(hi, 0.0, cv2.CMP_LE), (tw, th), interpolation=cv2.INTER_AREA) == 255
+    mixed = cv2.morphologyEx((~(person | empty)).view(np.uint8), cv2.MORPH_CLOSE, _RUN_GAP).view(bool)
+    ys = np.rint(np.arange(th + 1) * (t * H / h)).astype(int).tolist()
+    xs = np.rint(np.arange(tw + 1) * (t * W / w)).astype(int).tolist()
+    out = background.copy()
+    for r, c0, c1 in _runs(person & ~mixed):
+        out[ys[r] : ys[r + 1], xs[c0] : xs[c1]] = foreground[ys[r] : ys[r + 1], xs[c0] : xs[c1]]
+    for r, c0, c1 in _runs(mixed):
+        _blend_into(out, foreground, background, full, slice(ys[r], ys[r + 1]), slice(xs[c0], xs[c1]))
+    if ys[-1] < H:  # the rows and columns beyond the last whole tile
+        _blend_into(out, foreground, background, full, slice(ys[-1], H), slice(0, W))
+    if xs[-1] < W:
+        _blend_into(out, foreground, background, full, slice(0, ys[-1]), slice(xs[-1], W))
+    return out
+
+
+def _runs(tiles: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(row, first column, end column)`` of each horizontal run of True in a 2-D bool array."""
+    edges = np.diff(np.pad(tiles.view(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return list(zip(rows.tolist(), starts.tolist(), ends.tolist()))
+
+
+def _blend_into(out: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, ys: slice, xs: slice) -> None:
+    a = alpha[ys, xs]
+    out[ys, xs] = cv2.blendLinear(fg[ys, xs], bg[ys, xs], a, np.float32(1.0) - a)
 
 
 def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replacement: np.ndarray | None = None) -> np.ndarray:
@@ -162,7 +217,9 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
 
     Args:
         image: ``(H, W, 3)`` uint8 BGR frame; not modified.
-        alpha: ``(H, W)`` float32 person alpha in ``[0, 1]``, same size as ``image``.
+        alpha: ``(h, w)`` float32 person alpha in ``[0, 1]``: at the image's size, or smaller with
+            the same aspect ratio (the refinement's working size, see
+            :func:`livebokeh.mask.refine_alpha`), upsampled once for the final blend.
         cfg: effect, strength, aperture, light wrap.
         replacement: ``(H, W, 3)`` uint8 BGR new background for ``effect = "replace"``.
 
@@ -170,9 +227,11 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
         New ``(H, W, 3)`` uint8 BGR frame: the person as captured over the blurred (or
         replaced) background.
     """
-    if image.shape[:2] != alpha.shape:
-        raise ValueError(f"alpha {alpha.shape} does not match image {image.shape[:2]}")
-    height = image.shape[0]
+    H, W = image.shape[:2]
+    h, w = alpha.shape
+    if h > H or w > W or abs(h * W - w * H) > H + W:
+        raise ValueError(f"alpha {alpha.shape} does not match image {image.shape[:2]} (same size or smaller, same aspect)")
+    height = H
     if cfg.effect == "none":
         return image.copy()
     if cfg.effect == "replace":
@@ -184,5 +243,5 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
         if radius < 1.0:
             return image.copy()
         plate = blur_background(image, alpha, radius, cfg)
-    a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * height)
+    a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * h)
     return composite(image, plate, a)

@@ -28,6 +28,8 @@ def test_file_source_every_frame_in_order_none_dropped():
     assert report.frames_in == report.frames_out == 30 and report.dropped == 0
     assert [s.name for s in report.stages] == ["capture", "inference", "render", "sinks"]
     assert all(s.frames == 30 for s in report.stages)
+    render = next(s for s in report.stages if s.name == "render")
+    assert 0 < render.cpu_ms <= render.mean_ms * 1.5 + 1  # the stage thread's own CPU time, measured
     assert not _livebokeh_threads()
 
 

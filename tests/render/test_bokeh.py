@@ -154,8 +154,36 @@ def test_effect_none_and_zero_blur_return_a_copy():
 
 def test_mismatched_alpha_is_refused():
     img, alpha, _ = _scene()
-    with pytest.raises(ValueError, match="does not match"):
-        render_bokeh(img, alpha[:-1], RenderConfig())
+    for wrong in (alpha[:, : alpha.shape[1] // 2], np.zeros((480, 640), np.float32), alpha[:-40]):
+        with pytest.raises(ValueError, match="does not match"):
+            render_bokeh(img, wrong, RenderConfig())
+
+
+def test_alpha_at_working_size_renders_like_the_full_one():
+    """The pipeline hands the renderer the refinement's working-size alpha: same picture."""
+    img, alpha, r = _scene(480, 640)
+    small = cv2.resize(alpha, (320, 240), interpolation=cv2.INTER_AREA)
+    cfg = RenderConfig(blur=0.05)
+    full = render_bokeh(img, cv2.resize(small, (640, 480), interpolation=cv2.INTER_LINEAR), cfg)
+    out = render_bokeh(img, small, cfg)
+    assert cv2.PSNR(out, full) > 40
+    inside = r < 45  # inside the person, beyond the light wrap
+    np.testing.assert_array_equal(out[inside], img[inside])
+
+
+@pytest.mark.parametrize("shape", [(720, 1280), (1080, 1920), (721, 1283), (40, 50), (15, 15)])
+def test_tiled_composite_equals_one_blend(shape):
+    h, w = shape
+    rng = np.random.default_rng(3)
+    fg, bg = (rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2))
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(alpha, (w // 2, h // 2), (w // 5, h // 3), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    alpha[:5, :7] = 0.3  # a fractional corner tile among background ones
+    expected = cv2.blendLinear(fg, bg, alpha, 1 - alpha)
+    out = composite(fg, bg, alpha)
+    np.testing.assert_array_equal(out, expected)
+    assert out is not bg and out is not fg
 
 
 @pytest.mark.parametrize("size", [(64, 48), (1280, 720), (1920, 1080), (33, 17)])
