@@ -33,13 +33,15 @@ from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
 from livebokeh.sources.video import VideoFileSource
+from livebokeh.threads import opencv_threads, plan_threads
 from livebokeh.types import Composite, Frame, StreamInfo
 
 log = logging.getLogger(__name__)
 
 
 class NullSink(Sink):
-    """Counts frames (and keeps the newest), like a virtual camera that takes everything."""
+    """A virtual camera that takes everything: converts each frame to I420 as pyvirtualcam's
+    v4l2loopback backend does (the naive loop pays the same), then counts it."""
 
     name = "null"
 
@@ -47,6 +49,7 @@ class NullSink(Sink):
         self.frames = 0
 
     def write(self, item: Composite) -> None:
+        encode_for_camera(item.image)
         self.frames += 1
 
 
@@ -101,7 +104,7 @@ def rss_mb() -> float:
 def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> dict:
     sink = NullSink()
     sc = cfg.segmenter
-    with source:
+    with source, opencv_threads(plan_threads(sc.threads)):
         info = source.info
         opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
                                 frame_size=(info.width, info.height))
@@ -121,15 +124,17 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
         "cpu_ms_per_frame": 1e3 * cpu / max(1, report.frames_out),
         "cores": cpu / report.wall_s if report.wall_s else 0.0,
         "stages": {s.name: s.mean_ms for s in report.stages},
+        "stage_cpu": {s.name: s.cpu_ms for s in report.stages},
     }
 
 
 def segmenter_alone(path: Path, backend: str, weights: str, cfg: Config) -> dict:
-    """Decode and segment every frame, nothing else: the model's limit."""
+    """Decode and segment every frame, nothing else: the model's limit (with 2 inference threads,
+    its fastest here, and OpenCV's default threads)."""
     sc = cfg.segmenter
     src = VideoFileSource(path)
     with src:
-        opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
+        opts = SegmenterOptions(model=sc.model, threads=2, weights=weights, roi=sc.roi,
                                 frame_size=(src.info.width, src.info.height))
         with create_segmenter(backend, opts) as seg:
             n, t0 = 0, time.perf_counter()
@@ -141,30 +146,45 @@ def segmenter_alone(path: Path, backend: str, weights: str, cfg: Config) -> dict
 
 
 def naive_loop(path: Path) -> dict:
-    """Linux-Fake-Background-Webcam's composition, sequential: the peer reference."""
+    """Linux-Fake-Background-Webcam's ``compose_frame``, sequential: the peer reference.
+
+    As its ``lfbw.py`` does it: the landscape model on the frame shrunk to 256 wide, the hard
+    person mask as float32, upscaled to the frame and Gaussian-blurred (7x7); then, at frame
+    size, threshold 0.75, dilate 5x5, box blur 10x10, EMA 0.5 (``accumulateWeighted``),
+    ``GaussianBlur(frame, (21, 21), 7)``, ``blendLinear``; and the BGR -> I420 conversion that
+    pyvirtualcam's v4l2loopback backend does on ``send`` (:func:`encode_for_camera`).
+    """
     from livebokeh.segment.selfie import SelfieSegmenter
 
     seg = SelfieSegmenter(SegmenterOptions(model="landscape", threads=2, roi=False))
     src = VideoFileSource(path)
-    prev = None
+    old = None
+    kernel = np.ones((5, 5), np.uint8)
     n = 0
-    with src:
+    with src, seg:
         t0 = time.perf_counter()
         while (f := src.read()) is not None:
             frame = f.image
             h, w = frame.shape[:2]
-            mask = seg.segment(frame).data
-            mask = (mask > 0.75).astype(np.float32)
-            mask = cv2.dilate(mask, np.ones((5, 5), np.uint8), iterations=1)
-            mask = cv2.blur(mask, (10, 10))
-            prev = mask if prev is None else 0.5 * mask + 0.5 * prev
-            mask = cv2.resize(prev, (w, h))
+            person = (seg.segment(frame).data > 0.5).astype(np.float32)
+            mask = cv2.GaussianBlur(cv2.resize(person, (w, h), interpolation=cv2.INTER_LINEAR), (7, 7), 0)
+            cv2.threshold(mask, 0.75, 1, cv2.THRESH_BINARY, dst=mask)
+            cv2.dilate(mask, kernel, iterations=1, dst=mask)
+            cv2.blur(mask, (10, 10), dst=mask)
+            if old is None:
+                old = mask
+            mask = cv2.accumulateWeighted(mask, old, 0.5)
             bg = cv2.GaussianBlur(frame, (21, 21), 7)
-            out = cv2.blendLinear(frame, bg, mask, 1.0 - mask)
-            cv2.imencode(".jpg", out)  # the peer sends frames through an encoder
+            out = cv2.blendLinear(frame, bg, mask, 1 - mask)
+            encode_for_camera(out)
             n += 1
         dt = time.perf_counter() - t0
     return {"fps": n / dt}
+
+
+def encode_for_camera(image: np.ndarray) -> np.ndarray:
+    """BGR -> I420, the conversion pyvirtualcam's v4l2loopback backend makes for every frame sent."""
+    return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
 
 
 def _clip_1080(src: Path, frames: int) -> Path:
@@ -240,7 +260,7 @@ def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weight
     source = LoopingSource(clip, frames, fps)
     sink = NullSink()
     threads_before = threading.active_count()
-    with source:
+    with source, opencv_threads(plan_threads(cfg.segmenter.threads)):
         sc = cfg.segmenter
         with create_segmenter(backend, SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights,
                                                         frame_size=(source.info.width, source.info.height))) as seg:
