@@ -439,6 +439,7 @@ def _same_file(a: str, b: str) -> bool:
 def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any,
                  job: Job) -> list[Any]:
     from livebokeh.sinks import SINKS, display_available
+    from livebokeh.sinks.decoupled import Decoupled
 
     live = info.live
     sinks: list[Any] = []
@@ -462,7 +463,8 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
         add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite))
     if live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
-        add(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps))
+        # on its own thread, so a slow reader never holds up the preview or a recording
+        add(Decoupled(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps)))
     explicit_preview = "preview.enabled" in vars(args)
     want_preview = cfg.preview.enabled and (live or explicit_preview)
     if want_preview:

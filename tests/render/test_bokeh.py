@@ -171,16 +171,22 @@ def test_alpha_at_working_size_renders_like_the_full_one():
     np.testing.assert_array_equal(out[inside], img[inside])
 
 
-@pytest.mark.parametrize("shape", [(720, 1280), (1080, 1920), (721, 1283), (40, 50), (15, 15)])
-def test_tiled_composite_equals_one_blend(shape):
-    h, w = shape
+@pytest.mark.parametrize("shape, alpha_shape", [
+    ((720, 1280), (720, 1280)), ((720, 1280), (360, 640)), ((1080, 1920), (360, 640)),
+    ((768, 1366), (256, 455)), ((721, 1283), (721, 1283)), ((40, 50), (20, 25)), ((15, 15), (15, 15)),
+])
+def test_tiled_composite_equals_one_blend(shape, alpha_shape):
+    """Same bytes as one blendLinear with the bilinearly upsampled alpha, whatever the sizes."""
+    (h, w), (ah, aw) = shape, alpha_shape
     rng = np.random.default_rng(3)
     fg, bg = (rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2))
-    alpha = np.zeros((h, w), np.float32)
-    cv2.ellipse(alpha, (w // 2, h // 2), (w // 5, h // 3), 0, 0, 360, 1.0, -1)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
-    alpha[:5, :7] = 0.3  # a fractional corner tile among background ones
-    expected = cv2.blendLinear(fg, bg, alpha, 1 - alpha)
+    alpha = np.zeros((ah, aw), np.float32)
+    cv2.ellipse(alpha, (aw // 2, ah // 2), (aw // 5, ah // 3), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.5)
+    alpha[:3, :4] = 0.3  # a fractional corner tile among background ones
+    alpha[ah // 2, aw // 2] = 0.999  # one fractional pixel inside the person
+    full = alpha if (ah, aw) == (h, w) else cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+    expected = cv2.blendLinear(fg, bg, full, 1 - full)
     out = composite(fg, bg, alpha)
     np.testing.assert_array_equal(out, expected)
     assert out is not bg and out is not fg
