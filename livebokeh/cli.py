@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--smoothing", dest="mask.smoothing", type=float, default=cfg,
                    help="flow-compensated temporal smoothing, 0..1 (default 1; 0 = off)")
     g.add_argument("--lookahead", dest="mask.lookahead", type=int, metavar="N", default=cfg,
-                   help="files: also smooth each mask with the next N frames (default 2; 0 = causal)")
+                   help="files: also smooth each mask with the next N frames (default -1 = automatic: 2 for "
+                        "DeepLab, 0 for MediaPipe; 0 = causal)")
 
     g = p.add_argument_group("effect")
     g.add_argument("--effect", dest="render.effect", default=cfg,

@@ -92,7 +92,10 @@ class MaskConfig:
         1.0, 0.0, 1.0, "temporal smoothing of the mask (0 = off, 1 = strongest, the default)"
     )
     flow: bool = _plain(True, "move the mask history with optical flow before smoothing (no lag on motion)")
-    lookahead: int = _num(2, 0, 8, "files only: frames ahead that also smooth each mask (0 = causal, as live)")
+    lookahead: int = _num(
+        -1, -1, 8, "files only: frames ahead that also smooth each mask (0 = causal, as live; -1 = automatic: "
+        "2 for DeepLab, 0 for MediaPipe, where it measured no gain)"
+    )
     guided: str = _choice(
         "auto", ("auto", "on", "off"),
         "upsample the mask guided by the frame so edges follow the picture; auto = on for coarse models (DeepLab)",

@@ -25,7 +25,7 @@ from livebokeh.bench.common import machine, table, video_frames
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou
 from livebokeh.config import MaskConfig
 from livebokeh.errors import LivebokehError
-from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_guided, small_gray, upsample
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.types import Mask
 
@@ -49,7 +49,7 @@ def variants(base: MaskConfig) -> list[Variant]:
         Variant("  without flow (plain blend)", r(base, flow=False)),
         Variant("  guided filter the other way (on/off)", base, flip_guided=True),
         Variant("  without island removal", r(base, islands=0.0)),
-        Variant("livebokeh file (look-ahead)", base, file_mode=True),
+        Variant("livebokeh file, look-ahead 2", r(base, lookahead=2), file_mode=True),
     ]
 
 
@@ -57,7 +57,7 @@ def _resolve(v: Variant, seg) -> Variant:
     """The variant with a concrete guided setting for this backend."""
     if v.cfg is None:
         return v
-    cfg = resolve_guided(v.cfg, seg)
+    cfg = resolve_auto(v.cfg, seg)
     if v.flip_guided:
         cfg = dataclasses.replace(cfg, guided="off" if cfg.guided == "on" else "on")
     return dataclasses.replace(v, cfg=cfg)
@@ -207,7 +207,7 @@ def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 1
             _photos(photo_seg, portraits, vs_b, "portraits", acc)
             _clips(seg, clips, vs_b, clip_frames, acc)
             office = data / "videos" / "office720p.mp4"
-            c = cost(resolve_guided(base, seg), video_frames(office, 60), seg) if office.is_file() else None
+            c = cost(resolve_auto(base, seg), video_frames(office, 60), seg) if office.is_file() else None
         rows = []
         for v in vs:
             row = {"variant": v.label}

@@ -7,7 +7,7 @@ from livebokeh.mask.refine import (
     refine_alpha,
     remap,
     remove_islands,
-    resolve_guided,
+    resolve_auto,
     upsample,
 )
 from livebokeh.mask.smoother import LookaheadSmoother, MaskSmoother
@@ -21,7 +21,7 @@ __all__ = [
     "refine_alpha",
     "remap",
     "remove_islands",
-    "resolve_guided",
+    "resolve_auto",
     "small_gray",
     "upsample",
     "warp",

@@ -119,7 +119,7 @@ def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig, full_size
     """Model-output probability -> frame alpha, with every refinement ``cfg`` turns on.
 
     Islands -> guided (``cfg.guided == "on"``; resolve ``auto`` first with
-    :func:`resolve_guided`) or bilinear upsampling -> remap to ``[low, high]`` -> feather, at a
+    :func:`resolve_auto`) or bilinear upsampling -> remap to ``[low, high]`` -> feather, at a
     working size of at most :data:`WORK_WIDTH` pixels wide (:func:`work_size`), then one
     bilinear upsampling to the frame's size unless ``full_size`` is False.
 
@@ -151,14 +151,24 @@ def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig, full_size
     return alpha
 
 
-def resolve_guided(cfg: MaskConfig, segmenter: object) -> MaskConfig:
-    """``guided = "auto"`` -> ``"on"`` for segmenters with coarse edges (``coarse_edges``), else ``"off"``.
+def resolve_auto(cfg: MaskConfig, segmenter: object) -> MaskConfig:
+    """The ``[mask]`` settings with their automatic values made concrete for ``segmenter``.
 
-    Measured with ``livebokeh bench quality``: the guided filter lifts DeepLab's Boundary IoU (its
-    output is 33x33 upsampled) but lowers MediaPipe's, whose ROI pass already sharpens edges.
+    Measured per backend with ``livebokeh bench quality`` (segmenters with coarse edges, i.e.
+    ``coarse_edges = True``: DeepLab, whose output is 33x33 upsampled; the others: MediaPipe):
+
+    - ``guided = "auto"``: on for coarse edges (it lifts DeepLab's Boundary IoU), off otherwise
+      (it lowers MediaPipe's, whose ROI pass already sharpens edges).
+    - ``lookahead = -1``: 2 frames for coarse edges (7% less flicker on the clips), 0 otherwise
+      (MediaPipe's flicker and green-screen scores did not move, and the two extra optical flows
+      a frame cost a fifth of the file throughput).
     """
-    if cfg.guided != "auto":
-        return cfg
     import dataclasses
 
-    return dataclasses.replace(cfg, guided="on" if getattr(segmenter, "coarse_edges", False) else "off")
+    coarse = bool(getattr(segmenter, "coarse_edges", False))
+    changes: dict = {}
+    if cfg.guided == "auto":
+        changes["guided"] = "on" if coarse else "off"
+    if cfg.lookahead < 0:
+        changes["lookahead"] = 2 if coarse else 0
+    return dataclasses.replace(cfg, **changes) if changes else cfg

@@ -25,7 +25,7 @@ from livebokeh.mask import (
     LookaheadSmoother,
     MaskSmoother,
     refine_alpha,
-    resolve_guided,
+    resolve_auto,
     small_gray,
     upsample,
     warp,
@@ -211,7 +211,7 @@ class Pipeline:
         self.info = source.info
         self.segmenter = segmenter
         self.sinks = list(sinks)
-        self.mask_cfg = resolve_guided(mask_cfg or MaskConfig(), segmenter)
+        self.mask_cfg = resolve_auto(mask_cfg or MaskConfig(), segmenter)
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
         self.background = background
         self._segment_frame = getattr(segmenter, "segment_frame", None) or (lambda f: segmenter.segment(f.image))

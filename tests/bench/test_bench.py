@@ -52,7 +52,7 @@ def test_bench_quality_short_run(data_dir, tmp_path, capsys):
                  "--stills-step", "60", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["variant"].strip(): r for r in report["backends"]["mediapipe"]["rows"]}
-    assert {"raw model output", "livebokeh live (all steps)", "livebokeh file (look-ahead)"} <= set(rows)
+    assert {"raw model output", "livebokeh live (all steps)", "livebokeh file, look-ahead 2"} <= set(rows)
     live, raw = rows["livebokeh live (all steps)"], rows["raw model output"]
     for k in ("stills_iou", "portraits_biou", "flicker_videos", "gs_iou", "gs_flicker"):
         assert live[k] is not None and raw[k] is not None

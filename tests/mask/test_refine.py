@@ -77,3 +77,22 @@ def test_refine_alpha_works_at_a_reduced_size_and_returns_frame_size():
         a = refine_alpha(prob, img, cfg)
         assert a.shape == (720, 1280) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
         assert a[400, 640] > 0.99 and a[50, 50] < 0.01
+
+
+def test_automatic_mask_settings_follow_the_backend():
+    from livebokeh.config import MaskConfig
+    from livebokeh.mask import resolve_auto
+
+    class Fine:
+        coarse_edges = False
+
+    class Coarse:
+        coarse_edges = True
+
+    auto = MaskConfig()
+    assert auto.guided == "auto" and auto.lookahead == -1
+    fine, coarse = resolve_auto(auto, Fine()), resolve_auto(auto, Coarse())
+    assert (fine.guided, fine.lookahead) == ("off", 0)
+    assert (coarse.guided, coarse.lookahead) == ("on", 2)
+    explicit = MaskConfig(guided="on", lookahead=4)
+    assert resolve_auto(explicit, Fine()) == explicit
