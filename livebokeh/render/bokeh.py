@@ -182,6 +182,12 @@ def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray)
     Returns:
         New ``(H, W, 3)`` uint8.
     """
+    return _composite(foreground, background.copy(), alpha)
+
+
+def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """:func:`composite` into ``out``, which holds the background and is overwritten."""
+    background = out
     H, W = foreground.shape[:2]
     h, w = alpha.shape
     scaled = (h, w) != (H, W)
@@ -190,6 +196,7 @@ def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray)
     th, tw = h // t, w // t
     if th < 2 or tw < 2:
         return cv2.blendLinear(foreground, background, full, np.float32(1.0) - full)
+    # each tile below is read from ``background`` before it is written in ``out`` (same array)
     core = alpha[: th * t, : tw * t]
     lo, hi = (cv2.erode(core, None), cv2.dilate(core, None)) if scaled else (core, core)
     # a tile is all person (all background) when the mean of its 255/0 map is exactly 255
@@ -198,7 +205,6 @@ def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray)
     mixed = ~(person | empty)
     ys = np.rint(np.arange(th + 1) * (t * H / h)).astype(int).tolist()
     xs = np.rint(np.arange(tw + 1) * (t * W / w)).astype(int).tolist()
-    out = background.copy()
     for r, c0, c1 in _runs(person & ~mixed):
         out[ys[r] : ys[r + 1], xs[c0] : xs[c1]] = foreground[ys[r] : ys[r + 1], xs[c0] : xs[c1]]
     step_y, step_x = ys[1], xs[1]
@@ -268,4 +274,6 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
             return image.copy()
         plate = blur_background(image, alpha, radius, cfg)
     a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * h)
-    return composite(image, plate, a)
+    if plate is replacement:
+        return composite(image, plate, a)
+    return _composite(image, plate, a)  # the plate is ours: composite into it

@@ -23,11 +23,11 @@ ROI_MARGIN = 0.1
 
 def roi_box(person: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
     """Bounding box ``(x0, y0, x1, y1)`` of the True pixels, grown by ``margin`` of its size; None if empty."""
-    ys, xs = np.nonzero(person)
-    if xs.size == 0:
+    rows, cols = np.flatnonzero(person.any(axis=1)), np.flatnonzero(person.any(axis=0))
+    if cols.size == 0:
         return None
     h, w = person.shape
-    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
     mx, my = int((x1 - x0) * margin) + 4, int((y1 - y0) * margin) + 4
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
 
