@@ -367,7 +367,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
-            background=background, controls=controls,
+            background=background, controls=controls, render_workers=plan.render_workers,
         )
         for sink in sinks:
             if hasattr(sink, "status"):

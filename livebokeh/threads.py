@@ -27,10 +27,13 @@ def cpu_cores() -> int:
 
 @dataclass(frozen=True)
 class ThreadPlan:
-    """Threads for the inference runtime and for OpenCV (``0`` = leave OpenCV's default)."""
+    """Threads for the inference runtime, for OpenCV (``0`` = leave OpenCV's default), and the
+    workers sharing a file pipeline's render stage (rendering is pure, so frames can be rendered
+    side by side; on 2 cores it was the stage that set the pace)."""
 
     inference: int
     opencv: int
+    render_workers: int = 1
 
 
 def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
@@ -43,7 +46,7 @@ def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    return ThreadPlan(inference=inference, opencv=1 if few else 0)
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=1 if cores == 1 else 2)
 
 
 @contextlib.contextmanager

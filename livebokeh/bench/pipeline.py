@@ -104,13 +104,15 @@ def rss_mb() -> float:
 def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> dict:
     sink = NullSink()
     sc = cfg.segmenter
-    with source, opencv_threads(plan_threads(sc.threads)):
+    plan = plan_threads(sc.threads)
+    with source, opencv_threads(plan):
         info = source.info
         opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
                                 frame_size=(info.width, info.height))
         with create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()
-            with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size) as p:
+            with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
+                          render_workers=plan.render_workers) as p:
                 report = p.run()
             cpu = time.process_time() - cpu0
     lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6

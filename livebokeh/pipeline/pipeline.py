@@ -31,7 +31,7 @@ from livebokeh.mask import (
     warp,
 )
 from livebokeh.pipeline.controls import LiveControls
-from livebokeh.pipeline.queues import END, Empty, FifoQueue, Full, LatestQueue
+from livebokeh.pipeline.queues import END, Empty, FanIn, FanOut, FifoQueue, Full, LatestQueue
 from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
 from livebokeh.render import Background, render_bokeh
 from livebokeh.sinks.base import Sink
@@ -191,6 +191,8 @@ class Pipeline:
         background: replacement plates for ``effect = "replace"``.
         controls: live settings (built from ``render_cfg`` when None); the render stage reads
             them for every frame.
+        render_workers: threads sharing the render stage of a file pipeline (live pipelines
+            use one); see :func:`livebokeh.threads.plan_threads`.
     """
 
     def __init__(
@@ -206,6 +208,7 @@ class Pipeline:
         clock_ns: Callable[[], int] = time.monotonic_ns,
         background: Background | None = None,
         controls: LiveControls | None = None,
+        render_workers: int = 1,
     ) -> None:
         self.source = source
         self.info = source.info
@@ -255,6 +258,17 @@ class Pipeline:
                 _Stage(self, "inference", self._infer, q_frames, self._slot),
                 _Stage(self, "render", self._render_live, q_display, q_out),
                 _Stage(self, "sinks", self._write, q_out, None, final=True),
+            ]
+        elif render_workers > 1:
+            # Files: rendering is pure, so several workers share it; frames are dealt to them in
+            # turn and collected in the same turn, which keeps the order without any sorting.
+            ins = [FifoQueue(queue_size) for _ in range(render_workers)]
+            outs = [FifoQueue(queue_size) for _ in range(render_workers)]
+            self._stages = [
+                _Stage(self, "capture", self._capture, None, q_frames),
+                _Stage(self, "inference", self._infer, q_frames, FanOut(ins), flush=self._flush_masks),
+                *(_Stage(self, "render", self._render, i, o) for i, o in zip(ins, outs)),
+                _Stage(self, "sinks", self._write, FanIn(outs), None, final=True),
             ]
         else:
             self._stages = [
@@ -439,14 +453,25 @@ class Pipeline:
             wall_s=wall,
             latency_ms_p50=percentile_ms(lat.values_ns, 50),
             latency_ms_p95=percentile_ms(lat.values_ns, 95),
-            stages=tuple(
-                StageReport(s.name, s.timer.items, s.timer.mean_ms, s.inbox.dropped if s.inbox else 0,
-                            s.timer.mean_cpu_ms)
-                for s in self._stages
-            ),
+            stages=self._stage_reports(),
             inference_fps=self._stages[1].timer.items / wall if wall > 0 else 0.0,
             propagated=self.propagated,
         )
+
+    def _stage_reports(self) -> tuple[StageReport, ...]:
+        """One report per stage name (the workers sharing a stage are summed)."""
+        groups: dict[str, list[_Stage]] = {}
+        for s in self._stages:
+            groups.setdefault(s.name, []).append(s)
+        reports = []
+        for name, stages in groups.items():
+            items = sum(s.timer.items for s in stages)
+            busy = sum(s.timer.busy_ns for s in stages)
+            cpu = sum(s.timer.cpu_ns for s in stages)
+            dropped = sum(s.inbox.dropped for s in stages if s.inbox is not None)
+            reports.append(StageReport(name, items, busy / items / 1e6 if items else 0.0, dropped,
+                                       cpu / items / 1e6 if items else 0.0))
+        return tuple(reports)
 
     def __enter__(self) -> Pipeline:
         return self

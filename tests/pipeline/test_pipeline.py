@@ -52,6 +52,44 @@ def test_file_runs_are_identical():
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+@pytest.mark.parametrize("count", [1, 2, 7, 30])
+def test_render_workers_keep_the_order_and_the_pictures(count):
+    """Two render workers give the same frames, in the same order, as one (any frame count)."""
+    outs = []
+    for workers in (1, 2):
+        sink = ListSink()
+        _, report = _run(FakeSource(count=count), FakeSegmenter(), [sink], queue_size=2, render_workers=workers)
+        assert [c.frame.index for c in sink.items] == list(range(count))
+        assert report.frames_out == count and [s.name for s in report.stages] == ["capture", "inference", "render", "sinks"]
+        assert next(s for s in report.stages if s.name == "render").frames == count
+        outs.append(np.stack([c.image for c in sink.items]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not _livebokeh_threads()
+
+
+def test_a_failing_render_worker_stops_everything():
+    src = FakeSource(count=500)
+    with src, Pipeline(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
+                       render_workers=2) as p:
+        calls = []
+        real = p._render
+
+        def render(item):
+            calls.append(item.frame.index)
+            if item.frame.index == 9:
+                raise ValueError("render exploded")
+            return real(item)
+
+        for stage in p._stages:
+            if stage.name == "render":
+                stage.work = render
+        with pytest.raises(ValueError, match="render exploded") as info:
+            p.run()
+    assert "in the render stage" in info.value.__notes__
+    assert src.i < 500
+    assert not _livebokeh_threads()
+
+
 def test_live_source_keeps_the_camera_rate_when_the_model_is_slower():
     sink = ListSink()
     # the camera delivers every 10 ms, the model needs 40 ms: every frame is still rendered, with

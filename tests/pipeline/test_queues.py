@@ -48,3 +48,36 @@ def test_fifo_queue_blocks_with_timeouts():
     assert q.dropped == 0
     with pytest.raises(ValueError):
         FifoQueue(0)
+
+
+def test_fan_out_and_in_keep_the_order_across_workers():
+    from livebokeh.pipeline.queues import FanIn, FanOut
+
+    ins = [FifoQueue(2), FifoQueue(2)]
+    fan_out, fan_in = FanOut(ins), FanIn(ins)
+    for i in range(4):
+        fan_out.put(i, timeout=0.1)  # 0, 2 -> queue 0; 1, 3 -> queue 1: both full now
+    with pytest.raises(Full):
+        fan_out.put(4, timeout=0.01)
+    assert [fan_in.get(timeout=0.1) for _ in range(2)] == [0, 1]
+    fan_out.put(4, timeout=0.1)  # the retry goes where the turn stayed: queue 0
+    assert [fan_in.get(timeout=0.1) for _ in range(2)] == [2, 3]
+    fan_out.put(END, timeout=0.1)
+    assert [fan_in.get(timeout=0.1) for _ in range(2)] == [4, END]
+    assert fan_in.dropped == 0
+
+
+def test_fan_out_end_is_not_repeated_after_a_full_queue():
+    from livebokeh.pipeline.queues import FanIn, FanOut
+
+    ins = [FifoQueue(1), FifoQueue(1)]
+    fan_out = FanOut(ins)
+    fan_out.put("a", timeout=0.1)  # queue 0 full
+    with pytest.raises(Full):
+        fan_out.put(END, timeout=0.01)  # queue 0 has no room for END
+    assert ins[0].get(timeout=0.1) == "a"
+    fan_out.put(END, timeout=0.1)  # the retry
+    assert ins[0].get(timeout=0.1) is END and ins[1].get(timeout=0.1) is END
+    with pytest.raises(Empty):
+        ins[1].get(timeout=0.01)
+    assert FanIn(ins).dropped == 0
