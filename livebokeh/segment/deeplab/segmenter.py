@@ -27,7 +27,7 @@ import numpy as np
 
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
-from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
 from livebokeh.segment.selfie import native_stderr_silenced, make_interpreter
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,14 @@ def person_probability(logits: np.ndarray, person: int) -> np.ndarray:
 
 
 def preprocess(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(H, W, 3)`` uint8 BGR -> ``(h, w, 3)`` float32 RGB in ``[-1, 1]`` at ``size = (w, h)``."""
-    rgb = cv2.cvtColor(shrink_for_model(image, size), cv2.COLOR_BGR2RGB)
+    """``(H, W, 3)`` uint8 BGR -> ``(h, w, 3)`` float32 RGB in ``[-1, 1]`` at ``size = (w, h)``.
+
+    One area resize, not :func:`~livebokeh.segment.base.shrink_for_model`: with it DeepLab's Boundary
+    IoU fell by 0.003 (stills) and 0.006 (portraits), and its 1.5 ms saving is small beside 20 ms of
+    inference.
+    """
+    interp = cv2.INTER_AREA if image.shape[1] > size[0] else cv2.INTER_LINEAR
+    rgb = cv2.cvtColor(cv2.resize(image, size, interpolation=interp), cv2.COLOR_BGR2RGB)
     x = rgb.astype(np.float32)
     x *= np.float32(1 / 127.5)
     x -= np.float32(1.0)
