@@ -200,7 +200,11 @@ def _clip_1080(src: Path, frames: int) -> Path:
     return path
 
 
-def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, paced_frames: int = 300) -> dict:
+def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, paced_frames: int = 300,
+        repeats: int = 2) -> dict:
+    """Every case against its references; each file case ``repeats`` times, the three measured in
+    turn each time and the best rate of each kept (this machine's speed drifts between runs, so
+    single runs taken minutes apart make noisy ratios)."""
     clip = data / "videos" / "office720p.mp4"
     if not clip.is_file():
         raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
@@ -209,20 +213,24 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
     rows = []
     for backend in backends:
         for label, path in (("1280x720 file", clip), ("1920x1080 file", clip1080)):
+            best: dict | None = None
+            alone_fps = naive_fps = 0.0
             try:
-                r = _run_pipeline(_Limited(path, frames), backend, weights, cfg)
+                for _ in range(max(1, repeats)):
+                    r = _run_pipeline(_Limited(path, frames), backend, weights, cfg)
+                    best = r if best is None or r["fps"] > best["fps"] else best
+                    alone_fps = max(alone_fps, segmenter_alone(path, backend, weights, cfg)["fps"])
+                    naive_fps = max(naive_fps, naive_loop(path)["fps"])
             except LivebokehError as err:
                 log.warning("%s: skipped (%s)", backend, err)
                 break
-            alone = segmenter_alone(path, backend, weights, cfg)
-            naive = naive_loop(path)
-            rows.append({"case": f"{backend}, {label}", **r, "segmenter_alone_fps": alone["fps"],
-                         "naive_fps": naive["fps"], "vs_naive": r["fps"] / naive["fps"],
-                         "vs_segmenter": r["fps"] / alone["fps"]})
+            rows.append({"case": f"{backend}, {label}", **best, "segmenter_alone_fps": alone_fps,
+                         "naive_fps": naive_fps, "vs_naive": best["fps"] / naive_fps,
+                         "vs_segmenter": best["fps"] / alone_fps})
         else:
             r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, weights, cfg)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
-    return {"machine": machine(), "rows": rows}
+    return {"machine": machine(), "repeats": repeats, "rows": rows}
 
 
 class _Limited(VideoFileSource):
@@ -250,7 +258,7 @@ def render(report: dict) -> str:
         "ms per frame in each stage:\n" + table(stages, [("case", "case", ""), ("capture", "capture", ".1f"),
                                                          ("inference", "inference", ".1f"),
                                                          ("render", "render", ".1f"), ("sinks", "sinks", ".2f")]),
-        report["machine"],
+        f"file cases: best of {report.get('repeats', 1)} runs each, measured in turn; {report['machine']}",
     ])
 
 

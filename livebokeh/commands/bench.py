@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--backends", nargs="+", default=["mediapipe"], help="backends (default mediapipe)")
     pl.add_argument("--frames", type=int, default=183, help="frames per file case (default 183)")
     pl.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps case")
+    pl.add_argument("--repeats", type=int, default=2, help="runs of each file case, best kept (default 2)")
     so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency",
                      weights=False)
     so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import pipeline as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.backends, args.deeplab_weights, args.frames, args.paced_frames)
+            report = bench.run(data, args.backends, args.deeplab_weights, args.frames, args.paced_frames, args.repeats)
         elif args.what == "soak":
             from livebokeh.bench import pipeline as soak
 

@@ -72,8 +72,10 @@ def test_bench_soak_short(data_dir, tmp_path, capsys):
 def test_bench_pipeline_short(data_dir, tmp_path):
     out = tmp_path / "p.json"
     assert main(["bench", "pipeline", "--data", str(data_dir), "--frames", "20", "--paced-frames", "30",
-                 "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())["rows"]
+                 "--repeats", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert report["repeats"] == 1
     assert [r["case"] for r in rows] == ["mediapipe, 1280x720 file", "mediapipe, 1920x1080 file",
                                          "mediapipe, paced 30 fps 1280x720"]
     for r in rows[:2]:
