@@ -21,15 +21,44 @@ ROI_MIN_ZOOM = 1.2
 ROI_MARGIN = 0.1
 
 
-def roi_box(person: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels, grown by ``margin`` of its size; None if empty."""
+def extent(person: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels of a 2-D array; None if there are none."""
     rows, cols = np.flatnonzero(person.any(axis=1)), np.flatnonzero(person.any(axis=0))
     if cols.size == 0:
         return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _margins(width: int, height: int, margin: float) -> tuple[int, int]:
+    return int(width * margin) + 4, int(height * margin) + 4
+
+
+def roi_box(person: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels, grown by ``margin`` of its size; None if empty."""
+    box = extent(person)
+    if box is None:
+        return None
     h, w = person.shape
-    x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
-    mx, my = int((x1 - x0) * margin) + 4, int((y1 - y0) * margin) + 4
+    x0, y0, x1, y1 = box
+    mx, my = _margins(x1 - x0, y1 - y0, margin)
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+
+
+def roi_too_large(person: np.ndarray, zoom: float, margin: float) -> bool:
+    """Whether the ROI box on the grid twice ``person``'s size is sure to be too large for ``zoom``.
+
+    Bilinear doubling moves a region's extent by at most one pixel a side, so the doubled box is at
+    least twice this extent less 2 pixels, plus at least one side's margin (or the whole side):
+    when even that lower bound fails the ROI test, the doubled mask need not be made.
+    """
+    box = extent(person)
+    if box is None:
+        return False
+    h, w = person.shape
+    x0, y0, x1, y1 = box
+    bw, bh = max(0, 2 * (x1 - x0) - 2), max(0, 2 * (y1 - y0) - 2)
+    mx, my = _margins(bw, bh, margin)
+    return min(2 * w, bw + mx) * min(2 * h, bh + my) * zoom**2 > 4 * w * h
 
 
 def shrink_for_model(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -153,6 +182,8 @@ class Segmenter(ABC):
         return self._segment(image)
 
     def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
+        if roi_too_large(first > 0.5, ROI_MIN_ZOOM, ROI_MARGIN):  # a webcam's usual framing
+            return first
         w, h = self.output_size
         ow, oh = 2 * w, 2 * h
         out = cv2.resize(first, (ow, oh), interpolation=cv2.INTER_LINEAR)

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 
 from livebokeh.segment.base import Segmenter, SegmenterOptions, roi_box
@@ -68,3 +69,23 @@ def test_tta_averages_the_mirrored_pass():
     assert Blurry.calls == 3  # one more pass, on the mirror image
     mirrored = Blurry(SegmenterOptions(roi=False)).segment(np.ascontiguousarray(img[:, ::-1])).data[:, ::-1]
     np.testing.assert_allclose(both, (plain + mirrored) / 2, atol=1e-6)
+
+
+def test_the_early_roi_exit_never_skips_a_pass_the_doubled_mask_would_run():
+    from livebokeh.segment.base import ROI_MARGIN, ROI_MIN_ZOOM, roi_box, roi_too_large
+
+    rng = np.random.default_rng(0)
+    exits = 0
+    for t in range(400):
+        h, w = (256, 256) if t % 2 else (144, 256)
+        m = np.zeros((h, w), np.float32)
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (int(rng.integers(1, w)), int(rng.integers(1, h)))
+        cv2.ellipse(m, centre, axes, 0, 0, 360, float(rng.uniform(0.5, 1)), -1)
+        m = cv2.GaussianBlur(m, (0, 0), float(rng.uniform(0.5, 4)))
+        box = roi_box(cv2.resize(m, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR) > 0.5, ROI_MARGIN)
+        too_large = box is not None and (box[2] - box[0]) * (box[3] - box[1]) * ROI_MIN_ZOOM**2 > 4 * w * h
+        if roi_too_large(m > 0.5, ROI_MIN_ZOOM, ROI_MARGIN):
+            exits += 1
+            assert too_large, (t, centre, axes)
+    assert exits > 50  # the shortcut is taken for large people
