@@ -252,12 +252,13 @@ COLUMNS = [
 
 
 def render(report: dict) -> str:
-    stages = [{"case": r["case"], **{k: v for k, v in r["stages"].items()}} for r in report["rows"]]
+    names = ("capture", "inference", "render", "sinks")
+    stages = [{"case": r["case"], **{f"{n}_wall": r["stages"].get(n, 0.0) for n in names},
+               **{f"{n}_cpu": r.get("stage_cpu", {}).get(n, 0.0) for n in names}} for r in report["rows"]]
     return "\n\n".join([
         table(report["rows"], COLUMNS),
-        "ms per frame in each stage:\n" + table(stages, [("case", "case", ""), ("capture", "capture", ".1f"),
-                                                         ("inference", "inference", ".1f"),
-                                                         ("render", "render", ".1f"), ("sinks", "sinks", ".2f")]),
+        "ms per frame in each stage, wall / CPU of the stage's own threads:\n"
+        + table(stages, [("case", "case", ""), *((f"{n}_{k}", f"{n} {k}", ".1f") for n in names for k in ("wall", "cpu"))]),
         f"file cases: best of {report.get('repeats', 1)} runs each, measured in turn; {report['machine']}",
     ])
 

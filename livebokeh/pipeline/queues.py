@@ -79,7 +79,6 @@ class FanOut:
         self.queues = queues
         self._next = 0
         self._ended: set[int] = set()
-        self.dropped = 0
 
     def put(self, item: Any, timeout: float) -> None:
         """Raises :class:`Full` when the queue whose turn it is has no room (the turn stays)."""

@@ -80,15 +80,14 @@ def _fill(num: np.ndarray, den: np.ndarray, depth: int = 10) -> np.ndarray:
     return coarse + (ratio - coarse) * keep
 
 
-def _factor(radius: float, width: int = 0, height: int = 0) -> int:
+def _factor(radius: float, width: int, height: int) -> int:
     """Reduction factor for an aperture of ``radius``: at least ``radius / MAX_SMALL_RADIUS``, and
     preferably one that divides the frame's sides, for OpenCV's integer area path (1920x1080 with
     a 32 px aperture: 8 instead of 7, 0.8 ms instead of 6.2 ms)."""
     k = max(1, math.ceil(radius / MAX_SMALL_RADIUS - 1e-6))
-    if width and height:
-        for j in range(k, k + k // 2 + 1):
-            if width % j == 0 and height % j == 0:
-                return j
+    for j in range(k, k + k // 2 + 1):
+        if width % j == 0 and height % j == 0:
+            return j
     return k
 
 

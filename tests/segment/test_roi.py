@@ -15,8 +15,6 @@ class Blurry(Segmenter):
 
     def _segment(self, image):
         Blurry.calls += 1
-        import cv2
-
         small = cv2.resize(image[:, :, 0], (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
         return np.clip((small - 0.2) * 2, 0, 1).astype(np.float32)
 
