@@ -28,14 +28,6 @@ class StageTimer:
         self.busy_ns += ns
         self.cpu_ns += cpu_ns
 
-    @property
-    def mean_ms(self) -> float:
-        return self.busy_ns / self.items / 1e6 if self.items else 0.0
-
-    @property
-    def mean_cpu_ms(self) -> float:
-        return self.cpu_ns / self.items / 1e6 if self.items else 0.0
-
 
 @dataclass
 class LatencyLog:
