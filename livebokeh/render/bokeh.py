@@ -195,15 +195,20 @@ def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np
     th, tw = h // t, w // t
     if th < 2 or tw < 2:
         return cv2.blendLinear(foreground, background, full, np.float32(1.0) - full)
-    # each tile below is read from ``background`` before it is written in ``out`` (same array)
-    core = alpha[: th * t, : tw * t]
-    lo, hi = (cv2.erode(core, None), cv2.dilate(core, None)) if scaled else (core, core)
-    # a tile is all person (all background) when the mean of its 255/0 map is exactly 255
-    person = cv2.resize(cv2.compare(lo, 1.0, cv2.CMP_GE), (tw, th), interpolation=cv2.INTER_AREA) == 255
-    empty = cv2.resize(cv2.compare(hi, 0.0, cv2.CMP_LE), (tw, th), interpolation=cv2.INTER_AREA) == 255
+    # a tile is all person (all background) when its pixels, and where the alpha is upsampled
+    # their neighbours (the bilinear footprint), are all 1 (all 0): the 255/0 maps eroded
+    # (equal to testing the eroded or dilated alpha, at a third of the cost), then averaged
+    # over each tile, which is exactly 255 only when all of it is
+    cut = alpha[: min(h, th * t + 1), : min(w, tw * t + 1)]
+    one, zero = cv2.compare(cut, 1.0, cv2.CMP_GE), cv2.compare(cut, 0.0, cv2.CMP_LE)
+    if scaled:
+        one, zero = cv2.erode(one, None), cv2.erode(zero, None)
+    person = cv2.resize(one[: th * t, : tw * t], (tw, th), interpolation=cv2.INTER_AREA) == 255
+    empty = cv2.resize(zero[: th * t, : tw * t], (tw, th), interpolation=cv2.INTER_AREA) == 255
     mixed = ~(person | empty)
     ys = np.rint(np.arange(th + 1) * (t * H / h)).astype(int).tolist()
     xs = np.rint(np.arange(tw + 1) * (t * W / w)).astype(int).tolist()
+    # each tile below is read from ``background`` before it is written in ``out`` (same array)
     for r, c0, c1 in _runs(person & ~mixed):
         out[ys[r] : ys[r + 1], xs[c0] : xs[c1]] = foreground[ys[r] : ys[r + 1], xs[c0] : xs[c1]]
     step_y, step_x = ys[1], xs[1]

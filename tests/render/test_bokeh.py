@@ -13,6 +13,7 @@ from livebokeh.render import (
     render_bokeh,
     to_linear,
 )
+from livebokeh.render.bokeh import TILE
 
 
 def _scene(h=240, w=320):
@@ -190,6 +191,17 @@ def test_tiled_composite_equals_one_blend(shape, alpha_shape):
     out = composite(fg, bg, alpha)
     np.testing.assert_array_equal(out, expected)
     assert out is not bg and out is not fg
+
+
+def test_tiled_composite_sees_the_pixel_past_the_last_whole_tile():
+    """The last row of whole tiles is blended from the alpha row just below it (the bilinear
+    footprint): a person ending exactly there is not a whole-person tile."""
+    rng = np.random.default_rng(5)
+    fg, bg = (rng.integers(0, 256, (726, 1280, 3), dtype=np.uint8) for _ in range(2))
+    alpha = np.zeros((363, 640), np.float32)
+    alpha[: 45 * TILE] = 1.0  # whole tiles of person, then background in the rows past them
+    full = cv2.resize(alpha, (1280, 726), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(composite(fg, bg, alpha), cv2.blendLinear(fg, bg, full, 1 - full))
 
 
 @pytest.mark.parametrize("size", [(64, 48), (1280, 720), (1920, 1080), (33, 17)])
