@@ -357,13 +357,8 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
                                            guided="off", islands=0.0, lookahead=0)
         else:
-            sc = cfg.segmenter
-            options = SegmenterOptions(
-                model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
-                precision=sc.precision, weights=sc.weights, frame_size=(info.width, info.height), roi=sc.roi,
-                tta=sc.tta == "on" or (sc.tta == "auto" and info.still),
-            )
-            segmenter = stack.enter_context(create_segmenter(sc.backend, options))
+            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still)
+            segmenter = stack.enter_context(create_segmenter(cfg.segmenter.backend, options))
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,

@@ -107,8 +107,7 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
     plan = plan_threads(sc.threads)
     with source, opencv_threads(plan):
         info = source.info
-        opts = SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights, roi=sc.roi,
-                                frame_size=(info.width, info.height))
+        opts = _options(cfg, (info.width, info.height), weights)
         with create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()
             with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
@@ -130,14 +129,18 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
     }
 
 
+def _options(cfg: Config, frame_size: tuple[int, int], weights: str) -> SegmenterOptions:
+    """The segmenter options of ``cfg``; ``weights`` (the bench's option) wins when given."""
+    opts = SegmenterOptions.from_config(cfg.segmenter, frame_size)
+    return dataclasses.replace(opts, weights=weights) if weights else opts
+
+
 def segmenter_alone(path: Path, backend: str, weights: str, cfg: Config) -> dict:
     """Decode and segment every frame, nothing else: the model's limit (with 2 inference threads,
     its fastest here, and OpenCV's default threads)."""
-    sc = cfg.segmenter
     src = VideoFileSource(path)
     with src:
-        opts = SegmenterOptions(model=sc.model, threads=2, weights=weights, roi=sc.roi,
-                                frame_size=(src.info.width, src.info.height))
+        opts = dataclasses.replace(_options(cfg, (src.info.width, src.info.height), weights), threads=2)
         with create_segmenter(backend, opts) as seg:
             n, t0 = 0, time.perf_counter()
             while (f := src.read()) is not None:
@@ -201,14 +204,17 @@ def _clip_1080(src: Path, frames: int) -> Path:
 
 
 def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, paced_frames: int = 300,
-        repeats: int = 2) -> dict:
+        repeats: int = 2, cfg: Config | None = None) -> dict:
     """Every case against its references; each file case ``repeats`` times, the three measured in
     turn each time and the best rate of each kept (this machine's speed drifts between runs, so
-    single runs taken minutes apart make noisy ratios)."""
+    single runs taken minutes apart make noisy ratios).
+
+    ``cfg`` (default: the defaults) sets the pipeline and the segmenter-alone reference (model,
+    ROI pass); the naive loop is always the peer's."""
     clip = data / "videos" / "office720p.mp4"
     if not clip.is_file():
         raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
-    cfg = Config()
+    cfg = cfg or Config()
     clip1080 = _clip_1080(clip, frames)
     rows = []
     for backend in backends:
@@ -230,7 +236,16 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
         else:
             r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, weights, cfg)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
-    return {"machine": machine(), "repeats": repeats, "rows": rows}
+    return {"machine": machine(), "repeats": repeats, "rows": rows, "config": _differences(cfg)}
+
+
+def _differences(cfg: Config) -> dict[str, object]:
+    """The settings of ``cfg`` that differ from the defaults, as dotted keys (empty: defaults)."""
+    default = Config()
+    return {f"{section}.{f.name}": getattr(getattr(cfg, section), f.name)
+            for section in (f.name for f in dataclasses.fields(Config))
+            for f in dataclasses.fields(getattr(cfg, section))
+            if getattr(getattr(cfg, section), f.name) != getattr(getattr(default, section), f.name)}
 
 
 class _Limited(VideoFileSource):
@@ -259,22 +274,23 @@ def render(report: dict) -> str:
         table(report["rows"], COLUMNS),
         "ms per frame in each stage, wall / CPU of the stage's own threads:\n"
         + table(stages, [("case", "case", ""), *((f"{n}_{k}", f"{n} {k}", ".1f") for n in names for k in ("wall", "cpu"))]),
+        "settings: " + (", ".join(f"{k} = {v}" for k, v in report["config"].items()) if report.get("config")
+                        else "the defaults"),
         f"file cases: best of {report.get('repeats', 1)} runs each, measured in turn; {report['machine']}",
     ])
 
 
-def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weights: str = "") -> dict:
+def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weights: str = "",
+         cfg: Config | None = None) -> dict:
     """The live pipeline on a looping clip at camera pace; memory and threads sampled as it runs."""
     clip = data / "videos" / "office720p.mp4"
-    cfg = Config()
+    cfg = cfg or Config()
     samples: list[tuple[int, float, int]] = []
     source = LoopingSource(clip, frames, fps)
     sink = NullSink()
     threads_before = threading.active_count()
     with source, opencv_threads(plan_threads(cfg.segmenter.threads)):
-        sc = cfg.segmenter
-        with create_segmenter(backend, SegmenterOptions(model=sc.model, threads=sc.threads, weights=weights,
-                                                        frame_size=(source.info.width, source.info.height))) as seg:
+        with create_segmenter(backend, _options(cfg, (source.info.width, source.info.height), weights)) as seg:
             with Pipeline(source, seg, [sink], cfg.mask, cfg.render) as p:
                 p.start()
                 step = max(1, frames // 40)

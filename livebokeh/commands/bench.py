@@ -33,18 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
     q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
     pl = _subcommand(sub, "pipeline", "whole pipeline vs the segmenter alone and a naive sequential loop")
-    pl.add_argument("--backends", nargs="+", default=["mediapipe"], help="backends (default mediapipe)")
+    pl.add_argument("--backends", nargs="+", help="backends (default: the settings' backend, mediapipe)")
     pl.add_argument("--frames", type=int, default=183, help="frames per file case (default 183)")
     pl.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps case")
     pl.add_argument("--repeats", type=int, default=2, help="runs of each file case, best kept (default 2)")
+    pl.add_argument("--config", "-c", metavar="FILE|PRESET",
+                    help="settings the pipeline and the segmenter-alone reference run with (default: the defaults)")
     so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency",
                      weights=False)
     so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
     so.add_argument("--fps", type=float, default=30.0, help="camera pace (default 30)")
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
+    so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     _subcommand(sub, "render", "renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame",
                 weights=False)
     return p
+
+
+def _config(path: str | None):
+    from livebokeh.config import load_config
+
+    return load_config(path)
 
 
 def main(argv: list[str]) -> int:
@@ -63,13 +72,16 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import pipeline as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.backends, args.deeplab_weights, args.frames, args.paced_frames, args.repeats)
+            cfg = _config(args.config)
+            report = bench.run(data, args.backends or [cfg.segmenter.backend], args.deeplab_weights, args.frames,
+                               args.paced_frames, args.repeats, cfg)
         elif args.what == "soak":
             from livebokeh.bench import pipeline as soak
 
             data = common.require_data(args.data)
             frames, fps = (300, 100.0) if args.short else (args.frames, args.fps)
-            report = soak.soak(data, frames, fps)
+            cfg = _config(args.config)
+            report = soak.soak(data, frames, fps, cfg.segmenter.backend, cfg=cfg)
             common.write_json(args.json, report)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1

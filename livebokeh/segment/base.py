@@ -6,12 +6,16 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from livebokeh.registry import Registry
 from livebokeh.types import Mask
+
+if TYPE_CHECKING:
+    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,15 @@ class SegmenterOptions:
         from livebokeh.threads import plan_threads
 
         return plan_threads(self.threads).inference
+
+    @classmethod
+    def from_config(cls, sc: SegmenterConfig, frame_size: tuple[int, int] | None = None,
+                    still: bool = False) -> SegmenterOptions:
+        """The options the ``[segmenter]`` settings ``sc`` describe, for frames of ``frame_size``
+        (``still``: a single picture, where ``tta = "auto"`` turns the mirrored pass on)."""
+        return cls(model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
+                   precision=sc.precision, weights=sc.weights, frame_size=frame_size, roi=sc.roi,
+                   tta=sc.tta == "on" or (sc.tta == "auto" and still))
 
 
 class Segmenter(ABC):

@@ -75,9 +75,25 @@ def test_bench_pipeline_short(data_dir, tmp_path):
                  "--repeats", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = report["rows"]
-    assert report["repeats"] == 1
+    assert report["repeats"] == 1 and report["config"] == {}  # the defaults
     assert [r["case"] for r in rows] == ["mediapipe, 1280x720 file", "mediapipe, 1920x1080 file",
                                          "mediapipe, paced 30 fps 1280x720"]
     for r in rows[:2]:
         assert r["frames_out"] == 20 and r["dropped"] == 0 and r["naive_fps"] > 0 and r["segmenter_alone_fps"] > 0
     assert rows[2]["frames_out"] + rows[2]["dropped"] == 30
+
+
+def test_bench_pipeline_runs_with_the_given_settings():
+    """``--config call``: the pipeline and the segmenter-alone reference get the preset's model and
+    ROI setting, and the report names what differs from the defaults."""
+    from livebokeh.bench.pipeline import _differences, _options
+    from livebokeh.config import load_config
+
+    cfg = load_config("call")
+    opts = _options(cfg, (1280, 720), "")
+    assert (opts.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
+    assert _options(cfg, (1280, 720), "w.tflite").weights == "w.tflite"
+    diff = _differences(cfg)
+    assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
+    assert "render.blur" not in diff  # the preset sets it to its default value
+    assert _differences(load_config(None)) == {}
