@@ -115,8 +115,10 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: Re
     cfg = cfg or RenderConfig()
     h, w = image.shape[:2]
     k = _factor(radius, w, h)
-    linear = to_linear(image, cfg.highlights) if cfg.linear else image.astype(np.float32) * np.float32(1 / 255)
-    small = _shrink(linear, k)
+    if cfg.linear:  # linear light before averaging: a small bright light keeps its energy
+        small = _shrink(to_linear(image, cfg.highlights), k)
+    else:  # averaging commutes with the scaling: shrink the 8-bit frame (OpenCV's fast path) first
+        small = _shrink(image, k).astype(np.float32) * np.float32(1 / 255)
     sh, sw = small.shape[:2]
     ah, aw = alpha.shape
     if (ah, aw) == (sh, sw):
