@@ -162,6 +162,12 @@ def light_wrap(alpha: np.ndarray, strength: float, size: float) -> np.ndarray:
     return alpha * (np.float32(1.0) - wrap)
 
 
+#: An alpha within this of 0 or 1 blends to the background or foreground pixel itself (8-bit
+#: rounding; checked for every pair of values in the tests), so tiles whose alpha is that close
+#: are copied, not blended: the tails of the feather and the light wrap no longer make a third
+#: more tiles "mixed".
+SNAP = 1.0 / 1024
+
 #: Tile side, in pixels of the alpha, of the composite's skip test (16 px of a 1280x720 frame
 #: whose alpha comes at the working size, 640x360).
 TILE = 8
@@ -172,7 +178,8 @@ def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray)
 
     Equal to one ``cv2.blendLinear`` over the frame with the (bilinearly upsampled) alpha, but
     only the tiles where the alpha is fractional are blended (a few percent of a frame); tiles
-    wholly person are copied from ``foreground`` and wholly background from ``background``.
+    wholly person are copied from ``foreground`` and wholly background from ``background``
+    (an alpha within :data:`SNAP` of 1 or 0 blends to those very pixels).
     The test runs on the alpha as given, widened by one pixel where it is upsampled (the
     bilinear footprint), so it is exact.
 
@@ -198,11 +205,12 @@ def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np
     if th < 2 or tw < 2:
         return cv2.blendLinear(foreground, background, full, np.float32(1.0) - full)
     # a tile is all person (all background) when its pixels, and where the alpha is upsampled
-    # their neighbours (the bilinear footprint), are all 1 (all 0): the 255/0 maps eroded
-    # (equal to testing the eroded or dilated alpha, at a third of the cost), then averaged
-    # over each tile, which is exactly 255 only when all of it is
+    # their neighbours (the bilinear footprint), are all within SNAP of 1 (of 0), where
+    # blendLinear gives the foreground (background) pixel itself: the 255/0 maps eroded (equal
+    # to testing the eroded or dilated alpha, at a third of the cost), then averaged over each
+    # tile, which is exactly 255 only when all of it is
     cut = alpha[: min(h, th * t + 1), : min(w, tw * t + 1)]
-    one, zero = cv2.compare(cut, 1.0, cv2.CMP_GE), cv2.compare(cut, 0.0, cv2.CMP_LE)
+    one, zero = cv2.compare(cut, 1.0 - SNAP, cv2.CMP_GE), cv2.compare(cut, SNAP, cv2.CMP_LE)
     if scaled:
         one, zero = cv2.erode(one, None), cv2.erode(zero, None)
     person = cv2.resize(one[: th * t, : tw * t], (tw, th), interpolation=cv2.INTER_AREA) == 255

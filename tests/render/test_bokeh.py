@@ -13,7 +13,7 @@ from livebokeh.render import (
     render_bokeh,
     to_linear,
 )
-from livebokeh.render.bokeh import TILE
+from livebokeh.render.bokeh import SNAP, TILE
 
 
 def _scene(h=240, w=320):
@@ -191,6 +191,33 @@ def test_tiled_composite_equals_one_blend(shape, alpha_shape):
     out = composite(fg, bg, alpha)
     np.testing.assert_array_equal(out, expected)
     assert out is not bg and out is not fg
+
+
+def test_an_alpha_within_snap_of_one_or_zero_blends_to_the_pixel_itself():
+    """What lets the composite copy tiles whose alpha is only nearly 0 or 1: for every pair of
+    8-bit values, blendLinear returns the foreground (background) value itself."""
+    fg = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(256, 256)
+    bg = fg.T.copy()
+    fg3, bg3 = np.dstack([fg] * 3), np.dstack([bg] * 3)
+    one, snap = np.float32(1.0), np.float32(SNAP)
+    near_one = [one - snap, np.nextafter(one - snap, np.float32(0)), np.float32(1 - SNAP / 2), one]
+    for a, expected in [*((a, fg3) for a in near_one), *((a, bg3) for a in (snap, snap / 2, np.float32(0)))]:
+        alpha = np.full((256, 256), a, np.float32)
+        np.testing.assert_array_equal(cv2.blendLinear(fg3, bg3, alpha, 1 - alpha), expected)
+
+
+def test_tiled_composite_skips_tiles_whose_alpha_is_nearly_whole():
+    """A feather's tail (alpha 1e-4 outside, 1 - 1e-4 inside) blends nothing, and gives the bytes
+    of one blendLinear."""
+    rng = np.random.default_rng(4)
+    fg, bg = (rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for _ in range(2))
+    alpha = np.full((360, 640), 1e-4, np.float32)
+    alpha[100:260, 200:440] = 1 - 1e-4
+    full = cv2.resize(alpha, (1280, 720), interpolation=cv2.INTER_LINEAR)
+    out = composite(fg, bg, alpha)
+    np.testing.assert_array_equal(out, cv2.blendLinear(fg, bg, full, 1 - full))
+    np.testing.assert_array_equal(out[204:516, 404:876], fg[204:516, 404:876])  # inside the bilinear edge
+    np.testing.assert_array_equal(out[:180], bg[:180])
 
 
 def test_tiled_composite_sees_the_pixel_past_the_last_whole_tile():
