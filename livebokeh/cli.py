@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|soak   benchmarks on the evaluation data
+  livebokeh bench models|quality|render|pipeline|cost|soak   benchmarks on the evaluation data
   livebokeh doctor                                checks cameras, virtual camera, GPU, models
 
 examples:

@@ -248,6 +248,66 @@ def _differences(cfg: Config) -> dict[str, object]:
             if getattr(getattr(cfg, section), f.name) != getattr(getattr(default, section), f.name)}
 
 
+#: What ``bench cost`` turns off, one at a time, then the three costliest together: (label, overrides).
+STEPS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("as configured", {}),
+    ("no optical flow in the smoothing", {"mask.flow": False}),
+    ("no temporal smoothing", {"mask.smoothing": 0.0}),
+    ("blur on encoded pixels, not linear light", {"render.linear": False}),
+    ("no light wrap", {"render.light_wrap": 0.0}),
+    ("no ROI pass", {"segmenter.roi": False}),
+    ("no flow, no linear light, no light wrap", {"mask.flow": False, "render.linear": False, "render.light_wrap": 0.0}),
+)
+
+
+def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int = 2) -> dict:
+    """What each quality step costs in the pipeline: the 1280x720 file case with the settings of
+    ``config`` (default: the defaults) and with each of :data:`STEPS` turned off, all measured in
+    turn ``repeats`` times (best kept), beside the segmenter alone (as configured) and the naive
+    loop, so that every row's ratios come from the same run."""
+    from livebokeh.config import load_config
+
+    clip = data / "videos" / "office720p.mp4"
+    if not clip.is_file():
+        raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
+    configs = [(label, load_config(config, overrides)) for label, overrides in STEPS]
+    base = configs[0][1]
+    backend = base.segmenter.backend
+    best: dict[str, dict] = {}
+    alone = naive = 0.0
+    for _ in range(max(1, repeats)):
+        alone = max(alone, segmenter_alone(clip, backend, "", base)["fps"])
+        naive = max(naive, naive_loop(clip)["fps"])
+        for label, cfg in configs:
+            r = _run_pipeline(_Limited(clip, frames), backend, "", cfg)
+            if label not in best or r["fps"] > best[label]["fps"]:
+                best[label] = r
+    ref_cpu = best[configs[0][0]]["cpu_ms_per_frame"]
+    rows = [{"case": label, "fps": best[label]["fps"], "vs_naive": best[label]["fps"] / naive,
+             "vs_segmenter": best[label]["fps"] / alone, "cpu_ms_per_frame": best[label]["cpu_ms_per_frame"],
+             "cpu_saved": ref_cpu - best[label]["cpu_ms_per_frame"], "cores": best[label]["cores"]}
+            for label, _ in configs]
+    return {"machine": machine(), "backend": backend, "repeats": repeats, "segmenter_alone_fps": alone,
+            "naive_fps": naive, "config": _differences(base), "rows": rows}
+
+
+COST_COLUMNS = [
+    ("case", "1280x720 file", ""), ("fps", "fps out", ".1f"), ("vs_naive", "x naive", ".2f"),
+    ("vs_segmenter", "x segmenter", ".2f"), ("cpu_ms_per_frame", "CPU ms/frame", ".1f"),
+    ("cpu_saved", "CPU ms saved", ".1f"), ("cores", "cores", ".2f"),
+]
+
+
+def render_cost(report: dict) -> str:
+    settings = ", ".join(f"{k} = {v}" for k, v in report["config"].items()) or "the defaults"
+    return "\n\n".join([
+        table(report["rows"], COST_COLUMNS),
+        f"{report['backend']}, settings: {settings}; segmenter alone {report['segmenter_alone_fps']:.1f} fps, "
+        f"naive loop {report['naive_fps']:.1f} fps; best of {report['repeats']} runs each, measured in turn; "
+        f"{report['machine']}",
+    ])
+
+
 class _Limited(VideoFileSource):
     def __init__(self, path: Path, limit: int) -> None:
         super().__init__(path)

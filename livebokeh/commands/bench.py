@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--repeats", type=int, default=2, help="runs of each file case, best kept (default 2)")
     pl.add_argument("--config", "-c", metavar="FILE|PRESET",
                     help="settings the pipeline and the segmenter-alone reference run with (default: the defaults)")
+    co = _subcommand(sub, "cost", "what each quality step costs: the 720p file pipeline with each one off", weights=False)
+    co.add_argument("--frames", type=int, default=183, help="frames per run (default 183)")
+    co.add_argument("--repeats", type=int, default=2, help="runs of each variant, best kept (default 2)")
+    co.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to start from (default: the defaults)")
     so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency",
                      weights=False)
     so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
@@ -75,6 +79,13 @@ def main(argv: list[str]) -> int:
             cfg = _config(args.config)
             report = bench.run(data, args.backends or [cfg.segmenter.backend], args.deeplab_weights, args.frames,
                                args.paced_frames, args.repeats, cfg)
+        elif args.what == "cost":
+            from livebokeh.bench import pipeline as cost
+
+            report = cost.cost(common.require_data(args.data), args.config, args.frames, args.repeats)
+            common.write_json(args.json, report)
+            print(cost.render_cost(report))
+            return 0
         elif args.what == "soak":
             from livebokeh.bench import pipeline as soak
 

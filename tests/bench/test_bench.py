@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from livebokeh.bench import gpu_check
 from livebokeh.bench import models as bench_models
 from livebokeh.bench.common import half_body_ids
@@ -97,3 +99,18 @@ def test_bench_pipeline_runs_with_the_given_settings():
     assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
     assert "render.blur" not in diff  # the preset sets it to its default value
     assert _differences(load_config(None)) == {}
+
+
+def test_bench_cost_short(data_dir, tmp_path, capsys):
+    """Every step off in turn, each row's ratios against the references of the same run."""
+    out = tmp_path / "c.json"
+    assert main(["bench", "cost", "--data", str(data_dir), "--frames", "12", "--repeats", "1",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {r["case"]: r for r in report["rows"]}
+    assert list(rows)[0] == "as configured" and rows["as configured"]["cpu_saved"] == 0
+    assert len(rows) == 7 and report["config"] == {} and report["backend"] == "mediapipe"
+    assert report["segmenter_alone_fps"] > 0 and report["naive_fps"] > 0
+    for r in rows.values():
+        assert r["fps"] > 0 and r["vs_segmenter"] == pytest.approx(r["fps"] / report["segmenter_alone_fps"])
+    assert "no light wrap" in capsys.readouterr().out
