@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from livebokeh.bench import gpu_check
@@ -56,8 +57,9 @@ def test_bench_quality_short_run(data_dir, tmp_path, capsys):
     rows = {r["variant"].strip(): r for r in report["backends"]["mediapipe"]["rows"]}
     assert {"raw model output", "livebokeh live (all steps)", "livebokeh file, look-ahead 2"} <= set(rows)
     live, raw = rows["livebokeh live (all steps)"], rows["raw model output"]
-    for k in ("stills_iou", "portraits_biou", "flicker_videos", "gs_iou", "gs_flicker"):
+    for k in ("stills_iou", "portraits_biou", "flicker_videos", "gs_iou", "gs_flicker", "moving_iou"):
         assert live[k] is not None and raw[k] is not None
+    assert 0.5 < live["moving_iou"] <= 1
     assert report["backends"]["mediapipe"]["cost_720p"]["added_ms"] > 0
     assert "flicker videos" in capsys.readouterr().out
 
@@ -114,3 +116,21 @@ def test_bench_cost_short(data_dir, tmp_path, capsys):
     for r in rows.values():
         assert r["fps"] > 0 and r["vs_segmenter"] == pytest.approx(r["fps"] / report["segmenter_alone_fps"])
     assert "no light wrap" in capsys.readouterr().out
+
+
+def test_moving_sequence_slides_the_portrait_and_its_reference():
+    from livebokeh.bench.quality import moving_sequence
+
+    img = np.full((100, 60, 3), 200, np.uint8)
+    alpha = np.zeros((100, 60), np.float32)
+    alpha[20:90, 10:50] = 1.0
+    seq = moving_sequence(img, alpha, frames=4, speed=24, size=(320, 180))
+    assert len(seq) == 4
+    (f0, r0), (f1, r1) = seq[0], seq[1]
+    assert f0.shape == (180, 320, 3) and r0.shape == (180, 320) and r0.dtype == np.float32
+    cols0, cols1 = np.flatnonzero(r0.max(axis=0) > 0.5), np.flatnonzero(r1.max(axis=0) > 0.5)
+    assert cols1[0] - cols0[0] == 24 and cols1.size == cols0.size  # moved, not resized
+    inside = r1 > 0.99
+    np.testing.assert_array_equal(f1[inside], np.full((int(inside.sum()), 3), 200, np.uint8))
+    outside = (r0 == 0) & (r1 == 0)
+    np.testing.assert_array_equal(f0[outside], f1[outside])  # the background stays put
