@@ -45,6 +45,7 @@ def test_bench_render(data_dir, tmp_path, capsys):
     assert main(["bench", "render", "--data", str(data_dir), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["halo"]["ratio"] < 1 and report["bokeh"]["energy_inside"] > 0.5
+    assert report["bokeh"]["core_level"] > 5 * report["bokeh"]["core_level_encoded"]  # a visible disc
     assert [s["size"] for s in report["speed"]] == ["1280x720", "1920x1080"]
     assert "GaussianBlur(15)+blend ms" in capsys.readouterr().out
 
