@@ -244,13 +244,13 @@ class Pipeline:
         def make_queue() -> FifoQueue | LatestQueue:
             return LatestQueue() if self.info.live else FifoQueue(queue_size)
 
-        q_frames, q_masks, q_out = make_queue(), make_queue(), make_queue()
+        q_frames = make_queue()
         self._flow = FlowEstimator()
         if self.info.live:
             # Decoupled rates: every captured frame goes to the renderer, the newest one also to
             # the model; the renderer takes the newest mask, moved to its frame with optical
             # flow when the model has not reached that frame yet.
-            q_display = make_queue()
+            q_display, q_out = make_queue(), make_queue()
             self._slot = MaskSlot()
             self._frame_period = 1.0 / float(self.info.fps) if self.info.fps else 1 / 30
             self._stages = [
@@ -271,6 +271,7 @@ class Pipeline:
                 _Stage(self, "sinks", self._write, FanIn(outs), None, final=True),
             ]
         else:
+            q_masks, q_out = make_queue(), make_queue()
             self._stages = [
                 _Stage(self, "capture", self._capture, None, q_frames),
                 _Stage(self, "inference", self._infer, q_frames, q_masks, flush=self._flush_masks),
