@@ -81,12 +81,17 @@ def _smoother(v: Variant):
     return MaskSmoother(v.cfg.smoothing, v.cfg.flow)
 
 
-def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
+def _read_pairs(pairs):
+    """``(photo, 8-bit reference)`` for each readable pair of files whose sizes agree."""
     for photo, ref_path in pairs:
         img = cv2.imread(str(photo))
         ref = cv2.imread(str(ref_path), cv2.IMREAD_GRAYSCALE)
-        if img is None or ref is None or ref.shape != img.shape[:2]:
-            continue
+        if img is not None and ref is not None and ref.shape == img.shape[:2]:
+            yield img, ref
+
+
+def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
+    for img, ref in _read_pairs(pairs):
         gt = ref > 127
         raw, prob = _both(seg, img)
         cache: dict = {}
@@ -176,11 +181,7 @@ def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: in
 
 
 def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict) -> None:
-    for photo, ref_path in pairs:
-        img = cv2.imread(str(photo))
-        ref = cv2.imread(str(ref_path), cv2.IMREAD_GRAYSCALE)
-        if img is None or ref is None or ref.shape != img.shape[:2]:
-            continue
+    for img, ref in _read_pairs(pairs):
         seq = moving_sequence(img, ref.astype(np.float32) / 255, min(MOVING_FRAMES, max(MOVING_SKIP + 2, limit)))
         frames = [f for f, _ in seq]
         for v, masks in _smoothed(seg, frames, vs):
