@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames
-from livebokeh.config import Config
+from livebokeh.config import Config, load_config
 from livebokeh.errors import LivebokehError
 from livebokeh.pipeline import Pipeline
 from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -265,8 +265,6 @@ def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int 
     ``config`` (default: the defaults) and with each of :data:`STEPS` turned off, all measured in
     turn ``repeats`` times (best kept), beside the segmenter alone (as configured) and the naive
     loop, so that every row's ratios come from the same run."""
-    from livebokeh.config import load_config
-
     clip = data / "videos" / "office720p.mp4"
     if not clip.is_file():
         raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
@@ -298,12 +296,15 @@ COST_COLUMNS = [
 ]
 
 
+def _settings(differences: dict[str, object]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in differences.items()) or "the defaults"
+
+
 def render_cost(report: dict) -> str:
-    settings = ", ".join(f"{k} = {v}" for k, v in report["config"].items()) or "the defaults"
     return "\n\n".join([
         table(report["rows"], COST_COLUMNS),
-        f"{report['backend']}, settings: {settings}; segmenter alone {report['segmenter_alone_fps']:.1f} fps, "
-        f"naive loop {report['naive_fps']:.1f} fps; best of {report['repeats']} runs each, measured in turn; "
+        f"{report['backend']}, settings: {_settings(report['config'])}; "
+        f"segmenter alone {report['segmenter_alone_fps']:.1f} fps, naive loop {report['naive_fps']:.1f} fps; best of {report['repeats']} runs each, measured in turn; "
         f"{report['machine']}",
     ])
 
@@ -334,8 +335,7 @@ def render(report: dict) -> str:
         table(report["rows"], COLUMNS),
         "ms per frame in each stage, wall / CPU of the stage's own threads:\n"
         + table(stages, [("case", "case", ""), *((f"{n}_{k}", f"{n} {k}", ".1f") for n in names for k in ("wall", "cpu"))]),
-        "settings: " + (", ".join(f"{k} = {v}" for k, v in report["config"].items()) if report.get("config")
-                        else "the defaults"),
+        f"settings: {_settings(report.get('config', {}))}",
         f"file cases: best of {report.get('repeats', 1)} runs each, measured in turn; {report['machine']}",
     ])
 
