@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livebokeh.errors import LivebokehError
+
+if TYPE_CHECKING:
+    from livebokeh.config import Config
 
 
 def _subcommand(sub, name: str, help: str, weights: bool = True) -> argparse.ArgumentParser:
@@ -54,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config(path: str | None):
+def _config(path: str | None) -> Config:
+    """The settings of ``--config`` (a file or a preset name), or the defaults."""
     from livebokeh.config import load_config
 
     return load_config(path)
