@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames
-from livebokeh.config import Config, load_config
+from livebokeh.config import Config, load_config, sections
 from livebokeh.errors import LivebokehError
 from livebokeh.pipeline import Pipeline
 from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -242,10 +242,13 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
 def _differences(cfg: Config) -> dict[str, object]:
     """The settings of ``cfg`` that differ from the defaults, as dotted keys (empty: defaults)."""
     default = Config()
-    return {f"{section}.{f.name}": getattr(getattr(cfg, section), f.name)
-            for section in (f.name for f in dataclasses.fields(Config))
-            for f in dataclasses.fields(getattr(cfg, section))
-            if getattr(getattr(cfg, section), f.name) != getattr(getattr(default, section), f.name)}
+    out: dict[str, object] = {}
+    for name in sections():
+        ours, theirs = getattr(cfg, name), getattr(default, name)
+        for f in dataclasses.fields(ours):
+            if getattr(ours, f.name) != getattr(theirs, f.name):
+                out[f"{name}.{f.name}"] = getattr(ours, f.name)
+    return out
 
 
 #: What ``bench cost`` turns off, one at a time, then the three costliest together: (label, overrides).
