@@ -16,6 +16,7 @@ The cost row times the smoothing and refinement of one 1280x720 frame beside the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -139,6 +140,20 @@ MOVING_SPEED = 24
 MOVING_FRAMES, MOVING_SKIP = 24, 4
 
 
+@functools.lru_cache(maxsize=2)
+def _texture(size: tuple[int, int]) -> np.ndarray:
+    """The moving portraits' background, ``(H, W, 3)`` uint8, read-only: smooth colour waves with
+    fine noise (made once per size, not once per portrait)."""
+    W, H = size
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.dstack([90 + 60 * np.sin(xx / 97), 120 + 50 * np.cos(yy / 61), 140 + 40 * np.sin((xx + yy) / 150)])
+    noise = cv2.GaussianBlur(rng.normal(0, 25, (H, W, 3)).astype(np.float32), (0, 0), 2)
+    bg = np.clip(bg + noise, 0, 255).astype(np.uint8)
+    bg.flags.writeable = False
+    return bg
+
+
 def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: int = MOVING_SPEED,
                     size: tuple[int, int] = (1280, 720)) -> list[tuple[np.ndarray, np.ndarray]]:
     """A portrait sliding left to right over a textured background: ``(frame, reference alpha)``.
@@ -160,11 +175,7 @@ def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: in
         mx, my = round(0.1 * (x1 - x0)), round(0.1 * (y1 - y0))
         ys, xs = slice(max(0, y0 - my), min(alpha.shape[0], y1 + my)), slice(max(0, x0 - mx), min(alpha.shape[1], x1 + mx))
         image, alpha = image[ys, xs], alpha[ys, xs]
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    bg = np.dstack([90 + 60 * np.sin(xx / 97), 120 + 50 * np.cos(yy / 61), 140 + 40 * np.sin((xx + yy) / 150)])
-    noise = cv2.GaussianBlur(rng.normal(0, 25, (H, W, 3)).astype(np.float32), (0, 0), 2)
-    bg = np.clip(bg + noise, 0, 255).astype(np.uint8)
+    bg = _texture(size)
     h = round(H * 0.85)
     w = min(W // 2, round(image.shape[1] * h / image.shape[0]))
     img = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
