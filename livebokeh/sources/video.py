@@ -98,7 +98,7 @@ class VideoFileSource(Source):
             raise SourceError(
                 f"{self.path} is corrupt after frame {self._index} ({_reason(err)}); the frames before were kept"
             ) from None
-        image = upright(vf.to_ndarray(format="bgr24"), getattr(vf, "rotation", 0) or 0)
+        image = upright(to_bgr(vf), getattr(vf, "rotation", 0) or 0)
         t = None if vf.time is None else max(0.0, float(vf.time) - self._start)
         self._decoded += 1
         if t is not None:
@@ -144,6 +144,34 @@ class VideoFileSource(Source):
         self._container = None
         self._frames = None
         self._peeked = None
+
+
+#: FFmpeg colour spaces that swscale converts with BT.601's matrix, as OpenCV's ``YUV2BGR_I420``
+#: does: 2 unspecified (swscale's default), 5 BT470BG, 6 SMPTE170M.
+_BT601 = frozenset({2, 5, 6})
+#: FFmpeg's ``AVCOL_RANGE_JPEG``: full-range levels, which OpenCV's conversion does not expect.
+_FULL_RANGE = 2
+
+
+def to_bgr(frame: Any) -> Any:
+    """A decoded PyAV video frame as a new ``(H, W, 3)`` uint8 BGR array.
+
+    8-bit 4:2:0 BT.601 video-range pictures (H.264 and VP9 files' usual format) go through
+    OpenCV's vectorised conversion: 0.7 ms against swscale's 1.2 ms a 1280x720 frame here,
+    within 3 levels of it (rounding). Everything else (BT.709 or full-range levels, other pixel
+    formats, odd sizes) goes through swscale, which honours the frame's colour tags.
+    """
+    import cv2
+
+    if (
+        frame.format.name == "yuv420p"
+        and frame.colorspace in _BT601
+        and frame.color_range != _FULL_RANGE
+        and frame.width % 2 == 0
+        and frame.height % 2 == 0
+    ):
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="bgr24")
 
 
 def upright(image: Any, rotation: float) -> Any:

@@ -115,3 +115,45 @@ def test_phone_rotation_is_applied(tmp_path):
         frame = src.read()
     assert frame.image.shape == (64, 32, 3)
     assert frame.image[:8].mean() > 200 and frame.image[-8:].mean() < 20  # left edge turned to the top
+
+
+def _yuv_frame(colorspace: int, color_range: int):
+    import av
+    import cv2
+
+    rng = np.random.default_rng(7)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), np.uint8), (5, 5), 0)
+    image[:8, :8] = (0, 0, 255)  # a saturated patch, where the colour matrices differ most
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+    frame.colorspace, frame.color_range = colorspace, color_range
+    return frame
+
+
+@pytest.mark.parametrize("colorspace", [2, 5, 6])
+def test_bt601_frames_take_opencvs_conversion_within_rounding_of_swscale(colorspace):
+    from livebokeh.sources.video import to_bgr
+
+    frame = _yuv_frame(colorspace, 1)
+    ours, swscale = to_bgr(frame).astype(int), frame.to_ndarray(format="bgr24").astype(int)
+    assert ours.shape == (48, 64, 3)
+    assert np.abs(ours - swscale).max() <= 3 and np.abs(ours - swscale).mean() < 1.5
+
+
+@pytest.mark.parametrize(("colorspace", "color_range"), [(1, 1), (6, 2)])  # BT.709; full-range levels
+def test_other_colour_tags_go_through_swscale(colorspace, color_range):
+    from livebokeh.sources.video import to_bgr
+
+    frame = _yuv_frame(colorspace, color_range)
+    assert np.array_equal(to_bgr(frame), frame.to_ndarray(format="bgr24"))
+    # the tags matter: read as BT.601 video range, the same bytes give other colours
+    assert np.abs(to_bgr(_yuv_frame(6, 1)).astype(int) - to_bgr(frame).astype(int)).max() > 8
+
+
+def test_real_clip_frames_match_swscale(clip):
+    import av
+
+    from livebokeh.sources.video import to_bgr
+
+    with av.open(str(clip)) as container:
+        frame = next(container.decode(video=0))
+        assert np.abs(to_bgr(frame).astype(int) - frame.to_ndarray(format="bgr24").astype(int)).max() <= 3
