@@ -29,7 +29,11 @@ def cpu_cores() -> int:
 class ThreadPlan:
     """Threads for the inference runtime, for OpenCV (``0`` = leave OpenCV's default), and the
     workers sharing a file pipeline's render stage (rendering is pure, so frames can be rendered
-    side by side; on 2 cores it was the stage that set the pace)."""
+    side by side when there are cores to spare). On 2 cores one render worker is best: with
+    capture, inference and render each on their own thread both cores are already busy, and a
+    second worker only adds cache traffic (``livebokeh bench pipeline``, MediaPipe 720p file:
+    90 fps at 20.2 ms CPU a frame with one worker, 78-85 fps at 21.5-23.5 ms with two; 1080p
+    49 fps at 1.62 cores against 50.5 fps at 1.85; DeepLab the same or better with one)."""
 
     inference: int
     opencv: int
@@ -46,7 +50,7 @@ def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=1 if cores == 1 else 2)
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=1 if cores <= 2 else 2)
 
 
 @contextlib.contextmanager
