@@ -104,11 +104,11 @@ def rss_mb() -> float:
 def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> dict:
     sink = NullSink()
     sc = cfg.segmenter
-    plan = plan_threads(sc.threads)
-    with source, opencv_threads(plan):
+    with source:
         info = source.info
+        plan = plan_threads(sc.threads, frame_size=(info.width, info.height))
         opts = _options(cfg, (info.width, info.height), weights)
-        with create_segmenter(backend, opts) as seg:
+        with opencv_threads(plan), create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()
             with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
                           render_workers=plan.render_workers) as p:
