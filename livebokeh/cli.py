@@ -348,7 +348,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
         mask_cfg = cfg.mask
-        plan = plan_threads(cfg.segmenter.threads, frame_size=(info.width, info.height))
+        plan = plan_threads(cfg.segmenter.threads)
         stack.enter_context(opencv_threads(plan))
         if args.mask:
             if info.live and not job.input:

@@ -15,12 +15,6 @@ from dataclasses import dataclass
 
 #: Up to this many cores, the stages themselves keep every core busy.
 FEW_CORES = 4
-#: On 2 cores, frames larger than this get a second render worker. The model's cost does not
-#: grow with the frame, the renderer's does: at 1280x720 capture + inference and render each
-#: fill about one core, and a second worker only adds cache traffic (``livebokeh bench
-#: pipeline``, MediaPipe: one worker 2-7% more fps and 1-2 ms less CPU a frame); at 1920x1080
-#: the render stage sets the pace and a second worker gives 15% more fps (42.5 -> 49 fps).
-SPLIT_RENDER_PIXELS = 1_500_000
 
 
 def cpu_cores() -> int:
@@ -35,33 +29,29 @@ def cpu_cores() -> int:
 class ThreadPlan:
     """Threads for the inference runtime, for OpenCV (``0`` = leave OpenCV's default), and the
     workers sharing a file pipeline's render stage (rendering is pure, so frames can be rendered
-    side by side)."""
+    side by side).
+
+    On 2 cores one render worker: capture, inference and render already keep both cores busy,
+    and with one worker the inference thread renders too whenever the renderer falls behind
+    (MediaPipe files, 3 runs each, in turn: at 1280x720 88-91 fps at 20.8-21.5 ms CPU a frame
+    against 82-84 fps at 21.7-22.4 ms with two workers; at 1920x1080 51-54 fps against 49-51)."""
 
     inference: int
     opencv: int
     render_workers: int = 1
 
 
-def plan_threads(requested: int = 0, cores: int | None = None,
-                 frame_size: tuple[int, int] | None = None) -> ThreadPlan:
+def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     """The thread counts for a run.
 
     Args:
         requested: ``[segmenter] threads``; 0 = automatic.
         cores: cores available (default: :func:`cpu_cores`).
-        frame_size: ``(width, height)`` of the frames, when known: on 2 cores only frames above
-            :data:`SPLIT_RENDER_PIXELS` get two render workers (unknown: two).
     """
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    if cores == 1:
-        workers = 1
-    elif cores == 2 and frame_size is not None:
-        workers = 2 if frame_size[0] * frame_size[1] > SPLIT_RENDER_PIXELS else 1
-    else:
-        workers = 2
-    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=workers)
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=1 if cores <= 2 else 2)
 
 
 @contextlib.contextmanager

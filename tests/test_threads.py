@@ -4,20 +4,11 @@ from livebokeh.threads import ThreadPlan, cpu_cores, opencv_threads, plan_thread
 
 
 def test_few_cores_get_one_thread_per_library():
-    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, render_workers=2)
+    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, render_workers=1)
     assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1, render_workers=2)
     assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0, render_workers=2)
     assert plan_threads(0, cores=1).render_workers == 1
-    assert plan_threads(0, cores=3, frame_size=(1280, 720)).render_workers == 2
-
-
-def test_two_cores_split_the_render_only_for_large_frames():
-    """The model costs the same at any frame size, the renderer grows with it: on 2 cores a
-    second render worker pays only where the render stage outweighs capture and inference."""
-    assert plan_threads(0, cores=2, frame_size=(1280, 720)).render_workers == 1
-    assert plan_threads(0, cores=2, frame_size=(640, 480)).render_workers == 1
-    assert plan_threads(0, cores=2, frame_size=(1920, 1080)).render_workers == 2
-    assert plan_threads(0, cores=2, frame_size=(1080, 1920)).render_workers == 2  # portrait phone clip
+    assert plan_threads(0, cores=3).render_workers == 2
     assert plan_threads(3, cores=2).inference == 3  # an explicit setting wins
     assert cpu_cores() >= 1
 

@@ -106,7 +106,7 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
     sc = cfg.segmenter
     with source:
         info = source.info
-        plan = plan_threads(sc.threads, frame_size=(info.width, info.height))
+        plan = plan_threads(sc.threads)
         opts = _options(cfg, (info.width, info.height), weights)
         with opencv_threads(plan), create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()

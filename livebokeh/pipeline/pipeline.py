@@ -31,7 +31,7 @@ from livebokeh.mask import (
     warp,
 )
 from livebokeh.pipeline.controls import LiveControls
-from livebokeh.pipeline.queues import END, Empty, FanIn, FanOut, FifoQueue, Full, LatestQueue
+from livebokeh.pipeline.queues import END, Empty, FanIn, FanOut, FifoQueue, Full, InOrder, LatestQueue
 from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
 from livebokeh.render import Background, render_bokeh
 from livebokeh.sinks.base import Sink
@@ -172,6 +172,58 @@ class _Stage:
                 self.pipeline._finished.set()
 
 
+class _Overflow:
+    """The inference stage's outbox in a file pipeline with one render worker: when the render
+    stage's inbox is full, the inference thread renders the frame itself instead of waiting.
+
+    Whichever stage is heavier, both threads then stay busy: at 1280x720 on 2 cores the
+    renderer and the model each fill about a core, at 1920x1080 the renderer outweighs the
+    model, with DeepLab the model outweighs the renderer (its inbox is never full, so the
+    inference thread never helps). Frames rendered out of turn are put back in order before the
+    sinks by :class:`InOrder`; at most ``limit`` frames are in flight, beyond that the inference
+    thread waits as a plain queue makes it.
+    """
+
+    def __init__(self, pipeline: Pipeline, queue: FifoQueue, work: Callable[[Any], Any], outbox: FifoQueue,
+                 order: InOrder, limit: int) -> None:
+        self.pipeline, self.queue, self.work, self.outbox = pipeline, queue, work, outbox
+        self.order, self.limit = order, limit
+        self.timer = StageTimer("render")
+
+    def put(self, item: Any, timeout: float) -> None:
+        """Hands ``item`` to the render stage, or renders it here when that stage is behind."""
+        if item is END:
+            self.queue.put(END, timeout=timeout)  # Full: the stage retries
+            return
+        self.order.started(item)
+        halt = self.pipeline._halt
+        while not halt.is_set():
+            room = self.order.in_flight <= self.limit
+            try:
+                self.queue.put(item, timeout=0.0 if room else _TICK)
+                return
+            except Full:
+                if room:
+                    self._render_here(item)
+                    return
+
+    def _render_here(self, item: Any) -> None:
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        try:
+            out = self.work(item)
+        except BaseException as err:  # reported as the render stage's failure, then stops this one
+            self.pipeline._fail("render", err)
+            raise
+        self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
+        halt = self.pipeline._halt
+        while not halt.is_set():
+            try:
+                self.outbox.put(out, timeout=_TICK)
+                return
+            except Full:
+                continue
+
+
 class Pipeline:
     """Runs a source through segmentation and rendering into sinks.
 
@@ -246,6 +298,7 @@ class Pipeline:
 
         q_frames = make_queue()
         self._flow = FlowEstimator()
+        self._overflow: _Overflow | None = None
         if self.info.live:
             # Decoupled rates: every captured frame goes to the renderer, the newest one also to
             # the model; the renderer takes the newest mask, moved to its frame with optical
@@ -271,12 +324,16 @@ class Pipeline:
                 _Stage(self, "sinks", self._write, FanIn(outs), None, final=True),
             ]
         else:
+            # Files, one render worker: the inference thread renders too when the renderer is
+            # behind (see _Overflow); the sinks put the frames back in order.
             q_masks, q_out = make_queue(), make_queue()
+            self._order = InOrder(lambda item: item.frame.index)
+            self._overflow = _Overflow(self, q_masks, self._render, q_out, self._order, limit=4 * queue_size)
             self._stages = [
                 _Stage(self, "capture", self._capture, None, q_frames),
-                _Stage(self, "inference", self._infer, q_frames, q_masks, flush=self._flush_masks),
+                _Stage(self, "inference", self._infer, q_frames, self._overflow, flush=self._flush_masks),
                 _Stage(self, "render", self._render, q_masks, q_out),
-                _Stage(self, "sinks", self._write, q_out, None, final=True),
+                _Stage(self, "sinks", self._write_in_order, q_out, None, flush=self._all_written, final=True),
             ]
 
     # -- stage work -------------------------------------------------------------------------
@@ -334,6 +391,15 @@ class Pipeline:
                 plate = self.background.plate(size)
             image = render_bokeh(frame.image, alpha, render_cfg, plate)
         return Composite(frame, image, Mask(alpha))
+
+    def _write_in_order(self, item: Composite) -> None:
+        for due in self._order.finished(item):
+            self._write(due)
+
+    def _all_written(self) -> Batch:
+        if self._order.in_flight:  # every frame reaches the sinks before END does
+            raise RuntimeError(f"{self._order.in_flight} rendered frames never came back in order")
+        return Batch()
 
     def _write(self, item: Composite) -> None:
         for sink in self.sinks:
@@ -461,16 +527,19 @@ class Pipeline:
 
     def _stage_reports(self) -> tuple[StageReport, ...]:
         """One report per stage name (the workers sharing a stage are summed)."""
-        groups: dict[str, list[_Stage]] = {}
+        timers: dict[str, list[StageTimer]] = {}
+        dropped: dict[str, int] = {}
         for s in self._stages:
-            groups.setdefault(s.name, []).append(s)
+            timers.setdefault(s.name, []).append(s.timer)
+            dropped[s.name] = dropped.get(s.name, 0) + (s.inbox.dropped if s.inbox is not None else 0)
+        if self._overflow is not None:  # frames the inference thread rendered count as rendered
+            timers["render"].append(self._overflow.timer)
         reports = []
-        for name, stages in groups.items():
-            items = sum(s.timer.items for s in stages)
-            busy = sum(s.timer.busy_ns for s in stages)
-            cpu = sum(s.timer.cpu_ns for s in stages)
-            dropped = sum(s.inbox.dropped for s in stages if s.inbox is not None)
-            reports.append(StageReport(name, items, busy / items / 1e6 if items else 0.0, dropped,
+        for name, group in timers.items():
+            items = sum(t.items for t in group)
+            busy = sum(t.busy_ns for t in group)
+            cpu = sum(t.cpu_ns for t in group)
+            reports.append(StageReport(name, items, busy / items / 1e6 if items else 0.0, dropped[name],
                                        cpu / items / 1e6 if items else 0.0))
         return tuple(reports)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from collections.abc import Callable, Hashable
 from typing import Any
 
 #: Marks the end of the stream; it is never dropped.
@@ -112,3 +114,37 @@ class FanIn:
         if item is not END:
             self._next = (self._next + 1) % len(self.queues)
         return item
+
+
+class InOrder:
+    """Puts items that finish out of turn back in the order they were started.
+
+    The stage that starts items calls :meth:`started` for each, in stream order; the stage that
+    collects them calls :meth:`finished` for each as it arrives and gets back, in order, every
+    item that is now due. One thread may start while another finishes (``deque`` appends and
+    pops are atomic).
+
+    Args:
+        key: an item's identity, the same for an item and its result (e.g. its frame's index).
+    """
+
+    def __init__(self, key: Callable[[Any], Hashable]) -> None:
+        self._key = key
+        self._order: deque[Hashable] = deque()
+        self._held: dict[Hashable, Any] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Items started and not yet given back by :meth:`finished`."""
+        return len(self._order)
+
+    def started(self, item: Any) -> None:
+        self._order.append(self._key(item))
+
+    def finished(self, result: Any) -> list[Any]:
+        """``result`` is done; returns the results now due, in the order they were started."""
+        self._held[self._key(result)] = result
+        due = []
+        while self._order and self._order[0] in self._held:
+            due.append(self._held.pop(self._order.popleft()))
+        return due

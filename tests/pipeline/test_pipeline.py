@@ -184,3 +184,59 @@ def test_file_mode_lookahead_keeps_every_frame_in_order_and_is_repeatable():
         assert [c.frame.index for c in sink.items] == list(range(15)) and report.frames_out == 15
         runs.append(np.stack([c.alpha.data for c in sink.items]))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+class _GatedPipeline(Pipeline):
+    """The render thread holds its first frame until the inference thread has rendered one."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.helped = threading.Event()
+        self.rendered_by = {}
+
+    def _render(self, item):
+        name = threading.current_thread().name
+        if name == "livebokeh-render":
+            assert self.helped.wait(timeout=10), "the inference thread never rendered"
+        else:
+            self.helped.set()
+        self.rendered_by[item.frame.index] = name
+        return super()._render(item)
+
+
+@pytest.mark.parametrize("queue_size", [1, 2])
+def test_the_inference_thread_renders_when_the_renderer_is_behind(queue_size):
+    """File mode, one render worker: when its inbox is full the inference thread renders the
+    frame itself; the sinks still get every frame once, in order, each the same picture."""
+    sink = ListSink()
+    src = FakeSource(count=20)
+    with src, _GatedPipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig(),
+                             queue_size=queue_size, render_workers=1) as p:
+        report = p.run()
+    assert [c.frame.index for c in sink.items] == list(range(20))
+    helpers = [i for i, name in p.rendered_by.items() if name == "livebokeh-inference"]
+    assert helpers and len(helpers) < 20 and "livebokeh-render" in p.rendered_by.values()
+    assert next(s for s in report.stages if s.name == "render").frames == 20  # both threads counted
+    assert report.frames_out == 20 and report.dropped == 0
+    plain = ListSink()
+    _run(FakeSource(count=20), FakeSegmenter(), [plain], render_workers=2)  # no helping in this layout
+    np.testing.assert_array_equal(np.stack([c.image for c in sink.items]), np.stack([c.image for c in plain.items]))
+    assert not _livebokeh_threads()
+
+
+def test_a_render_failing_in_the_inference_thread_stops_everything():
+    class Failing(_GatedPipeline):
+        def _render(self, item):
+            if threading.current_thread().name == "livebokeh-inference":
+                self.helped.set()  # releases the render thread, which waits for this
+                raise ValueError("render exploded")
+            return super()._render(item)
+
+    src = FakeSource(count=500)
+    with src, Failing(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
+                      queue_size=1, render_workers=1) as p:
+        with pytest.raises(ValueError, match="render exploded") as info:
+            p.run()
+    assert "in the render stage" in info.value.__notes__
+    assert src.i < 500
+    assert not _livebokeh_threads()

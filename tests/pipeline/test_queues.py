@@ -81,3 +81,17 @@ def test_fan_out_end_is_not_repeated_after_a_full_queue():
     with pytest.raises(Empty):
         ins[1].get(timeout=0.01)
     assert FanIn(ins).dropped == 0
+
+
+def test_in_order_gives_back_results_in_the_order_started():
+    from livebokeh.pipeline.queues import InOrder
+
+    order = InOrder(key=lambda item: item[0])
+    for n in (5, 6, 7, 8):  # frame indexes need not start at 0
+        order.started((n, "frame"))
+    assert order.in_flight == 4
+    assert order.finished((7, "seven")) == []  # 5 and 6 are not back yet
+    assert order.finished((5, "five")) == [(5, "five")]
+    assert order.finished((8, "eight")) == []
+    assert order.finished((6, "six")) == [(6, "six"), (7, "seven"), (8, "eight")]
+    assert order.in_flight == 0
