@@ -93,6 +93,16 @@ class MaskSlot:
             return self._latest
 
 
+def _put(outbox: Any, item: Any, halt: threading.Event) -> None:
+    """Put ``item`` into ``outbox``, waiting for room in ticks, until the pipeline halts."""
+    while not halt.is_set():
+        try:
+            outbox.put(item, timeout=_TICK)
+            return
+        except Full:
+            continue
+
+
 class Batch(list):
     """A stage's work may give several items at once (or none: an empty batch)."""
 
@@ -133,14 +143,8 @@ class _Stage:
         return None
 
     def _emit(self, item: Any) -> None:
-        halt = self.pipeline._halt
         for outbox in self.outboxes:
-            while not halt.is_set():
-                try:
-                    outbox.put(item, timeout=_TICK)
-                    break
-                except Full:
-                    continue
+            _put(outbox, item, self.pipeline._halt)
 
     def _run(self) -> None:
         try:
@@ -215,13 +219,7 @@ class _Overflow:
             self.pipeline._fail("render", err)
             raise
         self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
-        halt = self.pipeline._halt
-        while not halt.is_set():
-            try:
-                self.outbox.put(out, timeout=_TICK)
-                return
-            except Full:
-                continue
+        _put(self.outbox, out, self.pipeline._halt)
 
 
 class Pipeline:
