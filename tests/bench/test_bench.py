@@ -6,6 +6,7 @@ import pytest
 from livebokeh.bench import gpu_check
 from livebokeh.bench import models as bench_models
 from livebokeh.bench.common import half_body_ids
+from livebokeh.bench.pipeline import every_core_busy
 from livebokeh.cli import main
 from tests.conftest import HALF_BODY
 
@@ -86,7 +87,19 @@ def test_bench_pipeline_short(data_dir, tmp_path):
     for r in rows[:2]:
         assert r["frames_out"] == 20 and r["dropped"] == 0 and r["naive_fps"] > 0 and r["segmenter_alone_fps"] > 0
         assert r["decode_alone_fps"] > r["segmenter_alone_fps"]  # decoding is part of segmenting every frame
+        # so is its CPU time, and the naive loop decodes too
+        assert 0 < r["decode_cpu_ms"] < r["segmenter_alone_cpu_ms"] and r["decode_cpu_ms"] < r["naive_cpu_ms"]
+        assert r["busy_fps"] == pytest.approx(every_core_busy(r["cpu_ms_per_frame"]))
+        assert r["busy_vs_segmenter"] == pytest.approx(r["busy_fps"] / r["segmenter_alone_fps"])
     assert rows[2]["frames_out"] + rows[2]["dropped"] == 30
+    assert "busy_fps" not in rows[2]  # the paced case is held to the camera's rate, not bound by CPU
+
+
+def test_every_core_busy_spreads_the_cpu_time_of_a_frame_over_the_cores():
+    assert every_core_busy(10.0, cores=2) == pytest.approx(200.0)
+    assert every_core_busy(10.0, cores=1) == pytest.approx(100.0)
+    assert every_core_busy(20.0, cores=4) == pytest.approx(every_core_busy(10.0, cores=2))
+    assert every_core_busy(0.0) == 0.0  # nothing measured
 
 
 def test_bench_pipeline_runs_with_the_given_settings():
@@ -115,8 +128,11 @@ def test_bench_cost_short(data_dir, tmp_path, capsys):
     assert list(rows)[0] == "as configured" and rows["as configured"]["cpu_saved"] == 0
     assert len(rows) == 7 and report["config"] == {} and report["backend"] == "mediapipe"
     assert report["segmenter_alone_fps"] > 0 and report["naive_fps"] > 0
+    assert report["segmenter_alone_cpu_ms"] > 0 and report["naive_cpu_ms"] > 0
     for r in rows.values():
         assert r["fps"] > 0 and r["vs_segmenter"] == pytest.approx(r["fps"] / report["segmenter_alone_fps"])
+        busy = every_core_busy(r["cpu_ms_per_frame"]) / report["segmenter_alone_fps"]
+        assert r["busy_vs_segmenter"] == pytest.approx(busy)
     assert "no light wrap" in capsys.readouterr().out
 
 
