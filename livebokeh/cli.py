@@ -363,6 +363,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
             background=background, controls=controls, render_workers=plan.render_workers,
+            inference_workers=plan.inference_workers(segmenter),
         )
         for sink in sinks:
             if hasattr(sink, "status"):

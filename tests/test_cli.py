@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from livebokeh.cli import build_parser, main
+from livebokeh.threads import cpu_cores
 from tests.conftest import REPO, iou, probe_video
 
 
@@ -71,6 +72,7 @@ def test_deeplab_backend_offline_with_shared_weights(clip, deeplab_weights, tmp_
                         "--input", str(clip), "--output", str(out), "--save-mask", str(masks), "--max-frames", "30")
     assert code == 0, err
     assert "deeplab: tflite on the CPU, input 257x257" in err
+    assert ("model runs on 2 threads side by side" in err) == (cpu_cores() >= 2)  # a file, a heavy model
     assert probe_video(out)["frames"] == 30
     coverage = np.mean([g.mean() / 255 for g in probe_video(masks)["gray"]])
     assert 0.1 < coverage < 0.8

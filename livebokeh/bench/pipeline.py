@@ -112,7 +112,7 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
         with create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()
             with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
-                          render_workers=plan.render_workers) as p:
+                          render_workers=plan.render_workers, inference_workers=plan.inference_workers(seg)) as p:
                 report = p.run()
             cpu = time.process_time() - cpu0
     lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6

@@ -50,7 +50,8 @@ class SupportsSegment(Protocol):
 
 @dataclass(frozen=True)
 class Segmented:
-    """A frame and its (smoothed) person mask at model resolution.
+    """A frame and its person mask at model resolution (smoothed, or the model's own before the
+    smoother).
 
     ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it.
     """
@@ -243,6 +244,10 @@ class Pipeline:
             them for every frame.
         render_workers: threads sharing the render stage of a file pipeline (live pipelines
             use one); see :func:`livebokeh.threads.plan_threads`.
+        inference_workers: threads running the model side by side in a file pipeline (live
+            pipelines use one), for a model heavier than the rendering; the segmenter must be
+            safe to call from several threads. See
+            :meth:`livebokeh.threads.ThreadPlan.inference_workers`.
     """
 
     def __init__(
@@ -259,6 +264,7 @@ class Pipeline:
         background: Background | None = None,
         controls: LiveControls | None = None,
         render_workers: int = 1,
+        inference_workers: int = 1,
     ) -> None:
         self.source = source
         self.info = source.info
@@ -310,6 +316,21 @@ class Pipeline:
                 _Stage(self, "render", self._render_live, q_display, q_out),
                 _Stage(self, "sinks", self._write, q_out, None, final=True),
             ]
+        elif inference_workers > 1:
+            # Files with a model heavier than the rendering: the model runs on several threads,
+            # frames dealt to them in turn and collected in the same turn; the render stage
+            # then smooths the masks (in order: the smoother's state follows the stream) and
+            # renders. Its timings include the smoothing.
+            log.info("the model runs on %d threads side by side (it outweighs the rendering)", inference_workers)
+            ins = [FifoQueue(queue_size) for _ in range(inference_workers)]
+            outs = [FifoQueue(queue_size) for _ in range(inference_workers)]
+            q_out = make_queue()
+            self._stages = [
+                _Stage(self, "capture", self._capture, None, FanOut(ins)),
+                *(_Stage(self, "inference", self._segment_raw, i, o) for i, o in zip(ins, outs)),
+                _Stage(self, "render", self._smooth_and_render, FanIn(outs), q_out, flush=self._render_flushed),
+                _Stage(self, "sinks", self._write, q_out, None, final=True),
+            ]
         elif render_workers > 1:
             # Files: rendering is pure, so several workers share it; frames are dealt to them in
             # turn and collected in the same turn, which keeps the order without any sorting.
@@ -345,14 +366,32 @@ class Pipeline:
         return frame
 
     def _infer(self, frame: Frame) -> Segmented | Batch:
+        return self._smooth(self._segment_raw(frame))
+
+    def _segment_raw(self, frame: Frame) -> Segmented:
+        """The model's own mask for ``frame`` (and the gray picture the flow needs): no state."""
         mask = self._segment_frame(frame)
         gray = None
         if self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
+        return Segmented(frame, mask, gray)
+
+    def _smooth(self, raw: Segmented) -> Segmented | Batch:
+        """``raw`` through the smoother; items must come in stream order."""
+        frame, mask, gray = raw.frame, raw.mask, raw.gray
         if isinstance(self.smoother, LookaheadSmoother):
             return Batch(Segmented(f, m) for f, m in self.smoother.push(frame, mask, gray))
         return Segmented(frame, self.smoother.update(mask, gray), gray)
+
+    def _smooth_and_render(self, raw: Segmented) -> Composite | Batch:
+        smoothed = self._smooth(raw)
+        if isinstance(smoothed, Batch):
+            return Batch(self._render(s) for s in smoothed)
+        return self._render(smoothed)
+
+    def _render_flushed(self) -> Batch:
+        return Batch(self._render(s) for s in self._flush_masks())
 
     def _flush_masks(self) -> Batch:
         if isinstance(self.smoother, LookaheadSmoother):
@@ -519,7 +558,7 @@ class Pipeline:
             latency_ms_p50=percentile_ms(lat.values_ns, 50),
             latency_ms_p95=percentile_ms(lat.values_ns, 95),
             stages=self._stage_reports(),
-            inference_fps=self._stages[1].timer.items / wall if wall > 0 else 0.0,
+            inference_fps=sum(s.timer.items for s in self._stages if s.name == "inference") / wall if wall > 0 else 0.0,
             propagated=self.propagated,
         )
 

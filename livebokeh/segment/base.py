@@ -140,6 +140,11 @@ class Segmenter(ABC):
 
     #: Whether the ROI pass helps this backend (measured per backend with ``livebokeh bench models``).
     roi_helps: bool = True
+    #: Whether one inference outweighs the rendering of a frame; a file pipeline then runs the
+    #: model on several threads at once (:meth:`livebokeh.threads.ThreadPlan.inference_workers`),
+    #: so :meth:`segment` must be safe to call from several threads (the TFLite backends keep an
+    #: interpreter per thread).
+    heavy: bool = False
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options

@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,31 @@ def make_interpreter(path: Path, threads: int) -> Any:
     return interp
 
 
+class Interpreters:
+    """TFLite interpreters for one model file, one per calling thread: an interpreter must not run
+    on two threads at once, so a segmenter built on this may be called from several threads (a
+    file pipeline runs a heavy model on two). The first is made at once, so that a bad file fails
+    when the segmenter is built; a thread's own is made on its first :meth:`get`.
+
+    Args:
+        path: the ``.tflite`` file.
+        threads: the runtime's own threads for each interpreter.
+    """
+
+    def __init__(self, path: Path, threads: int) -> None:
+        self.path, self.threads = path, threads
+        self.first = make_interpreter(path, threads)  # also the source of the tensor details
+        self._local = threading.local()
+        self._local.interp = self.first
+
+    def get(self) -> Any:
+        """The calling thread's interpreter."""
+        interp = getattr(self._local, "interp", None)
+        if interp is None:
+            interp = self._local.interp = make_interpreter(self.path, self.threads)
+        return interp
+
+
 @SEGMENTERS.register("mediapipe")
 class SelfieSegmenter(Segmenter):
     """MediaPipe selfie segmentation (general or landscape model)."""
@@ -98,9 +124,9 @@ class SelfieSegmenter(Segmenter):
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
         self.model_path = bundled_model_path(options.model)
-        self._interp = make_interpreter(self.model_path, options.inference_threads)
-        inp = self._interp.get_input_details()[0]
-        out = self._interp.get_output_details()[0]
+        self._interps = Interpreters(self.model_path, options.inference_threads)
+        inp = self._interps.first.get_input_details()[0]
+        out = self._interps.first.get_output_details()[0]
         self._in_index = inp["index"]
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
@@ -116,10 +142,11 @@ class SelfieSegmenter(Segmenter):
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x *= np.float32(1 / 255)
-        self._interp.set_tensor(self._in_index, x[None])
-        self._interp.invoke()
-        prob = self._interp.get_tensor(self._out_index)[0, :, :, 0]
+        interp = self._interps.get()
+        interp.set_tensor(self._in_index, x[None])
+        interp.invoke()
+        prob = interp.get_tensor(self._out_index)[0, :, :, 0]
         return np.clip(prob, 0.0, 1.0).astype(np.float32, copy=True)
 
     def _release(self) -> None:
-        self._interp = None
+        self._interps = None

@@ -67,6 +67,65 @@ def test_render_workers_keep_the_order_and_the_pictures(count):
     assert not _livebokeh_threads()
 
 
+@pytest.mark.parametrize("lookahead", [0, 2])
+@pytest.mark.parametrize("count", [1, 2, 7, 30])
+def test_inference_workers_keep_the_order_the_smoothing_and_the_pictures(count, lookahead):
+    """A heavy model on two threads: the same frames, masks and pictures, in the same order, as
+    one inference thread, with causal and look-ahead smoothing (the smoother sees the masks in
+    stream order)."""
+    outs = []
+    for workers in (1, 2):
+        sink = ListSink()
+        seg = FakeSegmenter()
+        src = FakeSource(count=count)
+        mask_cfg = MaskConfig(smoothing=1.0, lookahead=lookahead)
+        with src, Pipeline(src, seg, [sink], mask_cfg, RenderConfig(), queue_size=2, inference_workers=workers) as p:
+            report = p.run()
+        assert [c.frame.index for c in sink.items] == list(range(count))
+        assert seg.calls == count and report.frames_out == count and report.dropped == 0
+        inference = [s for s in p._stages if s.name == "inference"]
+        assert len(inference) == workers and sum(s.timer.items for s in inference) == count
+        assert report.inference_fps > 0 and next(s for s in report.stages if s.name == "inference").frames == count
+        outs.append((np.stack([c.alpha.data for c in sink.items]), np.stack([c.image for c in sink.items])))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    assert not _livebokeh_threads()
+
+
+def test_inference_workers_run_the_model_side_by_side():
+    """Both workers are inside the model at once (a gate lets no call finish until two are in)."""
+
+    class Gate(FakeSegmenter):
+        def __init__(self):
+            super().__init__()
+            self.both_in = threading.Barrier(2, timeout=10)
+            self.threads = set()
+
+        def segment(self, image):
+            me = threading.get_ident()
+            if me not in self.threads:  # each worker's first call waits until the other's is in
+                self.threads.add(me)
+                self.both_in.wait()
+            return super().segment(image)
+
+    seg = Gate()
+    src = FakeSource(count=10)
+    with src, Pipeline(src, seg, [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(), inference_workers=2) as p:
+        assert p.run().frames_out == 10
+    assert len(seg.threads) == 2
+
+
+def test_a_failing_inference_worker_stops_everything():
+    src = FakeSource(count=500)
+    with src, Pipeline(src, FakeSegmenter(fail_at=9), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
+                       inference_workers=2) as p:
+        with pytest.raises(RuntimeError, match="segmenter exploded") as info:
+            p.run()
+    assert "in the inference stage" in info.value.__notes__
+    assert src.i < 500
+    assert not _livebokeh_threads()
+
+
 def test_a_failing_render_worker_stops_everything():
     src = FakeSource(count=500)
     with src, Pipeline(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),

@@ -1,10 +1,12 @@
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
 from livebokeh.errors import ConfigError, ModelError
 from livebokeh.segment import SegmenterOptions, create_segmenter
-from livebokeh.segment.selfie import bundled_model_path, make_interpreter
+from livebokeh.segment.selfie import Interpreters, bundled_model_path, make_interpreter
 from tests.conftest import mean_iou_on
 
 
@@ -68,3 +70,39 @@ def test_model_input_shrink_matches_an_area_resize():
     small = img[:100, :100]
     assert shrink_for_model(small, (256, 256)).shape == (256, 256, 3)  # smaller frames are enlarged
     np.testing.assert_array_equal(shrink_for_model(img, (1280, 720)), img)
+
+
+def test_each_thread_gets_its_own_interpreter():
+    interps = Interpreters(bundled_model_path("landscape"), 1)
+    assert interps.get() is interps.get() is interps.first  # the building thread keeps the first
+    others = []
+    t = threading.Thread(target=lambda: others.extend([interps.get(), interps.get()]))
+    t.start()
+    t.join()
+    assert others[0] is others[1] and others[0] is not interps.first
+
+
+def test_segment_from_several_threads_at_once_gives_the_masks_of_one():
+    """The file pipeline runs a heavy model on two threads: calls overlapping in time must give
+    what one thread gives, frame by frame."""
+    rng = np.random.default_rng(1)
+    images = [cv2.GaussianBlur(rng.integers(0, 255, (180, 320, 3), dtype=np.uint8), (0, 0), 3) for _ in range(8)]
+    with create_segmenter("mediapipe", SegmenterOptions("landscape", 1, roi=False)) as seg:
+        alone = [seg.segment(im).data for im in images]
+        results: dict[int, np.ndarray] = {}
+        start = threading.Barrier(4)
+
+        def work(k):
+            start.wait()
+            for _ in range(5):
+                for i in range(k, len(images), 4):
+                    results[i] = seg.segment(images[i]).data
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for i, want in enumerate(alone):
+        np.testing.assert_array_equal(results[i], want)
+    assert not seg.heavy  # MediaPipe runs on one inference thread: its model is lighter than the render

@@ -28,7 +28,7 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
-from livebokeh.segment.selfie import native_stderr_silenced, make_interpreter
+from livebokeh.segment.selfie import Interpreters, native_stderr_silenced
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +136,15 @@ class DeepLabSegmenter(Segmenter):
                 f"use runtime keras for {self._size[0]}x{self._size[1]}"
             )
         self.runtime = runtime
+        # 26 ms a 720p frame on one CPU thread; the keras path (a GPU, or another input size)
+        # keeps one caller: TensorFlow spreads each call over its own threads
+        self.heavy = runtime == "tflite"
         self.device = "CPU"
         self._person = self.manifest.person_class
         if runtime == "tflite":
-            self._interp = make_interpreter(self.weights, options.inference_threads)
-            self._in = self._interp.get_input_details()[0]["index"]
-            self._out = self._interp.get_output_details()[0]["index"]
+            self._interps = Interpreters(self.weights, options.inference_threads)
+            self._in = self._interps.first.get_input_details()[0]["index"]
+            self._out = self._interps.first.get_output_details()[0]["index"]
             self.precision = "float32"
         else:
             self._setup_keras(options, gpus)
@@ -181,12 +184,13 @@ class DeepLabSegmenter(Segmenter):
     def _segment(self, image: np.ndarray) -> np.ndarray:
         x = preprocess(image, self._size)[None]
         if self.runtime == "tflite":
-            self._interp.set_tensor(self._in, x)
-            self._interp.invoke()
-            return person_probability(self._interp.get_tensor(self._out)[0], self._person)
+            interp = self._interps.get()
+            interp.set_tensor(self._in, x)
+            interp.invoke()
+            return person_probability(interp.get_tensor(self._out)[0], self._person)
         return np.asarray(self._run(x), dtype=np.float32)
 
     def _release(self) -> None:
-        self._interp = None
+        self._interps = None
         self._model = None
         self._run = None
