@@ -209,6 +209,23 @@ def test_request_stop_finishes_frames_in_flight():
     assert not _livebokeh_threads()
 
 
+@pytest.mark.parametrize("layout", [{}, {"render_workers": 2}, {"inference_workers": 2}])
+def test_a_file_stopped_midway_writes_every_frame_it_read_in_order(layout):
+    """Stopping a recording (q, Ctrl-C) finishes the frames in flight in every file layout: what
+    was read reaches the outputs, in order, once each."""
+    sink = ListSink()
+    src = FakeSource(count=100_000)
+
+    def poll():
+        return len(sink.items) < 10
+
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(), RenderConfig(), queue_size=2, **layout) as p:
+        report = p.run(poll)
+    assert 10 <= report.frames_out < 100_000
+    assert [c.frame.index for c in sink.items] == list(range(report.frames_in))
+    assert not _livebokeh_threads()
+
+
 def test_stop_is_safe_twice_and_max_frames_limits_the_run():
     sink = ListSink()
     src = FakeSource(count=100)
