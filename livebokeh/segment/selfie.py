@@ -54,23 +54,31 @@ def bundled_model_path(model: str) -> Path:
     )
 
 
+#: fd 2 is one per process: threads silencing it take turns (re-entrant: the Keras path nests).
+_STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     """Hide what the native runtime prints on fd 2 while it loads ("Created TensorFlow Lite
-    XNNPACK delegate for CPU."); Python-level errors still propagate as exceptions."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # replaced stderr (pytest capture, IDEs)
-        yield
-        return
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+    XNNPACK delegate for CPU."); Python-level errors still propagate as exceptions.
+
+    Safe from several threads at once (two inference workers each make an interpreter): they
+    take turns, so fd 2 is always given back as it was found."""
+    with _STDERR_LOCK:
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced stderr (pytest capture, IDEs)
+            yield
+            return
+        saved = os.dup(fd)
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), fd)
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def make_interpreter(path: Path, threads: int) -> Any:

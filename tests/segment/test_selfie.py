@@ -1,3 +1,5 @@
+import os
+import sys
 import threading
 
 import cv2
@@ -6,7 +8,7 @@ import pytest
 
 from livebokeh.errors import ConfigError, ModelError
 from livebokeh.segment import SegmenterOptions, create_segmenter
-from livebokeh.segment.selfie import Interpreters, bundled_model_path, make_interpreter
+from livebokeh.segment.selfie import Interpreters, bundled_model_path, make_interpreter, native_stderr_silenced
 from tests.conftest import mean_iou_on
 
 
@@ -106,3 +108,26 @@ def test_segment_from_several_threads_at_once_gives_the_masks_of_one():
     for i, want in enumerate(alone):
         np.testing.assert_array_equal(results[i], want)
     assert not seg.heavy  # MediaPipe runs on one inference thread: its model is lighter than the render
+
+
+def test_silencing_stderr_from_several_threads_gives_it_back_as_it_was(tmp_path, monkeypatch):
+    """Two inference workers make their interpreters at once: the stderr each one hides while
+    its runtime loads must come back as it was, not as the other left it (nor closed)."""
+    with open(tmp_path / "err.txt", "w") as err:
+        monkeypatch.setattr(sys, "stderr", err)
+        fd = err.fileno()
+        before = os.fstat(fd).st_ino
+
+        def churn():
+            for _ in range(300):
+                with native_stderr_silenced():
+                    os.write(fd, b"hidden\n")
+
+        threads = [threading.Thread(target=churn) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert os.fstat(fd).st_ino == before
+        os.write(fd, b"shown\n")
+    assert (tmp_path / "err.txt").read_text() == "shown\n"
