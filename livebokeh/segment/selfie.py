@@ -104,7 +104,8 @@ class Interpreters:
     """TFLite interpreters for one model file, one per calling thread: an interpreter must not run
     on two threads at once, so a segmenter built on this may be called from several threads (a
     file pipeline runs a heavy model on two). The first is made at once, so that a bad file fails
-    when the segmenter is built; a thread's own is made on its first :meth:`get`.
+    when the segmenter is built, and goes to the first thread that asks (the thread that built it
+    is often not the one that runs it); each other thread's is made on its first :meth:`get`.
 
     Args:
         path: the ``.tflite`` file.
@@ -114,14 +115,19 @@ class Interpreters:
     def __init__(self, path: Path, threads: int) -> None:
         self.path, self.threads = path, threads
         self.first = make_interpreter(path, threads)  # also the source of the tensor details
+        self._unclaimed = [self.first]
+        self._lock = threading.Lock()
         self._local = threading.local()
-        self._local.interp = self.first
 
     def get(self) -> Any:
         """The calling thread's interpreter."""
         interp = getattr(self._local, "interp", None)
         if interp is None:
-            interp = self._local.interp = make_interpreter(self.path, self.threads)
+            with self._lock:
+                interp = self._unclaimed.pop() if self._unclaimed else None
+            if interp is None:
+                interp = make_interpreter(self.path, self.threads)
+            self._local.interp = interp
         return interp
 
 
