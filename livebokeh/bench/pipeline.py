@@ -232,12 +232,10 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
             best: dict[str, dict] = {}
             try:
                 for _ in range(max(1, repeats)):
-                    for name, r in (("pipeline", _run_pipeline(_Limited(path, frames), backend, weights, cfg)),
-                                    ("decode", decode_alone(path)),
-                                    ("alone", segmenter_alone(path, backend, weights, cfg)),
-                                    ("naive", naive_loop(path))):
-                        if name not in best or r["fps"] > best[name]["fps"]:
-                            best[name] = r
+                    _keep_fastest(best, "pipeline", _run_pipeline(_Limited(path, frames), backend, weights, cfg))
+                    _keep_fastest(best, "decode", decode_alone(path))
+                    _keep_fastest(best, "alone", segmenter_alone(path, backend, weights, cfg))
+                    _keep_fastest(best, "naive", naive_loop(path))
             except LivebokehError as err:
                 log.warning("%s: skipped (%s)", backend, err)
                 break
@@ -254,6 +252,12 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
             r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, weights, cfg)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
     return {"machine": machine(), "repeats": repeats, "rows": rows, "config": _differences(cfg)}
+
+
+def _keep_fastest(best: dict[str, dict], name: str, result: dict) -> None:
+    """Keep ``result`` as ``best[name]`` unless a run with more fps is there already."""
+    if name not in best or result["fps"] > best[name]["fps"]:
+        best[name] = result
 
 
 def every_core_busy(cpu_ms_per_frame: float, cores: int | None = None) -> float:
@@ -301,12 +305,10 @@ def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int 
     best: dict[str, dict] = {}
     refs: dict[str, dict] = {}
     for _ in range(max(1, repeats)):
-        for name, r in (("alone", segmenter_alone(clip, backend, "", base)), ("naive", naive_loop(clip))):
-            refs[name] = r if name not in refs or r["fps"] > refs[name]["fps"] else refs[name]
+        _keep_fastest(refs, "alone", segmenter_alone(clip, backend, "", base))
+        _keep_fastest(refs, "naive", naive_loop(clip))
         for label, cfg in configs:
-            r = _run_pipeline(_Limited(clip, frames), backend, "", cfg)
-            if label not in best or r["fps"] > best[label]["fps"]:
-                best[label] = r
+            _keep_fastest(best, label, _run_pipeline(_Limited(clip, frames), backend, "", cfg))
     alone, naive = refs["alone"]["fps"], refs["naive"]["fps"]
     ref_cpu = best[configs[0][0]]["cpu_ms_per_frame"]
     rows = [{"case": label, "fps": best[label]["fps"], "vs_naive": best[label]["fps"] / naive,

@@ -122,7 +122,7 @@ class LookaheadSmoother:
         self.lookahead = max(0, int(lookahead))
         self.strength = strength
         self._flow = FlowEstimator()
-        self._buffer: deque[tuple[object, np.ndarray, np.ndarray | None, np.ndarray]] = deque()
+        self._buffer: deque[tuple[object, np.ndarray, np.ndarray | None]] = deque()  # (key, causal mask, gray)
 
     def reset(self) -> None:
         self.causal.reset()
@@ -131,7 +131,7 @@ class LookaheadSmoother:
     def push(self, key: object, mask: Mask, gray: np.ndarray | None) -> list[tuple[object, Mask]]:
         """Add one frame's raw mask; returns the (key, smoothed mask) pairs now complete."""
         smoothed = self.causal.update(mask, gray).data
-        self._buffer.append((key, smoothed, gray, mask.data))
+        self._buffer.append((key, smoothed, gray))
         out = []
         while len(self._buffer) > self.lookahead:
             out.append(self._emit(self.lookahead))
@@ -144,14 +144,14 @@ class LookaheadSmoother:
         return out
 
     def _emit(self, ahead: int) -> tuple[object, Mask]:
-        key, smoothed, gray, _ = self._buffer[0]
+        key, smoothed, gray = self._buffer[0]
         if ahead == 0 or self.strength == 0.0:
             self._buffer.popleft()
             return key, Mask(smoothed)
         total = np.ones_like(smoothed)
         acc = smoothed.copy()
         for i in range(1, ahead + 1):
-            _, future, g_future, _ = self._buffer[i]
+            _, future, g_future = self._buffer[i]
             if gray is not None and g_future is not None and self.causal.flow:
                 f = self._flow.backward(gray, g_future)
                 moved, moved_gray = warp_all(f, future, g_future)

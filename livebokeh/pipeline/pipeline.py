@@ -547,6 +547,8 @@ class Pipeline:
         lat = self.latency
         span = ((lat.last_out_ns or 0) - (lat.first_out_ns or 0)) / 1e9
         fps = (lat.frames_out - 1) / span if lat.frames_out > 1 and span > 0 else 0.0
+        stages = self._stage_reports()
+        inferred = next(s.frames for s in stages if s.name == "inference")
         return Report(
             source=self.info.name,
             live=self.info.live,
@@ -557,8 +559,8 @@ class Pipeline:
             wall_s=wall,
             latency_ms_p50=percentile_ms(lat.values_ns, 50),
             latency_ms_p95=percentile_ms(lat.values_ns, 95),
-            stages=self._stage_reports(),
-            inference_fps=sum(s.timer.items for s in self._stages if s.name == "inference") / wall if wall > 0 else 0.0,
+            stages=stages,
+            inference_fps=inferred / wall if wall > 0 else 0.0,
             propagated=self.propagated,
         )
 

@@ -130,11 +130,9 @@ def test_a_failing_render_worker_stops_everything():
     src = FakeSource(count=500)
     with src, Pipeline(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
                        render_workers=2) as p:
-        calls = []
         real = p._render
 
         def render(item):
-            calls.append(item.frame.index)
             if item.frame.index == 9:
                 raise ValueError("render exploded")
             return real(item)
