@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     g.add_argument("--quality", choices=sorted(QUALITY),
                    help="files: fast keeps live settings; best spends more time per frame (look-ahead smoothing, "
-                        "ROI pass, DeepLab at 513 px in the frame's shape)")
+                        "ROI pass, DeepLab at 513 px in the frame's shape, RVM's backbone at 512 px)")
     g.add_argument("--crf", dest="output.crf", type=int, metavar="N", default=cfg,
                    help="video quality, lower is better (H.264 default 18)")
     g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg,
@@ -83,12 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("segmentation")
     g.add_argument("--backend", dest="segmenter.backend", default=cfg,
-                   help="segmentation backend: mediapipe (default) or deeplab")
+                   help="segmentation backend: mediapipe (default), deeplab or rvm (matting, hair included)")
     g.add_argument("--model", dest="segmenter.model", default=cfg,
                    help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
     g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 0 = automatic)")
     g.add_argument("--model-size", dest="segmenter.size", type=int, metavar="PX", default=cfg,
-                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU)")
+                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU); RVM input long side (default 640)")
+    g.add_argument("--backbone", dest="segmenter.backbone", type=int, metavar="PX", default=cfg,
+                   help="RVM: long side of the picture its backbone sees (default 384; 512 with --quality best)")
+    g.add_argument("--model-rate", dest="segmenter.rate", type=float, metavar="N", default=cfg,
+                   help="live: most model runs a second, optical flow between (default 0 = automatic: RVM on the "
+                        "CPU runs 60%% of the time, the others as fast as they go)")
     g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg,
                    help="DeepLab input shape: square (default) or frame (keeps the frame's aspect ratio)")
     g.add_argument("--runtime", dest="segmenter.runtime", default=cfg,
@@ -97,14 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DeepLab keras precision: auto (= float32), float32 or mixed (float16)")
     g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg,
                    help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
+    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg,
+                   help="RVM weights (.onnx); default: $LIVEBOKEH_RVM_WEIGHTS, the cache, or a download")
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg,
                    help="second model pass around the person for sharper edges (default on)")
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg,
                    help="also segment the mirrored picture and average (default auto: single images only)")
     g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
-                   help="probability at or below which a pixel is background (default 0.4)")
+                   help="model output at or below which a pixel is background (default: 0.4; 0 for RVM's alpha)")
     g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
-                   help="probability at or above which a pixel is person (default 0.6)")
+                   help="model output at or above which a pixel is person (default: 0.6; 1 for RVM's alpha)")
     g.add_argument("--feather", dest="mask.feather", type=float, default=cfg,
                    help="edge softness as a fraction of frame height (default 0.0015)")
     g.add_argument("--smoothing", dest="mask.smoothing", type=float, default=cfg,
@@ -205,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from livebokeh.config import load_config, to_toml
 
-        overrides = {**QUALITY.get(args.quality or "", {}), **_overrides(args)}
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, _overrides(args))
+        if args.quality:  # the preset under the flags, for the backend they chose
+            cfg = load_config(args.config, {**quality_preset(args.quality, cfg.segmenter.backend), **_overrides(args)})
         if args.print_config:
             print(to_toml(cfg), end="")
             return 0
@@ -245,12 +253,23 @@ class Job:
     alpha_output: str | None
 
 
-#: Presets of ``--quality``: file mode can spend more time per frame than live mode.
-QUALITY = {
-    "fast": {"mask.lookahead": 0},
-    "best": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general",
-             "segmenter.size": 513, "segmenter.aspect": "frame"},
+#: Presets of ``--quality``: file mode can spend more time per frame than live mode. Each holds
+#: the settings for every backend (``""``) and those of one backend.
+QUALITY: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {"": {"mask.lookahead": 0}},
+    "best": {
+        "": {"mask.lookahead": 4},
+        "mediapipe": {"segmenter.roi": True, "segmenter.model": "general"},
+        "deeplab": {"segmenter.size": 513, "segmenter.aspect": "frame"},
+        "rvm": {"segmenter.backbone": 512},
+    },
 }
+
+
+def quality_preset(name: str, backend: str) -> dict[str, Any]:
+    """The settings ``--quality name`` sets for ``backend``, as dotted keys."""
+    preset = QUALITY[name]
+    return {**preset[""], **preset.get(backend, {})}
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -311,7 +330,7 @@ def _run(args: argparse.Namespace, cfg: Any) -> int:
 def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
     import dataclasses
 
-    from livebokeh.pipeline import LiveControls, Pipeline
+    from livebokeh.pipeline import LiveControls, Pipeline, pacing
     from livebokeh.threads import opencv_threads, plan_threads
     from livebokeh.render import open_background
     from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -357,13 +376,14 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
                                            guided="off", islands=0.0, lookahead=0)
         else:
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still)
+            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live)
             segmenter = stack.enter_context(create_segmenter(cfg.segmenter.backend, options))
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
             background=background, controls=controls, render_workers=plan.render_workers,
-            inference_workers=plan.inference_workers(segmenter),
+            inference_workers=plan.inference_workers(segmenter.traits),
+            **pacing(cfg.segmenter.rate, segmenter.traits),
         )
         for sink in sinks:
             if hasattr(sink, "status"):

@@ -66,7 +66,18 @@ class SegmenterConfig:
         0, 0, 64, "CPU threads for inference; 0 = automatic (1 on machines with up to 4 cores, where the "
         "pipeline's stages already fill them, else 2)"
     )
-    size: int = _num(0, 0, 2049, "DeepLab input height in pixels; 0 = 257 on the CPU, 513 on a GPU")
+    size: int = _num(
+        0, 0, 2049, "model input in pixels: DeepLab's height (0 = 257 on the CPU, 513 on a GPU); RVM's long side "
+        "(0 = 640), where its refiner works"
+    )
+    backbone: int = _num(
+        0, 0, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384, "
+        "512 with --quality best); larger is finer and slower"
+    )
+    rate: float = _num(
+        0.0, 0.0, 240.0, "live: most model runs a second, masks moved by optical flow to the frames between "
+        "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 7 a second; the others as fast as they go)"
+    )
     aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
     runtime: str = _choice(
         "auto", ("auto", "tflite", "keras"),
@@ -76,6 +87,7 @@ class SegmenterConfig:
         "auto", ("auto", "float32", "mixed"), "DeepLab keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
     )
     weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
+    rvm_weights: str = _plain("", "RVM weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
     roi: bool = _plain(True, "second model pass on the region around the person: sharper edges, up to 2x inference")
     tta: str = _choice(
         "auto", ("auto", "on", "off"),
@@ -85,8 +97,14 @@ class SegmenterConfig:
 
 @dataclass(frozen=True)
 class MaskConfig:
-    low: float = _num(0.4, 0.0, 1.0, "person probability at or below which a pixel is pure background")
-    high: float = _num(0.6, 0.0, 1.0, "person probability at or above which a pixel is pure person")
+    low: float = _num(
+        -1.0, -1.0, 1.0, "model output at or below which a pixel is pure background (-1 = automatic: 0.4 for "
+        "probability models, 0 for matting models such as RVM, whose output is already an alpha)"
+    )
+    high: float = _num(
+        -1.0, -1.0, 1.0, "model output at or above which a pixel is pure person (-1 = automatic: 0.6 for "
+        "probability models, 1 for matting models)"
+    )
     feather: float = _num(0.0015, 0.0, 0.1, "edge softness: Gaussian sigma as a fraction of frame height")
     smoothing: float = _num(
         1.0, 0.0, 1.0, "temporal smoothing of the mask (0 = off, 1 = strongest, the default)"
@@ -105,7 +123,7 @@ class MaskConfig:
     islands: float = _num(0.05, 0.0, 1.0, "drop person blobs smaller than this share of the largest (0 = off)")
 
     def __post_init__(self) -> None:
-        if self.low >= self.high:
+        if self.low >= 0 and self.high >= 0 and self.low >= self.high:
             raise ConfigError(f"mask.low ({self.low}) must be smaller than mask.high ({self.high})")
 
 

@@ -39,15 +39,17 @@ class Manifest:
     url: str
     sha256: str
     size: int
-    input_size: tuple[int, int]
     preprocessing: str
-    classes: int
-    person_class: int
-    output_stride: int
-    width_multiplier: float
-    decoder: bool
     licence: str
     description: str
+    #: A fixed input ``(width, height)``; ``(0, 0)``: any size.
+    input_size: tuple[int, int] = (0, 0)
+    # Segmentation models with classes (DeepLab): what the weights hold.
+    classes: int = 0
+    person_class: int = -1
+    output_stride: int = 0
+    width_multiplier: float = 1.0
+    decoder: bool = False
 
     @property
     def env_var(self) -> str:
@@ -66,7 +68,8 @@ def manifests() -> dict[str, Manifest]:
     out = {}
     for path in sorted(manifests_dir().glob("*.toml")):
         data = tomllib.loads(path.read_text())
-        data["input_size"] = tuple(data["input_size"])
+        if "input_size" in data:
+            data["input_size"] = tuple(data["input_size"])
         m = Manifest(**data)
         out[m.name] = m
     return out

@@ -145,3 +145,33 @@ class StreamInfo:
     live: bool
     frame_count: int | None = None
     still: bool = False
+
+
+@dataclass(frozen=True)
+class SegmenterTraits:
+    """What a segmenter declares about itself. The pipeline, the thread plan and the mask settings
+    read these; nothing probes a segmenter for attributes.
+
+    Attributes:
+        stateful: the model keeps a memory from frame to frame (a recurrent network): the frames
+            of one stream must reach it in order, from one thread, and :meth:`reset` forgets.
+        heavy: one inference outweighs the rendering of a frame; a file pipeline may run a
+            stateless heavy model on several threads at once (it must then be thread-safe).
+        coarse_edges: the output is a coarse map upsampled (DeepLab's 33x33 logits): a guided
+            filter against the frame helps its edges.
+        matte: the output is an alpha matte (hair strands partly transparent), not a person
+            probability: it is used as it is, not stretched between ``mask.low`` and ``mask.high``.
+        roi_helps: a second pass on the region around a small person sharpens its edges.
+        live_duty: in a live pipeline, the share of the time the model may run (1: as often
+            as it can); it rests between runs for the rest, and masks are moved to the frames
+            between by optical flow. A model too heavy for every frame on this device declares
+            less, so that the renderer keeps the camera's rate with cores to spare.
+    """
+
+    stateful: bool = False
+    heavy: bool = False
+    coarse_edges: bool = False
+    matte: bool = False
+    roi_helps: bool = True
+    live_duty: float = 1.0
+

@@ -13,7 +13,7 @@ import pytest
 
 from livebokeh.bench.metrics import iou  # noqa: F401  (the tests' IoU is the benchmarks')
 from livebokeh.sources.base import Source
-from livebokeh.types import Frame, Mask, StreamInfo
+from livebokeh.types import Frame, Mask, SegmenterTraits, StreamInfo
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LIVEBOKEH_SHARED", REPO.parent / "shared")).resolve()
@@ -134,6 +134,8 @@ class FakeSource(Source):
 class FakeSegmenter:
     """Thresholds brightness: the bright square is the person. Optionally slow or failing."""
 
+    traits = SegmenterTraits()
+
     def __init__(self, delay: float = 0.0, fail_at: int | None = None) -> None:
         self.delay, self.fail_at, self.calls = delay, fail_at, 0
         self.lock = threading.Lock()
@@ -216,8 +218,15 @@ def deeplab_weights() -> Path:
     return _need(SHARED / "models" / "deeplabv3_257_mv_gpu.tflite")
 
 
+@pytest.fixture(scope="session")
+def rvm_weights() -> Path:
+    """Robust Video Matting's ONNX release from ../shared/models (never downloaded in tests)."""
+    return _need(SHARED / "models" / "rvm_mobilenetv3_fp32.onnx")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_model_cache(tmp_path_factory, monkeypatch):
     """Tests never read or fill the user's cache, and never reach the internet for weights."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)
+    monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)

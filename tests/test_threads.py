@@ -4,12 +4,16 @@ from livebokeh.threads import ThreadPlan, cpu_cores, opencv_threads, plan_thread
 
 
 def test_few_cores_get_one_thread_per_library():
-    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, render_workers=1, heavy_model_workers=2)
-    assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1, render_workers=2, heavy_model_workers=2)
-    assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0, render_workers=2, heavy_model_workers=2)
+    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, render_workers=1, heavy_model_workers=2,
+                                                  ordered_model=2)
+    assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1, render_workers=2, heavy_model_workers=2,
+                                                  ordered_model=4)
+    assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0, render_workers=2, heavy_model_workers=2,
+                                                   ordered_model=4)
     assert plan_threads(0, cores=1).render_workers == plan_threads(0, cores=1).heavy_model_workers == 1
+    assert plan_threads(0, cores=1).ordered_model == 1
     assert plan_threads(0, cores=3).render_workers == 2
-    assert plan_threads(3, cores=2).inference == 3  # an explicit setting wins
+    assert plan_threads(3, cores=2).inference == plan_threads(3, cores=2).ordered_model == 3  # an explicit setting wins
     assert cpu_cores() >= 1
 
 
@@ -22,14 +26,12 @@ def test_opencv_threads_are_restored():
         assert cv2.getNumThreads() == before
 
 
-def test_only_a_heavy_model_runs_on_several_threads():
-    class Light:
-        pass
+def test_only_a_heavy_stateless_model_runs_on_several_threads():
+    from livebokeh.types import SegmenterTraits
 
-    class Heavy:
-        heavy = True
-
+    heavy, light = SegmenterTraits(heavy=True), SegmenterTraits()
     plan = plan_threads(0, cores=2)
-    assert plan.inference_workers(Heavy()) == 2
-    assert plan.inference_workers(Light()) == 1  # no attribute: light
-    assert plan_threads(0, cores=1).inference_workers(Heavy()) == 1  # nothing to share it with
+    assert plan.inference_workers(heavy) == 2
+    assert plan.inference_workers(light) == 1
+    assert plan.inference_workers(SegmenterTraits(heavy=True, stateful=True)) == 1  # its memory follows one stream
+    assert plan_threads(0, cores=1).inference_workers(heavy) == 1  # nothing to share it with

@@ -1,8 +1,9 @@
 """``livebokeh bench models``: segmenter speed and mask quality, every backend in one run.
 
 Speed: median ms per frame of ``segment()`` (pre-processing and inference, the mask at model
-resolution) on 1280x720 frames. Quality: IoU (probability > 0.5, upsampled to the photo) against
-the reference masks of ``stills/``, all of them and the half-body subset.
+resolution) on 1280x720 frames of a clip, in order. Quality: IoU (probability > 0.5, upsampled to
+the photo) against the reference masks of ``stills/``, all of them and the half-body subset, each
+photo on its own (a stateful model is reset before each).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, time_per_item, video_frames
 from livebokeh.bench.metrics import iou
+from livebokeh.config import SegmenterConfig
 from livebokeh.errors import LivebokehError
 from livebokeh.segment import SegmenterOptions, create_segmenter
 
@@ -29,8 +31,10 @@ class Row:
     options: SegmenterOptions
 
 
-def rows(weights: str, threads: int) -> list[Row]:
-    base = SegmenterOptions(threads=threads, weights=weights, frame_size=(1280, 720), roi=False)
+def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
+    """The rows, with the weights files of the settings ``sc``."""
+    base = SegmenterOptions(threads=threads, weights=sc.weights, rvm_weights=sc.rvm_weights, frame_size=(1280, 720),
+                            roi=False)
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, model="general")),
         Row("mediapipe general + ROI pass", "mediapipe", replace(base, model="general", roi=True)),
@@ -38,10 +42,13 @@ def rows(weights: str, threads: int) -> list[Row]:
         Row("deeplab tflite 257x257", "deeplab", replace(base, runtime="tflite")),
         Row("deeplab TF graph 257x257", "deeplab", replace(base, runtime="keras", precision="float32")),
         Row("deeplab TF graph 457x257 (16:9)", "deeplab", replace(base, runtime="keras", precision="float32", aspect="frame")),
+        Row("rvm 640 px, backbone 256", "rvm", base),
+        Row("rvm 640 px, backbone 512 (--quality best)", "rvm", replace(base, backbone=512)),
     ]
 
 
-def run(data: Path, frames: int = 60, threads: int = 2, weights: str = "", stills_step: int = 1) -> dict:
+def run(data: Path, frames: int = 60, threads: int = 2, sc: SegmenterConfig | None = None,
+        stills_step: int = 1) -> dict:
     clip = data / "videos" / "office720p.mp4"
     if clip.is_file():
         images = video_frames(clip, frames)
@@ -53,7 +60,7 @@ def run(data: Path, frames: int = 60, threads: int = 2, weights: str = "", still
     photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
               for p, m in pairs]
     results = []
-    for row in rows(weights, threads):
+    for row in rows(sc or SegmenterConfig(), threads):
         try:
             seg = create_segmenter(row.backend, row.options)
         except LivebokehError as err:
@@ -64,15 +71,14 @@ def run(data: Path, frames: int = 60, threads: int = 2, weights: str = "", still
             ms = time_per_item(lambda img: seg.segment(img), images)
             scores, half_scores = [], []
             for img, gt, n in photos:
+                seg.reset()  # each photo on its own (a stateful model forgets the one before)
                 prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
                 s = iou(prob > 0.5, gt)
                 scores.append(s)
                 if n in half:
                     half_scores.append(s)
-            runtime = getattr(seg, "runtime", "tflite")
         results.append({
             "model": row.label,
-            "runtime": runtime,
             "ms_per_frame": ms,
             "fps": 1000.0 / ms if ms else None,
             "iou_stills": float(np.mean(scores)) if scores else None,

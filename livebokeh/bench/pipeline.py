@@ -29,7 +29,7 @@ import numpy as np
 from livebokeh.bench.common import machine, table, video_frames
 from livebokeh.config import Config, load_config, sections
 from livebokeh.errors import LivebokehError
-from livebokeh.pipeline import Pipeline
+from livebokeh.pipeline import Pipeline, pacing
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
@@ -102,17 +102,18 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> dict:
+def _run_pipeline(source: Source, backend: str, cfg: Config) -> dict:
     sink = NullSink()
     sc = cfg.segmenter
     plan = plan_threads(sc.threads)
     with source, opencv_threads(plan):
         info = source.info
-        opts = _options(cfg, (info.width, info.height), weights)
+        opts = SegmenterOptions.from_config(sc, (info.width, info.height), live=info.live)
         with create_segmenter(backend, opts) as seg:
             cpu0 = time.process_time()
             with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
-                          render_workers=plan.render_workers, inference_workers=plan.inference_workers(seg)) as p:
+                          render_workers=plan.render_workers, inference_workers=plan.inference_workers(seg.traits),
+                          **pacing(sc.rate, seg.traits)) as p:
                 report = p.run()
             cpu = time.process_time() - cpu0
     lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
@@ -128,12 +129,6 @@ def _run_pipeline(source: Source, backend: str, weights: str, cfg: Config) -> di
         "stages": {s.name: s.mean_ms for s in report.stages},
         "stage_cpu": {s.name: s.cpu_ms for s in report.stages},
     }
-
-
-def _options(cfg: Config, frame_size: tuple[int, int], weights: str) -> SegmenterOptions:
-    """The segmenter options of ``cfg``; ``weights`` (the bench's option) wins when given."""
-    opts = SegmenterOptions.from_config(cfg.segmenter, frame_size)
-    return dataclasses.replace(opts, weights=weights) if weights else opts
 
 
 def _rate(src: VideoFileSource, work: Callable[[Frame], object]) -> dict:
@@ -153,12 +148,13 @@ def decode_alone(path: Path) -> dict:
         return _rate(src, lambda f: None)
 
 
-def segmenter_alone(path: Path, backend: str, weights: str, cfg: Config) -> dict:
+def segmenter_alone(path: Path, backend: str, cfg: Config) -> dict:
     """Decode and segment every frame, nothing else: the model's limit (with 2 inference threads,
     its fastest here, and OpenCV's default threads)."""
     src = VideoFileSource(path)
     with src:
-        opts = dataclasses.replace(_options(cfg, (src.info.width, src.info.height), weights), threads=2)
+        opts = dataclasses.replace(SegmenterOptions.from_config(cfg.segmenter, (src.info.width, src.info.height),
+                                                                live=False), threads=2)
         with create_segmenter(backend, opts) as seg:
             return _rate(src, lambda f: seg.segment(f.image))
 
@@ -213,7 +209,7 @@ def _clip_1080(src: Path, frames: int) -> Path:
     return path
 
 
-def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, paced_frames: int = 300,
+def run(data: Path, backends: list[str], frames: int = 183, paced_frames: int = 300,
         repeats: int = 2, cfg: Config | None = None) -> dict:
     """Every case against its references; each file case ``repeats`` times, the three measured in
     turn each time and the best rate of each kept (this machine's speed drifts between runs, so
@@ -232,9 +228,9 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
             best: dict[str, dict] = {}
             try:
                 for _ in range(max(1, repeats)):
-                    _keep_fastest(best, "pipeline", _run_pipeline(_Limited(path, frames), backend, weights, cfg))
+                    _keep_fastest(best, "pipeline", _run_pipeline(_Limited(path, frames), backend, cfg))
                     _keep_fastest(best, "decode", decode_alone(path))
-                    _keep_fastest(best, "alone", segmenter_alone(path, backend, weights, cfg))
+                    _keep_fastest(best, "alone", segmenter_alone(path, backend, cfg))
                     _keep_fastest(best, "naive", naive_loop(path))
             except LivebokehError as err:
                 log.warning("%s: skipped (%s)", backend, err)
@@ -249,7 +245,7 @@ def run(data: Path, backends: list[str], weights: str = "", frames: int = 183, p
                          "naive_cpu_ms": naive["cpu_ms_per_frame"], "busy_fps": busy,
                          "busy_vs_naive": busy / naive["fps"], "busy_vs_segmenter": busy / alone["fps"]})
         else:
-            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, weights, cfg)
+            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, cfg)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
     return {"machine": machine(), "repeats": repeats, "rows": rows, "config": _differences(cfg)}
 
@@ -291,7 +287,8 @@ STEPS: tuple[tuple[str, dict[str, object]], ...] = (
 )
 
 
-def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int = 2) -> dict:
+def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int = 2,
+         overrides: dict[str, object] | None = None) -> dict:
     """What each quality step costs in the pipeline: the 1280x720 file case with the settings of
     ``config`` (default: the defaults) and with each of :data:`STEPS` turned off, all measured in
     turn ``repeats`` times (best kept), beside the segmenter alone (as configured) and the naive
@@ -299,16 +296,16 @@ def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int 
     clip = data / "videos" / "office720p.mp4"
     if not clip.is_file():
         raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
-    configs = [(label, load_config(config, overrides)) for label, overrides in STEPS]
+    configs = [(label, load_config(config, {**(overrides or {}), **step})) for label, step in STEPS]
     base = configs[0][1]
     backend = base.segmenter.backend
     best: dict[str, dict] = {}
     refs: dict[str, dict] = {}
     for _ in range(max(1, repeats)):
-        _keep_fastest(refs, "alone", segmenter_alone(clip, backend, "", base))
+        _keep_fastest(refs, "alone", segmenter_alone(clip, backend, base))
         _keep_fastest(refs, "naive", naive_loop(clip))
         for label, cfg in configs:
-            _keep_fastest(best, label, _run_pipeline(_Limited(clip, frames), backend, "", cfg))
+            _keep_fastest(best, label, _run_pipeline(_Limited(clip, frames), backend, cfg))
     alone, naive = refs["alone"]["fps"], refs["naive"]["fps"]
     ref_cpu = best[configs[0][0]]["cpu_ms_per_frame"]
     rows = [{"case": label, "fps": best[label]["fps"], "vs_naive": best[label]["fps"] / naive,
@@ -388,8 +385,7 @@ def render(report: dict) -> str:
     ])
 
 
-def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weights: str = "",
-         cfg: Config | None = None) -> dict:
+def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict:
     """The live pipeline on a looping clip at camera pace; memory and threads sampled as it runs."""
     clip = data / "videos" / "office720p.mp4"
     cfg = cfg or Config()
@@ -398,8 +394,10 @@ def soak(data: Path, frames: int, fps: float, backend: str = "mediapipe", weight
     sink = NullSink()
     threads_before = threading.active_count()
     with source, opencv_threads(plan_threads(cfg.segmenter.threads)):
-        with create_segmenter(backend, _options(cfg, (source.info.width, source.info.height), weights)) as seg:
-            with Pipeline(source, seg, [sink], cfg.mask, cfg.render) as p:
+        opts = SegmenterOptions.from_config(cfg.segmenter, (source.info.width, source.info.height))
+        with create_segmenter(cfg.segmenter.backend, opts) as seg:
+            with Pipeline(source, seg, [sink], cfg.mask, cfg.render,
+                          **pacing(cfg.segmenter.rate, seg.traits)) as p:
                 p.start()
                 step = max(1, frames // 40)
                 next_at = 0

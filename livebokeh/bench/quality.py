@@ -27,7 +27,7 @@ import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou
-from livebokeh.config import MaskConfig
+from livebokeh.config import MaskConfig, SegmenterConfig
 from livebokeh.errors import LivebokehError
 from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
 from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -62,7 +62,7 @@ def _resolve(v: Variant, seg) -> Variant:
     """The variant with a concrete guided setting for this backend."""
     if v.cfg is None:
         return v
-    cfg = resolve_auto(v.cfg, seg)
+    cfg = resolve_auto(v.cfg, seg.traits)
     if v.flip_guided:
         cfg = dataclasses.replace(cfg, guided="off" if cfg.guided == "on" else "on")
     return dataclasses.replace(v, cfg=cfg)
@@ -93,6 +93,7 @@ def _read_pairs(pairs):
 
 def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
     for img, ref in _read_pairs(pairs):
+        seg.reset()  # each photo on its own
         gt = ref > 127
         raw, prob = _both(seg, img)
         cache: dict = {}
@@ -107,9 +108,10 @@ def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
 
 
 def _both(seg, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The model's own output (one pass) and livebokeh's segmenter output (with the ROI pass if on)."""
+    """The model's own output (one pass) and livebokeh's segmenter output (with the ROI pass if on;
+    for a stateful model with its warmed-up memory, kept apart from the raw one's)."""
     raw = seg.model_output(image)
-    extra = (seg.options.roi and seg.roi_helps) or seg.options.tta
+    extra = (seg.options.roi and seg.traits.roi_helps) or seg.options.tta or seg.traits.stateful
     return raw, (seg.segment(image).data if extra else raw)
 
 
@@ -193,6 +195,7 @@ def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: in
 
 def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict) -> None:
     for img, ref in _read_pairs(pairs):
+        seg.reset()  # each sequence is a stream of its own
         seq = moving_sequence(img, ref.astype(np.float32) / 255, min(MOVING_FRAMES, max(MOVING_SKIP + 2, limit)))
         frames = [f for f, _ in seq]
         for v, masks in _smoothed(seg, frames, vs):
@@ -225,6 +228,7 @@ def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> 
         frames = video_frames(clip, limit)
         if len(frames) < 2:
             continue
+        seg.reset()
         keyed = clip.stem.endswith("greenscreen")
         lumas = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
         refs = [chroma_key(f) for f in frames] if keyed else [None] * len(frames)
@@ -264,8 +268,10 @@ def cost(base: MaskConfig, frames: list[np.ndarray], seg) -> dict:
     return out
 
 
-def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 100000, stills_step: int = 1,
-        base: MaskConfig | None = None, base_tta: str = "auto") -> dict:
+def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip_frames: int = 100000,
+        stills_step: int = 1, base: MaskConfig | None = None, base_tta: str = "auto") -> dict:
+    """Every variant of :func:`variants` for each backend; ``sc`` gives the weights files."""
+    sc = sc or SegmenterConfig()
     base = base or MaskConfig()
     vs = variants(base)
     clips = sorted((data / "videos").glob("*.mp4"))
@@ -274,7 +280,7 @@ def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 1
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
     for backend in backends:
         try:
-            seg = create_segmenter(backend, SegmenterOptions(weights=weights, threads=2))
+            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", backend, err)
             continue
@@ -289,7 +295,8 @@ def run(data: Path, backends: list[str], weights: str = "", clip_frames: int = 1
             _clips(seg, clips, vs_b, clip_frames, acc)
             _moving(seg, portraits, vs_b, clip_frames, acc)
             office = data / "videos" / "office720p.mp4"
-            c = cost(resolve_auto(base, seg), video_frames(office, 60), seg) if office.is_file() else None
+            seg.reset()
+            c = cost(resolve_auto(base, seg.traits), video_frames(office, 60), seg) if office.is_file() else None
         rows = []
         for v in vs:
             row = {"variant": v.label}

@@ -15,13 +15,16 @@ if TYPE_CHECKING:
     from livebokeh.config import Config
 
 
-def _subcommand(sub, name: str, help: str, weights: bool = True) -> argparse.ArgumentParser:
-    """A bench subcommand with the options every bench shares: --data, --json (and --deeplab-weights)."""
+def _subcommand(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A bench subcommand with the options every bench shares: --data, --json and the weights files."""
     p = sub.add_parser(name, help=help)
     p.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
     p.add_argument("--json", help="also write the results as JSON")
-    if weights:
-        p.add_argument("--deeplab-weights", default="", help="DeepLab weights file (default: cache/env/download)")
+    p.add_argument("--deeplab-weights", dest="segmenter.weights", default=argparse.SUPPRESS,
+                   help="DeepLab weights file (default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download)")
+    p.add_argument("--rvm-weights", dest="segmenter.rvm_weights", default=argparse.SUPPRESS,
+                   help="RVM weights file (default: $LIVEBOKEH_RVM_WEIGHTS, the cache or a download)")
+    p.set_defaults(config=None)
     return p
 
 
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     m.add_argument("--stills-step", type=int, default=1, help="use every Nth still for IoU (default 1: all)")
     q = _subcommand(sub, "quality", "mask quality: each smoothing/refinement step on and off, per backend")
-    q.add_argument("--backends", nargs="+", default=["mediapipe", "deeplab"], help="backends to compare")
+    q.add_argument("--backends", nargs="+", default=["mediapipe", "deeplab", "rvm"], help="backends to compare")
     q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
     q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
     pl = _subcommand(sub, "pipeline", "whole pipeline vs the segmenter alone and a naive sequential loop")
@@ -43,26 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--repeats", type=int, default=2, help="runs of each file case, best kept (default 2)")
     pl.add_argument("--config", "-c", metavar="FILE|PRESET",
                     help="settings the pipeline and the segmenter-alone reference run with (default: the defaults)")
-    co = _subcommand(sub, "cost", "what each quality step costs: the 720p file pipeline with each one off", weights=False)
+    co = _subcommand(sub, "cost", "what each quality step costs: the 720p file pipeline with each one off")
     co.add_argument("--frames", type=int, default=183, help="frames per run (default 183)")
     co.add_argument("--repeats", type=int, default=2, help="runs of each variant, best kept (default 2)")
     co.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to start from (default: the defaults)")
-    so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency",
-                     weights=False)
+    so = _subcommand(sub, "soak", "live pipeline on a looping clip for a long time: memory, threads, latency")
     so.add_argument("--frames", type=int, default=20000, help="frames to run (default 20000)")
     so.add_argument("--fps", type=float, default=30.0, help="camera pace (default 30)")
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
-    _subcommand(sub, "render", "renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame",
-                weights=False)
+    _subcommand(sub, "render", "renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
     return p
 
 
-def _config(path: str | None) -> Config:
-    """The settings of ``--config`` (a file or a preset name), or the defaults."""
+def _weights(args: argparse.Namespace) -> dict[str, str]:
+    """The weights files given on the command line, as settings overrides."""
+    return {k: v for k, v in vars(args).items() if k.startswith("segmenter.")}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """The settings of ``--config`` (a file or a preset name; the defaults without one), with the
+    weights files given on the command line."""
     from livebokeh.config import load_config
 
-    return load_config(path)
+    return load_config(args.config, _weights(args))
 
 
 def main(argv: list[str]) -> int:
@@ -72,22 +79,22 @@ def main(argv: list[str]) -> int:
     from livebokeh.bench import common
 
     try:
+        cfg = _config(args)
         if args.what == "models":
             from livebokeh.bench import models as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.frames, args.threads, args.deeplab_weights, max(1, args.stills_step))
+            report = bench.run(data, args.frames, args.threads, cfg.segmenter, max(1, args.stills_step))
         elif args.what == "pipeline":
             from livebokeh.bench import pipeline as bench
 
             data = common.require_data(args.data)
-            cfg = _config(args.config)
-            report = bench.run(data, args.backends or [cfg.segmenter.backend], args.deeplab_weights, args.frames,
-                               args.paced_frames, args.repeats, cfg)
+            report = bench.run(data, args.backends or [cfg.segmenter.backend], args.frames, args.paced_frames,
+                               args.repeats, cfg)
         elif args.what == "cost":
             from livebokeh.bench import pipeline as cost
 
-            report = cost.cost(common.require_data(args.data), args.config, args.frames, args.repeats)
+            report = cost.cost(common.require_data(args.data), args.config, args.frames, args.repeats, _weights(args))
             common.write_json(args.json, report)
             print(cost.render_cost(report))
             return 0
@@ -96,8 +103,7 @@ def main(argv: list[str]) -> int:
 
             data = common.require_data(args.data)
             frames, fps = (300, 100.0) if args.short else (args.frames, args.fps)
-            cfg = _config(args.config)
-            report = soak.soak(data, frames, fps, cfg.segmenter.backend, cfg=cfg)
+            report = soak.soak(data, frames, fps, cfg)
             common.write_json(args.json, report)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
@@ -105,7 +111,7 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import quality as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.backends, args.deeplab_weights, args.clip_frames, max(1, args.stills_step))
+            report = bench.run(data, args.backends, cfg.segmenter, args.clip_frames, max(1, args.stills_step))
         else:
             from livebokeh.bench import render as bench
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from livebokeh.config import MaskConfig
+from livebokeh.types import SegmenterTraits
 
 
 def remap(prob: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -118,8 +119,8 @@ def work_size(width: int, height: int) -> tuple[int, int]:
 def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig, full_size: bool = True) -> np.ndarray:
     """Model-output probability -> frame alpha, with every refinement ``cfg`` turns on.
 
-    Islands -> guided (``cfg.guided == "on"``; resolve ``auto`` first with
-    :func:`resolve_auto`) or bilinear upsampling -> remap to ``[low, high]`` -> feather, at a
+    Islands -> guided (``cfg.guided == "on"``) or bilinear upsampling -> remap to ``[low,
+    high]`` -> feather (resolve the automatic settings first with :func:`resolve_auto`), at a
     working size of at most :data:`WORK_WIDTH` pixels wide (:func:`work_size`), then one
     bilinear upsampling to the frame's size unless ``full_size`` is False.
 
@@ -145,30 +146,50 @@ def refine_alpha(prob: np.ndarray, image: np.ndarray, cfg: MaskConfig, full_size
             up = cv2.resize(up, (ww, wh), interpolation=cv2.INTER_LINEAR)
     else:
         up = upsample(p, (ww, wh))
-    alpha = feather(remap(up, cfg.low, cfg.high), cfg.feather * wh)
+    if cfg.low < 0 or cfg.high < 0:
+        raise ValueError("mask.low and mask.high are automatic (-1): resolve them first with resolve_auto")
+    if (cfg.low, cfg.high) != (0.0, 1.0):  # an alpha matte is used as it is
+        up = remap(up, cfg.low, cfg.high)
+    alpha = feather(up, cfg.feather * wh)
     if full_size and (ww, wh) != (W, H):
         alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
     return alpha
 
 
-def resolve_auto(cfg: MaskConfig, segmenter: object) -> MaskConfig:
-    """The ``[mask]`` settings with their automatic values made concrete for ``segmenter``.
+def resolve_auto(cfg: MaskConfig, traits: SegmenterTraits) -> MaskConfig:
+    """The ``[mask]`` settings with their automatic values made concrete for a segmenter with
+    ``traits``, once, where a run is put together.
 
-    Measured per backend with ``livebokeh bench quality`` (segmenters with coarse edges, i.e.
-    ``coarse_edges = True``: DeepLab, whose output is 33x33 upsampled; the others: MediaPipe):
+    Measured per backend with ``livebokeh bench quality``:
 
-    - ``guided = "auto"``: on for coarse edges (it lifts DeepLab's Boundary IoU), off otherwise
-      (it lowers MediaPipe's, whose ROI pass already sharpens edges).
+    - ``low = -1``, ``high = -1``: 0.4 and 0.6 for probability models (MediaPipe, DeepLab); 0
+      and 1 (no stretch) for matting models (``traits.matte``: RVM), whose output is already an
+      alpha: stretching it would turn a half-transparent hair strand opaque or empty.
+    - ``guided = "auto"``: on for coarse edges (``traits.coarse_edges``: DeepLab, whose output
+      is 33x33 upsampled; it lifts its Boundary IoU), off otherwise (it lowers MediaPipe's,
+      whose ROI pass already sharpens edges, and RVM's, whose own refiner works at 640 px).
     - ``lookahead = -1``: 2 frames for coarse edges (7% less flicker on the clips), 0 otherwise
       (MediaPipe's flicker and green-screen scores did not move, and the two extra optical flows
       a frame cost a fifth of the file throughput).
+
+    Raises:
+        ConfigError: the resolved ``low`` is not below ``high``.
     """
     import dataclasses
 
-    coarse = bool(getattr(segmenter, "coarse_edges", False))
+    from livebokeh.errors import ConfigError
+
+    coarse = traits.coarse_edges
     changes: dict = {}
+    if cfg.low < 0:
+        changes["low"] = 0.0 if traits.matte else 0.4
+    if cfg.high < 0:
+        changes["high"] = 1.0 if traits.matte else 0.6
     if cfg.guided == "auto":
         changes["guided"] = "on" if coarse else "off"
     if cfg.lookahead < 0:
         changes["lookahead"] = 2 if coarse else 0
+    low, high = changes.get("low", cfg.low), changes.get("high", cfg.high)
+    if low >= high:
+        raise ConfigError(f"mask.low ({low:g}) must be smaller than mask.high ({high:g}) for this backend")
     return dataclasses.replace(cfg, **changes) if changes else cfg

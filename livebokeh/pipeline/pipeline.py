@@ -36,7 +36,7 @@ from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer
 from livebokeh.render import Background, render_bokeh
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
-from livebokeh.types import Composite, Frame, Mask
+from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ _JOIN_TIMEOUT = 2.0
 
 
 class SupportsSegment(Protocol):
+    """What the pipeline needs of a segmenter: its declared traits and ``segment``."""
+
+    traits: SegmenterTraits
+
     def segment(self, image: Any) -> Mask: ...
 
 
@@ -61,6 +65,12 @@ class Segmented:
     gray: Any = None
 
 
+def pacing(rate: float, traits: SegmenterTraits) -> dict[str, float]:
+    """The live model pacing for :class:`Pipeline` (``model_rate``, ``model_duty``): the
+    ``[segmenter] rate`` when the user set one, else the backend's own duty cycle."""
+    return {"model_rate": rate, "model_duty": 1.0} if rate > 0 else {"model_rate": 0.0, "model_duty": traits.live_duty}
+
+
 class MaskSlot:
     """The newest inference result, shared with the renderer of a live pipeline."""
 
@@ -68,7 +78,15 @@ class MaskSlot:
         self._cond = threading.Condition()
         self._latest: Segmented | None = None
         self._ended = False
+        self._resting = False
         self.dropped = 0
+
+    def resting(self, value: bool) -> None:
+        """The model is (or is no longer) resting between runs to keep its rate: no result comes
+        until it takes the next frame, so a renderer waiting for one stops waiting."""
+        with self._cond:
+            self._resting = value
+            self._cond.notify_all()
 
     def put(self, item: Any, timeout: float = 0.0) -> None:
         with self._cond:
@@ -79,10 +97,12 @@ class MaskSlot:
             self._cond.notify_all()
 
     def wait_for(self, index: int, timeout: float) -> Segmented | None:
-        """The newest result, after waiting up to ``timeout`` s for one of frame ``index`` or later."""
+        """The newest result, after waiting up to ``timeout`` s for one of frame ``index`` or later
+        (not while the model rests: it would not come)."""
         with self._cond:
             self._cond.wait_for(
-                lambda: self._ended or (self._latest is not None and self._latest.frame.index >= index), timeout
+                lambda: self._ended or self._resting
+                or (self._latest is not None and self._latest.frame.index >= index), timeout
             )
             return self._latest
 
@@ -117,8 +137,10 @@ class _Stage:
 
     def __init__(self, pipeline: Pipeline, name: str, work: Callable[[Any], Any],
                  inbox: FifoQueue | LatestQueue | None, outbox: Any,
-                 flush: Callable[[], Batch] | None = None, final: bool = False) -> None:
+                 flush: Callable[[], Batch] | None = None, final: bool = False,
+                 pace: Callable[[float], None] | None = None) -> None:
         self.pipeline = pipeline
+        self.pace = pace  # called before each take with the start of the previous item's work
         self.name = name
         self.work = work
         self.flush = flush
@@ -148,8 +170,11 @@ class _Stage:
             _put(outbox, item, self.pipeline._halt)
 
     def _run(self) -> None:
+        started = 0.0
         try:
             while not self.pipeline._halt.is_set():
+                if self.pace is not None and started:
+                    self.pace(started)
                 t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                 item = self._next()
                 if item is None and self.inbox is not None:
@@ -163,6 +188,7 @@ class _Stage:
                     out = item  # the capture stage's work was the read itself
                 else:
                     t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+                    started = time.monotonic()
                     out = self.work(item)
                 self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
                 if isinstance(out, Batch):
@@ -246,8 +272,14 @@ class Pipeline:
             use one); see :func:`livebokeh.threads.plan_threads`.
         inference_workers: threads running the model side by side in a file pipeline (live
             pipelines use one), for a model heavier than the rendering; the segmenter must be
-            safe to call from several threads. See
+            safe to call from several threads, so never stateful. See
             :meth:`livebokeh.threads.ThreadPlan.inference_workers`.
+        model_rate: live pipelines: most model runs a second (0 = as many as it can); the frames
+            between get the newest mask moved to them by optical flow. Files ignore it: every
+            frame goes through the model.
+        model_duty: live pipelines: the share of the time the model may run (1 = no rest): after
+            a run of ``t`` seconds it rests ``t * (1 / model_duty - 1)`` (see
+            :attr:`~livebokeh.types.SegmenterTraits.live_duty`). Files ignore it.
     """
 
     def __init__(
@@ -265,12 +297,19 @@ class Pipeline:
         controls: LiveControls | None = None,
         render_workers: int = 1,
         inference_workers: int = 1,
+        model_rate: float = 0.0,
+        model_duty: float = 1.0,
     ) -> None:
         self.source = source
         self.info = source.info
         self.segmenter = segmenter
+        if segmenter.traits.stateful and inference_workers > 1:
+            raise ValueError("a stateful segmenter sees its frames in order: give it one inference worker")
         self.sinks = list(sinks)
-        self.mask_cfg = resolve_auto(mask_cfg or MaskConfig(), segmenter)
+        self.mask_cfg = resolve_auto(mask_cfg or MaskConfig(), segmenter.traits)
+        if not 0.0 < model_duty <= 1.0 or model_rate < 0:
+            raise ValueError(f"need model_rate >= 0 and 0 < model_duty <= 1, got {model_rate}, {model_duty}")
+        self.model_rate, self.model_duty = model_rate, model_duty
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
         self.background = background
         self._segment_frame = getattr(segmenter, "segment_frame", None) or (lambda f: segmenter.segment(f.image))
@@ -293,6 +332,8 @@ class Pipeline:
         self._stopped = False
         self._t_start = 0.0
         self._t_end = 0.0
+        self._cpu_start = 0.0
+        self._cpu_end = 0.0
         self.frames_in = 0
         self.propagated = 0  # live frames whose mask came from an earlier frame by optical flow
         self.latency = LatencyLog()
@@ -312,7 +353,8 @@ class Pipeline:
             self._frame_period = 1.0 / float(self.info.fps) if self.info.fps else 1 / 30
             self._stages = [
                 _Stage(self, "capture", self._capture, None, [q_frames, q_display]),
-                _Stage(self, "inference", self._infer, q_frames, self._slot),
+                _Stage(self, "inference", self._infer, q_frames, self._slot,
+                       pace=self._pace if model_rate > 0 or model_duty < 1 else None),
                 _Stage(self, "render", self._render_live, q_display, q_out),
                 _Stage(self, "sinks", self._write, q_out, None, final=True),
             ]
@@ -364,6 +406,21 @@ class Pipeline:
         if frame is not None:
             self.frames_in += 1
         return frame
+
+    def _pace(self, started: float) -> None:
+        """Live: rest after the model run that ``started`` (and has just ended) so that the model
+        keeps to ``model_rate`` and ``model_duty``; the next run then takes the newest frame."""
+        now = time.monotonic()
+        interval = max(1.0 / self.model_rate if self.model_rate else 0.0, (now - started) / self.model_duty)
+        due = started + interval
+        if due <= now:
+            return
+        self._slot.resting(True)
+        try:
+            while not self._halt.is_set() and (left := due - time.monotonic()) > 0:
+                time.sleep(min(left, _TICK))
+        finally:
+            self._slot.resting(False)
 
     def _infer(self, frame: Frame) -> Segmented | Batch:
         return self._smooth(self._segment_raw(frame))
@@ -461,6 +518,7 @@ class Pipeline:
             raise RuntimeError("a pipeline runs once")
         self._started = True
         self._t_start = time.perf_counter()
+        self._cpu_start = time.process_time()
         for stage in reversed(self._stages):
             stage.thread.start()
         return self
@@ -486,6 +544,7 @@ class Pipeline:
                 log.warning("the %s stage did not stop within %.0f s", stage.name, _JOIN_TIMEOUT)
         if not self._t_end:
             self._t_end = time.perf_counter()
+            self._cpu_end = time.process_time()
 
     def wait(self, poll: Callable[[], bool] | None = None, poll_interval: float = 0.01) -> Report:
         """Block until the stream ends, a stage fails or ``poll`` returns False.
@@ -562,6 +621,7 @@ class Pipeline:
             stages=stages,
             inference_fps=inferred / wall if wall > 0 else 0.0,
             propagated=self.propagated,
+            cpu_s=(self._cpu_end or time.process_time()) - self._cpu_start if self._t_start else 0.0,
         )
 
     def _stage_reports(self) -> tuple[StageReport, ...]:

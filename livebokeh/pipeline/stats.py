@@ -84,9 +84,16 @@ class Report:
     stages: tuple[StageReport, ...]
     inference_fps: float = 0.0
     propagated: int = 0
+    #: CPU time of the whole process during the run (every thread, the libraries' own included).
+    cpu_s: float = 0.0
+
+    @property
+    def cores(self) -> float:
+        """Cores kept busy on average: CPU time over wall time."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "cores": self.cores}
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -96,7 +103,8 @@ class Report:
             f"source {self.source} ({'live' if self.live else 'file'}): {self.frames_in} frames in, "
             f"{self.frames_out} out, {self.dropped} dropped, {self.output_fps:.1f} fps out, {self.wall_s:.2f} s",
             f"latency capture->sink: p50 {self.latency_ms_p50:.1f} ms, p95 {self.latency_ms_p95:.1f} ms; "
-            f"inference {self.inference_fps:.1f} fps, {self.propagated} masks moved by optical flow",
+            f"inference {self.inference_fps:.1f} fps, {self.propagated} masks moved by optical flow; "
+            f"CPU {1e3 * self.cpu_s / max(1, self.frames_out):.1f} ms a frame, {self.cores:.2f} cores busy",
             f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'CPU ms':>7} {'dropped':>8}",
         ]
         for s in self.stages:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livebokeh.registry import Registry
-from livebokeh.types import Mask
+from livebokeh.types import Mask, SegmenterTraits
 
 if TYPE_CHECKING:
     from livebokeh.config import SegmenterConfig
@@ -94,11 +94,16 @@ class SegmenterOptions:
         aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
         runtime: ``auto``, ``tflite`` or ``keras`` (DeepLab).
         precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, DeepLab keras).
-        weights: weights file; empty = the cache, the environment variable or a download.
+        weights: DeepLab's weights file; empty = the cache, the environment variable or a download.
+        rvm_weights: RVM's weights file (``.onnx``), found the same way.
+        backbone: RVM: long side in pixels of the picture its backbone sees; 0 = automatic.
         frame_size: ``(width, height)`` of the frames to come, when known.
         roi: a second pass on the region around the person, which sharpens edges when the
             person covers part of the frame (see :meth:`Segmenter.segment`).
         tta: also segment the mirrored picture and average (twice the work, steadier edges).
+        live: the frames come from a live source (the model shares the cores with the renderer);
+            False: from a file, where a stateful model, which sees every frame in order on one
+            worker, may use every core (:attr:`livebokeh.threads.ThreadPlan.ordered_model`).
     """
 
     model: str = "general"
@@ -108,9 +113,12 @@ class SegmenterOptions:
     runtime: str = "auto"
     precision: str = "auto"
     weights: str = ""
+    rvm_weights: str = ""
+    backbone: int = 0
     frame_size: tuple[int, int] | None = None
     roi: bool = True
     tta: bool = False
+    live: bool = True
 
     @property
     def inference_threads(self) -> int:
@@ -119,32 +127,41 @@ class SegmenterOptions:
 
         return plan_threads(self.threads).inference
 
+    @property
+    def ordered_threads(self) -> int:
+        """Runtime threads for a stateful model: :attr:`inference_threads` live, every core
+        (with ``threads`` 0) for a file."""
+        from livebokeh.threads import plan_threads
+
+        plan = plan_threads(self.threads)
+        return plan.inference if self.live else plan.ordered_model
+
     @classmethod
     def from_config(cls, sc: SegmenterConfig, frame_size: tuple[int, int] | None = None,
-                    still: bool = False) -> SegmenterOptions:
+                    still: bool = False, live: bool = True) -> SegmenterOptions:
         """The options the ``[segmenter]`` settings ``sc`` describe, for frames of ``frame_size``
-        (``still``: a single picture, where ``tta = "auto"`` turns the mirrored pass on)."""
+        (``still``: a single picture, where ``tta = "auto"`` turns the mirrored pass on; ``live``:
+        from a live source)."""
         return cls(model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
-                   precision=sc.precision, weights=sc.weights, frame_size=frame_size, roi=sc.roi,
-                   tta=sc.tta == "on" or (sc.tta == "auto" and still))
+                   precision=sc.precision, weights=sc.weights, rvm_weights=sc.rvm_weights,
+                   backbone=sc.backbone, frame_size=frame_size, roi=sc.roi,
+                   tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live)
 
 
 class Segmenter(ABC):
-    """Turns a picture into a person-probability mask at the model's resolution.
+    """Turns a picture into a person-probability mask (or an alpha matte) at the model's resolution.
 
-    A segmenter is stateless between calls: temporal smoothing lives in
-    :class:`livebokeh.mask.MaskSmoother`. Use it as a context manager or call :meth:`close`
-    (safe to call twice). Heavy libraries are imported when the segmenter is built, not when
-    its module is imported.
+    What a backend is (stateful, heavy, matting ...) it declares in :attr:`traits`. A stateless
+    segmenter gives each picture the same mask whatever came before: temporal smoothing lives in
+    :class:`livebokeh.mask.MaskSmoother`. A stateful one (``traits.stateful``: a recurrent
+    network) carries its memory from call to call, so one stream's frames must reach it in
+    order from one thread; :meth:`reset` forgets (a new stream, a scene cut). Use it as a
+    context manager or call :meth:`close` (safe to call twice). Heavy libraries are imported when
+    the segmenter is built, not when its module is imported.
     """
 
-    #: Whether the ROI pass helps this backend (measured per backend with ``livebokeh bench models``).
-    roi_helps: bool = True
-    #: Whether one inference outweighs the rendering of a frame; a file pipeline then runs the
-    #: model on several threads at once (:meth:`livebokeh.threads.ThreadPlan.inference_workers`),
-    #: so :meth:`segment` must be safe to call from several threads (the TFLite backends keep an
-    #: interpreter per thread).
-    heavy: bool = False
+    #: What this backend is; subclasses declare theirs (per instance where it depends on options).
+    traits: SegmenterTraits = SegmenterTraits()
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options
@@ -183,7 +200,7 @@ class Segmenter(ABC):
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} is closed")
         first = self._infer(image)
-        if not (self.options.roi and self.roi_helps):
+        if not (self.options.roi and self.traits.roi_helps):
             return Mask(first)
         return Mask(self._roi_pass(image, first))
 
@@ -191,13 +208,22 @@ class Segmenter(ABC):
         """One model pass, or two (the picture and its mirror image, averaged) with ``tta``."""
         p = self._segment(image)
         if self.options.tta:
-            mirrored = self._segment(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
-            p = (p + mirrored) * np.float32(0.5)
+            p = (p + self._segment_mirrored(image)) * np.float32(0.5)
         return p
 
+    def _segment_mirrored(self, image: np.ndarray) -> np.ndarray:
+        """The mask of the mirrored picture, mirrored back (a stateful model keeps this view's own memory)."""
+        return self._segment(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
+
     def model_output(self, image: np.ndarray) -> np.ndarray:
-        """The model's own output for the whole frame, one pass, no ROI: ``(h, w)`` float32."""
+        """The model's own output for the whole frame, one pass, no ROI: ``(h, w)`` float32.
+
+        For a stateful model this is its plain recurrence on the frames given here (kept apart
+        from :meth:`segment`'s memory, so the two may be called on the same stream)."""
         return self._segment(image)
+
+    def reset(self) -> None:
+        """Forget what earlier frames taught a stateful model (nothing to do for a stateless one)."""
 
     def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
         if roi_too_large(first > 0.5, ROI_MIN_ZOOM, ROI_MARGIN):  # a webcam's usual framing

@@ -18,7 +18,7 @@ from livebokeh.errors import SourceError
 from livebokeh.sinks.mask import is_pattern
 from livebokeh.sources.base import is_image_path
 from livebokeh.sources.image import read_image
-from livebokeh.types import Frame, Mask
+from livebokeh.types import Frame, Mask, SegmenterTraits
 
 
 def _read_gray(path: Path) -> np.ndarray:
@@ -27,6 +27,9 @@ def _read_gray(path: Path) -> np.ndarray:
 
 class GivenMasks:
     """Stands in for a segmenter: ``segment_frame(frame) -> Mask`` from files."""
+
+    #: Given masks are final alphas, read by frame index (no memory of their own).
+    traits = SegmenterTraits(matte=True, roi_helps=False)
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)

@@ -8,6 +8,7 @@ from livebokeh.bench import models as bench_models
 from livebokeh.bench.common import half_body_ids
 from livebokeh.bench.pipeline import every_core_busy
 from livebokeh.cli import main
+from livebokeh.config import load_config
 from tests.conftest import HALF_BODY
 
 
@@ -15,13 +16,14 @@ def test_half_body_subset_is_read_from_the_data_readme(data_dir):
     assert half_body_ids(data_dir) == HALF_BODY
 
 
-def test_bench_models_short_run(data_dir, deeplab_weights, tmp_path, capsys):
+def test_bench_models_short_run(data_dir, deeplab_weights, rvm_weights, tmp_path, capsys):
     out = tmp_path / "b.json"
     assert main(["bench", "models", "--data", str(data_dir), "--frames", "3", "--stills-step", "40",
-                 "--deeplab-weights", str(deeplab_weights), "--json", str(out)]) == 0
+                 "--deeplab-weights", str(deeplab_weights), "--rvm-weights", str(rvm_weights),
+                 "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["model"]: r for r in report["rows"]}
-    assert len(rows) == 6 and all("error" not in r for r in rows.values())
+    assert len(rows) == 8 and all("error" not in r for r in rows.values())
     for r in rows.values():
         assert r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
     # same weights, two runtimes: the same masks
@@ -105,13 +107,15 @@ def test_every_core_busy_spreads_the_cpu_time_of_a_frame_over_the_cores():
 def test_bench_pipeline_runs_with_the_given_settings():
     """``--config call``: the pipeline and the segmenter-alone reference get the preset's model and
     ROI setting, and the report names what differs from the defaults."""
-    from livebokeh.bench.pipeline import _differences, _options
-    from livebokeh.config import load_config
+    from livebokeh.bench.pipeline import _differences
+    from livebokeh.commands.bench import _config, build_parser
+    from livebokeh.segment import SegmenterOptions
 
-    cfg = load_config("call")
-    opts = _options(cfg, (1280, 720), "")
+    cfg = _config(build_parser().parse_args(["pipeline", "--config", "call", "--rvm-weights", "r.onnx"]))
+    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))
     assert (opts.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
-    assert _options(cfg, (1280, 720), "w.tflite").weights == "w.tflite"
+    assert (opts.rvm_weights, opts.weights) == ("r.onnx", "")  # the weights flags reach every bench
+    cfg = load_config("call")
     diff = _differences(cfg)
     assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
     assert "render.blur" not in diff  # the preset sets it to its default value

@@ -73,7 +73,11 @@ def test_refine_alpha_works_at_a_reduced_size_and_returns_frame_size():
     img = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
     prob = np.zeros((256, 256), np.float32)
     prob[60:200, 80:180] = 1.0
-    for cfg in (MaskConfig(), dataclasses.replace(MaskConfig(), guided=True, islands=0.0)):
+    from livebokeh.mask import resolve_auto
+    from livebokeh.types import SegmenterTraits
+
+    probability = resolve_auto(MaskConfig(), SegmenterTraits())
+    for cfg in (probability, dataclasses.replace(probability, guided="on", islands=0.0)):
         a = refine_alpha(prob, img, cfg)
         assert a.shape == (720, 1280) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
         assert a[400, 640] > 0.99 and a[50, 50] < 0.01
@@ -81,18 +85,40 @@ def test_refine_alpha_works_at_a_reduced_size_and_returns_frame_size():
 
 def test_automatic_mask_settings_follow_the_backend():
     from livebokeh.config import MaskConfig
+    from livebokeh.errors import ConfigError
     from livebokeh.mask import resolve_auto
+    from livebokeh.types import SegmenterTraits
 
-    class Fine:
-        coarse_edges = False
-
-    class Coarse:
-        coarse_edges = True
-
+    fine, coarse, matte = SegmenterTraits(), SegmenterTraits(coarse_edges=True), SegmenterTraits(matte=True)
     auto = MaskConfig()
-    assert auto.guided == "auto" and auto.lookahead == -1
-    fine, coarse = resolve_auto(auto, Fine()), resolve_auto(auto, Coarse())
-    assert (fine.guided, fine.lookahead) == ("off", 0)
-    assert (coarse.guided, coarse.lookahead) == ("on", 2)
-    explicit = MaskConfig(guided="on", lookahead=4)
-    assert resolve_auto(explicit, Fine()) == explicit
+    assert auto.guided == "auto" and auto.lookahead == -1 and auto.low == auto.high == -1
+    f, c, m = resolve_auto(auto, fine), resolve_auto(auto, coarse), resolve_auto(auto, matte)
+    assert (f.guided, f.lookahead, f.low, f.high) == ("off", 0, 0.4, 0.6)
+    assert (c.guided, c.lookahead, c.low, c.high) == ("on", 2, 0.4, 0.6)
+    assert (m.guided, m.lookahead, m.low, m.high) == ("off", 0, 0.0, 1.0)  # an alpha matte is used as it is
+    explicit = MaskConfig(guided="on", lookahead=4, low=0.3, high=0.7)
+    assert resolve_auto(explicit, fine) == explicit == resolve_auto(explicit, matte)
+    # one end given, the other automatic: checked once both are known
+    assert resolve_auto(MaskConfig(low=0.5), matte).high == 1.0
+    with pytest.raises(ConfigError, match=r"mask.low \(0.7\) must be smaller than mask.high \(0.6\)"):
+        resolve_auto(MaskConfig(low=0.7), fine)
+
+
+def test_a_matte_keeps_its_soft_edge_and_a_probability_is_stretched():
+    """Matting models' half-transparent hair stays half transparent; a probability map is remapped."""
+    import dataclasses
+
+    from livebokeh.config import MaskConfig
+    from livebokeh.mask import refine_alpha, resolve_auto
+    from livebokeh.types import SegmenterTraits
+
+    img = np.zeros((120, 160, 3), np.uint8)
+    prob = np.full((120, 160), 0.3, np.float32)
+    prob[40:80, 60:100] = 1.0
+    base = dataclasses.replace(MaskConfig(), feather=0.0, islands=0.0)
+    matte = refine_alpha(prob, img, resolve_auto(base, SegmenterTraits(matte=True)))
+    stretched = refine_alpha(prob, img, resolve_auto(base, SegmenterTraits()))
+    assert matte[10, 10] == pytest.approx(0.3, abs=1e-6) and stretched[10, 10] == 0.0
+    assert matte[60, 80] == stretched[60, 80] == 1.0
+    with pytest.raises(ValueError, match="resolve them first"):
+        refine_alpha(prob, img, base)

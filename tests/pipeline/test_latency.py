@@ -10,7 +10,7 @@ import numpy as np
 from livebokeh.config import MaskConfig, RenderConfig
 from livebokeh.pipeline import Pipeline
 from livebokeh.sources.base import Source
-from livebokeh.types import Frame, Mask, StreamInfo
+from livebokeh.types import Frame, Mask, SegmenterTraits, StreamInfo
 
 BITS = 48
 CELL = 8
@@ -46,6 +46,8 @@ class StampedCamera(Source):
 
 
 class TopRowsArePerson:
+    traits = SegmenterTraits()
+
     def segment(self, image):
         m = np.zeros(image.shape[:2], np.float32)
         m[: 3 * CELL, :] = 1.0  # the timestamp strip stays sharp

@@ -109,10 +109,10 @@ def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
     opts = dict(weights=str(deeplab_weights), threads=2)
     with create_segmenter("deeplab", SegmenterOptions(**opts)) as auto:
         assert auto.runtime == "tflite" and auto.input_size == (257, 257)  # no GPU here: TFLite is faster
-        assert auto.heavy  # a file pipeline runs it on two threads
+        assert auto.traits.heavy  # a file pipeline runs it on two threads
         a = auto.segment(img).data
     with create_segmenter("deeplab", SegmenterOptions(runtime="keras", precision="float32", **opts)) as k:
-        assert k.runtime == "keras" and k.device == "CPU" and not k.heavy
+        assert k.runtime == "keras" and k.device == "CPU" and not k.traits.heavy
         b = k.segment(img).data
     assert a.shape == b.shape == (257, 257) and a.dtype == b.dtype == np.float32
     assert float(np.abs(a - b).max()) < 1e-3

@@ -109,7 +109,7 @@ def test_segment_from_several_threads_at_once_gives_the_masks_of_one():
             t.join()
     for i, want in enumerate(alone):
         np.testing.assert_array_equal(results[i], want)
-    assert not seg.heavy  # MediaPipe runs on one inference thread: its model is lighter than the render
+    assert not seg.traits.heavy  # MediaPipe runs on one inference thread: its model is lighter than the render
 
 
 def test_silencing_stderr_from_several_threads_gives_it_back_as_it_was(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ Runtimes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -29,6 +30,7 @@ from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
 from livebokeh.segment.selfie import Interpreters, native_stderr_silenced
+from livebokeh.types import SegmenterTraits
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +114,9 @@ class DeepLabSegmenter(Segmenter):
     """DeepLab-v3 MobileNetV2 (PASCAL VOC), person probability = softmax at class 15."""
 
     # Measured: on a crop around the person DeepLab loses the context it needs (IoU on the
-    # stills fell from 0.74 to 0.47), so the ROI pass stays off for it.
-    roi_helps = False
-    #: Its logits are 33x33 upsampled: the guided filter helps (``mask.guided = "auto"``).
-    coarse_edges = True
+    # stills fell from 0.74 to 0.47), so the ROI pass stays off for it. Its logits are 33x33
+    # upsampled: the guided filter helps (``mask.guided = "auto"``).
+    traits = SegmenterTraits(roi_helps=False, coarse_edges=True)
 
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
@@ -138,7 +139,7 @@ class DeepLabSegmenter(Segmenter):
         self.runtime = runtime
         # 26 ms a 720p frame on one CPU thread; the keras path (a GPU, or another input size)
         # keeps one caller: TensorFlow spreads each call over its own threads
-        self.heavy = runtime == "tflite"
+        self.traits = dataclasses.replace(self.traits, heavy=runtime == "tflite")
         self.device = "CPU"
         self._person = self.manifest.person_class
         if runtime == "tflite":

@@ -1,0 +1,213 @@
+"""The ``rvm`` backend: Robust Video Matting (MobileNetV3), a recurrent matting network, in ONNX Runtime.
+
+RVM (Lin, Yang, Saleemi, Sengupta, WACV 2022) predicts an alpha matte, hair strands included,
+and carries four hidden states from frame to frame: its memory of the stream. So this segmenter
+is *stateful* (:class:`~livebokeh.types.SegmenterTraits`): one stream's frames reach it in order,
+from one thread at a time, and its memory is forgotten on :meth:`RVMSegmenter.reset` and, by
+itself, on a scene cut (the picture changing beyond anything measured within a shot).
+
+- Input: the frame shrunk to as many pixels as a 16:9 picture ``options.size`` wide (0:
+  :data:`INPUT_LONG_SIDE`; a 1280x720 frame becomes 640x360, a square one 480x480), RGB float32
+  in ``[0, 1]``, NCHW. The network's backbone sees it at ``downsample_ratio``, the scale that
+  leaves as many pixels as a 16:9 picture ``options.backbone`` wide (0:
+  :data:`BACKBONE_LONG_SIDE`: 384x216), and its refiner brings the alpha back to the input size.
+- A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (the
+  recurrent states settle on it), so a photo, or the first frame of a clip, gets a finished matte.
+- The mirrored view (``tta``) and :meth:`~livebokeh.segment.base.Segmenter.model_output` keep
+  memories of their own, so neither disturbs the main one.
+- The model also predicts the foreground colour; livebokeh does not use it: measured on the
+  portraits composited over green and over a texture, the colour error at the edge of its 640 px
+  prediction was larger than the frame's own colours, and livebokeh's background-removal estimate
+  (:func:`livebokeh.render.unmix_foreground`) smaller still, for every backend.
+
+Licence: RVM's code and weights are GPL-3.0. livebokeh is GPL-2.0-or-later, so livebokeh with
+this backend is distributed under GPL-3.0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Any
+
+import cv2
+import numpy as np
+
+from livebokeh.errors import ModelError
+from livebokeh.models import locate
+from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.types import SegmenterTraits
+
+log = logging.getLogger(__name__)
+
+#: Long side of the model input when ``options.size`` is 0: the refiner's resolution, the same
+#: as the mask refinement's working size (measured on the stills: IoU as at 512 px, 1 ms more).
+INPUT_LONG_SIDE = 640
+#: Long side of the backbone's picture when ``options.backbone`` is 0 (live and files); ``--quality
+#: best`` asks for 512. Measured here (one thread, 1280x720 frames; IoU / Boundary IoU on the
+#: stills, on the portraits put over a real scene): 256 px 43 ms a call, 0.889 / 0.599, 0.965 /
+#: 0.823; 384 px 89 ms, 0.907 / 0.626, 0.979 / 0.876; 512 px 159 ms, 0.911 / 0.626, 0.984 / 0.902.
+BACKBONE_LONG_SIDE = 384
+#: Runs of the first frame after a reset: the recurrent states settle on it (portraits' Boundary
+#: IoU 0.796 with one run, 0.816 with three, at a 256 px backbone).
+WARM_PASSES = 3
+#: Side of the gray thumbnail the scene-cut test compares (the long side; the other follows).
+CUT_THUMB = 32
+#: Mean absolute change of the thumbnail (gray levels) above which a frame starts a new scene.
+#: Within the 11 clips of ../shared/data no change passed 34 even three frames apart (fast motion
+#: and duplicated frames in a webcam clip); half of the cuts between two clips exceed 53, and a
+#: camera's "unavailable" placeholder (the last frame dimmed) 43 to 91.
+CUT_LEVEL = 40.0
+#: Share of the time the model may run in a live pipeline on a CPU (one runtime thread: 0.6 of
+#: a core), the rest left to the renderer: at a 384 px backbone (90 ms a call) about 7 runs a
+#: second, the frames between get the newest matte moved by optical flow.
+CPU_LIVE_DUTY = 0.6
+
+
+def providers() -> list[str]:
+    """ONNX Runtime's execution providers to use: CUDA when ``onnxruntime-gpu`` sees a GPU, else the CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available] or available
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("the rvm backend needs ONNX Runtime: run `pip install onnxruntime` "
+                         "(or onnxruntime-gpu)") from None
+    return ort
+
+
+def pixel_scale(frame_w: int, frame_h: int, long_side: int) -> float:
+    """The scale that gives a ``frame_w`` x ``frame_h`` picture as many pixels as a 16:9 one
+    ``long_side`` wide (a 1280x720 frame and 640: 0.5), never above 1. The model's cost follows
+    its pixels, so a square or upright frame costs what a 16:9 one does."""
+    return min(1.0, long_side * (9 / 16) ** 0.5 / (frame_w * frame_h) ** 0.5)
+
+
+def input_size(frame_w: int, frame_h: int, long_side: int) -> tuple[int, int]:
+    """Model input ``(width, height)`` for a ``frame_w`` x ``frame_h`` frame: as many pixels as a
+    16:9 picture ``long_side`` wide (:func:`pixel_scale`), the aspect ratio kept, each side at
+    least 16 and even."""
+    scale = pixel_scale(frame_w, frame_h, long_side)
+    return max(16, 2 * round(frame_w * scale / 2)), max(16, 2 * round(frame_h * scale / 2))
+
+
+def _thumbnail(small: np.ndarray) -> np.ndarray:
+    h, w = small.shape[:2]
+    size = (CUT_THUMB, max(1, round(CUT_THUMB * h / w))) if w >= h else (max(1, round(CUT_THUMB * w / h)), CUT_THUMB)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+@dataclasses.dataclass
+class _Memory:
+    """One view's recurrent states and what they were made from."""
+
+    states: list[np.ndarray]
+    size: tuple[int, int]
+    thumb: np.ndarray
+
+
+@SEGMENTERS.register("rvm")
+class RVMSegmenter(Segmenter):
+    """Robust Video Matting, MobileNetV3 (see the module text)."""
+
+    def __init__(self, options: SegmenterOptions) -> None:
+        super().__init__(options)
+        ort = import_onnxruntime()
+        self.weights = locate("rvm", options.rvm_weights or None)
+        self.providers = providers()
+        self.device = "GPU" if self.providers[0] == "CUDAExecutionProvider" else "CPU"
+        so = ort.SessionOptions()
+        self.threads = options.ordered_threads
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        # no busy-waiting between operators: beside the pipeline's own threads it only burns CPU
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.weights), so, providers=self.providers)
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for bad files
+            raise ModelError(f"{self.weights} is not a usable RVM model ({_first_line(err)}); "
+                             "download it again with `livebokeh models download rvm`") from None
+        names = {i.name for i in self._session.get_inputs()}
+        if not {"src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"} <= names:
+            raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); "
+                             "download it again with `livebokeh models download rvm`")
+        self.long_side = options.size or INPUT_LONG_SIDE
+        self.backbone = options.backbone or BACKBONE_LONG_SIDE
+        self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
+                                      live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
+        frame = options.frame_size or (1280, 720)
+        self._size = input_size(*frame, self.long_side)
+        self._memories: dict[str, _Memory] = {}
+        self._lock = threading.Lock()  # one call at a time: the memory follows one stream
+        self.resets = 0
+        log.info("rvm: %s, input long side %d, backbone %d, %d threads", self.device, self.long_side,
+                 self.backbone, self.threads)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Model input ``(width, height)`` for the frames announced in the options (16:9 if none)."""
+        return self._size
+
+    def reset(self) -> None:
+        with self._lock:
+            self._memories.clear()
+
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        return self._run(image, "frame", warm=True)
+
+    def _segment_mirrored(self, image: np.ndarray) -> np.ndarray:
+        return self._run(np.ascontiguousarray(image[:, ::-1]), "mirror", warm=True)[:, ::-1]
+
+    def model_output(self, image: np.ndarray) -> np.ndarray:
+        return self._run(image, "raw", warm=False)
+
+    def _run(self, image: np.ndarray, view: str, warm: bool) -> np.ndarray:
+        """One model call on ``image`` with ``view``'s memory: ``(h, w)`` float32 alpha at the input size."""
+        h, w = image.shape[:2]
+        size = input_size(w, h, self.long_side)
+        small = shrink_for_model(image, size)
+        thumb = _thumbnail(small)
+        x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)
+        x *= np.float32(1 / 255)
+        src = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        ratio = np.array([pixel_scale(*size, self.backbone)], np.float32)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("RVMSegmenter is closed")
+            memory = self._memories.get(view)
+            if memory is not None and (memory.size != size or float(np.abs(thumb - memory.thumb).mean()) > CUT_LEVEL):
+                log.debug("rvm: new scene (or size); the %s memory starts again", view)
+                memory = None
+            passes = 1
+            if memory is None:
+                memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb)
+                self.resets += view == "frame"
+                passes = WARM_PASSES if warm else 1
+            for _ in range(passes):
+                _fgr, pha, *states = self._session.run(None, {
+                    "src": src, "r1i": memory.states[0], "r2i": memory.states[1], "r3i": memory.states[2],
+                    "r4i": memory.states[3], "downsample_ratio": ratio,
+                })
+                memory.states = states
+            memory.thumb = thumb
+            self._memories[view] = memory
+        return np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _release(self) -> None:
+        self._memories.clear()
+        self._session = None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
