@@ -477,7 +477,7 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
     if job.save_mask:
         add(SINKS.get("mask")(job.save_mask, info))
     if job.alpha_output:
-        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite))
+        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite, unmix=cfg.render.unmix))
     if live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
         # on its own thread, so a slow reader never holds up the preview or a recording

@@ -143,6 +143,10 @@ class RenderConfig:
     background: str = _plain(
         "", "new background for effect replace: an image, a video (looped) or a colour (#00ff00, green, chroma-green)"
     )
+    unmix: bool = _plain(
+        True, "effect replace: take the old background's colour out of the person's partly transparent edge "
+        "(hair) before the new one goes behind"
+    )
 
 
 @dataclass(frozen=True)

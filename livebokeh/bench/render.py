@@ -7,6 +7,8 @@
   the Gaussian with the disc's second moment).
 - Bokeh: the share of a small bright light's energy (linear light) inside the configured radius,
   and the flatness of the disc's core.
+- Replacement colours: the colour error at the person's edge when the background is replaced,
+  against the exact composite (:func:`replacement`).
 - Speed: median ms to render a 1280x720 and a 1920x1080 frame, beside
   ``cv2.GaussianBlur(frame, (0, 0), 15)`` plus alpha blending on the same frame.
 """
@@ -14,13 +16,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, table, time_per_item
-from livebokeh.config import RenderConfig
+from livebokeh.config import RenderConfig, SegmenterConfig
 from livebokeh.render import blur_background, blur_radius, composite, cover, render_bokeh, to_linear
 
 BAND = 24
@@ -119,11 +122,108 @@ def speed(cfg: RenderConfig, size: tuple[int, int], runs: int = 40) -> dict:
     return {"size": f"{w}x{h}", "ms_ours": ours, "ms_naive": naive, "ratio": ours / naive}
 
 
-def run(data: Path | None, cfg: RenderConfig | None = None) -> dict:
+#: Width, in pixels of a 1280x720 frame, of the band around the person's partly transparent
+#: edge where the replacement's colour error is measured.
+EDGE_BAND = 2
+
+
+def _new_background(size: tuple[int, int]) -> np.ndarray:
+    """The replacement: a blue-to-orange gradient with a fine texture (like neither old background)."""
+    w, h = size
+    t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+    blue, orange = np.array([200, 90, 30], np.float32), np.array([40, 140, 240], np.float32)
+    grad = np.broadcast_to(blue + (orange - blue) * t, (h, w, 3))
+    noise = cv2.GaussianBlur(np.random.default_rng(3).normal(0, 12, (h, w, 3)).astype(np.float32), (0, 0), 1.5)
+    return np.clip(grad + noise, 0, 255).astype(np.uint8)
+
+
+def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], sc: SegmenterConfig, backends: Sequence[str],
+            frames: list[np.ndarray]) -> dict[str, list[np.ndarray] | str]:
+    """Each backend's alpha for each frame (as a still: a fresh memory, the mirror pass), at the
+    refinement's working size with its default mask settings; an error text when it cannot run."""
+    from livebokeh.config import MaskConfig
+    from livebokeh.errors import LivebokehError
+    from livebokeh.mask import refine_alpha, resolve_auto
+    from livebokeh.segment import SegmenterOptions, create_segmenter
+
+    out: dict[str, list[np.ndarray] | str] = {}
+    for backend in backends:
+        opts = SegmenterOptions.from_config(dataclasses.replace(sc, backend=backend), (1280, 720), still=True)
+        try:
+            seg = create_segmenter(backend, opts)
+        except LivebokehError as err:
+            out[backend] = str(err)
+            continue
+        with seg:
+            mask_cfg = resolve_auto(MaskConfig(), seg.traits)
+            alphas = []
+            for frame in frames:
+                seg.reset()
+                alphas.append(refine_alpha(seg.segment(frame).data, frame, mask_cfg, full_size=False))
+        out[backend] = alphas
+    return out
+
+
+def replacement(data: Path, cfg: RenderConfig, sc: SegmenterConfig | None = None,
+                backends: Sequence[str] = ("mediapipe", "rvm"), size: tuple[int, int] = (1280, 720),
+                limit: int = 15) -> dict:
+    """Background replacement's colour error at the person's edge, against the exact composite.
+
+    Each portrait is put, with its alpha matte, over an old background (a keying green, and a real
+    scene), and livebokeh replaces that background with another (:func:`_new_background`). The
+    reference is the portrait put over the new one with its own matte. The error is the mean
+    absolute difference (8-bit levels, all channels) in the band around the matte's partly
+    transparent pixels (:data:`EDGE_BAND` px wide on each side): where hair carries the old
+    background. Rows: with the reference alpha (colours alone) and with each backend's alpha (what a
+    user gets), each with the colours as captured (``render.unmix = false``, livebokeh before it
+    unmixed) and unmixed. Light wrap off (it changes the edge on purpose).
+    """
+    cfg = dataclasses.replace(cfg, effect="replace", light_wrap=0.0)
+    olds = {"green": np.broadcast_to(np.array([64, 177, 0], np.uint8), (size[1], size[0], 3)),
+            "scene": background_photo(data, size)}
+    new = _new_background(size)
+    cases = []  # (old background name, frame, reference alpha, band, reference composite)
+    portraits = []
+    for photo_path in sorted((data / "portraits").glob("p_*.jpg"))[:limit]:
+        photo = cv2.imread(str(photo_path))
+        alpha = cv2.imread(str(photo_path.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
+        if photo is None or alpha is None:
+            continue
+        portraits.append(place_person(photo, alpha.astype(np.float32) / 255, size))
+    for name, old in olds.items():
+        for person, a in portraits:
+            edge = ((a > 1 / 255) & (a < 254 / 255)).astype(np.uint8)
+            band = cv2.dilate(edge, np.ones((2 * EDGE_BAND + 1,) * 2, np.uint8)) > 0
+            cases.append((name, composite(person, old, a), a, band, composite(person, new, a)))
+    alphas: dict[str, list[np.ndarray] | str] = {"reference alpha": [c[2] for c in cases]}
+    alphas.update(_alphas(portraits, sc or SegmenterConfig(), backends, [c[1] for c in cases]))
+    rows = []
+    for source, per_case in alphas.items():
+        if isinstance(per_case, str):
+            rows.append({"alpha": source, "error": per_case})
+            continue
+        for unmixed in (False, True):
+            row: dict = {"alpha": source, "colours": "unmixed" if unmixed else "as captured"}
+            for name in olds:
+                errs = [float(np.abs(render_bokeh(frame, alpha, dataclasses.replace(cfg, unmix=unmixed), new)
+                                     .astype(np.int16) - ref)[band].mean())
+                        for (n, frame, _, band, ref), alpha in zip(cases, per_case) if n == name]
+                row[f"error_{name}"] = float(np.mean(errs))
+            rows.append(row)
+    base = next((r for r in rows if r["alpha"] == "mediapipe" and r.get("colours") == "as captured"), None)
+    for r in rows:
+        if base is not None and "error_green" in r:
+            r["vs_before"] = {k: r[f"error_{k}"] / base[f"error_{k}"] for k in olds}
+    return {"portraits": len(portraits), "band_px": EDGE_BAND, "rows": rows}
+
+
+def run(data: Path | None, cfg: RenderConfig | None = None, segmenter: SegmenterConfig | None = None,
+        backends: Sequence[str] = ("mediapipe", "rvm")) -> dict:
     cfg = cfg or RenderConfig()
     report = {"machine": machine(), "config": dataclasses.asdict(cfg)}
     if data is not None and (data / "portraits").is_dir():
         report["halo"] = halo(data, cfg)
+        report["replacement"] = replacement(data, cfg, segmenter, backends)
     report["bokeh"] = bokeh(cfg)
     report["speed"] = [speed(cfg, (1280, 720)), speed(cfg, (1920, 1080))]
     return report
@@ -143,6 +243,18 @@ def render(report: dict) -> str:
         f"(target >= 80%), core variation {b['core_variation']:.3f}, core level {b['core_level']:.0f} of 255 "
         f"(blurred on the encoded pixels: {b['core_level_encoded']:.0f})"
     )
+    if "replacement" in report:
+        rep = report["replacement"]
+        rows = [{**r, "vs_green": r.get("vs_before", {}).get("green"), "vs_scene": r.get("vs_before", {}).get("scene")}
+                for r in rep["rows"]]
+        parts.append(
+            f"replacement colour error at the edge ({rep['portraits']} portraits over green and over a scene, "
+            f"replaced; mean abs. error in 8-bit levels within {rep['band_px']} px of the partly transparent "
+            f"pixels; 'x before': against MediaPipe's alpha with the colours as captured):\n"
+            + table(rows, [("alpha", "alpha", ""), ("colours", "colours", ""), ("error_green", "over green", ".2f"),
+                           ("vs_green", "x before", ".2f"), ("error_scene", "over a scene", ".2f"),
+                           ("vs_scene", "x before", ".2f")])
+        )
     parts.append(table(report["speed"], [("size", "frame", ""), ("ms_ours", "livebokeh ms", ".2f"),
                                           ("ms_naive", "GaussianBlur(15)+blend ms", ".2f"), ("ratio", "ratio", ".2f")]))
     parts.append(report["machine"])

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--fps", type=float, default=30.0, help="camera pace (default 30)")
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
-    _subcommand(sub, "render", "renderer: halo and bokeh against the naive blur, ms per 720p/1080p frame")
+    _subcommand(sub, "render", "renderer: halo, bokeh and replacement colours against the naive ways, ms a frame")
     return p
 
 
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
         else:
             from livebokeh.bench import render as bench
 
-            report = bench.run(Path(args.data) if args.data else common.default_data_dir())
+            report = bench.run(Path(args.data) if args.data else common.default_data_dir(), segmenter=cfg.segmenter)
         common.write_json(args.json, report)
         print(bench.render(report))
     except LivebokehError as err:

@@ -10,10 +10,12 @@ from livebokeh.render.bokeh import (
     render_bokeh,
 )
 from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
+from livebokeh.render.unmix import background_estimate, unmix, unmix_foreground
 
 __all__ = [
     "Background",
     "aperture_kernel",
+    "background_estimate",
     "background_weight",
     "blur_background",
     "blur_radius",
@@ -25,4 +27,6 @@ __all__ = [
     "parse_colour",
     "render_bokeh",
     "to_linear",
+    "unmix",
+    "unmix_foreground",
 ]

@@ -32,13 +32,12 @@ import cv2
 import numpy as np
 
 from livebokeh.config import RenderConfig
+from livebokeh.render.fill import push_pull
 from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
+from livebokeh.render.unmix import background_estimate, unmix
 
 #: Largest aperture radius, in pixels of the reduced copy (an 11x11 kernel).
 MAX_SMALL_RADIUS = 5.0
-_EPS = np.float32(1e-4)
-#: Background weight under which the plate is filled from coarser levels.
-_FILL_BELOW = 0.05
 
 
 def blur_radius(cfg: RenderConfig, height: int) -> float:
@@ -58,26 +57,6 @@ def background_weight(alpha: np.ndarray) -> np.ndarray:
     """
     w = np.float32(1.0) - np.float32(2.0) * alpha
     return np.clip(w, 0.0, 1.0, out=w)
-
-
-def _fill(num: np.ndarray, den: np.ndarray, depth: int = 10) -> np.ndarray:
-    """``num / den`` where enough background weight is present, else filled from coarser levels.
-
-    Push-pull filling: where there is no background (inside the person) the value comes from a
-    coarser pyramid level, i.e. from the nearest background around.
-
-    Args:
-        num: ``(h, w, 3)`` float32, ``image * weight`` (possibly pooled).
-        den: ``(h, w)`` float32, ``weight`` pooled the same way.
-    """
-    ratio = num / np.maximum(den, _EPS)[:, :, None]
-    h, w = den.shape
-    if depth == 0 or min(h, w) < 4 or float(den.min()) >= _FILL_BELOW:
-        return ratio
-    coarse = _fill(cv2.pyrDown(num), cv2.pyrDown(den), depth - 1)
-    coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    keep = np.minimum(den * np.float32(1.0 / _FILL_BELOW), np.float32(1.0))[:, :, None]
-    return coarse + (ratio - coarse) * keep
 
 
 def _factor(radius: float, width: int, height: int) -> int:
@@ -127,7 +106,7 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: Re
         whole = aw % sw == 0 and ah % sh == 0
         weight = background_weight(cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA if whole else cv2.INTER_LINEAR))
     # push-pull: every pixel's background estimate from the background around it
-    coarse = _fill(cv2.pyrDown(small * weight[:, :, None]), cv2.pyrDown(weight))
+    coarse = push_pull(cv2.pyrDown(small * weight[:, :, None]), cv2.pyrDown(weight))
     coarse = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
     filled = coarse + (small - coarse) * weight[:, :, None]
     kernel = aperture_kernel(round(radius / k, 2), cfg.aperture, cfg.blades)
@@ -173,7 +152,8 @@ SNAP = 1.0 / 1024
 TILE = 8
 
 
-def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray,
+              estimate: np.ndarray | None = None, mixed_alpha: np.ndarray | None = None) -> np.ndarray:
     """``alpha * foreground + (1 - alpha) * background``, with the alpha upsampled if smaller.
 
     Equal to one ``cv2.blendLinear`` over the frame with the (bilinearly upsampled) alpha, but
@@ -183,27 +163,63 @@ def composite(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray)
     The test runs on the alpha as given, widened by one pixel where it is upsampled (the
     bilinear footprint), so it is exact.
 
+    With ``estimate`` (the old background behind the foreground, from
+    :func:`livebokeh.render.background_estimate`), the foreground's partly transparent pixels are
+    unmixed first (:func:`livebokeh.render.unmix`): its own colours, not the old background's,
+    go over the new one.
+
     Args:
         foreground, background: ``(H, W, 3)`` uint8.
         alpha: ``(h, w)`` float32 in ``[0, 1]``, the frame's size or smaller (same aspect).
+        estimate: ``(h, w, 3)`` float32 in ``[0, 255]`` at the alpha's size, or None.
+        mixed_alpha: ``(h, w)`` float32: the alpha that mixed ``foreground`` with its old
+            background, when the blend uses another (the light wrap's); default ``alpha``.
 
     Returns:
         New ``(H, W, 3)`` uint8.
     """
-    return _composite(foreground, background.copy(), alpha)
+    return _composite(foreground, background.copy(), alpha, estimate, mixed_alpha)
 
 
-def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+class _Unmixing:
+    """The full-size inputs of :func:`unmix`, made on first use (only when some tile is mixed)."""
+
+    def __init__(self, estimate: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) -> None:
+        self._estimate, self._alpha, self._size = estimate, alpha, size
+        self._full: tuple[np.ndarray, np.ndarray] | None = None
+
+    def full(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._full is None:
+            W, H = self._size
+            est = np.clip(self._estimate, 0.0, 255.0).astype(np.uint8)
+            if est.shape[:2] != (H, W):
+                est = cv2.resize(est, (W, H), interpolation=cv2.INTER_LINEAR)
+            alpha = self._alpha
+            if alpha.shape != (H, W):
+                alpha = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR)
+            self._full = (alpha, est)
+        return self._full
+
+    def apply(self, fg: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+        """``fg``, the foreground at ``[ys, xs]``, unmixed: new uint8."""
+        alpha, est = self.full()
+        return np.rint(unmix(fg, alpha[ys, xs], est[ys, xs])).astype(np.uint8)
+
+
+def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray, estimate: np.ndarray | None = None,
+               mixed_alpha: np.ndarray | None = None) -> np.ndarray:
     """:func:`composite` into ``out``, which holds the background and is overwritten."""
     background = out
     H, W = foreground.shape[:2]
     h, w = alpha.shape
+    mix = None if estimate is None else _Unmixing(estimate, alpha if mixed_alpha is None else mixed_alpha, (W, H))
     scaled = (h, w) != (H, W)
     full = cv2.resize(alpha, (W, H), interpolation=cv2.INTER_LINEAR) if scaled else alpha
     t = TILE if scaled else 2 * TILE
     th, tw = h // t, w // t
     if th < 2 or tw < 2:
-        return cv2.blendLinear(foreground, background, full, np.float32(1.0) - full)
+        fg = foreground if mix is None else mix.apply(foreground, slice(0, H), slice(0, W))
+        return cv2.blendLinear(fg, background, full, np.float32(1.0) - full)
     # a tile is all person (all background) when its pixels, and where the alpha is upsampled
     # their neighbours (the bilinear footprint), are all within SNAP of 1 (of 0), where
     # blendLinear gives the foreground (background) pixel itself: the 255/0 maps eroded (equal
@@ -230,16 +246,20 @@ def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np
                 return a[: ys[-1], : xs[-1]].reshape(th, step_y, tw, step_x, *a.shape[2:])
 
             a = tiles(full)[r, :, c].reshape(-1, step_x)
-            blended = cv2.blendLinear(tiles(foreground)[r, :, c].reshape(-1, step_x, 3),
-                                      tiles(background)[r, :, c].reshape(-1, step_x, 3), a, np.float32(1.0) - a)
+            fg = tiles(foreground)[r, :, c].reshape(-1, step_x, 3)
+            if mix is not None:
+                alpha0, est = mix.full()
+                fg = np.rint(unmix(fg, tiles(alpha0)[r, :, c].reshape(-1, step_x),
+                                   tiles(est)[r, :, c].reshape(-1, step_x, 3))).astype(np.uint8)
+            blended = cv2.blendLinear(fg, tiles(background)[r, :, c].reshape(-1, step_x, 3), a, np.float32(1.0) - a)
             tiles(out)[r, :, c] = blended.reshape(r.size, step_y, step_x, 3)
     else:
         for r, c0, c1 in _runs(mixed):
-            _blend_into(out, foreground, background, full, slice(ys[r], ys[r + 1]), slice(xs[c0], xs[c1]))
+            _blend_into(out, foreground, background, full, slice(ys[r], ys[r + 1]), slice(xs[c0], xs[c1]), mix)
     if ys[-1] < H:  # the rows and columns beyond the last whole tile
-        _blend_into(out, foreground, background, full, slice(ys[-1], H), slice(0, W))
+        _blend_into(out, foreground, background, full, slice(ys[-1], H), slice(0, W), mix)
     if xs[-1] < W:
-        _blend_into(out, foreground, background, full, slice(0, ys[-1]), slice(xs[-1], W))
+        _blend_into(out, foreground, background, full, slice(0, ys[-1]), slice(xs[-1], W), mix)
     return out
 
 
@@ -251,9 +271,11 @@ def _runs(tiles: np.ndarray) -> list[tuple[int, int, int]]:
     return list(zip(rows.tolist(), starts.tolist(), ends.tolist()))
 
 
-def _blend_into(out: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, ys: slice, xs: slice) -> None:
+def _blend_into(out: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, ys: slice, xs: slice,
+                mix: _Unmixing | None = None) -> None:
     a = alpha[ys, xs]
-    out[ys, xs] = cv2.blendLinear(fg[ys, xs], bg[ys, xs], a, np.float32(1.0) - a)
+    f = fg[ys, xs] if mix is None else mix.apply(fg[ys, xs], ys, xs)
+    out[ys, xs] = cv2.blendLinear(f, bg[ys, xs], a, np.float32(1.0) - a)
 
 
 def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replacement: np.ndarray | None = None) -> np.ndarray:
@@ -264,12 +286,13 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
         alpha: ``(h, w)`` float32 person alpha in ``[0, 1]``: at the image's size, or smaller with
             the same aspect ratio (the refinement's working size, see
             :func:`livebokeh.mask.refine_alpha`), upsampled once for the final blend.
-        cfg: effect, strength, aperture, light wrap.
+        cfg: effect, strength, aperture, light wrap, unmixing.
         replacement: ``(H, W, 3)`` uint8 BGR new background for ``effect = "replace"``.
 
     Returns:
         New ``(H, W, 3)`` uint8 BGR frame: the person as captured over the blurred (or
-        replaced) background.
+        replaced) background; with ``cfg.unmix`` (replace) the old background's colour is first
+        taken out of the person's partly transparent edge (:mod:`livebokeh.render.unmix`).
     """
     H, W = image.shape[:2]
     h, w = alpha.shape
@@ -288,6 +311,7 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
             return image.copy()
         plate = blur_background(image, alpha, radius, cfg)
     a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * h)
+    estimate = background_estimate(image, alpha) if cfg.unmix and cfg.effect == "replace" else None
     if plate is replacement:
-        return composite(image, plate, a)
-    return _composite(image, plate, a)  # the plate is ours: composite into it
+        return composite(image, plate, a, estimate, alpha)
+    return _composite(image, plate, a, estimate, alpha)  # the plate is ours: composite into it

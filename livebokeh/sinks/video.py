@@ -295,14 +295,17 @@ class AlphaVideoSink(Sink):
     """The captured frames with the person alpha as a transparency channel, for editors and OBS.
 
     ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA; or a printf
-    pattern of PNGs (``alpha/%05d.png``), one RGBA image per frame.
+    pattern of PNGs (``alpha/%05d.png``), one RGBA image per frame. The colour channels hold the
+    person's own colours where the alpha is partly transparent (``unmix``, see
+    :func:`livebokeh.render.unmix_foreground`), so no rim of the old background shows over a new one.
     """
 
     name = "alpha"
 
-    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True) -> None:
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True) -> None:
         from livebokeh.sinks.mask import is_pattern
 
+        self.unmix = unmix
         self.path = Path(path)
         self.complete = False
         self._pattern = is_pattern(path)
@@ -313,8 +316,14 @@ class AlphaVideoSink(Sink):
     def write(self, item: Composite) -> None:
         import cv2
 
-        bgra = cv2.cvtColor(item.frame.image, cv2.COLOR_BGR2BGRA)
-        bgra[:, :, 3] = item.alpha.to_uint8()
+        alpha = item.alpha
+        image = item.frame.image
+        if self.unmix:
+            from livebokeh.render import unmix_foreground
+
+            image = unmix_foreground(image, alpha.data)
+        bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        bgra[:, :, 3] = alpha.to_uint8()
         if self._writer is not None:
             self._writer.write(bgra, item.frame.time_s)
         else:

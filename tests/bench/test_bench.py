@@ -43,10 +43,18 @@ def test_gpu_check_runs_on_the_cpu(deeplab_weights, tmp_path):
     assert "float32" in result["timing_65x65_2_frames"]
 
 
-def test_bench_render(data_dir, tmp_path, capsys):
+def test_bench_render(data_dir, rvm_weights, tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main(["bench", "render", "--data", str(data_dir), "--json", str(out)]) == 0
+    assert main(["bench", "render", "--data", str(data_dir), "--rvm-weights", str(rvm_weights),
+                 "--json", str(out)]) == 0
     report = json.loads(out.read_text())
+    rep = {(r["alpha"], r["colours"]): r for r in report["replacement"]["rows"]}
+    assert set(rep) == {(a, c) for a in ("reference alpha", "mediapipe", "rvm") for c in ("as captured", "unmixed")}
+    assert report["replacement"]["portraits"] == 15
+    for alpha in ("reference alpha", "mediapipe", "rvm"):  # unmixing lowers the error for every alpha
+        for old in ("green", "scene"):
+            assert rep[alpha, "unmixed"][f"error_{old}"] < rep[alpha, "as captured"][f"error_{old}"]
+    assert rep["mediapipe", "as captured"]["vs_before"] == {"green": 1.0, "scene": 1.0}
     assert report["halo"]["ratio"] < 1 and report["bokeh"]["energy_inside"] > 0.5
     assert report["bokeh"]["core_level"] > 5 * report["bokeh"]["core_level_encoded"]  # a visible disc
     assert [s["size"] for s in report["speed"]] == ["1280x720", "1920x1080"]

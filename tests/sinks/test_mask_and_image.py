@@ -50,3 +50,30 @@ def test_bad_mask_paths(tmp_path):
     with pytest.raises(SinkError, match="unknown image type"):
         MaskSink(tmp_path / "m.txt", STILL)
     assert is_pattern("a/%05d.png") and not is_pattern("a/b.png") and not is_pattern("100%.png")
+
+
+def test_alpha_output_stores_the_persons_own_colours(tmp_path):
+    """The colour channels of --alpha-output hold the person's colours at its soft edge, not the
+    old background's: over a new background the edge shows no rim (with unmix off: the frame)."""
+    from livebokeh.sinks.video import AlphaVideoSink
+
+    h, w = 48, 64
+    fg, green = np.array([40, 60, 200], np.float32), np.array([0, 255, 0], np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[:, 20:] = np.clip(np.linspace(0.0, 2.0, w - 20), 0, 1)  # a ramp from background to person
+    frame = np.rint(alpha[..., None] * fg + (1 - alpha[..., None]) * green).astype(np.uint8)
+    item = Composite(Frame(frame, 0, 0), frame.copy(), Mask(alpha))
+    for unmix, name in ((True, "u_%d.png"), (False, "f_%d.png")):
+        sink = AlphaVideoSink(tmp_path / name, VIDEO, unmix=unmix)
+        sink.write(item)
+        sink.close()
+    unmixed = cv2.imread(str(tmp_path / "u_0.png"), cv2.IMREAD_UNCHANGED)
+    as_captured = cv2.imread(str(tmp_path / "f_0.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(unmixed[..., 3], as_captured[..., 3])
+    np.testing.assert_array_equal(as_captured[..., :3], frame)
+    ramp = (alpha > 0.1) & (alpha < 0.9)
+    err, err_frame = np.abs(unmixed[..., :3][ramp] - fg), np.abs(frame[ramp] - fg)
+    assert err.mean() < 0.05 * err_frame.mean()
+    assert err[alpha[ramp] > 0.3].max() <= 4  # 8-bit rounding of the mixture, divided by the alpha
+    whole = (alpha == 0) | (alpha == 1)
+    np.testing.assert_array_equal(unmixed[..., :3][whole], frame[whole])
