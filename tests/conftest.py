@@ -64,6 +64,7 @@ def mean_iou_on(seg, pairs) -> float:
 
     scores = []
     for photo, ref in pairs:
+        seg.reset()  # each photo on its own (a stateful model forgets the one before)
         img = cv2.imread(str(photo))
         gt = cv2.imread(str(ref), cv2.IMREAD_GRAYSCALE) > 127
         prob = cv2.resize(seg.segment(img).data, (img.shape[1], img.shape[0]))

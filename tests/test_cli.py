@@ -78,6 +78,48 @@ def test_deeplab_backend_offline_with_shared_weights(clip, deeplab_weights, tmp_
     assert 0.1 < coverage < 0.8
 
 
+def test_rvm_backend_offline_for_a_clip_and_a_photo(clip, data_dir, rvm_weights, tmp_path):
+    """RVM in files: every frame through the model, in order, on one worker; its soft matte
+    kept (no stretch); a photo from a fresh memory. And the same masks on every run."""
+    out, masks, stats = tmp_path / "rvm.mp4", tmp_path / "rvm_masks.mkv", tmp_path / "s.json"
+    code, err = run_cli("--backend", "rvm", "--rvm-weights", str(rvm_weights), "--input", str(clip),
+                        "--output", str(out), "--save-mask", str(masks), "--max-frames", "20",
+                        "--stats-json", str(stats), "-v")
+    assert code == 0, err
+    assert "rvm: CPU, input long side 640, backbone 384" in err and "side by side" not in err
+    report = json.loads(stats.read_text())
+    assert report["frames_out"] == 20 and report["dropped"] == 0 and report["propagated"] == 0
+    assert next(s for s in report["stages"] if s["name"] == "inference")["frames"] == 20
+    gray = np.stack(probe_video(masks)["gray"])
+    assert gray.shape[0] == 20 and 0.1 < gray.mean() / 255 < 0.8
+    soft = ((gray > 12) & (gray < 243)).mean()
+    assert soft > 0.003  # a matte: hair and edges partly transparent
+    again = tmp_path / "again.mkv"
+    assert main(["--backend", "rvm", "--rvm-weights", str(rvm_weights), "--input", str(clip),
+                 "--save-mask", str(again), "--max-frames", "20", "-q"]) == 0
+    np.testing.assert_array_equal(np.stack(probe_video(again)["gray"]), gray)
+    photo = sorted((data_dir / "portraits").glob("p_*.jpg"))[0]
+    ref = cv2.imread(str(photo.with_suffix(".png")), cv2.IMREAD_GRAYSCALE) > 127
+    mask = tmp_path / "p_mask.png"
+    assert main(["--backend", "rvm", "--rvm-weights", str(rvm_weights), "--input", str(photo),
+                 "--output", str(tmp_path / "p.jpg"), "--save-mask", str(mask), "-q"]) == 0
+    assert iou(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 127, ref) > 0.9
+
+
+def test_rvm_without_weights_or_network_says_what_to_do(clip, tmp_path, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert main(["--backend", "rvm", "--input", str(clip), "--output", str(tmp_path / "o.mp4")]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "livebokeh models download rvm" in line and "--rvm-weights FILE" in line and "LIVEBOKEH_RVM_WEIGHTS" in line
+    assert list(tmp_path.iterdir()) == []  # nothing half-made is left
+
+
 def test_masks_are_identical_on_every_run(clip, tmp_path):
     runs = []
     for i in range(2):
@@ -328,3 +370,20 @@ def test_readme_documents_every_option_and_preset():
                 assert f"`{opt}" in readme, f"README does not document {opt}"
     for preset in ("call", "stream", "record", "default"):
         assert f"`{preset}`" in readme
+
+
+def test_quality_best_sets_what_each_backend_needs_and_flags_still_win(capsys):
+    def printed(*args):
+        assert main([*args, "--print-config"]) == 0
+        import tomllib
+
+        return tomllib.loads(capsys.readouterr().out)
+
+    mp = printed("--quality", "best")
+    assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["segmenter"]["size"] == 0
+    dl = printed("--quality", "best", "--backend", "deeplab")
+    assert (dl["segmenter"]["size"], dl["segmenter"]["aspect"]) == (513, "frame")
+    rvm = printed("--quality", "best", "--backend", "rvm")
+    assert (rvm["segmenter"]["backbone"], rvm["segmenter"]["size"]) == (512, 0)  # its input size stays its own
+    assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["segmenter"]["backbone"] == 448
+    assert printed("--quality", "fast", "--lookahead", "3")["mask"]["lookahead"] == 3

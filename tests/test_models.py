@@ -116,3 +116,33 @@ def test_models_command(server, capsys):
     assert models_main(["list"]) == 0
     assert str(models.cache_dir()) in capsys.readouterr().out
     assert models_main(["download", "nope"]) == 1
+
+
+def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_checks(rvm_weights, capsys):
+    m = models.manifest("rvm")
+    assert rvm_weights.stat().st_size == m.size and models.sha256_of(rvm_weights) == m.sha256
+    assert m.licence == "GPL-3.0" and m.input_size == (0, 0) and m.env_var == "LIVEBOKEH_RVM_WEIGHTS"
+    payload = rvm_weights.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ModelError, match="rvm weights is not downloaded; run `livebokeh models download rvm`"):
+            models.locate("rvm", download_missing=False)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/rvm_mobilenetv3_fp32.onnx"
+        assert models_main(["download", "rvm", "--url", url]) == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert capsys.readouterr().out.strip().endswith("rvm_mobilenetv3_fp32.onnx")
+    assert models.locate("rvm") == models.cached_path(m)  # found offline from now on

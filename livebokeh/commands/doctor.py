@@ -33,8 +33,11 @@ def _version(dist: str) -> str:
 
 
 def check_packages() -> Check:
-    names = ["numpy", "opencv-contrib-python", "mediapipe", "ai-edge-litert", "tensorflow", "av", "pyvirtualcam"]
+    names = ["numpy", "opencv-contrib-python", "mediapipe", "ai-edge-litert", "onnxruntime", "tensorflow", "av",
+             "pyvirtualcam"]
     versions = {n: _version(n) for n in names}
+    if versions["onnxruntime"] == "missing" and _version("onnxruntime-gpu") != "missing":
+        versions["onnxruntime"] = f"(gpu) {_version('onnxruntime-gpu')}"
     missing = [n for n, v in versions.items() if v == "missing" and n != "tensorflow"]
     detail = ", ".join(f"{n} {v}" for n, v in versions.items())
     return Check("packages", not missing, f"Python {platform.python_version()}; {detail}",
@@ -123,10 +126,11 @@ def check_models() -> Check:
     except LivebokehError as err:
         parts.append(f"mediapipe: {err}")
         ok = False
-    try:
-        parts.append(f"deeplab: {models.locate('deeplab', download_missing=False)}")
-    except LivebokehError:
-        parts.append("deeplab: not downloaded (optional: `livebokeh models download deeplab`)")
+    for name in models.manifests():
+        try:
+            parts.append(f"{name}: {models.locate(name, download_missing=False)}")
+        except LivebokehError:
+            parts.append(f"{name}: not downloaded (optional: `livebokeh models download {name}`)")
     return Check("models", ok, "; ".join(parts), "" if ok else "pip install mediapipe==0.10.21")
 
 

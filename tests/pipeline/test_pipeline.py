@@ -8,6 +8,7 @@ import pytest
 from livebokeh.config import MaskConfig, RenderConfig
 from livebokeh.errors import SourceError
 from livebokeh.pipeline import Pipeline
+from livebokeh.types import SegmenterTraits
 from tests.conftest import FakeSegmenter, FakeSource, ListSink, iou
 
 
@@ -314,3 +315,85 @@ def test_a_render_failing_in_the_inference_thread_stops_everything():
     assert "in the render stage" in info.value.__notes__
     assert src.i < 500
     assert not _livebokeh_threads()
+
+
+class Recurrent(FakeSegmenter):
+    """A stateful fake: records which frames reach it, in which order, on which threads."""
+
+    traits = SegmenterTraits(stateful=True)
+
+    def __init__(self, delay: float = 0.0):
+        super().__init__(delay)
+        self.seen: list[int] = []
+        self.threads: set[int] = set()
+
+    def segment(self, image):
+        self.threads.add(threading.get_ident())
+        self.seen.append(int(image[0, 0, 0]))  # FakeIndexSource writes the frame index there
+        return super().segment(image)
+
+
+class FakeIndexSource(FakeSource):
+    def read(self):
+        frame = super().read()
+        if frame is None:
+            return None
+        img = frame.image.copy()
+        img[0, 0, 0] = frame.index % 256
+        return type(frame)(img, frame.index, frame.capture_ns)
+
+
+@pytest.mark.parametrize("layout", [{}, {"render_workers": 2}])
+def test_a_stateful_model_sees_every_frame_in_order_on_one_thread(layout):
+    seg, sink = Recurrent(), ListSink()
+    _run(FakeIndexSource(count=40), seg, [sink], queue_size=2, **layout)
+    assert seg.seen == list(range(40)) and len(seg.threads) == 1
+    assert [c.frame.index for c in sink.items] == list(range(40))
+    with FakeSource(count=3) as src, pytest.raises(ValueError, match="stateful"):
+        Pipeline(src, Recurrent(), [ListSink()], inference_workers=2)
+
+
+def test_live_model_rests_to_keep_its_duty_and_every_frame_is_still_rendered():
+    """A model that runs 30 ms and may run a quarter of the time rests at least 90 ms after each
+    run: it sees far fewer frames than the camera gives, the others get its newest mask moved to
+    them, and every captured frame is rendered or counted as dropped."""
+    seg, sink = Recurrent(delay=0.03), ListSink()
+    src = FakeIndexSource(count=60, live=True, fps=100)
+    with src, Pipeline(src, seg, [sink], MaskConfig(smoothing=0.0), RenderConfig(), model_duty=0.25) as p:
+        report = p.run()
+    assert len(seg.seen) <= report.wall_s / 0.12 + 1  # at most one run in 120 ms, however slow the machine
+    assert len(seg.seen) < report.frames_out
+    assert seg.seen == sorted(seg.seen) and len(set(seg.seen)) == len(seg.seen)  # in order, newest frames
+    assert report.frames_out + report.dropped == report.frames_in == 60
+    assert report.propagated > 0 and report.cpu_s > 0 and report.cores > 0
+
+
+def test_live_model_rate_is_a_ceiling():
+    seg = Recurrent()
+    src = FakeIndexSource(count=60, live=True, fps=100)
+    with src, Pipeline(src, seg, [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(), model_rate=10) as p:
+        report = p.run()
+    # 10 runs a second over the run's time: never more, however slow the machine
+    assert 1 <= len(seg.seen) <= 10 * report.wall_s + 1 and report.frames_out + report.dropped == 60
+
+
+def test_pacing_settings_are_checked_and_resolved_in_one_place():
+    from livebokeh.pipeline import pacing
+
+    heavy = SegmenterTraits(stateful=True, live_duty=0.6)
+    assert pacing(0.0, heavy) == {"model_rate": 0.0, "model_duty": 0.6}
+    assert pacing(12.0, heavy) == {"model_rate": 12.0, "model_duty": 1.0}  # the user's rate wins
+    with FakeSource(count=1) as src:
+        for bad in ({"model_duty": 0.0}, {"model_duty": 1.5}, {"model_rate": -1.0}):
+            with pytest.raises(ValueError, match="model_duty"):
+                Pipeline(src, FakeSegmenter(), [ListSink()], **bad)
+
+
+def test_a_renderer_does_not_wait_for_a_mask_while_the_model_rests():
+    from livebokeh.pipeline.pipeline import MaskSlot
+
+    slot = MaskSlot()
+    slot.resting(True)
+    t0 = time.monotonic()
+    assert slot.wait_for(5, timeout=30.0) is None  # returns at once: no result would come
+    assert time.monotonic() - t0 < 10.0
