@@ -88,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
     g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 0 = automatic)")
     g.add_argument("--model-size", dest="segmenter.size", type=int, metavar="PX", default=cfg,
-                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU); RVM input long side (default 640)")
+                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU); RVM input long side (default: files 640, "
+                        "live 512)")
     g.add_argument("--backbone", dest="segmenter.backbone", type=int, metavar="PX", default=cfg,
-                   help="RVM: long side of the picture its backbone sees (default 384; 512 with --quality best)")
+                   help="RVM: long side of the picture its backbone sees (default: files 384, --quality best 512, live 256)")
     g.add_argument("--model-rate", dest="segmenter.rate", type=float, metavar="N", default=cfg,
                    help="live: most model runs a second, optical flow between (default 0 = automatic: RVM on the "
                         "CPU runs 60%% of the time, the others as fast as they go)")

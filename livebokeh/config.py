@@ -68,15 +68,15 @@ class SegmenterConfig:
     )
     size: int = _num(
         0, 0, 2049, "model input in pixels: DeepLab's height (0 = 257 on the CPU, 513 on a GPU); RVM's long side "
-        "(0 = 640), where its refiner works"
+        "(0 = 640 for files, 512 live), where its refiner works"
     )
     backbone: int = _num(
-        0, 0, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384, "
-        "512 with --quality best); larger is finer and slower"
+        0, 0, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
+        "512 with --quality best, 256 live); larger is finer and slower"
     )
     rate: float = _num(
         0.0, 0.0, 240.0, "live: most model runs a second, masks moved by optical flow to the frames between "
-        "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 7 a second; the others as fast as they go)"
+        "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 14 a second; the others as fast as they go)"
     )
     aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
     runtime: str = _choice(

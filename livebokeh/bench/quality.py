@@ -6,6 +6,7 @@ every step, and with each step taken out. Columns (metrics of ``../shared/data/R
 - IoU and Boundary IoU on ``stills/`` and ``portraits/`` (reference alpha > 0.5);
 - flicker on still content over ``videos/`` (per mille; lower is steadier);
 - per-frame IoU and flicker against the chroma key of ``d0_greenscreen.mp4`` (no lag, no shimmer);
+  clips are scored inside their picture, without letterbox bars (:func:`~livebokeh.bench.metrics.picture_area`);
 - per-frame IoU on fast motion with an exact reference: each portrait composited over a textured
   background and slid across a 1280x720 frame at :data:`MOVING_SPEED` pixels a frame (what the
   talking-head clips, which move slowly, cannot show: a mask that trails).
@@ -26,10 +27,19 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames
-from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou
+from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
 from livebokeh.config import MaskConfig, SegmenterConfig
 from livebokeh.errors import LivebokehError
-from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
+from livebokeh.mask import (
+    FlowEstimator,
+    LookaheadSmoother,
+    MaskSmoother,
+    refine_alpha,
+    resolve_auto,
+    small_gray,
+    upsample,
+    warp,
+)
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.base import extent
 from livebokeh.types import Mask
@@ -43,6 +53,14 @@ class Variant:
     cfg: MaskConfig | None  # None = the raw model output
     file_mode: bool = False
     flip_guided: bool = False  # the guided filter the other way than ``auto`` picks for the backend
+    #: Live with the model resting (:attr:`~livebokeh.types.SegmenterTraits.live_duty`): it sees
+    #: one frame in this many, and the frames between get its newest mask moved by optical flow.
+    model_every: int = 1
+
+
+#: The model's share of the frames in the resting-live row (RVM on the CPU: about 7 runs a
+#: second of a 30 fps camera).
+LIVE_EVERY = 4
 
 
 def variants(base: MaskConfig) -> list[Variant]:
@@ -55,6 +73,7 @@ def variants(base: MaskConfig) -> list[Variant]:
         Variant("  guided filter the other way (on/off)", base, flip_guided=True),
         Variant("  without island removal", r(base, islands=0.0)),
         Variant("livebokeh file, look-ahead 2", r(base, lookahead=2), file_mode=True),
+        Variant(f"livebokeh live, model on 1 frame in {LIVE_EVERY}, flow between", base, model_every=LIVE_EVERY),
     ]
 
 
@@ -211,7 +230,9 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
     grays = [small_gray(f, (w, h)) for f in frames]
     for v in vs:
         sm = _smoother(v)
-        if isinstance(sm, LookaheadSmoother):
+        if v.model_every > 1:
+            yield v, _resting_live(seg, frames, probs, grays, sm, v.model_every)
+        elif isinstance(sm, LookaheadSmoother):
             done = []
             for t, (p, g) in enumerate(zip(probs, grays)):
                 done += sm.push(t, Mask(p), g)
@@ -223,6 +244,28 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
             yield v, raws
 
 
+def _resting_live(seg, frames, probs, grays, smoother: MaskSmoother, every: int) -> list[np.ndarray]:
+    """What a live pipeline renders when the model takes one frame in ``every`` and needs the
+    time of ``every - 1`` frames for it: each frame gets the newest smoothed mask the model has
+    finished, moved to it by optical flow (as the live render stage does; the first frames wait
+    for the first mask). A stateful model runs again on those frames alone, from a fresh memory:
+    what it remembers is what it saw."""
+    taken = range(0, len(frames), every)
+    if seg.traits.stateful:
+        seg.reset()
+        raw = {t: seg.segment(frames[t]).data for t in taken}
+    else:
+        raw = {t: probs[t] for t in taken}
+    masks = {t: smoother.update(Mask(raw[t]), grays[t]).data for t in taken}
+    flow = FlowEstimator()
+    out = []
+    for t in range(len(frames)):
+        src = max(0, (t - (every - 1)) // every * every)
+        m = masks[src]
+        out.append(m if src == t else np.clip(warp(m, flow.backward(grays[t], grays[src])), 0.0, 1.0))
+    return out
+
+
 def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> None:
     for clip in clips:
         frames = video_frames(clip, limit)
@@ -230,12 +273,13 @@ def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> 
             continue
         seg.reset()
         keyed = clip.stem.endswith("greenscreen")
-        lumas = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-        refs = [chroma_key(f) for f in frames] if keyed else [None] * len(frames)
+        area = picture_area(frames)  # the model sees whole frames; the metrics skip letterbox bars
+        lumas = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)[area] for f in frames]
+        refs = [chroma_key(f)[area] for f in frames] if keyed else [None] * len(frames)
         for v, masks in _smoothed(seg, frames, vs):
             st = _Streams()
             for t, m in enumerate(masks):
-                st.add(_alpha(m, frames[t], v.cfg), lumas[t], refs[t])
+                st.add(_alpha(m, frames[t], v.cfg)[area], lumas[t], refs[t])
             acc[v.label]["flicker_videos"].extend(st.still)
             if keyed:
                 acc[v.label]["gs_iou"].extend(st.ious)

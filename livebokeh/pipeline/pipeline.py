@@ -72,14 +72,25 @@ def pacing(rate: float, traits: SegmenterTraits) -> dict[str, float]:
 
 
 class MaskSlot:
-    """The newest inference result, shared with the renderer of a live pipeline."""
+    """The newest inference result, shared with the renderer of a live pipeline.
+
+    It also follows the model (which frame it works on, since when, how long a run takes), so
+    that a renderer waits for the mask of its own frame only when that mask can come in time.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._latest: Segmented | None = None
         self._ended = False
         self._resting = False
+        self._working: tuple[int, float] | None = None  # (frame index, start) of the run under way
+        self._run_s: float | None = None  # a run's duration, smoothed
         self.dropped = 0
+
+    def started(self, index: int) -> None:
+        """The model took frame ``index``."""
+        with self._cond:
+            self._working = (index, time.monotonic())
 
     def resting(self, value: bool) -> None:
         """The model is (or is no longer) resting between runs to keep its rate: no result comes
@@ -94,23 +105,34 @@ class MaskSlot:
                 self._ended = True
             else:
                 self._latest = item
+                if self._working is not None:
+                    took = time.monotonic() - self._working[1]
+                    self._run_s = took if self._run_s is None else 0.8 * self._run_s + 0.2 * took
+                    self._working = None
             self._cond.notify_all()
+
+    def _eta(self, index: int) -> float:
+        """Seconds until a result of frame ``index`` or later can come (inf: not before the model
+        rests and takes a later frame). Called with the lock held."""
+        if self._resting:
+            return float("inf")
+        if self._run_s is None:
+            return 0.0  # nothing known yet: wait as long as the caller allows
+        if self._working is None:
+            return self._run_s  # it takes the newest frame next
+        working, since = self._working
+        left = max(0.0, self._run_s - (time.monotonic() - since))
+        return left if working >= index else left + self._run_s
 
     def wait_for(self, index: int, timeout: float) -> Segmented | None:
         """The newest result, after waiting up to ``timeout`` s for one of frame ``index`` or later
-        (not while the model rests: it would not come)."""
+        when the model can give it within that time (not while it rests, nor behind a long run)."""
         with self._cond:
-            self._cond.wait_for(
-                lambda: self._ended or self._resting
-                or (self._latest is not None and self._latest.frame.index >= index), timeout
-            )
-            return self._latest
-
-    def first(self, halt: threading.Event) -> Segmented | None:
-        """Block until there is any result (or the end, or a halt)."""
-        with self._cond:
-            while self._latest is None and not self._ended and not halt.is_set():
-                self._cond.wait(_TICK)
+            if self._eta(index) <= timeout:
+                self._cond.wait_for(
+                    lambda: self._ended or self._resting
+                    or (self._latest is not None and self._latest.frame.index >= index), timeout
+                )
             return self._latest
 
 
@@ -353,7 +375,7 @@ class Pipeline:
             self._frame_period = 1.0 / float(self.info.fps) if self.info.fps else 1 / 30
             self._stages = [
                 _Stage(self, "capture", self._capture, None, [q_frames, q_display]),
-                _Stage(self, "inference", self._infer, q_frames, self._slot,
+                _Stage(self, "inference", self._infer_live, q_frames, self._slot,
                        pace=self._pace if model_rate > 0 or model_duty < 1 else None),
                 _Stage(self, "render", self._render_live, q_display, q_out),
                 _Stage(self, "sinks", self._write, q_out, None, final=True),
@@ -422,6 +444,10 @@ class Pipeline:
         finally:
             self._slot.resting(False)
 
+    def _infer_live(self, frame: Frame) -> Segmented | Batch:
+        self._slot.started(frame.index)
+        return self._infer(frame)
+
     def _infer(self, frame: Frame) -> Segmented | Batch:
         return self._smooth(self._segment_raw(frame))
 
@@ -460,9 +486,10 @@ class Pipeline:
         # wait up to half a frame for this frame's own mask, then move the newest one to it
         result = self._slot.wait_for(frame.index, 0.5 * self._frame_period)
         if result is None:
-            result = self._slot.first(self._halt)
-        if result is None:  # the model never produced a mask (stream ended or halted)
-            return Composite(frame, frame.image, Mask(np.zeros(frame.image.shape[:2], np.float32)))
+            # no mask yet (a model's first run: RVM warms up over ~0.2 s): the whole picture is
+            # background, so the room never shows unblurred and no frame waits to be dropped
+            h, w = max(1, frame.height // 8), max(1, frame.width // 8)
+            return self._render(Segmented(frame, Mask(np.zeros((h, w), np.float32))))
         mask = result.mask
         if result.frame.index != frame.index and result.gray is not None:
             h, w = result.gray.shape

@@ -7,10 +7,12 @@ from one thread at a time, and its memory is forgotten on :meth:`RVMSegmenter.re
 itself, on a scene cut (the picture changing beyond anything measured within a shot).
 
 - Input: the frame shrunk to as many pixels as a 16:9 picture ``options.size`` wide (0:
-  :data:`INPUT_LONG_SIDE`; a 1280x720 frame becomes 640x360, a square one 480x480), RGB float32
+  :data:`INPUT_LONG_SIDE` for files, a 1280x720 frame becomes 640x360 and a square one 480x480;
+  :data:`LIVE_INPUT` live), RGB float32
   in ``[0, 1]``, NCHW. The network's backbone sees it at ``downsample_ratio``, the scale that
-  leaves as many pixels as a 16:9 picture ``options.backbone`` wide (0:
-  :data:`BACKBONE_LONG_SIDE`: 384x216), and its refiner brings the alpha back to the input size.
+  leaves as many pixels as a 16:9 picture ``options.backbone`` wide (0: :data:`BACKBONE_LONG_SIDE`,
+  384x216, for files; :data:`LIVE_BACKBONE`, 256x144, live), and its refiner brings the alpha back
+  to the input size.
 - A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (the
   recurrent states settle on it), so a photo, or the first frame of a clip, gets a finished matte.
 - The mirrored view (``tta``) and :meth:`~livebokeh.segment.base.Segmenter.model_output` keep
@@ -41,14 +43,25 @@ from livebokeh.types import SegmenterTraits
 
 log = logging.getLogger(__name__)
 
-#: Long side of the model input when ``options.size`` is 0: the refiner's resolution, the same
-#: as the mask refinement's working size (measured on the stills: IoU as at 512 px, 1 ms more).
+#: Long side of the model input when ``options.size`` is 0, for files: the refiner's resolution,
+#: the same as the mask refinement's working size (measured on the stills: IoU as at 512 px).
 INPUT_LONG_SIDE = 640
-#: Long side of the backbone's picture when ``options.backbone`` is 0 (live and files); ``--quality
-#: best`` asks for 512. Measured here (one thread, 1280x720 frames; IoU / Boundary IoU on the
-#: stills, on the portraits put over a real scene): 256 px 43 ms a call, 0.889 / 0.599, 0.965 /
-#: 0.823; 384 px 89 ms, 0.907 / 0.626, 0.979 / 0.876; 512 px 159 ms, 0.911 / 0.626, 0.984 / 0.902.
+#: The same, live: a smaller matte is cheaper to move by optical flow and to composite, and the
+#: renderer keeps the camera's rate (paced 1280x720 at 30 fps: 0 and 0 frames dropped of 300 in
+#: two runs, against 3 and 1 at 640).
+LIVE_INPUT = 512
+#: Long side of the backbone's picture when ``options.backbone`` is 0, for files (every frame goes
+#: through the model) and live (:data:`LIVE_BACKBONE`); ``--quality best`` asks for 512. Measured
+#: here (one thread, 1280x720 frames; IoU / Boundary IoU on the stills, on the portraits put over a
+#: real scene): 256 px 43 ms a call, 0.889 / 0.599, 0.965 / 0.823; 320 px 64 ms, 0.906 / 0.622,
+#: 0.978 / 0.866; 384 px 89 ms, 0.907 / 0.626, 0.979 / 0.876; 512 px 159 ms, 0.911 / 0.626, 0.984 / 0.902.
 BACKBONE_LONG_SIDE = 384
+#: Live, the model must keep up: what decides a live matte is how many frames old it is when it
+#: is moved to the frame shown. Simulated on the clips (``livebokeh bench quality``'s resting-live
+#: row): with the model on one frame in 2 flicker 1.31 per mille and moving portraits IoU 0.984,
+#: one in 3 2.86 and 0.951, one in 4 4.28 and 0.874 (every frame: 0.97 and 0.985). At 256 px a
+#: run takes 43 ms, so at 60% of one core it takes one frame in about 2 of a 30 fps camera.
+LIVE_BACKBONE = 256
 #: Runs of the first frame after a reset: the recurrent states settle on it (portraits' Boundary
 #: IoU 0.796 with one run, 0.816 with three, at a 256 px backbone).
 WARM_PASSES = 3
@@ -60,8 +73,8 @@ CUT_THUMB = 32
 #: camera's "unavailable" placeholder (the last frame dimmed) 43 to 91.
 CUT_LEVEL = 40.0
 #: Share of the time the model may run in a live pipeline on a CPU (one runtime thread: 0.6 of
-#: a core), the rest left to the renderer: at a 384 px backbone (90 ms a call) about 7 runs a
-#: second, the frames between get the newest matte moved by optical flow.
+#: a core), the rest left to the renderer: at the live backbone (43 ms a call) about 14 runs a
+#: second; the frames between get the newest matte moved by optical flow.
 CPU_LIVE_DUTY = 0.6
 
 
@@ -140,8 +153,8 @@ class RVMSegmenter(Segmenter):
         if not {"src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"} <= names:
             raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); "
                              "download it again with `livebokeh models download rvm`")
-        self.long_side = options.size or INPUT_LONG_SIDE
-        self.backbone = options.backbone or BACKBONE_LONG_SIDE
+        self.long_side = options.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
+        self.backbone = options.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)

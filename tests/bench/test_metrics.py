@@ -27,3 +27,13 @@ def test_chroma_key():
     img[1, 1] = (90, 120, 200)  # skin
     k = chroma_key(img)
     assert k[0, 0] == 0 and k[1, 1] == 1
+
+
+def test_picture_area_leaves_out_letterbox_bars():
+    from livebokeh.bench.metrics import picture_area
+
+    frames = [np.zeros((40, 50, 3), np.uint8) for _ in range(3)]
+    frames[0][5:30, 2:50] = 200  # the picture, black bars above and below, one at the left
+    frames[2][5:31, 3:10] = 90
+    assert picture_area(frames) == (slice(5, 31), slice(2, 50))
+    assert picture_area([np.zeros((4, 4, 3), np.uint8)]) == (slice(None), slice(None))  # all black: everything

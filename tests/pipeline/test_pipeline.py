@@ -397,3 +397,25 @@ def test_a_renderer_does_not_wait_for_a_mask_while_the_model_rests():
     t0 = time.monotonic()
     assert slot.wait_for(5, timeout=30.0) is None  # returns at once: no result would come
     assert time.monotonic() - t0 < 10.0
+
+
+def test_live_frames_before_the_first_mask_are_all_background_and_never_wait():
+    """A model slow to start (RVM warms up on its first frame): the renderer does not block on
+    it; the frames before the first mask are rendered as all background (the room never shows)."""
+
+    class SlowStart(FakeSegmenter):
+        def segment(self, image):
+            if self.calls == 0:
+                time.sleep(1.0)
+            return super().segment(image)
+
+    sink = ListSink()
+    src = FakeSource(count=200, live=True, fps=100)
+    with src, Pipeline(src, SlowStart(), [sink], MaskConfig(smoothing=0.0), RenderConfig()) as p:
+        report = p.run()
+    empty = [c.mask.data.max() == 0 for c in sink.items]
+    assert any(empty) and not all(empty)
+    assert empty == sorted(empty, reverse=True)  # all-background frames come first, then masks
+    blurred = sink.items[0]
+    assert not np.array_equal(blurred.image, blurred.frame.image)  # the whole picture is blurred
+    assert report.frames_out + report.dropped == report.frames_in == 200
