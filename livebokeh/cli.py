@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ".mkv (FFV1) or a PNG pattern such as alpha/%%05d.png")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
     g.add_argument("--quality", choices=sorted(QUALITY),
-                   help="files: fast keeps live settings; best spends more time per frame (look-ahead smoothing, "
-                        "ROI pass, DeepLab at 513 px in the frame's shape, RVM's backbone at 512 px)")
+                   help="files: fast keeps live settings; best spends more time per frame (RVM's backbone at 512 px; "
+                        "look-ahead smoothing, and the ROI pass or DeepLab at 513 px in the frame's shape)")
     g.add_argument("--crf", dest="output.crf", type=int, metavar="N", default=cfg,
                    help="video quality, lower is better (H.264 default 18)")
     g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg,
@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("segmentation")
     g.add_argument("--backend", dest="segmenter.backend", default=cfg,
-                   help="segmentation backend: mediapipe (default), deeplab or rvm (matting, hair included)")
+                   help="segmentation backend: rvm (default: matting, hair included), mediapipe (bundled, lightest) "
+                        "or deeplab")
     g.add_argument("--model", dest="segmenter.model", default=cfg,
                    help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
     g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 0 = automatic)")
@@ -259,9 +260,10 @@ class Job:
 QUALITY: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {"": {"mask.lookahead": 0}},
     "best": {
-        "": {"mask.lookahead": 4},
-        "mediapipe": {"segmenter.roi": True, "segmenter.model": "general"},
-        "deeplab": {"segmenter.size": 513, "segmenter.aspect": "frame"},
+        "": {},
+        "mediapipe": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general"},
+        "deeplab": {"mask.lookahead": 4, "segmenter.size": 513, "segmenter.aspect": "frame"},
+        # RVM's look-ahead measured no gain (flicker 1.00 per mille against 0.98 causal)
         "rvm": {"segmenter.backbone": 512},
     },
 }

@@ -58,7 +58,11 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class SegmenterConfig:
-    backend: str = _choice("mediapipe", _segmenter_backends, "segmentation backend")
+    backend: str = _choice(
+        "rvm", _segmenter_backends,
+        "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
+        "mediapipe (bundled, lightest) or deeplab"
+    )
     model: str = _choice(
         "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
     )

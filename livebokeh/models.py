@@ -139,7 +139,8 @@ def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_m
 def _offline_hint(m: Manifest, what: str) -> str:
     return (
         f"{m.name} weights {what}; run `livebokeh models download {m.name}` with internet access, "
-        f"or get {m.url} and pass --{m.name}-weights FILE (or set {m.env_var})"
+        f"or get {m.url} and pass --{m.name}-weights FILE (or set {m.env_var}), "
+        f"or use --backend mediapipe, which needs no download"
     )
 
 

@@ -225,9 +225,30 @@ def rvm_weights() -> Path:
     return _need(SHARED / "models" / "rvm_mobilenetv3_fp32.onnx")
 
 
+#: The default backend's weights (RVM), as a user has them after the first download.
+SHARED_RVM = SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_model_cache(tmp_path_factory, monkeypatch):
-    """Tests never read or fill the user's cache, and never reach the internet for weights."""
+    """Tests never read or fill the user's cache, and never reach the internet for weights: the
+    default backend's weights come from ../shared (tests that run it skip without them, see
+    :func:`default_weights`), DeepLab's only where a test asks for them."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)
+    if SHARED_RVM.is_file():
+        monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(SHARED_RVM))
+    else:
+        monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def default_weights() -> Path:
+    """For tests that run the default backend (RVM): its weights, or a skip."""
+    return _need(SHARED_RVM)
+
+
+@pytest.fixture
+def no_rvm_weights(monkeypatch) -> None:
+    """As on a machine that never downloaded RVM's weights."""
     monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)

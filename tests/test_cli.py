@@ -106,7 +106,7 @@ def test_rvm_backend_offline_for_a_clip_and_a_photo(clip, data_dir, rvm_weights,
     assert iou(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 127, ref) > 0.9
 
 
-def test_rvm_without_weights_or_network_says_what_to_do(clip, tmp_path, monkeypatch, capsys):
+def test_rvm_without_weights_or_network_says_what_to_do(clip, tmp_path, monkeypatch, capsys, no_rvm_weights):
     import urllib.error
     import urllib.request
 
@@ -270,12 +270,14 @@ def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "livebokeh", "--input", str(clip), "--output", str(out), "-v"],
                             stderr=subprocess.PIPE, text=True, env=env)
     # wait until the first frame is out (logged with -v), then interrupt
+    seen = []
     for line in proc.stderr:
+        seen.append(line)
         if "first frame out" in line:
             break
     proc.send_signal(sig)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, rest
+    assert proc.wait(timeout=60) == 130, "".join(seen) + rest
     assert "interrupted after" in rest
     # what was done is kept, playable, under a name that says it is partial
     partial = tmp_path / "cut.partial.mp4"
@@ -379,11 +381,12 @@ def test_quality_best_sets_what_each_backend_needs_and_flags_still_win(capsys):
 
         return tomllib.loads(capsys.readouterr().out)
 
-    mp = printed("--quality", "best")
+    mp = printed("--quality", "best", "--backend", "mediapipe")
     assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["segmenter"]["size"] == 0
     dl = printed("--quality", "best", "--backend", "deeplab")
     assert (dl["segmenter"]["size"], dl["segmenter"]["aspect"]) == (513, "frame")
-    rvm = printed("--quality", "best", "--backend", "rvm")
-    assert (rvm["segmenter"]["backbone"], rvm["segmenter"]["size"]) == (512, 0)  # its input size stays its own
+    rvm = printed("--quality", "best")  # the default backend
+    assert (rvm["segmenter"]["backend"], rvm["segmenter"]["backbone"], rvm["segmenter"]["size"]) == ("rvm", 512, 0)
+    assert rvm["mask"]["lookahead"] == -1  # look-ahead measured no gain on RVM
     assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["segmenter"]["backbone"] == 448
     assert printed("--quality", "fast", "--lookahead", "3")["mask"]["lookahead"] == 3

@@ -118,7 +118,8 @@ def test_models_command(server, capsys):
     assert models_main(["download", "nope"]) == 1
 
 
-def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_checks(rvm_weights, capsys):
+def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_checks(rvm_weights, capsys,
+                                                                                     no_rvm_weights):
     m = models.manifest("rvm")
     assert rvm_weights.stat().st_size == m.size and models.sha256_of(rvm_weights) == m.sha256
     assert m.licence == "GPL-3.0" and m.input_size == (0, 0) and m.env_var == "LIVEBOKEH_RVM_WEIGHTS"

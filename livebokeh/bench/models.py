@@ -42,8 +42,9 @@ def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
         Row("deeplab tflite 257x257", "deeplab", replace(base, runtime="tflite")),
         Row("deeplab TF graph 257x257", "deeplab", replace(base, runtime="keras", precision="float32")),
         Row("deeplab TF graph 457x257 (16:9)", "deeplab", replace(base, runtime="keras", precision="float32", aspect="frame")),
-        Row("rvm 640 px, backbone 256", "rvm", base),
-        Row("rvm 640 px, backbone 512 (--quality best)", "rvm", replace(base, backbone=512)),
+        Row("rvm live: 512 px, backbone 256", "rvm", base),
+        Row("rvm files: 640 px, backbone 384", "rvm", replace(base, live=False)),
+        Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, live=False, backbone=512)),
     ]
 
 

@@ -58,9 +58,9 @@ class Variant:
     model_every: int = 1
 
 
-#: The model's share of the frames in the resting-live row (RVM on the CPU: about 7 runs a
-#: second of a 30 fps camera).
-LIVE_EVERY = 4
+#: The model's share of the frames in the resting-live row (RVM on the CPU: about 11 runs a
+#: second of a 30 fps camera, each finished about 2 frames after it started).
+LIVE_EVERY = 3
 
 
 def variants(base: MaskConfig) -> list[Variant]:
@@ -247,9 +247,9 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
 def _resting_live(seg, frames, probs, grays, smoother: MaskSmoother, every: int) -> list[np.ndarray]:
     """What a live pipeline renders when the model takes one frame in ``every`` and needs the
     time of ``every - 1`` frames for it: each frame gets the newest smoothed mask the model has
-    finished, moved to it by optical flow (as the live render stage does; the first frames wait
-    for the first mask). A stateful model runs again on those frames alone, from a fresh memory:
-    what it remembers is what it saw."""
+    finished, moved to it by optical flow and smoothed again with the frames shown before (as the
+    live render stage does for a resting model; the first frames get the first mask). A stateful
+    model runs again on those frames alone, from a fresh memory: what it remembers is what it saw."""
     taken = range(0, len(frames), every)
     if seg.traits.stateful:
         seg.reset()
@@ -257,12 +257,14 @@ def _resting_live(seg, frames, probs, grays, smoother: MaskSmoother, every: int)
     else:
         raw = {t: probs[t] for t in taken}
     masks = {t: smoother.update(Mask(raw[t]), grays[t]).data for t in taken}
+    shown = MaskSmoother(smoother.strength, smoother.flow)  # the renderer's own, as live
     flow = FlowEstimator()
     out = []
     for t in range(len(frames)):
         src = max(0, (t - (every - 1)) // every * every)
         m = masks[src]
-        out.append(m if src == t else np.clip(warp(m, flow.backward(grays[t], grays[src])), 0.0, 1.0))
+        moved = m if src == t else np.clip(warp(m, flow.backward(grays[t], grays[src])), 0.0, 1.0)
+        out.append(shown.update(Mask(moved.astype(np.float32, copy=False)), grays[t]).data)
     return out
 
 
@@ -322,11 +324,12 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
     portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
-    for backend in backends:
+    for label, backend, live in _configurations(backends, sc):
         try:
-            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2))
+            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2,
+                                                             live=live))
         except LivebokehError as err:
-            log.warning("%s: skipped (%s)", backend, err)
+            log.warning("%s: skipped (%s)", label, err)
             continue
         acc = {v.label: {k: [] for k in ("stills_iou", "stills_biou", "portraits_iou", "portraits_biou",
                                          "flicker_videos", "gs_iou", "gs_flicker", "moving_iou")} for v in vs}
@@ -347,9 +350,27 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
             for k, vals in acc[v.label].items():
                 row[k] = float(np.mean(vals)) if vals else None
             rows.append(row)
-        report["backends"][backend] = {"rows": rows, "cost_720p": c}
-        log.info("%s done", backend)
+        report["backends"][label] = {"rows": rows, "cost_720p": c, "input": list(seg.input_size)}
+        log.info("%s done", label)
     return report
+
+
+def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool]]:
+    """``(label, backend, live)`` to measure: each backend as it runs on files and photos, and
+    again as it runs live when it runs otherwise there (a model that rests live, RVM on the CPU,
+    also runs smaller: ``"rvm, live"``)."""
+    out = []
+    for backend in backends:
+        out.append((backend, backend, False))
+        try:
+            with create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights,
+                                                            live=True)) as seg:
+                rests = seg.traits.live_duty < 1
+        except LivebokehError:
+            rests = False  # reported when the files configuration is built
+        if rests:
+            out.append((f"{backend}, live", backend, True))
+    return out
 
 
 COLUMNS = [
@@ -368,7 +389,8 @@ COLUMNS = [
 def render(report: dict) -> str:
     parts = []
     for backend, b in report["backends"].items():
-        parts.append(f"### {backend}\n\n{table(b['rows'], COLUMNS)}")
+        size = "x".join(map(str, b["input"])) if b.get("input") else "?"
+        parts.append(f"### {backend} (model input {size} for a 1280x720 frame)\n\n{table(b['rows'], COLUMNS)}")
         c = b.get("cost_720p")
         if c:
             parts.append(f"cost per 1280x720 frame: smoothing + refinement {c['ours']:.2f} ms, raw upsampling "

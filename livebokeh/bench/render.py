@@ -148,7 +148,8 @@ def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], sc: SegmenterConfig,
 
     out: dict[str, list[np.ndarray] | str] = {}
     for backend in backends:
-        opts = SegmenterOptions.from_config(dataclasses.replace(sc, backend=backend), (1280, 720), still=True)
+        opts = SegmenterOptions.from_config(dataclasses.replace(sc, backend=backend), (1280, 720), still=True,
+                                            live=False)
         try:
             seg = create_segmenter(backend, opts)
         except LivebokehError as err:

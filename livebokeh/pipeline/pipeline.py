@@ -365,6 +365,10 @@ class Pipeline:
 
         q_frames = make_queue()
         self._flow = FlowEstimator()
+        # a live model that rests between runs: the renderer smooths what it shows too, since
+        # most of its masks are moved by optical flow and each new run would otherwise jump
+        self._render_smoother = (MaskSmoother(mc.smoothing, mc.flow)
+                                 if self.info.live and (model_rate > 0 or model_duty < 1) else None)
         self._overflow: _Overflow | None = None
         if self.info.live:
             # Decoupled rates: every captured frame goes to the renderer, the newest one also to
@@ -490,12 +494,14 @@ class Pipeline:
             # background, so the room never shows unblurred and no frame waits to be dropped
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
             return self._render(Segmented(frame, Mask(np.zeros((h, w), np.float32))))
-        mask = result.mask
+        mask, gray = result.mask, result.gray
         if result.frame.index != frame.index and result.gray is not None:
             h, w = result.gray.shape
             gray = small_gray(frame.image, (w, h))
             mask = Mask(np.clip(warp(mask.data, self._flow.backward(gray, result.gray)), 0.0, 1.0))
             self.propagated += 1
+        if self._render_smoother is not None:
+            mask = self._render_smoother.update(mask, gray)
         return self._render(Segmented(frame, mask))
 
     def _render(self, item: Segmented) -> Composite:

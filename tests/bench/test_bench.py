@@ -23,7 +23,7 @@ def test_bench_models_short_run(data_dir, deeplab_weights, rvm_weights, tmp_path
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["model"]: r for r in report["rows"]}
-    assert len(rows) == 8 and all("error" not in r for r in rows.values())
+    assert len(rows) == 9 and all("error" not in r for r in rows.values())
     for r in rows.values():
         assert r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
     # same weights, two runtimes: the same masks
@@ -88,10 +88,10 @@ def test_bench_soak_short(data_dir, tmp_path, capsys):
 def test_bench_pipeline_short(data_dir, tmp_path):
     out = tmp_path / "p.json"
     assert main(["bench", "pipeline", "--data", str(data_dir), "--frames", "20", "--paced-frames", "30",
-                 "--repeats", "1", "--json", str(out)]) == 0
+                 "--repeats", "1", "--backends", "mediapipe", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = report["rows"]
-    assert report["repeats"] == 1 and report["config"] == {}  # the defaults
+    assert report["repeats"] == 1 and report["config"] == {}  # the default settings, the backend asked for
     assert [r["case"] for r in rows] == ["mediapipe, 1280x720 file", "mediapipe, 1920x1080 file",
                                          "mediapipe, paced 30 fps 1280x720"]
     for r in rows[:2]:
@@ -132,13 +132,14 @@ def test_bench_pipeline_runs_with_the_given_settings():
 
 def test_bench_cost_short(data_dir, tmp_path, capsys):
     """Every step off in turn, each row's ratios against the references of the same run."""
-    out = tmp_path / "c.json"
+    out, settings = tmp_path / "c.json", tmp_path / "mp.toml"
+    settings.write_text('[segmenter]\nbackend = "mediapipe"\n')
     assert main(["bench", "cost", "--data", str(data_dir), "--frames", "12", "--repeats", "1",
-                 "--json", str(out)]) == 0
+                 "--config", str(settings), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["case"]: r for r in report["rows"]}
     assert list(rows)[0] == "as configured" and rows["as configured"]["cpu_saved"] == 0
-    assert len(rows) == 7 and report["config"] == {} and report["backend"] == "mediapipe"
+    assert len(rows) == 7 and report["config"] == {"segmenter.backend": "mediapipe"} and report["backend"] == "mediapipe"
     assert report["segmenter_alone_fps"] > 0 and report["naive_fps"] > 0
     assert report["segmenter_alone_cpu_ms"] > 0 and report["naive_cpu_ms"] > 0
     for r in rows.values():

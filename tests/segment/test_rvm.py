@@ -96,7 +96,7 @@ def test_a_scene_cut_or_a_new_size_starts_a_fresh_memory(opts, frames, data_dir)
         assert CUT_LEVEL > 30
 
 
-def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monkeypatch, rvm_weights):
+def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monkeypatch, rvm_weights, no_rvm_weights):
     import urllib.error
     import urllib.request
 
