@@ -34,7 +34,7 @@ import numpy as np
 from livebokeh.config import RenderConfig
 from livebokeh.render.fill import push_pull
 from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
-from livebokeh.render.unmix import background_estimate, unmix
+from livebokeh.render.unmix import background_estimate, unmixed_pixels
 
 #: Largest aperture radius, in pixels of the reduced copy (an 11x11 kernel).
 MAX_SMALL_RADIUS = 5.0
@@ -203,7 +203,7 @@ class _Unmixing:
     def apply(self, fg: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
         """``fg``, the foreground at ``[ys, xs]``, unmixed: new uint8."""
         alpha, est = self.full()
-        return np.rint(unmix(fg, alpha[ys, xs], est[ys, xs])).astype(np.uint8)
+        return unmixed_pixels(fg, alpha[ys, xs], est[ys, xs])
 
 
 def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray, estimate: np.ndarray | None = None,
@@ -249,8 +249,8 @@ def _composite(foreground: np.ndarray, out: np.ndarray, alpha: np.ndarray, estim
             fg = tiles(foreground)[r, :, c].reshape(-1, step_x, 3)
             if mix is not None:
                 alpha0, est = mix.full()
-                fg = np.rint(unmix(fg, tiles(alpha0)[r, :, c].reshape(-1, step_x),
-                                   tiles(est)[r, :, c].reshape(-1, step_x, 3))).astype(np.uint8)
+                fg = unmixed_pixels(fg, tiles(alpha0)[r, :, c].reshape(-1, step_x),
+                                    tiles(est)[r, :, c].reshape(-1, step_x, 3))
             blended = cv2.blendLinear(fg, tiles(background)[r, :, c].reshape(-1, step_x, 3), a, np.float32(1.0) - a)
             tiles(out)[r, :, c] = blended.reshape(r.size, step_y, step_x, 3)
     else:

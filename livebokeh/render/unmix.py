@@ -20,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livebokeh.mask.refine import work_size
 from livebokeh.render.fill import push_pull
 
 #: Alpha at or below which a pixel is taken as pure old background for the estimate (the weight
@@ -71,6 +72,11 @@ def unmix(image: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.nd
     return f
 
 
+def unmixed_pixels(image: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """:func:`unmix`, rounded to ``(..., 3)`` uint8 pixels."""
+    return np.rint(unmix(image, alpha, background)).astype(np.uint8)
+
+
 def unmix_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The frame with the old background taken out of the person's partly transparent edge.
 
@@ -89,10 +95,10 @@ def unmix_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if not edge.any():
         return out
     H, W = alpha.shape
-    k = max(1, -(-W // 640))  # the estimate is smooth: at most 640 wide, as the mask work
-    small_alpha = alpha if k == 1 else cv2.resize(alpha, (W // k, H // k), interpolation=cv2.INTER_AREA)
+    size = work_size(W, H)  # the estimate is smooth: at the mask refinement's working size
+    small_alpha = alpha if size == (W, H) else cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
     est = background_estimate(image, small_alpha)
-    if k > 1:
+    if size != (W, H):
         est = cv2.resize(est, (W, H), interpolation=cv2.INTER_LINEAR)
-    out[edge] = np.rint(unmix(image[edge], alpha[edge], est[edge])).astype(np.uint8)
+    out[edge] = unmixed_pixels(image[edge], alpha[edge], est[edge])
     return out
