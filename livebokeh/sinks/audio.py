@@ -1,9 +1,16 @@
-"""The source's audio in a written video: copied when the container can hold it, else re-encoded."""
+"""The source's audio in a written video: copied when the container can hold it, else re-encoded.
+
+Audio is never a reason to lose the video: a stream that cannot be copied or re-encoded is left
+out with one warning (naming the file and ``--no-audio``), and the video is written without it.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Audio codecs each container can hold as they are; others are re-encoded.
 AUDIO_COPY: dict[str, frozenset[str]] = {
@@ -15,6 +22,18 @@ AUDIO_COPY: dict[str, frozenset[str]] = {
     ".avi": frozenset({"mp3", "pcm_s16le"}),
 }
 
+#: The layout FFmpeg gives a bare channel count (``av_channel_layout_default``): PCM in MKV, AVI
+#: or WAV often has a count but no layout, which the AAC and Opus encoders refuse.
+DEFAULT_LAYOUTS: dict[int, str] = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+class _Stream:
+    """One source audio stream and where it goes: copied (``resampler`` None) or re-encoded."""
+
+    def __init__(self, ins: Any, out: Any, resampler: Any = None) -> None:
+        self.ins, self.out, self.resampler = ins, out, resampler
+        self.failed = False
+
 
 class AudioCopy:
     """The audio streams of a source file, copied or re-encoded into an output container."""
@@ -23,52 +42,156 @@ class AudioCopy:
         import av
 
         self._container = container
-        self._src = av.open(str(source))
-        self._streams: list[tuple[Any, Any, Any]] = []  # (input, output, encoder-or-None)
+        self._source = Path(source)
+        self._suffix = suffix
+        self._streams: list[_Stream] = []
+        try:
+            self._src: Any = av.open(str(source))
+        except (av.FFmpegError, OSError, ValueError) as err:
+            self._src = None
+            self._warn(f"its audio cannot be read ({_reason(err)})")
+            return
         for ins in self._src.streams.audio:
             name = ins.codec_context.name
-            if name in AUDIO_COPY.get(suffix, frozenset()):
-                out = container.add_stream_from_template(ins)
-                self._streams.append((ins, out, None))
-            else:
-                codec = "libopus" if suffix == ".webm" else "aac"
-                rate = 48000 if codec == "libopus" else (ins.rate or 48000)
-                out = container.add_stream(codec, rate=rate)
-                out.layout = ins.layout.name if ins.layout else "stereo"
-                self._streams.append((ins, out, av.AudioResampler(format=out.format.name, layout=out.layout.name, rate=rate)))
+            try:
+                if name in AUDIO_COPY.get(suffix, frozenset()):
+                    self._streams.append(_Stream(ins, container.add_stream_from_template(ins)))
+                else:
+                    self._streams.append(self._reencoder(ins))
+            except Exception as err:  # noqa: BLE001 - the video is written whatever the audio does
+                log.debug("audio stream %d of %s", ins.index, source, exc_info=True)
+                self._warn(f"its {name} audio (stream {ins.index}) cannot be written to {suffix} ({_reason(err)})")
+
+    def _reencoder(self, ins: Any) -> _Stream:
+        """An encoder for ``ins`` whose whole chain (resampler, encoder) was tried on a silent frame
+        before its stream is added: a stream in the file cannot be taken out again."""
+        import av
+
+        codec = "libopus" if self._suffix == ".webm" else "aac"
+        rates = av.Codec(codec, "w").audio_rates
+        rate = ins.rate if ins.rate and (not rates or ins.rate in rates) else 48000
+        channels = ins.codec_context.channels or ins.layout.nb_channels
+        if not channels:
+            raise ValueError("the stream has no channels")
+        own = ins.layout.name if ins.layout and not ins.layout.name.endswith("channels") else None
+        candidates = [n for n in dict.fromkeys((own, DEFAULT_LAYOUTS.get(channels), "stereo")) if n]
+        errors = []
+        for layout in candidates:
+            try:
+                _try_chain(codec, rate, layout, ins)
+            except Exception as err:  # noqa: BLE001 - the next layout may do
+                errors.append(f"{layout}: {_reason(err)}")
+                continue
+            out = self._container.add_stream(codec, rate=rate)
+            out.layout = layout
+            return _Stream(ins, out, av.AudioResampler(format=out.format.name, layout=layout, rate=rate))
+        raise ValueError(f"no {codec} encoder for its {channels} channels; " + "; ".join(errors))
+
+    def _warn(self, what: str) -> None:
+        log.warning("%s: %s; the video is written without it (pass --no-audio to leave the audio out)",
+                    self._source, what)
+
+    def _drop(self, stream: _Stream, err: BaseException) -> None:
+        """Stop writing a stream whose re-encoding failed (once; the video goes on)."""
+        if not stream.failed:
+            stream.failed = True
+            log.debug("audio stream %d of %s", stream.ins.index, self._source, exc_info=True)
+            self._warn(f"re-encoding its {stream.ins.codec_context.name} audio (stream {stream.ins.index}) to "
+                       f"{stream.out.codec_context.name} failed ({_reason(err)}), the rest of that audio is left out")
 
     def describe(self) -> str:
         if not self._streams:
-            return "no audio in the source"
-        parts = [f"{i.codec_context.name} {'copied' if r is None else 're-encoded to ' + o.codec_context.name}"
-                 for i, o, r in self._streams]
+            return "no audio in the source" if self._src is not None and not self._src.streams.audio else "no audio"
+        parts = [f"{s.ins.codec_context.name} {'copied' if s.resampler is None else 're-encoded to ' + s.out.codec_context.name}"
+                 for s in self._streams]
         return "audio: " + ", ".join(parts)
 
     def copy_until(self, end_s: float) -> None:
-        """Audio up to ``end_s`` seconds of the source's start (all of it after a complete run)."""
+        """Audio up to ``end_s`` seconds of the source's start (all of it after a complete run).
+
+        Errors of the output file (a full disk) propagate; errors of the source's audio or its
+        re-encoding only leave (the rest of) that audio out, with a warning.
+        """
+        import av
+
         if not self._streams:
             return
-        by_index = {i.index: (i, o, r) for i, o, r in self._streams}
-        start = {i.index: (i.start_time or 0) * i.time_base for i, _, _ in self._streams}
-        for packet in self._src.demux([i for i, _, _ in self._streams]):
-            ins, out, resampler = by_index[packet.stream.index]
-            if packet.pts is None:
+        by_index = {s.ins.index: s for s in self._streams}
+        start = {s.ins.index: (s.ins.start_time or 0) * s.ins.time_base for s in self._streams}
+        packets = self._src.demux([s.ins for s in self._streams])
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as err:
+                self._warn(f"reading its audio stopped ({_reason(err)}); the rest of the audio is left out")
+                break
+            stream = by_index[packet.stream.index]
+            if packet.pts is None or stream.failed:
                 continue
-            if float(packet.pts * ins.time_base - start[ins.index]) >= end_s:
+            if float(packet.pts * stream.ins.time_base - start[stream.ins.index]) >= end_s:
                 continue
-            if resampler is None:
-                packet.stream = out
+            if stream.resampler is None:
+                packet.stream = stream.out
                 self._container.mux(packet)
-            else:
-                for frame in packet.decode():
-                    for rf in resampler.resample(frame):
-                        rf.pts = None
-                        for p in out.encode(rf):
-                            self._container.mux(p)
-        for _, out, resampler in self._streams:
-            if resampler is not None:
-                for p in out.encode(None):
+                continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:  # a damaged packet: only its own sound is lost
+                log.debug("skipping an audio packet of %s: %s", self._source, err)
+                continue
+            for p in self._encode(stream, frames):
+                self._container.mux(p)
+        for stream in self._streams:
+            if stream.resampler is not None:
+                for p in self._encode(stream, [None]):
                     self._container.mux(p)
 
+    def _encode(self, stream: _Stream, frames: list[Any]) -> list[Any]:
+        """Encoded packets of decoded ``frames`` (``[None]`` flushes); none once the stream failed."""
+        if stream.failed:
+            return []
+        try:
+            packets = []
+            for frame in frames:
+                for rf in stream.resampler.resample(frame):
+                    rf.pts = None
+                    packets.extend(stream.out.encode(rf))
+            if frames == [None]:
+                packets.extend(stream.out.encode(None))
+            return packets
+        except Exception as err:  # noqa: BLE001 - the video is written whatever the audio does
+            self._drop(stream, err)
+            return []
+
     def close(self) -> None:
-        self._src.close()
+        if self._src is not None:
+            self._src.close()
+            self._src = None
+
+
+def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> None:
+    """Resample a silent frame shaped like ``ins``'s and encode it as the output stream would."""
+    from fractions import Fraction
+
+    import av
+
+    encoder = av.CodecContext.create(codec, "w")
+    encoder.rate, encoder.layout = rate, layout
+    encoder.format = av.Codec(codec, "w").audio_formats[0].name
+    encoder.time_base = Fraction(1, rate)
+    encoder.open()
+    probe = av.AudioFrame(format=ins.format.name, layout=ins.layout.name, samples=1024)
+    for plane in probe.planes:
+        plane.update(bytes(plane.buffer_size))
+    probe.sample_rate = ins.rate or rate
+    resampler = av.AudioResampler(format=encoder.format.name, layout=layout, rate=rate)
+    for frame in resampler.resample(probe):
+        frame.pts = None
+        encoder.encode(frame)
+
+
+def _reason(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    return text.splitlines()[0] if text else type(err).__name__
