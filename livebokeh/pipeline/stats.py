@@ -95,8 +95,11 @@ class Report:
     def to_dict(self) -> dict:
         return {**asdict(self), "cores": self.cores}
 
-    def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+    def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
+        """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_bytes`)."""
+        from livebokeh.sinks.files import write_bytes
+
+        return write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode(), overwrite)
 
     def table(self) -> str:
         lines = [

@@ -7,27 +7,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.errors import SinkError
+from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
+from livebokeh.sinks.files import write_bytes
 from livebokeh.sources.base import IMAGE_SUFFIXES
 from livebokeh.types import Composite
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode by the file ending and write (works with any path encoding)."""
+def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> Path:
+    """Encode by the file ending and write under a temporary name, then move into place (any path
+    encoding): a full disk leaves an existing file as it was. Returns where the image went."""
     ok, data = cv2.imencode(path.suffix, image)
     if not ok:
         raise SinkError(f"cannot encode {path.name}; use .png or .jpg")
-    try:
-        data.tofile(path)
-    except OSError as err:
-        raise SinkError(f"cannot write {path}: {err.strerror}") from None
+    return write_bytes(path, data.tobytes(), overwrite)
 
 
 def check_image_path(path: str | Path) -> Path:
     p = check_output_path(path)
     if p.suffix.lower() not in IMAGE_SUFFIXES:
-        raise SinkError(f"{p.name}: unknown image type; use one of .png, .jpg, .webp, .bmp, .tif")
+        raise ConfigError(f"{p.name}: unknown image type; use one of .png, .jpg, .webp, .bmp, .tif")
     return p
 
 
@@ -41,10 +40,11 @@ class ImageFileSink(Sink):
         self.path = check_image_path(path)
         if self.path.exists() and not overwrite:
             raise SinkError(f"{self.path} exists; pass --overwrite to replace it, or choose another name")
+        self.overwrite = overwrite
         self.frames = 0
 
     def write(self, item: Composite) -> None:
         if self.frames:
             raise SinkError(f"{self.path.name} is a single image but the input has several frames; use a video ending")
-        write_image(self.path, item.image)
+        write_image(self.path, item.image, self.overwrite)
         self.frames += 1

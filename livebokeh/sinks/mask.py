@@ -6,18 +6,10 @@ from pathlib import Path
 
 from livebokeh.errors import SinkError
 from livebokeh.sinks.base import SINKS, Sink
+from livebokeh.sinks.files import is_pattern
 from livebokeh.sinks.image import check_image_path, write_image
 from livebokeh.sinks.video import VideoWriter
 from livebokeh.types import Composite, StreamInfo
-
-
-def is_pattern(path: str | Path) -> bool:
-    """True for printf patterns such as ``masks/%05d.png`` (one file per frame)."""
-    text = str(path)
-    try:
-        return text % 0 != text % 1
-    except (TypeError, ValueError):
-        return False
 
 
 @SINKS.register("mask")
@@ -31,8 +23,9 @@ class MaskSink(Sink):
 
     name = "mask"
 
-    def __init__(self, path: str | Path, info: StreamInfo) -> None:
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
         self.frames = 0
         self.complete = False
         self._writer: VideoWriter | None = None
@@ -44,7 +37,7 @@ class MaskSink(Sink):
         else:
             if "%" in str(path):
                 raise SinkError(f"--save-mask {path}: not a valid pattern; use e.g. masks/%05d.png")
-            self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray")
+            self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray", overwrite=overwrite)
 
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()
@@ -53,7 +46,7 @@ class MaskSink(Sink):
         elif self._pattern:
             write_image(Path(str(self.path) % item.frame.index), gray)
         else:
-            write_image(self.path, gray)
+            write_image(self.path, gray, self.overwrite)
         self.frames += 1
 
     def _release(self) -> None:

@@ -6,15 +6,18 @@
   sound), on a 90 kHz clock.
 - The source's audio streams are copied unchanged when the container can hold them, and
   re-encoded otherwise (AAC; Opus for WebM).
-- The file is written under a temporary name and moved into place when complete. If the run is
-  interrupted or fails, the frames written so far are finalised into ``NAME.partial.EXT``: a
-  playable file, never a corrupt one, and never in place of a complete result.
+- Pictures with an odd width or height are padded to even sides (the last column or row
+  repeated): chroma-subsampled video (yuv420p) is what browsers, QuickTime and hardware decoders
+  play, and it needs even sides.
+- The file is written under a temporary name and moved into place when complete (see
+  :mod:`livebokeh.sinks.files`). If the run is interrupted or fails (a failing input, a full
+  disk), the frames written so far are finalised into the first free ``NAME.partial.EXT``: a
+  playable file, never in place of a complete result or any other file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from livebokeh.errors import SinkError
+from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
+from livebokeh.sinks.files import keep_partial, publish, reason, temp_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -35,18 +39,22 @@ TIME_BASE = Fraction(1, 90000)
 
 @dataclass(frozen=True)
 class Codec:
-    """An encoder and its pixel format (for even frame sizes; odd sizes use ``odd_pix_fmt``)."""
+    """An encoder and its pixel format."""
 
     name: str
     pix_fmt: str
-    odd_pix_fmt: str
     options: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def even_sides(self) -> bool:
+        """The pixel format halves the chroma planes (4:2:0), so the picture's sides must be even."""
+        return "420" in self.pix_fmt
 
-_H264 = Codec("libx264", "yuv420p", "yuv444p", (("crf", "18"), ("preset", "veryfast")))
-_VP9 = Codec("libvpx-vp9", "yuv420p", "yuv444p", (("crf", "30"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "8")))
-_MJPEG = Codec("mjpeg", "yuvj420p", "yuvj444p", (("q", "3"),))
-_FFV1_GRAY = Codec("ffv1", "gray", "gray")
+
+_H264 = Codec("libx264", "yuv420p", (("crf", "18"), ("preset", "veryfast")))
+_VP9 = Codec("libvpx-vp9", "yuv420p", (("crf", "30"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "8")))
+_MJPEG = Codec("mjpeg", "yuvj420p", (("q", "3"),))
+_FFV1_GRAY = Codec("ffv1", "gray")
 
 #: Container (by file ending) -> codec for colour video.
 COLOR_CODECS: dict[str, Codec] = {
@@ -58,24 +66,23 @@ COLOR_CODECS: dict[str, Codec] = {
     ".avi": _MJPEG,
 }
 #: Container -> codec for 8-bit masks (lossless where the container allows it).
-MASK_CODECS: dict[str, Codec] = {**COLOR_CODECS, ".mkv": _FFV1_GRAY, ".avi": Codec("ffv1", "gray", "gray")}
+MASK_CODECS: dict[str, Codec] = {**COLOR_CODECS, ".mkv": _FFV1_GRAY, ".avi": _FFV1_GRAY}
 #: Container -> codec for video with an alpha channel (for editors and OBS).
 ALPHA_CODECS: dict[str, Codec] = {
-    ".mov": Codec("prores_ks", "yuva444p10le", "yuva444p10le", (("profile", "4444"),)),
-    ".mkv": Codec("ffv1", "bgra", "bgra"),
-    ".webm": Codec("libvpx-vp9", "yuva420p", "yuva420p", (("crf", "30"), ("b", "0"), ("deadline", "good"))),
+    ".mov": Codec("prores_ks", "yuva444p10le", (("profile", "4444"),)),
+    ".mkv": Codec("ffv1", "bgra"),
+    ".webm": Codec("libvpx-vp9", "yuva420p", (("crf", "30"), ("b", "0"), ("deadline", "good"))),
 }
 
+#: Image endings that keep an alpha channel (``--alpha-output`` patterns).
+ALPHA_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})
 _FASTSTART = frozenset({".mp4", ".m4v", ".mov"})
 
 
 def partial_path(path: Path) -> Path:
-    """``talk.mp4`` -> ``talk.partial.mp4``: where an interrupted recording is kept."""
+    """``talk.mp4`` -> ``talk.partial.mp4``: where an interrupted recording is kept when that name
+    is free (else ``talk.partial-2.mp4``, ...: :func:`livebokeh.sinks.files.free_partial_path`)."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.livebokeh-tmp{path.suffix}")
 
 
 class VideoWriter:
@@ -90,7 +97,7 @@ class VideoWriter:
         overwrite: replace an existing file; otherwise an existing ``path`` is an error.
 
     :meth:`close` flushes, finalises and moves the file into place (``complete=True``) or keeps
-    it as ``NAME.partial.EXT`` (``complete=False``).
+    it under the first free ``NAME.partial.EXT`` (``complete=False``, or a write failed).
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
@@ -104,40 +111,53 @@ class VideoWriter:
         table = {"color": COLOR_CODECS, "gray": MASK_CODECS, "alpha": ALPHA_CODECS}[kind]
         suffix = self.path.suffix.lower()
         if suffix not in table:
-            raise SinkError(
+            raise ConfigError(
                 f"cannot write video {self.path.name}: unknown container {suffix or '(none)'}; "
                 f"use one of {', '.join(table)}"
             )
         codec = table[suffix]
-        odd = width % 2 or height % 2
-        pix_fmt = codec.odd_pix_fmt if odd else codec.pix_fmt
+        pix_fmt = codec.pix_fmt
+        # (bottom, right) rows and columns repeated to make the sides even
+        self._pad = (height % 2, width % 2) if codec.even_sides else (0, 0)
+        if any(self._pad):
+            log.info("%s: %dx%d has an odd side; written as %dx%d (the edge repeated) so that every player plays it",
+                     self.path.name, width, height, width + self._pad[1], height + self._pad[0])
         options = dict(codec.options)
         if crf is not None and "crf" in options:
             options["crf"] = str(crf)
         if preset and codec.name == "libx264":
             options["preset"] = preset
         container_options = {"movflags": "+faststart"} if suffix in _FASTSTART else {}
-        self._tmp = _temp_path(self.path)
+        self._tmp = temp_path(self.path)
+        self._overwrite = overwrite
         self._fps = Fraction(fps) if fps else Fraction(30)
         # AVI stores a fixed frame rate (its time base): there, one tick per frame
         self._time_base = 1 / self._fps if suffix == ".avi" else TIME_BASE
         try:
             self._container = av.open(str(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
             stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.width, stream.height, stream.pix_fmt = width + self._pad[1], height + self._pad[0], pix_fmt
             stream.codec_context.time_base = self._time_base
             stream.time_base = self._time_base
         except (av.FFmpegError, OSError, ValueError) as err:
             self._tmp.unlink(missing_ok=True)
-            raise SinkError(f"cannot write {self.path}: {err}") from None
+            raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
         self._stream: Any = stream
         self._format = {"color": "bgr24", "gray": "gray", "alpha": "bgra"}[kind]
         self._size = (width, height)
-        self._audio = AudioCopy(self._container, audio_from, suffix) if audio_from else None
+        try:
+            self._audio = AudioCopy(self._container, audio_from, suffix) if audio_from else None
+        except BaseException:
+            self._container.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
         self.frames = 0
         self.last_time = 0.0
         self._last_pts = -1
         self._closed = False
+        self._failed = False  # a write failed: what was written is kept as a partial
+        self._muxed = 0  # video packets in the file: the frames it holds
+        self.result: Path | None = None
         log.info("writing %s: %dx%d @ %.4g fps, %s %s%s", self.path, width, height, float(self._fps), codec.name,
                  pix_fmt, f", {self._audio.describe()}" if self._audio else "")
 
@@ -147,48 +167,72 @@ class VideoWriter:
         h, w = image.shape[:2]
         if (w, h) != self._size:
             raise SinkError(f"{self.path.name}: frame {w}x{h} differs from the video's {self._size[0]}x{self._size[1]}")
+        if any(self._pad):
+            bottom, right = self._pad
+            image = np.pad(image, ((0, bottom), (0, right)) + ((0, 0),) * (image.ndim - 2), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._format)
         t = time_s if time_s is not None else self.frames / self._fps
         pts = max(self._last_pts + 1, round(Fraction(t).limit_denominator(10**6) / self._time_base))
         frame.pts, frame.time_base = pts, self._time_base
         try:
             for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+                self._mux(packet)
         except (av.FFmpegError, OSError) as err:
-            raise SinkError(f"writing {self.path} failed: {err}; is the disk full?") from None
+            self._failed = True
+            raise SinkError(f"writing {self.path} failed: {reason(err)}") from None
         self._last_pts = pts
         self.frames += 1
         self.last_time = float(pts * self._time_base) + 1 / float(self._fps)
 
+    def _mux(self, packet: Any) -> None:
+        self._container.mux(packet)
+        if packet.stream is self._stream and packet.size:
+            self._muxed += 1
+
     def close(self, complete: bool = True) -> Path | None:
-        """Finalise; returns where the file ended up (None if no frame was written)."""
+        """Finalise; returns where the file ended up (None if no frame was written).
+
+        Safe twice. Whatever fails while finishing (the encoder's last packets, the audio, the
+        container's index), the frames written so far are kept under a partial name; nothing
+        but this writer's own temporary file is ever moved or removed.
+        """
         if self._closed:
-            return None
+            return self.result
         self._closed = True
         import av
 
+        complete = complete and not self._failed
         try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None and self.frames:
-                self._audio.copy_until(self.last_time)
+            if not self._failed:
+                for packet in self._stream.encode(None):
+                    self._mux(packet)
+                if self._audio is not None and self.frames:
+                    self._audio.copy_until(self.last_time)
         except (av.FFmpegError, OSError) as err:
-            log.error("finishing %s failed: %s", self.path, err)
+            log.error("finishing %s failed: %s", self.path, reason(err))
             complete = False
         finally:
-            self._container.close()
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError) as err:
+                log.error("finalising %s failed (%s): it may not play", self.path, reason(err))
+                complete = False
             if self._audio is not None:
                 self._audio.close()
-        if not self.frames:
+            self.result = self._move_into_place(complete)
+        return self.result
+
+    def _move_into_place(self, complete: bool) -> Path | None:
+        if not self._muxed or not self._tmp.exists():
             self._tmp.unlink(missing_ok=True)
             log.warning("no frame was written; %s was not created", self.path)
             return None
-        dest = self.path if complete else partial_path(self.path)
-        os.replace(self._tmp, dest)
         if complete:
-            log.info("wrote %d frames to %s", self.frames, dest)
+            dest = publish(self._tmp, self.path, self._overwrite)
+            log.info("wrote %d frames to %s", self._muxed, dest)
         else:
-            log.warning("kept the %d frames written so far in %s", self.frames, dest)
+            dest = keep_partial(self._tmp, self.path)
+            log.warning("kept the %d frames written so far in %s", self._muxed, dest)
         return dest
 
 
@@ -237,12 +281,18 @@ class AlphaVideoSink(Sink):
     name = "alpha"
 
     def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True) -> None:
-        from livebokeh.sinks.mask import is_pattern
+        from livebokeh.sinks.files import is_pattern
 
         self.unmix = unmix
         self.path = Path(path)
         self.complete = False
         self._pattern = is_pattern(path)
+        if self._pattern:
+            suffix = self.path.suffix.lower()
+            if suffix not in ALPHA_IMAGE_SUFFIXES:
+                raise ConfigError(f"--alpha-output {path}: {suffix or 'that ending'} images hold no transparency; "
+                                f"use a PNG pattern such as {self.path.with_suffix('.png')}")
+            check_output_path(str(path) % 0)
         self._writer = None if self._pattern else VideoWriter(path, info.width, info.height, info.fps, kind="alpha",
                                                               overwrite=overwrite)
         self.frames = 0

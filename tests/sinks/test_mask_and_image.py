@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from livebokeh.errors import SinkError
+from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks import ImageFileSink, MaskSink
-from livebokeh.sinks.mask import is_pattern
+from livebokeh.sinks.files import is_pattern
 from livebokeh.types import Composite, Frame, Mask, StreamInfo
 
 
@@ -47,7 +47,7 @@ def test_still_mask_and_image(tmp_path):
 def test_bad_mask_paths(tmp_path):
     with pytest.raises(SinkError, match="not a valid pattern"):
         MaskSink(tmp_path / "m%q.mkv", VIDEO)
-    with pytest.raises(SinkError, match="unknown image type"):
+    with pytest.raises(ConfigError, match="unknown image type"):
         MaskSink(tmp_path / "m.txt", STILL)
     assert is_pattern("a/%05d.png") and not is_pattern("a/b.png") and not is_pattern("100%.png")
 

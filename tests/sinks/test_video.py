@@ -3,7 +3,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from livebokeh.errors import SinkError
+from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks import VideoWriter
 from tests.conftest import probe_video
 
@@ -18,7 +18,7 @@ def _frames(n, w, h):
     ("name", "codec", "size", "fps"),
     [
         ("a.mp4", "h264", (64, 48), Fraction(30000, 1001)),
-        ("b.mkv", "h264", (65, 49), Fraction(25)),  # odd sizes work too
+        ("b.mkv", "h264", (64, 48), Fraction(25)),
         ("c.webm", "vp9", (64, 48), Fraction(24)),
         ("d.avi", "mjpeg", (64, 48), Fraction(30)),
     ],
@@ -36,6 +36,37 @@ def test_writes_every_frame_at_the_given_rate(tmp_path, name, codec, size, fps):
     assert p["fps"] == fps
 
 
+@pytest.mark.parametrize(("name", "kind", "pix_fmt"), [
+    ("a.mp4", "color", "yuv420p"), ("b.webm", "color", "yuv420p"), ("c.avi", "color", "yuvj420p"),
+    ("m.mp4", "gray", "yuv420p"), ("d.webm", "alpha", "yuv420p"),  # alpha in side data FFmpeg's own decoder drops
+])
+def test_odd_sizes_are_padded_to_a_format_every_player_plays(tmp_path, name, kind, pix_fmt):
+    """721x405-like pictures: 4:2:0 video (never High 4:4:4), one edge row and column repeated."""
+    import av
+
+    w, h = 65, 49
+    yy, xx = np.mgrid[0:h, 0:w]  # smooth, so 4:2:0 coding keeps it close
+    smooth = np.dstack([3 * xx, 4 * yy, 2 * (xx + yy)]).astype(np.uint8)
+    frames = [smooth] * 3
+    if kind == "gray":
+        frames = [f[:, :, 0] for f in frames]
+    elif kind == "alpha":
+        frames = [np.dstack([f, np.full((h, w), 255, np.uint8)]) for f in frames]
+    writer = VideoWriter(tmp_path / name, w, h, Fraction(30), kind=kind)
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    p = probe_video(tmp_path / name)
+    assert (p["width"], p["height"], p["frames"], p["pix_fmt"]) == (w + 1, h + 1, 3, pix_fmt)
+    if kind == "color" and name.endswith(".mp4"):
+        with av.open(str(tmp_path / name)) as c:
+            got = next(c.decode(video=0)).to_ndarray(format="bgr24").astype(int)
+        src = frames[0].astype(int)
+        assert np.abs(got[:h, :w] - src).mean() < 12  # the picture itself, in place
+        # the added column and row repeat the edge (within coding error), no black bar
+        assert np.abs(got[:h, w] - got[:h, w - 1]).mean() < 12 and np.abs(got[h, :w] - got[h - 1, :w]).mean() < 12
+
+
 def test_gray_masks_in_mkv_are_lossless(tmp_path):
     rng = np.random.default_rng(0)
     masks = [rng.integers(0, 256, (40, 60), dtype=np.uint8) for _ in range(5)]
@@ -50,7 +81,7 @@ def test_gray_masks_in_mkv_are_lossless(tmp_path):
 
 
 def test_bad_outputs(tmp_path):
-    with pytest.raises(SinkError, match="unknown container .xyz"):
+    with pytest.raises(ConfigError, match="unknown container .xyz"):
         VideoWriter(tmp_path / "a.xyz", 64, 48, Fraction(30))
     with pytest.raises(SinkError, match="does not exist; create it first"):
         VideoWriter(tmp_path / "no" / "a.mp4", 64, 48, Fraction(30))
@@ -102,8 +133,78 @@ def test_incomplete_recordings_are_kept_as_partial_files(tmp_path):
     for f in _frames(10, 64, 48):
         w.write(f)
     assert w.close(complete=False) == partial_path(out) == tmp_path / "talk.partial.mp4"
+    assert w.close() == partial_path(out)  # closing twice changes nothing
     assert not out.exists() and probe_video(partial_path(out))["frames"] == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.partial.mp4"]  # no temporary file left
+
+
+def test_a_partial_never_replaces_a_file(tmp_path):
+    """A longer partial of an earlier run, or an input called NAME.partial.mp4, stays as it was."""
+    out = tmp_path / "talk.mp4"
+    (tmp_path / "talk.partial.mp4").write_bytes(b"earlier partial")
+    (tmp_path / "talk.partial-2.mp4").write_bytes(b"the input")
+    w = VideoWriter(out, 64, 48, Fraction(30))
+    for f in _frames(4, 64, 48):
+        w.write(f)
+    assert w.close(complete=False) == tmp_path / "talk.partial-3.mp4"
+    assert (tmp_path / "talk.partial.mp4").read_bytes() == b"earlier partial"
+    assert (tmp_path / "talk.partial-2.mp4").read_bytes() == b"the input"
+    assert probe_video(tmp_path / "talk.partial-3.mp4")["frames"] == 4
+
+
+class _FullDisk:
+    """A container whose ``mux`` raises ENOSPC once ``room`` packets are in (the rest delegates)."""
+
+    def __init__(self, container, room):
+        self._c, self.room, self.muxed = container, room, 0
+
+    def mux(self, packet):
+        import errno
+
+        if self.muxed >= self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._c.mux(packet)
+        self.muxed += 1
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+
+@pytest.mark.parametrize("room", [5, 0])
+def test_a_full_disk_keeps_a_playable_partial(tmp_path, room):
+    """The disk fills at a packet: a one-line error naming the cause, the frames before kept in
+    a playable partial (none: nothing), no temporary file left, the final name never created."""
+    out = tmp_path / "talk.mp4"
+    w = VideoWriter(out, 64, 48, Fraction(30), preset="ultrafast")
+    w._container = disk = _FullDisk(w._container, room)
+    with pytest.raises(SinkError, match=r"writing .*talk.mp4 failed: No space left on device; free some space") as err:
+        for f in _frames(60, 64, 48):
+            w.write(f)
+    assert "\n" not in str(err.value)
+    kept = w.close()
+    assert not out.exists()
+    if room:
+        assert kept == tmp_path / "talk.partial.mp4"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.partial.mp4"]
+        assert probe_video(kept)["frames"] == disk.muxed == room
+    else:
+        assert kept is None and list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporary_files_of_a_killed_run_are_kept_as_partials(tmp_path):
+    from livebokeh.sinks.files import Output, recover_stale
+
+    out = tmp_path / "talk.mp4"
+    (tmp_path / ".talk.livebokeh-tmp-999999999.mp4").write_bytes(b"killed run")  # no such process
+    (tmp_path / ".talk.livebokeh-tmp.mp4").write_bytes(b"older version's name")
+    import os
+
+    mine = tmp_path / f".talk.livebokeh-tmp-{os.getpid()}.mp4"  # a live writer's: left alone
+    mine.write_bytes(b"in progress")
+    kept = recover_stale(Output.of("--output", out))
+    assert sorted(p.name for p in kept) == ["talk.partial-2.mp4", "talk.partial.mp4"]
+    assert sorted(p.read_bytes() for p in kept) == [b"killed run", b"older version's name"]
+    assert mine.read_bytes() == b"in progress"
 
 
 def test_existing_outputs_are_kept_unless_overwrite(tmp_path):

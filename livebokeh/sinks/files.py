@@ -1,0 +1,279 @@
+"""Every file the program writes follows one policy, checked before the first frame is read.
+
+- An output is never an input of the run (compared by device and inode as well as by name),
+  never the path of another output of the run, and never an existing file unless ``overwrite``.
+  A file that is not a regular file (a device, a FIFO) is never an output.
+- Every file is written under a temporary name in its own folder (:func:`temp_path`) and moved
+  into place when complete (:func:`publish`): a file the user owns is replaced, with
+  ``overwrite``, only by a complete new one.
+- A video that could not be completed (an interrupt, a failing input, a full disk) is kept under
+  the first free name ``NAME.partial.EXT``, ``NAME.partial-2.EXT``, ... (:func:`free_partial_path`):
+  a partial never replaces anything.
+- A temporary file whose writer was killed (SIGKILL, a power cut) is found by the next run on the
+  same output and kept under a free partial name (:func:`recover_stale`).
+
+Pure path logic and the standard library only: the CLI checks a whole batch before it imports
+the pipeline.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from livebokeh.errors import ConfigError, SinkError
+
+log = logging.getLogger(__name__)
+
+#: Marks temporary files: ``.NAME.livebokeh-tmp-PID.EXT`` beside the final ``NAME.EXT``.
+TEMP_TAG = ".livebokeh-tmp"
+
+_PATTERN = re.compile(r"%0?(\d*)d")
+
+
+def is_pattern(path: str | Path) -> bool:
+    """True for printf patterns such as ``masks/%05d.png`` (one file per frame)."""
+    text = str(path)
+    try:
+        return text % 0 != text % 1
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Output:
+    """A path the run will write, and the flag that named it (for messages)."""
+
+    flag: str
+    path: Path
+    pattern: bool = False
+
+    @classmethod
+    def of(cls, flag: str, path: str | Path) -> Output:
+        return cls(flag, Path(path), is_pattern(path))
+
+    def matches(self, other: Path) -> bool:
+        """Whether ``other`` is (one of) this output's file(s)."""
+        if not self.pattern:
+            return _same(self.path, other)
+        regex = _pattern_regex(self.path)
+        return _same(self.path.parent, other.parent) and regex.fullmatch(other.name) is not None
+
+    def existing(self) -> list[Path]:
+        """The files this output would replace (for a pattern, every file it can name)."""
+        if not self.pattern:
+            return [self.path] if self.path.exists() or self.path.is_symlink() else []
+        folder, regex = self.path.parent, _pattern_regex(self.path)
+        try:
+            return sorted(p for p in folder.iterdir() if regex.fullmatch(p.name))
+        except OSError:
+            return []
+
+
+def _pattern_regex(path: Path) -> re.Pattern[str]:
+    parts = _PATTERN.split(path.name)
+    # split gives text, width, text, width, ...: any run of digits stands for a number
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else r"-?\d+" for i, p in enumerate(parts)))
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Same file: the same name once resolved, or the same device and inode (hard links, bind mounts)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overwrite: bool) -> None:
+    """Refuse, with one line naming the flag and what to do, any output that breaks the policy.
+
+    Args:
+        outputs: every path the run (or a batch of runs) will write.
+        inputs: every file it reads: inputs, masks, a background, the config file.
+        overwrite: existing files may be replaced (never an input, never by another output).
+
+    Raises:
+        ConfigError: the first output that would replace an input, share a path with another
+            output, replace an existing file without ``overwrite``, or cannot be written.
+    """
+    ins = [Path(p) for p in inputs]
+    for n, out in enumerate(outputs):
+        _check_folder(out)
+        for p in ins:
+            if out.matches(p):
+                raise ConfigError(f"{out.flag} {out.path} would replace the input {p}; choose another name")
+        for other in outputs[:n]:
+            if _collide(out, other):
+                raise ConfigError(
+                    f"{out.flag} {out.path} and {other.flag} {other.path} name the same file; give each output its own name"
+                )
+        for p in out.existing():
+            if not p.is_symlink() and p.exists() and not stat.S_ISREG(p.stat().st_mode):
+                raise ConfigError(f"{out.flag} {p} is not a regular file (a device or a pipe); give a file name")
+        existing = out.existing()
+        if existing and not overwrite:
+            more = f" ({len(existing)} files match {out.path.name})" if out.pattern else ""
+            raise ConfigError(f"{out.flag} {existing[0]} exists{more}; pass --overwrite to replace it, or choose another name")
+
+
+def _check_folder(out: Output) -> None:
+    p = out.path
+    if not out.pattern and p.is_dir():
+        raise ConfigError(f"{out.flag} {p} is a folder; give a file name such as {p / ('out' + _example(out.flag))}")
+    folder = p.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{out.flag} {p}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{out.flag} {p}: cannot write into folder {folder} (permission denied); choose another folder")
+
+
+def _example(flag: str) -> str:
+    return ".json" if flag == "--stats-json" else ".mp4"
+
+
+def _collide(a: Output, b: Output) -> bool:
+    if a.pattern and b.pattern:
+        return _same(a.path.parent, b.path.parent) and (
+            a.path.name == b.path.name or _pattern_regex(a.path).pattern == _pattern_regex(b.path).pattern
+        )
+    if a.pattern:
+        return a.matches(b.path)
+    if b.pattern:
+        return b.matches(a.path)
+    return _same(a.path, b.path)
+
+
+def temp_path(path: Path) -> Path:
+    """Where ``path`` is written until complete: a hidden name in the same folder, with this process's id."""
+    return path.with_name(f".{path.stem}{TEMP_TAG}-{os.getpid()}{path.suffix}")
+
+
+def free_partial_path(path: Path) -> Path:
+    """The first of ``NAME.partial.EXT``, ``NAME.partial-2.EXT``, ... that names no file."""
+    for n in itertools.count(1):
+        candidate = path.with_name(f"{path.stem}.partial{'' if n == 1 else f'-{n}'}{path.suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _link_or_move(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` only if ``dest`` names no file (FileExistsError otherwise)."""
+    try:
+        os.link(src, dest)  # atomic: fails when dest exists
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links (FAT, some network shares)
+        if dest.exists() or dest.is_symlink():
+            raise FileExistsError(errno.EEXIST, "exists", str(dest)) from None
+        os.replace(src, dest)
+        return
+    src.unlink()
+
+
+def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
+    """Move the complete file ``tmp`` to ``dest`` and return where it went.
+
+    Without ``overwrite`` an existing ``dest`` is never replaced: if one appeared during the run,
+    the result goes to a free partial name instead, with a warning.
+    """
+    try:
+        if overwrite:
+            os.replace(tmp, dest)
+            return dest
+        _link_or_move(tmp, dest)
+        return dest
+    except FileExistsError:
+        other = keep_partial(tmp, dest)
+        log.warning("%s appeared during the run and was kept; the result is in %s", dest, other)
+        return other
+    except OSError as err:
+        raise SinkError(f"cannot move the finished {dest.name} into place: {reason(err)}") from None
+
+
+def keep_partial(tmp: Path, dest: Path) -> Path:
+    """Move ``tmp`` to the first free partial name of ``dest`` (never replacing a file)."""
+    while True:
+        partial = free_partial_path(dest)
+        try:
+            _link_or_move(tmp, partial)
+            return partial
+        except FileExistsError:  # taken between the look and the move: the next name
+            continue
+
+
+def recover_stale(out: Output) -> list[Path]:
+    """Temporary files of ``out`` whose writer no longer runs, kept under free partial names
+    (patterns' single images are removed: an image cut short is of no use). Returns the new names."""
+    if out.pattern:
+        folder = out.path.parent
+        stale = [p for p in _glob(folder, f".*{TEMP_TAG}*{out.path.suffix}") if not _alive(p)]
+        for p in stale:
+            p.unlink(missing_ok=True)
+            log.warning("removed %s, an image a killed run left unfinished", p)
+        return []
+    kept = []
+    for p in _glob(out.path.parent, f".{out.path.stem}{TEMP_TAG}*{out.path.suffix}"):
+        if _alive(p):
+            continue
+        partial = keep_partial(p, out.path)
+        log.warning("a run that was killed left %s; kept it as %s (it may not play to the end)", p.name, partial)
+        kept.append(partial)
+    return kept
+
+
+def _glob(folder: Path, pattern: str) -> list[Path]:
+    try:
+        return sorted(folder.glob(pattern))
+    except OSError:
+        return []
+
+
+def _alive(temp: Path) -> bool:
+    """Whether the process that named ``temp`` still runs (its id ends the name's stem)."""
+    tail = temp.stem.rpartition(TEMP_TAG)[2]
+    if not tail.startswith("-") or not tail[1:].isdigit():
+        return False  # an older name without a process id
+    pid = int(tail[1:])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def reason(err: BaseException) -> str:
+    """An OS or FFmpeg error as a short phrase (``No space left on device``), never ``None``."""
+    code = getattr(err, "errno", None)
+    text = getattr(err, "strerror", None) or (os.strerror(code) if isinstance(code, int) and code > 0 else "")
+    if not text:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if code == errno.ENOSPC or "No space left" in text:
+        return f"{text}; free some space"
+    return text
+
+
+def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool = True) -> Path:
+    """Write a whole small file (an image, a JSON report) under a temporary name, then publish it:
+    a full disk leaves the old file as it was, never a truncated one."""
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {path}: {reason(err)}") from None
+    return publish(tmp, path, overwrite)
