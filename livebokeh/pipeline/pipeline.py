@@ -3,7 +3,10 @@
 Live sources use :class:`LatestQueue` between stages: a stage always takes the newest item and
 stale ones are dropped and counted, so latency stays low when a stage falls behind. File
 sources use bounded :class:`FifoQueue` s: nothing is dropped and the output is the same on
-every run. An exception in any stage stops every stage and is raised from :meth:`Pipeline.wait`.
+every run. An exception in any stage stops every stage and is raised from :meth:`Pipeline.wait`,
+except a :class:`~livebokeh.errors.LivebokehError` of the input itself (a truncated or corrupt
+file, given masks that run out): the stream then ends there as if the input had, every frame
+read before is rendered and written, and the error is raised once they are.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import cv2
 import numpy as np
 
 from livebokeh.config import MaskConfig, RenderConfig
+from livebokeh.errors import LivebokehError
 from livebokeh.mask import (
     FlowEstimator,
     LookaheadSmoother,
@@ -170,6 +174,9 @@ class _Stage:
         # one queue, several (the capture stage of a live pipeline feeds two), or none
         self.outboxes = [] if outbox is None else list(outbox) if isinstance(outbox, (list, tuple)) else [outbox]
         self.final = final
+        # the model's input failing (given masks that run out) ends the stream like the source's
+        # would; a stage between threads sharing a stage cannot (its turn would be lost)
+        self.input_fails_softly = name == "inference"
         self.timer = StageTimer(name)
         self.thread = threading.Thread(target=self._run, name=f"livebokeh-{name}", daemon=True)
 
@@ -179,7 +186,11 @@ class _Stage:
         if self.inbox is None:  # the capture stage pulls from the source
             if self.pipeline._drain.is_set():
                 return END
-            return self.work(None)
+            try:
+                return self.work(None)
+            except LivebokehError as err:  # the input failed: the frames read so far still go out
+                self.pipeline._input_failed(self.name, err)
+                return END
         while not halt.is_set():
             try:
                 return self.inbox.get(timeout=_TICK)
@@ -211,7 +222,18 @@ class _Stage:
                 else:
                     t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                     started = time.monotonic()
-                    out = self.work(item)
+                    try:
+                        out = self.work(item)
+                    except LivebokehError as err:
+                        if not self.input_fails_softly:
+                            raise
+                        self.pipeline._input_failed(self.name, err)
+                        out = END  # the stream ends here: what came before is finished
+                    if out is END:
+                        for rest in self.flush() if self.flush else ():
+                            self._emit(rest)
+                        self._emit(END)
+                        return
                 self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
                 if isinstance(out, Batch):
                     for one in out:
@@ -349,6 +371,7 @@ class Pipeline:
         self._drain = threading.Event()  # the source stops; what is in flight is finished
         self._finished = threading.Event()  # the sink stage ended (or a stage failed)
         self._error: tuple[str, BaseException] | None = None
+        self._input_error: tuple[str, BaseException] | None = None  # raised after the stream drained
         self._error_lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -515,7 +538,7 @@ class Pipeline:
             render_cfg = controls.render
             plate = None
             if render_cfg.effect == "replace" and self.background is not None:
-                plate = self.background.plate(size)
+                plate = self.background.plate(size, frame.index)
             image = render_bokeh(frame.image, alpha, render_cfg, plate)
         return Composite(frame, image, Mask(alpha))
 
@@ -538,6 +561,14 @@ class Pipeline:
 
     # -- control ----------------------------------------------------------------------------
 
+    def _input_failed(self, stage: str, err: BaseException) -> None:
+        """The input failed in ``stage``: stop reading, finish what was read, then raise ``err``."""
+        with self._error_lock:
+            if self._input_error is None:
+                self._input_error = (stage, err)
+        log.debug("the input failed in the %s stage; finishing the frames read before", stage, exc_info=err)
+        self._drain.set()
+
     def _fail(self, stage: str, err: BaseException) -> None:
         with self._error_lock:
             if self._error is None:
@@ -559,6 +590,11 @@ class Pipeline:
     def request_stop(self) -> None:
         """Stop reading the source; frames already read are still rendered and written (Ctrl-C)."""
         self._drain.set()
+
+    def abort(self) -> None:
+        """Stop every stage now, without waiting (a second Ctrl-C; safe in a signal handler).
+        Frames in flight are not written; :meth:`wait` returns the report."""
+        self._halt.set()
 
     def stop(self) -> None:
         """Stop every stage now and wait for the threads (safe to call twice)."""
@@ -595,11 +631,13 @@ class Pipeline:
             if poll is not None and not poll():
                 self.request_stop()
                 poll = None
+        if self._error is None and self._input_error is not None:
+            self._halt.set()  # every frame is out; a capture stage still putting to a stopped stage stops
         if self._error is None:
             self._join()  # stages end by themselves after END
         self.stop()
-        if self._error is not None:
-            stage, err = self._error
+        if self._error is not None or self._input_error is not None:
+            stage, err = self._error or self._input_error
             if not hasattr(err, "__notes__") or f"in the {stage} stage" not in err.__notes__:
                 err.add_note(f"in the {stage} stage")
             raise err
