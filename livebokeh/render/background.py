@@ -6,6 +6,8 @@ videos are scaled to *cover* the frame (no bars) and centred.
 
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +18,8 @@ import numpy as np
 
 from livebokeh.errors import ConfigError, SourceError
 from livebokeh.sources.base import is_image_path
+
+log = logging.getLogger(__name__)
 
 #: Named colours, as BGR. ``chroma-green`` and ``chroma-blue`` are the usual keying colours.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -54,11 +58,12 @@ def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Background(ABC):
-    """A source of replacement plates; :meth:`close` is safe twice."""
+    """A source of replacement plates; :meth:`close` is safe twice. ``plate`` may be called from
+    several threads (a file pipeline's render workers)."""
 
     @abstractmethod
-    def plate(self, size: tuple[int, int]) -> np.ndarray:
-        """The next plate, ``(h, w, 3)`` uint8 for ``size = (w, h)``."""
+    def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
+        """The plate for output frame ``index`` (None: the next one), ``(h, w, 3)`` uint8 for ``size = (w, h)``."""
 
     def close(self) -> None:
         """Release files."""
@@ -75,56 +80,89 @@ class ColourBackground(Background):
         self.bgr = bgr
         self._cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def plate(self, size: tuple[int, int]) -> np.ndarray:
-        if size not in self._cache:
+    def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
+        cache = self._cache  # replaced whole, never changed: safe across threads
+        if size not in cache:
             p = np.empty((size[1], size[0], 3), np.uint8)
             p[:] = self.bgr
             p.flags.writeable = False
-            self._cache = {size: p}
-        return self._cache[size]
+            self._cache = cache = {size: p}
+        return cache[size]
 
 
 class ImageBackground(Background):
     def __init__(self, path: Path) -> None:
         from livebokeh.sources.image import read_image
 
-        self.image = read_image(path)
+        self.image = read_image(path, what="background image")
         self._cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def plate(self, size: tuple[int, int]) -> np.ndarray:
-        if size not in self._cache:
-            self._cache = {size: cover(self.image, size)}
-        return self._cache[size]
+    def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
+        cache = self._cache
+        if size not in cache:
+            self._cache = cache = {size: cover(self.image, size)}
+        return cache[size]
 
 
 class VideoBackground(Background):
-    """A video played in a loop, one of its frames per output frame."""
+    """A video played in a loop: output frame ``i`` gets the loop's ``i``-th picture, whichever
+    thread asks and in whatever order (render workers finish out of turn), so a file's result is
+    the same on every run. Pictures decoded ahead of a request wait in a small window; a
+    picture the video cannot give (a corrupt stretch) ends the loop early, with a warning."""
+
+    #: Output frames a request may lag the newest decoded one (more than the pipeline has in flight).
+    WINDOW = 64
 
     def __init__(self, path: Path) -> None:
         from livebokeh.sources.video import VideoFileSource
 
         self._path = path
+        self._lock = threading.Lock()
         self._source: Any = VideoFileSource(path)
         self._source.open()
-        first = self._source.read()
-        if first is None:
-            raise SourceError(f"background video {path} has no frames")
-        self._pending = first.image
+        self._ahead: dict[int, np.ndarray] = {}  # output index -> picture, decoded and not yet asked for
+        self._next = 0  # output index of the next picture to decode
+        self._auto = 0  # the next index when none is given
+        self._last: np.ndarray | None = None
+        self._warned = False
+        self._ahead[0] = self._read_looping()
+        self._next = 1
 
-    def plate(self, size: tuple[int, int]) -> np.ndarray:
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-        else:
-            frame = self._source.read()
-            if frame is None:  # loop
-                self._source.close()
-                self._source.open()
+    def _read_looping(self) -> np.ndarray:
+        """The next picture of the loop (from the start again after the last one)."""
+        for attempt in range(2):
+            try:
                 frame = self._source.read()
-            image = frame.image
+            except SourceError as err:
+                if not self._warned:
+                    log.warning("background video %s: %s; looping from its start there", self._path, err)
+                    self._warned = True
+                frame = None
+            if frame is not None:
+                return frame.image
+            self._source.close()
+            self._source.open()
+        raise SourceError(f"background video {self._path} has no frames that can be read; pass another --background")
+
+    def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
+        with self._lock:
+            if index is None:
+                index, self._auto = self._auto, self._auto + 1
+            while self._next <= index:
+                self._ahead[self._next] = self._read_looping()
+                self._next += 1
+            for old in [i for i in self._ahead if i < index - self.WINDOW]:
+                del self._ahead[old]  # skipped (a live pipeline drops frames)
+            image = self._ahead.pop(index, None)
+            if image is None:  # asked twice, or far behind: the newest picture stands in
+                image = self._last if self._last is not None else self._read_looping()
+            self._last = image
         return cover(image, size)
 
     def close(self) -> None:
-        self._source.close()
+        with self._lock:
+            self._source.close()
+            self._ahead.clear()
 
 
 def open_background(spec: str) -> Background:
