@@ -11,14 +11,13 @@ import logging
 import os
 import signal
 import sys
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, SinkError
+from livebokeh.errors import ConfigError, LivebokehError
 
 log = logging.getLogger("livebokeh")
 
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("error")
         print(f"livebokeh: error: {_one_line(err)}", file=sys.stderr)
-        return 1
+        return exit_code(err)
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
@@ -239,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def exit_code(err: LivebokehError) -> int:
+    """2 when the command line or a settings file asks for what cannot be done (nothing was
+    started), 1 when a file, device or model failed."""
+    return 2 if isinstance(err, ConfigError) else 1
 
 
 def _one_line(err: BaseException) -> str:
@@ -299,38 +304,89 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     out_dir = Path(args.output_dir)
     if not out_dir.is_dir():
         raise ConfigError(f"--output-dir {out_dir} does not exist; create it first")
-    jobs = []
+    jobs: list[Job] = []
+    taken: dict[str, str] = {}
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
-        jobs.append(Job(item, str(out_dir / f"{p.stem}_portrait{suffix}"), None, None))
+        out = out_dir / f"{p.stem}_portrait{suffix}"
+        key = os.path.normcase(os.path.abspath(out))
+        if key in taken:
+            raise ConfigError(
+                f"{taken[key]} and {item} would both be written to {out}; rename one, or process them in separate runs"
+            )
+        taken[key] = item
+        jobs.append(Job(item, str(out), None, None))
     return jobs
+
+
+def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
+    """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
+    before any input is read; then temporary files a killed run left on these outputs are kept."""
+    from livebokeh.config import preset_names
+    from livebokeh.sinks.files import Output, check_outputs, is_pattern, recover_stale
+
+    outputs = [
+        Output.of(flag, path)
+        for job in jobs
+        for flag, path in (("--output", job.output), ("--save-mask", job.save_mask), ("--alpha-output", job.alpha_output))
+        if path
+    ]
+    if args.stats_json:
+        outputs.append(Output.of("--stats-json", args.stats_json))
+    read: list[str | Path] = [job.input for job in jobs if job.input]
+    if args.mask:
+        read += Output.of("--mask", args.mask).existing() if is_pattern(args.mask) else [args.mask]
+    background = cfg.render.background
+    if background and Path(background).is_file():
+        read.append(background)
+    if args.config and args.config not in preset_names():
+        read.append(args.config)
+    check_outputs(outputs, read, args.overwrite)
+    for out in outputs:
+        recover_stale(out)
 
 
 def _run(args: argparse.Namespace, cfg: Any) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     jobs = _jobs(args)
-    if len(jobs) == 1:
-        return _run_one(args, cfg, jobs[0])
+    _check_outputs(args, cfg, jobs)
+    reports: list[Any] = []
+    with _StopSignals() as signals:
+        if len(jobs) == 1:
+            code = _run_one(args, cfg, jobs[0], signals, reports)
+        else:
+            code = _run_batch(args, cfg, jobs, signals, reports)
+    if args.stats_json and reports:
+        import json
+
+        from livebokeh.sinks.files import write_bytes
+
+        payload = reports[0].to_dict() if len(jobs) == 1 else [r.to_dict() for r in reports]
+        write_bytes(Path(args.stats_json), (json.dumps(payload, indent=2) + "\n").encode(), args.overwrite)
+    return code
+
+
+def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _StopSignals, reports: list[Any]) -> int:
     failed = 0
     for n, job in enumerate(jobs, start=1):
         log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
         try:
-            code = _run_one(args, cfg, job)
+            code = _run_one(args, cfg, job, signals, reports)
         except LivebokehError as err:
             print(f"livebokeh: error: {job.input}: {_one_line(err)}", file=sys.stderr)
             failed += 1
             continue
-        if code == 130:
-            return 130
+        if code:
+            return code
     if failed:
         print(f"livebokeh: error: {failed} of {len(jobs)} inputs failed (see above)", file=sys.stderr)
         return 1
     return 0
 
 
-def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
+def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
     import dataclasses
 
     from livebokeh.pipeline import LiveControls, Pipeline, pacing
@@ -340,9 +396,6 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
     from livebokeh.segment.given import GivenMasks
     from livebokeh.sources import CameraSource, Reconnecting, is_image_path, source_for_input
 
-    for out in (job.output, job.save_mask, job.alpha_output):
-        if job.input and out and _same_file(job.input, out):
-            raise SinkError(f"{out} is the input file; choose another name so the input is kept")
     if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
     if job.output and job.input is None and is_image_path(job.output):
@@ -392,68 +445,60 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job) -> int:
             if hasattr(sink, "status"):
                 sink.status = pipeline.live_status
         stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
-        interrupted = _install_signal_handlers(pipeline, stack)
+        stack.enter_context(signals.stopping(pipeline))
         pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
         if not info.live and not args.quiet and sys.stderr.isatty():
-            pollers.append(Progress(pipeline, info.frame_count, args.max_frames))
+            pollers.append(stack.enter_context(Progress(pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
                  ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
         report = pipeline.run(poll)
-        if not interrupted:
+        if not signals.received:
             for sink in sinks:
                 if hasattr(sink, "complete"):
                     sink.complete = True  # finalise under the real name
+        reports.append(report)
 
     if args.stats:
         print(report.table(), file=sys.stderr)
-    if args.stats_json:
-        report.write_json(args.stats_json)
-    if interrupted:
-        log.warning("interrupted after %d frames; outputs were finalised", report.frames_out)
+    if signals.received:
+        log.warning("stopped after %d frames; outputs were finalised", report.frames_out)
         return 130
     return 0
 
 
 class Progress:
-    """A one-line progress bar on the terminal: frames, fps, ETA (a poll callback)."""
+    """A progress bar on the terminal (tqdm): frames, fps, ETA; a poll callback and a context
+    manager (the bar is closed, at its real count, before the next line is logged)."""
 
-    def __init__(self, pipeline: Any, total: int | None, limit: int | None) -> None:
+    def __init__(self, pipeline: Any, total: int | None, limit: int | None, name: str) -> None:
+        from tqdm import tqdm
+
         self.pipeline = pipeline
-        self.total = min(total, limit) if total and limit else (total or limit)
-        self._t0 = time.monotonic()
-        self._last = 0.0
+        total = min(total, limit) if total and limit else (total or limit)
+        self._bar = tqdm(total=total, unit="frame", desc=name, leave=False, dynamic_ncols=True, file=sys.stderr,
+                         mininterval=0.25)
 
     def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self._last < 0.25:
-            return True
-        self._last = now
         done = self.pipeline.latency.frames_out
-        fps = done / (now - self._t0) if now > self._t0 else 0.0
-        if self.total:
-            pct = min(100, 100 * done // self.total)
-            eta = (self.total - done) / fps if fps > 0 else 0.0
-            line = f"[{'#' * (pct // 4):<25}] {pct:3d}% {done}/{self.total} frames, {fps:.1f} fps, ETA {eta:.0f} s"
-        else:
-            line = f"{done} frames, {fps:.1f} fps"
-        sys.stderr.write("\r" + line + " " * 4)
-        sys.stderr.flush()
+        if done > self._bar.n:
+            if self._bar.total is not None and done > self._bar.total:
+                self._bar.total = done  # the header's count was short
+            self._bar.update(done - self._bar.n)
         return True
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self()
+        self._bar.close()
 
 
 def _base_poll() -> Any:
     from livebokeh.sinks import Sink
 
     return Sink.poll
-
-
-def _same_file(a: str, b: str) -> bool:
-    pa, pb = Path(a), Path(b)
-    try:
-        return pa.resolve() == pb.resolve() or (pb.exists() and pa.samefile(pb))
-    except OSError:
-        return False
 
 
 def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any,
@@ -495,20 +540,71 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
     return sinks
 
 
-def _install_signal_handlers(pipeline: Any, stack: ExitStack) -> list[int]:
-    """First Ctrl-C or SIGTERM: stop reading and finish what is in flight. A second one: stop now."""
-    interrupted: list[int] = []
+class _StopSignals:
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) for a whole run.
 
-    def handler(signum: int, _frame: Any) -> None:
-        if interrupted:
+    The first stops reading the source: the frames in flight are finished and every output is
+    finalised. A second one stops the pipeline at once; the outputs are still finalised, as
+    partial files. Later ones wait for that: the handlers stay installed until the last output
+    is closed, so no signal can cut a file's finalising short. Before a pipeline runs (a model
+    loading), the first signal interrupts as usual.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._pipeline: Any = None
+        self._previous: list[tuple[int, Any]] = []
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+        pipeline = self._pipeline
+        if pipeline is None:
             raise KeyboardInterrupt
-        interrupted.append(signum)
-        pipeline.request_stop()
+        if len(self.received) == 1:
+            pipeline.request_stop()
+        elif len(self.received) == 2:
+            log.warning("stopping now; keeping what was written")
+            pipeline.abort()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous = signal.signal(sig, handler)
-        except ValueError:  # not the main thread (embedded use)
-            continue
-        stack.callback(signal.signal, sig, previous)
-    return interrupted
+    def __enter__(self) -> _StopSignals:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is None:  # SIGHUP: not on Windows
+                continue
+            try:
+                self._previous.append((sig, signal.signal(sig, self._handle)))
+            except ValueError:  # not the main thread (embedded use)
+                continue
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous:
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def stopping(self, pipeline: Any) -> Any:
+        """While the returned context is open, signals stop ``pipeline``; a signal received
+        before (between two inputs of a batch) stops it before it starts."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def watch() -> Any:
+            self._pipeline = pipeline
+            if self.received:
+                pipeline.request_stop()
+            try:
+                yield
+            finally:
+                self._pipeline = _Finishing()
+
+        return watch()
+
+
+class _Finishing:
+    """Stands for a pipeline that has ended while its outputs are finalised: signals wait."""
+
+    def request_stop(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass

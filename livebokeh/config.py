@@ -290,6 +290,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         try:
             with open(file, "rb") as fh:
                 data = tomllib.load(fh)
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file} is not UTF-8 text; save it as UTF-8 (plain text) or pass another --config") from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{file}: not valid TOML ({err}); fix the file or pass another --config") from None
         except OSError as err:

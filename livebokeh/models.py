@@ -183,18 +183,13 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str) -> int:
+    from tqdm import tqdm
+
     got = 0
-    last_pct = -1
-    while chunk := src.read(_CHUNK):
-        dst.write(chunk)
-        got += len(chunk)
-        if show and total:
-            pct = min(100, got * 100 // total)
-            if pct != last_pct:
-                bar = "#" * (pct // 4)
-                sys.stderr.write(f"\r{label}: [{bar:<25}] {pct:3d}% {got / 1e6:5.1f}/{total / 1e6:.1f} MB")
-                sys.stderr.flush()
-                last_pct = pct
-    if show:
-        sys.stderr.write("\n")
+    with tqdm(total=total or None, unit="B", unit_scale=True, desc=label, disable=not show, file=sys.stderr,
+              leave=False) as bar:
+        while chunk := src.read(_CHUNK):
+            dst.write(chunk)
+            got += len(chunk)
+            bar.update(len(chunk))
     return got

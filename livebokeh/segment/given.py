@@ -8,6 +8,7 @@ to the frame. They are taken as the final alpha: no smoothing, remapping or feat
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ import cv2
 import numpy as np
 
 from livebokeh.errors import SourceError
-from livebokeh.sinks.mask import is_pattern
+from livebokeh.sinks.files import is_pattern
 from livebokeh.sources.base import is_image_path
 from livebokeh.sources.image import read_image
 from livebokeh.types import Frame, Mask, SegmenterTraits
+
+
+log = logging.getLogger(__name__)
 
 
 def _read_gray(path: Path) -> np.ndarray:
@@ -36,6 +40,7 @@ class GivenMasks:
         self._static: np.ndarray | None = None
         self._video: Any = None
         self._next_index = 0
+        self._warned_size = False
         if is_pattern(self.path):
             _read_gray(Path(self.path % 0))  # fail early when the first one is missing
         elif is_image_path(self.path):
@@ -54,14 +59,23 @@ class GivenMasks:
             while self._next_index <= frame.index:
                 f = self._video.read()
                 if f is None:
-                    raise SourceError(f"mask video {self.path} has fewer frames than the input (ends before frame {frame.index})")
+                    raise SourceError(f"mask video {self.path} has fewer frames than the input (it ends before frame "
+                                      f"{frame.index}): the frames before were kept")
                 self._next_index += 1
                 gray = f.image[:, :, 1]
             if gray is None:
                 raise SourceError(f"mask video {self.path}: frame {frame.index} was asked for twice")
         else:
-            gray = _read_gray(Path(self.path % frame.index))
+            path = Path(self.path % frame.index)
+            if not path.is_file():
+                raise SourceError(f"--mask {self.path} has no mask for frame {frame.index} ({path}); "
+                                  "it ends before the input: the frames before were kept")
+            gray = _read_gray(path)
         if gray.shape != (frame.height, frame.width):
+            if not self._warned_size:
+                self._warned_size = True
+                log.warning("--mask %s: masks are %dx%d, the frames %dx%d; they are scaled to fit", self.path,
+                            gray.shape[1], gray.shape[0], frame.width, frame.height)
             gray = cv2.resize(gray, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
         return Mask.from_array(gray)
 

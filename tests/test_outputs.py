@@ -1,0 +1,352 @@
+"""Nothing the user owns is lost: one output policy for every path a run writes, checked before
+the first frame, and what each fault leaves on disk. Through the ``livebokeh`` command in-process;
+most runs render with a given mask (``--mask``) so that no model is loaded."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.cli import main
+from livebokeh.sinks import VideoWriter
+from tests.conftest import probe_video
+
+
+def error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("livebokeh: error")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def video(tmp_path) -> Path:
+    """A 12-frame 64x48 clip of our own."""
+    path = tmp_path / "in.mp4"
+    w = VideoWriter(path, 64, 48, Fraction(25))
+    for i in range(12):
+        w.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    w.close()
+    return path
+
+
+@pytest.fixture
+def mask(tmp_path) -> Path:
+    path = tmp_path / "m.png"
+    m = np.zeros((48, 64), np.uint8)
+    m[10:40, 20:44] = 255
+    cv2.imwrite(str(path), m)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "p.jpg"
+    cv2.imwrite(str(path), np.full((48, 64, 3), 90, np.uint8))
+    return path
+
+
+# -- every side output follows the policy --------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--stats-json", "--save-mask", "--alpha-output"])
+def test_no_output_may_name_the_input(video, mask, tmp_path, capsys, flag):
+    before = _tree(tmp_path)
+    args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"), flag, str(video)]
+    assert main(args + ["--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert _tree(tmp_path) == before
+
+
+def test_no_output_may_name_a_hard_link_of_the_input(video, mask, tmp_path, capsys):
+    os.link(video, tmp_path / "link.mp4")
+    before = _tree(tmp_path)
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "link.mp4"), "--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(("flag", "name"), [
+    ("--save-mask", "o.mp4"), ("--alpha-output", "o.mkv"), ("--stats-json", "o.mp4"), ("--save-mask", "o.mkv"),
+])
+def test_two_outputs_of_one_run_never_share_a_path(video, mask, tmp_path, capsys, flag, name):
+    out = "o.mkv" if name == "o.mkv" and flag == "--save-mask" else "o.mp4"
+    args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / out), flag, str(tmp_path / name)]
+    if flag == "--alpha-output" and name == "o.mkv":
+        args[args.index("--output") + 1] = str(tmp_path / "o.mkv")
+    assert main(args) == 2
+    assert "name the same file" in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.mkv").exists()
+
+
+def test_an_image_and_its_mask_never_share_a_path(photo, mask, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    assert main(["--input", str(photo), "--mask", str(mask), "--output", str(out), "--save-mask", str(out)]) == 2
+    assert "name the same file" in error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output", "--stats-json"])
+def test_existing_side_outputs_are_kept_unless_overwrite(video, mask, tmp_path, capsys, flag):
+    name = {"--save-mask": "m.mkv", "--alpha-output": "a.mkv", "--stats-json": "s.json"}[flag]
+    side = tmp_path / name
+    side.write_bytes(b"precious")
+    args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"), flag, str(side), "-q"]
+    assert main(args) == 2
+    assert "exists; pass --overwrite" in error_line(capsys.readouterr().err)
+    assert side.read_bytes() == b"precious" and not (tmp_path / "o.mp4").exists()
+    assert main(args + ["--overwrite"]) == 0
+    assert side.read_bytes() != b"precious"
+
+
+def test_an_existing_mask_pattern_is_kept_unless_overwrite(video, mask, tmp_path, capsys):
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "00003.png").write_bytes(b"precious")
+    args = ["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "masks" / "%05d.png"), "-q"]
+    assert main(args) == 2
+    assert "masks/00003.png exists (1 files match %05d.png); pass --overwrite" in error_line(capsys.readouterr().err)
+    assert (tmp_path / "masks" / "00003.png").read_bytes() == b"precious"
+    assert main(args + ["--overwrite"]) == 0
+    assert len(list((tmp_path / "masks").glob("*.png"))) == 12
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused(video, mask, tmp_path, capsys):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--stats-json", str(fifo), "--overwrite"]) == 2
+    assert "is not a regular file" in error_line(capsys.readouterr().err)
+
+
+def test_side_outputs_are_checked_before_the_first_frame(video, mask, tmp_path, capsys):
+    for args, message in [
+        (["--stats-json", str(tmp_path / "no" / "s.json")], "folder"),
+        (["--alpha-output", str(tmp_path / "no" / "%05d.png")], "does not exist; create it first"),
+        (["--alpha-output", str(tmp_path / "%03d.jpg")], "hold no transparency; use a PNG pattern"),
+    ]:
+        out = tmp_path / "o.mp4"
+        assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), *args]) == 2, args
+        assert message in error_line(capsys.readouterr().err)
+        assert not out.exists() and not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_a_folder_that_cannot_be_written_is_named(video, mask, tmp_path, capsys, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))  # root passes chmod
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(ro / "o.mp4")]) == 2
+    assert f"cannot write into folder {ro} (permission denied)" in error_line(capsys.readouterr().err)
+
+
+# -- partial files never replace anything -----------------------------------------------------
+
+
+def _masks(folder: Path, count: int) -> str:
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), np.full((48, 64), 200, np.uint8))
+    return str(folder / "%05d.png")
+
+
+def test_masks_running_out_keep_every_frame_before_and_replace_nothing(video, tmp_path, capsys):
+    """An input called NAME.partial.mp4 processed to NAME.mp4 and a longer partial of an earlier
+    run both stay; the frames before the fault are kept under the next free partial name."""
+    talk = tmp_path / "talk.partial.mp4"
+    shutil.copy(video, talk)
+    (tmp_path / "talk.partial-2.mp4").write_bytes(b"an earlier run's partial")
+    before = _tree(tmp_path)
+    pattern = _masks(tmp_path / "masks", 5)
+    assert main(["--input", str(talk), "--mask", pattern, "--output", str(tmp_path / "talk.mp4")]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "has no mask for frame 5" in line and "the frames before were kept" in line
+    after = _tree(tmp_path)
+    assert {k: after[k] for k in before} == before  # every file as it was
+    assert set(after) - set(before) == {"talk.partial-3.mp4"}
+    assert probe_video(tmp_path / "talk.partial-3.mp4")["frames"] == 5
+
+
+def test_a_full_disk_keeps_a_playable_partial_and_says_so(video, mask, tmp_path, capsys, monkeypatch):
+    written = []
+
+    def mux(self, packet):
+        if len(written) >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._container.mux(packet)
+        self._muxed += 1
+        written.append(packet)
+
+    monkeypatch.setattr(VideoWriter, "_mux", mux)
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), "--preset", "ultrafast"]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "No space left on device; free some space" in line
+    assert not out.exists() and probe_video(tmp_path / "o.partial.mp4")["frames"] == 4
+    assert not [p for p in tmp_path.iterdir() if ".livebokeh-tmp" in p.name]
+
+
+def test_a_killed_runs_temporary_file_is_kept_and_reported(video, mask, tmp_path, caplog):
+    stale = tmp_path / ".o.livebokeh-tmp-999999999.mp4"  # no such process
+    stale.write_bytes(b"a killed run's frames")
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(out)]) == 0
+    assert (tmp_path / "o.partial.mp4").read_bytes() == b"a killed run's frames" and not stale.exists()
+    assert probe_video(out)["frames"] == 12
+
+
+def test_an_image_is_replaced_only_by_a_complete_new_one(photo, mask, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"the old portrait")
+
+    class HalfWritten:
+        """A file on a disk that fills half way through the image."""
+
+        def __init__(self, path, mode):
+            self._fh = open(path, mode)
+
+        def write(self, data):
+            self._fh.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._fh.close()
+
+    from livebokeh.sinks import files
+
+    monkeypatch.setattr(files, "open", HalfWritten, raising=False)
+    assert main(["--input", str(photo), "--mask", str(mask), "--output", str(out), "--overwrite"]) == 1
+    monkeypatch.undo()
+    assert "No space left on device" in error_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"the old portrait"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png", "o.png", "p.jpg"]
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def test_batch_names_never_collide(photo, mask, tmp_path, capsys):
+    (tmp_path / "A").mkdir(), (tmp_path / "B").mkdir(), (tmp_path / "out").mkdir()
+    shutil.copy(photo, tmp_path / "A" / "x.jpg")
+    shutil.copy(photo, tmp_path / "B" / "x.jpg")
+    args = ["--input", str(tmp_path / "A" / "x.jpg"), str(tmp_path / "B" / "x.jpg"), "--mask", str(mask),
+            "--output-dir", str(tmp_path / "out"), "--overwrite"]
+    assert main(args) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "A/x.jpg and " in line and "B/x.jpg would both be written to" in line
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_batch_never_writes_over_one_of_its_inputs(photo, mask, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(photo, out / "a.jpg")
+    shutil.copy(photo, out / "a_portrait.jpg")  # an input, and the name a.jpg's result would take
+    before = _tree(out)
+    assert main(["--input", str(out), "--mask", str(mask), "--output-dir", str(out), "--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert _tree(out) == before
+
+
+def test_a_batch_writes_one_stats_entry_per_input(photo, mask, tmp_path):
+    (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
+    for n in ("a", "b"):
+        shutil.copy(photo, tmp_path / "in" / f"{n}.jpg")
+    stats = tmp_path / "s.json"
+    assert main(["--input", str(tmp_path / "in"), "--mask", str(mask), "--output-dir", str(tmp_path / "out"),
+                 "--stats-json", str(stats), "-q"]) == 0
+    assert [r["source"] for r in json.loads(stats.read_text())] == ["a.jpg", "b.jpg"]
+
+
+# -- messages and exit codes --------------------------------------------------------------------
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"[render]\nblur = 0.02 # \xff\xfe\n")
+    assert main(["--config", str(cfg), "--print-config"]) == 2
+    assert f"{cfg} is not UTF-8 text" in error_line(capsys.readouterr().err)
+
+
+def test_a_corrupt_background_image_is_called_a_background(video, mask, tmp_path, capsys):
+    bad = tmp_path / "bg.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--effect", "replace", "--background", str(bad)]) == 1
+    assert f"cannot read background image {bad}" in error_line(capsys.readouterr().err)
+
+
+# -- a video background from several threads ---------------------------------------------------
+
+
+def test_a_video_background_on_a_video_gives_the_same_file_every_run(video, mask, tmp_path):
+    """The render worker and the inference thread's overflow path both ask for plates: output
+    frame i gets the background's frame i (looping), in whichever order they render."""
+    bg = tmp_path / "bg.mkv"
+    w = VideoWriter(bg, 64, 48, Fraction(25))
+    for v in (30, 130, 230):
+        w.write(np.full((48, 64, 3), v, np.uint8))
+    w.close()
+    outs = []
+    for n in range(2):
+        out = tmp_path / f"o{n}.mkv"
+        m = np.zeros((48, 64), np.uint8)
+        cv2.imwrite(str(mask), m)  # all background: each frame is its plate
+        assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), "--effect", "replace",
+                     "--background", str(bg), "--crf", "0", "-q"]) == 0
+        outs.append(probe_video(out)["gray"])
+    assert len(outs[0]) == 12
+    assert [round(float(f.mean()) / 10) for f in outs[0]] == [3, 13, 23] * 4
+    assert all(np.array_equal(a, b) for a, b in zip(*outs))
+
+
+# -- signals ------------------------------------------------------------------------------------
+
+
+class _FakePipeline:
+    def __init__(self):
+        self.calls = []
+
+    def request_stop(self):
+        self.calls.append("stop")
+
+    def abort(self):
+        self.calls.append("abort")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_stop_signals_drain_then_abort_and_never_cut_the_finalising(sig):
+    from livebokeh.cli import _StopSignals
+
+    with _StopSignals() as signals:
+        pipeline = _FakePipeline()
+        with signals.stopping(pipeline):
+            os.kill(os.getpid(), sig)
+            assert pipeline.calls == ["stop"]  # the first: finish what is in flight
+            os.kill(os.getpid(), sig)
+            assert pipeline.calls == ["stop", "abort"]  # the second: stop now
+        os.kill(os.getpid(), sig)  # while the outputs are finalised: recorded, nothing raised
+        assert signals.received == [sig] * 3
+    assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)
+
+
+def test_a_signal_before_the_pipeline_runs_interrupts():
+    from livebokeh.cli import _StopSignals
+
+    with _StopSignals(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGHUP)
