@@ -58,7 +58,7 @@ class AudioCopy:
                     self._streams.append(_Stream(ins, container.add_stream_from_template(ins)))
                 else:
                     self._streams.append(self._reencoder(ins))
-            except Exception as err:  # noqa: BLE001 - the video is written whatever the audio does
+            except Exception as err:  # the video is written whatever the audio does
                 log.debug("audio stream %d of %s", ins.index, source, exc_info=True)
                 self._warn(f"its {name} audio (stream {ins.index}) cannot be written to {suffix} ({_reason(err)})")
 
@@ -87,17 +87,17 @@ class AudioCopy:
             return _Stream(ins, out, av.AudioResampler(format=out.format.name, layout=layout, rate=rate))
         raise ValueError(f"no {codec} encoder for its {channels} channels; " + "; ".join(errors))
 
-    def _warn(self, what: str) -> None:
-        log.warning("%s: %s; the video is written without it (pass --no-audio to leave the audio out)",
-                    self._source, what)
+    def _warn(self, what: str, result: str = "the video is written without it") -> None:
+        log.warning("%s: %s; %s (pass --no-audio to leave the audio out)", self._source, what, result)
 
     def _drop(self, stream: _Stream, err: BaseException) -> None:
         """Stop writing a stream whose re-encoding failed (once; the video goes on)."""
         if not stream.failed:
             stream.failed = True
-            log.debug("audio stream %d of %s", stream.ins.index, self._source, exc_info=True)
+            log.debug("audio stream %d of %s", stream.ins.index, self._source, exc_info=err)
             self._warn(f"re-encoding its {stream.ins.codec_context.name} audio (stream {stream.ins.index}) to "
-                       f"{stream.out.codec_context.name} failed ({_reason(err)}), the rest of that audio is left out")
+                       f"{stream.out.codec_context.name} failed ({_reason(err)})",
+                       "the video is written without the rest of that audio")
 
     def describe(self) -> str:
         if not self._streams:
@@ -125,7 +125,7 @@ class AudioCopy:
             except StopIteration:
                 break
             except av.FFmpegError as err:
-                self._warn(f"reading its audio stopped ({_reason(err)}); the rest of the audio is left out")
+                self._warn(f"reading its audio stopped ({_reason(err)})", "the video is written without the rest of it")
                 break
             stream = by_index[packet.stream.index]
             if packet.pts is None or stream.failed:

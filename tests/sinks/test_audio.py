@@ -127,7 +127,7 @@ def test_audio_failing_while_reencoding_leaves_the_video_complete(tmp_path, monk
             pass
 
         def resample(self, frame):
-            raise av.ValueError(22, "Invalid argument")
+            raise av.ArgumentError(22, "Invalid argument")
 
     monkeypatch.setattr(audio, "_try_chain", lambda *a: None)
     monkeypatch.setattr(av, "AudioResampler", BrokenResampler)
