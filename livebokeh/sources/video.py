@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -39,23 +40,24 @@ class VideoFileSource(Source):
         self._t0 = 0
         self._start = 0.0
         self._decoded = 0
-        self._last_time: float | None = None
+        self._last_end: float | None = None  # where the last frame shown ends, in the file's time
+        self._fps = 30.0
+        self._expected: int | None = None  # frames the header promises (for the truncation check)
+        self._end: float | None = None  # where the video track should end, in the file's time
+        self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
 
     def _open(self) -> StreamInfo:
         import av
 
-        if not self.path.is_file():
-            raise SourceError(f"input {self.path} does not exist; check the path")
-        if self.path.stat().st_size == 0:
-            raise SourceError(f"input {self.path} is empty (0 bytes); pass a video file")
+        _check_readable(self.path)
         try:
             container = av.open(str(self.path), mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
             raise SourceError(f"cannot read {self.path} as a video ({_reason(err)}); is it a video file?") from None
-        if not container.streams.video:
+        stream = video_stream(container)
+        if stream is None:
             container.close()
             raise SourceError(f"{self.path} has no video stream; pass a video or image file")
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = stream.average_rate or stream.guessed_rate or Fraction(30)
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -66,14 +68,16 @@ class VideoFileSource(Source):
         self._frames = container.decode(stream)
         self._index = 0
         self._decoded = 0
-        self._last_time = None
+        self._last_end = None
+        self._fps = float(fps)
+        count = self._expected = frame_count(self.path, container, stream)
+        self._end, self._end_is_own = expected_end(container, stream)
         self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         # Peek at the first frame: phone clips carry a rotation that changes the picture's shape.
         self._peeked = self._decode_next()
         if self._peeked is not None:
             height, width = self._peeked[0].shape[:2]
         self._t0 = self._clock_ns()
-        count = stream.frames or None
         return StreamInfo(
             name=self.path.name,
             width=int(width),
@@ -102,16 +106,22 @@ class VideoFileSource(Source):
         t = None if vf.time is None else max(0.0, float(vf.time) - self._start)
         self._decoded += 1
         if t is not None:
-            self._last_time = t
+            shown = float(vf.duration * vf.time_base) if vf.duration and vf.time_base else 0.0
+            self._last_end = float(vf.time) + (shown or 1 / (self._fps or 30.0))
         return image, t
 
     def _check_complete(self) -> None:
-        """At the end: did the file hold as many frames (or as much time) as its header says?"""
-        expected = self._info.frame_count if self._info is not None else None
-        fps = float(self._info.fps) if self._info is not None and self._info.fps else 30.0
-        duration = self._container.duration / 1e6 if self._container is not None and self._container.duration else None
-        short = (expected and self._decoded < expected - 1) or (
-            duration is not None and self._last_time is not None and self._last_time + 3 / fps < duration
+        """At the end: did the file hold as many frames (or as much time) as its header says?
+
+        The count is the header's less the samples an MP4/MOV edit list hides (see
+        :func:`frame_count`); the time is where the video track ends, as its edit list shows it
+        (see :func:`expected_end`).
+        """
+        slack = 3 / (self._fps or 30.0)
+        if not self._end_is_own:
+            slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
+        short = (self._expected is not None and self._decoded < self._expected - 1) or (
+            self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
         if short:
             raise SourceError(
@@ -144,6 +154,124 @@ class VideoFileSource(Source):
         self._container = None
         self._frames = None
         self._peeked = None
+
+
+#: Truncation slack where the expected end is the whole file's, not the video track's own: the
+#: sound of a clip may rightly run on a little after its last picture.
+_OTHER_STREAMS_SLACK_S = 1.0
+
+
+def _check_readable(path: Path) -> None:
+    """A one-line error unless ``path`` is a regular, non-empty file (never opens it: a FIFO
+    would block until something writes to it)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SourceError(f"input {path} does not exist; check the path") from None
+    except OSError as err:
+        raise SourceError(f"cannot read {path} ({_reason(err)}); check the path and its permissions") from None
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise SourceError(f"input {path} is a folder, not a video file; pass a video or image file")
+    if not stat.S_ISREG(mode):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        raise SourceError(
+            f"input {path} is not a regular file ({kind}); save the video to a file and pass that "
+            "(for a camera use --camera)"
+        )
+    if info.st_size == 0:
+        raise SourceError(f"input {path} is empty (0 bytes); pass a video file")
+
+
+def is_attached_picture(stream: Any) -> bool:
+    """Cover art (an MP3's or M4A's picture): a 'video' stream of one still, not a video."""
+    import av
+
+    return bool(int(getattr(stream, "disposition", 0) or 0) & int(av.stream.Disposition.attached_pic))
+
+
+def video_stream(container: Any) -> Any:
+    """The first real video stream of an open container (attached pictures skipped), or None."""
+    return next((s for s in container.streams.video if not is_attached_picture(s)), None)
+
+
+def frame_count(path: Path, container: Any, stream: Any) -> int | None:
+    """Frames a complete file delivers from ``stream``, when cheaply known, else None.
+
+    An MP4/MOV header counts every sample, also those its edit list hides (an ``ffmpeg -ss T -c
+    copy`` cut keeps the frames from the keyframe before the cut; phone trims and editors' exports
+    do the same). Where the header's count disagrees with the track's edit-aware duration by more
+    than a frame, the hidden samples are counted by demuxing the packets without decoding them:
+    for a 2-minute 1080p H.264 cut (120 MB, 3600 samples) 68 ms from the page cache, 0.26 s
+    cold; other files cost nothing. A truncated cut keeps the samples hidden at its start,
+    so its count stays the complete file's. Files whose header has no count (Matroska,
+    WebM) give None.
+    """
+    header = int(stream.frames or 0)
+    if header <= 0:
+        return None
+    if "mov" not in container.format.name.split(","):
+        return header  # only the MP4/MOV family has edit lists that hide samples
+    seconds = _track_seconds(stream)
+    rate = stream.average_rate
+    if seconds is not None and rate and abs(header - seconds * float(rate)) <= 1:
+        return header
+    return header - _count_hidden_packets(path, stream.index)
+
+
+def _count_hidden_packets(path: Path, index: int) -> int:
+    """Packets of stream ``index`` that the edit list hides (as far as the file can be read)."""
+    import av
+
+    hidden = 0
+    try:
+        with av.open(str(path), mode="r") as container:
+            for packet in container.demux(container.streams[index]):
+                hidden += bool(packet.size and packet.is_discard)
+    except (av.FFmpegError, OSError, ValueError) as err:
+        log.debug("counting the hidden frames of %s stopped: %s", path, err)
+    return hidden
+
+
+def _track_seconds(stream: Any) -> float | None:
+    """The stream's own duration (edit-aware in MP4/MOV) in seconds, when its header has one."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def expected_end(container: Any, stream: Any) -> tuple[float | None, bool]:
+    """Where the video should end, in seconds of the file's time, and whether that is the video
+    track's own end (else the whole file's, which another stream may set); (None, True) if unknown.
+
+    MP4/MOV/AVI give the track's duration (as its edit list shows it); Matroska/WebM written by
+    FFmpeg a per-track ``DURATION`` tag (the track's end time); else the file's duration, taken as
+    an end time (Matroska's meaning; for files that start later it errs on the safe side).
+    """
+    seconds = _track_seconds(stream)
+    if seconds is not None:
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        return start + seconds, True
+    tagged = _parse_clock(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if tagged:  # a recording that was cut off has it as 0
+        return tagged, True
+    if container.duration:
+        others = any(
+            s is not stream and s.type in ("audio", "video") and not is_attached_picture(s) for s in container.streams
+        )
+        return container.duration / 1e6, not others
+    return None, True
+
+
+def _parse_clock(text: str | None) -> float | None:
+    """``00:01:02.500000000`` -> 62.5; None for anything else."""
+    if not text:
+        return None
+    try:
+        h, m, sec = text.strip().split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
 
 
 #: FFmpeg colour spaces that swscale converts with BT.601's matrix, as OpenCV's ``YUV2BGR_I420``

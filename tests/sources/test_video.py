@@ -59,10 +59,9 @@ def test_truncated_files_are_a_clear_error(clip, tmp_path, name):
     data = full.read_bytes()
     p = tmp_path / name
     p.write_bytes(data[: len(data) * 2 // 3])
-    with pytest.raises(SourceError) as info:
-        with VideoFileSource(p) as src:
-            while src.read() is not None:
-                pass
+    with pytest.raises(SourceError) as info, VideoFileSource(p) as src:
+        while src.read() is not None:
+            pass
     assert "\n" not in str(info.value)
     assert any(w in str(info.value) for w in ("truncated", "corrupt", "cannot read"))
 
@@ -157,3 +156,236 @@ def test_real_clip_frames_match_swscale(clip):
     with av.open(str(clip)) as container:
         frame = next(container.decode(video=0))
         assert np.abs(to_bgr(frame).astype(int) - frame.to_ndarray(format="bgr24").astype(int)).max() <= 3
+
+
+def _h264_clip(path, frames=60, fps=30, options=None):
+    """An H.264 MP4 with B-frames whose frame ``i`` is grey level ``4 * i``."""
+    import av
+
+    with av.open(str(path), "w", options=options or {}) as c:
+        s = c.add_stream("libx264", rate=fps, options={"g": "30", "bf": "2"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="bgr24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def _edit_list_cut(tmp_path, hide=12, faststart=False):
+    """What ``ffmpeg -ss T -c copy`` makes of a 60-frame clip: every packet from the keyframe before
+    the cut, shifted so the first ``hide`` frames lie before 0, which the MP4 muxer hides behind
+    an edit list (``elst`` media time > 0; the demuxer flags their packets 'discard')."""
+    import av
+
+    full = _h264_clip(tmp_path / "full.mp4")
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(full)) as i, av.open(str(cut), "w", options={"movflags": "+faststart"} if faststart else {}) as o:
+        ins = i.streams.video[0]
+        out = o.add_stream_from_template(ins)
+        shift = round(hide / ins.average_rate / ins.time_base)
+        for p in i.demux(ins):
+            if p.dts is None:
+                continue
+            p.pts, p.dts = p.pts - shift, p.dts - shift
+            p.stream = out
+            o.mux(p)
+    return cut
+
+
+def _header_and_hidden(path):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return s.frames, sum(1 for p in c.demux(s) if p.size and p.is_discard)
+
+
+def test_an_edit_list_cut_mp4_is_read_whole_and_not_truncated(tmp_path):
+    cut = _edit_list_cut(tmp_path, hide=12)
+    assert _header_and_hidden(cut) == (60, 12)  # the header counts the 12 hidden frames
+    with VideoFileSource(cut) as src:
+        count = src.info.frame_count
+        frames = []
+        while (f := src.read()) is not None:
+            frames.append(f)
+    assert count == len(frames) == 48
+    assert abs(float(frames[0].image.mean()) - 4 * 12) <= 3  # the first frame shown is the cut's
+    assert frames[0].time_s == 0
+
+
+def test_an_edit_list_cut_loops_as_a_background(tmp_path):
+    from livebokeh.render.background import open_background
+
+    background = open_background(str(_edit_list_cut(tmp_path, hide=12)))
+    try:
+        plates = [background.plate((32, 24)) for _ in range(48 * 2 + 5)]  # past the end twice
+    finally:
+        background.close()
+    assert all(p.shape == (24, 32, 3) for p in plates)
+    assert abs(float(plates[48].mean()) - float(plates[0].mean())) <= 2  # from the cut's start again
+
+
+def test_a_truncated_edit_list_cut_is_still_caught(tmp_path):
+    cut = _edit_list_cut(tmp_path, hide=12, faststart=True)  # index first: a cut-off copy still opens
+    data = cut.read_bytes()
+    short = tmp_path / "short.mp4"
+    short.write_bytes(data[: len(data) * 4 // 5])
+    with pytest.raises(SourceError, match="truncated") as info, VideoFileSource(short) as src:
+        while src.read() is not None:
+            pass
+    assert "\n" not in str(info.value)
+
+
+def test_a_matroska_file_starting_late_is_not_truncated(tmp_path):
+    """Matroska's duration is its end time: a clip whose first frame is at 0.5 s is complete."""
+    from livebokeh.sinks import VideoWriter
+
+    path = tmp_path / "late.mkv"
+    w = VideoWriter(path, 64, 48, Fraction(30))
+    for i in range(30):
+        w.write(np.full((48, 64, 3), 4 * i, np.uint8), 0.5 + i / 30)
+    w.close()
+    with VideoFileSource(path) as src:
+        n = 0
+        while src.read() is not None:
+            n += 1
+    assert n == 30
+
+
+def _with_cover(path, video_frames=0):
+    """A file with AAC sound and cover art (a PNG stream marked 'attached picture'), and
+    ``video_frames`` frames of real H.264 video when > 0."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as c:
+        cover = c.add_stream("png")
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "rgb24"
+        cover.disposition = av.stream.Disposition.attached_pic
+        video = None
+        if video_frames:
+            video = c.add_stream("libx264", rate=30)
+            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = c.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        for p in cover.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")):
+            c.mux(p)
+        for p in cover.encode(None):
+            c.mux(p)
+        for i in range(video_frames):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="bgr24")
+            f.pts = i
+            for p in video.encode(f):
+                c.mux(p)
+        if video is not None:
+            for p in video.encode(None):
+                c.mux(p)
+        for n in range(47):  # 1 s of sound
+            f = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            f.sample_rate, f.pts = 48000, n * 1024
+            for p in audio.encode(f):
+                c.mux(p)
+        for p in audio.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("name", ["song.m4a", "song.mp3"])
+def test_a_song_with_cover_art_has_no_video(tmp_path, name):
+    import av
+
+    if name.endswith(".mp3"):  # MP3 keeps its cover in the ID3 tag
+        path = tmp_path / name
+        with av.open(str(path), "w") as c:
+            audio = c.add_stream("libmp3lame", rate=44100)
+            audio.layout = "stereo"
+            cover = c.add_stream("png")
+            cover.width, cover.height, cover.pix_fmt = 32, 32, "rgb24"
+            cover.disposition = av.stream.Disposition.attached_pic
+            for p in cover.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")):
+                c.mux(p)
+            for p in cover.encode(None):
+                c.mux(p)
+            for n in range(40):
+                f = av.AudioFrame.from_ndarray(np.zeros((2, 1152), np.float32), format="fltp", layout="stereo")
+                f.sample_rate, f.pts = 44100, n * 1152
+                for p in audio.encode(f):
+                    c.mux(p)
+            for p in audio.encode(None):
+                c.mux(p)
+    else:
+        path = _with_cover(tmp_path / name)
+    with av.open(str(path)) as c:  # the cover reads as a video stream
+        assert [bool(s.disposition & av.stream.Disposition.attached_pic) for s in c.streams.video] == [True]
+    with pytest.raises(SourceError, match=r"has no video stream; pass a video or image file$"):
+        VideoFileSource(path).open()
+
+
+def test_cover_art_beside_a_video_is_ignored(tmp_path):
+    path = _with_cover(tmp_path / "clip.mp4", video_frames=30)
+    with VideoFileSource(path) as src:
+        info = src.info
+        n = 0
+        while src.read() is not None:
+            n += 1
+    assert (info.width, info.height, info.frame_count, n) == (64, 48, 30, 30)
+
+
+def test_the_first_real_video_stream_is_picked():
+    from types import SimpleNamespace
+
+    import av
+
+    from livebokeh.sources.video import video_stream
+
+    cover = SimpleNamespace(disposition=av.stream.Disposition.attached_pic)
+    first, second = SimpleNamespace(disposition=av.stream.Disposition.default), SimpleNamespace(disposition=0)
+    container = SimpleNamespace(streams=SimpleNamespace(video=[cover, first, second]))
+    assert video_stream(container) is first
+    assert video_stream(SimpleNamespace(streams=SimpleNamespace(video=[cover]))) is None
+
+
+def _open_in_thread(path):
+    """VideoFileSource(path).open() in a thread, so that a blocking open fails the test instead of hanging it."""
+    import threading
+
+    outcome: list = []
+
+    def run():
+        try:
+            VideoFileSource(path).open()
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - handed to the test
+            outcome.append(err)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(60)  # a hang guard, not a speed check: a FIFO open blocks for ever
+    assert outcome, f"opening {path} blocked"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_not_a_regular_file_and_does_not_block(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    err = _open_in_thread(fifo)
+    assert isinstance(err, SourceError)
+    assert "is not a regular file" in str(err) and "does not exist" not in str(err) and "\n" not in str(err)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_a_device_is_not_a_regular_file():
+    err = _open_in_thread(Path("/dev/zero"))
+    assert isinstance(err, SourceError)
+    assert "/dev/zero is not a regular file" in str(err) and "does not exist" not in str(err)
+
+
+def test_a_folder_is_not_a_video(tmp_path):
+    with pytest.raises(SourceError, match="is a folder"):
+        VideoFileSource(tmp_path).open()
