@@ -429,6 +429,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
             if info.live and not job.input:
                 raise ConfigError("--mask needs --input: given masks follow a file's frames")
             segmenter = stack.enter_context(GivenMasks(args.mask))
+            segmenter.check_frames(min(info.frame_count or 0, args.max_frames or info.frame_count or 0) or None)
             mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
                                            guided="off", islands=0.0, lookahead=0)
         else:
@@ -515,17 +516,18 @@ def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack
         stack.callback(sink.close)
 
     oc = cfg.output
+    audio = job.input if (job.input and oc.audio and not info.still) else None
     if job.output:
         if info.still:
             add(SINKS.get("image")(job.output, overwrite=args.overwrite))
         else:
-            audio = job.input if (job.input and oc.audio) else None
             add(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
                                    overwrite=args.overwrite))
     if job.save_mask:
-        add(SINKS.get("mask")(job.save_mask, info))
+        add(SINKS.get("mask")(job.save_mask, info, overwrite=args.overwrite))
     if job.alpha_output:
-        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite, unmix=cfg.render.unmix))
+        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite, unmix=cfg.render.unmix,
+                               audio_from=audio))
     if live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
         # on its own thread, so a slow reader never holds up the preview or a recording

@@ -350,3 +350,31 @@ def test_a_signal_before_the_pipeline_runs_interrupts():
 
     with _StopSignals(), pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGHUP)
+
+
+# -- side outputs keep what they can hold -------------------------------------------------------
+
+
+def test_alpha_video_keeps_the_sound(clip, tmp_path):
+    from tests.sinks.test_video import _audio_info
+
+    m = tmp_path / "m.png"
+    cv2.imwrite(str(m), np.full((8, 8), 255, np.uint8))
+    out = tmp_path / "a.mkv"
+    assert main(["--input", str(clip), "--mask", str(m), "--alpha-output", str(out), "--max-frames", "15", "-q"]) == 0
+    fps = probe_video(clip)["fps"]
+    (codec, seconds), = _audio_info(out)
+    assert abs(seconds - 15 / fps) < 0.1
+
+
+def test_masks_of_another_size_or_count_are_said_once(video, tmp_path, capsys):
+    pattern = _masks(tmp_path / "masks", 14)  # 64x48 masks, 14 of them for a 12-frame input
+    small = tmp_path / "small"
+    small.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(small / f"{i:05d}.png"), np.full((24, 32), 200, np.uint8))
+    assert main(["--input", str(video), "--mask", pattern, "--output", str(tmp_path / "a.mp4")]) == 0
+    assert main(["--input", str(video), "--mask", str(small / "%05d.png"), "--output", str(tmp_path / "b.mp4")]) == 0
+    text = capsys.readouterr().err.splitlines()
+    assert sum("holds 14 masks for an input of 12 frames" in t for t in text) == 1
+    assert sum("masks are 32x24, the frames 64x48" in t for t in text) == 1

@@ -51,6 +51,25 @@ class GivenMasks:
             self._video = VideoFileSource(self.path)
             self._video.open()
 
+    @property
+    def count(self) -> int | None:
+        """How many frames the masks cover (None: one image for every frame, or not known)."""
+        if self._video is not None:
+            return self._video.info.frame_count
+        if self._static is not None:
+            return None
+        n = 0
+        while Path(self.path % n).is_file():
+            n += 1
+        return n
+
+    def check_frames(self, frames: int | None) -> None:
+        """Warn once when the masks cover another number of frames than the input has."""
+        count = self.count
+        if frames and count is not None and count != frames:
+            more = "the frames after them stop the run" if count < frames else "the extra masks are not used"
+            log.warning("--mask %s holds %d masks for an input of %d frames: %s", self.path, count, frames, more)
+
     def segment_frame(self, frame: Frame) -> Mask:
         if self._static is not None:
             gray = self._static

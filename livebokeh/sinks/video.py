@@ -272,15 +272,17 @@ class VideoFileSink(Sink):
 class AlphaVideoSink(Sink):
     """The captured frames with the person alpha as a transparency channel, for editors and OBS.
 
-    ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA; or a printf
-    pattern of PNGs (``alpha/%05d.png``), one RGBA image per frame. The colour channels hold the
+    ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA (each with the
+    source's sound from ``audio_from``); or a printf pattern of PNGs (``alpha/%05d.png``), one RGBA
+    image per frame. The colour channels hold the
     person's own colours where the alpha is partly transparent (``unmix``, see
     :func:`livebokeh.render.unmix_foreground`), so no rim of the old background shows over a new one.
     """
 
     name = "alpha"
 
-    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True) -> None:
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True,
+                 audio_from: str | Path | None = None) -> None:
         from livebokeh.sinks.files import is_pattern
 
         self.unmix = unmix
@@ -294,7 +296,7 @@ class AlphaVideoSink(Sink):
                                 f"use a PNG pattern such as {self.path.with_suffix('.png')}")
             check_output_path(str(path) % 0)
         self._writer = None if self._pattern else VideoWriter(path, info.width, info.height, info.fps, kind="alpha",
-                                                              overwrite=overwrite)
+                                                              overwrite=overwrite, audio_from=audio_from)
         self.frames = 0
 
     def write(self, item: Composite) -> None:
