@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,18 @@ def time_per_item(fn: Callable[[object], object], items: Sequence[object], warmu
         fn(item)
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e3)
+
+
+#: How the benches' temporary folders are named (in the system's temporary folder).
+SCRATCH_PREFIX = "livebokeh-bench-"
+
+
+@contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A fresh temporary folder for a bench's intermediate files (a re-encoded clip), removed with
+    everything in it however the bench ends: done, failed or interrupted (Ctrl-C)."""
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as d:
+        yield Path(d)
 
 
 def machine() -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.bench.common import machine, scratch_dir, table, video_frames
 from livebokeh.config import Config, load_config, sections
 from livebokeh.errors import LivebokehError
 from livebokeh.pipeline import Pipeline, pacing
@@ -198,14 +197,20 @@ def encode_for_camera(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
 
 
-def _clip_1080(src: Path, frames: int) -> Path:
+def _clip_1080(src: Path, frames: int, folder: Path) -> Path:
+    """The first ``frames`` of ``src`` scaled to 1920x1080, written into ``folder`` (a scratch
+    folder: see :func:`~livebokeh.bench.common.scratch_dir`)."""
     from livebokeh.sinks.video import VideoWriter
 
-    path = Path(tempfile.mkdtemp(prefix="livebokeh-bench-")) / "office1080p.mkv"
+    path = folder / "office1080p.mkv"
     w = VideoWriter(path, 1920, 1080, Fraction(25), crf=12, preset="ultrafast")
-    for f in video_frames(src, frames):
-        w.write(cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_LINEAR))
-    w.close()
+    complete = False
+    try:
+        for f in video_frames(src, frames):
+            w.write(cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_LINEAR))
+        complete = True
+    finally:
+        w.close(complete)  # the file closed on every path, so its folder can be removed
     return path
 
 
@@ -221,7 +226,12 @@ def run(data: Path, backends: list[str], frames: int = 183, paced_frames: int = 
     if not clip.is_file():
         raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
     cfg = cfg or Config()
-    clip1080 = _clip_1080(clip, frames)
+    with scratch_dir() as scratch:  # the 1080p clip is removed however the run ends
+        return _run_cases(clip, _clip_1080(clip, frames, scratch), backends, frames, paced_frames, repeats, cfg)
+
+
+def _run_cases(clip: Path, clip1080: Path, backends: list[str], frames: int, paced_frames: int, repeats: int,
+               cfg: Config) -> dict:
     rows = []
     for backend in backends:
         for label, path in (("1280x720 file", clip), ("1920x1080 file", clip1080)):
