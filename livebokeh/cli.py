@@ -448,7 +448,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
         stack.enter_context(signals.stopping(pipeline))
         pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
-        if not info.live and not args.quiet and sys.stderr.isatty():
+        if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
             pollers.append(stack.enter_context(Progress(pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),

@@ -378,3 +378,25 @@ def test_masks_of_another_size_or_count_are_said_once(video, tmp_path, capsys):
     text = capsys.readouterr().err.splitlines()
     assert sum("holds 14 masks for an input of 12 frames" in t for t in text) == 1
     assert sum("masks are 32x24, the frames 64x48" in t for t in text) == 1
+
+
+# -- the progress bar -----------------------------------------------------------------------------
+
+
+def test_the_progress_bar_reaches_the_end_and_leaves_the_line_clean(monkeypatch):
+    import io
+    import types
+
+    from livebokeh.cli import Progress
+
+    err = io.StringIO()
+    monkeypatch.setattr("sys.stderr", err)
+    pipeline = types.SimpleNamespace(latency=types.SimpleNamespace(frames_out=0))
+    with Progress(pipeline, total=8, limit=None, name="talk.mp4") as bar:
+        for n in range(1, 11):  # the header said 8; the file held 10
+            pipeline.latency.frames_out = n
+            bar()
+        shown = bar._bar
+    assert shown.n == shown.total == 10
+    text = err.getvalue()
+    assert "talk.mp4" in text and text.endswith("\r")  # the next line starts at the left, not after the bar
