@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,12 +202,59 @@ def test_rerender_from_saved_masks(clip, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(again, third))
 
 
-def test_live_path_into_a_virtual_camera(clip, memory_vcam):
-    # a video without --output is played like a camera into the live outputs
-    assert main(["--input", str(clip), "--vcam-backend", "memory", "--no-preview", "--max-frames", "20", "-q"]) == 0
-    (cam,) = memory_vcam
-    assert len(cam.frames) == 20 and cam.closed
-    assert cam.frames[0].shape == (512, 512, 3)
+def _laplacian(img: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_64F)
+
+
+def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatch):
+    """A video without --output is played like a camera (paced) into the live outputs. Live, a
+    frame may be dropped wherever a stage is behind (how many depends on the machine's load),
+    so the camera gets the newest frames: every one captured is sent or counted as dropped,
+    those sent go in order, unchanged, each the blurred picture of its own frame, and the
+    last frame always arrives."""
+    from livebokeh.bench.common import video_frames
+    from livebokeh.sinks import decoupled
+
+    made = []
+
+    class Recorded(decoupled.Decoupled):
+        """The virtual camera's own thread, noting each composite it hands to the camera."""
+
+        def __init__(self, inner):
+            self.sent, send = [], inner.write
+
+            def write(item):
+                send(item)
+                self.sent.append(item)
+
+            inner.write = write
+            super().__init__(inner)
+            made.append(self)
+
+    monkeypatch.setattr(decoupled, "Decoupled", Recorded)
+    stats = tmp_path / "s.json"
+    assert main(["--input", str(clip), "--vcam-backend", "memory", "--no-preview", "--max-frames", "20", "-q",
+                 "--stats-json", str(stats)]) == 0
+    report = json.loads(stats.read_text())
+    (cam,), (vcam,) = memory_vcam, made
+    assert cam.closed
+    # every captured frame reached the camera or was counted as dropped: in the pipeline, or
+    # replaced by a newer one before the camera's thread took it
+    assert report["frames_in"] == 20 and report["frames_out"] + report["dropped"] == 20
+    assert len(cam.frames) == len(vcam.sent) == report["frames_out"] - vcam.dropped >= 1
+    indexes = [c.frame.index for c in vcam.sent]
+    assert indexes == sorted(set(indexes)) and indexes[-1] == 19  # in order, once each; the end never dropped
+    source = video_frames(clip, 20)
+    for sent, picture in zip(vcam.sent, cam.frames):
+        assert picture.shape == (512, 512, 3)
+        np.testing.assert_array_equal(picture, sent.image)  # the rendered picture, as it was
+        original = source[sent.frame.index]
+        assert np.abs(sent.frame.image.astype(int) - original).max() <= 8  # its own frame of the clip
+        # blurred where the mask says background (all of it before the model's first mask)
+        background = cv2.erode((sent.alpha.data < 0.02).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        assert background.mean() > 0.1
+        blurred = _laplacian(picture)[background].var() / _laplacian(original)[background].var()
+        assert blurred < 0.5, (sent.frame.index, blurred)
 
 
 @pytest.mark.parametrize(
@@ -261,29 +309,65 @@ def test_no_virtual_camera_says_how_to_load_one(clip):
         assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=livebokeh" in line
 
 
+#: ``livebokeh`` as a user runs it, but its input cannot end before the stop signal: the read of
+#: frame HELD says so and waits until the pipeline is asked to stop, however slowly the signal lands.
+HELD_RUN = """
+import sys, threading
+from livebokeh.cli import main
+from livebokeh.pipeline import Pipeline
+from livebokeh.sources.video import VideoFileSource
+
+HELD = {held}
+asked = threading.Event()
+read, request_stop = VideoFileSource.read, Pipeline.request_stop
+
+def held_read(self):
+    if self._index == HELD:
+        print("held at frame", HELD, file=sys.stderr, flush=True)
+        asked.wait(120)
+    return read(self)
+
+def stop(self):
+    asked.set()
+    request_stop(self)
+
+VideoFileSource.read, Pipeline.request_stop = held_read, stop
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
+    """The first Ctrl-C (or SIGTERM) stops reading the input; every frame read is still written
+    and the recording is finalised, under a name that says it is partial. The clip is held in
+    the read of frame 5 until the signal lands, so the frames read are exactly 0..5 on any machine."""
     clip = data_dir / "videos" / "office720p.mp4"
-    total = probe_video(clip)["frames"]
+    held = 5
     out = tmp_path / "cut.mp4"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "livebokeh", "--input", str(clip), "--output", str(out), "-v"],
-                            stderr=subprocess.PIPE, text=True, env=env)
-    # wait until the first frame is out (logged with -v), then interrupt
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "first frame out" in line:
-            break
-    proc.send_signal(sig)
-    rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 130, "".join(seen) + rest
-    assert "interrupted after" in rest
+    proc = subprocess.Popen([sys.executable, "-c", HELD_RUN.format(held=held), "--input", str(clip),
+                             "--output", str(out), "-v"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        # wait until the first frame is out (logged with -v) and the read of frame 5 is under
+        # way: the pipeline runs; then interrupt
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if any("first frame out" in ln for ln in seen) and any("held at frame" in ln for ln in seen):
+                break
+        proc.send_signal(sig)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=120) == 130, "".join(seen) + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = re.search(r"(?:interrupted|stopped) after (\d+) frames", rest)
+    assert said and int(said[1]) == held + 1, rest
     # what was done is kept, playable, under a name that says it is partial
     partial = tmp_path / "cut.partial.mp4"
     assert not out.exists() and partial.exists()
     p = probe_video(partial)
-    assert 0 < p["frames"] < total
+    assert p["frames"] == held + 1  # every frame read, none after the signal
     assert p["codec"] == "h264" and (p["width"], p["height"]) == (1280, 720)
 
 

@@ -1,7 +1,13 @@
 """Capture-to-output latency measured the way pyvirtualcam tests its own: a timestamp written
 into the pixels of a synthetic source and read back at the sink, independent of the pipeline's
-own bookkeeping."""
+own bookkeeping.
 
+How long it is depends on the machine and its load: ``livebokeh bench pipeline`` measures it
+(p50, p95, p99 of the paced 30 fps case). Here: that the pipeline's figure for each frame is
+the time from that very frame's capture to its output.
+"""
+
+import threading
 import time
 from fractions import Fraction
 
@@ -27,14 +33,16 @@ def decode(img: np.ndarray) -> int:
 
 
 class StampedCamera(Source):
-    def __init__(self, count, fps):
-        self.count, self.fps, self.i = count, fps, 0
+    """Writes its clock into each frame; ends once ``enough()`` (or after ``count`` frames)."""
+
+    def __init__(self, count, fps, enough=lambda: False):
+        self.count, self.fps, self.i, self.enough = count, fps, 0, enough
 
     def _open(self):
         return StreamInfo("stamped", 640, 360, Fraction(self.fps), live=True)
 
     def read(self):
-        if self.i >= self.count:
+        if self.i >= self.count or self.enough():
             return None
         time.sleep(1 / self.fps)
         img = np.full((360, 640, 3), 90, np.uint8)
@@ -55,15 +63,27 @@ class TopRowsArePerson:
 
 
 class StampReader:
+    """Reads the stamp back (None for a frame rendered before the first mask: its picture is all
+    background, the stamp blurred) and keeps the time it did so for the pipeline's clock."""
+
     name = "stamps"
 
     def __init__(self):
         self.latencies = []
+        self.now = threading.local()
 
     def write(self, item):
+        now = time.monotonic_ns()
+        self.now.ns = now
+        if item.mask.data.max() == 0:
+            self.latencies.append(None)
+            return
         sent = decode(np.asarray(item.image))
-        now = time.monotonic_ns() & ((1 << BITS) - 1)
-        self.latencies.append((now - sent) / 1e6)
+        self.latencies.append(((now - sent) & ((1 << BITS) - 1)) / 1e6)
+
+    def clock_ns(self):
+        """The pipeline's clock: the time the sink read the frame just written."""
+        return self.now.ns
 
     def poll(self):
         return True
@@ -73,15 +93,20 @@ class StampReader:
 
 
 def test_latency_read_from_the_pixels():
-    src = StampedCamera(60, 60)
+    """The pipeline's clock is read when the sink reads the stamp, so for every frame its
+    latency is exactly what the pixels say: the time since that frame was captured."""
     sink = StampReader()
-    with src, Pipeline(src, TopRowsArePerson(), [sink], MaskConfig(smoothing=0.0), RenderConfig(light_wrap=0.0)) as p:
+    src = StampedCamera(100_000, 60, enough=lambda: sum(v is not None for v in sink.latencies) >= 40)
+    with src, Pipeline(src, TopRowsArePerson(), [sink], MaskConfig(smoothing=0.0), RenderConfig(light_wrap=0.0),
+                       clock_ns=sink.clock_ns) as p:
         report = p.run()
-    lat = np.array(sink.latencies)
-    assert len(lat) == report.frames_out > 40
-    assert (lat > 0).all() and np.median(lat) < 100  # ms, on 2 cores
-    # the pipeline's own bookkeeping agrees with the pixels
-    assert abs(np.median(lat) - report.latency_ms_p50) < 5
+    assert len(sink.latencies) == report.frames_out and report.frames_out + report.dropped == report.frames_in
+    first = next(i for i, v in enumerate(sink.latencies) if v is not None)
+    assert all(v is None for v in sink.latencies[:first])  # only frames before the first mask
+    read = sink.latencies[first:]
+    assert len(read) >= 40 and all(v is not None and v > 0 for v in read)
+    # the pipeline's own bookkeeping agrees with the pixels, frame by frame
+    np.testing.assert_allclose(np.array(p.latency.values_ns, dtype=float)[first:] / 1e6, read, rtol=0, atol=1e-6)
 
 
 def test_stamp_round_trip():
