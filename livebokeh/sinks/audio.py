@@ -45,6 +45,11 @@ class AudioCopy:
         self._source = Path(source)
         self._suffix = suffix
         self._streams: list[_Stream] = []
+        self._packets: Any = None  # the demuxer, from the first copy on
+        self._start: dict[int, Any] = {}
+        self._held: Any = None  # the first packet beyond the last copy's end
+        self._exhausted = False
+        self._finished = False
         try:
             self._src: Any = av.open(str(source))
         except (av.FFmpegError, OSError, ValueError) as err:
@@ -106,32 +111,49 @@ class AudioCopy:
                  for s in self._streams]
         return "audio: " + ", ".join(parts)
 
-    def copy_until(self, end_s: float) -> None:
-        """Audio up to ``end_s`` seconds of the source's start (all of it after a complete run).
+    def copy_until(self, end_s: float, final: bool = True) -> None:
+        """Audio up to ``end_s`` seconds of the source's start.
+
+        Called after each video frame (``final=False``) it muxes the sound that belongs before
+        that frame and holds the first packet beyond it, so that sound and pictures reach the
+        file side by side (a muxer waiting for audio buffers up to 10 s of video, which a killed
+        run would lose). The last call (``final=True``) muxes what remains before ``end_s`` and
+        flushes the encoders; later calls do nothing.
 
         Errors of the output file (a full disk) propagate; errors of the source's audio or its
         re-encoding only leave (the rest of) that audio out, with a warning.
         """
         import av
 
-        if not self._streams:
+        if not self._streams or self._finished:
             return
+        if self._packets is None:
+            self._packets = self._src.demux([s.ins for s in self._streams])
+            self._start = {s.ins.index: (s.ins.start_time or 0) * s.ins.time_base for s in self._streams}
         by_index = {s.ins.index: s for s in self._streams}
-        start = {s.ins.index: (s.ins.start_time or 0) * s.ins.time_base for s in self._streams}
-        packets = self._src.demux([s.ins for s in self._streams])
         while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
+            if self._held is not None:
+                packet, self._held = self._held, None
+            elif self._exhausted:
                 break
-            except av.FFmpegError as err:
-                self._warn(f"reading its audio stopped ({_reason(err)})", "the video is written without the rest of it")
-                break
+            else:
+                try:
+                    packet = next(self._packets)
+                except StopIteration:
+                    self._exhausted = True
+                    break
+                except av.FFmpegError as err:
+                    self._exhausted = True
+                    self._warn(f"reading its audio stopped ({_reason(err)})", "the video is written without the rest of it")
+                    break
             stream = by_index[packet.stream.index]
             if packet.pts is None or stream.failed:
                 continue
-            if float(packet.pts * stream.ins.time_base - start[stream.ins.index]) >= end_s:
-                continue
+            if float(packet.pts * stream.ins.time_base - self._start[stream.ins.index]) >= end_s:
+                if final:
+                    continue  # past the video's end: left out
+                self._held = packet  # belongs after a later frame
+                return
             if stream.resampler is None:
                 packet.stream = stream.out
                 self._container.mux(packet)
@@ -143,6 +165,9 @@ class AudioCopy:
                 continue
             for p in self._encode(stream, frames):
                 self._container.mux(p)
+        if not final:
+            return
+        self._finished = True
         for stream in self._streams:
             if stream.resampler is not None:
                 for p in self._encode(stream, [None]):

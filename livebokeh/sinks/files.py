@@ -10,7 +10,13 @@
   the first free name ``NAME.partial.EXT``, ``NAME.partial-2.EXT``, ... (:func:`free_partial_path`):
   a partial never replaces anything.
 - A temporary file whose writer was killed (SIGKILL, a power cut) is found by the next run on the
-  same output and kept under a free partial name (:func:`recover_stale`).
+  same output and kept under a free partial name (:func:`recover_stale`). A writer holds a lock on
+  its temporary file (``flock``; where there is none, its process id in the name tells), so a live
+  run's file is never taken.
+- A pattern (one file per frame) has exactly one ``%d`` or ``%0Nd`` in its file name and no other
+  ``%`` conversion (:func:`check_pattern`).
+- Names too long for the file system with the temporary or partial tag are shortened (with a
+  hash of the whole name, so two long names stay apart).
 
 Pure path logic and the standard library only: the CLI checks a whole batch before it imports
 the pipeline.
@@ -19,6 +25,8 @@ the pipeline.
 from __future__ import annotations
 
 import errno
+import glob
+import hashlib
 import itertools
 import logging
 import os
@@ -35,16 +43,35 @@ log = logging.getLogger(__name__)
 #: Marks temporary files: ``.NAME.livebokeh-tmp-PID.EXT`` beside the final ``NAME.EXT``.
 TEMP_TAG = ".livebokeh-tmp"
 
-_PATTERN = re.compile(r"%0?(\d*)d")
+#: printf conversions Python's ``%`` understands (``%%`` is a literal percent sign).
+_CONVERSION = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
+#: The one conversion a pattern may hold: the frame number, plain or zero-padded.
+_FRAME_NUMBER = re.compile(r"%(0\d+)?d")
+#: Outputs that are always one file (no pattern).
+ONE_FILE_FLAGS = frozenset({"--output", "--stats-json"})
+#: Longest file name (bytes) most file systems take.
+NAME_MAX = 255
+
+
+def _conversions(text: str) -> list[re.Match[str]]:
+    return [m for m in _CONVERSION.finditer(text) if m.group() != "%%"]
 
 
 def is_pattern(path: str | Path) -> bool:
-    """True for printf patterns such as ``masks/%05d.png`` (one file per frame)."""
-    text = str(path)
-    try:
-        return text % 0 != text % 1
-    except (TypeError, ValueError):
-        return False
+    """True for paths holding a printf conversion, such as ``masks/%05d.png`` (one file per
+    frame); :func:`check_pattern` says whether it is one livebokeh writes and reads."""
+    return bool(_conversions(str(path)))
+
+
+def check_pattern(flag: str, path: str | Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` has exactly one ``%d`` / ``%0Nd``, in the file name."""
+    p = Path(path)
+    name_convs, folder_convs = _conversions(p.name), _conversions(str(p.parent))
+    if folder_convs or len(name_convs) != 1 or not _FRAME_NUMBER.fullmatch(name_convs[0].group()):
+        raise ConfigError(
+            f"{flag} {path}: not a valid pattern; put one %d or %05d in the file name, such as masks/%05d.png "
+            "(a literal % is written %%)"
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +84,18 @@ class Output:
 
     @classmethod
     def of(cls, flag: str, path: str | Path) -> Output:
-        return cls(flag, Path(path), is_pattern(path))
+        """The output ``flag`` names; a bad name (empty, ending in a slash, a bad pattern) raises ConfigError."""
+        text = str(path)
+        if not text.strip():
+            raise ConfigError(f"{flag} needs a file name")
+        if text.endswith(("/", os.sep)):
+            raise ConfigError(f"{flag} {text} names a folder; give a file name")
+        pattern = is_pattern(text)
+        if pattern and flag in ONE_FILE_FLAGS:
+            raise ConfigError(f"{flag} {text} names one file, not one per frame; write a % in its name as %%")
+        if pattern:
+            check_pattern(flag, text)
+        return cls(flag, Path(text), pattern)
 
     def matches(self, other: Path) -> bool:
         """Whether ``other`` is (one of) this output's file(s)."""
@@ -78,9 +116,10 @@ class Output:
 
 
 def _pattern_regex(path: Path) -> re.Pattern[str]:
-    parts = _PATTERN.split(path.name)
-    # split gives text, width, text, width, ...: any run of digits stands for a number
-    return re.compile("".join(re.escape(p) if i % 2 == 0 else r"-?\d+" for i, p in enumerate(parts)))
+    """The names a (checked) pattern can give: its frame number stands for any run of digits."""
+    (conv,) = _conversions(path.name)
+    before, after = path.name[: conv.start()], path.name[conv.end() :]
+    return re.compile(re.escape(before.replace("%%", "%")) + r"\d+" + re.escape(after.replace("%%", "%")))
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -117,7 +156,7 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
                     f"{out.flag} {out.path} and {other.flag} {other.path} name the same file; give each output its own name"
                 )
         for p in out.existing():
-            if not p.is_symlink() and p.exists() and not stat.S_ISREG(p.stat().st_mode):
+            if p.exists() and not stat.S_ISREG(p.stat().st_mode):  # a link to a device counts as one
                 raise ConfigError(f"{out.flag} {p} is not a regular file (a device or a pipe); give a file name")
         existing = out.existing()
         if existing and not overwrite:
@@ -152,18 +191,50 @@ def _collide(a: Output, b: Output) -> bool:
     return _same(a.path, b.path)
 
 
+def _fit(stem: str, tail: str) -> str:
+    """``stem + tail``, the stem shortened (and told apart by a hash of it) when the name would be
+    too long for the file system."""
+    if len((stem + tail).encode()) <= NAME_MAX:
+        return stem + tail
+    digest = "~" + hashlib.sha1(stem.encode()).hexdigest()[:8]
+    room = NAME_MAX - len((digest + tail).encode())
+    short = stem.encode()[: max(0, room)].decode(errors="ignore")
+    return short + digest + tail
+
+
+def _temp_stem(path: Path) -> str:
+    """The part of a temporary name that comes from ``path``: ``.NAME`` (shortened when long)."""
+    return _fit("." + path.stem, f"{TEMP_TAG}-{'9' * 10}{path.suffix}")[: -len(f"{TEMP_TAG}-{'9' * 10}{path.suffix}")]
+
+
 def temp_path(path: Path) -> Path:
     """Where ``path`` is written until complete: a hidden name in the same folder, with this process's id."""
-    return path.with_name(f".{path.stem}{TEMP_TAG}-{os.getpid()}{path.suffix}")
+    return path.with_name(f"{_temp_stem(path)}{TEMP_TAG}-{os.getpid()}{path.suffix}")
 
 
 def free_partial_path(path: Path) -> Path:
     """The first of ``NAME.partial.EXT``, ``NAME.partial-2.EXT``, ... that names no file."""
     for n in itertools.count(1):
-        candidate = path.with_name(f"{path.stem}.partial{'' if n == 1 else f'-{n}'}{path.suffix}")
+        candidate = path.with_name(_fit(path.stem, f".partial{'' if n == 1 else f'-{n}'}{path.suffix}"))
         if not candidate.exists() and not candidate.is_symlink():
             return candidate
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def create_locked(path: Path) -> int | None:
+    """Create (or empty) ``path`` and hold an exclusive lock on it while its writer lives: the
+    descriptor to close when done (None where the system has no ``flock``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        import fcntl
+    except ImportError:  # Windows: the process id in the name tells instead
+        os.close(fd)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a file system without locks: the process id in the name tells
+    return fd
 
 
 def _link_or_move(src: Path, dest: Path) -> None:
@@ -216,13 +287,14 @@ def recover_stale(out: Output) -> list[Path]:
     (patterns' single images are removed: an image cut short is of no use). Returns the new names."""
     if out.pattern:
         folder = out.path.parent
-        stale = [p for p in _glob(folder, f".*{TEMP_TAG}*{out.path.suffix}") if not _alive(p)]
+        stale = [p for p in _glob(folder, f".*{TEMP_TAG}*{glob.escape(out.path.suffix)}") if not _alive(p)]
         for p in stale:
             p.unlink(missing_ok=True)
             log.warning("removed %s, an image a killed run left unfinished", p)
         return []
     kept = []
-    for p in _glob(out.path.parent, f".{out.path.stem}{TEMP_TAG}*{out.path.suffix}"):
+    prefix = glob.escape(_temp_stem(out.path) + TEMP_TAG)
+    for p in _glob(out.path.parent, f"{prefix}*{glob.escape(out.path.suffix)}"):
         if _alive(p):
             continue
         partial = keep_partial(p, out.path)
@@ -239,7 +311,30 @@ def _glob(folder: Path, pattern: str) -> list[Path]:
 
 
 def _alive(temp: Path) -> bool:
-    """Whether the process that named ``temp`` still runs (its id ends the name's stem)."""
+    """Whether a live writer holds ``temp``: its lock (see :func:`create_locked`), else the
+    process whose id ends the name's stem still runs."""
+    try:
+        import fcntl
+    except ImportError:
+        return _pid_alive(temp)
+    try:
+        fd = os.open(temp, os.O_RDONLY)
+    except OSError:
+        return True  # cannot tell: leave it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks
+        return _pid_alive(temp)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(temp: Path) -> bool:
     tail = temp.stem.rpartition(TEMP_TAG)[2]
     if not tail.startswith("-") or not tail[1:].isdigit():
         return False  # an older name without a process id
@@ -270,10 +365,15 @@ def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool = True) ->
     """Write a whole small file (an image, a JSON report) under a temporary name, then publish it:
     a full disk leaves the old file as it was, never a truncated one."""
     tmp = temp_path(path)
+    lock = None
     try:
+        lock = create_locked(tmp)
         with open(tmp, "wb") as fh:
             fh.write(data)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise SinkError(f"cannot write {path}: {reason(err)}") from None
+    finally:
+        if lock is not None:
+            os.close(lock)
     return publish(tmp, path, overwrite)

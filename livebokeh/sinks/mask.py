@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from livebokeh.errors import SinkError
 from livebokeh.sinks.base import SINKS, Sink
-from livebokeh.sinks.files import is_pattern
+from livebokeh.sinks.files import check_pattern, is_pattern
 from livebokeh.sinks.image import check_image_path, write_image
 from livebokeh.sinks.video import VideoWriter
 from livebokeh.types import Composite, StreamInfo
@@ -31,12 +30,11 @@ class MaskSink(Sink):
         self._writer: VideoWriter | None = None
         self._pattern = is_pattern(path)
         if self._pattern:
+            check_pattern("--save-mask", path)
             check_image_path(str(path) % 0)
         elif info.still:
             check_image_path(path)
         else:
-            if "%" in str(path):
-                raise SinkError(f"--save-mask {path}: not a valid pattern; use e.g. masks/%05d.png")
             self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray", overwrite=overwrite)
 
     def write(self, item: Composite) -> None:

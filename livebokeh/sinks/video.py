@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import keep_partial, publish, reason, temp_path
+from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -127,9 +128,17 @@ class VideoWriter:
             options["crf"] = str(crf)
         if preset and codec.name == "libx264":
             options["preset"] = preset
-        container_options = {"movflags": "+faststart"} if suffix in _FASTSTART else {}
+        # each packet reaches the disk as it is muxed: a full disk is told at once, and a killed
+        # run leaves what it wrote (Matroska: up to its last cluster, a few seconds)
+        container_options = {"flush_packets": "1"}
+        if suffix in _FASTSTART:
+            container_options["movflags"] = "+faststart"
         self._tmp = temp_path(self.path)
         self._overwrite = overwrite
+        try:
+            self._lock = create_locked(self._tmp)  # held while this writer lives: the file is not stale
+        except OSError as err:
+            raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
         self._fps = Fraction(fps) if fps else Fraction(30)
         # AVI stores a fixed frame rate (its time base): there, one tick per frame
         self._time_base = 1 / self._fps if suffix == ".avi" else TIME_BASE
@@ -140,6 +149,7 @@ class VideoWriter:
             stream.codec_context.time_base = self._time_base
             stream.time_base = self._time_base
         except (av.FFmpegError, OSError, ValueError) as err:
+            self._unlock()
             self._tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
         self._stream: Any = stream
@@ -149,6 +159,7 @@ class VideoWriter:
             self._audio = AudioCopy(self._container, audio_from, suffix) if audio_from else None
         except BaseException:
             self._container.close()
+            self._unlock()
             self._tmp.unlink(missing_ok=True)
             raise
         self.frames = 0
@@ -177,12 +188,14 @@ class VideoWriter:
         try:
             for packet in self._stream.encode(frame):
                 self._mux(packet)
+            self._last_pts = pts
+            self.frames += 1
+            self.last_time = float(pts * self._time_base) + 1 / float(self._fps)
+            if self._audio is not None:  # the sound goes in beside the pictures, not all at the end
+                self._audio.copy_until(self.last_time, final=False)
         except (av.FFmpegError, OSError) as err:
             self._failed = True
             raise SinkError(f"writing {self.path} failed: {reason(err)}") from None
-        self._last_pts = pts
-        self.frames += 1
-        self.last_time = float(pts * self._time_base) + 1 / float(self._fps)
 
     def _mux(self, packet: Any) -> None:
         self._container.mux(packet)
@@ -201,7 +214,7 @@ class VideoWriter:
         self._closed = True
         import av
 
-        complete = complete and not self._failed
+        failure = None  # what went wrong while finishing, when nothing was reported before
         try:
             if not self._failed:
                 for packet in self._stream.encode(None):
@@ -209,29 +222,44 @@ class VideoWriter:
                 if self._audio is not None and self.frames:
                     self._audio.copy_until(self.last_time)
         except (av.FFmpegError, OSError) as err:
-            log.error("finishing %s failed: %s", self.path, reason(err))
-            complete = False
+            failure = f"finishing {self.path} failed: {reason(err)}"
         finally:
             try:
                 self._container.close()
             except (av.FFmpegError, OSError) as err:
-                log.error("finalising %s failed (%s): it may not play", self.path, reason(err))
-                complete = False
+                failure = failure or f"finalising {self.path} failed: {reason(err)}"
             if self._audio is not None:
                 self._audio.close()
-            self.result = self._move_into_place(complete)
+            try:
+                self.result = self._move_into_place(complete and not self._failed and failure is None,
+                                                    exact=failure is None)
+            finally:
+                self._unlock()
+        if failure is not None and not self._failed:
+            self._failed = True
+            kept = f"; what reached the disk is in {self.result} (it may not play to the end)" if self.result else ""
+            raise SinkError(failure + kept)
         return self.result
 
-    def _move_into_place(self, complete: bool) -> Path | None:
-        if not self._muxed or not self._tmp.exists():
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _move_into_place(self, complete: bool, exact: bool) -> Path | None:
+        if not self._muxed:
             self._tmp.unlink(missing_ok=True)
             log.warning("no frame was written; %s was not created", self.path)
             return None
-        if complete:
-            dest = publish(self._tmp, self.path, self._overwrite)
-            log.info("wrote %d frames to %s", self._muxed, dest)
-        else:
+        try:
+            if complete:
+                dest = publish(self._tmp, self.path, self._overwrite)
+                log.info("wrote %d frames to %s", self._muxed, dest)
+                return dest
             dest = keep_partial(self._tmp, self.path)
+        except OSError as err:
+            raise SinkError(f"cannot keep {self.path}'s frames: {reason(err)}") from None
+        if exact:
             log.warning("kept the %d frames written so far in %s", self._muxed, dest)
         return dest
 
@@ -290,13 +318,19 @@ class AlphaVideoSink(Sink):
         self.complete = False
         self._pattern = is_pattern(path)
         if self._pattern:
+            check_pattern("--alpha-output", path)
             suffix = self.path.suffix.lower()
             if suffix not in ALPHA_IMAGE_SUFFIXES:
                 raise ConfigError(f"--alpha-output {path}: {suffix or 'that ending'} images hold no transparency; "
                                 f"use a PNG pattern such as {self.path.with_suffix('.png')}")
             check_output_path(str(path) % 0)
-        self._writer = None if self._pattern else VideoWriter(path, info.width, info.height, info.fps, kind="alpha",
-                                                              overwrite=overwrite, audio_from=audio_from)
+        self.overwrite = overwrite
+        self._single = info.still and not self._pattern  # a photo: one RGBA image
+        if self._single and self.path.suffix.lower() not in ALPHA_IMAGE_SUFFIXES:
+            raise ConfigError(f"--alpha-output {path}: the input is an image; give an image ending that keeps "
+                              f"transparency ({', '.join(sorted(ALPHA_IMAGE_SUFFIXES))})")
+        self._writer = None if self._pattern or self._single else VideoWriter(
+            path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from)
         self.frames = 0
 
     def write(self, item: Composite) -> None:
@@ -315,7 +349,10 @@ class AlphaVideoSink(Sink):
         else:
             from livebokeh.sinks.image import write_image
 
-            write_image(Path(str(self.path) % item.frame.index), bgra)
+            if self._single:
+                write_image(self.path, bgra, self.overwrite)
+            else:
+                write_image(Path(str(self.path) % item.frame.index), bgra)
         self.frames += 1
 
     def _release(self) -> None:

@@ -45,11 +45,12 @@ def test_still_mask_and_image(tmp_path):
 
 
 def test_bad_mask_paths(tmp_path):
-    with pytest.raises(SinkError, match="not a valid pattern"):
-        MaskSink(tmp_path / "m%q.mkv", VIDEO)
+    for bad in ("m%s.png", "m%d_%d.png", "m%i.png", "%05d/m.png"):
+        with pytest.raises(ConfigError, match="not a valid pattern; put one %d or %05d in the file name"):
+            MaskSink(tmp_path / bad, VIDEO)
     with pytest.raises(ConfigError, match="unknown image type"):
         MaskSink(tmp_path / "m.txt", STILL)
-    assert is_pattern("a/%05d.png") and not is_pattern("a/b.png") and not is_pattern("100%.png")
+    assert is_pattern("a/%05d.png") and not is_pattern("a/b.png") and not is_pattern("100%.png") and not is_pattern("a%%b.png")
 
 
 def test_alpha_output_stores_the_persons_own_colours(tmp_path):

@@ -197,14 +197,37 @@ def test_stale_temporary_files_of_a_killed_run_are_kept_as_partials(tmp_path):
     out = tmp_path / "talk.mp4"
     (tmp_path / ".talk.livebokeh-tmp-999999999.mp4").write_bytes(b"killed run")  # no such process
     (tmp_path / ".talk.livebokeh-tmp.mp4").write_bytes(b"older version's name")
+    (tmp_path / ".x.livebokeh-tmp-999999998.mp4").write_bytes(b"another output's")
     import os
 
-    mine = tmp_path / f".talk.livebokeh-tmp-{os.getpid()}.mp4"  # a live writer's: left alone
-    mine.write_bytes(b"in progress")
+    from livebokeh.sinks.files import create_locked
+
+    live = VideoWriter(out, 64, 48, Fraction(30))  # a run writing this output now: its file is left alone
+    pid_reused = tmp_path / ".talk.livebokeh-tmp-1.mp4"  # pid 1 runs, but no writer holds the file
+    pid_reused.write_bytes(b"killed long ago")
     kept = recover_stale(Output.of("--output", out))
-    assert sorted(p.name for p in kept) == ["talk.partial-2.mp4", "talk.partial.mp4"]
-    assert sorted(p.read_bytes() for p in kept) == [b"killed run", b"older version's name"]
-    assert mine.read_bytes() == b"in progress"
+    assert sorted(p.name for p in kept) == ["talk.partial-2.mp4", "talk.partial-3.mp4", "talk.partial.mp4"]
+    assert sorted(p.read_bytes() for p in kept) == [b"killed long ago", b"killed run", b"older version's name"]
+    assert live._tmp.exists() and (tmp_path / ".x.livebokeh-tmp-999999998.mp4").exists()
+    live.write(_frames(1, 64, 48)[0])
+    assert live.close() == out
+    # a name with glob characters takes only its own temporary file
+    odd = tmp_path / "[x].mp4"
+    fd = create_locked(tmp_path / f".[x].livebokeh-tmp-{os.getpid()}.mp4")
+    os.close(fd)
+    assert [p.name for p in recover_stale(Output.of("--output", odd))] == ["[x].partial.mp4"]
+    assert (tmp_path / ".x.livebokeh-tmp-999999998.mp4").exists()
+
+
+def test_long_names_get_temporary_and_partial_names_that_fit(tmp_path):
+    out = tmp_path / ("a" * 248 + ".mp4")  # a legal name; with a tag it would not be
+    w = VideoWriter(out, 64, 48, Fraction(30))
+    assert len(w._tmp.name.encode()) <= 255
+    for f in _frames(3, 64, 48):
+        w.write(f)
+    kept = w.close(complete=False)
+    assert len(kept.name.encode()) <= 255 and kept.name.endswith(".partial.mp4")
+    assert probe_video(kept)["frames"] == 3
 
 
 def test_existing_outputs_are_kept_unless_overwrite(tmp_path):
@@ -250,3 +273,26 @@ def test_alpha_video(tmp_path, name, codec):
         if codec != "vp9":  # libvpx keeps alpha in side data that FFmpeg's native decoder drops
             f = next(c.decode(s)).to_ndarray(format="bgra")
             assert f[10, 10, 3] < 10 and f[10, 50, 3] > 245
+
+
+def test_a_disk_that_fills_while_finalising_is_an_error(tmp_path):
+    """Muxers buffer (Matroska a cluster, MP4 its index): when the disk fills only at close, the
+    run must not end as a success. The writer raises one line and keeps what reached the disk."""
+    import errno
+
+    class FullAtClose(_FullDisk):
+        def close(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "talk.mkv"
+    w = VideoWriter(out, 64, 48, Fraction(30), preset="ultrafast")
+    real = w._container
+    w._container = FullAtClose(real, 10**6)
+    for f in _frames(10, 64, 48):
+        w.write(f)
+    with pytest.raises(SinkError, match=r"finalising .*talk.mkv failed: No space left on device; free some space; "
+                                         r"what reached the disk is in .*talk.partial.mkv \(it may not play to the end\)"):
+        w.close()
+    real.close()
+    assert not out.exists() and (tmp_path / "talk.partial.mkv").exists()
+    assert w.close() == tmp_path / "talk.partial.mkv"  # a second close says where, raises nothing
