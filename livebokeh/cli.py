@@ -38,8 +38,15 @@ In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any re
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form of every other error (exit status 2)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"livebokeh: error: {' '.join(message.split())}; see livebokeh --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="livebokeh",
         description="Real-time portrait mode: blur the background behind the person in a webcam, video or photo.",
         epilog=EPILOG,
@@ -177,9 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (not the stream of when logging was set up)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if (args.verbose or args.debug) else logging.WARNING if args.quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("livebokeh: %(message)s"))
     root = logging.getLogger("livebokeh")
     root.handlers[:] = [handler]
@@ -211,15 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from livebokeh.config import load_config, to_toml
+        with _StopSignals() as signals:  # from the start: a signal while loading is an interrupt
+            from livebokeh.config import load_config, to_toml
 
-        cfg = load_config(args.config, _overrides(args))
-        if args.quality:  # the preset under the flags, for the backend they chose
-            cfg = load_config(args.config, {**quality_preset(args.quality, cfg.segmenter.backend), **_overrides(args)})
-        if args.print_config:
-            print(to_toml(cfg), end="")
-            return 0
-        return _run(args, cfg)
+            cfg = load_config(args.config, _overrides(args))
+            if args.quality:  # the preset under the flags, for the backend they chose
+                cfg = load_config(args.config, {**quality_preset(args.quality, cfg.segmenter.backend), **_overrides(args)})
+            if args.print_config:
+                print(to_toml(cfg), end="")
+                return 0
+            return _run(args, cfg, signals)
     except LivebokehError as err:
         if args.debug:
             log.exception("error")
@@ -300,8 +320,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     if not args.output_dir:
         raise ConfigError("several inputs need --output-dir DIR (each result is named after its input)")
     if args.output or args.save_mask or args.alpha_output:
-        raise ConfigError("with several inputs use --output-dir alone (--output, --save-mask and --alpha-output name one file)")
+        raise ConfigError("--output-dir names each result after its input: leave out --output, --save-mask and "
+                          "--alpha-output, which name one file")
     out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--output-dir {out_dir} is a file, not a folder; give a folder")
     if not out_dir.is_dir():
         raise ConfigError(f"--output-dir {out_dir} does not exist; create it first")
     jobs: list[Job] = []
@@ -324,46 +347,73 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
     before any input is read; then temporary files a killed run left on these outputs are kept."""
     from livebokeh.config import preset_names
-    from livebokeh.sinks.files import Output, check_outputs, is_pattern, recover_stale
+    from livebokeh.sinks.files import Output, check_outputs, check_pattern, is_pattern, recover_stale
 
-    outputs = [
-        Output.of(flag, path)
-        for job in jobs
-        for flag, path in (("--output", job.output), ("--save-mask", job.save_mask), ("--alpha-output", job.alpha_output))
-        if path
-    ]
-    if args.stats_json:
+    outputs = []
+    for job in jobs:
+        for flag, path in (("--output", job.output), ("--save-mask", job.save_mask), ("--alpha-output", job.alpha_output)):
+            if path is not None:
+                out = Output.of(flag, path)
+                _check_ending(out, job)
+                outputs.append(out)
+    if args.stats_json is not None:
         outputs.append(Output.of("--stats-json", args.stats_json))
+    for out in outputs:  # a killed run's files first: kept whether or not this run may go on
+        recover_stale(out)
     read: list[str | Path] = [job.input for job in jobs if job.input]
     if args.mask:
-        read += Output.of("--mask", args.mask).existing() if is_pattern(args.mask) else [args.mask]
+        if is_pattern(args.mask):
+            check_pattern("--mask", args.mask)
+            read += Output.of("--mask", args.mask).existing()
+        else:
+            read.append(args.mask)
     background = cfg.render.background
     if background and Path(background).is_file():
         read.append(background)
     if args.config and args.config not in preset_names():
         read.append(args.config)
     check_outputs(outputs, read, args.overwrite)
-    for out in outputs:
-        recover_stale(out)
 
 
-def _run(args: argparse.Namespace, cfg: Any) -> int:
+def _check_ending(out: Any, job: Job) -> None:
+    """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
+    from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
+    from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
+
+    still = job.input is not None and is_image_path(job.input)
+    images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
+        IMAGE_SUFFIXES, "images")
+    if out.pattern or still:
+        allowed, what = images, kind
+    else:
+        allowed = {"--output": COLOR_CODECS, "--save-mask": MASK_CODECS, "--alpha-output": ALPHA_CODECS}[out.flag]
+        what = f"videos ({'a camera' if job.input is None else 'the input'} gives video)"
+    if out.path.suffix.lower() not in allowed:
+        raise ConfigError(
+            f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
+            + ", ".join(sorted(allowed)[:8])
+        )
+
+
+def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.mask and not args.input:
+        raise ConfigError("--mask needs --input: given masks follow a file's frames")
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []
-    with _StopSignals() as signals:
-        if len(jobs) == 1:
-            code = _run_one(args, cfg, jobs[0], signals, reports)
-        else:
-            code = _run_batch(args, cfg, jobs, signals, reports)
+    if len(jobs) == 1:
+        code = _run_one(args, cfg, jobs[0], signals, reports)
+    else:
+        code = _run_batch(args, cfg, jobs, signals, reports)
     if args.stats_json and reports:
         import json
 
         from livebokeh.sinks.files import write_bytes
 
-        payload = reports[0].to_dict() if len(jobs) == 1 else [r.to_dict() for r in reports]
+        entries = [r if isinstance(r, dict) else r.to_dict() for r in reports]
+        payload = entries[0] if len(jobs) == 1 else entries
         write_bytes(Path(args.stats_json), (json.dumps(payload, indent=2) + "\n").encode(), args.overwrite)
     return code
 
@@ -376,6 +426,7 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
             code = _run_one(args, cfg, job, signals, reports)
         except LivebokehError as err:
             print(f"livebokeh: error: {job.input}: {_one_line(err)}", file=sys.stderr)
+            reports.append({"source": Path(str(job.input)).name, "error": _one_line(err)})
             failed += 1
             continue
         if code:

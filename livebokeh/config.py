@@ -288,8 +288,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if path is not None:
         file = resolve_config_path(path)
         try:
-            with open(file, "rb") as fh:
-                data = tomllib.load(fh)
+            data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))  # a BOM (Windows editors) is fine
         except UnicodeDecodeError:
             raise ConfigError(f"{file} is not UTF-8 text; save it as UTF-8 (plain text) or pass another --config") from None
         except tomllib.TOMLDecodeError as err:

@@ -63,7 +63,12 @@ def photo(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("flag", ["--stats-json", "--save-mask", "--alpha-output"])
-def test_no_output_may_name_the_input(video, mask, tmp_path, capsys, flag):
+def test_no_output_may_name_the_input(mask, tmp_path, capsys, flag):
+    video = tmp_path / "in.mkv"  # an ending every one of these outputs can take
+    w = VideoWriter(video, 64, 48, Fraction(25))
+    for i in range(4):
+        w.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    w.close()
     before = _tree(tmp_path)
     args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"), flag, str(video)]
     assert main(args + ["--overwrite"]) == 2
@@ -135,7 +140,7 @@ def test_side_outputs_are_checked_before_the_first_frame(video, mask, tmp_path, 
     for args, message in [
         (["--stats-json", str(tmp_path / "no" / "s.json")], "folder"),
         (["--alpha-output", str(tmp_path / "no" / "%05d.png")], "does not exist; create it first"),
-        (["--alpha-output", str(tmp_path / "%03d.jpg")], "hold no transparency; use a PNG pattern"),
+        (["--alpha-output", str(tmp_path / "%03d.jpg")], "is not one of the images with transparency it can write"),
     ]:
         out = tmp_path / "o.mp4"
         assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), *args]) == 2, args
@@ -400,3 +405,178 @@ def test_the_progress_bar_reaches_the_end_and_leaves_the_line_clean(monkeypatch)
     assert shown.n == shown.total == 10
     text = err.getvalue()
     assert "talk.mp4" in text and text.endswith("\r")  # the next line starts at the left, not after the bar
+
+
+# -- found by the adversarial trial ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern", ["pm/%s.png", "pm/%i.png", "pm/%x.png", "pm/%5d.png", "pm%d/x.png",
+                                     "pm/x%dy%d.png", "pm/%c.png"])
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+def test_only_frame_number_patterns_are_patterns(video, mask, tmp_path, capsys, flag, pattern):
+    """Any other conversion replaced files the policy never looked at (even the input)."""
+    (tmp_path / "pm").mkdir()
+    (tmp_path / "pm0").mkdir()
+    for name in ("pm/0.png", "pm/1.png", "pm0/x.png"):
+        (tmp_path / name).write_bytes(b"the user's")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.png")}
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 flag, str(tmp_path / pattern), "--overwrite"]) == 2
+    assert "not a valid pattern; put one %d or %05d in the file name" in error_line(capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.png")} == before
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_frame_pattern_never_names_an_input_image(tmp_path, mask, capsys):
+    (tmp_path / "fr").mkdir()
+    cv2.imwrite(str(tmp_path / "fr" / "0.png"), np.zeros((48, 64, 3), np.uint8))
+    before = (tmp_path / "fr" / "0.png").read_bytes()
+    assert main(["--input", str(tmp_path / "fr" / "0.png"), "--mask", str(mask), "--output", str(tmp_path / "o.png"),
+                 "--alpha-output", str(tmp_path / "fr" / "%d.png"), "--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert (tmp_path / "fr" / "0.png").read_bytes() == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--output", "o.gif"], "--output o.gif: .gif is not one of the videos"),
+    (["--output", "o.mp4", "--save-mask", "m.jpg"], "--save-mask m.jpg: .jpg is not one of the videos"),
+    (["--output", "o.mp4", "--alpha-output", "a.mp4"], "--alpha-output a.mp4: .mp4 is not one of the videos"),
+    (["--output", "o%d.mp4"], "names one file, not one per frame"),
+    (["--output", "o.mp4", "--stats-json", ""], "--stats-json needs a file name"),
+    (["--output", "o.mp4", "--stats-json", "newdir/"], "names a folder; give a file name"),
+    (["--output", "o.mp4/"], "names a folder; give a file name"),
+])
+def test_output_names_are_checked_before_anything_is_opened(video, mask, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["--input", str(video), "--mask", str(mask), *args]) == 2
+    assert message in error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary file came and went either
+
+
+def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f").write_text("x")
+    for args, message in [
+        (["--max-frames", "1e3"], "argument --max-frames: invalid int value: '1e3'; see livebokeh --help"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--output", "rec.mp4", "--mask", "m.png"], "--mask needs --input"),
+        (["--input", "a.jpg", "b.jpg", "--output-dir", "f"], "--output-dir f is a file, not a folder"),
+    ]:
+        with pytest.raises(SystemExit) if args[0] in ("--max-frames", "--bogus") else _nothing() as exited:
+            assert main(args) == 2
+        if exited is not None and hasattr(exited, "value"):
+            assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_config_file_with_a_bom_is_read(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes("\ufeff[render]\nblur = 0.02\n".encode())
+    assert main(["--config", str(cfg), "--print-config"]) == 0
+    assert "blur = 0.02" in capsys.readouterr().out
+
+
+def test_a_link_to_a_pipe_is_not_replaced(video, mask, tmp_path, capsys):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link.json").symlink_to(tmp_path / "fifo")
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--stats-json", str(tmp_path / "link.json"), "--overwrite"]) == 2
+    assert "is not a regular file" in error_line(capsys.readouterr().err)
+    assert (tmp_path / "link.json").is_symlink()
+
+
+def test_a_photo_with_transparency(photo, mask, tmp_path):
+    out = tmp_path / "cut.png"
+    assert main(["--input", str(photo), "--mask", str(mask), "--alpha-output", str(out), "-q"]) == 0
+    rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (48, 64, 4) and rgba[25, 30, 3] == 255 and rgba[2, 2, 3] == 0
+
+
+def test_a_batch_lists_failed_inputs_in_its_stats(photo, mask, tmp_path):
+    (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "b.jpg").write_bytes(b"not a picture")
+    stats = tmp_path / "s.json"
+    assert main(["--input", str(tmp_path / "in"), "--mask", str(mask), "--output-dir", str(tmp_path / "out"),
+                 "--stats-json", str(stats), "-q"]) == 1
+    entries = json.loads(stats.read_text())
+    assert [e["source"] for e in entries] == ["a.jpg", "b.jpg"]
+    assert "error" not in entries[0] and "cannot read input" in entries[1]["error"]
+
+
+def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
+    """SIGKILL mid-file: what was written is on disk (packets flushed, sound muxed beside the
+    pictures, not held back for the end), and the next run keeps it as a playable partial."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    import av
+
+    from tests.conftest import REPO
+
+    src = tmp_path / "long.mkv"
+    c = av.open(str(src), "w")
+    v = c.add_stream("libx264", rate=25)
+    v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+    a = c.add_stream("aac", rate=48000)
+    a.layout = "stereo"
+    for i in range(400):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), i % 250, np.uint8), format="bgr24")):
+            c.mux(p)
+    for i in range(400 * 48000 // 25 // 1024):
+        f = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        f.sample_rate, f.pts = 48000, i * 1024
+        for p in a.encode(f):
+            c.mux(p)
+    for s in (v, a):
+        for p in s.encode(None):
+            c.mux(p)
+    c.close()
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((64, 96), 255, np.uint8))
+    reached = tmp_path / "reached"
+    # the writer stops for good after 300 frames (the process is killed there, not at an instant)
+    script = textwrap.dedent(f"""
+        import threading
+        from pathlib import Path
+        from livebokeh.sinks.video import VideoWriter
+        from livebokeh.cli import main
+        real = VideoWriter.write
+        def write(self, image, time_s=None):
+            if self.frames == 300:
+                Path({str(reached)!r}).write_text("300")
+                threading.Event().wait()
+            real(self, image, time_s)
+        VideoWriter.write = write
+        main(["--input", {str(src)!r}, "--mask", {str(mask)!r}, "--output", {str(tmp_path / "r.mkv")!r}, "-q",
+              "--preset", "ultrafast"])
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        deadline = time.monotonic() + 300  # only catches a hang
+        while not reached.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(tmp_path / "r.mkv"), "--max-frames", "2",
+                 "-q"]) == 0
+    kept = probe_video(tmp_path / "r.partial.mkv")
+    assert 100 <= kept["frames"] <= 300  # Matroska keeps whole clusters (a few seconds each)
+    with av.open(str(tmp_path / "r.partial.mkv")) as c:
+        assert [s.codec_context.name for s in c.streams.audio] == ["aac"]
+        sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+    assert sound >= kept["frames"] / 25 - 1.0  # the sound came along with the pictures
