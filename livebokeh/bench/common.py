@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -87,9 +88,33 @@ SCRATCH_PREFIX = "livebokeh-bench-"
 @contextmanager
 def scratch_dir() -> Iterator[Path]:
     """A fresh temporary folder for a bench's intermediate files (a re-encoded clip), removed with
-    everything in it however the bench ends: done, failed or interrupted (Ctrl-C)."""
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as d:
+    everything in it however the bench ends: done, failed, interrupted (Ctrl-C), or stopped by
+    SIGTERM or SIGHUP (a CI timeout, a closed terminal), which unwind here as Ctrl-C does."""
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as d, _termination_unwinds():
         yield Path(d)
+
+
+@contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """While open, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread instead of ending
+    the process on the spot (only where nobody else handles them)."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = []
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)  # SIGHUP: not on Windows
+        if sig is None or signal.getsignal(sig) is not signal.SIG_DFL:
+            continue
+        try:
+            previous.append((sig, signal.signal(sig, interrupt)))
+        except ValueError:  # not the main thread: signals reach the main one only
+            continue
+    try:
+        yield
+    finally:
+        for sig, handler in previous:
+            signal.signal(sig, handler)
 
 
 def machine() -> str:

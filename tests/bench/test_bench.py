@@ -149,6 +149,44 @@ def test_bench_pipeline_removes_its_temporary_clip_when_it_fails(data_dir, bench
     assert list(bench_tmp.glob("livebokeh-bench-*")) == []
 
 
+#: ``bench pipeline`` with a pipeline case that says it started, then waits to be stopped.
+_STOPPED_RUN = """
+import sys, threading
+from pathlib import Path
+from livebokeh.bench import pipeline
+
+def wait(*args):
+    print("running", flush=True)
+    threading.Event().wait(120)
+
+pipeline._run_pipeline = wait
+pipeline.run(Path(sys.argv[1]), ["mediapipe"], frames=2, paced_frames=2, repeats=1)
+"""
+
+
+def test_bench_pipeline_removes_its_temporary_clip_when_terminated(data_dir, bench_tmp):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(bench_tmp))
+    proc = subprocess.Popen([sys.executable, "-c", _STOPPED_RUN, str(data_dir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "running\n", proc.stderr.read()
+        assert len(list(bench_tmp.glob("livebokeh-bench-*/office1080p.mkv"))) == 1  # the clip is there
+        proc.send_signal(signal.SIGTERM)  # as a CI timeout stops it
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert list(bench_tmp.glob("livebokeh-bench-*")) == []
+
+
 def test_every_core_busy_spreads_the_cpu_time_of_a_frame_over_the_cores():
     assert every_core_busy(10.0, cores=2) == pytest.approx(200.0)
     assert every_core_busy(10.0, cores=1) == pytest.approx(100.0)
