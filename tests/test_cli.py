@@ -258,41 +258,43 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (["--camera", "/dev/video-none", "--no-preview"], "camera /dev/video-none could not be opened"),
-        (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist"),
-        (["--config", "nope"], "neither a file nor a preset"),
-        (["--blur", "5"], "command line: render.blur must be a number from 0 to 0.25, got 5.0"),
-        (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe, deeplab"),
-        (["--max-frames", "0"], "--max-frames must be at least 1"),
-        (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "does not exist"),
-        (["--effect", "sparkle"], "render.effect must be one of: blur, replace, none"),
+        # a file or device that fails: 1
+        (["--camera", "/dev/video-none", "--no-preview"], "camera /dev/video-none could not be opened", 1),
+        (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist", 1),
+        (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "does not exist", 1),
+        # what the command line asks cannot be done: 2, as argparse's own errors
+        (["--config", "nope"], "neither a file nor a preset", 2),
+        (["--blur", "5"], "command line: render.blur must be a number from 0 to 0.25, got 5.0", 2),
+        (["--backend", "yolo"], "segmenter.backend must be one of: mediapipe, deeplab", 2),
+        (["--max-frames", "0"], "--max-frames must be at least 1", 2),
+        (["--effect", "sparkle"], "render.effect must be one of: blur, replace, none", 2),
     ],
 )
-def test_bad_input_is_one_line_and_exit_1(args, message, tmp_path, monkeypatch, capsys):
+def test_bad_input_is_one_line_and_its_exit_code(args, message, code, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(args) == 1
+    assert main(args) == code
     assert message in error_line(capsys.readouterr().err)
 
 
 def test_unknown_config_key_is_named(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[render]\nstrength = 3\n")
-    assert main(["--config", str(cfg)]) == 1
+    assert main(["--config", str(cfg)]) == 2
     assert "unknown key 'render.strength'; allowed keys in [render]: effect, blur" in error_line(capsys.readouterr().err)
 
 
 def test_file_mistakes(clip, data_dir, tmp_path, capsys):
-    assert main(["--input", str(clip), "--output", str(tmp_path / "r.mp4"), "--effect", "replace"]) == 1
+    assert main(["--input", str(clip), "--output", str(tmp_path / "r.mp4"), "--effect", "replace"]) == 2
     assert "needs a background" in error_line(capsys.readouterr().err)
     photo = next((data_dir / "stills").glob("*.jpg"))
-    assert main(["--input", str(photo)]) == 1
+    assert main(["--input", str(photo)]) == 2
     assert "an image input needs --output" in error_line(capsys.readouterr().err)
-    assert main(["--input", str(clip), "--output", str(clip)]) == 1
-    assert "is the input file" in error_line(capsys.readouterr().err)
-    assert main(["--input", str(clip), "--output", str(tmp_path / "x.png")]) == 1
-    assert "the input is a video; give --output a matching file ending" in error_line(capsys.readouterr().err)
+    assert main(["--input", str(clip), "--output", str(clip)]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert main(["--input", str(clip), "--output", str(tmp_path / "x.png")]) == 2
+    assert "--output " in (line := error_line(capsys.readouterr().err)) and ".png is not one of the videos" in line
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video at all\n" * 20)
     assert main(["--input", str(bad), "--output", str(tmp_path / "o.mp4")]) == 1
@@ -410,14 +412,14 @@ def test_several_inputs_and_an_image_folder(clip, data_dir, tmp_path, capsys):
     assert main(["--input", str(clip), str(folder), "--output-dir", str(out), "--max-frames", "10", "-q"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"{clip.stem}_portrait.mp4"] + [f"{p.stem}_portrait.jpg" for p in folder.iterdir()])
-    assert main(["--input", str(clip), str(folder)]) == 1
+    assert main(["--input", str(clip), str(folder)]) == 2
     assert "several inputs need --output-dir" in error_line(capsys.readouterr().err)
 
 
 def test_existing_output_is_kept_without_overwrite(clip, tmp_path, capsys):
     out = tmp_path / "o.mp4"
     out.write_bytes(b"keep me")
-    assert main(["--input", str(clip), "--output", str(out), "--max-frames", "3"]) == 1
+    assert main(["--input", str(clip), "--output", str(out), "--max-frames", "3"]) == 2
     assert "exists; pass --overwrite" in error_line(capsys.readouterr().err)
     assert out.read_bytes() == b"keep me"
     assert main(["--input", str(clip), "--output", str(out), "--max-frames", "3", "--overwrite", "--no-audio",
