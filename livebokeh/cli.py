@@ -438,13 +438,9 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
 
 
 def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    import dataclasses
-
-    from livebokeh.pipeline import LiveControls, Pipeline, pacing
-    from livebokeh.threads import opencv_threads, plan_threads
+    from livebokeh.app import open_pipeline
+    from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.segment import SegmenterOptions, create_segmenter
-    from livebokeh.segment.given import GivenMasks
     from livebokeh.sources import CameraSource, Reconnecting, is_image_path, source_for_input
 
     if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
@@ -473,30 +469,11 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         sinks = _build_sinks(args, cfg, info, stack, controls, job)
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        mask_cfg = cfg.mask
-        plan = plan_threads(cfg.segmenter.threads)
-        stack.enter_context(opencv_threads(plan))
-        if args.mask:
-            if info.live and not job.input:
-                raise ConfigError("--mask needs --input: given masks follow a file's frames")
-            segmenter = stack.enter_context(GivenMasks(args.mask))
-            segmenter.check_frames(min(info.frame_count or 0, args.max_frames or info.frame_count or 0) or None)
-            mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
-                                           guided="off", islands=0.0, lookahead=0)
-        else:
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live)
-            segmenter = stack.enter_context(create_segmenter(cfg.segmenter.backend, options))
-        pipeline = Pipeline(
-            source, segmenter, sinks, mask_cfg, cfg.render,
-            queue_size=cfg.pipeline.queue_size, max_frames=args.max_frames,
-            background=background, controls=controls, render_workers=plan.render_workers,
-            inference_workers=plan.inference_workers(segmenter.traits),
-            **pacing(cfg.segmenter.rate, segmenter.traits),
-        )
-        for sink in sinks:
-            if hasattr(sink, "status"):
-                sink.status = pipeline.live_status
-        stack.callback(pipeline.stop)  # runs before the sinks are closed (finalised)
+        if args.mask and info.live and not job.input:
+            raise ConfigError("--mask needs --input: given masks follow a file's frames")
+        # stopped before the sinks are closed (finalised)
+        pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
+                                                     controls=controls, max_frames=args.max_frames))
         stack.enter_context(signals.stopping(pipeline))
         pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
         if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
@@ -507,8 +484,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         report = pipeline.run(poll)
         if not signals.received:
             for sink in sinks:
-                if hasattr(sink, "complete"):
-                    sink.complete = True  # finalise under the real name
+                sink.mark_complete()  # finalise under the real name
         reports.append(report)
 
     if args.stats:

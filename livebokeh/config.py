@@ -34,10 +34,9 @@ def _plain(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-def _segmenter_backends() -> tuple[str, ...]:
-    from livebokeh.segment import SEGMENTERS
-
-    return SEGMENTERS.names()
+#: The segmentation backends (the names ``livebokeh.segment.SEGMENTERS`` registers; a test keeps
+#: them equal). Named here so that the settings schema does not import the segmenters.
+BACKENDS: tuple[str, ...] = ("mediapipe", "deeplab", "rvm")
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class SegmenterConfig:
     backend: str = _choice(
-        "rvm", _segmenter_backends,
+        "rvm", BACKENDS,
         "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
         "mediapipe (bundled, lightest) or deeplab"
     )

@@ -252,3 +252,15 @@ def default_weights() -> Path:
 def no_rvm_weights(monkeypatch) -> None:
     """As on a machine that never downloaded RVM's weights."""
     monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """``livebokeh.cli.main`` sets up the "livebokeh" logger for a terminal (its own handler, no
+    propagation); put it back after each test, so that the next one's ``caplog`` sees its records."""
+    import logging
+
+    logger = logging.getLogger("livebokeh")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]

@@ -106,3 +106,10 @@ def test_random_configs_are_either_valid_or_a_config_error(data):
     else:
         assert isinstance(cfg, Config)
         tomllib.loads(to_toml(cfg))
+
+
+def test_the_schema_names_every_registered_backend():
+    from livebokeh.config import BACKENDS
+    from livebokeh.segment import SEGMENTERS
+
+    assert BACKENDS == SEGMENTERS.names()

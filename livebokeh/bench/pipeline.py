@@ -28,12 +28,12 @@ import numpy as np
 from livebokeh.bench.common import machine, scratch_dir, table, video_frames
 from livebokeh.config import Config, load_config, sections
 from livebokeh.errors import LivebokehError
-from livebokeh.pipeline import Pipeline, pacing
+from livebokeh.app import open_pipeline
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
 from livebokeh.sources.video import VideoFileSource
-from livebokeh.threads import cpu_cores, opencv_threads, plan_threads
+from livebokeh.threads import cpu_cores
 from livebokeh.types import Composite, Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -103,18 +103,10 @@ def rss_mb() -> float:
 
 def _run_pipeline(source: Source, backend: str, cfg: Config) -> dict:
     sink = NullSink()
-    sc = cfg.segmenter
-    plan = plan_threads(sc.threads)
-    with source, opencv_threads(plan):
-        info = source.info
-        opts = SegmenterOptions.from_config(sc, (info.width, info.height), live=info.live)
-        with create_segmenter(backend, opts) as seg:
-            cpu0 = time.process_time()
-            with Pipeline(source, seg, [sink], cfg.mask, cfg.render, queue_size=cfg.pipeline.queue_size,
-                          render_workers=plan.render_workers, inference_workers=plan.inference_workers(seg.traits),
-                          **pacing(sc.rate, seg.traits)) as p:
-                report = p.run()
-            cpu = time.process_time() - cpu0
+    with source, open_pipeline(cfg, source, [sink], backend=backend) as p:
+        cpu0 = time.process_time()
+        report = p.run()
+        cpu = time.process_time() - cpu0
     lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
     return {
         "frames_in": report.frames_in, "frames_out": report.frames_out, "dropped": report.dropped,
@@ -403,23 +395,19 @@ def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict
     source = LoopingSource(clip, frames, fps)
     sink = NullSink()
     threads_before = threading.active_count()
-    with source, opencv_threads(plan_threads(cfg.segmenter.threads)):
-        opts = SegmenterOptions.from_config(cfg.segmenter, (source.info.width, source.info.height))
-        with create_segmenter(cfg.segmenter.backend, opts) as seg:
-            with Pipeline(source, seg, [sink], cfg.mask, cfg.render,
-                          **pacing(cfg.segmenter.rate, seg.traits)) as p:
-                p.start()
-                step = max(1, frames // 40)
-                next_at = 0
+    with source, open_pipeline(cfg, source, [sink]) as p:
+        p.start()
+        step = max(1, frames // 40)
+        next_at = 0
 
-                def sample() -> bool:
-                    nonlocal next_at
-                    if p.frames_in >= next_at:
-                        samples.append((p.frames_in, rss_mb(), threading.active_count()))
-                        next_at += step
-                    return True
+        def sample() -> bool:
+            nonlocal next_at
+            if p.frames_in >= next_at:
+                samples.append((p.frames_in, rss_mb(), threading.active_count()))
+                next_at += step
+            return True
 
-                report = p.wait(sample, poll_interval=0.05)
+        report = p.wait(sample, poll_interval=0.05)
     samples.append((report.frames_in, rss_mb(), threading.active_count()))
     warm = [s for s in samples if s[0] >= max(step, frames // 10)] or samples
     q = max(1, len(warm) // 4)

@@ -34,8 +34,8 @@ from livebokeh.mask import (
     upsample,
     warp,
 )
-from livebokeh.pipeline.controls import LiveControls
-from livebokeh.pipeline.queues import END, Empty, FanIn, FanOut, FifoQueue, Full, InOrder, LatestQueue
+from livebokeh.controls import LiveControls
+from livebokeh.queues import END, Empty, FanIn, FanOut, FifoQueue, Full, InOrder, LatestQueue
 from livebokeh.pipeline.stats import LatencyLog, Report, StageReport, StageTimer, percentile_ms
 from livebokeh.render import Background, render_bokeh
 from livebokeh.sinks.base import Sink

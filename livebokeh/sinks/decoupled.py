@@ -6,7 +6,7 @@ import logging
 import threading
 
 from livebokeh.errors import SinkError
-from livebokeh.pipeline.queues import END, Empty, LatestQueue
+from livebokeh.queues import END, Empty, LatestQueue
 from livebokeh.sinks.base import Sink
 from livebokeh.types import Composite
 
@@ -47,6 +47,10 @@ class Decoupled(Sink):
 
     def poll(self) -> bool:
         return self.inner.poll()
+
+    def mark_complete(self) -> None:
+        super().mark_complete()
+        self.inner.mark_complete()
 
     def _run(self) -> None:
         try:

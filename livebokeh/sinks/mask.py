@@ -26,7 +26,6 @@ class MaskSink(Sink):
         self.path = Path(path)
         self.overwrite = overwrite
         self.frames = 0
-        self.complete = False
         self._writer: VideoWriter | None = None
         self._pattern = is_pattern(path)
         if self._pattern:

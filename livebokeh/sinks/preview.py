@@ -88,7 +88,7 @@ class PreviewSink(Sink):
         return True
 
     def overlay_lines(self) -> list[str]:
-        from livebokeh.pipeline.controls import describe
+        from livebokeh.controls import describe
 
         lines = [describe(self.controls.render)] if self.controls is not None else []
         if self.status is not None:

@@ -272,7 +272,7 @@ def _format_of(suffix: str) -> str:
 class VideoFileSink(Sink):
     """The rendered frames as a video file, with the source's audio (see the module text).
 
-    Set :attr:`complete` to True once the whole input went through; otherwise :meth:`close` keeps
+    Call :meth:`mark_complete` once the whole input went through; otherwise :meth:`close` keeps
     what was written as ``NAME.partial.EXT``.
     """
 
@@ -282,7 +282,6 @@ class VideoFileSink(Sink):
                  audio_from: str | Path | None = None, overwrite: bool = True) -> None:
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
                                    audio_from=audio_from, overwrite=overwrite)
-        self.complete = False
         self.result: Path | None = None
 
     @property
@@ -315,7 +314,6 @@ class AlphaVideoSink(Sink):
 
         self.unmix = unmix
         self.path = Path(path)
-        self.complete = False
         self._pattern = is_pattern(path)
         if self._pattern:
             check_pattern("--alpha-output", path)

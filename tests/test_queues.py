@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from livebokeh.pipeline.queues import END, Empty, FifoQueue, Full, LatestQueue
+from livebokeh.queues import END, Empty, FifoQueue, Full, LatestQueue
 
 
 def test_latest_queue_keeps_the_newest_and_counts_drops():
@@ -51,7 +51,7 @@ def test_fifo_queue_blocks_with_timeouts():
 
 
 def test_fan_out_and_in_keep_the_order_across_workers():
-    from livebokeh.pipeline.queues import FanIn, FanOut
+    from livebokeh.queues import FanIn, FanOut
 
     ins = [FifoQueue(2), FifoQueue(2)]
     fan_out, fan_in = FanOut(ins), FanIn(ins)
@@ -68,7 +68,7 @@ def test_fan_out_and_in_keep_the_order_across_workers():
 
 
 def test_fan_out_end_is_not_repeated_after_a_full_queue():
-    from livebokeh.pipeline.queues import FanIn, FanOut
+    from livebokeh.queues import FanIn, FanOut
 
     ins = [FifoQueue(1), FifoQueue(1)]
     fan_out = FanOut(ins)
@@ -84,7 +84,7 @@ def test_fan_out_end_is_not_repeated_after_a_full_queue():
 
 
 def test_in_order_gives_back_results_in_the_order_started():
-    from livebokeh.pipeline.queues import InOrder
+    from livebokeh.queues import InOrder
 
     order = InOrder(key=lambda item: item[0])
     for n in (5, 6, 7, 8):  # frame indexes need not start at 0

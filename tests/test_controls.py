@@ -1,5 +1,5 @@
 from livebokeh.config import RenderConfig
-from livebokeh.pipeline import LiveControls
+from livebokeh.controls import LiveControls
 from livebokeh.sinks import PreviewSink
 from livebokeh.sinks.preview import draw_overlay
 
