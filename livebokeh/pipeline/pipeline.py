@@ -202,6 +202,12 @@ class _Stage:
         for outbox in self.outboxes:
             _put(outbox, item, self.pipeline._halt)
 
+    def _end(self) -> None:
+        """The stream ends here: what the stage still holds (``flush``), then END."""
+        for rest in self.flush() if self.flush else ():
+            self._emit(rest)
+        self._emit(END)
+
     def _run(self) -> None:
         started = 0.0
         try:
@@ -213,9 +219,7 @@ class _Stage:
                 if item is None and self.inbox is not None:
                     return  # halted
                 if item is END or item is None:
-                    for rest in self.flush() if self.flush else ():
-                        self._emit(rest)
-                    self._emit(END)
+                    self._end()
                     return
                 if self.inbox is None:
                     out = item  # the capture stage's work was the read itself
@@ -230,9 +234,7 @@ class _Stage:
                         self.pipeline._input_failed(self.name, err)
                         out = END  # the stream ends here: what came before is finished
                     if out is END:
-                        for rest in self.flush() if self.flush else ():
-                            self._emit(rest)
-                        self._emit(END)
+                        self._end()
                         return
                 self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
                 if isinstance(out, Batch):
