@@ -1,4 +1,5 @@
-"""One assembly: settings, an open source and its outputs -> a pipeline ready to run.
+"""One assembly: settings, an open source and its outputs -> a pipeline ready to run
+(:func:`open_sinks`, then :func:`open_pipeline`).
 
 The command line and every benchmark build their runs here, so a run measured by ``livebokeh
 bench`` is the run a user gets: the same thread plan (resolved once, into plain numbers), the
@@ -8,8 +9,10 @@ same segmenter options, the same model pacing.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from livebokeh.config import Config
@@ -19,6 +22,56 @@ from livebokeh.render import Background
 from livebokeh.sinks import Sink
 from livebokeh.sources import Source
 from livebokeh.threads import opencv_threads, plan_threads
+from livebokeh.types import StreamInfo
+
+log = logging.getLogger(__name__)
+
+
+def open_sinks(cfg: Config, info: StreamInfo, stack: ExitStack, *, controls: LiveControls | None = None,
+               output: str | Path | None = None, save_mask: str | Path | None = None,
+               alpha_output: str | Path | None = None, audio_from: str | Path | None = None,
+               overwrite: bool = False, explicit_preview: bool = False) -> list[Sink]:
+    """The outputs of a run, each registered on ``stack`` to be closed (finalised) even when a
+    later one cannot be opened.
+
+    Args:
+        info: the open source's stream (a still image, a file, or live).
+        output, save_mask, alpha_output: files to write (``--output``, ``--save-mask``,
+            ``--alpha-output``); checked beforehand by :func:`livebokeh.sinks.files.check_outputs`.
+        audio_from: the input file whose sound the videos keep (when ``[output] audio`` is on).
+        overwrite: existing files may be replaced.
+        explicit_preview: the preview was asked for, so it opens for files and without a display too.
+    """
+    from livebokeh.sinks import SINKS, display_available
+    from livebokeh.sinks.decoupled import Decoupled
+
+    sinks: list[Sink] = []
+
+    def add(sink: Sink) -> None:
+        sinks.append(sink)
+        stack.callback(sink.close)
+
+    oc = cfg.output
+    audio = audio_from if (audio_from and oc.audio and not info.still) else None
+    if output:
+        if info.still:
+            add(SINKS.get("image")(output, overwrite=overwrite))
+        else:
+            add(SINKS.get("video")(output, info, crf=oc.crf, preset=oc.preset, audio_from=audio, overwrite=overwrite))
+    if save_mask:
+        add(SINKS.get("mask")(save_mask, info, overwrite=overwrite))
+    if alpha_output:
+        add(SINKS.get("alpha")(alpha_output, info, overwrite=overwrite, unmix=cfg.render.unmix, audio_from=audio))
+    if info.live and cfg.virtual_camera.enabled:
+        vc = cfg.virtual_camera
+        # on its own thread, so a slow reader never holds up the preview or a recording
+        add(Decoupled(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps)))
+    if cfg.preview.enabled and (info.live or explicit_preview):
+        if display_available() or explicit_preview:
+            add(SINKS.get("preview")(controls=controls))
+        else:
+            log.info("no display: preview window off (pass --no-preview to silence this)")
+    return sinks
 
 
 @contextmanager

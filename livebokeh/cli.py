@@ -438,7 +438,7 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
 
 
 def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    from livebokeh.app import open_pipeline
+    from livebokeh.app import open_pipeline, open_sinks
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
     from livebokeh.sources import CameraSource, Reconnecting, is_image_path, source_for_input
@@ -466,7 +466,9 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         if cfg.render.effect == "replace" or cfg.render.background:
             background = stack.enter_context(open_background(cfg.render.background))
         controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay)
-        sinks = _build_sinks(args, cfg, info, stack, controls, job)
+        sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,
+                           alpha_output=job.alpha_output, audio_from=job.input, overwrite=args.overwrite,
+                           explicit_preview="preview.enabled" in vars(args))
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
         if args.mask and info.live and not job.input:
@@ -527,46 +529,6 @@ def _base_poll() -> Any:
     from livebokeh.sinks import Sink
 
     return Sink.poll
-
-
-def _build_sinks(args: argparse.Namespace, cfg: Any, info: Any, stack: ExitStack, controls: Any,
-                 job: Job) -> list[Any]:
-    from livebokeh.sinks import SINKS, display_available
-    from livebokeh.sinks.decoupled import Decoupled
-
-    live = info.live
-    sinks: list[Any] = []
-
-    def add(sink: Any) -> None:
-        # closed (finalised) even when a later sink cannot be opened
-        sinks.append(sink)
-        stack.callback(sink.close)
-
-    oc = cfg.output
-    audio = job.input if (job.input and oc.audio and not info.still) else None
-    if job.output:
-        if info.still:
-            add(SINKS.get("image")(job.output, overwrite=args.overwrite))
-        else:
-            add(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
-                                   overwrite=args.overwrite))
-    if job.save_mask:
-        add(SINKS.get("mask")(job.save_mask, info, overwrite=args.overwrite))
-    if job.alpha_output:
-        add(SINKS.get("alpha")(job.alpha_output, info, overwrite=args.overwrite, unmix=cfg.render.unmix,
-                               audio_from=audio))
-    if live and cfg.virtual_camera.enabled:
-        vc = cfg.virtual_camera
-        # on its own thread, so a slow reader never holds up the preview or a recording
-        add(Decoupled(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps)))
-    explicit_preview = "preview.enabled" in vars(args)
-    want_preview = cfg.preview.enabled and (live or explicit_preview)
-    if want_preview:
-        if display_available() or explicit_preview:
-            add(SINKS.get("preview")(controls=controls))
-        else:
-            log.info("no display: preview window off (pass --no-preview to silence this)")
-    return sinks
 
 
 class _StopSignals:

@@ -134,6 +134,12 @@ def test_bench_pipeline_short(data_dir, tmp_path, bench_tmp, monkeypatch):
         assert r["busy_vs_segmenter"] == pytest.approx(r["busy_fps"] / r["segmenter_alone_fps"])
     assert rows[2]["frames_out"] + rows[2]["dropped"] == 30
     assert "busy_fps" not in rows[2]  # the paced case is held to the camera's rate, not bound by CPU
+    # the user's job, assembled as the command does: every frame into an H.264 file (removed with
+    # the scratch folder), beside the naive loop writing the same encoder
+    (j,) = report["jobs"]
+    assert j["case"] == "mediapipe, 1280x720 clip to H.264" and j["frames_out"] == 20
+    assert j["fps"] > 0 and j["naive_fps"] > 0 and j["vs_naive"] == pytest.approx(j["fps"] / j["naive_fps"])
+    assert j["cpu_ms_per_frame"] > 0 and j["naive_cpu_ms"] > 0 and j["cores"] > 0
 
 
 def test_bench_pipeline_removes_its_temporary_clip_when_it_fails(data_dir, bench_tmp, monkeypatch):
