@@ -219,6 +219,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv_given = argv is not None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS:
         import importlib
@@ -230,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        with _StopSignals() as signals:  # from the start: a signal while loading is an interrupt
+        # from the start: a signal while loading is an interrupt. Run as the command (argv None),
+        # the handlers stay until the process exits: a signal in its last moments is not fatal
+        with _StopSignals(restore=argv_given) as signals:
             from livebokeh.config import load_config, to_toml
 
             cfg = load_config(args.config, _overrides(args))
@@ -541,7 +544,8 @@ class _StopSignals:
     loading), the first signal interrupts as usual.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restore: bool = True) -> None:
+        self.restore = restore
         self.received: list[int] = []
         self._pipeline: Any = None
         self._previous: list[tuple[int, Any]] = []
@@ -569,8 +573,10 @@ class _StopSignals:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sig, previous in self._previous:
-            signal.signal(sig, previous)
+        self._pipeline = _Finishing()  # from here a signal only waits for the exit
+        if self.restore:
+            for sig, previous in self._previous:
+                signal.signal(sig, previous)
         self._previous.clear()
 
     def stopping(self, pipeline: Any) -> Any:

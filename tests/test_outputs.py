@@ -580,3 +580,65 @@ def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
         assert [s.codec_context.name for s in c.streams.audio] == ["aac"]
         sound = sum(f.samples for f in c.decode(audio=0)) / 48000
     assert sound >= kept["frames"] / 25 - 1.0  # the sound came along with the pictures
+
+
+# -- found by the second trial ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a" * 252 + ".mp4", "é" * 126 + ".mp4"])
+def test_a_name_too_long_for_the_file_system_is_refused_up_front(video, mask, tmp_path, capsys, name):
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / name)]) == 2
+    assert "the file name is too long" in error_line(capsys.readouterr().err)
+
+
+def test_a_pattern_whose_names_grow_too_long_is_refused_up_front(video, mask, tmp_path, capsys):
+    pattern = tmp_path / ("é" * 124 + "%d.png")  # 253 bytes for frames 0-9, 256 from frame 100
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--save-mask", str(pattern)]) == 2
+    assert "the file name is too long" in error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "m.png"]
+
+
+def test_names_with_bytes_that_are_not_utf8_work(video, mask, tmp_path):
+    out = tmp_path / os.fsdecode(b"bad\xff.mp4")
+    side = tmp_path / os.fsdecode(b"m\xfe.mkv")
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), "--save-mask", str(side), "-q"]) == 0
+    assert probe_video(out)["frames"] == 12 and probe_video(side)["frames"] == 12
+
+
+def test_patterns_whose_names_meet_at_some_frame_are_refused(video, mask, tmp_path, capsys):
+    (tmp_path / "e").mkdir()
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--save-mask", str(tmp_path / "e" / "a1%d.png"), "--alpha-output", str(tmp_path / "e" / "a%d.png")]) == 2
+    assert "name the same file" in error_line(capsys.readouterr().err)  # a1%d at 0 is a%d at 10
+    # names a pattern cannot give do not count: %d never writes n00015.png, and %05d never n15.png
+    (tmp_path / "e" / "n00015.png").write_bytes(b"keep")
+    (tmp_path / "e" / "w15.png").write_bytes(b"keep")
+    assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "e" / "n%d.png"),
+                 "--alpha-output", str(tmp_path / "e" / "w%05d.png"), "-q"]) == 0
+    assert (tmp_path / "e" / "n00015.png").read_bytes() == (tmp_path / "e" / "w15.png").read_bytes() == b"keep"
+
+
+def test_masks_numbered_from_one_are_taken_from_frame_zero(video, tmp_path):
+    (tmp_path / "mk").mkdir()
+    for i in range(1, 13):  # as ffmpeg numbers them
+        cv2.imwrite(str(tmp_path / "mk" / f"{i:04d}.png"), np.full((48, 64), 20 * i, np.uint8))
+    assert main(["--input", str(video), "--mask", str(tmp_path / "mk" / "%04d.png"), "--save-mask",
+                 str(tmp_path / "again.mkv"), "-q"]) == 0
+    got = probe_video(tmp_path / "again.mkv")["gray"]
+    assert [int(round(float(g.mean()))) for g in got] == [20 * i for i in range(1, 13)]
+
+
+def test_a_signal_after_the_run_ended_does_not_kill_the_command():
+    """Run as the command, the handlers stay to the process's exit: SIGTERM in the last moments
+    (after the outputs were finalised) no longer ends it with 143 instead of its own status."""
+    from livebokeh.cli import _StopSignals
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with _StopSignals(restore=False) as signals:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)  # recorded, nothing raised
+        assert signals.received == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -41,8 +41,12 @@ class GivenMasks:
         self._video: Any = None
         self._next_index = 0
         self._warned_size = False
+        self._first = 0  # the number of frame 0's mask: 0, or 1 for tools that count from 1 (ffmpeg)
         if is_pattern(self.path):
-            _read_gray(Path(self.path % 0))  # fail early when the first one is missing
+            if not Path(self.path % 0).is_file() and Path(self.path % 1).is_file():
+                self._first = 1
+                log.info("--mask %s starts at %s: it is taken as frame 0's", self.path, self.path % 1)
+            _read_gray(Path(self.path % self._first))  # fail early when the first one is missing
         elif is_image_path(self.path):
             self._static = _read_gray(Path(self.path))
         else:
@@ -59,7 +63,7 @@ class GivenMasks:
         if self._static is not None:
             return None
         n = 0
-        while Path(self.path % n).is_file():
+        while Path(self.path % (n + self._first)).is_file():
             n += 1
         return n
 
@@ -85,7 +89,7 @@ class GivenMasks:
             if gray is None:
                 raise SourceError(f"mask video {self.path}: frame {frame.index} was asked for twice")
         else:
-            path = Path(self.path % frame.index)
+            path = Path(self.path % (frame.index + self._first))
             if not path.is_file():
                 raise SourceError(f"--mask {self.path} has no mask for frame {frame.index} ({path}); "
                                   "it ends before the input: the frames before were kept")

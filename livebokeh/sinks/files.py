@@ -116,10 +116,25 @@ class Output:
 
 
 def _pattern_regex(path: Path) -> re.Pattern[str]:
-    """The names a (checked) pattern can give: its frame number stands for any run of digits."""
+    """The names a (checked) pattern can give: ``%d`` any number without leading zeros, ``%0Nd``
+    at least N digits (more only without a leading zero)."""
     (conv,) = _conversions(path.name)
     before, after = path.name[: conv.start()], path.name[conv.end() :]
-    return re.compile(re.escape(before.replace("%%", "%")) + r"\d+" + re.escape(after.replace("%%", "%")))
+    width = int(conv.group()[1:-1] or 0)
+    number = rf"(?:\d{{{width}}}|[1-9]\d{{{width},}})" if width > 1 else r"(?:0|[1-9]\d*)"
+    return re.compile(re.escape(before.replace("%%", "%")) + number + re.escape(after.replace("%%", "%")))
+
+
+#: Frame numbers tried when telling whether two patterns in one folder can name one file.
+_OVERLAP_PROBE = 20000
+
+
+def _patterns_overlap(a: Path, b: Path) -> bool:
+    """Whether the names two patterns give meet: each one's names for the first frames (where
+    their fixed text lines up, such as ``a1%d`` and ``a%d`` from frame 10) tried on the other."""
+    ra, rb = _pattern_regex(a), _pattern_regex(b)
+    na, nb = str(a.name), str(b.name)
+    return any(rb.fullmatch(na % n) or ra.fullmatch(nb % n) for n in range(_OVERLAP_PROBE))
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -166,6 +181,10 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
 
 def _check_folder(out: Output) -> None:
     p = out.path
+    longest = str(p.name) % 10**7 if out.pattern else p.name  # a pattern's names up to frame 10 million
+    if _name_bytes(longest) > NAME_MAX:
+        raise ConfigError(f"{out.flag} {p}: the file name is too long ({_name_bytes(longest)} bytes; file systems "
+                          f"take {NAME_MAX}); choose a shorter name")
     if not out.pattern and p.is_dir():
         raise ConfigError(f"{out.flag} {p} is a folder; give a file name such as {p / ('out' + _example(out.flag))}")
     folder = p.parent
@@ -182,8 +201,7 @@ def _example(flag: str) -> str:
 def _collide(a: Output, b: Output) -> bool:
     if a.pattern and b.pattern:
         return _same(a.path.parent, b.path.parent) and (
-            a.path.name == b.path.name or _pattern_regex(a.path).pattern == _pattern_regex(b.path).pattern
-        )
+            a.path.name == b.path.name or _patterns_overlap(a.path, b.path))
     if a.pattern:
         return a.matches(b.path)
     if b.pattern:
@@ -191,14 +209,20 @@ def _collide(a: Output, b: Output) -> bool:
     return _same(a.path, b.path)
 
 
+def _name_bytes(name: str) -> int:
+    """A file name's length as the file system counts it (any bytes, as the OS gave them)."""
+    return len(os.fsencode(name))
+
+
 def _fit(stem: str, tail: str) -> str:
     """``stem + tail``, the stem shortened (and told apart by a hash of it) when the name would be
     too long for the file system."""
-    if len((stem + tail).encode()) <= NAME_MAX:
+    if _name_bytes(stem + tail) <= NAME_MAX:
         return stem + tail
-    digest = "~" + hashlib.sha1(stem.encode()).hexdigest()[:8]
-    room = NAME_MAX - len((digest + tail).encode())
-    short = stem.encode()[: max(0, room)].decode(errors="ignore")
+    digest = "~" + hashlib.sha1(os.fsencode(stem)).hexdigest()[:8]
+    short = stem
+    while short and _name_bytes(short + digest + tail) > NAME_MAX:
+        short = short[:-1]
     return short + digest + tail
 
 
@@ -265,8 +289,8 @@ def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
         return dest
     except FileExistsError:
         other = keep_partial(tmp, dest)
-        log.warning("%s appeared during the run and was kept; the result is in %s", dest, other)
-        return other
+        raise SinkError(f"{dest} appeared during the run (another program wrote it) and was kept; "
+                        f"this run's result is in {other}") from None
     except OSError as err:
         raise SinkError(f"cannot move the finished {dest.name} into place: {reason(err)}") from None
 

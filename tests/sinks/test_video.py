@@ -296,3 +296,16 @@ def test_a_disk_that_fills_while_finalising_is_an_error(tmp_path):
     real.close()
     assert not out.exists() and (tmp_path / "talk.partial.mkv").exists()
     assert w.close() == tmp_path / "talk.partial.mkv"  # a second close says where, raises nothing
+
+
+def test_an_output_that_appears_during_the_run_is_kept(tmp_path):
+    """Another program wrote the same name meanwhile: nothing is replaced, and the run says
+    where its result went (it is not a success with the final name missing)."""
+    out = tmp_path / "c.mp4"
+    w = VideoWriter(out, 64, 48, Fraction(30), overwrite=False)
+    for f in _frames(3, 64, 48):
+        w.write(f)
+    out.write_bytes(b"the other program's")
+    with pytest.raises(SinkError, match=r"c.mp4 appeared during the run .* this run's result is in .*c.partial.mp4"):
+        w.close()
+    assert out.read_bytes() == b"the other program's" and probe_video(tmp_path / "c.partial.mp4")["frames"] == 3
