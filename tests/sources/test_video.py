@@ -283,14 +283,21 @@ def _with_cover(path, video_frames=0):
         if video is not None:
             for p in video.encode(None):
                 c.mux(p)
-        for n in range(47):  # 1 s of sound
-            f = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
-            f.sample_rate, f.pts = 48000, n * 1024
-            for p in audio.encode(f):
-                c.mux(p)
-        for p in audio.encode(None):
-            c.mux(p)
+        _mux_silence(c, audio, 47, 1024, 48000)  # 1 s of sound
     return path
+
+
+def _mux_silence(container, stream, count, samples, rate):
+    """``count`` frames of stereo silence of ``samples`` each into ``stream``, then its last packets."""
+    import av
+
+    for n in range(count):
+        f = av.AudioFrame.from_ndarray(np.zeros((2, samples), np.float32), format="fltp", layout="stereo")
+        f.sample_rate, f.pts = rate, n * samples
+        for p in stream.encode(f):
+            container.mux(p)
+    for p in stream.encode(None):
+        container.mux(p)
 
 
 @pytest.mark.parametrize("name", ["song.m4a", "song.mp3"])
@@ -309,13 +316,7 @@ def test_a_song_with_cover_art_has_no_video(tmp_path, name):
                 c.mux(p)
             for p in cover.encode(None):
                 c.mux(p)
-            for n in range(40):
-                f = av.AudioFrame.from_ndarray(np.zeros((2, 1152), np.float32), format="fltp", layout="stereo")
-                f.sample_rate, f.pts = 44100, n * 1152
-                for p in audio.encode(f):
-                    c.mux(p)
-            for p in audio.encode(None):
-                c.mux(p)
+            _mux_silence(c, audio, 40, 1152, 44100)
     else:
         path = _with_cover(tmp_path / name)
     with av.open(str(path)) as c:  # the cover reads as a video stream
