@@ -411,7 +411,7 @@ def test_the_progress_bar_reaches_the_end_and_leaves_the_line_clean(monkeypatch)
 
 
 @pytest.mark.parametrize("pattern", ["pm/%s.png", "pm/%i.png", "pm/%x.png", "pm/%5d.png", "pm%d/x.png",
-                                     "pm/x%dy%d.png", "pm/%c.png"])
+                                     "pm/x%dy%d.png", "pm/%c.png", "pm/100%_%d.png", "pm/%d%.png"])
 @pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
 def test_only_frame_number_patterns_are_patterns(video, mask, tmp_path, capsys, flag, pattern):
     """Any other conversion replaced files the policy never looked at (even the input)."""
@@ -617,6 +617,12 @@ def test_patterns_whose_names_meet_at_some_frame_are_refused(video, mask, tmp_pa
     assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "e" / "n%d.png"),
                  "--alpha-output", str(tmp_path / "e" / "w%05d.png"), "-q"]) == 0
     assert (tmp_path / "e" / "n00015.png").read_bytes() == (tmp_path / "e" / "w15.png").read_bytes() == b"keep"
+
+
+def test_a_mask_pattern_with_a_lone_percent_is_refused_before_reading(video, tmp_path, capsys):
+    assert main(["--input", str(video), "--mask", str(tmp_path / "100%_%d.png"), "--output", str(tmp_path / "o.mp4")]) == 2
+    assert "--mask" in (line := error_line(capsys.readouterr().err)) and "not a valid pattern" in line
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_masks_numbered_from_one_are_taken_from_frame_zero(video, tmp_path):

@@ -67,7 +67,12 @@ def check_pattern(flag: str, path: str | Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` has exactly one ``%d`` / ``%0Nd``, in the file name."""
     p = Path(path)
     name_convs, folder_convs = _conversions(p.name), _conversions(str(p.parent))
-    if folder_convs or len(name_convs) != 1 or not _FRAME_NUMBER.fullmatch(name_convs[0].group()):
+    try:
+        str(path) % 0  # a lone % (100%_%d.png) is no conversion of ours but breaks formatting
+        formats = True
+    except (TypeError, ValueError):
+        formats = False
+    if not formats or folder_convs or len(name_convs) != 1 or not _FRAME_NUMBER.fullmatch(name_convs[0].group()):
         raise ConfigError(
             f"{flag} {path}: not a valid pattern; put one %d or %05d in the file name, such as masks/%05d.png "
             "(a literal % is written %%)"

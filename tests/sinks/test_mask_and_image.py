@@ -45,7 +45,7 @@ def test_still_mask_and_image(tmp_path):
 
 
 def test_bad_mask_paths(tmp_path):
-    for bad in ("m%s.png", "m%d_%d.png", "m%i.png", "%05d/m.png"):
+    for bad in ("m%s.png", "m%d_%d.png", "m%i.png", "%05d/m.png", "100%_%d.png", "m%d%.png"):
         with pytest.raises(ConfigError, match="not a valid pattern; put one %d or %05d in the file name"):
             MaskSink(tmp_path / bad, VIDEO)
     with pytest.raises(ConfigError, match="unknown image type"):
