@@ -55,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
 
     g = p.add_argument_group("input and output")
-    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg,
-                   help="camera to open (default 0); an index or a device path such as /dev/video2")
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg)
     g.add_argument("--input", "-i", metavar="FILE", nargs="+",
                    help="process video or image files (or a folder of images) instead of a camera")
     g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")
@@ -72,101 +71,60 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quality", choices=sorted(QUALITY),
                    help="files: fast keeps live settings; best spends more time per frame (RVM's backbone at 512 px; "
                         "look-ahead smoothing, and the ROI pass or DeepLab at 513 px in the frame's shape)")
-    g.add_argument("--crf", dest="output.crf", type=int, metavar="N", default=cfg,
-                   help="video quality, lower is better (H.264 default 18)")
-    g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg,
-                   help="x264 speed preset (default veryfast)")
-    g.add_argument("--audio", dest="output.audio", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="keep the input's audio in the output video (default on; --no-audio drops it)")
+    g.add_argument("--crf", dest="output.crf", metavar="N", default=cfg)
+    g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg)
+    g.add_argument("--audio", dest="output.audio", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
 
     g = p.add_argument_group("camera")
-    g.add_argument("--width", dest="camera.width", type=int, default=cfg, help="requested width (default 1280)")
-    g.add_argument("--height", dest="camera.height", type=int, default=cfg, help="requested height (default 720)")
-    g.add_argument("--fps", dest="camera.fps", type=float, default=cfg, help="requested frame rate (default 30)")
-    g.add_argument("--fourcc", dest="camera.fourcc", default=cfg,
-                   help="requested pixel format, e.g. MJPG (default; needed for 1080p30 on most webcams) or YUYV")
+    g.add_argument("--width", dest="camera.width", default=cfg)
+    g.add_argument("--height", dest="camera.height", default=cfg)
+    g.add_argument("--fps", dest="camera.fps", default=cfg)
+    g.add_argument("--fourcc", dest="camera.fourcc", default=cfg)
 
     g = p.add_argument_group("segmentation")
-    g.add_argument("--backend", dest="segmenter.backend", default=cfg,
-                   help="segmentation backend: rvm (default: matting, hair included), mediapipe (bundled, lightest) "
-                        "or deeplab")
-    g.add_argument("--model", dest="segmenter.model", default=cfg,
-                   help="MediaPipe model: general (256x256, default) or landscape (144x256, faster)")
-    g.add_argument("--threads", dest="segmenter.threads", type=int, default=cfg, help="inference threads (default 0 = automatic)")
-    g.add_argument("--model-size", dest="segmenter.size", type=int, metavar="PX", default=cfg,
-                   help="DeepLab input height (default 257 on the CPU, 513 on a GPU); RVM input long side (default: files 640, "
-                        "live 512)")
-    g.add_argument("--backbone", dest="segmenter.backbone", type=int, metavar="PX", default=cfg,
-                   help="RVM: long side of the picture its backbone sees (default: files 384, --quality best 512, live 256)")
-    g.add_argument("--model-rate", dest="segmenter.rate", type=float, metavar="N", default=cfg,
-                   help="live: most model runs a second, optical flow between (default 0 = automatic: RVM on the "
-                        "CPU runs 60%% of the time, the others as fast as they go)")
-    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg,
-                   help="DeepLab input shape: square (default) or frame (keeps the frame's aspect ratio)")
-    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg,
-                   help="DeepLab runtime: auto (default), tflite (CPU, 257x257) or keras (TensorFlow, GPU when present)")
-    g.add_argument("--precision", dest="segmenter.precision", default=cfg,
-                   help="DeepLab keras precision: auto (= float32), float32 or mixed (float16)")
-    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg,
-                   help="DeepLab weights (.tflite); default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache, or a download")
-    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg,
-                   help="RVM weights (.onnx); default: $LIVEBOKEH_RVM_WEIGHTS, the cache, or a download")
-    g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="second model pass around the person for sharper edges (default on)")
-    g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg,
-                   help="also segment the mirrored picture and average (default auto: single images only)")
-    g.add_argument("--mask-low", dest="mask.low", type=float, default=cfg,
-                   help="model output at or below which a pixel is background (default: 0.4; 0 for RVM's alpha)")
-    g.add_argument("--mask-high", dest="mask.high", type=float, default=cfg,
-                   help="model output at or above which a pixel is person (default: 0.6; 1 for RVM's alpha)")
-    g.add_argument("--feather", dest="mask.feather", type=float, default=cfg,
-                   help="edge softness as a fraction of frame height (default 0.0015)")
-    g.add_argument("--smoothing", dest="mask.smoothing", type=float, default=cfg,
-                   help="flow-compensated temporal smoothing, 0..1 (default 1; 0 = off)")
-    g.add_argument("--lookahead", dest="mask.lookahead", type=int, metavar="N", default=cfg,
-                   help="files: also smooth each mask with the next N frames (default -1 = automatic: 2 for "
-                        "DeepLab, 0 for MediaPipe; 0 = causal)")
+    g.add_argument("--backend", dest="segmenter.backend", default=cfg)
+    g.add_argument("--model", dest="segmenter.model", default=cfg)
+    g.add_argument("--threads", dest="segmenter.threads", default=cfg)
+    g.add_argument("--model-size", dest="segmenter.size", metavar="PX", default=cfg)
+    g.add_argument("--backbone", dest="segmenter.backbone", metavar="PX", default=cfg)
+    g.add_argument("--model-rate", dest="segmenter.rate", metavar="N", default=cfg)
+    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg)
+    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg)
+    g.add_argument("--precision", dest="segmenter.precision", default=cfg)
+    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg)
+    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg)
+    g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)
+    g.add_argument("--mask-low", dest="mask.low", default=cfg)
+    g.add_argument("--mask-high", dest="mask.high", default=cfg)
+    g.add_argument("--feather", dest="mask.feather", default=cfg)
+    g.add_argument("--smoothing", dest="mask.smoothing", default=cfg)
+    g.add_argument("--lookahead", dest="mask.lookahead", metavar="N", default=cfg)
 
     g = p.add_argument_group("effect")
-    g.add_argument("--effect", dest="render.effect", default=cfg,
-                   help="blur (default), replace (needs --background) or none")
-    g.add_argument("--blur", dest="render.blur", type=float, default=cfg,
-                   help="blur radius as a fraction of frame height (default 0.03; 0.015 subtle, 0.06 strong)")
-    g.add_argument("--fstop", dest="render.fstop", type=float, metavar="N", default=cfg,
-                   help="lens-like strength instead of --blur: 1.4 strong, 2.8 medium, 8 subtle")
-    g.add_argument("--aperture", dest="render.aperture", metavar="SHAPE", default=cfg,
-                   help="bokeh shape: disc (default), polygon or gaussian")
-    g.add_argument("--blades", dest="render.blades", type=int, metavar="N", default=cfg,
-                   help="sides of the polygon aperture (default 6)")
-    g.add_argument("--linear", dest="render.linear", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="blur in linear light, like a lens (default on)")
-    g.add_argument("--highlights", dest="render.highlights", type=float, metavar="GAIN", default=cfg,
-                   help="boost clipped highlights into bokeh discs (default 2; 0 = off)")
-    g.add_argument("--light-wrap", dest="render.light_wrap", type=float, metavar="S", default=cfg,
-                   help="background light over the person's edge, 0..1 (default 0.3; 0 = off)")
-    g.add_argument("--light-wrap-size", dest="render.light_wrap_size", type=float, metavar="F", default=cfg,
-                   help="light wrap width as a fraction of frame height (default 0.008)")
-    g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg,
-                   help="new background for --effect replace: an image, a video (looped) or a colour "
-                        "(#00ff00, green, chroma-green for keying in OBS)")
+    g.add_argument("--effect", dest="render.effect", default=cfg)
+    g.add_argument("--blur", dest="render.blur", default=cfg)
+    g.add_argument("--fstop", dest="render.fstop", metavar="N", default=cfg)
+    g.add_argument("--aperture", dest="render.aperture", metavar="SHAPE", default=cfg)
+    g.add_argument("--blades", dest="render.blades", metavar="N", default=cfg)
+    g.add_argument("--linear", dest="render.linear", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--highlights", dest="render.highlights", metavar="GAIN", default=cfg)
+    g.add_argument("--light-wrap", dest="render.light_wrap", metavar="S", default=cfg)
+    g.add_argument("--light-wrap-size", dest="render.light_wrap_size", metavar="F", default=cfg)
+    g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg)
     g.add_argument("--mask", metavar="PATH",
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
 
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
-                   default=cfg, help="send live output to a virtual camera (default on)")
-    g.add_argument("--vcam-device", dest="virtual_camera.device", metavar="DEVICE", default=cfg,
-                   help="virtual camera device, e.g. /dev/video10 (default: the first free one)")
-    g.add_argument("--vcam-backend", dest="virtual_camera.backend", metavar="NAME", default=cfg,
-                   help="pyvirtualcam backend: v4l2loopback, obs or unitycapture (default: any)")
-    g.add_argument("--vcam-fps", dest="virtual_camera.fps", type=float, default=cfg,
-                   help="frame rate announced to the virtual camera (default: the source's)")
-    g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="show a preview window (default on for cameras, off for files); keys: + - e m o q")
-    g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg,
-                   help="draw settings, fps and latency over the preview")
+                   default=cfg)
+    g.add_argument("--vcam-device", dest="virtual_camera.device", metavar="DEVICE", default=cfg)
+    g.add_argument("--vcam-backend", dest="virtual_camera.backend", metavar="NAME", default=cfg)
+    g.add_argument("--vcam-fps", dest="virtual_camera.fps", default=cfg)
+    g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
 
     g = p.add_argument_group("general")
     g.add_argument("--config", "-c", metavar="FILE|PRESET",
@@ -179,9 +137,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     g.add_argument("--version", action="version", version=f"livebokeh {__version__}")
     for action in p._actions:
-        if "." in action.dest and action.metavar is None and action.nargs != 0:
-            action.metavar = action.dest.rsplit(".", 1)[1].upper()
+        if "." in action.dest:
+            _from_schema(action, HINTS.get(action.dest, ""))
     return p
+
+
+#: What a flag's help adds to its settings key's meaning, for the command line only.
+HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - e m o q"}
+
+
+def _from_schema(action: argparse.Action, hint: str) -> None:
+    """A settings flag's help, type and metavar from the key's schema (livebokeh.config): the
+    meaning, what it accepts and its default are written once, there."""
+    from livebokeh.config import describe_key
+
+    info = describe_key(action.dest)
+    if action.nargs != 0 and not isinstance(info.default, bool):
+        if isinstance(info.default, (int, float)):
+            action.type = type(info.default)
+        if action.metavar is None:
+            action.metavar = action.dest.rsplit(".", 1)[1].upper()
+    parts = [info.doc]
+    if info.choices and not all(c in info.doc for c in info.choices):
+        parts.append(info.accepts)
+    if hint:
+        parts.append(hint)
+    if shown := _shown(info.default):
+        parts.append(f"default {shown}")
+    action.help = "; ".join(parts).replace("%", "%%")
+
+
+def _shown(value: Any) -> str:
+    """A default as the command line writes it ('' for an empty string: its meaning is in the doc)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -45,7 +45,7 @@ class CameraConfig:
     width: int = _num(1280, 16, 7680, "requested capture width in pixels")
     height: int = _num(720, 16, 4320, "requested capture height in pixels")
     fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
-    fourcc: str = _plain("MJPG", "requested pixel format (MJPG, YUYV, ...); empty keeps the camera's")
+    fourcc: str = _plain("MJPG", "requested pixel format: MJPG (most webcams need it for 720p and 1080p at 30 fps), YUYV (raw), ...; empty keeps the camera's")
     watchdog: float = _num(2.0, 0.1, 60.0, "seconds without a frame after which the camera counts as lost")
 
     def __post_init__(self) -> None:
@@ -133,7 +133,7 @@ class MaskConfig:
 @dataclass(frozen=True)
 class RenderConfig:
     effect: str = _choice("blur", ("blur", "replace", "none"), "background effect")
-    blur: float = _num(0.03, 0.0, 0.25, "background blur radius as a fraction of frame height")
+    blur: float = _num(0.03, 0.0, 0.25, "background blur radius as a fraction of frame height (0.015 subtle, 0.06 strong)")
     fstop: float = _num(
         0.0, 0.0, 32.0, "f-number-like strength (1.4 strong ... 8 subtle): radius = 0.06 / fstop; 0 = use blur"
     )
@@ -212,6 +212,27 @@ def _describe(f: dataclasses.Field) -> str:
     if "choices" in md:
         return "one of: " + ", ".join(_choices(f))
     return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What the schema says of one settings key: the single source of a flag's help, type and
+    default (``livebokeh --help``) and of the comments of ``--print-config``."""
+
+    key: str
+    doc: str
+    default: Any
+    accepts: str  # "a number from 0 to 0.25", "one of: blur, replace, none", ...
+    choices: tuple[str, ...] = ()
+
+
+def describe_key(dotted: str) -> KeyInfo:
+    """The schema's description of ``section.key`` (KeyError for an unknown key)."""
+    section, _, name = dotted.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(sections()[section])}
+    f = fields[name]
+    choices = _choices(f) if "choices" in f.metadata else ()
+    return KeyInfo(dotted, f.metadata.get("doc", ""), f.default, _describe(f), choices)
 
 
 def _choices(f: dataclasses.Field) -> tuple[str, ...]:

@@ -476,3 +476,23 @@ def test_quality_best_sets_what_each_backend_needs_and_flags_still_win(capsys):
     assert rvm["mask"]["lookahead"] == -1  # look-ahead measured no gain on RVM
     assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["segmenter"]["backbone"] == 448
     assert printed("--quality", "fast", "--lookahead", "3")["mask"]["lookahead"] == 3
+
+
+def test_settings_flags_take_help_type_and_default_from_the_schema():
+    """A flag that sets a settings key says what the key's schema says (meaning, accepted values,
+    default): written once, in livebokeh.config, so --help cannot go stale."""
+    from livebokeh.cli import _shown
+    from livebokeh.config import describe_key
+
+    settings = [a for a in build_parser()._actions if "." in a.dest]
+    assert len(settings) > 40
+    for action in settings:
+        info = describe_key(action.dest)
+        text = action.help.replace("%%", "%")
+        assert text.startswith(info.doc), action.dest
+        if _shown(info.default):
+            assert text.endswith(f"default {_shown(info.default)}"), action.dest
+        if isinstance(info.default, (int, float)) and not isinstance(info.default, bool):
+            assert action.type is type(info.default), action.dest
+    help_text = build_parser().format_help()
+    assert "default 0.03" in help_text and "one of: blur, replace, none" in help_text
