@@ -141,6 +141,9 @@ class FakeSegmenter:
         self.delay, self.fail_at, self.calls = delay, fail_at, 0
         self.lock = threading.Lock()
 
+    def segment_frame(self, frame: Frame) -> Mask:
+        return self.segment(frame.image)
+
     def segment(self, image: np.ndarray) -> Mask:
         with self.lock:
             self.calls += 1

@@ -49,11 +49,12 @@ _JOIN_TIMEOUT = 2.0
 
 
 class SupportsSegment(Protocol):
-    """What the pipeline needs of a segmenter: its declared traits and ``segment``."""
+    """What the pipeline needs of a segmenter: its declared traits and ``segment_frame`` (a
+    model segments the frame's picture; given masks read the frame's index)."""
 
     traits: SegmenterTraits
 
-    def segment(self, image: Any) -> Mask: ...
+    def segment_frame(self, frame: Frame) -> Mask: ...
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,7 @@ class Pipeline:
         self.model_rate, self.model_duty = model_rate, model_duty
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
         self.background = background
-        self._segment_frame = getattr(segmenter, "segment_frame", None) or (lambda f: segmenter.segment(f.image))
+        self._segment_frame = segmenter.segment_frame
         mc = self.mask_cfg
         if smoother is None:
             if not self.info.live and mc.lookahead > 0 and mc.smoothing > 0:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livebokeh.registry import Registry
-from livebokeh.types import Mask, SegmenterTraits
+from livebokeh.types import Frame, Mask, SegmenterTraits
 
 if TYPE_CHECKING:
     from livebokeh.config import SegmenterConfig
@@ -180,6 +180,10 @@ class Segmenter(ABC):
     def output_size(self) -> tuple[int, int]:
         """Mask size ``(width, height)``: the model's (the ROI pass works at twice that, then shrinks)."""
         return self.input_size
+
+    def segment_frame(self, frame: Frame) -> Mask:
+        """:meth:`segment` of ``frame``'s picture (what the pipeline calls)."""
+        return self.segment(frame.image)
 
     def segment(self, image: np.ndarray) -> Mask:
         """Segment one picture.

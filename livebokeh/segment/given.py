@@ -30,7 +30,8 @@ def _read_gray(path: Path) -> np.ndarray:
 
 
 class GivenMasks:
-    """Stands in for a segmenter: ``segment_frame(frame) -> Mask`` from files."""
+    """Masks made earlier, by frame: ``segment_frame(frame) -> Mask`` from files (what the
+    pipeline asks of a segmenter; there is no picture-only ``segment``: a mask belongs to a frame)."""
 
     #: Given masks are final alphas, read by frame index (no memory of their own).
     traits = SegmenterTraits(matte=True, roi_helps=False)
@@ -101,9 +102,6 @@ class GivenMasks:
                             gray.shape[1], gray.shape[0], frame.width, frame.height)
             gray = cv2.resize(gray, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
         return Mask.from_array(gray)
-
-    def segment(self, image: np.ndarray) -> Mask:  # pragma: no cover - the pipeline uses segment_frame
-        raise RuntimeError("GivenMasks needs the frame index: use segment_frame")
 
     def close(self) -> None:
         if self._video is not None:

@@ -49,9 +49,6 @@ class _MasksRunOut:
             raise SourceError(f"no mask for frame {frame.index}")
         return Mask(np.full((frame.height, frame.width), 0.5, np.float32))
 
-    def segment(self, image):  # pragma: no cover - the pipeline uses segment_frame
-        raise AssertionError
-
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_masks_running_out_write_every_frame_before(layout):

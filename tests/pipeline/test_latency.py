@@ -56,6 +56,9 @@ class StampedCamera(Source):
 class TopRowsArePerson:
     traits = SegmenterTraits()
 
+    def segment_frame(self, frame):
+        return self.segment(frame.image)
+
     def segment(self, image):
         m = np.zeros(image.shape[:2], np.float32)
         m[: 3 * CELL, :] = 1.0  # the timestamp strip stays sharp
