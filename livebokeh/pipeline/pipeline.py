@@ -190,7 +190,7 @@ class _Stage:
             try:
                 return self.work(None)
             except LivebokehError as err:  # the input failed: the frames read so far still go out
-                self.pipeline._input_failed(self.name, err)
+                self.pipeline._input_failed(self.name, err, self.pipeline.frames_in)
                 return END
         while not halt.is_set():
             try:
@@ -232,7 +232,7 @@ class _Stage:
                     except LivebokehError as err:
                         if not self.input_fails_softly:
                             raise
-                        self.pipeline._input_failed(self.name, err)
+                        self.pipeline._input_failed(self.name, err, item.index)  # inference takes frames
                         out = END  # the stream ends here: what came before is finished
                     if out is END:
                         self._end()
@@ -375,6 +375,7 @@ class Pipeline:
         self._finished = threading.Event()  # the sink stage ended (or a stage failed)
         self._error: tuple[str, BaseException] | None = None
         self._input_error: tuple[str, BaseException] | None = None  # raised after the stream drained
+        self._input_error_at = 0  # the frame it came at
         self._error_lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -564,11 +565,13 @@ class Pipeline:
 
     # -- control ----------------------------------------------------------------------------
 
-    def _input_failed(self, stage: str, err: BaseException) -> None:
-        """The input failed in ``stage``: stop reading, finish what was read, then raise ``err``."""
+    def _input_failed(self, stage: str, err: BaseException, index: int) -> None:
+        """The input failed in ``stage`` at frame ``index``: stop reading, finish what was read,
+        then raise ``err``. Of several (inference workers side by side), the earliest frame's is
+        the one the stream ends at."""
         with self._error_lock:
-            if self._input_error is None:
-                self._input_error = (stage, err)
+            if self._input_error is None or index < self._input_error_at:
+                self._input_error, self._input_error_at = (stage, err), index
         log.debug("the input failed in the %s stage; finishing the frames read before", stage, exc_info=err)
         self._drain.set()
 
