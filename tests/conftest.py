@@ -267,3 +267,19 @@ def _logging_as_it_was():
     saved = (logger.handlers[:], logger.propagate, logger.level)
     yield
     logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
+
+
+#: Fixtures that bring ../shared data or weights: a test using one is marked ``shared``.
+_SHARED_FIXTURES = frozenset({"data_dir", "clip", "half_body_stills", "deeplab_weights", "rvm_weights",
+                              "default_weights"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers from what a test uses, so that ``-m "not shared"`` runs without ../shared and
+    ``-m "not slow"`` is a quick loop (benchmarks and the end-to-end command tests left out)."""
+    for item in items:
+        if _SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
+        path = str(item.fspath)
+        if "/tests/bench/" in path or path.endswith("/tests/test_cli.py"):
+            item.add_marker(pytest.mark.slow)
