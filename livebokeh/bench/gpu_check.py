@@ -34,7 +34,7 @@ def make_reference(weights: Path, images: list[Path], out: Path) -> None:
     import cv2
 
     from livebokeh.segment.deeplab.segmenter import preprocess
-    from livebokeh.segment.selfie import make_interpreter
+    from livebokeh.segment.tflite import make_interpreter
 
     it = make_interpreter(weights, 2)
     i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]

@@ -10,12 +10,12 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import cv2
 import numpy as np
 
+from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SourceError
 from livebokeh.sources.base import is_image_path
 
@@ -57,7 +57,7 @@ def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(scaled[y : y + h, x : x + w])
 
 
-class Background(ABC):
+class Background(Closeable, ABC):
     """A source of replacement plates; :meth:`close` is safe twice. ``plate`` may be called from
     several threads (a file pipeline's render workers)."""
 
@@ -65,14 +65,6 @@ class Background(ABC):
     def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
         """The plate for output frame ``index`` (None: the next one), ``(h, w, 3)`` uint8 for ``size = (w, h)``."""
 
-    def close(self) -> None:
-        """Release files."""
-
-    def __enter__(self) -> Background:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
 
 class ColourBackground(Background):
@@ -159,7 +151,7 @@ class VideoBackground(Background):
             self._last = image
         return cover(image, size)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         with self._lock:
             self._source.close()
             self._ahead.clear()

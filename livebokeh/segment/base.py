@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from livebokeh.closing import Closeable
 from livebokeh.registry import Registry
 from livebokeh.types import Frame, Mask, SegmenterTraits
 
@@ -148,7 +148,7 @@ class SegmenterOptions:
                    tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live)
 
 
-class Segmenter(ABC):
+class Segmenter(Closeable, ABC):
     """Turns a picture into a person-probability mask (or an alpha matte) at the model's resolution.
 
     What a backend is (stateful, heavy, matting ...) it declares in :attr:`traits`. A stateless
@@ -262,21 +262,6 @@ class Segmenter(ABC):
         out[y0:y1, x0:x1] = region + (second - region) * ramp
         return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
 
-    def _release(self) -> None:
-        """Backend clean-up; called once."""
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._release()
-
-    def __enter__(self) -> Segmenter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 SEGMENTERS: Registry[type[Segmenter]] = Registry("segmenter backend")

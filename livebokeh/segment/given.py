@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from livebokeh.closing import Closeable
 from livebokeh.errors import SourceError
 from livebokeh.sinks.files import is_pattern
 from livebokeh.sources.base import is_image_path
@@ -29,7 +30,7 @@ def _read_gray(path: Path) -> np.ndarray:
     return read_image(path, gray=True, what="mask")
 
 
-class GivenMasks:
+class GivenMasks(Closeable):
     """Masks made earlier, by frame: ``segment_frame(frame) -> Mask`` from files (what the
     pipeline asks of a segmenter; there is no picture-only ``segment``: a mask belongs to a frame)."""
 
@@ -103,13 +104,7 @@ class GivenMasks:
             gray = cv2.resize(gray, (frame.width, frame.height), interpolation=cv2.INTER_LINEAR)
         return Mask.from_array(gray)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._video is not None:
             self._video.close()
             self._video = None
-
-    def __enter__(self) -> GivenMasks:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

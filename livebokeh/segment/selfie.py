@@ -13,21 +13,16 @@ graph does); the output is already a probability.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
-import os
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from livebokeh.errors import ModelError
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.tflite import Interpreters
 
 log = logging.getLogger(__name__)
 
@@ -52,83 +47,6 @@ def bundled_model_path(model: str) -> Path:
         f"{MODEL_FILES[model]} is not inside the installed mediapipe; install mediapipe==0.10.21, "
         "the last release that ships the selfie models"
     )
-
-
-#: fd 2 is one per process: threads silencing it take turns (re-entrant: the Keras path nests).
-_STDERR_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Hide what the native runtime prints on fd 2 while it loads ("Created TensorFlow Lite
-    XNNPACK delegate for CPU."); Python-level errors still propagate as exceptions.
-
-    Safe from several threads at once (two inference workers each make an interpreter): they
-    take turns, so fd 2 is always given back as it was found."""
-    with _STDERR_LOCK:
-        try:
-            fd = sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):  # replaced stderr (pytest capture, IDEs)
-            yield
-            return
-        saved = os.dup(fd)
-        try:
-            with open(os.devnull, "wb") as devnull:
-                os.dup2(devnull.fileno(), fd)
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-
-
-def make_interpreter(path: Path, threads: int) -> Any:
-    """A TFLite interpreter for ``path`` (LiteRT if installed, else tf.lite), tensors allocated."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - depends on the environment
-        try:
-            import tensorflow as tf
-        except ImportError:
-            raise ModelError("no TFLite runtime: run `pip install ai-edge-litert`") from None
-        Interpreter = tf.lite.Interpreter
-    try:
-        with native_stderr_silenced():
-            interp = Interpreter(model_path=str(path), num_threads=threads)
-            interp.allocate_tensors()
-    except (ValueError, RuntimeError) as err:
-        raise ModelError(f"{path} is not a usable TFLite model ({err}); download it again") from None
-    return interp
-
-
-class Interpreters:
-    """TFLite interpreters for one model file, one per calling thread: an interpreter must not run
-    on two threads at once, so a segmenter built on this may be called from several threads (a
-    file pipeline runs a heavy model on two). The first is made at once, so that a bad file fails
-    when the segmenter is built, and goes to the first thread that asks (the thread that built it
-    is often not the one that runs it); each other thread's is made on its first :meth:`get`.
-
-    Args:
-        path: the ``.tflite`` file.
-        threads: the runtime's own threads for each interpreter.
-    """
-
-    def __init__(self, path: Path, threads: int) -> None:
-        self.path, self.threads = path, threads
-        self.first = make_interpreter(path, threads)  # also the source of the tensor details
-        self._unclaimed = [self.first]
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def get(self) -> Any:
-        """The calling thread's interpreter."""
-        interp = getattr(self._local, "interp", None)
-        if interp is None:
-            with self._lock:
-                interp = self._unclaimed.pop() if self._unclaimed else None
-            if interp is None:
-                interp = make_interpreter(self.path, self.threads)
-            self._local.interp = interp
-        return interp
 
 
 @SEGMENTERS.register("mediapipe")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
+from livebokeh.closing import Closeable
 from livebokeh.errors import SinkError
 from livebokeh.registry import Registry
 from livebokeh.types import Composite
 
 
-class Sink(ABC):
+class Sink(Closeable, ABC):
     """Receives every rendered :class:`Composite`.
 
     A sink is opened by its constructor (so a missing device or an unwritable path is reported
@@ -21,7 +21,6 @@ class Sink(ABC):
     """
 
     name: str = "sink"
-    _closed: bool = False
     #: Whether the whole input went through (:meth:`mark_complete`): file sinks then finalise
     #: under their own name at :meth:`close`, otherwise (stopped, failed) as partial files.
     complete: bool = False
@@ -39,21 +38,6 @@ class Sink(ABC):
         """Called often from the main thread (GUI work lives here). False asks the pipeline to stop."""
         return True
 
-    def _release(self) -> None:
-        """Backend clean-up; called once."""
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._release()
-
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 SINKS: Registry[type[Sink]] = Registry("sink")

@@ -10,7 +10,7 @@ from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab, resize_matrix
 from livebokeh.segment.deeplab.segmenter import build_keras_model, input_size, person_probability, preprocess
 from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
-from livebokeh.segment.selfie import make_interpreter
+from livebokeh.segment.tflite import make_interpreter
 from tests.conftest import mean_iou_on
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from livebokeh.errors import ConfigError, ModelError
 from livebokeh.segment import SegmenterOptions, create_segmenter
-from livebokeh.segment.selfie import Interpreters, bundled_model_path, make_interpreter, native_stderr_silenced
+from livebokeh.segment.selfie import bundled_model_path
+from livebokeh.segment.tflite import Interpreters, make_interpreter, native_stderr_silenced
 from tests.conftest import mean_iou_on
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
-from livebokeh.segment.selfie import Interpreters, native_stderr_silenced
+from livebokeh.segment.tflite import Interpreters, native_stderr_silenced
 from livebokeh.types import SegmenterTraits
 
 log = logging.getLogger(__name__)
