@@ -41,7 +41,7 @@ from livebokeh.mask import (
     warp,
 )
 from livebokeh.segment import SegmenterOptions, create_segmenter
-from livebokeh.segment.base import extent
+from livebokeh.segment.passes import extent
 from livebokeh.types import Mask
 
 log = logging.getLogger(__name__)

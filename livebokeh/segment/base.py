@@ -12,58 +12,13 @@ import numpy as np
 
 from livebokeh.closing import Closeable
 from livebokeh.registry import Registry
+from livebokeh.segment.passes import mirrored, roi_pass
 from livebokeh.types import Frame, Mask, SegmenterTraits
 
 if TYPE_CHECKING:
     from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
-
-#: The ROI pass runs when the person's region is at least this many times smaller (per side).
-ROI_MIN_ZOOM = 1.2
-#: Margin around the person's bounding box, as a share of its size.
-ROI_MARGIN = 0.1
-
-
-def extent(person: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels of a 2-D array; None if there are none."""
-    rows, cols = np.flatnonzero(person.any(axis=1)), np.flatnonzero(person.any(axis=0))
-    if cols.size == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def _margins(width: int, height: int, margin: float) -> tuple[int, int]:
-    return int(width * margin) + 4, int(height * margin) + 4
-
-
-def roi_box(person: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(x0, y0, x1, y1)`` of the True pixels, grown by ``margin`` of its size; None if empty."""
-    box = extent(person)
-    if box is None:
-        return None
-    h, w = person.shape
-    x0, y0, x1, y1 = box
-    mx, my = _margins(x1 - x0, y1 - y0, margin)
-    return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-
-
-def roi_too_large(person: np.ndarray, zoom: float, margin: float) -> bool:
-    """Whether the ROI box on the grid twice ``person``'s size is sure to be too large for ``zoom``.
-
-    Bilinear doubling moves a region's extent by at most one pixel a side, so the doubled box is at
-    least twice this extent less 2 pixels, plus at least one side's margin (or the whole side):
-    when even that lower bound fails the ROI test, the doubled mask need not be made.
-    """
-    box = extent(person)
-    if box is None:
-        return False
-    h, w = person.shape
-    x0, y0, x1, y1 = box
-    bw, bh = max(0, 2 * (x1 - x0) - 2), max(0, 2 * (y1 - y0) - 2)
-    mx, my = _margins(bw, bh, margin)
-    return min(2 * w, bw + mx) * min(2 * h, bh + my) * zoom**2 > 4 * w * h
-
 
 def shrink_for_model(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A frame brought down to a model's input ``size = (w, h)`` (new array, same dtype).
@@ -190,7 +145,7 @@ class Segmenter(Closeable, ABC):
 
         With ``options.roi`` the model runs twice when it pays: once on the whole frame, then on
         the region around the person (with a margin) whenever that region is at least
-        :data:`ROI_MIN_ZOOM` times smaller than the frame, so the person's edge is seen at a
+        :data:`~livebokeh.segment.passes.ROI_MIN_ZOOM` times smaller than the frame, so the person's edge is seen at a
         higher resolution. The second result replaces the first inside the region. The output
         keeps the model's resolution (measured: storing it at twice that gained nothing). Both
         passes see only this frame: the result depends on nothing else.
@@ -217,7 +172,7 @@ class Segmenter(Closeable, ABC):
 
     def _segment_mirrored(self, image: np.ndarray) -> np.ndarray:
         """The mask of the mirrored picture, mirrored back (a stateful model keeps this view's own memory)."""
-        return self._segment(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
+        return mirrored(self._segment, image)
 
     def model_output(self, image: np.ndarray) -> np.ndarray:
         """The model's own output for the whole frame, one pass, no ROI: ``(h, w)`` float32.
@@ -230,37 +185,7 @@ class Segmenter(Closeable, ABC):
         """Forget what earlier frames taught a stateful model (nothing to do for a stateless one)."""
 
     def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
-        if roi_too_large(first > 0.5, ROI_MIN_ZOOM, ROI_MARGIN):  # a webcam's usual framing
-            return first
-        w, h = self.output_size
-        ow, oh = 2 * w, 2 * h
-        out = cv2.resize(first, (ow, oh), interpolation=cv2.INTER_LINEAR)
-        box = roi_box(out > 0.5, ROI_MARGIN)
-        if box is None:
-            return first
-        x0, y0, x1, y1 = box  # in pixels of the doubled grid
-        if (x1 - x0) * (y1 - y0) * ROI_MIN_ZOOM**2 > ow * oh:
-            return first
-        H, W = image.shape[:2]
-        fx0, fy0 = x0 * W // ow, y0 * H // oh
-        fx1, fy1 = max(fx0 + 8, -(-x1 * W // ow)), max(fy0 + 8, -(-y1 * H // oh))
-        crop = np.ascontiguousarray(image[fy0:fy1, fx0:fx1])
-        second = cv2.resize(self._infer(crop), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        # blend over a few pixels at the region's inner borders so no seam shows
-        ramp = np.ones((y1 - y0, x1 - x0), np.float32)
-        n = max(1, min(8, (x1 - x0) // 8, (y1 - y0) // 8))
-        edge = np.linspace(0.0, 1.0, n, endpoint=False, dtype=np.float32)
-        if x0 > 0:
-            ramp[:, :n] *= edge[None, :]
-        if x1 < ow:
-            ramp[:, -n:] *= edge[::-1][None, :]
-        if y0 > 0:
-            ramp[:n, :] *= edge[:, None]
-        if y1 < oh:
-            ramp[-n:, :] *= edge[::-1][:, None]
-        region = out[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] = region + (second - region) * ramp
-        return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
+        return roi_pass(image, first, self._infer, self.output_size)
 
 
 

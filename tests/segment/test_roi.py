@@ -1,7 +1,8 @@
 import cv2
 import numpy as np
 
-from livebokeh.segment.base import Segmenter, SegmenterOptions, roi_box
+from livebokeh.segment.base import Segmenter, SegmenterOptions
+from livebokeh.segment.passes import roi_box
 
 
 class Blurry(Segmenter):
@@ -70,7 +71,7 @@ def test_tta_averages_the_mirrored_pass():
 
 
 def test_the_early_roi_exit_never_skips_a_pass_the_doubled_mask_would_run():
-    from livebokeh.segment.base import ROI_MARGIN, ROI_MIN_ZOOM, roi_box, roi_too_large
+    from livebokeh.segment.passes import ROI_MARGIN, ROI_MIN_ZOOM, roi_box, roi_too_large
 
     rng = np.random.default_rng(0)
     exits = 0
