@@ -11,7 +11,8 @@ import logging
 import os
 import signal
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -342,7 +343,7 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
     before any input is read; then temporary files a killed run left on these outputs are kept."""
     from livebokeh.config import preset_names
-    from livebokeh.sinks.files import Output, check_outputs, check_pattern, is_pattern, recover_stale
+    from livebokeh.sinks.files import Output, check_outputs, recover_stale
 
     outputs = []
     for job in jobs:
@@ -356,12 +357,9 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     for out in outputs:  # a killed run's files first: kept whether or not this run may go on
         recover_stale(out)
     read: list[str | Path] = [job.input for job in jobs if job.input]
-    if args.mask:
-        if is_pattern(args.mask):
-            check_pattern("--mask", args.mask)
-            read += Output.of("--mask", args.mask).existing()
-        else:
-            read.append(args.mask)
+    if args.mask:  # its files are inputs (Output.of refuses a bad pattern)
+        mask = Output.of("--mask", args.mask)
+        read += mask.existing() if mask.pattern else [mask.path]
     background = cfg.render.background
     if background and Path(background).is_file():
         read.append(background)
@@ -403,13 +401,10 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     else:
         code = _run_batch(args, cfg, jobs, signals, reports)
     if args.stats_json and reports:
-        import json
-
-        from livebokeh.sinks.files import write_bytes
+        from livebokeh.sinks.files import write_json
 
         entries = [r if isinstance(r, dict) else r.to_dict() for r in reports]
-        payload = entries[0] if len(jobs) == 1 else entries
-        write_bytes(Path(args.stats_json), (json.dumps(payload, indent=2) + "\n").encode(), args.overwrite)
+        write_json(Path(args.stats_json), entries[0] if len(jobs) == 1 else entries, args.overwrite)
     return code
 
 
@@ -466,8 +461,6 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
                            explicit_preview="preview.enabled" in vars(args))
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        if args.mask and info.live and not job.input:
-            raise ConfigError("--mask needs --input: given masks follow a file's frames")
         # stopped before the sinks are closed (finalised)
         pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
                                                      controls=controls, max_frames=args.max_frames))
@@ -571,22 +564,17 @@ class _StopSignals:
                 signal.signal(sig, previous)
         self._previous.clear()
 
-    def stopping(self, pipeline: Any) -> Any:
-        """While the returned context is open, signals stop ``pipeline``; a signal received
-        before (between two inputs of a batch) stops it before it starts."""
-        from contextlib import contextmanager
-
-        @contextmanager
-        def watch() -> Any:
-            self._pipeline = pipeline
-            if self.received:
-                pipeline.request_stop()
-            try:
-                yield
-            finally:
-                self._pipeline = _Finishing()
-
-        return watch()
+    @contextmanager
+    def stopping(self, pipeline: Any) -> Iterator[None]:
+        """While inside, signals stop ``pipeline``; a signal received before (between two inputs
+        of a batch) stops it before it starts."""
+        self._pipeline = pipeline
+        if self.received:
+            pipeline.request_stop()
+        try:
+            yield
+        finally:
+            self._pipeline = _Finishing()
 
 
 class _Finishing:

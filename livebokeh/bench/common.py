@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import signal
@@ -136,6 +135,9 @@ def table(rows: list[dict], columns: Sequence[tuple[str, str, str]]) -> str:
 
 
 def write_json(path: str | Path | None, payload: dict) -> None:
+    """A bench report as JSON (``--json``), when a path is given."""
     if path:
-        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+        from livebokeh.sinks.files import write_json as write_whole
+
+        write_whole(Path(path), payload)
 

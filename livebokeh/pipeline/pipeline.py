@@ -233,9 +233,7 @@ class _Stage:
                         if not self.input_fails_softly:
                             raise
                         self.pipeline._input_failed(self.name, err, item.index)  # inference takes frames
-                        out = END  # the stream ends here: what came before is finished
-                    if out is END:
-                        self._end()
+                        self._end()  # the stream ends here: what came before is finished
                         return
                 self.timer.add(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
                 if isinstance(out, Batch):
@@ -359,7 +357,6 @@ class Pipeline:
         self.model_rate, self.model_duty = model_rate, model_duty
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
         self.background = background
-        self._segment_frame = segmenter.segment_frame
         mc = self.mask_cfg
         if smoother is None:
             if not self.info.live and mc.lookahead > 0 and mc.smoothing > 0:
@@ -484,7 +481,7 @@ class Pipeline:
 
     def _segment_raw(self, frame: Frame) -> Segmented:
         """The model's own mask for ``frame`` (and the gray picture the flow needs): no state."""
-        mask = self._segment_frame(frame)
+        mask = self.segmenter.segment_frame(frame)
         gray = None
         if self._needs_gray:
             h, w = mask.shape

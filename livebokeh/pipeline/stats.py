@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,10 +95,10 @@ class Report:
         return {**asdict(self), "cores": self.cores}
 
     def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
-        """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_bytes`)."""
-        from livebokeh.sinks.files import write_bytes
+        """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_json`)."""
+        from livebokeh.sinks.files import write_json
 
-        return write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode(), overwrite)
+        return write_json(Path(path), self.to_dict(), overwrite)
 
     def table(self) -> str:
         lines = [

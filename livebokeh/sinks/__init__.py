@@ -4,13 +4,12 @@ from livebokeh.sinks.base import SINKS, Sink, check_output_path
 from livebokeh.sinks.image import ImageFileSink
 from livebokeh.sinks.mask import MaskSink
 from livebokeh.sinks.preview import PreviewSink, display_available
-from livebokeh.sinks.video import AlphaVideoSink, VideoFileSink, VideoWriter, partial_path
+from livebokeh.sinks.video import AlphaVideoSink, VideoFileSink, VideoWriter
 from livebokeh.sinks.virtualcam import VirtualCameraSink, setup_hint
 
 __all__ = [
     "SINKS",
     "AlphaVideoSink",
-    "partial_path",
     "ImageFileSink",
     "MaskSink",
     "PreviewSink",

@@ -35,6 +35,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from livebokeh.errors import ConfigError, SinkError
 
@@ -233,7 +234,8 @@ def _fit(stem: str, tail: str) -> str:
 
 def _temp_stem(path: Path) -> str:
     """The part of a temporary name that comes from ``path``: ``.NAME`` (shortened when long)."""
-    return _fit("." + path.stem, f"{TEMP_TAG}-{'9' * 10}{path.suffix}")[: -len(f"{TEMP_TAG}-{'9' * 10}{path.suffix}")]
+    tail = f"{TEMP_TAG}-{'9' * 10}{path.suffix}"  # the longest process id
+    return _fit("." + path.stem, tail)[: -len(tail)]
 
 
 def temp_path(path: Path) -> Path:
@@ -284,7 +286,7 @@ def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
     """Move the complete file ``tmp`` to ``dest`` and return where it went.
 
     Without ``overwrite`` an existing ``dest`` is never replaced: if one appeared during the run,
-    the result goes to a free partial name instead, with a warning.
+    the result goes to a free partial name and :class:`SinkError` says where.
     """
     try:
         if overwrite:
@@ -406,3 +408,10 @@ def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool = True) ->
         if lock is not None:
             os.close(lock)
     return publish(tmp, path, overwrite)
+
+
+def write_json(path: Path, payload: Any, overwrite: bool = True) -> Path:
+    """``payload`` as indented JSON, written whole or not at all (:func:`write_bytes`)."""
+    import json
+
+    return write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode(), overwrite)

@@ -80,12 +80,6 @@ ALPHA_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})
 _FASTSTART = frozenset({".mp4", ".m4v", ".mov"})
 
 
-def partial_path(path: Path) -> Path:
-    """``talk.mp4`` -> ``talk.partial.mp4``: where an interrupted recording is kept when that name
-    is free (else ``talk.partial-2.mp4``, ...: :func:`livebokeh.sinks.files.free_partial_path`)."""
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
-
-
 class VideoWriter:
     """Writes ``(H, W, 3)`` BGR, ``(H, W)`` gray or ``(H, W, 4)`` BGRA uint8 frames.
 
