@@ -47,6 +47,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from livebokeh.config import preset_names, quality_names
+
     p = _Parser(
         prog="livebokeh",
         description="Real-time portrait mode: blur the background behind the person in a webcam, video or photo.",
@@ -69,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the frames with the person alpha as transparency: .mov (ProRes 4444), .webm (VP9), "
                         ".mkv (FFV1) or a PNG pattern such as alpha/%%05d.png")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
-    g.add_argument("--quality", choices=sorted(QUALITY),
+    g.add_argument("--quality", choices=quality_names(),
                    help="files: fast keeps live settings; best spends more time per frame (RVM's backbone at 512 px; "
-                        "look-ahead smoothing, and the ROI pass or DeepLab at 513 px in the frame's shape)")
+                        "look-ahead smoothing, and the ROI pass or DeepLab at 513 px in the frame's shape); "
+                        "the presets are configs/quality/*.toml, over --config, under the flags")
     g.add_argument("--crf", dest="output.crf", metavar="N", default=cfg)
     g.add_argument("--preset", dest="output.preset", metavar="NAME", default=cfg)
     g.add_argument("--audio", dest="output.audio", action=argparse.BooleanOptionalAction, default=cfg)
@@ -128,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
 
     g = p.add_argument_group("general")
-    g.add_argument("--config", "-c", metavar="FILE|PRESET",
-                   help="settings file (TOML) or preset: default, call, stream, record; flags override it")
+    g.add_argument("--config", "-c", metavar="FILE|PRESET", action="append",
+                   help=f"settings file (TOML) or preset: {', '.join(preset_names())}; given again, the later one "
+                        "wins (--config call --config mine.toml); --quality and flags override them")
     g.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
     g.add_argument("--stats", action="store_true", help="print per-stage timings, fps, drops and latency at the end")
     g.add_argument("--stats-json", metavar="PATH", help="write the same statistics as JSON")
@@ -229,9 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         with _StopSignals(restore=argv_given) as signals:
             from livebokeh.config import load_config, to_toml
 
-            cfg = load_config(args.config, _overrides(args))
-            if args.quality:  # the preset under the flags, for the backend they chose
-                cfg = load_config(args.config, {**quality_preset(args.quality, cfg.segmenter.backend), **_overrides(args)})
+            # defaults < --config files < --quality preset (for the chosen backend) < flags
+            cfg = load_config(args.config, _overrides(args), quality=args.quality)
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0
@@ -274,26 +277,6 @@ class Job:
     output: str | None
     save_mask: str | None
     alpha_output: str | None
-
-
-#: Presets of ``--quality``: file mode can spend more time per frame than live mode. Each holds
-#: the settings for every backend (``""``) and those of one backend.
-QUALITY: dict[str, dict[str, dict[str, Any]]] = {
-    "fast": {"": {"mask.lookahead": 0}},
-    "best": {
-        "": {},
-        "mediapipe": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general"},
-        "deeplab": {"mask.lookahead": 4, "segmenter.size": 513, "segmenter.aspect": "frame"},
-        # RVM's look-ahead measured no gain (flicker 1.00 per mille against 0.98 causal)
-        "rvm": {"segmenter.backbone": 512},
-    },
-}
-
-
-def quality_preset(name: str, backend: str) -> dict[str, Any]:
-    """The settings ``--quality name`` sets for ``backend``, as dotted keys."""
-    preset = QUALITY[name]
-    return {**preset[""], **preset.get(backend, {})}
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -363,8 +346,7 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     background = cfg.render.background
     if background and Path(background).is_file():
         read.append(background)
-    if args.config and args.config not in preset_names():
-        read.append(args.config)
+    read += [c for c in args.config or [] if c not in preset_names()]
     check_outputs(outputs, read, args.overwrite)
 
 

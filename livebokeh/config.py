@@ -3,7 +3,8 @@
 A file holds any subset of the sections and keys below; what it leaves out keeps its default.
 Unknown sections or keys, wrong types and out-of-range values raise :class:`ConfigError` with a
 one-line message naming the key and what it accepts. ``configs/default.toml`` lists every key
-with its default and meaning.
+with its default and meaning. ``configs/quality/*.toml`` are the ``--quality`` presets: the same
+sections, plus ``[backend.NAME]`` tables for one backend (see :func:`quality_preset`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,33 +297,48 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -
     return dataclasses.replace(cfg, **new_sections)
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Build a :class:`Config`.
+def load_config(
+    path: str | Path | Sequence[str | Path] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    quality: str | None = None,
+) -> Config:
+    """Build a :class:`Config`: the defaults, then each file in turn, then the quality preset, then
+    the overrides (each layer above the ones before it).
 
     Args:
-        path: a TOML file, a preset name (see :func:`preset_names`) or None for the defaults.
-        overrides: dotted keys such as ``{"render.blur": 0.05}`` applied after the file (these
-            come from command-line flags and are checked the same way).
+        path: a TOML file or a preset name (see :func:`preset_names`), a sequence of them (a later
+            file wins over an earlier one), or None for the defaults.
+        overrides: dotted keys such as ``{"render.blur": 0.05}`` applied last (these come from
+            command-line flags and are checked the same way).
+        quality: the name of a quality preset (see :func:`quality_names`), applied between the
+            files and the overrides; its per-backend tables follow the backend the other layers
+            choose.
     """
     cfg = Config()
-    if path is not None:
-        file = resolve_config_path(path)
-        try:
-            data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))  # a BOM (Windows editors) is fine
-        except UnicodeDecodeError:
-            raise ConfigError(f"{file} is not UTF-8 text; save it as UTF-8 (plain text) or pass another --config") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{file}: not valid TOML ({err}); fix the file or pass another --config") from None
-        except OSError as err:
-            raise ConfigError(f"cannot read config {file}: {err.strerror}") from None
-        cfg = _apply(cfg, data, str(file))
-    if overrides:
-        nested: dict[str, dict[str, Any]] = {}
-        for dotted, value in overrides.items():
-            section, _, key = dotted.partition(".")
-            nested.setdefault(section, {})[key] = value
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
+    for item in paths:
+        file = resolve_config_path(item)
+        cfg = _apply(cfg, _read_toml(file), str(file))
+    nested: dict[str, dict[str, Any]] = {}
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        nested.setdefault(section, {})[key] = value
+    if quality is not None:
+        cfg = _apply_quality(cfg, quality, nested)
+    if nested:
         cfg = _apply(cfg, nested, "command line")
     return cfg
+
+
+def _read_toml(file: Path, flag: str = "--config") -> dict[str, Any]:
+    try:
+        return tomllib.loads(file.read_bytes().decode("utf-8-sig"))  # a BOM (Windows editors) is fine
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file} is not UTF-8 text; save it as UTF-8 (plain text) or pass another {flag}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: not valid TOML ({err}); fix the file or pass another {flag}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config {file}: {err.strerror}") from None
 
 
 def presets_dir() -> Path:
@@ -334,6 +350,7 @@ def presets_dir() -> Path:
 
 
 def preset_names() -> tuple[str, ...]:
+    """The ``--config`` presets: the TOML files directly in :func:`presets_dir`."""
     return tuple(sorted(p.stem for p in presets_dir().glob("*.toml")))
 
 
@@ -347,6 +364,55 @@ def resolve_config_path(name: str | Path) -> Path:
     raise ConfigError(
         f"config {str(name)!r} is neither a file nor a preset; presets: {', '.join(preset_names())}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality presets (``--quality``): configs/quality/NAME.toml. Top-level sections apply whatever the
+# backend; ``[backend.NAME]`` holds sections (``mask.lookahead = 4`` or ``[backend.NAME.mask]``)
+# that apply, over the top-level ones, only when NAME is the chosen backend.
+
+
+def quality_dir() -> Path:
+    """Folder of the ``--quality`` presets (a subfolder, so they are no ``--config`` presets)."""
+    return presets_dir() / "quality"
+
+
+def quality_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in quality_dir().glob("*.toml")))
+
+
+def quality_preset(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]], str]:
+    """The preset ``name``, read and checked against the schema (every backend's tables, chosen or
+    not): its top-level sections, its sections per backend, and its file (for messages)."""
+    if name not in quality_names():
+        raise ConfigError(f"--quality {name!r} is not a quality preset; presets: {', '.join(quality_names())}")
+    file = quality_dir() / f"{name}.toml"
+    data = _read_toml(file, "--quality")
+    per_backend = data.pop("backend", {})
+    if not isinstance(per_backend, Mapping):
+        raise ConfigError(f"{file}: [backend] must be a table of backend names such as [backend.rvm]")
+    _apply(Config(), data, str(file))
+    for backend, sections_ in per_backend.items():
+        origin = f"{file} [backend.{backend}]"
+        if backend not in BACKENDS:
+            raise ConfigError(f"{file}: unknown backend [backend.{backend}]; backends: {', '.join(BACKENDS)}")
+        if not isinstance(sections_, Mapping):
+            raise ConfigError(f"{origin} must be a table of sections such as mask.lookahead = 4")
+        if isinstance(sections_.get("segmenter"), Mapping) and "backend" in sections_["segmenter"]:
+            raise ConfigError(f"{origin}: cannot set segmenter.backend (it is what chooses this table)")
+        _apply(Config(), sections_, origin)
+    return data, dict(per_backend), str(file)
+
+
+def _apply_quality(cfg: Config, name: str, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+    """``cfg`` with quality preset ``name`` over it, for the backend the preset's top level and the
+    command line (``overrides``, applied by the caller afterwards) choose."""
+    common, per_backend, file = quality_preset(name)
+    cfg = _apply(cfg, common, file)
+    chosen = overrides.get("segmenter", {}).get("backend", cfg.segmenter.backend)
+    if chosen in per_backend:
+        cfg = _apply(cfg, per_backend[chosen], f"{file} [backend.{chosen}]")
+    return cfg
 
 
 def to_toml(cfg: Config) -> str:

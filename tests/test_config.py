@@ -5,7 +5,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livebokeh.config import Config, load_config, preset_names, presets_dir, resolve_config_path, sections, to_toml
+from livebokeh import config
+from livebokeh.config import (
+    BACKENDS,
+    Config,
+    load_config,
+    preset_names,
+    presets_dir,
+    quality_dir,
+    quality_names,
+    resolve_config_path,
+    sections,
+    to_toml,
+)
 from livebokeh.errors import ConfigError
 
 
@@ -113,3 +125,132 @@ def test_the_schema_names_every_registered_backend():
     from livebokeh.segment import SEGMENTERS
 
     assert BACKENDS == SEGMENTERS.names()
+
+
+# ---------------------------------------------------------------------------------------------
+# --quality presets (configs/quality/*.toml)
+
+#: What each shipped quality preset sets, per backend: the values of the Python dict the TOML files
+#: replaced. A new preset file, or a changed value, has to be written here too.
+QUALITY_EXPECTED = {
+    "fast": {backend: {"mask.lookahead": 0} for backend in BACKENDS},
+    "best": {
+        "mediapipe": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general"},
+        "deeplab": {"mask.lookahead": 4, "segmenter.size": 513, "segmenter.aspect": "frame"},
+        "rvm": {"segmenter.backbone": 512},  # RVM's look-ahead measured no gain
+    },
+}
+
+
+def test_quality_presets_are_the_files_in_their_own_folder_not_config_presets():
+    assert quality_dir() == presets_dir() / "quality"
+    assert quality_names() == tuple(sorted(QUALITY_EXPECTED)) == ("best", "fast")
+    assert not set(quality_names()) & set(preset_names())
+    assert preset_names() == ("call", "default", "record", "stream")
+    with pytest.raises(ConfigError, match="neither a file nor a preset"):
+        resolve_config_path("best")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(QUALITY_EXPECTED))
+def test_every_quality_preset_sets_exactly_its_keys_for_every_backend(name, backend):
+    base = {"segmenter.backend": backend}
+    got = load_config(None, base, quality=name)
+    expected = QUALITY_EXPECTED[name][backend]
+    for dotted, value in expected.items():
+        section, _, key = dotted.partition(".")
+        assert getattr(getattr(got, section), key) == value, dotted
+    # and nothing else: the same as the expected keys given as flags
+    assert got == load_config(None, {**base, **expected})
+
+
+def test_quality_sits_over_the_config_files_and_under_the_flags(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[segmenter]\nbackend = "rvm"\nbackbone = 300\n[mask]\nlookahead = 2\n')
+    assert load_config(mine, quality="best").segmenter.backbone == 512  # preset beats --config
+    assert load_config(mine, quality="best").mask.lookahead == 2  # what it leaves alone stays
+    assert load_config(mine, {"segmenter.backbone": 448}, quality="best").segmenter.backbone == 448  # flag beats preset
+    assert load_config(mine, quality="fast").mask.lookahead == 0
+    assert load_config(mine, {"mask.lookahead": 3}, quality="fast").mask.lookahead == 3
+
+
+def test_the_backend_tables_follow_the_backend_the_config_or_the_flags_choose(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[segmenter]\nbackend = "deeplab"\n')
+    dl = load_config(mine, quality="best").segmenter
+    assert (dl.backend, dl.size, dl.aspect, dl.backbone) == ("deeplab", 513, "frame", 0)
+    rvm = load_config(mine, {"segmenter.backend": "rvm"}, quality="best").segmenter  # the flag chooses
+    assert (rvm.backend, rvm.size, rvm.aspect, rvm.backbone) == ("rvm", 0, "square", 512)
+    mp = load_config("call", quality="best")  # call: MediaPipe, landscape model, no ROI pass
+    assert (mp.segmenter.model, mp.segmenter.roi, mp.mask.lookahead) == ("general", True, 4)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[backend.rvm]\nsegmenter.backbon = 512\n",
+         "[backend.rvm]: unknown key 'segmenter.backbon'; allowed keys in [segmenter]: backend"),
+        ("[backend.deeplab]\nsegmenter.size = 9999\n",  # a backend other than the chosen one is checked too
+         "[backend.deeplab]: segmenter.size must be a number from 0 to 2049, got 9999"),
+        ("[backend.rvm]\nrenderer.blur = 0.1\n", "[backend.rvm]: unknown section [renderer]"),
+        ("[backend.yolo]\nmask.lookahead = 4\n", "unknown backend [backend.yolo]; backends: mediapipe, deeplab, rvm"),
+        ("[backend.rvm]\nsegmenter.backend = 'deeplab'\n", "[backend.rvm]: cannot set segmenter.backend"),
+        ("[backend]\nrvm = 3\n", "[backend.rvm] must be a table of sections"),
+        ("backend = 3\n", "[backend] must be a table of backend names"),
+        ("[mask]\nlookahead = 9\n", "mask.lookahead must be a number from -1 to 8, got 9"),
+        ("[mask\n", "not valid TOML"),
+    ],
+)
+def test_bad_quality_presets_give_one_line_errors_naming_the_file(tmp_path, monkeypatch, toml, message):
+    monkeypatch.setattr(config, "quality_dir", lambda: tmp_path)
+    p = tmp_path / "bad.toml"
+    p.write_text(toml)
+    assert quality_names() == ("bad",)
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"segmenter.backend": "rvm"}, quality="bad")
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+    assert str(p) in text
+
+
+def test_an_unknown_quality_name_lists_the_presets():
+    with pytest.raises(ConfigError, match="--quality 'nope' is not a quality preset; presets: best, fast"):
+        load_config(None, quality="nope")
+
+
+def test_config_files_stack_and_the_later_one_wins(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text("[render]\nblur = 0.05\n[segmenter]\nroi = true\n")
+    cfg = load_config(["call", mine])
+    assert (cfg.render.blur, cfg.segmenter.roi) == (0.05, True)  # mine over call
+    assert (cfg.segmenter.backend, cfg.segmenter.model, cfg.preview.enabled) == ("mediapipe", "landscape", False)
+    assert load_config([mine, "call"]).segmenter.roi is False  # call over mine
+    assert load_config(["call"]) == load_config("call")
+    assert load_config([]) == Config()
+
+
+def test_an_installed_package_finds_its_presets_where_the_wheel_puts_them(tmp_path):
+    """The wheel's layout, from pyproject's force-include (CI installs with ``pip install .``):
+    the presets, the quality ones included, are found inside the package."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO as repo
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
+    include = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    package = tmp_path / "livebokeh"
+    package.mkdir()
+    for name in ("__init__.py", "errors.py", "config.py"):
+        shutil.copy(repo / "livebokeh" / name, package / name)
+    for src, dst in include.items():
+        shutil.copytree(repo / src, tmp_path / dst)
+    code = ("from livebokeh import config; print(config.presets_dir()); print(*config.preset_names());"
+            "print(*config.quality_names()); print(config.load_config(None, {'segmenter.backend': 'deeplab'},"
+            " quality='best').segmenter.size)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert out.stdout.splitlines() == [str(package / "configs"), " ".join(preset_names()), "best fast", "513"]
