@@ -107,13 +107,13 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
             mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
                                            guided="off", islands=0.0, lookahead=0)
         else:
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live)
+            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live, plan)
             segmenter = stack.enter_context(create_segmenter(backend or cfg.segmenter.backend, options))
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=max_frames,
-            background=background, controls=controls, render_workers=plan.render_workers,
-            inference_workers=plan.inference_workers(segmenter.traits),
+            background=background, controls=controls, workers=plan.workers,
+            segment_workers=plan.inference_workers(segmenter.traits),
             **pacing(cfg.segmenter.rate, segmenter.traits),
         )
         for sink in sinks:

@@ -523,6 +523,7 @@ class _StopSignals:
         if pipeline is None:
             raise KeyboardInterrupt
         if len(self.received) == 1:
+            log.warning("stopping: finishing the frames read (again to stop at once)")
             pipeline.request_stop()
         elif len(self.received) == 2:
             log.warning("stopping now; keeping what was written")

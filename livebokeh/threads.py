@@ -31,18 +31,16 @@ def cpu_cores() -> int:
 
 @dataclass(frozen=True)
 class ThreadPlan:
-    """Threads for the inference runtime, for OpenCV (``0`` = leave OpenCV's default), and the
-    workers sharing a file pipeline's render stage (rendering is pure, so frames can be rendered
-    side by side).
-
-    On 2 cores one render worker: capture, inference and render already keep both cores busy,
-    and with one worker the inference thread renders too whenever the renderer falls behind
-    (MediaPipe files, 3 runs each, in turn: at 1280x720 88-91 fps at 20.8-21.5 ms CPU a frame
-    against 82-84 fps at 21.7-22.4 ms with two workers; at 1920x1080 51-54 fps against 49-51)."""
+    """How many threads each part of a run may use, planned once for the run: the inference
+    runtime's, OpenCV's (``0`` = leave OpenCV's default), the file pipeline's pool of workers
+    (:class:`livebokeh.pipeline.files.FileScheduler`) and how many of them may run a heavy
+    stateless model at once."""
 
     inference: int
     opencv: int
-    render_workers: int = 1
+    #: Workers of a file pipeline's pool (any worker does any step: reading, the model,
+    #: rendering, writing).
+    workers: int = 2
     #: Threads that run a heavy model side by side in a file pipeline (see :meth:`inference_workers`).
     heavy_model_workers: int = 1
     #: Runtime threads of a stateful model in a file pipeline: it sees every frame, in order, on
@@ -70,7 +68,7 @@ def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    return ThreadPlan(inference=inference, opencv=1 if few else 0, render_workers=1 if cores <= 2 else 2,
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, workers=cores + 1,
                       heavy_model_workers=2 if cores >= 2 else 1,
                       ordered_model=requested if requested > 0 else min(cores, FEW_CORES))
 

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -314,26 +313,22 @@ def test_no_virtual_camera_says_how_to_load_one(clip):
 #: ``livebokeh`` as a user runs it, but its input cannot end before the stop signal: the read of
 #: frame HELD says so and waits until the pipeline is asked to stop, however slowly the signal lands.
 HELD_RUN = """
-import sys, threading
+import sys, time
+from pathlib import Path
 from livebokeh.cli import main
-from livebokeh.pipeline import Pipeline
 from livebokeh.sources.video import VideoFileSource
 
-HELD = {held}
-asked = threading.Event()
-read, request_stop = VideoFileSource.read, Pipeline.request_stop
+HELD, GO = {held}, Path({go!r})
+read = VideoFileSource.read
 
-def held_read(self):
+def held_read(self):  # a slow input: frame HELD comes once the test says so
     if self._index == HELD:
         print("held at frame", HELD, file=sys.stderr, flush=True)
-        asked.wait(120)
+        while not GO.exists():
+            time.sleep(0.01)
     return read(self)
 
-def stop(self):
-    asked.set()
-    request_stop(self)
-
-VideoFileSource.read, Pipeline.request_stop = held_read, stop
+VideoFileSource.read = held_read
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -341,26 +336,31 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
     """The first Ctrl-C (or SIGTERM) stops reading the input; every frame read is still written
-    and the recording is finalised, under a name that says it is partial. The clip is held in
-    the read of frame 5 until the signal lands, so the frames read are exactly 0..5 on any machine."""
+    and the recording is finalised, under a name that says it is partial. The input holds frame
+    5 back until the command has said it is stopping, so the frames read are exactly 0..5 on any
+    machine."""
     clip = data_dir / "videos" / "office720p.mp4"
     held = 5
-    out = tmp_path / "cut.mp4"
+    out, go = tmp_path / "cut.mp4", tmp_path / "go"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-c", HELD_RUN.format(held=held), "--input", str(clip),
+    proc = subprocess.Popen([sys.executable, "-c", HELD_RUN.format(held=held, go=str(go)), "--input", str(clip),
                              "--output", str(out), "-v"], stderr=subprocess.PIPE, text=True, env=env)
     try:
-        # wait until the first frame is out (logged with -v) and the read of frame 5 is under
-        # way: the pipeline runs; then interrupt
         seen = []
-        for line in proc.stderr:
+        for line in proc.stderr:  # the read of frame 5 is under way: the pipeline runs
             seen.append(line)
-            if any("first frame out" in ln for ln in seen) and any("held at frame" in ln for ln in seen):
+            if "held at frame" in line:
                 break
         proc.send_signal(sig)
+        for line in proc.stderr:  # the command took the signal: only then does frame 5 come
+            seen.append(line)
+            if "stopping: finishing the frames read" in line:
+                break
+        go.touch()
         rest = proc.stderr.read()
         assert proc.wait(timeout=120) == 130, "".join(seen) + rest
     finally:
+        go.touch()
         if proc.poll() is None:
             proc.kill()
     said = re.search(r"(?:interrupted|stopped) after (\d+) frames", rest)

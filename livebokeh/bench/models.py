@@ -33,7 +33,7 @@ class Row:
 
 def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
     """The rows, with the weights files of the settings ``sc``."""
-    base = SegmenterOptions(threads=threads, weights=sc.weights, rvm_weights=sc.rvm_weights, frame_size=(1280, 720),
+    base = SegmenterOptions(threads=threads, serial_threads=threads, weights=sc.weights, rvm_weights=sc.rvm_weights, frame_size=(1280, 720),
                             roi=False)
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, model="general")),

@@ -150,7 +150,7 @@ def segmenter_alone(path: Path, backend: str, cfg: Config) -> dict:
     src = VideoFileSource(path)
     with src:
         opts = dataclasses.replace(SegmenterOptions.from_config(cfg.segmenter, (src.info.width, src.info.height),
-                                                                live=False), threads=2)
+                                                                live=False), threads=2, serial_threads=2)
         with create_segmenter(backend, opts) as seg:
             return _rate(src, lambda f: seg.segment(f.image))
 

@@ -326,7 +326,7 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
     for label, backend, live in _configurations(backends, sc):
         try:
-            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2,
+            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2, serial_threads=2,
                                                              live=live))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", label, err)

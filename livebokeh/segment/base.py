@@ -17,6 +17,7 @@ from livebokeh.types import Frame, Mask, SegmenterTraits
 
 if TYPE_CHECKING:
     from livebokeh.config import SegmenterConfig
+    from livebokeh.threads import ThreadPlan
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class SegmenterOptions:
 
     Attributes:
         model: backend-specific model variant (for MediaPipe: ``general`` or ``landscape``).
-        threads: CPU threads the backend may use; 0 = automatic (:func:`livebokeh.threads.plan_threads`).
+        threads: the runtime's threads for one model run (planned once for the run by
+            :func:`livebokeh.threads.plan_threads`; :meth:`from_config` takes the plan).
         size: input height for backends with a free input size (DeepLab); 0 = the backend's
             default (DeepLab: 257 on the CPU, 513 on a GPU).
         aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
@@ -56,13 +58,14 @@ class SegmenterOptions:
         roi: a second pass on the region around the person, which sharpens edges when the
             person covers part of the frame (see :meth:`Segmenter.segment`).
         tta: also segment the mirrored picture and average (twice the work, steadier edges).
-        live: the frames come from a live source (the model shares the cores with the renderer);
-            False: from a file, where a stateful model, which sees every frame in order on one
-            worker, may use every core (:attr:`livebokeh.threads.ThreadPlan.ordered_model`).
+        serial_threads: the runtime's threads for a stateful model reading a file: it sees every
+            frame in order, one run at a time, and the other steps wait on it, so it may use
+            every core (:attr:`livebokeh.threads.ThreadPlan.ordered_model`).
+        live: the frames come from a live source (the model shares the cores with the renderer).
     """
 
     model: str = "general"
-    threads: int = 0
+    threads: int = 1
     size: int = 0
     aspect: str = "square"
     runtime: str = "auto"
@@ -74,30 +77,23 @@ class SegmenterOptions:
     roi: bool = True
     tta: bool = False
     live: bool = True
+    serial_threads: int = 1
 
-    @property
-    def inference_threads(self) -> int:
-        """``threads``, with 0 resolved for this machine."""
-        from livebokeh.threads import plan_threads
-
-        return plan_threads(self.threads).inference
-
-    @property
-    def ordered_threads(self) -> int:
-        """Runtime threads for a stateful model: :attr:`inference_threads` live, every core
-        (with ``threads`` 0) for a file."""
-        from livebokeh.threads import plan_threads
-
-        plan = plan_threads(self.threads)
-        return plan.inference if self.live else plan.ordered_model
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.serial_threads < 1:
+            raise ValueError(f"threads must be planned numbers >= 1, got {self.threads}, {self.serial_threads}")
 
     @classmethod
     def from_config(cls, sc: SegmenterConfig, frame_size: tuple[int, int] | None = None,
-                    still: bool = False, live: bool = True) -> SegmenterOptions:
+                    still: bool = False, live: bool = True, plan: ThreadPlan | None = None) -> SegmenterOptions:
         """The options the ``[segmenter]`` settings ``sc`` describe, for frames of ``frame_size``
         (``still``: a single picture, where ``tta = "auto"`` turns the mirrored pass on; ``live``:
-        from a live source)."""
-        return cls(model=sc.model, threads=sc.threads, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
+        from a live source), with the runtime threads of ``plan`` (default: planned here from
+        ``sc.threads``)."""
+        from livebokeh.threads import plan_threads
+
+        plan = plan or plan_threads(sc.threads)
+        return cls(model=sc.model, threads=plan.inference, serial_threads=plan.ordered_model, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
                    precision=sc.precision, weights=sc.weights, rvm_weights=sc.rvm_weights,
                    backbone=sc.backbone, frame_size=frame_size, roi=sc.roi,
                    tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live)

@@ -137,7 +137,7 @@ class RVMSegmenter(Segmenter):
         self.providers = providers()
         self.device = "GPU" if self.providers[0] == "CUDAExecutionProvider" else "CPU"
         so = ort.SessionOptions()
-        self.threads = options.ordered_threads
+        self.threads = options.threads if options.live else options.serial_threads
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         # no busy-waiting between operators: beside the pipeline's own threads it only burns CPU

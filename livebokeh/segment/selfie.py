@@ -56,14 +56,14 @@ class SelfieSegmenter(Segmenter):
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
         self.model_path = bundled_model_path(options.model)
-        self._interps = Interpreters(self.model_path, options.inference_threads)
+        self._interps = Interpreters(self.model_path, options.threads)
         inp = self._interps.first.get_input_details()[0]
         out = self._interps.first.get_output_details()[0]
         self._in_index = inp["index"]
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
         self._size = (w, h)
-        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.inference_threads)
+        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.threads)
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -14,10 +14,14 @@ from livebokeh.types import Mask, SegmenterTraits
 from tests.conftest import FakeSegmenter, FakeSource, ListSink
 
 LAYOUTS = [
-    pytest.param({}, id="one-render-worker"),
-    pytest.param({"render_workers": 2}, id="two-render-workers"),
-    pytest.param({"inference_workers": 2}, id="two-inference-threads"),
+    pytest.param({"workers": 1}, id="one-worker"),
+    pytest.param({"workers": 3}, id="three-workers"),
+    pytest.param({"workers": 3, "segment_workers": 2, "heavy": True}, id="model-side-by-side"),
 ]
+
+
+class _Heavy(FakeSegmenter):
+    traits = SegmenterTraits(heavy=True)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -28,7 +32,8 @@ def test_a_source_failing_midway_writes_every_frame_read(layout, lookahead):
     src = FakeSource(count=40, fail_at=23)
     sink = ListSink()
     with src:
-        pipe = Pipeline(src, FakeSegmenter(), [sink], MaskConfig(lookahead=lookahead), queue_size=2, **layout)
+        seg = _Heavy() if layout.pop("heavy", False) else FakeSegmenter()
+        pipe = Pipeline(src, seg, [sink], MaskConfig(lookahead=lookahead), queue_size=2, **layout)
         with pytest.raises(SourceError, match="unplugged") as err:
             pipe.run()
     assert [c.frame.index for c in sink.items] == list(range(23))  # 23 read, 23 written, in order
@@ -38,9 +43,8 @@ def test_a_source_failing_midway_writes_every_frame_read(layout, lookahead):
 class _MasksRunOut:
     """Given masks that end before the input (``--mask`` with too few files)."""
 
-    traits = SegmenterTraits(matte=True)
-
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, heavy: bool = False) -> None:
+        self.traits = SegmenterTraits(matte=True, heavy=heavy)
         self.count = count
         self.lock = threading.Lock()
 
@@ -55,7 +59,7 @@ def test_masks_running_out_write_every_frame_before(layout):
     src = FakeSource(count=40)
     sink = ListSink()
     with src:
-        pipe = Pipeline(src, _MasksRunOut(17), [sink], queue_size=2, **layout)
+        pipe = Pipeline(src, _MasksRunOut(17, layout.pop("heavy", False)), [sink], queue_size=2, **layout)
         with pytest.raises(SourceError, match="no mask for frame 17"):
             pipe.run()
     assert [c.frame.index for c in sink.items] == list(range(17))

@@ -63,39 +63,66 @@ def test_file_runs_are_identical():
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
+class Heavy(FakeSegmenter):
+    """A stateless model heavier than the rendering: the file pool may run it side by side."""
+
+    traits = SegmenterTraits(heavy=True)
+
+
+class Plates:
+    """Replacement plates; optionally failing at one frame, or holding the first two calls
+    until both are inside (proof that two workers render at once)."""
+
+    def __init__(self, fail_at=None, meet=False):
+        self.fail_at = fail_at
+        self.both_in = threading.Barrier(2, timeout=10) if meet else None
+        self.threads = set()
+        self.lock = threading.Lock()
+
+    def plate(self, size, index):
+        with self.lock:  # the first call of each of the first two threads waits for the other
+            first = threading.get_ident() not in self.threads and len(self.threads) < 2
+            self.threads.add(threading.get_ident())
+        if self.both_in is not None and first:
+            self.both_in.wait()
+        if index == self.fail_at:
+            raise ValueError("render exploded")
+        return np.full((size[1], size[0], 3), 40, np.uint8)
+
+
 @pytest.mark.parametrize("count", [1, 2, 7, 30])
-def test_render_workers_keep_the_order_and_the_pictures(count):
-    """Two render workers give the same frames, in the same order, as one (any frame count)."""
+def test_any_pool_size_gives_the_same_frames_in_order(count):
+    """One worker or four: the same frames, in the same order, with the same pictures."""
     outs = []
-    for workers in (1, 2):
+    for workers in (1, 2, 4):
         sink = ListSink()
-        _, report = _run(FakeSource(count=count), FakeSegmenter(), [sink], queue_size=2, render_workers=workers)
+        _, report = _run(FakeSource(count=count), FakeSegmenter(), [sink], queue_size=2, workers=workers)
         assert [c.frame.index for c in sink.items] == list(range(count))
         assert report.frames_out == count and [s.name for s in report.stages] == ["capture", "inference", "render", "sinks"]
-        assert next(s for s in report.stages if s.name == "render").frames == count
+        assert all(s.frames == count for s in report.stages)
         outs.append(np.stack([c.image for c in sink.items]))
     np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
     assert not _livebokeh_threads()
 
 
 @pytest.mark.parametrize("lookahead", [0, 2])
 @pytest.mark.parametrize("count", [1, 2, 7, 30])
-def test_inference_workers_keep_the_order_the_smoothing_and_the_pictures(count, lookahead):
-    """A heavy model on two threads: the same frames, masks and pictures, in the same order, as
-    one inference thread, with causal and look-ahead smoothing (the smoother sees the masks in
+def test_a_heavy_model_side_by_side_keeps_the_order_the_smoothing_and_the_pictures(count, lookahead):
+    """A heavy model run two at a time: the same frames, masks and pictures, in the same order,
+    as one at a time, with causal and look-ahead smoothing (the smoother sees the masks in
     stream order)."""
     outs = []
-    for workers in (1, 2):
+    for segment_workers in (1, 2):
         sink = ListSink()
-        seg = FakeSegmenter()
+        seg = Heavy()
         src = FakeSource(count=count)
         mask_cfg = MaskConfig(smoothing=1.0, lookahead=lookahead)
-        with src, Pipeline(src, seg, [sink], mask_cfg, RenderConfig(), queue_size=2, inference_workers=workers) as p:
+        with src, Pipeline(src, seg, [sink], mask_cfg, RenderConfig(), queue_size=2, workers=3,
+                           segment_workers=segment_workers) as p:
             report = p.run()
         assert [c.frame.index for c in sink.items] == list(range(count))
         assert seg.calls == count and report.frames_out == count and report.dropped == 0
-        inference = [s for s in p._stages if s.name == "inference"]
-        assert len(inference) == workers and sum(s.timer.items for s in inference) == count
         assert report.inference_fps > 0 and next(s for s in report.stages if s.name == "inference").frames == count
         outs.append((np.stack([c.alpha.data for c in sink.items]), np.stack([c.image for c in sink.items])))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
@@ -103,10 +130,10 @@ def test_inference_workers_keep_the_order_the_smoothing_and_the_pictures(count, 
     assert not _livebokeh_threads()
 
 
-def test_inference_workers_run_the_model_side_by_side():
-    """Both workers are inside the model at once (a gate lets no call finish until two are in)."""
+def test_a_heavy_model_runs_side_by_side():
+    """Two workers are inside the model at once (a gate lets no call finish until two are in)."""
 
-    class Gate(FakeSegmenter):
+    class Gate(Heavy):
         def __init__(self):
             super().__init__()
             self.both_in = threading.Barrier(2, timeout=10)
@@ -114,22 +141,63 @@ def test_inference_workers_run_the_model_side_by_side():
 
         def segment(self, image):
             me = threading.get_ident()
-            if me not in self.threads:  # each worker's first call waits until the other's is in
+            if me not in self.threads and len(self.threads) < 2:  # the first two wait for each other
                 self.threads.add(me)
                 self.both_in.wait()
             return super().segment(image)
 
     seg = Gate()
     src = FakeSource(count=10)
-    with src, Pipeline(src, seg, [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(), inference_workers=2) as p:
+    with src, Pipeline(src, seg, [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(), workers=3,
+                       segment_workers=2) as p:
         assert p.run().frames_out == 10
     assert len(seg.threads) == 2
 
 
-def test_a_failing_inference_worker_stops_everything():
+def test_rendering_runs_side_by_side_and_any_worker_renders():
+    """Rendering is pure: two workers render at once (a gate lets no plate through until two
+    are in), and the frames still leave once each, in order, each the same picture as with one
+    worker."""
+    outs = []
+    for workers, plates in ((3, Plates(meet=True)), (1, Plates())):
+        sink = ListSink()
+        src = FakeSource(count=20)
+        with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig(effect="replace"),
+                           background=plates, workers=workers) as p:
+            report = p.run()
+        assert [c.frame.index for c in sink.items] == list(range(20)) and report.frames_out == 20
+        assert len(plates.threads) >= 2 if workers > 1 else len(plates.threads) == 1
+        outs.append(np.stack([c.image for c in sink.items]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not _livebokeh_threads()
+
+
+@pytest.mark.parametrize("queue_size", [1, 3])
+@pytest.mark.parametrize("lookahead", [0, 3])
+def test_frames_in_flight_stay_bounded(queue_size, lookahead):
+    """A file never has more than ``queue_size`` frames read and not written, besides those the
+    smoother holds back for its look-ahead: memory does not grow with a slow sink."""
+    src = FakeSource(count=40)
+    ahead = []
+
+    class Slow(ListSink):
+        def write(self, item):
+            ahead.append(src.i - len(self.items) - 1)  # read, and not yet written, besides this one
+            super().write(item)
+
+    sink = Slow()
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=1.0, lookahead=lookahead),
+                       queue_size=queue_size, workers=3) as p:
+        assert p.run().frames_out == 40
+    assert max(ahead) <= queue_size + lookahead - 1
+    assert [c.frame.index for c in sink.items] == list(range(40))
+
+
+def test_a_failing_model_run_side_by_side_stops_everything():
     src = FakeSource(count=500)
-    with src, Pipeline(src, FakeSegmenter(fail_at=9), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
-                       inference_workers=2) as p:
+    seg = Heavy(fail_at=9)
+    with src, Pipeline(src, seg, [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(), workers=3,
+                       segment_workers=2) as p:
         with pytest.raises(RuntimeError, match="segmenter exploded") as info:
             p.run()
     assert "in the inference stage" in info.value.__notes__
@@ -137,24 +205,16 @@ def test_a_failing_inference_worker_stops_everything():
     assert not _livebokeh_threads()
 
 
-def test_a_failing_render_worker_stops_everything():
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_failing_render_stops_everything(workers):
     src = FakeSource(count=500)
-    with src, Pipeline(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
-                       render_workers=2) as p:
-        real = p._render
-
-        def render(item):
-            if item.frame.index == 9:
-                raise ValueError("render exploded")
-            return real(item)
-
-        for stage in p._stages:
-            if stage.name == "render":
-                stage.work = render
+    sink = ListSink()
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig(effect="replace"),
+                       background=Plates(fail_at=9), workers=workers) as p:
         with pytest.raises(ValueError, match="render exploded") as info:
             p.run()
     assert "in the render stage" in info.value.__notes__
-    assert src.i < 500
+    assert src.i < 500 and len(sink.items) <= 9
     assert not _livebokeh_threads()
 
 
@@ -263,9 +323,9 @@ def test_request_stop_finishes_frames_in_flight():
     assert not _livebokeh_threads()
 
 
-@pytest.mark.parametrize("layout", [{}, {"render_workers": 2}, {"inference_workers": 2}])
-def test_a_file_stopped_midway_writes_every_frame_it_read_in_order(layout):
-    """Stopping a recording (q, Ctrl-C) finishes the frames in flight in every file layout: what
+@pytest.mark.parametrize("pool", [{"workers": 1}, {"workers": 3}, {"workers": 3, "segment_workers": 2}])
+def test_a_file_stopped_midway_writes_every_frame_it_read_in_order(pool):
+    """Stopping a recording (q, Ctrl-C) finishes the frames in flight whatever the pool: what
     was read reaches the outputs, in order, once each."""
     sink = ListSink()
     src = FakeSource(count=100_000)
@@ -273,7 +333,7 @@ def test_a_file_stopped_midway_writes_every_frame_it_read_in_order(layout):
     def poll():
         return len(sink.items) < 10
 
-    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(), RenderConfig(), queue_size=2, **layout) as p:
+    with src, Pipeline(src, Heavy(), [sink], MaskConfig(), RenderConfig(), queue_size=2, **pool) as p:
         report = p.run(poll)
     assert 10 <= report.frames_out < 100_000
     assert [c.frame.index for c in sink.items] == list(range(report.frames_in))
@@ -316,76 +376,28 @@ def test_file_mode_lookahead_keeps_every_frame_in_order_and_is_repeatable():
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
-class _GatedPipeline(Pipeline):
-    """The render thread holds its first frame until the inference thread has rendered one."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.helped = threading.Event()
-        self.rendered_by = {}
-
-    def _render(self, item):
-        name = threading.current_thread().name
-        if name == "livebokeh-render":
-            assert self.helped.wait(timeout=10), "the inference thread never rendered"
-        else:
-            self.helped.set()
-        self.rendered_by[item.frame.index] = name
-        return super()._render(item)
-
-
-@pytest.mark.parametrize("queue_size", [1, 2])
-def test_the_inference_thread_renders_when_the_renderer_is_behind(queue_size):
-    """File mode, one render worker: when its inbox is full the inference thread renders the
-    frame itself; the sinks still get every frame once, in order, each the same picture."""
-    sink = ListSink()
-    src = FakeSource(count=20)
-    with src, _GatedPipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig(),
-                             queue_size=queue_size, render_workers=1) as p:
-        report = p.run()
-    assert [c.frame.index for c in sink.items] == list(range(20))
-    helpers = [i for i, name in p.rendered_by.items() if name == "livebokeh-inference"]
-    assert helpers and len(helpers) < 20 and "livebokeh-render" in p.rendered_by.values()
-    assert next(s for s in report.stages if s.name == "render").frames == 20  # both threads counted
-    assert report.frames_out == 20 and report.dropped == 0
-    plain = ListSink()
-    _run(FakeSource(count=20), FakeSegmenter(), [plain], render_workers=2)  # no helping in this layout
-    np.testing.assert_array_equal(np.stack([c.image for c in sink.items]), np.stack([c.image for c in plain.items]))
-    assert not _livebokeh_threads()
-
-
-def test_a_render_failing_in_the_inference_thread_stops_everything():
-    class Failing(_GatedPipeline):
-        def _render(self, item):
-            if threading.current_thread().name == "livebokeh-inference":
-                self.helped.set()  # releases the render thread, which waits for this
-                raise ValueError("render exploded")
-            return super()._render(item)
-
-    src = FakeSource(count=500)
-    with src, Failing(src, FakeSegmenter(), [ListSink()], MaskConfig(smoothing=0.0), RenderConfig(),
-                      queue_size=1, render_workers=1) as p:
-        with pytest.raises(ValueError, match="render exploded") as info:
-            p.run()
-    assert "in the render stage" in info.value.__notes__
-    assert src.i < 500
-    assert not _livebokeh_threads()
-
-
 class Recurrent(FakeSegmenter):
-    """A stateful fake: records which frames reach it, in which order, on which threads."""
+    """A stateful fake: records which frames reach it, in which order, and the most calls that
+    were ever inside it at once."""
 
-    traits = SegmenterTraits(stateful=True)
+    traits = SegmenterTraits(stateful=True, heavy=True)
 
     def __init__(self, delay: float = 0.0):
         super().__init__(delay)
         self.seen: list[int] = []
-        self.threads: set[int] = set()
+        self.inside = self.most_inside = 0
 
     def segment(self, image):
-        self.threads.add(threading.get_ident())
-        self.seen.append(int(image[0, 0, 0]))  # FakeIndexSource writes the frame index there
-        return super().segment(image)
+        with self.lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            self.seen.append(int(image[0, 0, 0]))  # FakeIndexSource writes the frame index there
+            time.sleep(0.001)  # gives another worker the chance to come in, were it allowed to
+            return super().segment(image)
+        finally:
+            with self.lock:
+                self.inside -= 1
 
 
 class FakeIndexSource(FakeSource):
@@ -398,14 +410,13 @@ class FakeIndexSource(FakeSource):
         return type(frame)(img, frame.index, frame.capture_ns)
 
 
-@pytest.mark.parametrize("layout", [{}, {"render_workers": 2}])
-def test_a_stateful_model_sees_every_frame_in_order_on_one_thread(layout):
+@pytest.mark.parametrize("pool", [{"workers": 1}, {"workers": 4, "segment_workers": 2}])
+def test_a_stateful_model_sees_every_frame_in_order_one_at_a_time(pool):
+    """A recurrent model (declared heavy too) is never run side by side, whatever the pool."""
     seg, sink = Recurrent(), ListSink()
-    _run(FakeIndexSource(count=40), seg, [sink], queue_size=2, **layout)
-    assert seg.seen == list(range(40)) and len(seg.threads) == 1
+    _run(FakeIndexSource(count=40), seg, [sink], queue_size=2, **pool)
+    assert seg.seen == list(range(40)) and seg.most_inside == 1
     assert [c.frame.index for c in sink.items] == list(range(40))
-    with FakeSource(count=3) as src, pytest.raises(ValueError, match="stateful"):
-        Pipeline(src, Recurrent(), [ListSink()], inference_workers=2)
 
 
 def test_live_model_rests_to_keep_its_duty_and_every_frame_is_still_rendered():
@@ -445,7 +456,7 @@ def test_pacing_settings_are_checked_and_resolved_in_one_place():
 
 
 def test_a_renderer_does_not_wait_for_a_mask_while_the_model_rests():
-    from livebokeh.pipeline.pipeline import MaskSlot
+    from livebokeh.pipeline.live import MaskSlot
 
     slot = MaskSlot()
     slot.resting(True)

@@ -10,7 +10,6 @@ import pytest
 from livebokeh.errors import ModelError
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.rvm import CUT_LEVEL, WARM_PASSES, input_size, pixel_scale
-from livebokeh.threads import plan_threads
 from tests.conftest import mean_iou_on
 
 
@@ -32,8 +31,9 @@ def test_declares_a_stateful_matting_model(opts):
         assert t.stateful and t.matte and not t.roi_helps and not t.heavy
         assert 0 < t.live_duty < 1  # on the CPU it rests between runs in a live pipeline
         assert (seg.input_size, seg.backbone, seg.threads) == ((384, 384), 256, 1)  # live: 512x288's pixels
-    with create_segmenter("rvm", dataclasses.replace(opts, live=False, threads=0)) as seg:
-        assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 384, plan_threads().ordered_model)
+    with create_segmenter("rvm", dataclasses.replace(opts, live=False, serial_threads=3)) as seg:
+        # a file: it runs alone on its step, on every thread planned for that
+        assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 384, 3)
 
 
 def test_sizes_keep_the_pixel_count_of_a_16_9_picture():

@@ -143,7 +143,7 @@ class DeepLabSegmenter(Segmenter):
         self.device = "CPU"
         self._person = self.manifest.person_class
         if runtime == "tflite":
-            self._interps = Interpreters(self.weights, options.inference_threads)
+            self._interps = Interpreters(self.weights, options.threads)
             self._in = self._interps.first.get_input_details()[0]["index"]
             self._out = self._interps.first.get_output_details()[0]["index"]
             self.precision = "float32"
@@ -159,7 +159,7 @@ class DeepLabSegmenter(Segmenter):
             raise ModelError("the keras runtime needs KERAS_BACKEND=tensorflow (unset KERAS_BACKEND)")
         if not gpus:
             try:
-                tf.config.threading.set_intra_op_parallelism_threads(options.inference_threads)
+                tf.config.threading.set_intra_op_parallelism_threads(options.threads)
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TensorFlow already initialised: keep its settings
                 pass

@@ -1,0 +1,161 @@
+"""The work done on every frame, whichever scheduler runs it: segment -> smooth -> refine -> render.
+
+:class:`FrameProcessor` holds one stream's state (the smoother's, and through the segmenter a
+recurrent model's memory) and says which of its steps may run side by side: the live
+scheduler (:mod:`livebokeh.pipeline.live`) and the file scheduler
+(:mod:`livebokeh.pipeline.files`) only decide when and on which thread each step runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from livebokeh.config import MaskConfig
+from livebokeh.controls import LiveControls
+from livebokeh.mask import (
+    FlowEstimator,
+    LookaheadSmoother,
+    MaskSmoother,
+    refine_alpha,
+    resolve_auto,
+    small_gray,
+    upsample,
+    warp,
+)
+from livebokeh.render import Background, render_bokeh
+from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
+
+
+class SupportsSegment(Protocol):
+    """What the pipeline needs of a segmenter: its declared traits and ``segment_frame`` (a
+    model segments the frame's picture; given masks read the frame's index)."""
+
+    traits: SegmenterTraits
+
+    def segment_frame(self, frame: Frame) -> Mask: ...
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A frame and its person mask at model resolution (the model's own, or smoothed).
+
+    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it.
+    """
+
+    frame: Frame
+    mask: Mask
+    gray: Any = None
+
+
+class FrameProcessor:
+    """segment -> smooth -> refine -> render for one stream.
+
+    Who may call what:
+
+    - :meth:`segment`: from several threads at once when :attr:`segment_in_parallel` (a
+      stateless model that declares itself heavy, and thread-safe with it); otherwise in stream
+      order, one call at a time (a recurrent model's memory follows the stream).
+    - :meth:`smooth` and :meth:`flush`: in stream order, one call at a time.
+    - :meth:`render`: any thread, any order (pure, given the frame and its mask).
+    - :meth:`follow` (live): from the rendering thread only.
+
+    Args:
+        segmenter: anything with ``traits`` and ``segment_frame(frame) -> Mask``.
+        mask_cfg: mask settings; their automatic values are resolved here for the segmenter.
+        controls: the live settings; :meth:`render` reads them for every frame.
+        background: replacement plates for ``effect = "replace"``.
+        live: a live stream (causal smoothing; a gray picture with every mask, for the flow).
+        smoother: the temporal smoothing state; by default from ``mask_cfg`` (causal live, with
+            ``mask_cfg.lookahead`` frames of look-ahead for files).
+        resting_model: live: the model rests between runs, so most masks shown are moved by flow;
+            :meth:`follow` then smooths what is shown too, else each new run would jump.
+    """
+
+    def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
+                 background: Background | None = None, *, live: bool = False,
+                 smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False) -> None:
+        self.segmenter = segmenter
+        self.traits = segmenter.traits
+        self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
+        self.controls = controls
+        self.background = background
+        if smoother is None:
+            if not live and mc.lookahead > 0 and mc.smoothing > 0:
+                smoother = LookaheadSmoother(mc.smoothing, mc.lookahead, mc.flow)
+            else:
+                smoother = MaskSmoother(mc.smoothing, mc.flow)
+        self.smoother = smoother
+        self._needs_gray = (mc.smoothing > 0 and mc.flow) or live
+        self._flow = FlowEstimator()
+        self._shown = MaskSmoother(mc.smoothing, mc.flow) if live and resting_model else None
+        self.propagated = 0  # live frames whose mask was moved to them from an earlier frame
+
+    @property
+    def segment_in_parallel(self) -> bool:
+        """:meth:`segment` may run on several threads at once (a stateless heavy model)."""
+        return self.traits.heavy and not self.traits.stateful
+
+    @property
+    def holds(self) -> int:
+        """Frames :meth:`smooth` may hold back before giving them out (its look-ahead)."""
+        return self.smoother.lookahead if isinstance(self.smoother, LookaheadSmoother) else 0
+
+    def segment(self, frame: Frame) -> Segmented:
+        """The model's own mask of ``frame``, with the gray picture the flow needs."""
+        mask = self.segmenter.segment_frame(frame)
+        gray = None
+        if self._needs_gray:
+            h, w = mask.shape
+            gray = small_gray(frame.image, (w, h))
+        return Segmented(frame, mask, gray)
+
+    def smooth(self, raw: Segmented) -> list[Segmented]:
+        """``raw`` through the smoother: the frames now final, in order (none or several with
+        look-ahead, which holds a frame until it has seen the ones after it)."""
+        if isinstance(self.smoother, LookaheadSmoother):
+            return [Segmented(f, m) for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
+        return [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray)]
+
+    def flush(self) -> list[Segmented]:
+        """At the end of the stream: the frames :meth:`smooth` still holds, in order."""
+        if isinstance(self.smoother, LookaheadSmoother):
+            return [Segmented(f, m) for f, m in self.smoother.flush()]
+        return []
+
+    def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
+        """Live: the newest model result made the mask of ``frame``, moved to it by optical flow
+        when it is of an earlier frame; before the first result, an empty mask (the whole picture
+        is background, so the room never shows unblurred)."""
+        if result is None:
+            h, w = max(1, frame.height // 8), max(1, frame.width // 8)
+            return Segmented(frame, Mask(np.zeros((h, w), np.float32)))
+        mask, gray = result.mask, result.gray
+        if result.frame.index != frame.index and result.gray is not None:
+            h, w = result.gray.shape
+            gray = small_gray(frame.image, (w, h))
+            mask = Mask(np.clip(warp(mask.data, self._flow.backward(gray, result.gray)), 0.0, 1.0))
+            self.propagated += 1
+        if self._shown is not None:
+            mask = self._shown.update(mask, gray)
+        return Segmented(frame, mask)
+
+    def render(self, item: Segmented) -> Composite:
+        """The composite of ``item``'s frame: its mask refined against the picture at full size,
+        then the effect the controls ask for (or the matte itself when ``show_mask``)."""
+        frame = item.frame
+        size = (frame.width, frame.height)
+        alpha = refine_alpha(item.mask.data, frame.image, self.mask_cfg, full_size=False)
+        controls = self.controls
+        if controls.show_mask:
+            image = cv2.cvtColor(Mask(upsample(alpha, size)).to_uint8(), cv2.COLOR_GRAY2BGR)
+        else:
+            render_cfg = controls.render
+            plate = None
+            if render_cfg.effect == "replace" and self.background is not None:
+                plate = self.background.plate(size, frame.index)
+            image = render_bokeh(frame.image, alpha, render_cfg, plate)
+        return Composite(frame, image, Mask(alpha))
