@@ -57,7 +57,8 @@ def open_sinks(cfg: Config, info: StreamInfo, stack: ExitStack, *, controls: Liv
         if info.still:
             add(SINKS.get("image")(output, overwrite=overwrite))
         else:
-            add(SINKS.get("video")(output, info, crf=oc.crf, preset=oc.preset, audio_from=audio, overwrite=overwrite))
+            add(SINKS.get("video")(output, info, crf=oc.crf, preset=oc.preset, audio_from=audio, overwrite=overwrite,
+                                   threads=plan_threads(cfg.segmenter.threads).encoder))
     if save_mask:
         add(SINKS.get("mask")(save_mask, info, overwrite=overwrite))
     if alpha_output:

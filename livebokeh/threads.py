@@ -38,13 +38,19 @@ class ThreadPlan:
 
     inference: int
     opencv: int
+    #: The video encoder's own threads (x264's frame threads), beside the pool's: one per core
+    #: rather than FFmpeg's one and a half (on 2 cores, clip to H.264 with MediaPipe: the same
+    #: 44-45 fps, 40 ms CPU a frame, within noise; the writer never oversubscribes the cores).
+    encoder: int = 2
     #: Workers of a file pipeline's pool (any worker does any step: reading, the model,
-    #: rendering, writing).
+    #: rendering, writing): one more than the cores, since the writing worker mostly waits on
+    #: the encoder's own threads (on 2 cores, clip to H.264 with MediaPipe, 2, 3 and 4 workers
+    #: measured within noise of each other, 40-45 fps, 1.75-1.8 cores busy).
     workers: int = 2
     #: Threads that run a heavy model side by side in a file pipeline (see :meth:`inference_workers`).
     heavy_model_workers: int = 1
-    #: Runtime threads of a stateful model in a file pipeline: it sees every frame, in order, on
-    #: one worker, and the other stages wait on it, so it may use every core (RVM at a 384 px
+    #: Runtime threads of a stateful model in a file pipeline: it sees every frame, in order, one
+    #: run at a time, and the other steps wait on it, so it may use every core (RVM at a 384 px
     #: backbone on 1280x720: 89 ms a frame on one thread, 54 ms on two).
     ordered_model: int = 1
 
@@ -52,7 +58,7 @@ class ThreadPlan:
         """Threads for a file pipeline's inference stage: :attr:`heavy_model_workers` for a
         stateless model that outweighs the rendering (``traits.heavy``: DeepLab on the CPU, 26 ms
         a frame against 11 for the rest), one otherwise (a stateful model sees its frames in
-        order, from one thread). Each runs the model on its own interpreter with
+        order, one run at a time). Each runs the model on its own interpreter with
         :attr:`inference` threads: on 2 cores DeepLab's one inference thread left the second
         core half idle, and two runtime threads gained nothing beside the renderer."""
         return self.heavy_model_workers if traits.heavy and not traits.stateful else 1
@@ -68,7 +74,7 @@ def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    return ThreadPlan(inference=inference, opencv=1 if few else 0, workers=cores + 1,
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, workers=cores + 1, encoder=cores,
                       heavy_model_workers=2 if cores >= 2 else 1,
                       ordered_model=requested if requested > 0 else min(cores, FEW_CORES))
 

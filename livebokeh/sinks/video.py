@@ -90,6 +90,8 @@ class VideoWriter:
         crf, preset: H.264/VP9 quality (lower CRF = better, bigger) and x264 speed preset.
         audio_from: copy (or re-encode) the audio streams of this file.
         overwrite: replace an existing file; otherwise an existing ``path`` is an error.
+        threads: the encoder's own threads (0 = FFmpeg's choice: about one and a half per core);
+            planned with the pipeline's (:attr:`livebokeh.threads.ThreadPlan.encoder`).
 
     :meth:`close` flushes, finalises and moves the file into place (``complete=True``) or keeps
     it under the first free ``NAME.partial.EXT`` (``complete=False``, or a write failed).
@@ -97,7 +99,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
                  crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
-                 overwrite: bool = True) -> None:
+                 overwrite: bool = True, threads: int = 0) -> None:
         import av
 
         self.path = check_output_path(path)
@@ -141,6 +143,8 @@ class VideoWriter:
             stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
             stream.width, stream.height, stream.pix_fmt = width + self._pad[1], height + self._pad[0], pix_fmt
             stream.codec_context.time_base = self._time_base
+            if threads > 0:
+                stream.codec_context.thread_count = threads
             stream.time_base = self._time_base
         except (av.FFmpegError, OSError, ValueError) as err:
             self._unlock()
@@ -273,9 +277,9 @@ class VideoFileSink(Sink):
     name = "video"
 
     def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
-                 audio_from: str | Path | None = None, overwrite: bool = True) -> None:
+                 audio_from: str | Path | None = None, overwrite: bool = True, threads: int = 0) -> None:
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
-                                   audio_from=audio_from, overwrite=overwrite)
+                                   audio_from=audio_from, overwrite=overwrite, threads=threads)
         self.result: Path | None = None
 
     @property
