@@ -47,14 +47,14 @@ class ThreadPlan:
     #: the encoder's own threads (on 2 cores, clip to H.264 with MediaPipe, 2, 3 and 4 workers
     #: measured within noise of each other, 40-45 fps, 1.75-1.8 cores busy).
     workers: int = 2
-    #: Threads that run a heavy model side by side in a file pipeline (see :meth:`inference_workers`).
+    #: Threads that run a heavy model side by side in a file pipeline (see :meth:`segment_workers`).
     heavy_model_workers: int = 1
     #: Runtime threads of a stateful model in a file pipeline: it sees every frame, in order, one
     #: run at a time, and the other steps wait on it, so it may use every core (RVM at a 384 px
     #: backbone on 1280x720: 89 ms a frame on one thread, 54 ms on two).
     ordered_model: int = 1
 
-    def inference_workers(self, traits: SegmenterTraits) -> int:
+    def segment_workers(self, traits: SegmenterTraits) -> int:
         """Threads for a file pipeline's inference stage: :attr:`heavy_model_workers` for a
         stateless model that outweighs the rendering (``traits.heavy``: DeepLab on the CPU, 26 ms
         a frame against 11 for the rest), one otherwise (a stateful model sees its frames in

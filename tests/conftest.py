@@ -274,10 +274,29 @@ _SHARED_FIXTURES = frozenset({"data_dir", "clip", "half_body_stills", "deeplab_w
                               "default_weights"})
 
 
+@pytest.fixture(scope="session")
+def gpu() -> str:
+    """The GPU a backend's runtime sees ("onnxruntime" or "tensorflow"); skips without one."""
+    from livebokeh.segment.deeplab.segmenter import tf_gpus
+    from livebokeh.segment.rvm import providers
+
+    try:
+        if providers()[0] == "CUDAExecutionProvider":
+            return "onnxruntime"
+    except ImportError:
+        pass
+    if tf_gpus():
+        return "tensorflow"
+    pytest.skip("no GPU visible to ONNX Runtime or TensorFlow")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Markers from what a test uses, so that ``-m "not shared"`` runs without ../shared and
-    ``-m "not slow"`` is a quick loop (benchmarks and the end-to-end command tests left out)."""
+    """Markers from what a test uses, so that ``-m "not shared"`` runs without ../shared,
+    ``-m "not slow"`` is a quick loop (benchmarks and the end-to-end command tests left out) and
+    ``-m gpu`` runs what needs a GPU (the ``gpu`` fixture; skipped without one)."""
     for item in items:
+        if "gpu" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gpu)
         if _SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.shared)
         path = str(item.fspath)

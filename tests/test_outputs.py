@@ -300,8 +300,8 @@ def test_a_corrupt_background_image_is_called_a_background(video, mask, tmp_path
 
 
 def test_a_video_background_on_a_video_gives_the_same_file_every_run(video, mask, tmp_path):
-    """The render worker and the inference thread's overflow path both ask for plates: output
-    frame i gets the background's frame i (looping), in whichever order they render."""
+    """The pool's workers render side by side and ask for plates in any order: output frame i
+    gets the background's frame i (looping), in whichever order they render."""
     bg = tmp_path / "bg.mkv"
     w = VideoWriter(bg, 64, 48, Fraction(25))
     for v in (30, 130, 230):

@@ -30,7 +30,7 @@ def test_only_a_heavy_stateless_model_runs_on_several_threads():
 
     heavy, light = SegmenterTraits(heavy=True), SegmenterTraits()
     plan = plan_threads(0, cores=2)
-    assert plan.inference_workers(heavy) == 2
-    assert plan.inference_workers(light) == 1
-    assert plan.inference_workers(SegmenterTraits(heavy=True, stateful=True)) == 1  # its memory follows one stream
-    assert plan_threads(0, cores=1).inference_workers(heavy) == 1  # nothing to share it with
+    assert plan.segment_workers(heavy) == 2
+    assert plan.segment_workers(light) == 1
+    assert plan.segment_workers(SegmenterTraits(heavy=True, stateful=True)) == 1  # its memory follows one stream
+    assert plan_threads(0, cores=1).segment_workers(heavy) == 1  # nothing to share it with

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--clip-frames", type=int, default=100000, help="frames per clip at most (default: all)")
     q.add_argument("--stills-step", type=int, default=1, help="use every Nth still (default 1: all)")
     pl = _subcommand(sub, "pipeline", "whole pipeline vs the segmenter alone and a naive sequential loop")
-    pl.add_argument("--backends", nargs="+", help="backends (default: the settings' backend, mediapipe)")
+    pl.add_argument("--backends", nargs="+", help="backends (default: the settings' backend)")
     pl.add_argument("--frames", type=int, default=183, help="frames per file case (default 183)")
     pl.add_argument("--paced-frames", type=int, default=300, help="frames of the paced 30 fps case")
     pl.add_argument("--repeats", type=int, default=2, help="runs of each file case, best kept (default 2)")

@@ -67,7 +67,7 @@ class Pipeline:
         controls: live settings (built from ``render_cfg`` when None), read for every frame.
         workers: files: threads in the pool (see :func:`livebokeh.threads.plan_threads`).
         segment_workers: files: most model runs at once for a stateless heavy model
-            (:meth:`livebokeh.threads.ThreadPlan.inference_workers`); others run one at a time.
+            (:meth:`livebokeh.threads.ThreadPlan.segment_workers`); others run one at a time.
         model_rate: live: most model runs a second (0 = as many as it can). Files ignore it.
         model_duty: live: the share of the time the model may run (1 = no rest; see
             :attr:`~livebokeh.types.SegmenterTraits.live_duty`). Files ignore it.

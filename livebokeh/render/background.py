@@ -59,7 +59,7 @@ def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 class Background(Closeable, ABC):
     """A source of replacement plates; :meth:`close` is safe twice. ``plate`` may be called from
-    several threads (a file pipeline's render workers)."""
+    several threads (the workers of a file pipeline's pool)."""
 
     @abstractmethod
     def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
@@ -98,7 +98,7 @@ class ImageBackground(Background):
 
 class VideoBackground(Background):
     """A video played in a loop: output frame ``i`` gets the loop's ``i``-th picture, whichever
-    thread asks and in whatever order (render workers finish out of turn), so a file's result is
+    thread asks and in whatever order (the pool's workers render side by side), so a file's result is
     the same on every run. Pictures decoded ahead of a request wait in a small window; a
     picture the video cannot give (a corrupt stretch) ends the loop early, with a warning."""
 

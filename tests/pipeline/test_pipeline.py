@@ -460,9 +460,8 @@ def test_a_renderer_does_not_wait_for_a_mask_while_the_model_rests():
 
     slot = MaskSlot()
     slot.resting(True)
-    t0 = time.monotonic()
-    assert slot.wait_for(5, timeout=30.0) is None  # returns at once: no result would come
-    assert time.monotonic() - t0 < 10.0
+    # returns at once: no result would come (were it to wait, the test would hang, not be slow)
+    assert slot.wait_for(5, timeout=1e6) is None
 
 
 def test_live_frames_before_the_first_mask_are_all_background_and_never_wait():

@@ -10,7 +10,7 @@ import pytest
 from livebokeh.errors import ModelError
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.rvm import CUT_LEVEL, WARM_PASSES, input_size, pixel_scale
-from tests.conftest import mean_iou_on
+from tests.conftest import iou, mean_iou_on
 
 
 @pytest.fixture
@@ -124,3 +124,25 @@ def test_close_is_safe_twice_and_a_closed_segmenter_refuses_work(opts):
     seg.close()
     with pytest.raises(RuntimeError, match="closed"):
         seg.segment(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_on_a_gpu_it_runs_every_live_frame_and_mattes_as_on_the_cpu(gpu, rvm_weights, frames):
+    """With CUDA, RVM declares no rest live and gives the CPU's mattes within a rounding."""
+    if gpu != "onnxruntime":
+        pytest.skip("ONNX Runtime sees no GPU")
+    from livebokeh.segment import rvm
+
+    options = SegmenterOptions(rvm_weights=str(rvm_weights), frame_size=frames[0].shape[1::-1])
+    with create_segmenter("rvm", options) as on_gpu:
+        assert on_gpu.device == "GPU" and on_gpu.traits.live_duty == 1.0
+        a = [on_gpu.segment(f).data for f in frames]
+    real = rvm.providers
+    rvm.providers = lambda: ["CPUExecutionProvider"]
+    try:
+        with create_segmenter("rvm", options) as on_cpu:
+            assert on_cpu.device == "CPU"
+            b = [on_cpu.segment(f).data for f in frames]
+    finally:
+        rvm.providers = real
+    for x, y in zip(a, b):
+        assert iou(x > 0.5, y > 0.5) > 0.98 and float(np.abs(x - y).mean()) < 0.01
