@@ -75,6 +75,18 @@ def open_sinks(cfg: Config, info: StreamInfo, stack: ExitStack, *, controls: Liv
     return sinks
 
 
+def virtual_camera_device(sinks: Sequence[Sink]) -> str:
+    """The device of the virtual camera among ``sinks`` (raises ConfigError when there is none)."""
+    from livebokeh.errors import ConfigError
+    from livebokeh.sinks.decoupled import Decoupled
+
+    for sink in sinks:
+        inner = sink.inner if isinstance(sink, Decoupled) else sink
+        if inner.name == "virtual-camera":
+            return str(inner.device)
+    raise ConfigError("no virtual camera is open; --on-demand needs one")
+
+
 @contextmanager
 def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend: str | None = None,
                   masks: str | None = None, background: Background | None = None,

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vcam-device", dest="virtual_camera.device", metavar="DEVICE", default=cfg)
     g.add_argument("--vcam-backend", dest="virtual_camera.backend", metavar="NAME", default=cfg)
     g.add_argument("--vcam-fps", dest="virtual_camera.fps", default=cfg)
+    g.add_argument("--on-demand", dest="virtual_camera.on_demand", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
 
@@ -259,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def check_on_demand(cfg: Any) -> None:
+    """On demand needs Linux and the virtual camera it watches."""
+    from livebokeh.sources.ondemand import check_supported
+
+    check_supported()
+    if not cfg.virtual_camera.enabled:
+        raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
+
+
 def exit_code(err: LivebokehError) -> int:
     """2 when the command line or a settings file asks for what cannot be done (nothing was
     started), 1 when a file, device or model failed."""
@@ -375,6 +385,8 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.mask and not args.input:
         raise ConfigError("--mask needs --input: given masks follow a file's frames")
+    if cfg.virtual_camera.on_demand and args.input:
+        raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []
@@ -410,10 +422,11 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
 
 
 def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    from livebokeh.app import open_pipeline, open_sinks
+    from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import CameraSource, Reconnecting, is_image_path, source_for_input
+    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, source_for_input
+    from livebokeh.sources.ondemand import OnDemand
 
     if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
@@ -426,8 +439,15 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
             source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
         else:
             c = cfg.camera
-            source = Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
-                                  watchdog_s=c.watchdog)
+
+            def camera() -> Source:
+                return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
+                                    watchdog_s=c.watchdog)
+
+            source = camera()
+            if cfg.virtual_camera.on_demand:
+                check_on_demand(cfg)
+                source = OnDemand(camera)
         info = source.open()
         stack.callback(source.close)
         if job.output and info.still != is_image_path(job.output):
@@ -443,6 +463,8 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
                            explicit_preview="preview.enabled" in vars(args))
         if not sinks:
             raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
+        if isinstance(source, OnDemand):
+            source.watch(virtual_camera_device(sinks))
         # stopped before the sinks are closed (finalised)
         pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
                                                      controls=controls, max_frames=args.max_frames))

@@ -159,6 +159,10 @@ class VirtualCameraConfig:
     device: str = _plain("", "virtual camera device (e.g. /dev/video10); empty = first free one")
     backend: str = _plain("", "pyvirtualcam backend (v4l2loopback, obs, unitycapture); empty = any")
     fps: float = _num(0.0, 0.0, 240.0, "frame rate announced to the virtual camera; 0 = the source's")
+    on_demand: bool = _plain(
+        False, "run the camera and the model only while an app has the virtual camera open (Linux); "
+        "idle otherwise, the webcam released"
+    )
 
 
 @dataclass(frozen=True)

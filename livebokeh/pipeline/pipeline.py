@@ -121,6 +121,7 @@ class Pipeline:
     def request_stop(self) -> None:
         """Stop reading the source; frames already read are still rendered and written (Ctrl-C)."""
         self._run.drain.set()
+        self._run.source.interrupt()
 
     def abort(self) -> None:
         """Stop every thread now, without waiting (a second Ctrl-C; safe in a signal handler).

@@ -30,6 +30,11 @@ class Source(ABC):
     def _release(self) -> None:
         """Backend clean-up; called once per successful open."""
 
+    def interrupt(self) -> None:
+        """Wake a :meth:`read` that waits for something other than the device's next frame
+        (an on-demand source waiting for a reader), so that it returns None; safe from any
+        thread and in a signal handler. Sources whose reads return by themselves ignore it."""
+
     def open(self) -> StreamInfo:
         if self._info is None:
             self._info = self._open()

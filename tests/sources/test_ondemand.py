@@ -1,0 +1,225 @@
+"""On demand: the camera runs only while the virtual camera has a reader. The inotify watch is
+real; a plain file stands in for the v4l2loopback device, opened and closed by the test (and by
+another process)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from livebokeh.errors import ConfigError
+from livebokeh.sources.ondemand import OnDemand, ReaderWatch, check_supported, openers
+from tests.conftest import FakeSource
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify and /proc: Linux only")
+
+
+def _until(condition, what, timeout=30.0):
+    """Waits for an event; only a hang (``timeout`` s) fails."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def device(tmp_path):
+    path = tmp_path / "video10"
+    path.write_bytes(b"")
+    return path
+
+
+def test_the_watch_counts_readers_besides_the_writer_own(device):
+    writer = open(device, "wb")  # the virtual camera's own descriptor, held before the watch
+    watch = ReaderWatch(device)
+    try:
+        assert watch.readers == 0
+        a = open(device, "rb")
+        assert watch.wait(10) == 1
+        b = open(device, "rb")
+        assert watch.wait(10) == 2
+        a.close()
+        assert watch.wait(10) == 1
+        b.close()
+        assert watch.wait(10) == 0
+        # another process
+        proc = subprocess.Popen([sys.executable, "-c", f"f = open({str(device)!r}); print('in', flush=True); input()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "in"
+        _until(lambda: watch.wait(0.5) == 1, "the other process's reader")
+        proc.communicate("")
+        _until(lambda: watch.wait(0.5) == 0, "the other process to close")
+    finally:
+        watch.close()
+        watch.close()
+        writer.close()
+
+
+def test_a_reader_that_came_first_is_seen(device):
+    early = open(device, "rb")
+    try:
+        assert (str(os.getpid()), str(early.fileno())) in openers(device)
+        watch = ReaderWatch(device)  # this process's descriptors before the watch are the writer's...
+        assert watch.readers == 0
+        watch.close()
+    finally:
+        early.close()
+    other = subprocess.Popen([sys.executable, "-c", f"f = open({str(device)!r}); print('in', flush=True); input()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "in"
+        watch = ReaderWatch(device)  # ... another process's are readers
+        assert watch.readers == 1
+        watch.close()
+    finally:
+        other.communicate("")
+
+
+class Camera(FakeSource):
+    def __init__(self):
+        super().__init__(count=10**9, live=True, fps=200)
+        self.is_open = False
+
+    def _open(self):
+        self.is_open = True
+        return super()._open()
+
+    def _release(self):
+        self.is_open = False
+        super()._release()
+
+
+class Cameras:
+    """Makes fake live cameras and counts those open."""
+
+    def __init__(self):
+        self.made: list[Camera] = []
+
+    def __call__(self):
+        cam = Camera()
+        self.made.append(cam)
+        return cam
+
+    def open_now(self) -> int:
+        return sum(1 for c in self.made if c.is_open)
+
+
+def test_the_camera_runs_only_while_the_device_is_read(device):
+    cams = Cameras()
+    source = OnDemand(cams, grace_s=0.0)
+    info = source.open()
+    assert info.live and cams.open_now() == 1  # opened once to learn the stream
+    source.watch(device)
+    frames: list = []
+    ended = threading.Event()
+
+    def read():
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+        ended.set()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        _until(lambda: cams.open_now() == 0, "the camera released with nobody reading")
+        assert frames == []
+        for session in (1, 2):
+            reader = open(device, "rb")
+            before = len(frames)
+            _until(lambda: len(frames) >= before + 5, f"frames for reader {session}")
+            assert cams.open_now() == 1 and source.sessions == session
+            reader.close()
+            _until(lambda: cams.open_now() == 0, f"the camera released after reader {session}")
+        indexes = [f.index for f in frames]
+        assert indexes == list(range(len(frames)))  # numbered on across sessions
+        assert not ended.is_set()  # idle, not ended
+    finally:
+        source.interrupt()
+        thread.join(30)
+        source.close()
+        source.close()
+    assert ended.is_set() and cams.open_now() == 0
+
+
+def test_it_says_where_it_cannot_work():
+    with pytest.raises(ConfigError, match="needs Linux"):
+        check_supported("Windows")
+    check_supported("Linux")
+
+
+def test_the_command_on_demand_end_to_end(device, monkeypatch):
+    """``livebokeh --on-demand``: the virtual camera opens at once; frames reach it only while
+    an app reads the device, the webcam is released when the app leaves, and Ctrl-C ends it."""
+    import pyvirtualcam
+    from pyvirtualcam import camera as pvc
+
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    sent: list[np.ndarray] = []
+
+    class FileCamera:
+        """A pyvirtualcam backend whose device is the stand-in file (it does not open it)."""
+
+        def __init__(self, *, width, height, fps, fourcc, device, **kw):
+            self.width, self.height, self.fourcc, self.path = width, height, fourcc, device
+
+        def send(self, frame):
+            sent.append(frame)
+
+        def device(self):
+            return self.path
+
+        def native_fourcc(self):
+            return self.fourcc
+
+        def close(self):
+            pass
+
+    saved = dict(pvc.BACKENDS)
+    pvc.BACKENDS.clear()
+    pyvirtualcam.register_backend("file", FileCamera)
+    outcome = {}
+
+    def app():
+        _until(lambda: cams.made and cams.open_now() == 0, "the camera released at the start")
+        reader = open(device, "rb")
+        _until(lambda: len(sent) >= 3, "frames for the reader")
+        outcome["on"] = cams.open_now()
+        reader.close()
+        _until(lambda: cams.open_now() == 0, "the camera released after the reader")
+        outcome["sent"] = len(sent)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=app, daemon=True)
+    thread.start()
+    try:
+        code = main(["--on-demand", "--vcam-backend", "file", "--vcam-device", str(device), "--no-preview",
+                     "--backend", "mediapipe"])
+    finally:
+        pvc.BACKENDS.clear()
+        pvc.BACKENDS.update(saved)
+    thread.join(30)
+    assert code == 130 and outcome["on"] == 1 and outcome["sent"] >= 3
+    assert len(cams.made) >= 2 and cams.open_now() == 0  # opened to learn the stream, then for the reader
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--input", "clip.mp4"], "--on-demand is for the camera"),
+    (["--no-virtual-camera"], "leave out --no-virtual-camera"),
+])
+def test_the_command_refuses_on_demand_without_a_camera_or_virtual_camera(argv, said, capsys):
+    from livebokeh.cli import main
+
+    assert main(["--on-demand", "--no-preview", *argv]) == 2
+    assert said in capsys.readouterr().err
