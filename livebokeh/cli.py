@@ -26,7 +26,8 @@ EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
   livebokeh bench models|quality|render|pipeline|cost|soak   benchmarks on the evaluation data
-  livebokeh doctor                                checks cameras, virtual camera, GPU, models
+  livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
+  livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
 
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
@@ -213,6 +214,7 @@ COMMANDS = {
     "models": "livebokeh.commands.models",
     "bench": "livebokeh.commands.bench",
     "doctor": "livebokeh.commands.doctor",
+    "service": "livebokeh.commands.service",
 }
 
 

@@ -134,8 +134,24 @@ def check_models() -> Check:
     return Check("models", ok, "; ".join(parts), "" if ok else "pip install mediapipe==0.10.21")
 
 
+def check_service() -> Check:
+    """The always-on service (Linux): installed, enabled, running, on demand? Never required."""
+    if platform.system() != "Linux":
+        return Check("service", True, "no systemd service on this system: start livebokeh from a login item",
+                     required=False)
+    from livebokeh.commands.service import state
+
+    st = state()
+    if not st.installed:
+        return Check("service", True, st.line(), required=False)
+    running = st.active == "active"
+    return Check("service", running, st.line(),
+                 "" if running else "journalctl --user -u livebokeh says why; `livebokeh service status`",
+                 required=False)
+
+
 def run_checks(skip_devices: bool = False) -> list[Check]:
-    checks = [check_packages(), check_models(), check_gpu()]
+    checks = [check_packages(), check_models(), check_gpu(), check_service()]
     if not skip_devices:
         checks += [check_cameras(), check_virtual_camera()]
     return checks

@@ -1,0 +1,105 @@
+"""``livebokeh service``: the systemd user unit, written, checked, never replacing what the user owns."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from livebokeh.commands import service
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="a systemd user unit: Linux only")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A config home of the test's own; systemctl calls recorded, never run."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    calls = []
+
+    def systemctl(*args):
+        calls.append(args)
+        return subprocess.CompletedProcess(["systemctl", "--user", *args], 0, "ok\n", "")
+
+    monkeypatch.setattr(service, "_systemctl", systemctl)
+    return calls
+
+
+def _unit(path):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(path.read_text())
+    return parser
+
+
+def test_install_writes_an_on_demand_unit_and_the_default_settings(home, capsys):
+    assert service.main(["install"]) == 0
+    unit, settings = service.unit_path(), service.settings_path()
+    assert unit.is_file() and settings.is_file()
+    u = _unit(unit)
+    exec_start = u["Service"]["ExecStart"].split()
+    assert exec_start[:3] == [sys.executable, "-m", "livebokeh"]
+    assert exec_start[exec_start.index("--config") + 1] == str(settings.resolve())
+    assert "--on-demand" in exec_start and "--no-preview" in exec_start
+    assert u["Service"]["Restart"] == "on-failure" and u["Install"]["WantedBy"] == "default.target"
+    from livebokeh.config import Config, load_config
+
+    assert load_config(settings) == Config()  # the defaults, as a file the user edits
+    assert home == [("daemon-reload",), ("enable", "--now", "livebokeh.service")]
+    assert "enabled and started" in capsys.readouterr().out
+    st = service.state()
+    assert st.installed and st.ours and st.on_demand
+
+
+def test_nothing_the_user_owns_is_replaced(home, capsys):
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text("[render]\nblur = 0.05\n")
+    assert service.main(["install", "--no-start", "--always"]) == 0
+    assert settings.read_text() == "[render]\nblur = 0.05\n" and not service.state().on_demand
+    unit = service.unit_path()
+    before = unit.read_text()
+    assert service.main(["install"]) == 2  # the unit exists
+    assert "pass --overwrite" in capsys.readouterr().err and unit.read_text() == before
+    assert service.main(["install", "--overwrite", "--no-start"]) == 0 and service.state().on_demand
+    # a unit of the same name that this command did not write is not removed
+    unit.write_text("[Service]\nExecStart=/usr/bin/true\n")
+    assert service.main(["uninstall"]) == 2 and unit.exists()
+    assert "not written by" in capsys.readouterr().err
+
+
+def test_a_broken_settings_file_fails_at_install_not_at_every_login(home, capsys):
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text("[render]\nblurr = 1\n")
+    assert service.main(["install", "--no-start"]) == 2
+    assert "blurr" in capsys.readouterr().err and not service.unit_path().exists()
+
+
+def test_uninstall_stops_and_removes_only_the_unit(home, capsys):
+    assert service.main(["install", "--no-start"]) == 0
+    assert service.main(["uninstall"]) == 0
+    assert not service.unit_path().exists() and service.settings_path().exists()
+    assert ("disable", "--now", "livebokeh.service") in home
+    assert service.main(["uninstall"]) == 0 and "nothing to do" in capsys.readouterr().out
+    assert service.main(["status"]) == 0 and "not installed" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit(tmp_path):
+    unit = tmp_path / "livebokeh.service"
+    unit.write_text(service.unit_text(tmp_path / "settings.toml"))
+    broken = tmp_path / "broken.service"
+    broken.write_text(service.unit_text(tmp_path / "settings.toml").replace("Restart=on-failure", "Restart=sometimes"))
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def verify(path):
+        return subprocess.run(["systemd-analyze", "--user", "verify", str(path)], capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    ok = verify(unit)
+    assert ok.returncode == 0 and not ok.stderr.strip(), ok.stderr
+    bad = verify(broken)  # the check can fail: a wrong value is reported
+    assert "restart specifier" in bad.stderr
