@@ -43,9 +43,10 @@ class ThreadPlan:
     #: 44-45 fps, 40 ms CPU a frame, within noise; the writer never oversubscribes the cores).
     encoder: int = 2
     #: Workers of a file pipeline's pool (any worker does any step: reading, the model,
-    #: rendering, writing): one more than the cores, since the writing worker mostly waits on
-    #: the encoder's own threads (on 2 cores, clip to H.264 with MediaPipe, 2, 3 and 4 workers
-    #: measured within noise of each other, 40-45 fps, 1.75-1.8 cores busy).
+    #: rendering, writing): one per core. On 2 cores, 2 workers against 3, in turn: MediaPipe
+    #: 720p into a null sink 98.2 and 97.2 fps against 95.7 and 93.6, DeepLab 44.6 and 42.7
+    #: against 40.2 and 41.2, RVM clip to H.264 12.7 and 12.3 against 11.0 and 11.5 (a third
+    #: worker only adds contention); MediaPipe clip to H.264 within noise (43-45 fps either way).
     workers: int = 2
     #: Threads that run a heavy model side by side in a file pipeline (see :meth:`segment_workers`).
     heavy_model_workers: int = 1
@@ -74,7 +75,7 @@ def plan_threads(requested: int = 0, cores: int | None = None) -> ThreadPlan:
     cores = cpu_cores() if cores is None else max(1, cores)
     few = cores <= FEW_CORES
     inference = requested if requested > 0 else (1 if few else 2)
-    return ThreadPlan(inference=inference, opencv=1 if few else 0, workers=cores + 1, encoder=cores,
+    return ThreadPlan(inference=inference, opencv=1 if few else 0, workers=cores, encoder=cores,
                       heavy_model_workers=2 if cores >= 2 else 1,
                       ordered_model=requested if requested > 0 else min(cores, FEW_CORES))
 

@@ -4,11 +4,11 @@ from livebokeh.threads import ThreadPlan, cpu_cores, opencv_threads, plan_thread
 
 
 def test_few_cores_get_one_thread_per_library():
-    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, workers=3, encoder=2, heavy_model_workers=2,
+    assert plan_threads(0, cores=2) == ThreadPlan(inference=1, opencv=1, workers=2, encoder=2, heavy_model_workers=2,
                                                   ordered_model=2)
-    assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1, workers=5, encoder=4, heavy_model_workers=2,
+    assert plan_threads(0, cores=4) == ThreadPlan(inference=1, opencv=1, workers=4, encoder=4, heavy_model_workers=2,
                                                   ordered_model=4)
-    assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0, workers=17, encoder=16, heavy_model_workers=2,
+    assert plan_threads(0, cores=16) == ThreadPlan(inference=2, opencv=0, workers=16, encoder=16, heavy_model_workers=2,
                                                    ordered_model=4)
     assert plan_threads(0, cores=1).heavy_model_workers == 1
     assert plan_threads(0, cores=1).ordered_model == 1

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     _subcommand(sub, "render", "renderer: halo, bokeh and replacement colours against the naive ways, ms a frame")
+    od = _subcommand(sub, "ondemand", "--on-demand: CPU while nobody reads the virtual camera, wake-up and release times")
+    od.add_argument("--idle", type=float, default=60.0, help="seconds idle with no reader (default 60)")
+    od.add_argument("--active", type=float, default=5.0, help="seconds with a reader (default 5)")
+    od.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     return p
 
 
@@ -107,6 +111,13 @@ def main(argv: list[str]) -> int:
             common.write_json(args.json, report)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
+        elif args.what == "ondemand":
+            from livebokeh.bench import ondemand
+
+            report = ondemand.run(cfg, args.idle, args.active)
+            common.write_json(args.json, report)
+            print(ondemand.render(report))
+            return 0
         elif args.what == "quality":
             from livebokeh.bench import quality as bench
 

@@ -1,4 +1,15 @@
-"""The Keras DeepLab against Google's TFLite release, and the ``deeplab`` segmenter."""
+"""The Keras DeepLab against Google's TFLite release, and the ``deeplab`` segmenter.
+
+The Keras model runs on whatever backend Keras has: TensorFlow where the ``tensorflow`` extra is
+installed, JAX otherwise (the default install). Only the ``keras`` runtime, a TensorFlow graph,
+needs TensorFlow: its tests skip without it.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -8,10 +19,30 @@ from livebokeh.errors import ModelError
 from livebokeh.models import manifest
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab, resize_matrix
-from livebokeh.segment.deeplab.segmenter import build_keras_model, input_size, person_probability, preprocess
+from livebokeh.segment.deeplab.segmenter import (
+    TENSORFLOW_EXTRA,
+    build_keras_model,
+    input_size,
+    person_probability,
+    preprocess,
+    tf_gpus,
+)
 from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
 from livebokeh.segment.tflite import make_interpreter
 from tests.conftest import mean_iou_on
+
+REPO = Path(__file__).resolve().parents[2]
+
+needs_tensorflow = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason=f"the keras runtime is a TensorFlow graph; TensorFlow is the extra: {TENSORFLOW_EXTRA}",
+)
+
+
+@pytest.fixture
+def without_tensorflow(monkeypatch):
+    """TensorFlow as if not installed: not found, and ``import tensorflow`` fails."""
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +135,22 @@ def test_input_size():
     assert input_size(260, "square", None) == (257, 257)
 
 
-def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
+def test_auto_runtime_on_the_cpu_is_tflite(deeplab_weights, data_dir):
     img = cv2.imread(str(_photos(data_dir)[0]))
-    opts = dict(weights=str(deeplab_weights), threads=2)
-    from livebokeh.segment.deeplab.segmenter import tf_gpus
-
-    with create_segmenter("deeplab", SegmenterOptions(**opts)) as auto:
+    with create_segmenter("deeplab", SegmenterOptions(weights=str(deeplab_weights), threads=2)) as auto:
         if not tf_gpus():  # on the CPU TFLite is faster, and heavy: a file pipeline runs two frames at once
             assert auto.runtime == "tflite" and auto.input_size == (257, 257) and auto.traits.heavy
-        a = auto.segment(img).data
+        assert auto.segment(img).data.shape == auto.input_size[::-1]
+    with pytest.raises(ModelError, match="TFLite runtime runs DeepLab at 257x257 only"):
+        create_segmenter("deeplab", SegmenterOptions(runtime="tflite", size=513, weights=str(deeplab_weights)))
+
+
+@needs_tensorflow
+def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
+    img = cv2.imread(str(_photos(data_dir)[0]))
+    opts = {"weights": str(deeplab_weights), "threads": 2}
+    with create_segmenter("deeplab", SegmenterOptions(runtime="tflite", **opts)) as lite:
+        a = lite.segment(img).data
     with create_segmenter("deeplab", SegmenterOptions(runtime="keras", precision="float32", **opts)) as k:
         assert k.runtime == "keras" and k.device == "CPU" and not k.traits.heavy
         b = k.segment(img).data
@@ -121,8 +159,53 @@ def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
     with create_segmenter("deeplab", SegmenterOptions(aspect="frame", frame_size=(1280, 720), **opts)) as wide:
         assert wide.runtime == "keras" and wide.input_size == (457, 257)
         assert wide.segment(img).data.shape == (257, 457)
-    with pytest.raises(ModelError, match="TFLite runtime runs DeepLab at 257x257 only"):
+
+
+def test_without_tensorflow_keras_runtime_is_one_line_naming_the_extra(without_tensorflow):
+    # stops before looking for (or downloading) the weights
+    with pytest.raises(ModelError) as info:
+        create_segmenter("deeplab", SegmenterOptions(runtime="keras"))
+    text = str(info.value)
+    assert "pip install 'livebokeh[tensorflow]'" in text and "keras runtime" in text and "\n" not in text
+    assert tf_gpus() == []
+
+
+def test_without_tensorflow_auto_is_tflite(without_tensorflow, deeplab_weights, caplog):
+    opts = {"weights": str(deeplab_weights), "threads": 1}
+    with create_segmenter("deeplab", SegmenterOptions(**opts)) as seg:
+        assert seg.runtime == "tflite" and seg.input_size == (257, 257)
+    # another size (--quality best asks 513 in the frame's shape): TFLite at its size, and a warning
+    with create_segmenter("deeplab", SegmenterOptions(size=513, aspect="frame", frame_size=(1280, 720), **opts)) as seg:
+        assert seg.runtime == "tflite" and seg.input_size == (257, 257)
+    assert "pip install 'livebokeh[tensorflow]'" in caplog.text and "913x513" in caplog.text
+    with pytest.raises(ModelError, match=r"257x257 only; use runtime keras for 513x513 \(it needs TensorFlow: pip install"):
         create_segmenter("deeplab", SegmenterOptions(runtime="tflite", size=513, **opts))
+
+
+def test_keras_model_on_jax_without_tensorflow(deeplab_weights):
+    """Where TensorFlow is absent Keras runs on JAX, and the imported weights give TFLite's logits.
+
+    In a fresh process with TensorFlow hidden, so that it runs where TensorFlow is installed too."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "import numpy as np\n"
+        "from livebokeh.models import manifest\n"
+        "from livebokeh.segment.deeplab.segmenter import build_keras_model\n"
+        "from livebokeh.segment.tflite import make_interpreter\n"
+        "import keras\n"
+        f"w = {str(deeplab_weights)!r}\n"
+        "x = np.random.default_rng(0).uniform(-1, 1, (1, 257, 257, 3)).astype(np.float32)\n"
+        "it = make_interpreter(w, 1); it.set_tensor(it.get_input_details()[0]['index'], x); it.invoke()\n"
+        "ref = it.get_tensor(it.get_output_details()[0]['index'])\n"
+        "got = np.asarray(build_keras_model(manifest('deeplab'), w, (257, 257)).predict_on_batch(x))\n"
+        "print(keras.backend.backend(), float(np.abs(got - ref).max()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=240,
+                         env=dict(env, PYTHONPATH=str(REPO)), cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    backend, diff = out.stdout.split()[-2:]
+    assert backend == "jax" and float(diff) <= 1e-3, out.stdout
 
 
 def test_deeplab_iou_on_half_body_stills(deeplab_weights, half_body_stills):
@@ -133,7 +216,7 @@ def test_deeplab_iou_on_half_body_stills(deeplab_weights, half_body_stills):
 
 def test_missing_weights_offline_is_one_line(monkeypatch):
     # the cache is empty (autouse fixture) and the download address is unreachable
-    import livebokeh.models as models
+    from livebokeh import models
 
     real = models.manifest("deeplab")
     monkeypatch.setattr(models, "manifest", lambda name: real.__class__(**{**real.__dict__, "url": "http://127.0.0.1:9/none"}))

@@ -22,6 +22,9 @@ Inputs are RGB scaled to ``[-1, 1]``, NHWC, of the size given when the model is 
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +70,25 @@ class DeepLabSpec:
             raise ValueError(f"input must be at least 33x33, got {self.width}x{self.height}")
 
 
+def choose_keras_backend() -> str | None:
+    """Point Keras 3 at JAX where TensorFlow, its default backend, is not installed.
+
+    TensorFlow is the ``tensorflow`` extra; the default install brings JAX (through mediapipe), on
+    which the Keras model and its weight import run as they do on TensorFlow. Nothing changes when
+    ``KERAS_BACKEND`` is set, when Keras is already imported (its backend is fixed then) or when
+    TensorFlow is installed. Cheap: it looks the packages up without importing them.
+
+    Returns:
+        The backend set (``"jax"``), or None when nothing was set.
+    """
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return None
+    if importlib.util.find_spec("tensorflow") is not None or importlib.util.find_spec("jax") is None:
+        return None
+    os.environ["KERAS_BACKEND"] = "jax"
+    return "jax"
+
+
 def keras_name(slim_scope: str) -> str:
     """TF-Slim scope -> Keras layer name (Keras names cannot hold ``/``)."""
     return slim_scope.replace("/", "__")
@@ -96,7 +118,7 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
-def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):  # noqa: B008 - frozen dataclass
+def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):
     """Build the Keras model.
 
     Args:

@@ -3,19 +3,23 @@
 Runtimes:
 
 - ``tflite``: Google's file in the LiteRT interpreter (XNNPACK). Fixed 257x257 input. The fastest
-  on a CPU (measured: see the README's backend table).
+  on a CPU (measured: see the README's backend table). Always installed.
 - ``keras``: the Keras model of :mod:`livebokeh.segment.deeplab.model` with the same weights, as a
   ``tf.function`` — on the GPU when TensorFlow sees one, at any input size (513x513 by default on a
   GPU; a 16:9 input with ``aspect = "frame"``). float32 by default: on an H200 at batch 1 mixed
   float16 was no faster (the model is small and launch-bound); ``precision = "mixed"`` turns it on.
+  Needs TensorFlow, the ``tensorflow`` extra (``pip install 'livebokeh[tensorflow]'``); without it
+  asking for this runtime stops with one line naming the extra.
 - ``auto``: ``keras`` when TensorFlow sees a GPU; otherwise ``tflite`` for a 257x257 input and
-  ``keras`` for other sizes. TensorFlow is imported only when it is used (it takes seconds); with
-  no NVIDIA driver on the machine it is not imported at all.
+  ``keras`` for other sizes. Without TensorFlow it is ``tflite`` at 257x257, and a warning names the
+  extra when another size was asked for. TensorFlow is imported only when it is used (it takes
+  seconds); with no NVIDIA driver on the machine, or no TensorFlow, it is not imported at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import platform
@@ -37,6 +41,16 @@ log = logging.getLogger(__name__)
 CPU_SIZE = 257
 GPU_SIZE = 513
 
+#: How to get the ``keras`` runtime's TensorFlow (the extra of pyproject.toml).
+TENSORFLOW_EXTRA = "pip install 'livebokeh[tensorflow]'"
+NO_TENSORFLOW = ("DeepLab's keras runtime (a TensorFlow graph: GPUs, sizes other than 257x257) needs TensorFlow, "
+                 f"which is not installed: {TENSORFLOW_EXTRA}")
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow can be imported (looked up, not imported)."""
+    return importlib.util.find_spec("tensorflow") is not None
+
 
 def nvidia_driver_present() -> bool:
     """Cheap check (no TensorFlow import) for an NVIDIA driver, a precondition of a TF GPU."""
@@ -46,15 +60,21 @@ def nvidia_driver_present() -> bool:
 
 
 def tf_gpus() -> list[Any]:
-    """GPUs TensorFlow sees (imports TensorFlow only where a driver exists)."""
-    if not nvidia_driver_present():
+    """GPUs TensorFlow sees (imports TensorFlow only where a driver exists; none without TensorFlow)."""
+    if not nvidia_driver_present() or not tensorflow_installed():
         return []
     tf = import_tensorflow()
     return tf.config.list_physical_devices("GPU")
 
 
 def import_tensorflow():
-    """``import tensorflow`` without the C++ start-up chatter on stderr (CUDA factories, CPU flags)."""
+    """``import tensorflow`` without the C++ start-up chatter on stderr (CUDA factories, CPU flags).
+
+    Raises:
+        ModelError: TensorFlow is not installed (one line with the command that installs it).
+    """
+    if not tensorflow_installed():
+        raise ModelError(NO_TENSORFLOW)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with native_stderr_silenced():
         import tensorflow as tf
@@ -100,7 +120,10 @@ def preprocess(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: str | None = None):
     """The Keras DeepLab for manifest ``m`` at ``size = (w, h)``, with the weights loaded."""
     from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab
-    from livebokeh.segment.deeplab.weights import load_tflite_weights, read_tflite_tensors
+    from livebokeh.segment.deeplab.weights import (
+        load_tflite_weights,
+        read_tflite_tensors,
+    )
 
     spec = DeepLabSpec(height=size[1], width=size[0], num_classes=m.classes, output_stride=m.output_stride,
                        width_multiplier=m.width_multiplier, decoder=m.decoder)
@@ -120,21 +143,31 @@ class DeepLabSegmenter(Segmenter):
 
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
-        self.manifest = manifest("deeplab")
-        self.weights = locate("deeplab", options.weights or None)
         if options.runtime not in ("auto", "tflite", "keras"):
             raise ModelError(f"unknown DeepLab runtime {options.runtime!r}; choose auto, tflite or keras")
+        have_tf = tensorflow_installed()
+        if options.runtime == "keras" and not have_tf:  # before a download of the weights
+            raise ModelError(NO_TENSORFLOW)
+        self.manifest = manifest("deeplab")
+        self.weights = locate("deeplab", options.weights or None)
         gpus = tf_gpus() if options.runtime in ("auto", "keras") else []
         size = options.size or (GPU_SIZE if gpus else CPU_SIZE)
         self._size = input_size(size, options.aspect, options.frame_size)
         native = tuple(self.manifest.input_size)
         runtime = options.runtime
-        if runtime == "auto":
+        if runtime == "auto" and not have_tf:
+            if self._size != native:
+                log.warning("deeplab: %dx%d needs the keras runtime, which needs TensorFlow (%s); "
+                            "running TFLite at %dx%d", *self._size, TENSORFLOW_EXTRA, *native)
+                self._size = native
+            runtime = "tflite"
+        elif runtime == "auto":
             runtime = "keras" if gpus or self._size != native else "tflite"
         if runtime == "tflite" and self._size != native:
             raise ModelError(
                 f"the TFLite runtime runs DeepLab at {native[0]}x{native[1]} only; "
                 f"use runtime keras for {self._size[0]}x{self._size[1]}"
+                + ("" if have_tf else f" (it needs TensorFlow: {TENSORFLOW_EXTRA})")
             )
         self.runtime = runtime
         # 26 ms a 720p frame on one CPU thread; the keras path (a GPU, or another input size)
