@@ -25,6 +25,11 @@ from livebokeh.pipeline.run import TICK, Run
 from livebokeh.pipeline.stats import StageReport
 from livebokeh.queues import END, Empty, LatestQueue
 
+#: Seconds a thread waiting for its next item sleeps between looks at the stop flag: long enough
+#: that an idle pipeline (``--on-demand`` with no reader) costs next to nothing, short enough
+#: that a second Ctrl-C stops at once to a person.
+WAIT_S = 0.25
+
 
 class MaskSlot:
     """The newest model result, shared with the renderer.
@@ -154,7 +159,7 @@ class LiveScheduler:
         """The next item, END, or None when the run halts first."""
         while not self.run.halt.is_set():
             try:
-                return queue.get(timeout=TICK)
+                return queue.get(timeout=WAIT_S)
             except Empty:
                 continue
         return None

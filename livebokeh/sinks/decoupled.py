@@ -12,7 +12,7 @@ from livebokeh.types import Composite
 
 log = logging.getLogger(__name__)
 
-_TICK = 0.05
+_TICK = 1.0  # the thread ends on END; the timeout only bounds an idle wait
 _JOIN_TIMEOUT = 2.0
 
 
