@@ -126,7 +126,7 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=max_frames,
             background=background, controls=controls, workers=plan.workers,
-            segment_workers=plan.segment_workers(segmenter.traits),
+            segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing,
             **pacing(cfg.segmenter.rate, segmenter.traits),
         )
         for sink in sinks:

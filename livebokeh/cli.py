@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--smoothing", dest="mask.smoothing", default=cfg)
     g.add_argument("--lookahead", dest="mask.lookahead", metavar="N", default=cfg)
 
+    g = p.add_argument_group("framing")
+    g.add_argument("--framing", dest="framing.enabled", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--zoom-max", dest="framing.zoom_max", metavar="X", default=cfg)
+    g.add_argument("--framing-lookahead", dest="framing.lookahead", metavar="S", default=cfg)
+
     g = p.add_argument_group("effect")
     g.add_argument("--effect", dest="render.effect", default=cfg)
     g.add_argument("--blur", dest="render.blur", default=cfg)
@@ -459,7 +464,8 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         background = None
         if cfg.render.effect == "replace" or cfg.render.background:
             background = stack.enter_context(open_background(cfg.render.background))
-        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay)
+        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
+                                framing=cfg.framing.enabled)
         sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,
                            alpha_output=job.alpha_output, audio_from=job.input, overwrite=args.overwrite,
                            explicit_preview="preview.enabled" in vars(args))

@@ -183,6 +183,18 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class FramingConfig:
+    enabled: bool = _plain(False, "auto-framing: a virtual camera operator follows the person with pan and zoom")
+    zoom_max: float = _num(2.0, 1.0, 4.0, "the most it zooms in (2 = half the picture's height)")
+    share: float = _num(0.85, 0.3, 1.0, "share of the crop's height the person fills, head to the mask's bottom")
+    headroom: float = _num(0.12, 0.0, 0.4, "space above the head, as a share of the crop's height")
+    dead_zone: float = _num(0.06, 0.0, 0.3, "moves smaller than this (a share of the picture) do not move the frame")
+    response: float = _num(0.6, 0.1, 5.0, "seconds the frame takes to follow a move (critically damped)")
+    speed: float = _num(0.6, 0.05, 5.0, "fastest pan or zoom, in picture heights a second")
+    lookahead: float = _num(0.5, 0.0, 3.0, "files: seconds of look-ahead each side (the path smoothed both ways, no lag)")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
 
@@ -196,6 +208,7 @@ class Config:
     virtual_camera: VirtualCameraConfig = field(default_factory=VirtualCameraConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    framing: FramingConfig = field(default_factory=FramingConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 

@@ -12,6 +12,7 @@ KEYS = {
     "+": "stronger blur",
     "-": "weaker blur",
     "e": "next effect (blur, replace when a background is set, none)",
+    "f": "auto-framing on or off (the frame follows the person with pan and zoom)",
     "m": "show the mask instead of the output",
     "o": "show or hide the overlay (settings, fps, latency)",
     "q": "quit (also Esc)",
@@ -27,12 +28,16 @@ class LiveControls:
     window changes them from the main thread through :meth:`handle_key`.
     """
 
-    def __init__(self, render: RenderConfig, can_replace: bool = False, overlay: bool = False) -> None:
+    def __init__(self, render: RenderConfig, can_replace: bool = False, overlay: bool = False,
+                 framing: bool = False) -> None:
         self._lock = threading.Lock()
         self._render = render
         self.can_replace = can_replace
         self.show_mask = False
         self.overlay = overlay
+        self.framing = framing
+        #: what the framing does now, for the overlay (written by the rendering thread)
+        self.framing_state = "on" if framing else "off"
 
     @property
     def render(self) -> RenderConfig:
@@ -59,6 +64,9 @@ class LiveControls:
             elif key == "o":
                 self.overlay = not self.overlay
                 return f"overlay: {'on' if self.overlay else 'off'}"
+            elif key == "f":
+                self.framing = not self.framing
+                return f"framing: {'on' if self.framing else 'off'}"
             else:
                 return None
             self._render = r

@@ -32,7 +32,11 @@ def test_preview_keys_and_overlay(monkeypatch):
     assert p.handle_key(ord("+")) and "blur" in p.message
     assert not p.handle_key(ord("q")) and not p.handle_key(27)
     lines = p.overlay_lines()
-    assert "30.0 fps" in lines[1] and lines[0].startswith("effect blur")
+    assert lines[0].startswith("effect blur") and lines[1] == "framing: off" and "30.0 fps" in lines[2]
+    assert p.handle_key(ord("f")) and p.message == "framing: on" and c.framing
+    c.framing_state = "1.50x at (0.40, 0.45)"
+    assert p.overlay_lines()[1] == "framing: 1.50x at (0.40, 0.45)"
+    assert p.handle_key(ord("f")) and not c.framing and p.overlay_lines()[1] == "framing: off"
     img = np.zeros((360, 640, 3), np.uint8)
     out = draw_overlay(img, lines)
-    assert out[5:60, 5:200].max() == 255 and img.max() == 0  # drawn on a copy
+    assert out[5:60, 5:200].max() > 200 and img.max() == 0  # text drawn, on a copy

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from livebokeh.config import MaskConfig, RenderConfig
+from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
 from livebokeh.controls import LiveControls
 from livebokeh.mask import LookaheadSmoother, MaskSmoother
 from livebokeh.pipeline.files import FileScheduler
@@ -71,6 +71,8 @@ class Pipeline:
         model_rate: live: most model runs a second (0 = as many as it can). Files ignore it.
         model_duty: live: the share of the time the model may run (1 = no rest; see
             :attr:`~livebokeh.types.SegmenterTraits.live_duty`). Files ignore it.
+        framing: auto-framing settings; it runs while ``controls.framing`` is on (by default
+            ``framing.enabled``).
     """
 
     def __init__(
@@ -90,14 +92,18 @@ class Pipeline:
         segment_workers: int = 1,
         model_rate: float = 0.0,
         model_duty: float = 1.0,
+        framing: FramingConfig | None = None,
     ) -> None:
         if not 0.0 < model_duty <= 1.0 or model_rate < 0:
             raise ValueError(f"need model_rate >= 0 and 0 < model_duty <= 1, got {model_rate}, {model_duty}")
         self.info = info = source.info
-        self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None)
+        framing = framing or FramingConfig()
+        self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None,
+                                                 framing=framing.enabled)
         resting = info.live and (model_rate > 0 or model_duty < 1)
         self.processor = FrameProcessor(segmenter, mask_cfg or MaskConfig(), self.controls, background,
-                                        live=info.live, smoother=smoother, resting_model=resting)
+                                        live=info.live, smoother=smoother, resting_model=resting,
+                                        framing=framing, fps=float(info.fps or 30))
         self.mask_cfg = self.processor.mask_cfg
         self._run = Run(source, sinks, max_frames, clock_ns)
         self._scheduler: LiveScheduler | FileScheduler

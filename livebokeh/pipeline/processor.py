@@ -8,14 +8,17 @@ scheduler (:mod:`livebokeh.pipeline.live`) and the file scheduler
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from livebokeh.config import MaskConfig
+from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
+from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
+from livebokeh.framing.crop import crop_box, crop_rect, resample
 from livebokeh.mask import (
     FlowEstimator,
     LookaheadSmoother,
@@ -43,12 +46,29 @@ class SupportsSegment(Protocol):
 class Segmented:
     """A frame and its person mask at model resolution (the model's own, or smoothed).
 
-    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it.
+    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it;
+    ``crop`` the part of the frame the output shows (auto-framing), None for all of it.
     """
 
     frame: Frame
     mask: Mask
     gray: Any = None
+    crop: Crop | None = None
+
+
+class _CausalFraming:
+    """Files without look-ahead: the live operator, one frame at a time (nothing held)."""
+
+    holds = 0
+
+    def __init__(self, cfg: FramingConfig, fps: float) -> None:
+        self._operator = Operator(cfg, fps)
+
+    def push(self, item: Segmented, obs: Any) -> list[tuple[Segmented, Crop]]:
+        return [(item, self._operator.update(obs))]
+
+    def flush(self) -> list[tuple[Segmented, Crop]]:
+        return []
 
 
 class FrameProcessor:
@@ -73,11 +93,15 @@ class FrameProcessor:
             ``mask_cfg.lookahead`` frames of look-ahead for files).
         resting_model: live: the model rests between runs, so most masks shown are moved by flow;
             :meth:`follow` then smooths what is shown too, else each new run would jump.
+        framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
+            operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
+        fps: the stream's frame rate (the framing's motion is in seconds).
     """
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
                  background: Background | None = None, *, live: bool = False,
-                 smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False) -> None:
+                 smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False,
+                 framing: FramingConfig | None = None, fps: float = 30.0) -> None:
         self.segmenter = segmenter
         self.traits = segmenter.traits
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
@@ -93,6 +117,13 @@ class FrameProcessor:
         self._flow = FlowEstimator()
         self._shown = MaskSmoother(mc.smoothing, mc.flow) if live and resting_model else None
         self.propagated = 0  # live frames whose mask was moved to them from an earlier frame
+        self.framing_cfg = framing or FramingConfig()
+        self.fps = fps or 30.0
+        self._operator: Operator | None = None  # live, while framing is on
+        self._framer: LookaheadFraming[Segmented] | _CausalFraming | None = None  # files
+        if not live and controls.framing:
+            fc = self.framing_cfg
+            self._framer = LookaheadFraming(fc, self.fps) if fc.lookahead > 0 else _CausalFraming(fc, self.fps)
 
     @property
     def segment_in_parallel(self) -> bool:
@@ -101,8 +132,9 @@ class FrameProcessor:
 
     @property
     def holds(self) -> int:
-        """Frames :meth:`smooth` may hold back before giving them out (its look-ahead)."""
-        return self.smoother.lookahead if isinstance(self.smoother, LookaheadSmoother) else 0
+        """Frames :meth:`smooth` may hold back before giving them out (its look-aheads)."""
+        smoothing = self.smoother.lookahead if isinstance(self.smoother, LookaheadSmoother) else 0
+        return smoothing + (self._framer.holds if self._framer is not None else 0)
 
     def segment(self, frame: Frame) -> Segmented:
         """The model's own mask of ``frame``, with the gray picture the flow needs."""
@@ -114,17 +146,31 @@ class FrameProcessor:
         return Segmented(frame, mask, gray)
 
     def smooth(self, raw: Segmented) -> list[Segmented]:
-        """``raw`` through the smoother: the frames now final, in order (none or several with
-        look-ahead, which holds a frame until it has seen the ones after it)."""
+        """``raw`` through the smoother (and, for files, the framing): the frames now final, in
+        order (none or several with look-ahead, which holds a frame until it has seen the ones
+        after it)."""
         if isinstance(self.smoother, LookaheadSmoother):
-            return [Segmented(f, m) for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
-        return [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray)]
+            smoothed = [Segmented(f, m) for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
+        else:
+            smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray)]
+        return self._framed(smoothed)
 
     def flush(self) -> list[Segmented]:
         """At the end of the stream: the frames :meth:`smooth` still holds, in order."""
+        rest = []
         if isinstance(self.smoother, LookaheadSmoother):
-            return [Segmented(f, m) for f, m in self.smoother.flush()]
-        return []
+            rest = self._framed([Segmented(f, m) for f, m in self.smoother.flush()])
+        if self._framer is not None:
+            rest += [dataclasses.replace(s, crop=c) for s, c in self._framer.flush()]
+        return rest
+
+    def _framed(self, items: list[Segmented]) -> list[Segmented]:
+        if self._framer is None:
+            return items
+        out = []
+        for item in items:
+            out += [dataclasses.replace(s, crop=c) for s, c in self._framer.push(item, observe(item.mask.data))]
+        return out
 
     def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
         """Live: the newest model result made the mask of ``frame``, moved to it by optical flow
@@ -141,21 +187,62 @@ class FrameProcessor:
             self.propagated += 1
         if self._shown is not None:
             mask = self._shown.update(mask, gray)
-        return Segmented(frame, mask)
+        return Segmented(frame, mask, crop=self._operate(mask))
+
+    def _operate(self, mask: Mask) -> Crop | None:
+        """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""
+        if not self.controls.framing:
+            self._operator = None  # turned on again, it starts from the whole picture
+            self.controls.framing_state = "off"
+            return None
+        if self._operator is None:
+            self._operator = Operator(self.framing_cfg, self.fps)
+        obs = observe(mask.data)
+        crop = self._operator.update(obs)
+        self.controls.framing_state = (f"{crop.zoom:.2f}x at ({crop.cx:.2f}, {crop.cy:.2f})"
+                                       + ("" if obs else ", nobody in sight"))
+        return crop
 
     def render(self, item: Segmented) -> Composite:
         """The composite of ``item``'s frame: its mask refined against the picture at full size,
-        then the effect the controls ask for (or the matte itself when ``show_mask``)."""
+        then the effect the controls ask for (or the matte itself when ``show_mask``). With a
+        crop, the same is done on the pixels around the crop only, at their own resolution, and
+        the result resampled once to the frame's size (the output's size never changes)."""
+        crop = item.crop
+        if crop is not None and crop.h < 0.999:
+            return self._render_cropped(item, crop)
         frame = item.frame
-        size = (frame.width, frame.height)
-        alpha = refine_alpha(item.mask.data, frame.image, self.mask_cfg, full_size=False)
+        image, alpha = self._composite(frame.image, item.mask.data, frame.index)
+        return Composite(frame, image, Mask(alpha))
+
+    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(picture, alpha at the working size) for ``image`` and its ``mask``."""
+        h, w = image.shape[:2]
+        alpha = refine_alpha(mask, image, self.mask_cfg, full_size=False)
         controls = self.controls
         if controls.show_mask:
-            image = cv2.cvtColor(Mask(upsample(alpha, size)).to_uint8(), cv2.COLOR_GRAY2BGR)
-        else:
-            render_cfg = controls.render
-            plate = None
-            if render_cfg.effect == "replace" and self.background is not None:
-                plate = self.background.plate(size, frame.index)
-            image = render_bokeh(frame.image, alpha, render_cfg, plate)
-        return Composite(frame, image, Mask(alpha))
+            return cv2.cvtColor(Mask(upsample(alpha, (w, h))).to_uint8(), cv2.COLOR_GRAY2BGR), alpha
+        render_cfg = controls.render
+        plate = None
+        if render_cfg.effect == "replace" and self.background is not None:
+            plate = self.background.plate((w, h), index)
+        return render_bokeh(image, alpha, render_cfg, plate), alpha
+
+    def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
+        frame = item.frame
+        size = (frame.width, frame.height)
+        x0, y0, x1, y1 = crop_box(crop, size)
+        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        mh, mw = item.mask.shape
+        # the mask over the box, at the model's density
+        box_mask_size = (max(2, round((x1 - x0) * mw / frame.width)), max(2, round((y1 - y0) * mh / frame.height)))
+        mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)), box, box_mask_size,
+                        cv2.INTER_LINEAR)
+        image, alpha = self._composite(frame.image[y0:y1, x0:x1], mask, frame.index)
+        rect = crop_rect(crop, size)
+        out = resample(image, box, rect, size, cv2.INTER_CUBIC)
+        ah, aw = alpha.shape
+        alpha_size = (max(2, round(aw * rect[2] / box[2])), max(2, round(ah * rect[3] / box[3])))
+        framed = Frame(resample(frame.image, (0.0, 0.0, float(frame.width), float(frame.height)), rect, size,
+                                cv2.INTER_LINEAR), frame.index, frame.capture_ns, frame.time_s)
+        return Composite(framed, out, Mask(np.clip(resample(alpha, box, rect, alpha_size, cv2.INTER_LINEAR), 0, 1)))

@@ -34,7 +34,7 @@ class PreviewSink(Sink):
     :meth:`write` only stores the frame (the sink thread never blocks on the GUI); the window is
     drawn by :meth:`poll`, which the pipeline calls on the main thread, as GUI toolkits require.
     Other keys go to ``controls`` (:class:`livebokeh.pipeline.LiveControls`): ``+``/``-`` blur
-    strength, ``e`` effect, ``m`` mask view, ``o`` overlay. With the overlay on, the settings and
+    strength, ``e`` effect, ``f`` framing, ``m`` mask view, ``o`` overlay. With the overlay on, the settings and
     ``status()`` (fps, latency) are drawn on the preview only, never on the virtual camera or files.
     """
 
@@ -91,9 +91,11 @@ class PreviewSink(Sink):
         from livebokeh.controls import describe
 
         lines = [describe(self.controls.render)] if self.controls is not None else []
+        if self.controls is not None:
+            lines.append(f"framing: {self.controls.framing_state if self.controls.framing else 'off'}")
         if self.status is not None:
             lines.append(self.status())
-        lines.append("keys: + - blur, e effect, m mask, o overlay, q quit")
+        lines.append("keys: + - blur, e effect, f framing, m mask, o overlay, q quit")
         return lines
 
     def _release(self) -> None:

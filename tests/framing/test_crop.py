@@ -1,0 +1,97 @@
+"""Cutting and scaling the crop, and the framed pipeline: sizes, content, repeatability."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
+from livebokeh.framing import Crop
+from livebokeh.framing.crop import crop_box, crop_rect, resample
+from livebokeh.pipeline import Pipeline
+from tests.conftest import FakeSegmenter, FakeSource, ListSink
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def _picture(w=320, h=180):
+    rng = np.random.default_rng(0)
+    return cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+
+
+def test_the_whole_picture_comes_back_as_it_was():
+    img = _picture()
+    whole = (0.0, 0.0, 320.0, 180.0)
+    np.testing.assert_array_equal(resample(img, whole, whole, (320, 180), cv2.INTER_LINEAR), img)
+
+
+def test_a_crop_is_the_part_of_the_picture_scaled_up():
+    img = _picture()
+    crop = Crop(0.5, 0.5, 0.5)
+    left, top, cw, ch = crop_rect(crop, (320, 180))
+    assert (left, top, cw, ch) == (80.0, 45.0, 160.0, 90.0)
+    x0, y0, x1, y1 = crop_box(crop, (320, 180))
+    assert x0 <= 80 and y0 <= 45 and x1 >= 240 and y1 >= 135
+    out = resample(img[y0:y1, x0:x1], (x0, y0, x1 - x0, y1 - y0), (left, top, cw, ch), (320, 180))
+    reference = cv2.resize(img[45:135, 80:240], (320, 180), interpolation=cv2.INTER_CUBIC)
+    assert out.shape == img.shape and _psnr(out, reference) > 35
+    # a sub-pixel move of the crop moves the output smoothly, not by whole pixels
+    shifted = resample(img, (0, 0, 320, 180), (80.25, 45.0, cw, ch), (320, 180))
+    assert 0 < np.abs(shifted.astype(int) - out.astype(int)).mean() < np.abs(
+        resample(img, (0, 0, 320, 180), (81.0, 45.0, cw, ch), (320, 180)).astype(int) - out.astype(int)).mean()
+
+
+class _Person(FakeSource):
+    """A bright half-body 'person' that steps from the left third to the right third midway."""
+
+    def read(self):
+        frame = super().read()
+        if frame is None:
+            return None
+        img = np.full_like(frame.image, 60)
+        img[::4] = 90  # some texture for the blur to smooth
+        x = 100 if frame.index < self.count // 2 else 170
+        img[100:, x:x + 60] = 220  # the body, to the picture's bottom
+        img[80:100, x + 15:x + 45] = 220  # the head
+        return type(frame)(img, frame.index, frame.capture_ns)
+
+
+def _framed_run(framing):
+    sink = ListSink()
+    src = _Person(count=60, width=320, height=180, fps=30)
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig(),
+                       framing=framing) as p:
+        report = p.run()
+    return sink, report
+
+
+def test_files_are_framed_at_a_constant_size_the_same_on_every_run():
+    cfg = FramingConfig(enabled=True, lookahead=0.3)
+    a, report = _framed_run(cfg)
+    b, _ = _framed_run(cfg)
+    assert report.frames_out == 60 and [c.frame.index for c in a.items] == list(range(60))
+    assert all(c.image.shape == (180, 320, 3) and c.frame.image.shape == (180, 320, 3) for c in a.items)
+    np.testing.assert_array_equal(np.stack([c.image for c in a.items]), np.stack([c.image for c in b.items]))
+    # zoomed in on the person, who is centred: the bright columns sit in the middle of the output
+    for c in (a.items[10], a.items[55]):
+        cols = np.nonzero((c.image[-5:] > 180).all(axis=2).any(axis=0))[0]
+        assert cols.size > 60  # wider than in the picture: zoomed in
+        assert abs((cols.min() + cols.max()) / 2 - 160) < 25
+        # the person is sharp (copied, scaled), the room behind is blurred
+        assert c.image[c.image.shape[0] // 2:, cols.min() + 10:cols.max() - 10].min() > 180
+    # the alpha follows the framed picture
+    alpha = cv2.resize(a.items[10].alpha.data, (320, 180))
+    person = (a.items[10].frame.image > 180).all(axis=2)
+    assert ((alpha > 0.5) == person).mean() > 0.97
+
+
+def test_framing_off_leaves_the_picture_whole():
+    off, _ = _framed_run(FramingConfig(enabled=False))
+    on, _ = _framed_run(FramingConfig(enabled=True, lookahead=0.0))
+    person_cols = (off.items[20].frame.image[-5:] > 180).all(axis=2).any(axis=0).sum()
+    assert person_cols == 60  # off: the source frame itself, the person 60 columns wide
+    assert (off.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() == 60
+    assert (on.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() > 80  # on (causal): zoomed in
