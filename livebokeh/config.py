@@ -190,7 +190,7 @@ class FramingConfig:
     headroom: float = _num(0.12, 0.0, 0.4, "space above the head, as a share of the crop's height")
     dead_zone: float = _num(0.06, 0.0, 0.3, "moves smaller than this (a share of the picture) do not move the frame")
     response: float = _num(0.6, 0.1, 5.0, "seconds the frame takes to follow a move (critically damped)")
-    speed: float = _num(0.6, 0.05, 5.0, "fastest pan or zoom, in picture heights a second")
+    speed: float = _num(0.6, 0.05, 5.0, "fastest pan or zoom, as a share of the picture a second")
     lookahead: float = _num(0.5, 0.0, 3.0, "files: seconds of look-ahead each side (the path smoothed both ways, no lag)")
 
 

@@ -104,14 +104,29 @@ class Composite:
         image: ``(H, W, 3)`` uint8 BGR output, read-only.
         mask: the person alpha used for compositing, at the frame's size or at the refinement's
             smaller working size (same aspect ratio); :attr:`alpha` gives it at frame size.
+        shown: the part of the frame the output shows, ``(x, y, width, height)`` in pixels, when
+            auto-framing cropped it (scaled to the frame's size); None: all of it.
     """
 
     frame: Frame
     image: np.ndarray
     mask: Mask
+    shown: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         _readonly(self.image)
+
+    @functools.cached_property
+    def picture(self) -> np.ndarray:
+        """The captured picture as the output shows it: the frame's, cropped and scaled to its
+        size when framed (made on first use, only by sinks that want it: ``--alpha-output``)."""
+        if self.shown is None:
+            return self.frame.image
+        import cv2
+
+        x, y, w, h = self.shown
+        return cv2.resize(self.frame.image[y:y + h, x:x + w], (self.frame.width, self.frame.height),
+                          interpolation=cv2.INTER_LINEAR)
 
     @functools.cached_property
     def alpha(self) -> Mask:

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     _subcommand(sub, "render", "renderer: halo, bokeh and replacement colours against the naive ways, ms a frame")
+    fr = _subcommand(sub, "framing", "auto-framing on clips with known motion: error, jerk, lag, against naive centring")
+    fr.add_argument("--seconds", type=float, default=1.0, help="scales the clips' lengths (default 1: 45 s in all)")
+    fr.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     od = _subcommand(sub, "ondemand", "--on-demand: CPU while nobody reads the virtual camera, wake-up and release times")
     od.add_argument("--idle", type=float, default=60.0, help="seconds idle with no reader (default 60)")
     od.add_argument("--active", type=float, default=5.0, help="seconds with a reader (default 5)")
@@ -111,6 +114,13 @@ def main(argv: list[str]) -> int:
             common.write_json(args.json, report)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
+        elif args.what == "framing":
+            from livebokeh.bench import framing
+
+            report = framing.run(common.require_data(args.data), cfg, args.seconds)
+            common.write_json(args.json, report)
+            print(framing.render(report))
+            return 0
         elif args.what == "ondemand":
             from livebokeh.bench import ondemand
 

@@ -1,20 +1,20 @@
-"""Cutting a crop out of a picture and scaling it to the output: pure functions.
+"""Cutting a crop out of a picture: pure functions.
 
-The renderer works on the whole-pixel box around the crop, at the picture's own resolution
-(at 2x zoom a quarter of the pixels), and the result is resampled once to the output size with
-the crop's exact, sub-pixel position, so a slow pan moves smoothly instead of a pixel at a time.
+The renderer works on the crop's own pixels, at the picture's resolution (at 2x zoom a quarter
+of them), and the result is scaled once to the output size (``cv2.resize``, bicubic: 0.8 ms at
+720p, where an affine warp with the crop's sub-pixel position cost 11 ms). The crop is rounded
+to whole pixels of the picture, so the very end of an eased move may step by one of them.
 """
 
 from __future__ import annotations
-
-import math
 
 import cv2
 import numpy as np
 
 from livebokeh.framing.operator import Crop
 
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 excluded
+#: ``(x, y, width, height)`` in whole pixels.
+PixelBox = tuple[int, int, int, int]
 
 
 def crop_rect(crop: Crop, size: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -23,19 +23,34 @@ def crop_rect(crop: Crop, size: tuple[int, int]) -> tuple[float, float, float, f
     return (crop.cx - crop.h / 2) * w, (crop.cy - crop.h / 2) * h, crop.h * w, crop.h * h
 
 
-def crop_box(crop: Crop, size: tuple[int, int]) -> Box:
-    """The whole-pixel box that holds the crop (and the pixels its resampling reads), inside the picture."""
+def pixel_box(crop: Crop, size: tuple[int, int]) -> PixelBox:
+    """The crop rounded to whole pixels, at least 2x2, inside the picture."""
     w, h = size
     left, top, cw, ch = crop_rect(crop, size)
-    return (max(0, math.floor(left) - 1), max(0, math.floor(top) - 1),
-            min(w, math.ceil(left + cw) + 1), min(h, math.ceil(top + ch) + 1))
+    bw, bh = min(w, max(2, round(cw))), min(h, max(2, round(ch)))
+    x, y = min(w - bw, max(0, round(left))), min(h - bh, max(0, round(top)))
+    return x, y, bw, bh
+
+
+def cut(image: np.ndarray, box: PixelBox) -> np.ndarray:
+    """The pixels of ``image`` inside ``box`` (a view, no copy)."""
+    x, y, bw, bh = box
+    return image[y:y + bh, x:x + bw]
+
+
+def scaled(image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """``image`` scaled to ``size = (w, h)`` (a new array; the same one's copy when already that size)."""
+    if image.shape[1] == size[0] and image.shape[0] == size[1]:
+        return image.copy()
+    return cv2.resize(image, size, interpolation=interpolation)
 
 
 def resample(src: np.ndarray, src_box: tuple[float, float, float, float], rect: tuple[float, float, float, float],
-             size: tuple[int, int], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+             size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """The part ``rect`` of the picture, scaled to ``size = (w, h)``, from ``src``, which shows the
     picture's region ``src_box`` (both ``(left, top, width, height)`` in picture pixels) at its own
-    resolution. Returns a new array of ``src``'s dtype and channels."""
+    resolution; sub-pixel exact (for small images such as masks: an affine warp is slow at 720p).
+    Returns a new array of ``src``'s dtype and channels."""
     sh, sw = src.shape[:2]
     bx, by, bw, bh = src_box
     left, top, cw, ch = rect

@@ -8,7 +8,7 @@ The operator moves like a good one: a goal changes only when the person has move
 zone around it (so mask noise and a speaker's small movements never move the picture, and a still
 speaker's zoom does not pump); the crop follows the goal critically damped (no overshoot) with a
 bounded speed; when the person leaves, it waits a moment and then widens to the whole picture,
-and when someone appears far from the crop it re-frames quickly.
+and when someone appears again (or first) it re-frames three times as fast.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ T = TypeVar("T")
 
 #: Seconds without a person before the crop widens to the whole picture.
 LOST_S = 1.0
-#: A goal this far from the crop (a share of the picture) is a re-frame: followed three times faster.
-JUMP = 0.25
+#: The goal is eased into the spring with a time constant of ``response / EASE``.
+EASE = 8.0
 #: Closer to the goal than this (a share of the picture: a tenth of a pixel at 720p) is arrived.
 SETTLED = 1e-4
 #: The person's width is kept inside this share of the crop's width.
@@ -87,28 +87,40 @@ def _outside(goal: Crop, ideal: Crop, dead_zone: float) -> bool:
 
 
 class Goals:
-    """The goal sequence: the ideal crop, changed only when it leaves the dead zone; the whole
-    picture after :data:`LOST_S` without a person. Frame by frame, in order."""
+    """The goal sequence, frame by frame, in order.
+
+    At rest the goal holds until the ideal crop leaves the dead zone around it; then, like an
+    operator who has started a pan, it is the ideal every frame until the person has stopped
+    (moved less than a quarter of the dead zone) for ``response`` seconds; after :data:`LOST_S`
+    without a person it is the whole picture.
+    """
 
     def __init__(self, cfg: FramingConfig, fps: float) -> None:
         self.cfg = cfg
         self.dt = 1.0 / fps if fps > 0 else 1 / 30
         self.goal = WHOLE
-        self.lost_s = 0.0
-        self.jumped = False  # the last goal change was a re-frame
+        self.lost_s = LOST_S  # at the start nobody has been seen yet: the first framing is quick
+        self.following_s = 0.0  # seconds the goal keeps following the ideal
+        self.anchor = WHOLE  # where the person was when last seen moving
+        self.jumped = False  # the last move started as a re-frame
 
     def update(self, obs: Observation | None) -> Crop:
         if obs is None:
             self.lost_s += self.dt
             if self.lost_s >= LOST_S and self.goal != WHOLE:
-                self.goal, self.jumped = WHOLE, False
+                self.goal, self.jumped, self.following_s = WHOLE, False, 0.0
             return self.goal
         came_back = self.lost_s >= LOST_S
         self.lost_s = 0.0
         ideal = ideal_crop(obs, self.cfg)
-        if _outside(self.goal, ideal, self.cfg.dead_zone):
-            far = max(abs(ideal.cx - self.goal.cx), abs(ideal.cy - self.goal.cy), abs(ideal.h - self.goal.h))
-            self.jumped = came_back or far > JUMP
+        self.following_s = max(0.0, self.following_s - self.dt)
+        if self.following_s <= 0:
+            if _outside(self.goal, ideal, self.cfg.dead_zone):  # a new move; after an absence, a re-frame
+                self.jumped = came_back
+                self.anchor, self.following_s = ideal, self.cfg.response
+        elif _outside(self.anchor, ideal, self.cfg.dead_zone / 4):  # still moving
+            self.anchor, self.following_s = ideal, self.cfg.response
+        if self.following_s > 0:
             self.goal = ideal
         return self.goal
 
@@ -119,7 +131,7 @@ class Operator:
 
     Args:
         cfg: the framing settings (``response``: seconds to follow a move; ``speed``: most
-            picture heights a second).
+            shares of the picture a second).
         fps: the stream's frame rate.
     """
 
@@ -129,16 +141,18 @@ class Operator:
         self.dt = self.goals.dt
         self.pos = WHOLE.as_array()
         self.vel = np.zeros(3)
+        self.aim = WHOLE.as_array()  # the goal eased in: the spring never gets a step (no jerk spike)
 
     def update(self, obs: Observation | None) -> Crop:
-        goal = self.goals.update(obs)
+        target = self.goals.update(obs).as_array()
         quick = 3.0 if self.goals.jumped else 1.0
+        t = self.dt
+        # the goal eased in first, so that the spring never gets a step (no spike of jerk)
+        self.aim += (target - self.aim) * (1.0 - math.exp(-t * EASE * quick / self.cfg.response))
         # critically damped spring, solved exactly over one frame (no overshoot from rest); its
         # time constant: a move is 95% done after ``response`` seconds (4.74 / omega)
         omega = quick * 4.74 / self.cfg.response
-        e0 = self.pos - goal.as_array()
-        v0 = self.vel
-        t = self.dt
+        e0, v0 = self.pos - self.aim, self.vel
         decay = math.exp(-omega * t)
         e = (e0 + (v0 + omega * e0) * t) * decay
         v = (v0 - omega * (v0 + omega * e0) * t) * decay
@@ -146,9 +160,10 @@ class Operator:
         if (speed := float(np.abs(v).max())) > limit:
             v *= limit / speed
             e = e0 + v * t  # the bounded step
-        if float(np.abs(e).max()) < SETTLED and float(np.abs(v).max()) < SETTLED * omega:
-            e, v = np.zeros(3), np.zeros(3)  # arrived: the crop stands exactly still
-        crop = clamp(Crop.of(goal.as_array() + e), self.cfg.zoom_max)
+        pos = self.aim + e
+        if float(np.abs(pos - target).max()) < SETTLED and float(np.abs(v).max()) < SETTLED * omega:
+            pos, v, self.aim = target.copy(), np.zeros(3), target.copy()  # arrived: it stands exactly still
+        crop = clamp(Crop.of(pos), self.cfg.zoom_max)
         self.pos, self.vel = crop.as_array(), v
         return crop
 

@@ -18,7 +18,7 @@ import numpy as np
 from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
-from livebokeh.framing.crop import crop_box, crop_rect, resample
+from livebokeh.framing.crop import cut, pixel_box, resample, scaled
 from livebokeh.mask import (
     FlowEstimator,
     LookaheadSmoother,
@@ -231,18 +231,12 @@ class FrameProcessor:
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
         frame = item.frame
         size = (frame.width, frame.height)
-        x0, y0, x1, y1 = crop_box(crop, size)
-        box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        box = pixel_box(crop, size)
+        x, y, bw, bh = box
         mh, mw = item.mask.shape
-        # the mask over the box, at the model's density
-        box_mask_size = (max(2, round((x1 - x0) * mw / frame.width)), max(2, round((y1 - y0) * mh / frame.height)))
-        mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)), box, box_mask_size,
-                        cv2.INTER_LINEAR)
-        image, alpha = self._composite(frame.image[y0:y1, x0:x1], mask, frame.index)
-        rect = crop_rect(crop, size)
-        out = resample(image, box, rect, size, cv2.INTER_CUBIC)
-        ah, aw = alpha.shape
-        alpha_size = (max(2, round(aw * rect[2] / box[2])), max(2, round(ah * rect[3] / box[3])))
-        framed = Frame(resample(frame.image, (0.0, 0.0, float(frame.width), float(frame.height)), rect, size,
-                                cv2.INTER_LINEAR), frame.index, frame.capture_ns, frame.time_s)
-        return Composite(framed, out, Mask(np.clip(resample(alpha, box, rect, alpha_size, cv2.INTER_LINEAR), 0, 1)))
+        # the mask over the box, at the model's density (a small warp, sub-pixel exact)
+        mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)),
+                        (float(x), float(y), float(bw), float(bh)),
+                        (max(2, round(bw * mw / frame.width)), max(2, round(bh * mh / frame.height))))
+        image, alpha = self._composite(cut(frame.image, box), mask, frame.index)
+        return Composite(frame, scaled(image, size), Mask(alpha), shown=box)

@@ -333,7 +333,7 @@ class AlphaVideoSink(Sink):
         import cv2
 
         alpha = item.alpha
-        image = item.frame.image
+        image = item.picture
         if self.unmix:
             from livebokeh.render import unmix_foreground
 

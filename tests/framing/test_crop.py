@@ -7,7 +7,7 @@ import numpy as np
 
 from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
 from livebokeh.framing import Crop
-from livebokeh.framing.crop import crop_box, crop_rect, resample
+from livebokeh.framing.crop import crop_rect, cut, pixel_box, resample, scaled
 from livebokeh.pipeline import Pipeline
 from tests.conftest import FakeSegmenter, FakeSource, ListSink
 
@@ -31,17 +31,20 @@ def test_the_whole_picture_comes_back_as_it_was():
 def test_a_crop_is_the_part_of_the_picture_scaled_up():
     img = _picture()
     crop = Crop(0.5, 0.5, 0.5)
-    left, top, cw, ch = crop_rect(crop, (320, 180))
-    assert (left, top, cw, ch) == (80.0, 45.0, 160.0, 90.0)
-    x0, y0, x1, y1 = crop_box(crop, (320, 180))
-    assert x0 <= 80 and y0 <= 45 and x1 >= 240 and y1 >= 135
-    out = resample(img[y0:y1, x0:x1], (x0, y0, x1 - x0, y1 - y0), (left, top, cw, ch), (320, 180))
+    assert crop_rect(crop, (320, 180)) == (80.0, 45.0, 160.0, 90.0)
+    box = pixel_box(crop, (320, 180))
+    assert box == (80, 45, 160, 90)
+    out = scaled(cut(img, box), (320, 180))
     reference = cv2.resize(img[45:135, 80:240], (320, 180), interpolation=cv2.INTER_CUBIC)
-    assert out.shape == img.shape and _psnr(out, reference) > 35
-    # a sub-pixel move of the crop moves the output smoothly, not by whole pixels
-    shifted = resample(img, (0, 0, 320, 180), (80.25, 45.0, cw, ch), (320, 180))
-    assert 0 < np.abs(shifted.astype(int) - out.astype(int)).mean() < np.abs(
-        resample(img, (0, 0, 320, 180), (81.0, 45.0, cw, ch), (320, 180)).astype(int) - out.astype(int)).mean()
+    np.testing.assert_array_equal(out, reference)
+    # never outside the picture, never smaller than 2x2
+    assert pixel_box(Crop(0.99, 0.01, 0.5), (320, 180)) == (160, 0, 160, 90)
+    assert pixel_box(Crop(0.5, 0.5, 0.001), (320, 180))[2:] == (2, 2)
+    # a mask is resampled sub-pixel exact: a quarter-pixel move moves it a little, less than a whole one
+    quarter = resample(img, (0, 0, 320, 180), (80.25, 45.0, 160, 90), (320, 180))
+    whole = resample(img, (0, 0, 320, 180), (81.0, 45.0, 160, 90), (320, 180))
+    at = resample(img, (0, 0, 320, 180), (80.0, 45.0, 160, 90), (320, 180))
+    assert 0 < np.abs(quarter.astype(int) - at.astype(int)).mean() < np.abs(whole.astype(int) - at.astype(int)).mean()
 
 
 class _Person(FakeSource):
@@ -73,7 +76,7 @@ def test_files_are_framed_at_a_constant_size_the_same_on_every_run():
     a, report = _framed_run(cfg)
     b, _ = _framed_run(cfg)
     assert report.frames_out == 60 and [c.frame.index for c in a.items] == list(range(60))
-    assert all(c.image.shape == (180, 320, 3) and c.frame.image.shape == (180, 320, 3) for c in a.items)
+    assert all(c.image.shape == (180, 320, 3) and c.picture.shape == (180, 320, 3) for c in a.items)
     np.testing.assert_array_equal(np.stack([c.image for c in a.items]), np.stack([c.image for c in b.items]))
     # zoomed in on the person, who is centred: the bright columns sit in the middle of the output
     for c in (a.items[10], a.items[55]):
@@ -82,16 +85,17 @@ def test_files_are_framed_at_a_constant_size_the_same_on_every_run():
         assert abs((cols.min() + cols.max()) / 2 - 160) < 25
         # the person is sharp (copied, scaled), the room behind is blurred
         assert c.image[c.image.shape[0] // 2:, cols.min() + 10:cols.max() - 10].min() > 180
-    # the alpha follows the framed picture
-    alpha = cv2.resize(a.items[10].alpha.data, (320, 180))
-    person = (a.items[10].frame.image > 180).all(axis=2)
+    # the alpha follows the framed picture (the source's pixels the output shows, for --alpha-output)
+    alpha = a.items[10].alpha.data
+    person = (a.items[10].picture > 180).all(axis=2)
+    assert a.items[10].shown is not None and a.items[10].shown[2] < 320
     assert ((alpha > 0.5) == person).mean() > 0.97
 
 
 def test_framing_off_leaves_the_picture_whole():
     off, _ = _framed_run(FramingConfig(enabled=False))
     on, _ = _framed_run(FramingConfig(enabled=True, lookahead=0.0))
-    person_cols = (off.items[20].frame.image[-5:] > 180).all(axis=2).any(axis=0).sum()
-    assert person_cols == 60  # off: the source frame itself, the person 60 columns wide
+    assert off.items[20].shown is None and off.items[20].picture is off.items[20].frame.image  # off: all of it
+    assert (off.items[20].picture[-5:] > 180).all(axis=2).any(axis=0).sum() == 60  # the person 60 columns wide
     assert (off.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() == 60
     assert (on.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() > 80  # on (causal): zoomed in
