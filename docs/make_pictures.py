@@ -8,7 +8,9 @@ which ships inside the scikit-image package. Run from the repository root:
 
 It writes ``docs/before_after.jpg`` (original | blurred background | replaced background) and
 ``docs/mask.png``, and prints the variance of the Laplacian inside and outside the person, so the
-picture's claim is checked by numbers too.
+picture's claim is checked by numbers too; and ``docs/framing.jpg``: the same portrait small in a
+wide, generated room, as a 3-second clip through ``livebokeh --framing`` (the clip's last frame,
+before | after), with the person's share of the picture's height printed for both.
 """
 
 from __future__ import annotations
@@ -59,6 +61,44 @@ def make(out_dir: Path) -> None:
     cv2.imwrite(str(out_dir / "before_after.jpg"), row, [cv2.IMWRITE_JPEG_QUALITY, 88])
     cv2.imwrite(str(out_dir / "mask.png"), m)
     print(f"wrote {out_dir / 'before_after.jpg'} and {out_dir / 'mask.png'}")
+    make_framing(photo, m, out_dir)
+
+
+def make_framing(photo: np.ndarray, mask: np.ndarray, out_dir: Path) -> None:
+    """The portrait at a third of the height of a generated 1280x720 room, left of centre, for 3 s."""
+    import av
+
+    rng = np.random.default_rng(0)
+    room = cv2.resize(rng.integers(90, 170, (3, 5, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    cv2.rectangle(room, (820, 120), (1120, 330), (60, 90, 140), -1)  # a picture on the wall
+    cv2.rectangle(room, (0, 560), (1280, 720), (70, 80, 90), -1)  # a desk
+    side = 300
+    person = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(mask, (side, side), interpolation=cv2.INTER_AREA)[:, :, None].astype(np.float32) / 255
+    frame = room.copy()
+    x0, y0 = 300, 720 - side
+    region = frame[y0:, x0:x0 + side].astype(np.float32)
+    frame[y0:, x0:x0 + side] = (alpha * person + (1 - alpha) * region).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip, out = Path(tmp) / "room.mp4", Path(tmp) / "framed.mp4"
+        with av.open(str(clip), "w") as container:
+            stream = container.add_stream("libx264", rate=30, options={"crf": "12"})
+            stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+            for i in range(90):
+                vf = av.VideoFrame.from_ndarray(frame, format="bgr24")
+                vf.pts = i
+                container.mux(stream.encode(vf))
+            container.mux(stream.encode())
+        if livebokeh(["--input", str(clip), "--output", str(out), "--framing", "--backend", "mediapipe", "-q"]) != 0:
+            sys.exit("livebokeh --framing failed")
+        with av.open(str(out)) as container:
+            last = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)][-1]
+    before = (alpha[:, :, 0] > 0.5).any(axis=1).sum() / 720
+    print(f"framing: the person fills {100 * before:.0f}% of the picture's height before")
+    row = np.hstack([label(frame, "input: a wide room"), label(last, "livebokeh --framing (after 3 s)")])
+    row = cv2.resize(row, (row.shape[1] // 2, row.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out_dir / "framing.jpg"), row, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"wrote {out_dir / 'framing.jpg'} (the output {last.shape[1]}x{last.shape[0]}, the input's size)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,15 @@ import numpy as np
 from livebokeh.bench.common import machine
 from livebokeh.config import Config, FramingConfig
 from livebokeh.errors import LivebokehError
-from livebokeh.framing import WHOLE, Crop, LookaheadFraming, Observation, Operator, ideal_crop, observe
+from livebokeh.framing import (
+    WHOLE,
+    Crop,
+    LookaheadFraming,
+    Observation,
+    Operator,
+    ideal_crop,
+    observe,
+)
 from livebokeh.framing.operator import clamp
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,7 @@ ASPECT = W / H
 
 
 @dataclass(frozen=True)
-class Path_:
+class MotionPath:
     """A known motion: ``(x, scale)`` of the person at each frame (None: out of the picture), and
     the frames where the motion changes (a path with only ``[0]`` is a still speaker)."""
 
@@ -56,9 +64,11 @@ def _ramp(a: float, b: float, n: int) -> list[float]:
     return list(np.linspace(a, b, n))
 
 
-def paths(seconds: float = 1.0) -> list[Path_]:
+def paths(seconds: float = 1.0) -> list[MotionPath]:
     """The bench's paths (``seconds`` scales their lengths)."""
-    f = lambda s: max(1, round(s * seconds * FPS))  # noqa: E731 - a unit
+    def f(s: float) -> int:
+        return max(1, round(s * seconds * FPS))
+
     still = [(0.45, 0.62)] * f(12)
     pan = [(0.3, 0.62)] * f(2) + [(x, 0.62) for x in _ramp(0.3, 0.7, f(4))] + [(0.7, 0.62)] * f(2)
     step = [(0.35, 0.62)] * f(3) + [(0.66, 0.62)] * f(3)
@@ -66,11 +76,11 @@ def paths(seconds: float = 1.0) -> list[Path_]:
             + [(0.4, 0.62)] * f(3))
     approach = [(0.5, 0.5)] * f(2) + [(0.5, s) for s in _ramp(0.5, 0.85, f(3))] + [(0.5, 0.85)] * f(2)
     return [
-        Path_("still speaker", still, [0]),
-        Path_("pan", pan, [0, f(2), f(6)]),
-        Path_("step to one side", step, [0, f(3)]),
-        Path_("walk out and back", walk, [0, f(2), f(3.5), f(5.5)]),
-        Path_("approach (zoom)", approach, [0, f(2), f(5)]),
+        MotionPath("still speaker", still, [0]),
+        MotionPath("pan", pan, [0, f(2), f(6)]),
+        MotionPath("step to one side", step, [0, f(3)]),
+        MotionPath("walk out and back", walk, [0, f(2), f(3.5), f(5.5)]),
+        MotionPath("approach (zoom)", approach, [0, f(2), f(5)]),
     ]
 
 
@@ -135,7 +145,7 @@ def _head_in(crop: Crop, truth: Observation) -> tuple[float, float]:
     return ((truth.head_x - (crop.cx - crop.h / 2)) / crop.h * ASPECT, (truth.top - (crop.cy - crop.h / 2)) / crop.h)
 
 
-def _metrics(crops: list[Crop], truth: list[Observation | None], ideal: list[Crop], path: Path_) -> dict:
+def _metrics(crops: list[Crop], truth: list[Observation | None], ideal: list[Crop], path: MotionPath) -> dict:
     # settled: the known crop has not changed for a second (a move ended at least 1 s ago)
     want = np.array([[i.cx * ASPECT, i.cy, i.h] for i in ideal])
     still_for = np.zeros(len(want))

@@ -6,6 +6,12 @@ scales it. The frame processor (:mod:`livebokeh.pipeline.processor`) runs them.
 """
 
 from livebokeh.framing.observe import Observation, observe
-from livebokeh.framing.operator import WHOLE, Crop, LookaheadFraming, Operator, ideal_crop
+from livebokeh.framing.operator import (
+    WHOLE,
+    Crop,
+    LookaheadFraming,
+    Operator,
+    ideal_crop,
+)
 
 __all__ = ["WHOLE", "Crop", "LookaheadFraming", "Observation", "Operator", "ideal_crop", "observe"]

@@ -70,7 +70,7 @@ def observe(alpha: np.ndarray, threshold: float = 0.5) -> Observation | None:
         main = kept[0]
         top = stats[main, cv2.CC_STAT_TOP]
         rows = max(3, int(0.1 * stats[main, cv2.CC_STAT_HEIGHT]))
-        ys, xs = np.nonzero(labels[top:top + rows] == main)
+        _, xs = np.nonzero(labels[top:top + rows] == main)
         head_x = (float(xs.mean()) + 0.5) / w if xs.size else (x0 + x1) / 2 / w
     else:
         head_x = (x0 + x1) / 2 / w

@@ -253,3 +253,19 @@ def test_moving_sequence_slides_the_portrait_and_its_reference():
     np.testing.assert_array_equal(f1[inside], np.full((int(inside.sum()), 3), 200, np.uint8))
     outside = (r0 == 0) & (r1 == 0)
     np.testing.assert_array_equal(f0[outside], f1[outside])  # the background stays put
+
+
+def test_bench_framing_follows_the_known_paths(data_dir):
+    """A short run of every path: the operators keep the head where the known position puts it
+    once a move has ended, and move far more smoothly than the naive centring."""
+    from livebokeh.bench import framing
+
+    report = framing.run(data_dir, seconds=0.5)
+    assert set(report["paths"]) == {p.name for p in framing.paths()}
+    for name, p in report["paths"].items():
+        for op in ("live", "files"):
+            assert p[op]["error_median"] < 0.05, (name, op, p[op])
+            assert p[op]["jerk"] <= p["naive"]["jerk"] + 1e-9, (name, op)
+    still = report["paths"]["still speaker"]
+    assert still["live"]["size_range"] < 0.01 and still["files"]["size_range"] < 0.01
+    assert report["render_crop_2x_ms"] > 0 and "framing" in framing.render(report)

@@ -99,3 +99,30 @@ def test_framing_off_leaves_the_picture_whole():
     assert (off.items[20].picture[-5:] > 180).all(axis=2).any(axis=0).sum() == 60  # the person 60 columns wide
     assert (off.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() == 60
     assert (on.items[20].image[-5:] > 180).all(axis=2).any(axis=0).sum() > 80  # on (causal): zoomed in
+
+
+def test_live_framing_follows_and_the_key_turns_it_off():
+    """Live: the causal operator frames the person (the overlay's state says so); with ``f`` the
+    output goes back to the whole picture at once, at the same size."""
+    from livebokeh.controls import LiveControls
+
+    controls = LiveControls(RenderConfig(), framing=True)
+    sink = ListSink()
+
+    class Camera(_Person):
+        def read(self):
+            if len(sink.items) == 40:
+                controls.handle_key("f")  # the user turns it off
+            if len(sink.items) >= 60:
+                return None
+            return super().read()
+
+    src = Camera(count=10**6, live=True, width=320, height=180, fps=100)
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), controls=controls,
+                       framing=FramingConfig(enabled=True)) as p:
+        p.run()
+    framed = [c for c in sink.items if c.shown is not None]
+    assert framed and all(c.image.shape == (180, 320, 3) for c in sink.items)
+    last = sink.items[-1]
+    assert last.shown is None and not controls.framing and controls.framing_state == "off"
+    assert max(c.frame.index for c in framed) < last.frame.index  # framed first, whole after the key

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from livebokeh.config import FramingConfig
-from livebokeh.framing import WHOLE, Crop, LookaheadFraming, Observation, Operator, ideal_crop, observe
+from livebokeh.framing import (
+    WHOLE,
+    Crop,
+    LookaheadFraming,
+    Observation,
+    Operator,
+    ideal_crop,
+    observe,
+)
 from livebokeh.framing.operator import LOST_S, clamp
 
 FPS = 30.0
