@@ -34,11 +34,12 @@ def _version(dist: str) -> str:
 
 def check_packages() -> Check:
     names = ["numpy", "opencv-contrib-python", "mediapipe", "ai-edge-litert", "onnxruntime", "tensorflow", "av",
-             "pyvirtualcam"]
+             "pyvirtualcam", "inotify_simple"]
     versions = {n: _version(n) for n in names}
     if versions["onnxruntime"] == "missing" and _version("onnxruntime-gpu") != "missing":
         versions["onnxruntime"] = f"(gpu) {_version('onnxruntime-gpu')}"
-    missing = [n for n, v in versions.items() if v == "missing" and n != "tensorflow"]
+    optional = {"tensorflow"} | ({"inotify_simple"} if platform.system() != "Linux" else set())  # an extra; Linux only
+    missing = [n for n, v in versions.items() if v == "missing" and n not in optional]
     detail = ", ".join(f"{n} {v}" for n, v in versions.items())
     return Check("packages", not missing, f"Python {platform.python_version()}; {detail}",
                  f"pip install {' '.join(missing)}" if missing else "")
@@ -104,7 +105,8 @@ def check_gpu() -> Check:
     if not nvidia_driver_present():
         return Check("GPU", True, "no NVIDIA driver: DeepLab runs on the CPU (TFLite)", required=False)
     if importlib.util.find_spec("tensorflow") is None:
-        return Check("GPU", False, "NVIDIA driver found but TensorFlow is not installed", "pip install tensorflow",
+        return Check("GPU", False, "NVIDIA driver found but TensorFlow (DeepLab's GPU runtime) is not installed",
+                     "pip install 'livebokeh[tensorflow]'",
                      required=False)
     import tensorflow as tf
 
