@@ -29,12 +29,15 @@ class Frame:
         capture_ns: ``time.monotonic_ns()`` when the frame was captured or decoded.
         time_s: presentation time in the source, in seconds from its start (files; None for
             cameras). Outputs keep it, so variable-frame-rate clips stay in sync with their audio.
+        cut: the stream starts again here (on demand: a new session after an idle spell): no
+            earlier frame's mask, smoothing or model memory describes this one.
     """
 
     image: np.ndarray
     index: int
     capture_ns: int
     time_s: float | None = None
+    cut: bool = False
 
     def __post_init__(self) -> None:
         img = self.image

@@ -101,5 +101,48 @@ def test_systemd_accepts_the_unit(tmp_path):
 
     ok = verify(unit)
     assert ok.returncode == 0 and not ok.stderr.strip(), ok.stderr
+    odd = tmp_path / "odd.service"  # a settings path with a space, a specifier and a variable in it
+    odd.write_text(service.unit_text(tmp_path / "my settings %h $HOME.toml"))
+    assert verify(odd).returncode == 0 and not verify(odd).stderr.strip()
     bad = verify(broken)  # the check can fail: a wrong value is reported
     assert "restart specifier" in bad.stderr
+
+
+def test_arguments_are_quoted_for_systemd_not_for_a_shell():
+    assert service.systemd_quote("/home/me/s.toml") == "/home/me/s.toml"
+    assert service.systemd_quote("/home/me/my s.toml") == '"/home/me/my s.toml"'
+    assert service.systemd_quote('a%b$c"d\\e') == '"a%%b$$c\\"d\\\\e"'
+    with pytest.raises(service.ConfigError, match="quotes, % or"):
+        service.unit_text("/s.toml", python="/opt/50%/bin/python")
+
+
+def test_always_on_says_so_explicitly_and_status_reads_it(home):
+    assert service.main(["install", "--no-start", "--always"]) == 0
+    assert "--no-on-demand" in service.unit_path().read_text() and not service.state().on_demand
+
+
+def test_a_preset_name_is_used_as_it_is(home):
+    assert service.main(["install", "--no-start", "--config", "call"]) == 0
+    assert "--config call " in service.unit_path().read_text() and not service.settings_path().exists()
+
+
+def test_uninstall_keeps_the_unit_when_systemd_cannot_be_reached(home, monkeypatch, capsys):
+    assert service.main(["install", "--no-start"]) == 0
+    monkeypatch.setattr(service, "_systemctl", lambda *a: subprocess.CompletedProcess(
+        ["systemctl"], 1, "", "Failed to connect to bus: No medium found"))
+    assert service.main(["uninstall"]) == 1
+    assert "Failed to connect to bus" in capsys.readouterr().err and service.unit_path().exists()
+
+
+def test_a_relative_config_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert service.unit_path() == tmp_path / ".config" / "systemd" / "user" / "livebokeh.service"
+
+
+def test_a_refused_install_writes_nothing(home):
+    unit = service.unit_path()
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/true\n")  # the user's own
+    assert service.main(["install"]) == 2
+    assert not service.settings_path().exists() and unit.read_text() == "[Service]\nExecStart=/usr/bin/true\n"

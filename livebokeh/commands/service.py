@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,9 @@ MARK = "# Written by `livebokeh service install`; remove with `livebokeh service
 
 
 def config_home() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says)."""
+    value = os.environ.get("XDG_CONFIG_HOME", "")
+    return Path(value) if value and Path(value).is_absolute() else Path.home() / ".config"
 
 
 def unit_path() -> Path:
@@ -39,11 +40,24 @@ def settings_path() -> Path:
     return config_home() / "livebokeh" / "settings.toml"
 
 
-def unit_text(settings: Path, python: str = sys.executable, on_demand: bool = True) -> str:
-    """The unit file for ``settings`` (run by ``python``)."""
-    args = [python, "-m", "livebokeh", "--config", str(settings), "--no-preview"]
-    if on_demand:
-        args.append("--on-demand")
+def systemd_quote(arg: str) -> str:
+    """``arg`` as one word of a systemd ``ExecStart=`` line: in double quotes when it needs them,
+    with ``\\``, ``"`` escaped and ``%`` and ``$`` doubled (systemd expands specifiers and
+    variables even inside quotes)."""
+    if any(c in arg for c in "\n\r\0"):
+        raise ConfigError(f"{arg!r} holds a line break; systemd cannot run it: move it to a plain path")
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    plain = escaped == arg and not any(c in arg for c in " \t'")
+    return arg if plain else f'"{escaped}"'
+
+
+def unit_text(settings: str | Path, python: str = sys.executable, on_demand: bool = True) -> str:
+    """The unit file that runs livebokeh (with ``python``) on ``settings``, a file or a preset name."""
+    if any(c in python for c in "'\"\\%$\n"):
+        raise ConfigError(f"systemd cannot run a Python whose path holds quotes, % or $ ({python}); "
+                          "install livebokeh into a virtual environment on a plain path")
+    args = [python, "-m", "livebokeh", "--config", str(settings), "--no-preview",
+            "--on-demand" if on_demand else "--no-on-demand"]
     return "\n".join([
         MARK,
         "[Unit]",
@@ -55,9 +69,13 @@ def unit_text(settings: Path, python: str = sys.executable, on_demand: bool = Tr
         "",
         "[Service]",
         "Type=simple",
-        f"ExecStart={' '.join(shlex.quote(a) for a in args)}",
+        f"ExecStart={' '.join(systemd_quote(a) for a in args)}",
         "Restart=on-failure",
         "RestartSec=5",
+        # 130: stopped by SIGTERM (systemctl stop, logout), outputs finalised: a clean stop.
+        # 2: the settings ask for what cannot be done: restarting will not help; fix them first
+        "SuccessExitStatus=130",
+        "RestartPreventExitStatus=2",
         "Environment=PYTHONUNBUFFERED=1",
         "",
         "[Install]",
@@ -108,31 +126,42 @@ def state() -> State:
         return State(False, False, False, "no", "no")
     text = path.read_text(errors="replace")
     exec_start = next((ln for ln in text.splitlines() if ln.startswith("ExecStart=")), "")
-    return State(True, text.startswith(MARK), "--on-demand" in exec_start.split(),
+    return State(True, text.startswith(MARK), "--on-demand" in exec_start.replace('"', " ").split(),
                  _answer("is-enabled", UNIT), _answer("is-active", UNIT))
 
 
-def install(settings: Path, overwrite: bool = False, start: bool = True, on_demand: bool = True) -> list[str]:
-    """Writes the unit (and, if missing, the settings file with the defaults); enables and starts
-    it when ``start`` and systemctl is there. Returns what was done, one line each."""
-    from livebokeh.config import Config, load_config, to_toml
+def install(settings: str | Path, overwrite: bool = False, start: bool = True, on_demand: bool = True) -> list[str]:
+    """Writes the unit (and, if ``settings`` is a missing file, the default settings there);
+    enables and starts it when ``start`` and systemctl is there. ``settings``: a file or a preset
+    name (``call``). Returns what was done, one line each."""
+    from livebokeh.config import Config, load_config, preset_names, to_toml
     from livebokeh.sinks.files import write_bytes
 
     if platform.system() != "Linux":
         raise ConfigError("the service is a systemd user unit: Linux only; on Windows and macOS start livebokeh "
                           "from a login item (see the README)")
-    done = []
-    if settings.exists():
-        load_config(settings)  # a broken settings file fails now, not at every login
-    else:
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(settings, to_toml(Config()).encode(), overwrite=False)
-        done.append(f"wrote the default settings to {settings} (edit them there)")
     path = unit_path()
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} exists; pass --overwrite to replace it, or `livebokeh service uninstall` first")
+    done = []
+    name = str(settings)
+    if not Path(name).exists() and name in preset_names():
+        load_config(name)
+        target = name  # a preset: nothing to write
+    else:
+        file = Path(settings).expanduser().absolute()  # a symlinked file stays a link: edits follow it
+        if file.is_symlink() and not file.exists():
+            raise ConfigError(f"{file} is a link to a missing file; restore it, or pass --config another file")
+        if file.exists():
+            load_config(file)  # a broken settings file fails now, not at every login
+        else:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(file, to_toml(Config()).encode(), overwrite=False)
+            done.append(f"wrote the default settings to {file} (edit them there)")
+        target = str(file)
+    text = unit_text(target, on_demand=on_demand)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, unit_text(settings.resolve(), on_demand=on_demand).encode(), overwrite=overwrite)
+    write_bytes(path, text.encode(), overwrite=overwrite)
     done.append(f"wrote {path}")
     if not start:
         done.append(f"start it with: systemctl --user daemon-reload && systemctl --user enable --now {UNIT}")
@@ -157,8 +186,12 @@ def uninstall() -> list[str]:
     if not path.read_text(errors="replace").startswith(MARK):
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
     done = []
-    if _systemctl("disable", "--now", UNIT) is not None:
-        done.append(f"stopped and disabled {UNIT}")
+    result = _systemctl("disable", "--now", UNIT)
+    if result is not None and result.returncode != 0:
+        why = " ".join((result.stderr or result.stdout).split()) or f"exit {result.returncode}"
+        raise LivebokehError(f"systemctl --user disable --now {UNIT} failed: {why}; the unit stays at {path}; run "
+                             "this where your user's systemd is reachable (a login session, not sudo or a bare ssh)")
+    done.append(f"stopped and disabled {UNIT}" if result is not None else "no systemctl here: nothing to stop")
     path.unlink()
     done.append(f"removed {path} (your settings file stays)")
     _systemctl("daemon-reload")
@@ -169,8 +202,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="livebokeh service", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
     i = sub.add_parser("install", help="write and start the systemd user unit")
-    i.add_argument("--config", type=Path, default=None,
-                   help=f"the settings file it runs with (default {settings_path()}; written with the defaults if missing)")
+    i.add_argument("--config", default=None,
+                   help=f"the settings file it runs with, or a preset name (default {settings_path()}; "
+                        "a missing file is written with the defaults)")
     i.add_argument("--overwrite", action="store_true", help="replace an existing unit file")
     i.add_argument("--no-start", action="store_true", help="only write the unit; do not enable or start it")
     i.add_argument("--always", action="store_true", help="run the camera all the time instead of on demand")
@@ -187,6 +221,11 @@ def main(argv: list[str]) -> int:
     except LivebokehError as err:
         print(f"livebokeh service: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        print(f"livebokeh service: error: cannot write{where}: {err.strerror or err}; check who owns it "
+              "(a folder made with sudo?)", file=sys.stderr)
+        return 1
     for line in lines:
         print(line)
     return 0

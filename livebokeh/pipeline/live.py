@@ -49,6 +49,15 @@ class MaskSlot:
         self._resting = False
         self._working: tuple[int, float] | None = None  # (frame index, start) of the run under way
         self._run_s: float | None = None  # a run's duration, smoothed
+        self._from = 0  # results of earlier frames are stale (the stream started again)
+
+    def cut(self, index: int) -> None:
+        """The stream starts again at frame ``index``: earlier results are dropped, and any
+        still to come from a run on an earlier frame are ignored."""
+        with self._cond:
+            self._from = index
+            if self._latest is not None and self._latest.frame.index < index:
+                self._latest = None
 
     def started(self, index: int) -> None:
         """The model took frame ``index``."""
@@ -67,7 +76,7 @@ class MaskSlot:
         with self._cond:
             if item is END:
                 self._ended = True
-            else:
+            elif item.frame.index >= self._from:
                 self._latest = item
                 if self._working is not None:
                     took = self._clock() - self._working[1]
@@ -122,6 +131,7 @@ class LiveScheduler:
         self._frame_period = 1.0 / fps if fps > 0 else 1 / 30
         self.slot = MaskSlot(clock)
         self._to_model, self._to_render, self._to_sinks = LatestQueue(), LatestQueue(), LatestQueue()
+        self._cut_at = -1  # the newest frame that started the stream again (capture thread)
         self.threads = [threading.Thread(target=self._guarded, args=(name, loop), name=f"livebokeh-{name}", daemon=True)
                         for name, loop in (("capture", self._capture), ("inference", self._infer),
                                            ("render", self._render), ("sinks", self._write))]
@@ -181,16 +191,23 @@ class LiveScheduler:
                 self._to_model.put(END)
                 self._to_render.put(END)
                 return
+            if frame.cut:  # before any thread sees the frame: no stale mask reaches it
+                self._cut_at = frame.index
+                self.slot.cut(frame.index)
             self._to_model.put(frame)
             self._to_render.put(frame)
 
     def _infer(self) -> None:
         processor, slot = self.processor, self.slot
         resting = self.model_rate > 0 or self.model_duty < 1
+        restarted = -1
         while (frame := self._take(self._to_model)) is not None:
             if frame is END:
                 slot.put(END)
                 return
+            if restarted < self._cut_at <= frame.index:  # the cut frame itself may have been skipped
+                processor.restart_model()
+                restarted = self._cut_at
             started = self._clock()
             slot.started(frame.index)
             try:
@@ -220,10 +237,14 @@ class LiveScheduler:
 
     def _render(self) -> None:
         processor = self.processor
+        restarted = -1
         while (frame := self._take(self._to_render)) is not None:
             if frame is END:
                 self._to_sinks.put(END)
                 return
+            if restarted < self._cut_at <= frame.index:
+                processor.restart_shown()
+                restarted = self._cut_at
 
             def work(frame: Any = frame) -> Any:
                 # wait up to half a frame for this frame's own mask, then move the newest one to it

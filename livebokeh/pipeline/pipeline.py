@@ -126,20 +126,19 @@ class Pipeline:
 
     def request_stop(self) -> None:
         """Stop reading the source; frames already read are still rendered and written (Ctrl-C)."""
-        self._run.drain.set()
-        self._run.source.interrupt()
+        self._run.stop_reading()
 
     def abort(self) -> None:
         """Stop every thread now, without waiting (a second Ctrl-C; safe in a signal handler).
         Frames in flight are not written; :meth:`wait` returns the report."""
-        self._run.halt.set()
+        self._run.halt_now()
 
     def stop(self) -> None:
         """Stop every thread now and wait for them (safe to call twice)."""
         if self._stopped:
             return
         self._stopped = True
-        self._run.halt.set()
+        self._run.halt_now()
         self._join()
 
     def _join(self) -> None:

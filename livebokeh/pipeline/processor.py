@@ -102,6 +102,8 @@ class FrameProcessor:
                  background: Background | None = None, *, live: bool = False,
                  smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False,
                  framing: FramingConfig | None = None, fps: float = 30.0) -> None:
+        if live and isinstance(smoother, LookaheadSmoother):
+            raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
         self.traits = segmenter.traits
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
@@ -171,6 +173,20 @@ class FrameProcessor:
         for item in items:
             out += [dataclasses.replace(s, crop=c) for s, c in self._framer.push(item, observe(item.mask.data))]
         return out
+
+    def restart_model(self) -> None:
+        """The stream starts again (a frame with ``cut``): forget the smoothing and a recurrent
+        model's memory. Call from the thread that calls :meth:`segment` and :meth:`smooth`."""
+        self.smoother.reset()
+        if self.traits.stateful:
+            self.segmenter.reset()  # a stateful segmenter declares reset (SegmenterTraits.stateful)
+
+    def restart_shown(self) -> None:
+        """The stream starts again: forget what :meth:`follow` smoothed and framed. Call from
+        the thread that calls :meth:`follow`."""
+        if self._shown is not None:
+            self._shown.reset()
+        self._operator = None
 
     def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
         """Live: the newest model result made the mask of ``frame``, moved to it by optical flow

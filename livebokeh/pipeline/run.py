@@ -73,7 +73,18 @@ class Run:
             if self.input_error is None or index < self._input_error_at:
                 self.input_error, self._input_error_at = (stage, err), index
         log.debug("the input failed in the %s stage; finishing the frames read before", stage, exc_info=err)
+        self.stop_reading()
+
+    def stop_reading(self) -> None:
+        """Reading stops; a read waiting for something (an on-demand source idle) is woken."""
         self.drain.set()
+        self.source.interrupt()
+
+    def halt_now(self) -> None:
+        """Every thread stops now, and :meth:`Pipeline.wait` returns (safe in a signal handler)."""
+        self.halt.set()
+        self.source.interrupt()
+        self.finished.set()
 
     def fail(self, stage: str, err: BaseException) -> None:
         """``stage`` failed: every thread stops now; ``err`` is raised to the caller (the first
@@ -82,5 +93,4 @@ class Run:
             if self.error is None:
                 self.error = (stage, err)
                 log.debug("%s stage failed", stage, exc_info=err)
-        self.halt.set()
-        self.finished.set()
+        self.halt_now()

@@ -22,8 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from livebokeh.errors import ConfigError
+import cv2
+import numpy as np
+
+from livebokeh.errors import ConfigError, LivebokehError
 from livebokeh.sources.base import Source
+from livebokeh.sources.resilient import placeholder
 from livebokeh.types import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 GRACE_S = 1.0
 #: Seconds an idle wait lasts before it looks at the stop flag again.
 IDLE_WAIT_S = 0.25
+#: Seconds between tries to open a camera that could not be opened when a reader came.
+RETRY_S = 2.0
 
 
 def check_supported(system: str | None = None) -> None:
@@ -70,6 +76,9 @@ class ReaderWatch:
 
     Args:
         path: the device (``/dev/video10``), or any file standing in for it.
+
+    Raises:
+        ConfigError: the device cannot be watched (missing, or the user's inotify instances used up).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -77,7 +86,11 @@ class ReaderWatch:
 
         self.path = Path(path)
         self._ours = openers(path, iter([str(os.getpid())]))  # the writer's own, held from before
-        self._inotify = INotify()
+        try:
+            self._inotify = INotify()
+        except OSError as err:
+            raise ConfigError(f"cannot watch {path} for readers ({err.strerror}; the limit is "
+                              "fs.inotify.max_user_instances); run without --on-demand") from None
         try:
             self._inotify.add_watch(str(path), flags.OPEN | flags.CLOSE_WRITE | flags.CLOSE_NOWRITE)
         except OSError as err:
@@ -104,10 +117,14 @@ class OnDemand(Source):
     """A live source opened only while the virtual camera has a reader (see the module's
     docstring).
 
-    The inner source is opened once at :meth:`open` to learn its stream (the virtual camera is
-    set up with it), and closed at once if nobody reads yet. Frames are numbered on across
-    sessions. Call :meth:`watch` with the virtual camera's device after it is open, before the
-    first :meth:`read`.
+    The inner source is opened at :meth:`open` to learn its stream (the virtual camera is set up
+    with it) and stays open until the first :meth:`read` has found no reader for ``grace_s``.
+    Call :meth:`watch` with the virtual camera's device once it is open (its descriptors are the
+    writer's, not readers). Frames are numbered on across sessions and brought to the first
+    stream's size; the first frame of each session has ``cut`` set, so that no mask, smoothing or
+    model memory of an earlier session reaches it. A camera that cannot be opened when a reader
+    comes (busy in another app, unplugged) gives placeholder frames, with a warning, and is tried
+    again every :data:`RETRY_S` seconds.
 
     Args:
         make: builds a fresh (unopened) inner source, for every session.
@@ -122,15 +139,20 @@ class OnDemand(Source):
         self._clock = clock
         self._inner: Source | None = None
         self._watch: ReaderWatch | None = None
-        self._path: Path | None = None
         self._interrupted = threading.Event()
         self._index = 0
         self._no_reader_since: float | None = None
-        self.sessions = 0  # times the inner source was opened for a reader
+        self._session_open = False  # frames are going to a reader now
+        self._retry_at = 0.0
+        self._last_image: np.ndarray | None = None
+        self.sessions = 0  # times frames started to go to a reader
 
     def watch(self, device: str | Path) -> None:
-        """The device whose readers turn the source on and off (open it before this)."""
-        self._path = Path(device)
+        """Start watching ``device`` for readers (open the virtual camera on it before this)."""
+        if self._watch is not None:
+            self._watch.close()
+        self._watch = ReaderWatch(device)
+        log.info("on demand: the camera runs while an app reads %s (%d now)", device, self._watch.readers)
 
     def _open(self) -> StreamInfo:
         inner = self._make()
@@ -142,37 +164,55 @@ class OnDemand(Source):
         self._interrupted.set()
 
     def read(self) -> Frame | None:
-        if self._watch is None:
-            if self._path is None:
-                raise RuntimeError("OnDemand.watch(device) must be called before reading")
-            self._watch = ReaderWatch(self._path)
-            log.info("on demand: the camera runs while an app reads %s (%d now)", self._path, self._watch.readers)
         watch = self._watch
+        if watch is None:
+            raise RuntimeError("OnDemand.watch(device) must be called before reading")
         while not self._interrupted.is_set():
-            readers = watch.wait(0.0 if self._inner is not None and watch.readers else IDLE_WAIT_S)
+            readers = watch.wait(0.0 if self._session_open and watch.readers else IDLE_WAIT_S)
             if readers:
-                self._no_reader_since = None
-                if self._inner is None:
-                    self._inner = self._make()
-                    self._inner.open()
-                    self.sessions += 1
-                    log.info("on demand: %d reader(s) of %s; camera on", readers, self._path)
-                frame = self._inner.read()
-                if frame is None:
-                    return None
-                frame = Frame(frame.image, self._index, frame.capture_ns)
-                self._index += 1
-                return frame
+                return self._serve(readers)
+            if self._session_open:
+                self._session_open = False
+                self._no_reader_since = self._clock()
             if self._inner is not None:
-                now = self._clock()
                 if self._no_reader_since is None:
-                    self._no_reader_since = now
-                if now - self._no_reader_since >= self.grace_s:
+                    self._no_reader_since = self._clock()
+                if self._clock() - self._no_reader_since >= self.grace_s:
                     self._close_inner()
-                    log.info("on demand: no reader of %s; camera off", self._path)
-                else:
-                    self._inner.read()  # keep the camera's buffer fresh during the grace
+                    log.info("on demand: no reader of %s; camera off", watch.path)
         return None
+
+    def _serve(self, readers: int) -> Frame | None:
+        """A frame for the reader(s): the camera's, or a placeholder while it cannot be opened."""
+        cut = not self._session_open
+        if cut:
+            self._session_open, self._no_reader_since = True, None
+            self.sessions += 1
+            log.info("on demand: %d reader(s) of %s; camera on", readers, self._watch.path if self._watch else "")
+        if self._inner is None and self._clock() >= self._retry_at:
+            inner = self._make()
+            try:
+                inner.open()
+                self._inner = inner
+            except LivebokehError as err:
+                self._retry_at = self._clock() + RETRY_S
+                log.warning("on demand: %s; sending a placeholder and trying again in %.0f s", _one_line(err), RETRY_S)
+        info = self.info
+        if self._inner is None:
+            time.sleep(1.0 / float(info.fps or 30))
+            image = placeholder(self._last_image, (info.width, info.height), "camera unavailable")
+            frame = Frame(image, 0, time.monotonic_ns())
+        else:
+            frame = self._inner.read()
+            if frame is None:
+                return None
+        image = frame.image
+        if image.shape[:2] != (info.height, info.width):  # another camera, or another mode, this session
+            image = cv2.resize(image, (info.width, info.height), interpolation=cv2.INTER_AREA)
+        self._last_image = image
+        out = Frame(image, self._index, frame.capture_ns, cut=cut)
+        self._index += 1
+        return out
 
     def _close_inner(self) -> None:
         inner, self._inner = self._inner, None
@@ -184,3 +224,7 @@ class OnDemand(Source):
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())

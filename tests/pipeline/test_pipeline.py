@@ -496,3 +496,21 @@ def test_live_frames_before_the_first_mask_are_all_background_and_never_wait():
     blurred = sink.items[0]
     assert not np.array_equal(blurred.image, blurred.frame.image)  # the whole picture is blurred
     assert report.frames_out + report.dropped == report.frames_in
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_abort_returns_at_once_and_every_thread_ends(live):
+    """A second Ctrl-C: :meth:`Pipeline.abort` from the poll; :meth:`wait` returns (it used to
+    wait for an end that never came) and no thread is left."""
+    sink = ListSink()
+    src = FakeSource(count=10**7, live=live, fps=500)
+    with src, Pipeline(src, FakeSegmenter(), [sink], MaskConfig(smoothing=0.0), RenderConfig()) as p:
+
+        def poll():
+            if len(sink.items) >= 5:
+                p.abort()
+            return True
+
+        report = p.wait(poll)
+    assert report.frames_out >= 5 and src.i < 10**7
+    assert not _livebokeh_threads()

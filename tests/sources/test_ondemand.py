@@ -223,3 +223,77 @@ def test_the_command_refuses_on_demand_without_a_camera_or_virtual_camera(argv, 
 
     assert main(["--on-demand", "--no-preview", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_each_session_starts_fresh_at_the_first_size_and_a_busy_camera_gives_placeholders(device):
+    """A new session's first frame is marked ``cut``; another camera mode is brought to the first
+    stream's size; a camera that cannot be opened when a reader comes gives placeholder frames
+    (the reader sees something) until it can be, without ending the stream."""
+    from livebokeh.errors import SourceError
+
+    state = {"busy": False, "width": 160}
+
+    class Picky(Camera):
+        def __init__(self):
+            super().__init__()
+            self.size = (state["width"], 120)
+
+        def _open(self):
+            if state["busy"]:
+                raise SourceError("cannot open camera 0: it is busy")
+            return super()._open()
+
+    made = []
+
+    def make():
+        made.append(Picky())
+        return made[-1]
+
+    source = OnDemand(make, grace_s=0.0)
+    info = source.open()
+    source.watch(device)
+    got: list = []
+    thread = threading.Thread(target=lambda: [got.append(f) for f in iter(source.read, None)], daemon=True)
+    thread.start()
+    try:
+        _until(lambda: not any(c.is_open for c in made), "the camera released")
+        state.update(busy=True, width=320)  # another app holds it; when free, another mode
+        reader = open(device, "rb")
+        _until(lambda: len(got) >= 3, "placeholder frames for the reader")
+        assert not any(c.is_open for c in made) and got[0].cut and not any(f.cut for f in got[1:])
+        state["busy"] = False  # free again: the next try opens it
+        _until(lambda: any(c.is_open for c in made), "the camera opened on a retry", timeout=60)
+        n = len(got)
+        _until(lambda: len(got) >= n + 3, "camera frames")
+        reader.close()
+        _until(lambda: not any(c.is_open for c in made), "the camera released again")
+        reader = open(device, "rb")
+        n = len(got)
+        _until(lambda: len(got) >= n + 2, "the second session's frames")
+        reader.close()
+        assert got[n].cut and sum(f.cut for f in got) == 2  # one per session
+        assert all(f.image.shape == (info.height, info.width, 3) for f in got)  # the first stream's size
+    finally:
+        source.interrupt()
+        thread.join(30)
+        source.close()
+
+
+def test_stopping_wakes_an_idle_read(device):
+    source = OnDemand(Cameras(), grace_s=0.0)
+    source.open()
+    source.watch(device)
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (source.read(), done.set()), daemon=True)
+    thread.start()
+    source.interrupt()  # what Pipeline.stop, abort and request_stop do
+    assert done.wait(30) and source.read() is None
+    source.close()
+
+
+def test_a_device_that_cannot_be_watched_fails_early_in_one_line(tmp_path):
+    source = OnDemand(Cameras())
+    source.open()
+    with pytest.raises(ConfigError, match="cannot watch .*missing.*run without --on-demand"):
+        source.watch(tmp_path / "missing")
+    source.close()
