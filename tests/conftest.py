@@ -100,6 +100,16 @@ def synthetic_frame(index: int, width: int = 160, height: int = 120, moving: boo
     return img
 
 
+def until(condition, what: str, timeout: float = 30.0) -> None:
+    """Waits until ``condition()`` holds: a gate that orders a test's threads by events, not by
+    the clock. Only a hang (``timeout`` seconds) fails it."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.001)
+
+
 class FakeSource(Source):
     """Synthetic frames; ``live`` sources produce them at ``fps`` (sleeping), file ones as asked."""
 

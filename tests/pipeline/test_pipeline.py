@@ -9,7 +9,7 @@ from livebokeh.config import MaskConfig, RenderConfig
 from livebokeh.errors import SourceError
 from livebokeh.pipeline import Pipeline
 from livebokeh.types import SegmenterTraits
-from tests.conftest import FakeSegmenter, FakeSource, ListSink, iou
+from tests.conftest import FakeSegmenter, FakeSource, ListSink, iou, until
 
 
 def _run(source, segmenter, sinks, **kw):
@@ -22,14 +22,6 @@ def _livebokeh_threads():
     return [t for t in threading.enumerate() if t.name.startswith("livebokeh-")]
 
 
-def _until(condition, what, timeout=30.0):
-    """Waits until ``condition()`` holds: a gate that orders the threads of a test by events,
-    not by the clock. Only a hang (``timeout`` seconds) fails it."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.001)
 
 
 def test_file_source_every_frame_in_order_none_dropped():
@@ -233,7 +225,7 @@ def test_live_source_keeps_the_camera_rate_when_the_model_is_slower():
         def segment(self, image):
             m = self.working = int(image[0, 0, 0])  # FakeIndexSource writes the frame index there
             target = min(m + 3, count - 1)
-            _until(lambda: sink.items and sink.items[-1].frame.index >= target,
+            until(lambda: sink.items and sink.items[-1].frame.index >= target,
                    f"frame {target} rendered while the model works on frame {m}")
             return super().segment(image)
 
@@ -245,7 +237,7 @@ def test_live_source_keeps_the_camera_rate_when_the_model_is_slower():
 
         def read(self):
             if self.i < self.count:
-                _until(lambda: self.i - seg.working <= 3, f"the model to take a frame near {self.i}")
+                until(lambda: self.i - seg.working <= 3, f"the model to take a frame near {self.i}")
             return super().read()
 
     p, report = _run(Camera(count=count, live=True, fps=100), seg, [sink])
@@ -295,7 +287,7 @@ def test_request_stop_finishes_frames_in_flight():
     class Camera(FakeSource):
         def read(self):
             if said_stop.is_set():
-                _until(asked.is_set, "the pipeline to be asked to stop")
+                until(asked.is_set, "the pipeline to be asked to stop")
             return super().read()
 
     def poll():
@@ -476,7 +468,7 @@ def test_live_frames_before_the_first_mask_are_all_background_and_never_wait():
 
         def segment(self, image):
             if self.calls == 0:
-                _until(lambda: len(sink.items) >= 3, "three frames rendered before the first mask")
+                until(lambda: len(sink.items) >= 3, "three frames rendered before the first mask")
             return super().segment(image)
 
     class Camera(FakeSource):

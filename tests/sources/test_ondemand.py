@@ -9,25 +9,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from livebokeh.errors import ConfigError
 from livebokeh.sources.ondemand import OnDemand, ReaderWatch, check_supported, openers
-from tests.conftest import FakeSource
+from tests.conftest import FakeSource, until
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify and /proc: Linux only")
 
 
-def _until(condition, what, timeout=30.0):
-    """Waits for an event; only a hang (``timeout`` s) fails."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -54,9 +46,9 @@ def test_the_watch_counts_readers_besides_the_writer_own(device):
         proc = subprocess.Popen([sys.executable, "-c", f"f = open({str(device)!r}); print('in', flush=True); input()"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "in"
-        _until(lambda: watch.wait(0.5) == 1, "the other process's reader")
+        until(lambda: watch.wait(0.5) == 1, "the other process's reader")
         proc.communicate("")
-        _until(lambda: watch.wait(0.5) == 0, "the other process to close")
+        until(lambda: watch.wait(0.5) == 0, "the other process to close")
     finally:
         watch.close()
         watch.close()
@@ -129,15 +121,15 @@ def test_the_camera_runs_only_while_the_device_is_read(device):
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
     try:
-        _until(lambda: cams.open_now() == 0, "the camera released with nobody reading")
+        until(lambda: cams.open_now() == 0, "the camera released with nobody reading")
         assert frames == []
         for session in (1, 2):
             reader = open(device, "rb")
             before = len(frames)
-            _until(lambda: len(frames) >= before + 5, f"frames for reader {session}")
+            until(lambda: len(frames) >= before + 5, f"frames for reader {session}")
             assert cams.open_now() == 1 and source.sessions == session
             reader.close()
-            _until(lambda: cams.open_now() == 0, f"the camera released after reader {session}")
+            until(lambda: cams.open_now() == 0, f"the camera released after reader {session}")
         indexes = [f.index for f in frames]
         assert indexes == list(range(len(frames)))  # numbered on across sessions
         assert not ended.is_set()  # idle, not ended
@@ -192,12 +184,12 @@ def test_the_command_on_demand_end_to_end(device, monkeypatch):
     outcome = {}
 
     def app():
-        _until(lambda: cams.made and cams.open_now() == 0, "the camera released at the start")
+        until(lambda: cams.made and cams.open_now() == 0, "the camera released at the start")
         reader = open(device, "rb")
-        _until(lambda: len(sent) >= 3, "frames for the reader")
+        until(lambda: len(sent) >= 3, "frames for the reader")
         outcome["on"] = cams.open_now()
         reader.close()
-        _until(lambda: cams.open_now() == 0, "the camera released after the reader")
+        until(lambda: cams.open_now() == 0, "the camera released after the reader")
         outcome["sent"] = len(sent)
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -256,20 +248,20 @@ def test_each_session_starts_fresh_at_the_first_size_and_a_busy_camera_gives_pla
     thread = threading.Thread(target=lambda: [got.append(f) for f in iter(source.read, None)], daemon=True)
     thread.start()
     try:
-        _until(lambda: not any(c.is_open for c in made), "the camera released")
+        until(lambda: not any(c.is_open for c in made), "the camera released")
         state.update(busy=True, width=320)  # another app holds it; when free, another mode
         reader = open(device, "rb")
-        _until(lambda: len(got) >= 3, "placeholder frames for the reader")
+        until(lambda: len(got) >= 3, "placeholder frames for the reader")
         assert not any(c.is_open for c in made) and got[0].cut and not any(f.cut for f in got[1:])
         state["busy"] = False  # free again: the next try opens it
-        _until(lambda: any(c.is_open for c in made), "the camera opened on a retry", timeout=60)
+        until(lambda: any(c.is_open for c in made), "the camera opened on a retry", timeout=60)
         n = len(got)
-        _until(lambda: len(got) >= n + 3, "camera frames")
+        until(lambda: len(got) >= n + 3, "camera frames")
         reader.close()
-        _until(lambda: not any(c.is_open for c in made), "the camera released again")
+        until(lambda: not any(c.is_open for c in made), "the camera released again")
         reader = open(device, "rb")
         n = len(got)
-        _until(lambda: len(got) >= n + 2, "the second session's frames")
+        until(lambda: len(got) >= n + 2, "the second session's frames")
         reader.close()
         assert got[n].cut and sum(f.cut for f in got) == 2  # one per session
         assert all(f.image.shape == (info.height, info.width, 3) for f in got)  # the first stream's size

@@ -8,6 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from tests.conftest import until
+
 from livebokeh.errors import SourceError
 from livebokeh.sources import Reconnecting
 from livebokeh.sources.base import Source
@@ -70,13 +72,6 @@ def _collect(src, until, limit=2000):
     return out
 
 
-def _until(condition, what, timeout=30.0):
-    """Waits for ``condition()``: orders the test's threads by events; only a hang fails it."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.001)
 
 
 def test_unplugged_camera_sends_placeholders_then_recovers():
@@ -86,7 +81,7 @@ def test_unplugged_camera_sends_placeholders_then_recovers():
     # keeps a slow read from counting as a second loss
     src = Reconnecting(lambda: FakeCam(plan), watchdog_s=30, backoff_s=(0.02, 0.04))
     # the camera stays gone until a placeholder went out for it, however the threads are scheduled
-    plan.before_reopen = lambda: _until(lambda: src.placeholders > 0, "a placeholder while the camera is gone")
+    plan.before_reopen = lambda: until(lambda: src.placeholders > 0, "a placeholder while the camera is gone")
     with src:
         frames = _collect(src, lambda out: sum(1 for f in out if f.image[0, 0, 0] == 160) >= 5)
     levels = [int(f.image[0, 0, 0]) for f in frames]
