@@ -114,7 +114,8 @@ def check_gpu() -> Check:
     if gpus:
         return Check("GPU", True, f"TensorFlow sees {', '.join(g.name for g in gpus)}", required=False)
     return Check("GPU", False, "NVIDIA driver found but TensorFlow sees no GPU",
-                 "pip install 'tensorflow[and-cuda]' matching your driver", required=False)
+                 "pip install 'tensorflow[and-cuda]<2.20' (mediapipe 0.10.21 needs protobuf<5) matching your driver",
+                 required=False)
 
 
 def check_models() -> Check:

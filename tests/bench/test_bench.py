@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import numpy as np
@@ -24,11 +25,17 @@ def test_bench_models_short_run(data_dir, deeplab_weights, rvm_weights, tmp_path
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     rows = {r["model"]: r for r in report["rows"]}
-    assert len(rows) == 9 and all("error" not in r for r in rows.values())
-    for r in rows.values():
-        assert r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
-    # same weights, two runtimes: the same masks
-    assert abs(rows["deeplab tflite 257x257"]["iou_stills"] - rows["deeplab TF graph 257x257"]["iou_stills"]) < 1e-3
+    # the TF graph rows need the tensorflow extra; without it they carry the one-line error naming it
+    tf = importlib.util.find_spec("tensorflow") is not None
+    graph = {name for name in rows if "TF graph" in name}
+    assert len(rows) == 9 and len(graph) == 2
+    for name, r in rows.items():
+        if name in graph and not tf:
+            assert "livebokeh[tensorflow]" in r["error"]
+            continue
+        assert "error" not in r and r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
+    if tf:  # same weights, two runtimes: the same masks
+        assert abs(rows["deeplab tflite 257x257"]["iou_stills"] - rows["deeplab TF graph 257x257"]["iou_stills"]) < 1e-3
     assert "| mediapipe general 256x256 |" in capsys.readouterr().out
     assert bench_models.render(report).count("\n") >= 7
 
