@@ -68,7 +68,8 @@ class SegmenterConfig:
     )
     threads: int = _num(
         0, 0, 64, "CPU threads for inference; 0 = automatic (1 on machines with up to 4 cores, where the "
-        "pipeline's stages already fill them, else 2)"
+        "pipeline's stages already fill them, else 2; a recurrent model reading a file, which runs one frame "
+        "at a time while the rest waits on it, every core up to 4)"
     )
     size: int = _num(
         0, 0, 2049, "model input in pixels: DeepLab's height (0 = 257 on the CPU, 513 on a GPU); RVM's long side "
