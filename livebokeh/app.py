@@ -120,8 +120,10 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
             mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,
                                            guided="off", islands=0.0, lookahead=0)
         else:
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live, plan)
-            segmenter = stack.enter_context(create_segmenter(backend or cfg.segmenter.backend, options))
+            name = backend or cfg.segmenter.backend
+            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live,
+                                                   plan, backend=name)
+            segmenter = stack.enter_context(create_segmenter(name, options))
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=max_frames,

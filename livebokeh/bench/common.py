@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,3 +142,12 @@ def write_json(path: str | Path | None, payload: dict) -> None:
 
         write_whole(Path(path), payload)
 
+
+
+def weights_only(backend: str, sc: Any) -> object:
+    """``backend``'s own options at their defaults, with the weights files of the settings ``sc``
+    (the benchmarks measure each backend as it ships, wherever its weights are)."""
+    from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions
+
+    return {"mediapipe": MediaPipeOptions(), "deeplab": DeepLabOptions(weights=sc.weights),
+            "rvm": RVMOptions(weights=sc.rvm_weights)}[backend]

@@ -19,7 +19,7 @@ from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, t
 from livebokeh.bench.metrics import iou
 from livebokeh.config import SegmenterConfig
 from livebokeh.errors import LivebokehError
-from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions, SegmenterOptions, create_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,19 @@ class Row:
 
 def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
     """The rows, with the weights files of the settings ``sc``."""
-    base = SegmenterOptions(threads=threads, serial_threads=threads, weights=sc.weights, rvm_weights=sc.rvm_weights, frame_size=(1280, 720),
-                            roi=False)
+    base = SegmenterOptions(threads=threads, serial_threads=threads, frame_size=(1280, 720), roi=False)
+    deeplab, rvm = DeepLabOptions(weights=sc.weights), RVMOptions(weights=sc.rvm_weights)
     return [
-        Row("mediapipe general 256x256", "mediapipe", replace(base, model="general")),
-        Row("mediapipe general + ROI pass", "mediapipe", replace(base, model="general", roi=True)),
-        Row("mediapipe landscape 256x144", "mediapipe", replace(base, model="landscape")),
-        Row("deeplab tflite 257x257", "deeplab", replace(base, runtime="tflite")),
-        Row("deeplab TF graph 257x257", "deeplab", replace(base, runtime="keras", precision="float32")),
-        Row("deeplab TF graph 457x257 (16:9)", "deeplab", replace(base, runtime="keras", precision="float32", aspect="frame")),
-        Row("rvm live: 512 px, backbone 256", "rvm", base),
-        Row("rvm files: 640 px, backbone 384", "rvm", replace(base, live=False)),
-        Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, live=False, backbone=512)),
+        Row("mediapipe general 256x256", "mediapipe", replace(base, own=MediaPipeOptions("general"))),
+        Row("mediapipe general + ROI pass", "mediapipe", replace(base, own=MediaPipeOptions("general"), roi=True)),
+        Row("mediapipe landscape 256x144", "mediapipe", replace(base, own=MediaPipeOptions("landscape"))),
+        Row("deeplab tflite 257x257", "deeplab", replace(base, own=replace(deeplab, runtime="tflite"))),
+        Row("deeplab TF graph 257x257", "deeplab", replace(base, own=replace(deeplab, runtime="keras", precision="float32"))),
+        Row("deeplab TF graph 457x257 (16:9)", "deeplab",
+            replace(base, own=replace(deeplab, runtime="keras", precision="float32", aspect="frame"))),
+        Row("rvm live: 512 px, backbone 256", "rvm", replace(base, own=rvm)),
+        Row("rvm files: 640 px, backbone 384", "rvm", replace(base, own=rvm, live=False)),
+        Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, own=replace(rvm, backbone=512), live=False)),
     ]
 
 

@@ -150,7 +150,7 @@ def segmenter_alone(path: Path, backend: str, cfg: Config) -> dict:
     src = VideoFileSource(path)
     with src:
         opts = dataclasses.replace(SegmenterOptions.from_config(cfg.segmenter, (src.info.width, src.info.height),
-                                                                live=False), threads=2, serial_threads=2)
+                                                                live=False, backend=backend), threads=2, serial_threads=2)
         with create_segmenter(backend, opts) as seg:
             return _rate(src, lambda f: seg.segment(f.image))
 
@@ -166,10 +166,10 @@ def naive_loop(path: Path, out: Path | None = None, cfg: Config | None = None, l
     ``out``, writing the frames there with livebokeh's encoder at ``cfg``'s output settings and
     the clip's sound (the job's reference). ``limit``: the first frames only.
     """
-    from livebokeh.segment.selfie import SelfieSegmenter
+    from livebokeh.segment.selfie import MediaPipeOptions, SelfieSegmenter
     from livebokeh.sinks.video import VideoWriter
 
-    seg = SelfieSegmenter(SegmenterOptions(model="landscape", threads=2, roi=False))
+    seg = SelfieSegmenter(SegmenterOptions(threads=2, roi=False, own=MediaPipeOptions("landscape")))
     kernel = np.ones((5, 5), np.uint8)
     old = None
 

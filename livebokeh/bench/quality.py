@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.bench.common import machine, table, video_frames, weights_only
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
 from livebokeh.config import MaskConfig, SegmenterConfig
 from livebokeh.errors import LivebokehError
@@ -326,8 +326,8 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
     for label, backend, live in _configurations(backends, sc):
         try:
-            seg = create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights, threads=2, serial_threads=2,
-                                                             live=live))
+            seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live,
+                                                             own=weights_only(backend, sc)))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", label, err)
             continue
@@ -363,8 +363,7 @@ def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str,
     for backend in backends:
         out.append((backend, backend, False))
         try:
-            with create_segmenter(backend, SegmenterOptions(weights=sc.weights, rvm_weights=sc.rvm_weights,
-                                                            live=True)) as seg:
+            with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, sc))) as seg:
                 rests = seg.traits.live_duty < 1
         except LivebokehError:
             rests = False  # reported when the files configuration is built

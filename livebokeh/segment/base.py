@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 import numpy as np
@@ -40,44 +40,31 @@ def shrink_for_model(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SegmenterOptions:
-    """What every backend is built from.
+    """What every backend is built from: how it shares the machine and which passes run. A
+    backend's own settings (MediaPipe's model, DeepLab's runtime and size, RVM's backbone, the
+    weights files) are in ``own``, an instance of that backend's :attr:`Segmenter.Options`.
 
     Attributes:
-        model: backend-specific model variant (for MediaPipe: ``general`` or ``landscape``).
         threads: the runtime's threads for one model run (planned once for the run by
             :func:`livebokeh.threads.plan_threads`; :meth:`from_config` takes the plan).
-        size: input height for backends with a free input size (DeepLab); 0 = the backend's
-            default (DeepLab: 257 on the CPU, 513 on a GPU).
-        aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
-        runtime: ``auto``, ``tflite`` or ``keras`` (DeepLab).
-        precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, DeepLab keras).
-        weights: DeepLab's weights file; empty = the cache, the environment variable or a download.
-        rvm_weights: RVM's weights file (``.onnx``), found the same way.
-        backbone: RVM: long side in pixels of the picture its backbone sees; 0 = automatic.
+        serial_threads: the runtime's threads for a stateful model reading a file: it sees every
+            frame in order, one run at a time, and the other steps wait on it, so it may use
+            every core (:attr:`livebokeh.threads.ThreadPlan.ordered_model`).
         frame_size: ``(width, height)`` of the frames to come, when known.
         roi: a second pass on the region around the person, which sharpens edges when the
             person covers part of the frame (see :meth:`Segmenter.segment`).
         tta: also segment the mirrored picture and average (twice the work, steadier edges).
-        serial_threads: the runtime's threads for a stateful model reading a file: it sees every
-            frame in order, one run at a time, and the other steps wait on it, so it may use
-            every core (:attr:`livebokeh.threads.ThreadPlan.ordered_model`).
         live: the frames come from a live source (the model shares the cores with the renderer).
+        own: the backend's own options (None: its defaults).
     """
 
-    model: str = "general"
     threads: int = 1
-    size: int = 0
-    aspect: str = "square"
-    runtime: str = "auto"
-    precision: str = "auto"
-    weights: str = ""
-    rvm_weights: str = ""
-    backbone: int = 0
+    serial_threads: int = 1
     frame_size: tuple[int, int] | None = None
     roi: bool = True
     tta: bool = False
     live: bool = True
-    serial_threads: int = 1
+    own: Any = None
 
     def __post_init__(self) -> None:
         if self.threads < 1 or self.serial_threads < 1:
@@ -85,18 +72,27 @@ class SegmenterOptions:
 
     @classmethod
     def from_config(cls, sc: SegmenterConfig, frame_size: tuple[int, int] | None = None,
-                    still: bool = False, live: bool = True, plan: ThreadPlan | None = None) -> SegmenterOptions:
-        """The options the ``[segmenter]`` settings ``sc`` describe, for frames of ``frame_size``
-        (``still``: a single picture, where ``tta = "auto"`` turns the mirrored pass on; ``live``:
-        from a live source), with the runtime threads of ``plan`` (default: planned here from
-        ``sc.threads``)."""
+                    still: bool = False, live: bool = True, plan: ThreadPlan | None = None,
+                    backend: str | None = None) -> SegmenterOptions:
+        """The options the ``[segmenter]`` settings ``sc`` describe for ``backend`` (default
+        ``sc.backend``), for frames of ``frame_size`` (``still``: a single picture, where ``tta =
+        "auto"`` turns the mirrored pass on; ``live``: from a live source), with the runtime
+        threads of ``plan`` (default: planned here from ``sc.threads``)."""
         from livebokeh.threads import plan_threads
 
         plan = plan or plan_threads(sc.threads)
-        return cls(model=sc.model, threads=plan.inference, serial_threads=plan.ordered_model, size=sc.size, aspect=sc.aspect, runtime=sc.runtime,
-                   precision=sc.precision, weights=sc.weights, rvm_weights=sc.rvm_weights,
-                   backbone=sc.backbone, frame_size=frame_size, roi=sc.roi,
-                   tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live)
+        own = SEGMENTERS.get(backend or sc.backend).Options.from_config(sc)
+        return cls(threads=plan.inference, serial_threads=plan.ordered_model, frame_size=frame_size, roi=sc.roi,
+                   tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live, own=own)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A backend with no options of its own."""
+
+    @classmethod
+    def from_config(cls, sc: SegmenterConfig) -> NoOptions:
+        return cls()
 
 
 class Segmenter(Closeable, ABC):
@@ -113,9 +109,15 @@ class Segmenter(Closeable, ABC):
 
     #: What this backend is; subclasses declare theirs (per instance where it depends on options).
     traits: SegmenterTraits = SegmenterTraits()
+    #: The backend's own options: a frozen dataclass with ``from_config(sc)``; subclasses declare theirs.
+    Options: ClassVar[type[Any]] = NoOptions
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options
+        own = options.own if options.own is not None else self.Options()
+        if not isinstance(own, self.Options):
+            raise TypeError(f"{type(self).__name__} takes {self.Options.__name__}, got {type(own).__name__}")
+        self.own = own
         self._closed = False
 
     @property

@@ -6,11 +6,11 @@ is *stateful* (:class:`~livebokeh.types.SegmenterTraits`): one stream's frames r
 from one thread at a time, and its memory is forgotten on :meth:`RVMSegmenter.reset` and, by
 itself, on a scene cut (the picture changing beyond anything measured within a shot).
 
-- Input: the frame shrunk to as many pixels as a 16:9 picture ``options.size`` wide (0:
+- Input: the frame shrunk to as many pixels as a 16:9 picture ``RVMOptions.size`` wide (0:
   :data:`INPUT_LONG_SIDE` for files, a 1280x720 frame becomes 640x360 and a square one 480x480;
   :data:`LIVE_INPUT` live), RGB float32
   in ``[0, 1]``, NCHW. The network's backbone sees it at ``downsample_ratio``, the scale that
-  leaves as many pixels as a 16:9 picture ``options.backbone`` wide (0: :data:`BACKBONE_LONG_SIDE`,
+  leaves as many pixels as a 16:9 picture ``RVMOptions.backbone`` wide (0: :data:`BACKBONE_LONG_SIDE`,
   384x216, for files; :data:`LIVE_BACKBONE`, 256x144, live), and its refiner brings the alpha back
   to the input size.
 - A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (the
@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -41,16 +41,19 @@ from livebokeh.models import locate
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
 from livebokeh.types import SegmenterTraits
 
+if TYPE_CHECKING:
+    from livebokeh.config import SegmenterConfig
+
 log = logging.getLogger(__name__)
 
-#: Long side of the model input when ``options.size`` is 0, for files: the refiner's resolution,
+#: Long side of the model input when ``RVMOptions.size`` is 0, for files: the refiner's resolution,
 #: the same as the mask refinement's working size (measured on the stills: IoU as at 512 px).
 INPUT_LONG_SIDE = 640
 #: The same, live: a smaller matte is cheaper to move by optical flow and to composite, and the
 #: renderer keeps the camera's rate (paced 1280x720 at 30 fps: 0 and 0 frames dropped of 300 in
 #: two runs, against 3 and 1 at 640).
 LIVE_INPUT = 512
-#: Long side of the backbone's picture when ``options.backbone`` is 0, for files (every frame goes
+#: Long side of the backbone's picture when ``RVMOptions.backbone`` is 0, for files (every frame goes
 #: through the model) and live (:data:`LIVE_BACKBONE`); ``--quality best`` asks for 512. Measured
 #: here (one thread, 1280x720 frames; IoU / Boundary IoU on the stills, on the portraits put over a
 #: real scene): 256 px 43 ms a call, 0.889 / 0.599, 0.965 / 0.823; 320 px 64 ms, 0.906 / 0.622,
@@ -126,14 +129,36 @@ class _Memory:
     thumb: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class RVMOptions:
+    """RVM's own options.
+
+    Attributes:
+        weights: the ``.onnx`` file; empty = the cache, the environment variable or a download.
+        backbone: long side in pixels of the picture its backbone sees; 0 = automatic.
+        size: long side of the model's input; 0 = automatic (live or file sizes).
+    """
+
+    weights: str = ""
+    backbone: int = 0
+    size: int = 0
+
+    @classmethod
+    def from_config(cls, sc: SegmenterConfig) -> RVMOptions:
+        return cls(weights=sc.rvm_weights, backbone=sc.backbone, size=sc.size)
+
+
 @SEGMENTERS.register("rvm")
 class RVMSegmenter(Segmenter):
     """Robust Video Matting, MobileNetV3 (see the module text)."""
 
+    Options = RVMOptions
+
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
         ort = import_onnxruntime()
-        self.weights = locate("rvm", options.rvm_weights or None)
+        own: RVMOptions = self.own
+        self.weights = locate("rvm", own.weights or None)
         self.providers = providers()
         self.device = "GPU" if self.providers[0] == "CUDAExecutionProvider" else "CPU"
         so = ort.SessionOptions()
@@ -153,8 +178,8 @@ class RVMSegmenter(Segmenter):
         if not {"src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"} <= names:
             raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); "
                              "download it again with `livebokeh models download rvm`")
-        self.long_side = options.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
-        self.backbone = options.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
+        self.long_side = own.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
+        self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)

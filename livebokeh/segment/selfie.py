@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,6 +25,9 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
 from livebokeh.segment.tflite import Interpreters
+
+if TYPE_CHECKING:
+    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +54,26 @@ def bundled_model_path(model: str) -> Path:
     )
 
 
+@dataclass(frozen=True)
+class MediaPipeOptions:
+    """MediaPipe's own option: ``model``, ``general`` (256x256) or ``landscape`` (256x144)."""
+
+    model: str = "general"
+
+    @classmethod
+    def from_config(cls, sc: SegmenterConfig) -> MediaPipeOptions:
+        return cls(model=sc.model)
+
+
 @SEGMENTERS.register("mediapipe")
 class SelfieSegmenter(Segmenter):
     """MediaPipe selfie segmentation (general or landscape model)."""
 
+    Options = MediaPipeOptions
+
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
-        self.model_path = bundled_model_path(options.model)
+        self.model_path = bundled_model_path(self.own.model)
         self._interps = Interpreters(self.model_path, options.threads)
         inp = self._interps.first.get_input_details()[0]
         out = self._interps.first.get_output_details()[0]
@@ -63,7 +81,7 @@ class SelfieSegmenter(Segmenter):
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
         self._size = (w, h)
-        log.info("mediapipe: %s model, input %dx%d, %d threads", options.model, w, h, options.threads)
+        log.info("mediapipe: %s model, input %dx%d, %d threads", self.own.model, w, h, options.threads)
 
     @property
     def input_size(self) -> tuple[int, int]:

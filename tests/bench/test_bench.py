@@ -215,9 +215,10 @@ def test_bench_pipeline_runs_with_the_given_settings():
     from livebokeh.segment import SegmenterOptions
 
     cfg = _config(build_parser().parse_args(["pipeline", "--config", "call", "--rvm-weights", "r.onnx"]))
-    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))
-    assert (opts.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
-    assert (opts.rvm_weights, opts.weights) == ("r.onnx", "")  # the weights flags reach every bench
+    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))  # the preset's backend: MediaPipe
+    assert (opts.own.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
+    rvm = SegmenterOptions.from_config(cfg.segmenter, backend="rvm")
+    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench
     cfg = load_config("call")
     diff = _differences(cfg)
     assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False

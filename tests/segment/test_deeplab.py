@@ -17,7 +17,7 @@ import pytest
 
 from livebokeh.errors import ModelError
 from livebokeh.models import manifest
-from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment import DeepLabOptions, SegmenterOptions, create_segmenter
 from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab, resize_matrix
 from livebokeh.segment.deeplab.segmenter import (
     TENSORFLOW_EXTRA,
@@ -135,28 +135,33 @@ def test_input_size():
     assert input_size(260, "square", None) == (257, 257)
 
 
+def dl(threads: int = 1, frame_size=None, **own) -> SegmenterOptions:
+    """Options for DeepLab: the common ones, and its own (``own``: DeepLabOptions fields)."""
+    return SegmenterOptions(threads=threads, frame_size=frame_size, own=DeepLabOptions(**own))
+
+
 def test_auto_runtime_on_the_cpu_is_tflite(deeplab_weights, data_dir):
     img = cv2.imread(str(_photos(data_dir)[0]))
-    with create_segmenter("deeplab", SegmenterOptions(weights=str(deeplab_weights), threads=2)) as auto:
+    with create_segmenter("deeplab", dl(2, weights=str(deeplab_weights))) as auto:
         if not tf_gpus():  # on the CPU TFLite is faster, and heavy: a file pipeline runs two frames at once
             assert auto.runtime == "tflite" and auto.input_size == (257, 257) and auto.traits.heavy
         assert auto.segment(img).data.shape == auto.input_size[::-1]
     with pytest.raises(ModelError, match="TFLite runtime runs DeepLab at 257x257 only"):
-        create_segmenter("deeplab", SegmenterOptions(runtime="tflite", size=513, weights=str(deeplab_weights)))
+        create_segmenter("deeplab", dl(runtime="tflite", size=513, weights=str(deeplab_weights)))
 
 
 @needs_tensorflow
 def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
     img = cv2.imread(str(_photos(data_dir)[0]))
     opts = {"weights": str(deeplab_weights), "threads": 2}
-    with create_segmenter("deeplab", SegmenterOptions(runtime="tflite", **opts)) as lite:
+    with create_segmenter("deeplab", dl(runtime="tflite", **opts)) as lite:
         a = lite.segment(img).data
-    with create_segmenter("deeplab", SegmenterOptions(runtime="keras", precision="float32", **opts)) as k:
+    with create_segmenter("deeplab", dl(runtime="keras", precision="float32", **opts)) as k:
         assert k.runtime == "keras" and k.device == "CPU" and not k.traits.heavy
         b = k.segment(img).data
     assert a.shape == b.shape == (257, 257) and a.dtype == b.dtype == np.float32
     assert float(np.abs(a - b).max()) < 1e-3
-    with create_segmenter("deeplab", SegmenterOptions(aspect="frame", frame_size=(1280, 720), **opts)) as wide:
+    with create_segmenter("deeplab", dl(aspect="frame", frame_size=(1280, 720), **opts)) as wide:
         assert wide.runtime == "keras" and wide.input_size == (457, 257)
         assert wide.segment(img).data.shape == (257, 457)
 
@@ -164,7 +169,7 @@ def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
 def test_without_tensorflow_keras_runtime_is_one_line_naming_the_extra(without_tensorflow):
     # stops before looking for (or downloading) the weights
     with pytest.raises(ModelError) as info:
-        create_segmenter("deeplab", SegmenterOptions(runtime="keras"))
+        create_segmenter("deeplab", dl(runtime="keras"))
     text = str(info.value)
     assert "pip install 'livebokeh[tensorflow]'" in text and "keras runtime" in text and "\n" not in text
     assert tf_gpus() == []
@@ -172,14 +177,14 @@ def test_without_tensorflow_keras_runtime_is_one_line_naming_the_extra(without_t
 
 def test_without_tensorflow_auto_is_tflite(without_tensorflow, deeplab_weights, caplog):
     opts = {"weights": str(deeplab_weights), "threads": 1}
-    with create_segmenter("deeplab", SegmenterOptions(**opts)) as seg:
+    with create_segmenter("deeplab", dl(**opts)) as seg:
         assert seg.runtime == "tflite" and seg.input_size == (257, 257)
     # another size (--quality best asks 513 in the frame's shape): TFLite at its size, and a warning
-    with create_segmenter("deeplab", SegmenterOptions(size=513, aspect="frame", frame_size=(1280, 720), **opts)) as seg:
+    with create_segmenter("deeplab", dl(size=513, aspect="frame", frame_size=(1280, 720), **opts)) as seg:
         assert seg.runtime == "tflite" and seg.input_size == (257, 257)
     assert "pip install 'livebokeh[tensorflow]'" in caplog.text and "913x513" in caplog.text
     with pytest.raises(ModelError, match=r"257x257 only; use runtime keras for 513x513 \(it needs TensorFlow: pip install"):
-        create_segmenter("deeplab", SegmenterOptions(runtime="tflite", size=513, **opts))
+        create_segmenter("deeplab", dl(runtime="tflite", size=513, **opts))
 
 
 def test_keras_model_on_jax_without_tensorflow(deeplab_weights):
@@ -209,7 +214,7 @@ def test_keras_model_on_jax_without_tensorflow(deeplab_weights):
 
 
 def test_deeplab_iou_on_half_body_stills(deeplab_weights, half_body_stills):
-    with create_segmenter("deeplab", SegmenterOptions(weights=str(deeplab_weights))) as seg:
+    with create_segmenter("deeplab", dl(weights=str(deeplab_weights))) as seg:
         score = mean_iou_on(seg, half_body_stills[::4])
     assert score > 0.85, score
 

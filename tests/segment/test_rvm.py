@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from livebokeh.errors import ModelError
-from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment import RVMOptions, SegmenterOptions, create_segmenter
 from livebokeh.segment.rvm import CUT_LEVEL, WARM_PASSES, input_size, pixel_scale
 from tests.conftest import iou, mean_iou_on
 
 
 @pytest.fixture
 def opts(rvm_weights):
-    return SegmenterOptions(rvm_weights=str(rvm_weights), threads=1, frame_size=(512, 512))
+    return SegmenterOptions(threads=1, frame_size=(512, 512), own=RVMOptions(weights=str(rvm_weights)))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_sizes_keep_the_pixel_count_of_a_16_9_picture():
 
 
 def test_mattes_on_half_body_stills(half_body_stills, rvm_weights):
-    with create_segmenter("rvm", SegmenterOptions(rvm_weights=str(rvm_weights), threads=2)) as seg:
+    with create_segmenter("rvm", SegmenterOptions(threads=2, own=RVMOptions(weights=str(rvm_weights)))) as seg:
         score = mean_iou_on(seg, half_body_stills[::3])
     assert score > 0.90, score
 
@@ -109,13 +109,13 @@ def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monk
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model" * 100)
     with pytest.raises(ModelError, match="is not a usable RVM model") as info:
-        create_segmenter("rvm", SegmenterOptions(rvm_weights=str(bad)))
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(bad))))
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="does not exist; check --rvm-weights"):
-        create_segmenter("rvm", SegmenterOptions(rvm_weights=str(tmp_path / "none.onnx")))
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(tmp_path / "none.onnx"))))
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ModelError, match="pip install onnxruntime"):
-        create_segmenter("rvm", SegmenterOptions(rvm_weights=str(rvm_weights)))
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(rvm_weights))))
 
 
 def test_close_is_safe_twice_and_a_closed_segmenter_refuses_work(opts):
@@ -132,7 +132,7 @@ def test_on_a_gpu_it_runs_every_live_frame_and_mattes_as_on_the_cpu(gpu, rvm_wei
         pytest.skip("ONNX Runtime sees no GPU")
     from livebokeh.segment import rvm
 
-    options = SegmenterOptions(rvm_weights=str(rvm_weights), frame_size=frames[0].shape[1::-1])
+    options = SegmenterOptions(frame_size=frames[0].shape[1::-1], own=RVMOptions(weights=str(rvm_weights)))
     with create_segmenter("rvm", options) as on_gpu:
         assert on_gpu.device == "GPU" and on_gpu.traits.live_duty == 1.0
         a = [on_gpu.segment(f).data for f in frames]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from livebokeh.errors import ConfigError, ModelError
-from livebokeh.segment import SegmenterOptions, create_segmenter
+from livebokeh.segment import MediaPipeOptions, SegmenterOptions, create_segmenter
 from livebokeh.segment.selfie import bundled_model_path
 from livebokeh.segment.tflite import Interpreters, make_interpreter, native_stderr_silenced
 from tests.conftest import mean_iou_on
@@ -15,7 +15,7 @@ from tests.conftest import mean_iou_on
 
 @pytest.mark.parametrize(("model", "size"), [("general", (256, 256)), ("landscape", (256, 144))])
 def test_bundled_models_run_and_give_probabilities(model, size):
-    with create_segmenter("mediapipe", SegmenterOptions(model, 1)) as seg:
+    with create_segmenter("mediapipe", SegmenterOptions(threads=1, own=MediaPipeOptions(model))) as seg:
         assert seg.input_size == size
         img = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
         before = img.copy()
@@ -56,7 +56,7 @@ def test_same_input_gives_identical_masks():
 @pytest.mark.parametrize("model", ["general", "landscape"])
 def test_raw_model_agrees_with_reference_masks_on_half_body_stills(half_body_stills, model):
     """The raw model (no refinement) against the reference masks: IoU of mask > 0.5."""
-    with create_segmenter("mediapipe", SegmenterOptions(model, 2, roi=False)) as seg:
+    with create_segmenter("mediapipe", SegmenterOptions(threads=2, roi=False, own=MediaPipeOptions(model))) as seg:
         score = mean_iou_on(seg, half_body_stills[::3])
     assert score > 0.88, score
 
@@ -92,7 +92,7 @@ def test_segment_from_several_threads_at_once_gives_the_masks_of_one():
     what one thread gives, frame by frame."""
     rng = np.random.default_rng(1)
     images = [cv2.GaussianBlur(rng.integers(0, 255, (180, 320, 3), dtype=np.uint8), (0, 0), 3) for _ in range(8)]
-    with create_segmenter("mediapipe", SegmenterOptions("landscape", 1, roi=False)) as seg:
+    with create_segmenter("mediapipe", SegmenterOptions(threads=1, roi=False, own=MediaPipeOptions("landscape"))) as seg:
         alone = [seg.segment(im).data for im in images]
         results: dict[int, np.ndarray] = {}
         start = threading.Barrier(4)

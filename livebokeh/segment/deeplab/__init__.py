@@ -9,6 +9,6 @@ from livebokeh.segment.deeplab.model import choose_keras_backend
 
 choose_keras_backend()
 
-from livebokeh.segment.deeplab.segmenter import DeepLabSegmenter
+from livebokeh.segment.deeplab.segmenter import DeepLabOptions, DeepLabSegmenter
 
-__all__ = ["DeepLabSegmenter"]
+__all__ = ["DeepLabOptions", "DeepLabSegmenter"]

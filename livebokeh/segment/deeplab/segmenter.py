@@ -25,7 +25,7 @@ import os
 import platform
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -35,6 +35,9 @@ from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
 from livebokeh.segment.tflite import Interpreters, native_stderr_silenced
 from livebokeh.types import SegmenterTraits
+
+if TYPE_CHECKING:
+    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,29 @@ def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: 
     return model
 
 
+@dataclasses.dataclass(frozen=True)
+class DeepLabOptions:
+    """DeepLab's own options.
+
+    Attributes:
+        size: input height; 0 = 257 on the CPU, 513 on a GPU.
+        aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
+        runtime: ``auto``, ``tflite`` or ``keras`` (a TensorFlow graph: the tensorflow extra).
+        precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, keras).
+        weights: the weights file; empty = the cache, the environment variable or a download.
+    """
+
+    size: int = 0
+    aspect: str = "square"
+    runtime: str = "auto"
+    precision: str = "auto"
+    weights: str = ""
+
+    @classmethod
+    def from_config(cls, sc: SegmenterConfig) -> DeepLabOptions:
+        return cls(size=sc.size, aspect=sc.aspect, runtime=sc.runtime, precision=sc.precision, weights=sc.weights)
+
+
 @SEGMENTERS.register("deeplab")
 class DeepLabSegmenter(Segmenter):
     """DeepLab-v3 MobileNetV2 (PASCAL VOC), person probability = softmax at class 15."""
@@ -140,21 +166,23 @@ class DeepLabSegmenter(Segmenter):
     # stills fell from 0.74 to 0.47), so the ROI pass stays off for it. Its logits are 33x33
     # upsampled: the guided filter helps (``mask.guided = "auto"``).
     traits = SegmenterTraits(roi_helps=False, coarse_edges=True)
+    Options = DeepLabOptions
 
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
-        if options.runtime not in ("auto", "tflite", "keras"):
-            raise ModelError(f"unknown DeepLab runtime {options.runtime!r}; choose auto, tflite or keras")
+        own: DeepLabOptions = self.own
+        if own.runtime not in ("auto", "tflite", "keras"):
+            raise ModelError(f"unknown DeepLab runtime {own.runtime!r}; choose auto, tflite or keras")
         have_tf = tensorflow_installed()
-        if options.runtime == "keras" and not have_tf:  # before a download of the weights
+        if own.runtime == "keras" and not have_tf:  # before a download of the weights
             raise ModelError(NO_TENSORFLOW)
         self.manifest = manifest("deeplab")
-        self.weights = locate("deeplab", options.weights or None)
-        gpus = tf_gpus() if options.runtime in ("auto", "keras") else []
-        size = options.size or (GPU_SIZE if gpus else CPU_SIZE)
-        self._size = input_size(size, options.aspect, options.frame_size)
+        self.weights = locate("deeplab", own.weights or None)
+        gpus = tf_gpus() if own.runtime in ("auto", "keras") else []
+        size = own.size or (GPU_SIZE if gpus else CPU_SIZE)
+        self._size = input_size(size, own.aspect, options.frame_size)
         native = tuple(self.manifest.input_size)
-        runtime = options.runtime
+        runtime = own.runtime
         if runtime == "auto" and not have_tf:
             if self._size != native:
                 log.warning("deeplab: %dx%d needs the keras runtime, which needs TensorFlow (%s); "
@@ -196,7 +224,7 @@ class DeepLabSegmenter(Segmenter):
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TensorFlow already initialised: keep its settings
                 pass
-        mixed = options.precision == "mixed"
+        mixed = self.own.precision == "mixed"
         self.precision = "mixed_float16" if mixed else "float32"
         self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
         with native_stderr_silenced(), tf.device(self.device if gpus else "/CPU:0"):
