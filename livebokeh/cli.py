@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|soak   benchmarks on the evaluation data
+  livebokeh bench models|quality|render|pipeline|cost|soak|framing|ondemand   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
 
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: What a flag's help adds to its settings key's meaning, for the command line only.
-HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - e m o q"}
+HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - e f m o q"}
 
 
 def _from_schema(action: argparse.Action, hint: str) -> None:

@@ -81,7 +81,7 @@ class SegmenterConfig:
     )
     rate: float = _num(
         0.0, 0.0, 240.0, "live: most model runs a second, masks moved by optical flow to the frames between "
-        "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 14 a second; the others as fast as they go)"
+        "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 12 a second here; the others as fast as they go)"
     )
     aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
     runtime: str = _choice(

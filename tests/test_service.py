@@ -126,12 +126,33 @@ def test_a_preset_name_is_used_as_it_is(home):
     assert "--config call " in service.unit_path().read_text() and not service.settings_path().exists()
 
 
-def test_uninstall_keeps_the_unit_when_systemd_cannot_be_reached(home, monkeypatch, capsys):
+def test_uninstall_when_systemd_cannot_be_reached(home, monkeypatch, capsys):
+    """Never enabled: the file goes (nothing runs it). Enabled: it stays, with systemctl's reason."""
     assert service.main(["install", "--no-start"]) == 0
     monkeypatch.setattr(service, "_systemctl", lambda *a: subprocess.CompletedProcess(
         ["systemctl"], 1, "", "Failed to connect to bus: No medium found"))
+    assert service.main(["uninstall"]) == 0 and not service.unit_path().exists()
+    assert "never enabled" in capsys.readouterr().out
+    assert service.main(["install", "--no-start"]) == 0
+    wants = service.unit_path().parent / "default.target.wants"
+    wants.mkdir()
+    (wants / "livebokeh.service").symlink_to(service.unit_path())
     assert service.main(["uninstall"]) == 1
     assert "Failed to connect to bus" in capsys.readouterr().err and service.unit_path().exists()
+
+
+def test_a_name_that_is_no_preset_is_refused_and_missing_weights_are_told(home, monkeypatch, capsys):
+    assert service.main(["install", "--no-start", "--config", "nosuch"]) == 2
+    assert "neither a file nor a preset" in capsys.readouterr().err and not service.unit_path().exists()
+    from livebokeh import models
+    from livebokeh.errors import ModelError
+
+    def nothing_here(name, explicit=None, download_missing=True):
+        raise ModelError("not downloaded")
+
+    monkeypatch.setattr(models, "locate", nothing_here)
+    assert service.main(["install", "--no-start"]) == 0  # the default backend, RVM, has no weights here
+    assert "has no weights here yet: run `livebokeh models download rvm`" in capsys.readouterr().out
 
 
 def test_a_relative_config_home_is_ignored(monkeypatch, tmp_path):

@@ -175,8 +175,8 @@ def _metrics(crops: list[Crop], truth: list[Observation | None], ideal: list[Cro
                 best, lag = d, s / FPS
     # zoom pumping: how much the crop's size varies once it has settled on a still speaker
     still = track[int(2 * FPS):, 2] if path.changes == [0] and len(track) > 2 * FPS else None
-    return {"error_median": float(np.median(errors)) if errors else float("nan"),
-            "error_p90": float(np.percentile(errors, 90)) if errors else float("nan"),
+    return {"error_median": float(np.median(errors)) if errors else None,  # None: no frame had settled
+            "error_p90": float(np.percentile(errors, 90)) if errors else None,
             "jerk": jerk, "lag_s": lag,
             "size_range": float((still.max() - still.min()) / still.mean()) if still is not None else None}
 
@@ -279,8 +279,10 @@ def render(r: dict) -> str:
         for op in ("live", "files", "naive"):
             m = p[op]
             lag = "" if m["lag_s"] is None else f"{m['lag_s']:+.2f}"
+            med = "-" if m["error_median"] is None else f"{m['error_median']:.3f}"
+            p90 = "-" if m["error_p90"] is None else f"{m['error_p90']:.3f}"
             size = "" if m["size_range"] is None else f"{100 * m['size_range']:.2f}%"
-            lines.append(f"| {name} | {op} | {m['error_median']:.3f} | {m['error_p90']:.3f} | {m['jerk']:.2f} | "
+            lines.append(f"| {name} | {op} | {med} | {p90} | {m['jerk']:.2f} | "
                          f"{lag} | {size} |")
     lines.append(f"framing itself: {r['framing_us_per_frame']:.0f} us a frame (observe + operator)")
     lines.append(f"renderer, CPU ms a 720p frame: whole frame {r['render_whole_ms']:.1f}; 2x crop rendered at its "

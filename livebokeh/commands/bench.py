@@ -20,9 +20,9 @@ def _subcommand(sub, name: str, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help)
     p.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
     p.add_argument("--json", help="also write the results as JSON")
-    p.add_argument("--deeplab-weights", dest="segmenter.weights", default=argparse.SUPPRESS,
+    p.add_argument("--deeplab-weights", dest="segmenter.weights", default=argparse.SUPPRESS, metavar="FILE",
                    help="DeepLab weights file (default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download)")
-    p.add_argument("--rvm-weights", dest="segmenter.rvm_weights", default=argparse.SUPPRESS,
+    p.add_argument("--rvm-weights", dest="segmenter.rvm_weights", default=argparse.SUPPRESS, metavar="FILE",
                    help="RVM weights file (default: $LIVEBOKEH_RVM_WEIGHTS, the cache or a download)")
     p.set_defaults(config=None)
     return p
@@ -57,13 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     _subcommand(sub, "render", "renderer: halo, bokeh and replacement colours against the naive ways, ms a frame")
     fr = _subcommand(sub, "framing", "auto-framing on clips with known motion: error, jerk, lag, against naive centring")
-    fr.add_argument("--seconds", type=float, default=1.0, help="scales the clips' lengths (default 1: 45 s in all)")
+    fr.add_argument("--seconds", type=_at_least(0.5), default=1.0,
+                    help="scales the clips' lengths, at least 0.5 (default 1: 45 s in all)")
     fr.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     od = _subcommand(sub, "ondemand", "--on-demand: CPU while nobody reads the virtual camera, wake-up and release times")
-    od.add_argument("--idle", type=float, default=60.0, help="seconds idle with no reader (default 60)")
-    od.add_argument("--active", type=float, default=5.0, help="seconds with a reader (default 5)")
+    od.add_argument("--idle", type=_at_least(1.0), default=60.0, help="seconds idle with no reader (default 60)")
+    od.add_argument("--active", type=_at_least(1.0), default=5.0, help="seconds with a reader (default 5)")
     od.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     return p
+
+
+def _at_least(low: float):
+    """An argparse type: a number of seconds, ``low`` or more."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        return value
+
+    return seconds
 
 
 def _weights(args: argparse.Namespace) -> dict[str, str]:

@@ -148,20 +148,42 @@ def check_service() -> Check:
     if not st.installed:
         return Check("service", True, st.line(), required=False)
     running = st.active == "active"
-    return Check("service", running, st.line(),
-                 "" if running else "journalctl --user -u livebokeh says why; `livebokeh service status`",
-                 required=False)
+    if running:
+        fix = ""
+    elif st.enabled != "enabled":
+        fix = "systemctl --user enable --now livebokeh.service"
+    else:
+        fix = "journalctl --user -u livebokeh says why; `livebokeh service status`"
+    return Check("service", running, st.line(), fix, required=False)
+
+
+def check_default_backend() -> Check:
+    """The default backend's weights are here (a first live run would otherwise download them)."""
+    from livebokeh import models
+    from livebokeh.config import Config
+    from livebokeh.errors import LivebokehError
+
+    backend = Config().segmenter.backend
+    if backend not in models.manifests():
+        return Check("default backend", True, f"{backend}: bundled", required=False)
+    try:
+        where = models.locate(backend, download_missing=False)
+    except LivebokehError:
+        return Check("default backend", False, f"{backend} (the default): weights not downloaded; the first run "
+                     "downloads them (and fails offline)",
+                     f"livebokeh models download {backend}, or use --backend mediapipe (bundled)", required=False)
+    return Check("default backend", True, f"{backend}: {where}", required=False)
 
 
 def run_checks(skip_devices: bool = False) -> list[Check]:
-    checks = [check_packages(), check_models(), check_gpu(), check_service()]
+    checks = [check_packages(), check_models(), check_default_backend(), check_gpu(), check_service()]
     if not skip_devices:
         checks += [check_cameras(), check_virtual_camera()]
     return checks
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="livebokeh doctor", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="livebokeh doctor", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--no-devices", action="store_true", help="skip the camera and virtual-camera checks")
     args = p.parse_args(argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")

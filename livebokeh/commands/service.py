@@ -145,20 +145,26 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
         raise ConfigError(f"{path} exists; pass --overwrite to replace it, or `livebokeh service uninstall` first")
     done = []
     name = str(settings)
-    if not Path(name).exists() and name in preset_names():
-        load_config(name)
+    bare = not Path(name).exists() and Path(name).suffix == "" and "/" not in name
+    if bare and name not in preset_names():
+        raise ConfigError(f"--config {name!r} is neither a file nor a preset; presets: {', '.join(preset_names())}; "
+                          "give a settings file's path (a missing .toml file is written with the defaults)")
+    if bare:
+        cfg = load_config(name)
         target = name  # a preset: nothing to write
     else:
         file = Path(settings).expanduser().absolute()  # a symlinked file stays a link: edits follow it
         if file.is_symlink() and not file.exists():
             raise ConfigError(f"{file} is a link to a missing file; restore it, or pass --config another file")
         if file.exists():
-            load_config(file)  # a broken settings file fails now, not at every login
+            cfg = load_config(file)  # a broken settings file fails now, not at every login
         else:
             file.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(file, to_toml(Config()).encode(), overwrite=False)
             done.append(f"wrote the default settings to {file} (edit them there)")
+            cfg = Config()
         target = str(file)
+    done += _weights_warning(cfg)
     text = unit_text(target, on_demand=on_demand)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, text.encode(), overwrite=overwrite)
@@ -179,6 +185,24 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     return done
 
 
+def _weights_warning(cfg: object) -> list[str]:
+    """A line when the settings' backend has no weights here (the service would fail to start
+    offline and restart every few seconds)."""
+    from livebokeh import models
+    from livebokeh.errors import LivebokehError
+
+    sc = cfg.segmenter  # type: ignore[attr-defined]
+    if sc.backend not in models.manifests():
+        return []
+    explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
+    try:
+        models.locate(sc.backend, explicit, download_missing=False)
+    except LivebokehError:
+        return [f"warning: the settings' backend {sc.backend} has no weights here yet: run `livebokeh models "
+                f"download {sc.backend}` (or set [segmenter] backend = \"mediapipe\") before the service starts"]
+    return []
+
+
 def uninstall() -> list[str]:
     path = unit_path()
     if not path.exists():
@@ -187,11 +211,17 @@ def uninstall() -> list[str]:
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
     done = []
     result = _systemctl("disable", "--now", UNIT)
-    if result is not None and result.returncode != 0:
+    never_enabled = not (path.parent / "default.target.wants" / UNIT).exists()
+    if result is not None and result.returncode != 0 and never_enabled:
+        done.append("systemd is not reachable here, and the unit was never enabled: nothing to stop")
+    elif result is not None and result.returncode != 0:
         why = " ".join((result.stderr or result.stdout).split()) or f"exit {result.returncode}"
         raise LivebokehError(f"systemctl --user disable --now {UNIT} failed: {why}; the unit stays at {path}; run "
                              "this where your user's systemd is reachable (a login session, not sudo or a bare ssh)")
-    done.append(f"stopped and disabled {UNIT}" if result is not None else "no systemctl here: nothing to stop")
+    elif result is None:
+        done.append("no systemctl here: nothing to stop")
+    else:
+        done.append(f"stopped and disabled {UNIT}")
     path.unlink()
     done.append(f"removed {path} (your settings file stays)")
     _systemctl("daemon-reload")
@@ -199,8 +229,8 @@ def uninstall() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="livebokeh service", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="what", required=True)
+    p = argparse.ArgumentParser(prog="livebokeh service", description=__doc__.split("\n\n")[0].replace("``", ""))
+    sub = p.add_subparsers(dest="what", required=True, metavar="install|uninstall|status")
     i = sub.add_parser("install", help="write and start the systemd user unit")
     i.add_argument("--config", default=None,
                    help=f"the settings file it runs with, or a preset name (default {settings_path()}; "

@@ -9,6 +9,7 @@ scheduler (:mod:`livebokeh.pipeline.live`) and the file scheduler
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,9 @@ from livebokeh.mask import (
 )
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
+
+
+log = logging.getLogger(__name__)
 
 
 class SupportsSegment(Protocol):
@@ -123,6 +127,9 @@ class FrameProcessor:
         self.fps = fps or 30.0
         self._operator: Operator | None = None  # live, while framing is on
         self._framer: LookaheadFraming[Segmented] | _CausalFraming | None = None  # files
+        if controls.framing:
+            log.info("auto-framing: up to %.3gx zoom%s", self.framing_cfg.zoom_max,
+                     "" if live else f", the path smoothed over {self.framing_cfg.lookahead:g} s each side")
         if not live and controls.framing:
             fc = self.framing_cfg
             self._framer = LookaheadFraming(fc, self.fps) if fc.lookahead > 0 else _CausalFraming(fc, self.fps)

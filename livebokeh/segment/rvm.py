@@ -187,7 +187,7 @@ class RVMSegmenter(Segmenter):
         self._memories: dict[str, _Memory] = {}
         self._lock = threading.Lock()  # one call at a time: the memory follows one stream
         self.resets = 0
-        log.info("rvm: %s, input long side %d, backbone %d, %d threads", self.device, self.long_side,
+        log.info("rvm: %s, input long side %d, backbone %d, runtime threads: %d", self.device, self.long_side,
                  self.backbone, self.threads)
 
     @property

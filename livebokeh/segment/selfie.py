@@ -81,7 +81,7 @@ class SelfieSegmenter(Segmenter):
         self._out_index = out["index"]
         _, h, w, _ = (int(v) for v in inp["shape"])
         self._size = (w, h)
-        log.info("mediapipe: %s model, input %dx%d, %d threads", self.own.model, w, h, options.threads)
+        log.info("mediapipe: %s model, input %dx%d, runtime threads: %d", self.own.model, w, h, options.threads)
 
     @property
     def input_size(self) -> tuple[int, int]:

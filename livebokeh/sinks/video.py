@@ -167,7 +167,8 @@ class VideoWriter:
         self._failed = False  # a write failed: what was written is kept as a partial
         self._muxed = 0  # video packets in the file: the frames it holds
         self.result: Path | None = None
-        log.info("writing %s: %dx%d @ %.4g fps, %s %s%s", self.path, width, height, float(self._fps), codec.name,
+        log.info("writing %s: %dx%d @ %.4g fps, %s %s%s", self.path, width + self._pad[1], height + self._pad[0],
+                 float(self._fps), codec.name,
                  pix_fmt, f", {self._audio.describe()}" if self._audio else "")
 
     def write(self, image: np.ndarray, time_s: float | None = None) -> None:
