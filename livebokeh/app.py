@@ -66,7 +66,7 @@ def open_sinks(cfg: Config, info: StreamInfo, stack: ExitStack, *, controls: Liv
     if info.live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
         # on its own thread, so a slow reader never holds up the preview or a recording
-        add(Decoupled(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps)))
+        add(Decoupled(SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps, required=vc.on_demand)))
     if cfg.preview.enabled and (info.live or explicit_preview):
         if display_available() or explicit_preview:
             add(SINKS.get("preview")(controls=controls))

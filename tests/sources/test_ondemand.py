@@ -289,3 +289,11 @@ def test_a_device_that_cannot_be_watched_fails_early_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="cannot watch .*missing.*run without --on-demand"):
         source.watch(tmp_path / "missing")
     source.close()
+
+
+def test_without_a_virtual_camera_the_error_does_not_offer_turning_it_off():
+    from livebokeh.sinks.virtualcam import setup_hint
+
+    assert "--no-virtual-camera" in setup_hint("Linux")
+    assert "--no-virtual-camera" not in setup_hint("Linux", required=True) and "--on-demand needs it" in \
+        setup_hint("Linux", required=True)
