@@ -62,6 +62,14 @@ class Step:
         return self.total is not None and self.done >= self.total and self.flushed and self.running == 0
 
 
+def _mark_done(step: Step, seq: int) -> None:
+    """Item ``seq`` of ``step`` is finished: ``done`` moves past every finished item in a row."""
+    step.done_ahead.add(seq)
+    while step.done in step.done_ahead:
+        step.done_ahead.remove(step.done)
+        step.done += 1
+
+
 _READ, _ITEM, _FLUSH = "read", "item", "flush"
 
 
@@ -150,11 +158,8 @@ class FileScheduler:
                     continue
                 dt, dc = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
                 with self._cond:
-                    timer = self._timers[step.name]
-                    timer.busy_ns += dt
-                    timer.cpu_ns += dc
-                    if (kind == _READ and out) or (kind == _ITEM and step.counts):
-                        timer.items += 1
+                    counted = (kind == _READ and bool(out)) or (kind == _ITEM and step.counts)
+                    self._timers[step.name].add(dt, dc, items=int(counted))
                     self._finish(kind, i, seq, out)
                     self._cond.notify_all()
         except BaseException as err:  # noqa: BLE001 - every failure must reach the caller
@@ -208,10 +213,7 @@ class FileScheduler:
                 self._give(i, out)
             elif step.total is None or seq < step.total:
                 self._hand_on(i, seq, out[0])  # a pure step keeps the numbering
-            step.done_ahead.add(seq)
-            while step.done in step.done_ahead:
-                step.done_ahead.remove(step.done)
-                step.done += 1
+            _mark_done(step, seq)
         self._end_steps()
 
     def _give(self, i: int, out: list[Any]) -> None:
@@ -251,13 +253,9 @@ class FileScheduler:
                 s = self.steps[later]
                 for k in [k for k in s.waiting if k >= seq]:
                     del s.waiting[k]
-            step.done_ahead.add(seq)
-            while step.done in step.done_ahead:
-                step.done_ahead.remove(step.done)
-                step.done += 1
+            _mark_done(step, seq)
         self._end_steps()
 
     def stage_reports(self) -> list[StageReport]:
         """One report per stage (the model and the smoother count as ``inference``); files drop nothing."""
-        return [StageReport(t.name, t.items, t.busy_ns / t.items / 1e6 if t.items else 0.0, 0,
-                            t.cpu_ns / t.items / 1e6 if t.items else 0.0) for t in self._timers.values()]
+        return [t.report() for t in self._timers.values()]

@@ -153,9 +153,7 @@ class LiveScheduler:
     def stage_reports(self) -> list[StageReport]:
         dropped = {"capture": 0, "inference": self.skipped, "render": self._to_render.dropped,
                    "sinks": self._to_sinks.dropped}
-        return [StageReport(name, t.items, t.busy_ns / t.items / 1e6 if t.items else 0.0, dropped[name],
-                            t.cpu_ns / t.items / 1e6 if t.items else 0.0)
-                for name, t in ((n, self.run.timer(n)) for n in dropped)]
+        return [self.run.timer(name).report(n) for name, n in dropped.items()]
 
     # -- the threads ------------------------------------------------------------------------
 

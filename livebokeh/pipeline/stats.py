@@ -11,10 +11,11 @@ import numpy as np
 
 @dataclass
 class StageTimer:
-    """Time spent on items by one stage; written by that stage's thread only.
+    """Time spent on items by one stage; written by one thread at a time (the stage's own, or the
+    file pool's workers under the scheduler's lock).
 
     ``busy_ns`` is wall time (it grows when the stages share too few cores); ``cpu_ns`` is the
-    CPU time of the stage's own thread (not of the helper threads a library may start).
+    CPU time of the threads doing the stage's work (not of the helper threads a library may start).
     """
 
     name: str
@@ -22,10 +23,18 @@ class StageTimer:
     busy_ns: int = 0
     cpu_ns: int = 0
 
-    def add(self, ns: int, cpu_ns: int = 0) -> None:
-        self.items += 1
+    def add(self, ns: int, cpu_ns: int = 0, items: int = 1) -> None:
+        """Work that took ``ns`` of wall time and ``cpu_ns`` of CPU, on ``items`` items (0: work
+        that counts under this stage without being one of its items, such as smoothing)."""
+        self.items += items
         self.busy_ns += ns
         self.cpu_ns += cpu_ns
+
+    def report(self, dropped: int = 0) -> StageReport:
+        """Milliseconds an item, wall and CPU, and the items ``dropped`` before the stage."""
+        per = 1e6 * self.items if self.items else None
+        return StageReport(self.name, self.items, self.busy_ns / per if per else 0.0, dropped,
+                           self.cpu_ns / per if per else 0.0)
 
 
 @dataclass
