@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError
+from livebokeh.errors import ConfigError, LivebokehError, one_line
 
 log = logging.getLogger("livebokeh")
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except LivebokehError as err:
         if args.debug:
             log.exception("error")
-        print(f"livebokeh: error: {_one_line(err)}", file=sys.stderr)
+        print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("internal error")
         where = "; ".join(getattr(err, "__notes__", []))
         print(
-            f"livebokeh: internal error: {type(err).__name__}: {_one_line(err)}"
+            f"livebokeh: internal error: {type(err).__name__}: {one_line(err)}"
             f"{f' ({where})' if where else ''}; run with --debug for the traceback",
             file=sys.stderr,
         )
@@ -280,10 +280,6 @@ def exit_code(err: LivebokehError) -> int:
     """2 when the command line or a settings file asks for what cannot be done (nothing was
     started), 1 when a file, device or model failed."""
     return 2 if isinstance(err, ConfigError) else 1
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 @dataclass(frozen=True)
@@ -416,8 +412,8 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
         try:
             code = _run_one(args, cfg, job, signals, reports)
         except LivebokehError as err:
-            print(f"livebokeh: error: {job.input}: {_one_line(err)}", file=sys.stderr)
-            reports.append({"source": Path(str(job.input)).name, "error": _one_line(err)})
+            print(f"livebokeh: error: {job.input}: {one_line(err)}", file=sys.stderr)
+            reports.append({"source": Path(str(job.input)).name, "error": one_line(err)})
             failed += 1
             continue
         if code:

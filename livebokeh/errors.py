@@ -5,6 +5,11 @@ do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
 
+def one_line(err: BaseException) -> str:
+    """``err``'s message on one line (its class name when it has none)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 class LivebokehError(Exception):
     """Base class: ``str(err)`` is a one-line, actionable message."""
 

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from livebokeh.errors import ConfigError, LivebokehError
+from livebokeh.errors import ConfigError, LivebokehError, one_line
 
 UNIT = "livebokeh.service"
 #: The first line of every unit this command writes: uninstall removes only such a file.
@@ -109,6 +109,11 @@ def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
     return subprocess.run([exe, "--user", *args], capture_output=True, text=True, timeout=30, check=False)
 
 
+def _why(done: subprocess.CompletedProcess[str]) -> str:
+    """What a failed systemctl said, on one line."""
+    return " ".join((done.stderr or done.stdout).split()) or f"exit {done.returncode}"
+
+
 def _answer(*args: str) -> str:
     done = _systemctl(*args)
     if done is None:
@@ -178,8 +183,7 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
             done.append(f"no systemctl here: start it with `systemctl --user enable --now {UNIT}` where systemd runs")
             break
         if result.returncode != 0:
-            why = " ".join((result.stderr or result.stdout).split()) or f"exit {result.returncode}"
-            raise LivebokehError(f"systemctl --user {' '.join(args)} failed: {why}; the unit is written at {path}")
+            raise LivebokehError(f"systemctl --user {' '.join(args)} failed: {_why(result)}; the unit is written at {path}")
     else:
         done.append(f"enabled and started {UNIT}; logs: journalctl --user -u livebokeh")
     return done
@@ -215,8 +219,7 @@ def uninstall() -> list[str]:
     if result is not None and result.returncode != 0 and never_enabled:
         done.append("systemd is not reachable here, and the unit was never enabled: nothing to stop")
     elif result is not None and result.returncode != 0:
-        why = " ".join((result.stderr or result.stdout).split()) or f"exit {result.returncode}"
-        raise LivebokehError(f"systemctl --user disable --now {UNIT} failed: {why}; the unit stays at {path}; run "
+        raise LivebokehError(f"systemctl --user disable --now {UNIT} failed: {_why(result)}; the unit stays at {path}; run "
                              "this where your user's systemd is reachable (a login session, not sudo or a bare ssh)")
     elif result is None:
         done.append("no systemctl here: nothing to stop")
@@ -249,7 +252,7 @@ def main(argv: list[str]) -> int:
         else:
             lines = [state().line()]
     except LivebokehError as err:
-        print(f"livebokeh service: error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
     except OSError as err:
         where = f" {err.filename}" if err.filename else ""

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 
+from livebokeh.closing import Closeable
 from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
 from livebokeh.controls import LiveControls
 from livebokeh.mask import LookaheadSmoother, MaskSmoother
@@ -46,7 +46,7 @@ def pacing(rate: float, traits: SegmenterTraits) -> dict[str, float]:
     return {"model_rate": rate, "model_duty": 1.0} if rate > 0 else {"model_rate": 0.0, "model_duty": traits.live_duty}
 
 
-class Pipeline:
+class Pipeline(Closeable):
     """Runs a source through segmentation and rendering into sinks.
 
     The pipeline does not own its parts: open the source, segmenter and sinks before, and close
@@ -111,7 +111,7 @@ class Pipeline:
             self._scheduler = LiveScheduler(self._run, self.processor, float(info.fps or 0), model_rate, model_duty)
         else:
             self._scheduler = FileScheduler(self._run, self.processor, workers, segment_workers, queue_size)
-        self._started = self._stopped = False
+        self._started = False
         self._t_start = self._t_end = self._cpu_start = self._cpu_end = 0.0
 
     # -- running ----------------------------------------------------------------------------
@@ -134,10 +134,11 @@ class Pipeline:
         self._run.halt_now()
 
     def stop(self) -> None:
-        """Stop every thread now and wait for them (safe to call twice)."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stop every thread now and wait for them (safe to call twice; also :meth:`close` and
+        leaving a ``with`` block)."""
+        self.close()
+
+    def _release(self) -> None:
         self._run.halt_now()
         self._join()
 
@@ -236,11 +237,3 @@ class Pipeline:
             propagated=self.processor.propagated,
             cpu_s=(self._cpu_end or time.process_time()) - self._cpu_start if self._t_start else 0.0,
         )
-
-    def __enter__(self) -> Pipeline:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

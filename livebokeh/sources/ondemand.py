@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.errors import ConfigError, LivebokehError
+from livebokeh.errors import ConfigError, LivebokehError, one_line
 from livebokeh.sources.base import Source
 from livebokeh.sources.resilient import placeholder
 from livebokeh.types import Frame, StreamInfo
@@ -196,7 +196,7 @@ class OnDemand(Source):
                 self._inner = inner
             except LivebokehError as err:
                 self._retry_at = self._clock() + RETRY_S
-                log.warning("on demand: %s; sending a placeholder and trying again in %.0f s", _one_line(err), RETRY_S)
+                log.warning("on demand: %s; sending a placeholder and trying again in %.0f s", one_line(err), RETRY_S)
         info = self.info
         if self._inner is None:
             time.sleep(1.0 / float(info.fps or 30))
@@ -224,7 +224,3 @@ class OnDemand(Source):
         if self._watch is not None:
             self._watch.close()
             self._watch = None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
