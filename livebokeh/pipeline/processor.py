@@ -33,7 +33,6 @@ from livebokeh.mask import (
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
 
-
 log = logging.getLogger(__name__)
 
 
