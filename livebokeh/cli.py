@@ -365,12 +365,7 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
 
 def _check_ending(out: Any, job: Job) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
-    from livebokeh.sinks.video import (
-        ALPHA_CODECS,
-        ALPHA_IMAGE_SUFFIXES,
-        COLOR_CODECS,
-        MASK_CODECS,
-    )
+    from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
     from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
 
     still = job.input is not None and is_image_path(job.input)
@@ -433,13 +428,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import (
-        CameraSource,
-        Reconnecting,
-        Source,
-        is_image_path,
-        source_for_input,
-    )
+    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, source_for_input
     from livebokeh.sources.ondemand import OnDemand
 
     if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
