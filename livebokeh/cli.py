@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
 
+    g = p.add_argument_group("live")
+    g.add_argument("--adapt", dest="live.adapt", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--fallback", dest="live.fallback", metavar="BACKEND", default=cfg)
+
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
                    default=cfg)

@@ -200,6 +200,17 @@ class FramingConfig:
 
 
 @dataclass(frozen=True)
+class LiveConfig:
+    adapt: bool = _plain(
+        True, "keep the camera's frame rate first: under load the model runs less often, then smaller, then "
+        "the fallback backend takes over, then the render gets lighter; back up when there is room again"
+    )
+    fallback: str = _choice(
+        "mediapipe", ("",) + BACKENDS, "backend the live controller falls back to as its last resort (empty: none)"
+    )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
 
@@ -214,6 +225,7 @@ class Config:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     framing: FramingConfig = field(default_factory=FramingConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 

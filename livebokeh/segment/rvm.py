@@ -120,6 +120,11 @@ def _thumbnail(small: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+#: Live: the backbone RVM falls back to under load (the live controller's cheaper level), when
+#: its own is larger.
+LIVE_CHEAP_BACKBONE = 256
+
+
 @dataclasses.dataclass
 class _Memory:
     """One view's recurrent states and what they were made from."""
@@ -127,6 +132,33 @@ class _Memory:
     states: list[np.ndarray]
     size: tuple[int, int]
     thumb: np.ndarray
+    ratio: float = 0.0
+
+
+def state_shapes(size: tuple[int, int], ratio: float) -> list[tuple[int, int]]:
+    """``(h, w)`` of RVM's four recurrent states for an input of ``size = (w, h)`` whose backbone
+    sees it at ``ratio``: the backbone's picture (rounded down), halved (rounded up) 1 to 4 times."""
+    h, w = int(size[1] * ratio + 1e-6), int(size[0] * ratio + 1e-6)
+    shapes = []
+    for _ in range(4):
+        h, w = -(-h // 2), -(-w // 2)
+        shapes.append((h, w))
+    return shapes
+
+
+def resized_states(states: list[np.ndarray], shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Recurrent states ``(1, C, h, w)`` brought to other ``shapes`` (bilinear, per channel): the
+    memory of a stream carried over a change of backbone size instead of being forgotten."""
+    out = []
+    for state, (h, w) in zip(states, shapes):
+        if state.shape[2:] == (h, w) or state.shape[2:] == (1, 1):
+            out.append(state)
+            continue
+        hwc = np.ascontiguousarray(state[0].transpose(1, 2, 0))
+        moved = np.stack([cv2.resize(np.ascontiguousarray(hwc[..., c]), (w, h), interpolation=cv2.INTER_LINEAR)
+                          for c in range(hwc.shape[2])])
+        out.append(moved[None].astype(np.float32, copy=False))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +212,8 @@ class RVMSegmenter(Segmenter):
                              "download it again with `livebokeh models download rvm`")
         self.long_side = own.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
         self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
+        cheaper = LIVE_CHEAP_BACKBONE if options.live and self.backbone > LIVE_CHEAP_BACKBONE else None
+        self._backbones = (self.backbone,) + ((cheaper,) if cheaper else ())
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)
@@ -198,6 +232,15 @@ class RVMSegmenter(Segmenter):
     def reset(self) -> None:
         with self._lock:
             self._memories.clear()
+
+    def cost_levels(self) -> tuple[str, ...]:
+        return tuple(f"backbone {b}" for b in self._backbones)
+
+    def set_cost_level(self, level: int) -> None:
+        backbone = self._backbones[max(0, min(level, len(self._backbones) - 1))]
+        if backbone != self.backbone:
+            log.info("rvm: backbone %d from the next frame (was %d)", backbone, self.backbone)
+            self.backbone = backbone  # the memory is carried over to the new size on the next call
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         return self._run(image, "frame", warm=True)
@@ -227,18 +270,31 @@ class RVMSegmenter(Segmenter):
                 memory = None
             passes = 1
             if memory is None:
-                memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb)
+                memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb, float(ratio[0]))
                 self.resets += view == "frame"
                 passes = WARM_PASSES if warm else 1
+            elif memory.ratio != float(ratio[0]):  # another backbone size: the memory goes along
+                memory.states = resized_states(memory.states, state_shapes(size, float(ratio[0])))
+                memory.ratio = float(ratio[0])
             for _ in range(passes):
-                _fgr, pha, *states = self._session.run(None, {
-                    "src": src, "r1i": memory.states[0], "r2i": memory.states[1], "r3i": memory.states[2],
-                    "r4i": memory.states[3], "downsample_ratio": ratio,
-                })
-                memory.states = states
+                try:
+                    pha, memory.states = self._call(src, memory.states, ratio)
+                except Exception:  # noqa: BLE001 - carried states of a shape the network did not expect
+                    if memory.states[0].shape[2:] == (1, 1):
+                        raise
+                    log.debug("rvm: the memory could not follow the backbone's new size; it starts again")
+                    pha, memory.states = self._call(src, [np.zeros((1, 1, 1, 1), np.float32)] * 4, ratio)
             memory.thumb = thumb
             self._memories[view] = memory
         return np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _call(self, src: np.ndarray, states: list[np.ndarray], ratio: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One run of the network: the alpha and the new recurrent states."""
+        _fgr, pha, *new = self._session.run(None, {
+            "src": src, "r1i": states[0], "r2i": states[1], "r3i": states[2], "r4i": states[3],
+            "downsample_ratio": ratio,
+        })
+        return pha, new
 
     def _release(self) -> None:
         self._memories.clear()
