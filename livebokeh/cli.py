@@ -211,7 +211,15 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if "." in k}
+    """The settings the flags give, with what they imply (:func:`livebokeh.config.with_implied`)."""
+    from livebokeh.config import with_implied
+
+    return with_implied({k: v for k, v in vars(args).items() if "." in k})
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Settings key -> the flag that sets it (``render.blur`` -> ``--blur``), for errors."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
 
 
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
@@ -242,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0
