@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
 
 log = logging.getLogger("livebokeh")
 
@@ -284,10 +284,17 @@ def check_on_demand(cfg: Any) -> None:
         raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
 
 
-def exit_code(err: LivebokehError) -> int:
-    """2 when the command line or a settings file asks for what cannot be done (nothing was
-    started), 1 when a file, device or model failed."""
-    return 2 if isinstance(err, ConfigError) else 1
+def check_live(cfg: Any) -> None:
+    """Before a live source opens: on demand's needs, and a virtual camera that can take frames,
+    so that the webcam is never opened (its light blinking) by a run that cannot send them (the
+    service, restarted, would blink it at every try)."""
+    from livebokeh.sinks.virtualcam import check_available
+
+    vc = cfg.virtual_camera
+    if vc.on_demand:
+        check_on_demand(cfg)
+    if vc.enabled:
+        check_available(vc, required=vc.on_demand)
 
 
 @dataclass(frozen=True)
@@ -445,9 +452,12 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
 
     with ExitStack() as stack:
+        live = not (job.output or job.save_mask or job.alpha_output)
+        if live or job.input is None:
+            check_live(cfg)
         if job.input:
             # A video without outputs is played like a camera (paced) into the live outputs.
-            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
+            source = source_for_input(job.input, pace=live)
         else:
             c = cfg.camera
 
@@ -457,7 +467,6 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
 
             source = camera()
             if cfg.virtual_camera.on_demand:
-                check_on_demand(cfg)
                 source = OnDemand(camera)
         info = source.open()
         stack.callback(source.close)

@@ -260,7 +260,7 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
     ("args", "message", "code"),
     [
         # a file or device that fails: 1
-        (["--camera", "/dev/video-none", "--no-preview"], "camera /dev/video-none could not be opened", 1),
+        (["--camera", "/dev/video-none", "--no-preview", "--no-virtual-camera"], "camera /dev/video-none could not be opened", 1),
         (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist", 1),
         (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "does not exist", 1),
         # what the command line asks cannot be done: 2, as argparse's own errors
@@ -279,6 +279,10 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
         # a background given is meant to be seen: beside another effect it is refused
         (["--background", "red", "--effect", "blur"], "--background red is shown only with --effect replace", 2),
         (["--background", "red", "--effect", "none"], "not --effect none; leave out --effect", 2),
+        # a virtual camera backend this system lacks is a wrong setting, told before the camera opens
+        (["--vcam-backend", "obs", "--no-preview"], "virtual camera backend 'obs' (--vcam-backend, "
+                                                    "virtual_camera.backend) is not available on", 2),
+        (["--vcam-backend", "unitycapture", "--on-demand", "--no-preview"], "backend 'unitycapture'", 2),
     ],
 )
 def test_bad_input_is_one_line_and_its_exit_code(args, message, code, tmp_path, monkeypatch, capsys):
@@ -354,11 +358,12 @@ def test_file_mistakes(clip, data_dir, tmp_path, capsys):
 
 
 def test_no_virtual_camera_says_how_to_load_one(clip):
-    # this machine has no v4l2loopback device: the real backend fails
+    # this machine has no v4l2loopback device: found before anything opens (exit 3), or, where
+    # sysfs does not say, when the real backend fails (exit 1)
     code, err = run_cli("--input", str(clip), "--no-preview", "--max-frames", "5")
-    assert code == 1
     line = error_line(err)
-    assert "no virtual camera" in line
+    assert code == (3 if os.path.isdir("/sys/module") else 1), err
+    assert "no virtual camera" in line and "--no-virtual-camera" in line
     if sys.platform.startswith("linux"):
         assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=livebokeh" in line
 

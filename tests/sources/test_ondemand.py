@@ -217,6 +217,35 @@ def test_the_command_refuses_on_demand_without_a_camera_or_virtual_camera(argv, 
     assert said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--on-demand"], [], ["--vcam-device", "/dev/video10"]])
+def test_without_v4l2loopback_the_webcam_is_never_opened(tmp_path, monkeypatch, capsys, argv):
+    """The service's path (and any live run with a virtual camera): no loopback device, no camera
+    light; exit 3, which the unit does not restart on."""
+    import platform
+
+    import pyvirtualcam.camera as pvc
+
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+    from livebokeh.sinks import virtualcam
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    (tmp_path / "module" / "videodev").mkdir(parents=True)  # a sysfs without v4l2loopback
+    monkeypatch.setattr(virtualcam, "SYSFS", tmp_path)
+    monkeypatch.setattr(virtualcam, "modules_dir", lambda release=None: tmp_path / "none")
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(pvc, "BACKENDS", {"v4l2loopback": object})
+    assert main([*argv, "--no-preview", "--backend", "mediapipe"]) == 3
+    err = capsys.readouterr().err
+    assert "error: no virtual camera: the v4l2loopback module is not installed" in err and "sudo modprobe" in err
+    assert ("--on-demand needs it" in err) == ("--on-demand" in argv)
+    assert cams.made == []  # not even opened to learn its picture size
+    (tmp_path / "module" / "v4l2loopback").mkdir()  # loaded, but with no device
+    assert main([*argv, "--no-preview", "--backend", "mediapipe"]) == 3
+    assert "loaded but has no device" in capsys.readouterr().err and cams.made == []
+
+
 def test_each_session_starts_fresh_at_the_first_size_and_a_busy_camera_gives_placeholders(device):
     """A new session's first frame is marked ``cut``; another camera mode is brought to the first
     stream's size; a camera that cannot be opened when a reader comes gives placeholder frames
