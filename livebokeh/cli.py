@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("error")
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
-        return exit_code(err)
+        return _as_service(exit_code(err))
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
@@ -272,7 +272,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{f' ({where})' if where else ''}; run with --debug for the traceback",
             file=sys.stderr,
         )
-        return 1
+        return _as_service(1)
+
+
+def _as_service(code: int) -> int:
+    """``code``; run by the service's unit, the journal also gets what systemd does next."""
+    if os.environ.get("LIVEBOKEH_SERVICE"):
+        from livebokeh.commands.service import exit_note
+
+        if note := exit_note(code):
+            print(f"livebokeh: {note}", file=sys.stderr)
+    return code
 
 
 def check_on_demand(cfg: Any) -> None:
