@@ -150,6 +150,18 @@ def test_random_configs_are_either_valid_or_a_config_error(data):
         tomllib.loads(to_toml(cfg))
 
 
+@pytest.mark.parametrize("value", ["\x1f", 'a"b\\c\nd\te', "\x7f", "plain", "€ é"])
+def test_printed_settings_read_back_whatever_a_string_holds(value):
+    cfg = load_config(None, {"camera.device": value, "render.background": value})
+    assert load_config_text(to_toml(cfg)) == cfg
+
+
+def load_config_text(text):
+    from livebokeh.config import _apply
+
+    return _apply(Config(), tomllib.loads(text), "printed")
+
+
 def test_the_schema_names_every_registered_backend():
     from livebokeh.config import BACKENDS
     from livebokeh.segment import SEGMENTERS
