@@ -294,10 +294,11 @@ def check_on_demand(cfg: Any) -> None:
         raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
 
 
-def check_live(cfg: Any) -> None:
-    """Before a live source opens: on demand's needs, and a virtual camera that can take frames,
-    so that the webcam is never opened (its light blinking) by a run that cannot send them (the
-    service, restarted, would blink it at every try)."""
+def check_live(cfg: Any, model: bool = True) -> None:
+    """Before a live source opens: on demand's needs, a virtual camera that can take frames and,
+    with ``model``, the model's weights (:func:`check_weights`), so that the webcam is never opened
+    (its light blinking) by a run that cannot send frames (the service, restarted, would blink it
+    at every try)."""
     from livebokeh.sinks.virtualcam import check_available
 
     vc = cfg.virtual_camera
@@ -305,6 +306,33 @@ def check_live(cfg: Any) -> None:
         check_on_demand(cfg)
     if vc.enabled:
         check_available(vc, required=vc.on_demand)
+    if model:  # (given masks need none)
+        check_weights(cfg.segmenter)
+
+
+def check_weights(sc: Any) -> None:
+    """The weights of the backend ``sc`` (``[segmenter]``) names, before a camera opens: a file a
+    setting or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError, exit 3: no retry
+    brings it); missing from the cache, they are downloaded now (ModelError offline)."""
+    from livebokeh import models
+    from livebokeh.errors import SetupError
+
+    if sc.backend not in models.manifests():
+        return  # bundled
+    m = models.manifest(sc.backend)
+    named_by = {"deeplab": ("--deeplab-weights", "weights"), "rvm": ("--rvm-weights", "rvm_weights")}.get(sc.backend)
+    if named_by is None:
+        return
+    flag, key = named_by
+    named, source = getattr(sc, key), f"{flag}, segmenter.{key}"
+    if not named and os.environ.get(m.env_var):
+        named, source = os.environ[m.env_var], m.env_var
+    if named:
+        if not Path(named).is_file():
+            raise SetupError(f"the {sc.backend} weights {named} ({source}) do not exist; fix the path, or leave it "
+                             f"out and run `livebokeh models download {sc.backend}`")
+    elif not models.cached_path(m).is_file():
+        models.locate(sc.backend)  # the first use: downloaded before the camera opens
 
 
 @dataclass(frozen=True)
@@ -464,7 +492,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     with ExitStack() as stack:
         live = not (job.output or job.save_mask or job.alpha_output)
         if live or job.input is None:
-            check_live(cfg)
+            check_live(cfg, model=not args.mask)
         if job.input:
             # A video without outputs is played like a camera (paced) into the live outputs.
             source = source_for_input(job.input, pace=live)
