@@ -31,7 +31,9 @@ def default_data_dir() -> Path | None:
 def require_data(data: str | Path | None) -> Path:
     d = Path(data) if data else default_data_dir()
     if d is None or not d.is_dir():
-        raise ConfigError("no evaluation data: pass --data DIR (a folder with stills/, portraits/, videos/)")
+        where = f" ({d} is no folder)" if d is not None else " (none in $LIVEBOKEH_DATA, $LIVEBOKEH_SHARED/data or ../shared/data)"
+        raise ConfigError(f"no evaluation data{where}: pass --data DIR (a folder with stills/, portraits/, videos/), "
+                          "or set LIVEBOKEH_DATA")
     return d
 
 

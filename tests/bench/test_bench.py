@@ -391,3 +391,10 @@ def test_a_signal_in_bench_ondemand_exits_130_without_a_traceback(bench_tmp, sig
     assert proc.returncode == 130, err
     assert err.splitlines()[-1] == "livebokeh: interrupted" and "Traceback" not in err and out == ""
     assert list(bench_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["models", "quality", "pipeline", "soak", "framing"])
+def test_a_bench_without_its_data_says_where_to_get_it(tmp_path, capsys, what):
+    assert main(["bench", what, "--data", str(tmp_path / "none")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"livebokeh: error: no evaluation data ({tmp_path / 'none'} is no folder): pass --data DIR")
