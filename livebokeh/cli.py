@@ -491,6 +491,9 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
 
     with ExitStack() as stack:
+        background = None  # first: a missing one is told before a camera opens or weights download
+        if cfg.render.effect == "replace" or cfg.render.background:
+            background = stack.enter_context(open_background(cfg.render.background))
         live = not (job.output or job.save_mask or job.alpha_output)
         if live or job.input is None:
             check_live(cfg, model=not args.mask)
@@ -508,9 +511,6 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
             kind = "an image" if info.still else "a video"
             raise ConfigError(f"the input is {kind}; give --output a matching file ending")
 
-        background = None
-        if cfg.render.effect == "replace" or cfg.render.background:
-            background = stack.enter_context(open_background(cfg.render.background))
         controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
                                 framing=cfg.framing.enabled)
         sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,

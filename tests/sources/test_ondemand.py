@@ -283,6 +283,18 @@ def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeyp
     assert cams.made == []
 
 
+@pytest.mark.parametrize("argv", [["--on-demand"], [], ["--effect", "replace"]])
+def test_a_background_that_is_not_there_is_told_before_the_camera_opens(monkeypatch, capsys, argv):
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    assert main([*argv, "--background", "/nonexistent/beach.jpg", "--no-preview"]) == 2
+    assert "background '/nonexistent/beach.jpg' is neither a file nor a colour" in capsys.readouterr().err
+    assert cams.made == []
+
+
 def test_each_session_starts_fresh_at_the_first_size_and_a_busy_camera_gives_placeholders(device):
     """A new session's first frame is marked ``cut``; another camera mode is brought to the first
     stream's size; a camera that cannot be opened when a reader comes gives placeholder frames
