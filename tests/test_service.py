@@ -180,6 +180,8 @@ def test_a_broken_settings_file_fails_at_install_not_at_every_login(home, capsys
 @pytest.mark.parametrize("text, said", [
     ("[virtual_camera]\nenabled = false\n", "turn the virtual camera off"),
     ('[virtual_camera]\nbackend = "obs"\n', "virtual camera backend 'obs'"),
+    ('[render]\neffect = "replace"\nbackground = "beach.jpg"\n', "background 'beach.jpg' is neither a file nor"),
+    ('[render]\neffect = "replace"\n', "effect 'replace' needs a background"),
 ])
 def test_settings_the_service_cannot_run_with_are_refused(home, capsys, text, said):
     settings = service.settings_path()
@@ -187,6 +189,20 @@ def test_settings_the_service_cannot_run_with_are_refused(home, capsys, text, sa
     settings.write_text(text)
     assert service.main(["install"]) == 2
     assert said in capsys.readouterr().err and not service.unit_path().exists() and home.calls == []
+
+
+def test_a_relative_background_is_looked_for_where_the_service_starts(home, tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text('[render]\neffect = "replace"\nbackground = "beach.png"\n')
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite(str(tmp_path / "beach.png"), np.zeros((8, 8, 3), np.uint8))  # here, not in the home folder
+    assert service.main(["install"]) == 2 and "beach.png" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "home" / "beach.png"), np.zeros((8, 8, 3), np.uint8))
+    assert service.main(["install"]) == 0
 
 
 def test_uninstall_stops_and_removes_only_the_unit(home, capsys):

@@ -12,6 +12,7 @@ it fails, never when it cannot ever work (exit 2 or 3), and logs to the journal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -267,6 +268,11 @@ def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) 
     from livebokeh.sinks.virtualcam import check_backend
 
     check_backend(cfg.virtual_camera.backend)
+    if cfg.render.effect == "replace" or cfg.render.background:
+        from livebokeh.render import open_background
+
+        with contextlib.chdir(home()), open_background(cfg.render.background):  # where the service starts
+            pass
     environment = carried_environment()
     text = unit_text(target, on_demand=on_demand, environment=environment).encode()
     return Plan(path, text, cfg, new_settings, environment)
