@@ -30,7 +30,7 @@ def test_declares_a_stateful_matting_model(opts):
         t = seg.traits
         assert t.stateful and t.matte and not t.roi_helps and not t.heavy
         assert 0 < t.live_duty < 1  # on the CPU it rests between runs in a live pipeline
-        assert (seg.input_size, seg.backbone, seg.threads) == ((384, 384), 256, 1)  # live: 512x288's pixels
+        assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 320, 1)  # live: 640x360's pixels
     with create_segmenter("rvm", dataclasses.replace(opts, live=False, serial_threads=3)) as seg:
         # a file: it runs alone on its step, on every thread planned for that
         assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 384, 3)
