@@ -32,6 +32,8 @@ from livebokeh.mask.smoother import NOISE_LEVEL, consistency, history_weight
 #: The optical flow between frames is computed at most this wide (and scaled to the mask): 0.6 ms
 #: a frame here against 1.6 ms at 512 px, for moves of the mask's edge within a pixel of it.
 TRACK_WIDTH = 320
+#: Results of a new stream blended in without smoothing (the model's memory is still settling).
+WARM_RESULTS = 3
 #: Gray levels of change (5x5 mean) above :data:`NOISE_LEVEL` at which a pixel counts as moving
 #: (between the two, the kept and the moved mask are mixed).
 STILL_RAMP = 4.0
@@ -98,6 +100,7 @@ class LiveMatte:
         self._gray: np.ndarray | None = None
         self._agree: np.ndarray | None = None  # how well the moves since the last result explain the picture
         self._seen = -1  # the newest result blended in
+        self._results = 0  # results blended in since the stream started
         self._from = 0  # results of earlier frames belong to another stream
         #: How far the person's edge moved, in pixels of the mask summed over the frames so far
         #: (a running total: the model's pacing takes differences).
@@ -111,7 +114,7 @@ class LiveMatte:
     def reset(self, index: int = 0) -> None:
         """Forget the stream (a new one starts at frame ``index``)."""
         self._mask = self._gray = self._agree = None
-        self._seen, self._from = -1, index
+        self._seen, self._from, self._results = -1, index, 0
 
     @property
     def shape(self) -> tuple[int, int] | None:
@@ -167,7 +170,10 @@ class LiveMatte:
             m = self._moved_here(result, gray)
             if m.shape != mask.shape:  # another model size: start from the new result
                 mask, agree = m, np.ones(gray.shape, np.float32)
-            w = history_weight(m, self.strength, _to_mask(agree, m.shape))
+            # the first results of a stream are taken as they come: a model warming up (a fresh
+            # recurrent memory) refines its first masks fast, and history would hold them back
+            strength = self.strength if self._results >= WARM_RESULTS else 0.0
+            w = history_weight(m, strength, _to_mask(agree, m.shape))
             mask = m + (mask - m) * w
             np.clip(mask, 0.0, 1.0, out=mask)
             self._set(mask, gray, result.index)
@@ -177,6 +183,7 @@ class LiveMatte:
 
     def _set(self, mask: np.ndarray, gray: np.ndarray, seen: int) -> None:
         self._mask, self._gray, self._seen = mask, gray, seen
+        self._results += 1
         self._agree = np.ones(gray.shape, np.float32)
 
     def _propagate(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ itself, on a scene cut (the picture changing beyond anything measured within a s
   leaves as many pixels as a 16:9 picture ``RVMOptions.backbone`` wide (0: :data:`BACKBONE_LONG_SIDE`,
   384x216, for files; :data:`LIVE_BACKBONE`, 320x180, live), and its refiner brings the alpha back
   to the input size.
-- A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (the
+- A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (once
+  live, where the frames wait for the first mask and the runs after it refine it) (the
   recurrent states settle on it), so a photo, or the first frame of a clip, gets a finished matte.
 - The mirrored view (``tta``) and :meth:`~livebokeh.segment.base.Segmenter.model_output` keep
   memories of their own, so neither disturbs the main one.
@@ -242,6 +243,9 @@ class RVMSegmenter(Segmenter):
         self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
         cheaper = LIVE_CHEAP_BACKBONE if options.live and self.backbone > LIVE_CHEAP_BACKBONE else None
         self._backbones = (self.backbone,) + ((cheaper,) if cheaper else ())
+        # live, the first mask is what counts (every frame before it is all background) and the
+        # runs after it refine it: one run instead of WARM_PASSES
+        self._warm_passes = 1 if options.live else WARM_PASSES
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)
@@ -300,7 +304,7 @@ class RVMSegmenter(Segmenter):
             if memory is None:
                 memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb, float(ratio[0]))
                 self.resets += view == "frame"
-                passes = WARM_PASSES if warm else 1
+                passes = self._warm_passes if warm else 1
             elif memory.ratio != float(ratio[0]):  # another backbone size: the memory goes along
                 memory.states = resized_states(memory.states, state_shapes(size, float(ratio[0])))
                 memory.ratio = float(ratio[0])
