@@ -81,8 +81,8 @@ class Manifest:
 
     @property
     def label(self) -> str:
-        """How messages name it: ``rvm weights``, ``mediapipe landscape model``."""
-        return f"{self.backend} {self.variant} model" if self.variant else f"{self.name} weights"
+        """How messages name it: ``the rvm model``, ``the mediapipe landscape model``."""
+        return f"the {self.backend} {self.variant} model" if self.variant else f"the {self.name} model"
 
 
 def manifests_dir() -> Path:
@@ -153,20 +153,22 @@ def _cache_name() -> str:
 
 
 def cache_problem() -> str:
-    """Why the cache cannot take a download ("" when it can): not a folder, or not writable."""
+    """Why the cache cannot take a download ("" when it can): not a folder, or read-only."""
     d = cache_dir()
     probe = d
-    while not probe.exists():  # the nearest folder that exists must let the cache be made
-        if probe.parent == probe:
-            break
+    while not probe.exists() and probe.parent != probe:  # the nearest existing folder makes the cache
         probe = probe.parent
     if d.exists() and not d.is_dir():
-        return f"{_cache_name()} is not a folder; point {CACHE_VAR} at a folder, or unset it"
+        return f"{_cache_name()} is not a folder"
     if not probe.is_dir():
-        return f"{_cache_name()} cannot be made ({probe} is not a folder); point {CACHE_VAR} at a folder"
+        return f"{_cache_name()} cannot be made ({probe} is not a folder)"
     if not os.access(probe, os.W_OK | os.X_OK):
-        return f"{_cache_name()} is read-only; point {CACHE_VAR} at a writable folder"
+        return f"{_cache_name()} is read-only"
     return ""
+
+
+#: What to do about a cache that cannot take a download.
+CACHE_FIX = f"point {CACHE_VAR} at a writable folder"
 
 
 def cached_path(m: Manifest) -> Path:
@@ -265,9 +267,11 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
         if not wrong:
             return Found(m, p, "cache")
         blocked = cache_problem()
-        fix = (f"{blocked}, or remove it yourself" if blocked
-               else f"run `livebokeh models download {m.backend}` to fetch it again")
-        return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}); {fix}")
+        if blocked:
+            return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}) and cannot be downloaded again "
+                         f"there: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
+        return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}); run `livebokeh models download "
+                     f"{m.backend}` to fetch it again")
     return Found(m)
 
 
@@ -283,14 +287,13 @@ def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_m
     if found.ok:
         return found.path  # type: ignore[return-value]
     m = found.manifest
-    if found.problem and found.damaged is None:
+    if found.problem and (found.damaged is None or not download_missing or cache_problem()):
         raise ModelError(found.problem)
     if not download_missing:
-        raise ModelError(found.problem or _offline_hint(m, "is not downloaded"))
+        raise ModelError(_offline_hint(m, "is not downloaded"))
     blocked = cache_problem()
     if blocked:
-        what = f"the cached {found.damaged} is damaged" if found.damaged else f"{m.label} is not downloaded"
-        raise ModelError(f"{what} and cannot be downloaded: {blocked}; {_elsewhere(m)}")
+        raise ModelError(f"{m.label} is not downloaded and cannot be: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
     if found.damaged:
         log.warning("the cached %s is damaged; downloading it again", found.damaged)
     return download(m)
@@ -298,10 +301,10 @@ def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_m
 
 def _elsewhere(m: Manifest) -> str:
     """How to give the file without the cache."""
-    ways = [f"put {m.file} ({m.url}) in a folder and set {MODEL_DIR_VAR} to it"]
+    way = f"put {m.file} ({m.url}) in a folder and set {MODEL_DIR_VAR} to it"
     if m.option:
-        ways.append(f"pass {m.option} FILE")
-    return " or ".join(ways)
+        way += f", or pass {m.option} FILE (or set {m.env_var})"
+    return way
 
 
 def _offline_hint(m: Manifest, what: str) -> str:
@@ -332,7 +335,11 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     partial file is removed and :class:`ModelError` raised, naming the network or the disk.
     """
     url = url or m.url
-    dest = dest or cached_path(m)
+    if dest is None:
+        blocked = cache_problem()
+        if blocked:
+            raise ModelError(f"cannot save {m.label}: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
+        dest = cached_path(m)
     part = dest.with_name(dest.name + ".part")
     show = sys.stderr.isatty() if progress is None else progress
     try:
@@ -383,8 +390,7 @@ def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
     why = err.strerror or str(err)
     if err.errno == errno.ENOSPC:
         return f"no space left to save {m.label} in {dest.parent}; free some space, or {_elsewhere(m)}"
-    return (f"cannot save {m.label} in {dest.parent} ({why}); point {CACHE_VAR} at a writable folder, "
-            f"or {_elsewhere(m)}")
+    return f"cannot save {m.label} in {dest.parent} ({why}); {CACHE_FIX}, or {_elsewhere(m)}"
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str) -> int:

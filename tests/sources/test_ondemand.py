@@ -147,7 +147,7 @@ def test_it_says_where_it_cannot_work():
     check_supported("Linux")
 
 
-def test_the_command_on_demand_end_to_end(device, monkeypatch):
+def test_the_command_on_demand_end_to_end(device, monkeypatch, selfie_models):
     """``livebokeh --on-demand``: the virtual camera opens at once; frames reach it only while
     an app reads the device, the webcam is released when the app leaves, and Ctrl-C ends it."""
     import pyvirtualcam
