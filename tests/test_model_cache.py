@@ -385,3 +385,13 @@ def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monke
     if where == "the model's name is a folder":
         assert server["hits"]  # it tried, and left no partial file beside the folder
         assert sorted(p.name for p in cache.iterdir()) == ["rvm_mobilenetv3_fp32.onnx"]
+
+
+def test_the_service_install_check_knows_mediapipe_needs_its_model(no_model_dir, server):
+    from livebokeh.commands.service import _weights_warning
+    from livebokeh.config import load_config
+
+    warned = _weights_warning(load_config("call"))
+    assert warned and "`livebokeh models download mediapipe` before the service starts" in warned[0]
+    models.download(models.manifest("selfie_landscape"))
+    assert _weights_warning(load_config("call")) == []

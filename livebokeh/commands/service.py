@@ -196,14 +196,15 @@ def _weights_warning(cfg: object) -> list[str]:
     from livebokeh.errors import LivebokehError
 
     sc = cfg.segmenter  # type: ignore[attr-defined]
-    if sc.backend not in models.manifests():
+    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
+    if m is None:
         return []
     explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
     try:
-        models.locate(sc.backend, explicit, download_missing=False)
+        models.locate(m.name, explicit, download_missing=False)
     except LivebokehError:
         return [f"warning: the settings' backend {sc.backend} has no weights here yet: run `livebokeh models "
-                f"download {sc.backend}` (or set [segmenter] backend = \"mediapipe\") before the service starts"]
+                f"download {sc.backend}` before the service starts"]
     return []
 
 
