@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.client
 import logging
 import os
 import platform
 import sys
 import tomllib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -334,6 +331,10 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     ``dest`` (so a damaged file there is replaced only by a whole, checked one); on any failure the
     partial file is removed and :class:`ModelError` raised, naming the network or the disk.
     """
+    import http.client  # here: a run that finds its files never pays for the HTTP stack
+    import urllib.error
+    import urllib.request
+
     url = url or m.url
     if dest is None:
         blocked = cache_problem()
