@@ -284,13 +284,14 @@ def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_m
     if found.ok:
         return found.path  # type: ignore[return-value]
     m = found.manifest
-    if found.problem and (found.damaged is None or not download_missing or cache_problem()):
+    if found.problem and found.damaged is None:  # a given file missing, a wrong model folder
         raise ModelError(found.problem)
     if not download_missing:
-        raise ModelError(_offline_hint(m, "is not downloaded"))
+        raise ModelError(found.problem or _offline_hint(m, "is not downloaded"))
     blocked = cache_problem()
-    if blocked:
-        raise ModelError(f"{m.label} is not downloaded and cannot be: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
+    if blocked:  # found.problem already says so for a damaged file
+        raise ModelError(found.problem or f"{m.label} is not downloaded and cannot be: {blocked}; {CACHE_FIX}, "
+                         f"or {_elsewhere(m)}")
     if found.damaged:
         log.warning("the cached %s is damaged; downloading it again", found.damaged)
     return download(m)
@@ -307,8 +308,9 @@ def _elsewhere(m: Manifest) -> str:
 def _offline_hint(m: Manifest, what: str) -> str:
     hint = (f"{m.label} {what}; run `livebokeh models download {m.backend}` with internet access, "
             f"or {_elsewhere(m)}")
-    if m.backend in ("rvm", "deeplab"):
-        hint += ", or use --backend mediapipe (a 0.25 MB download)"
+    if m.backend in ("rvm", "deeplab"):  # the segmentation backends with a lighter one beside them
+        here = find("selfie_general").ok
+        hint += f", or use --backend mediapipe ({'its model is here' if here else 'a 0.25 MB download'})"
     return hint
 
 
