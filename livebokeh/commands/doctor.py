@@ -131,6 +131,11 @@ def check_gpu() -> Check:
                  required=False)
 
 
+def _fix(problem: str) -> str:
+    """The what-to-do part of a model problem's line (its last clause)."""
+    return problem.rsplit("; ", 1)[-1]
+
+
 def _default_model():
     """The default settings' backend and the manifest of its weights (None: it needs no file)."""
     from livebokeh import models
@@ -167,7 +172,7 @@ def check_models() -> Check:
             parts.append(f"{m.name}: {found.path}")
         elif found.problem:
             parts.append(f"{m.name}: {found.problem}")
-            fixes.append(found.problem.rsplit("; ", 1)[-1])
+            fixes.append(_fix(found.problem))
         else:
             parts.append(f"{m.name}: not downloaded (optional, for --backend {m.backend}: "
                          f"`livebokeh models download {m.backend}`)")
@@ -199,16 +204,17 @@ def check_default_backend() -> Check:
     if m is None:
         return Check(name, True, f"{backend}: needs no weights file")
     found = models.find(m.name)
-    if found.problem:
-        return Check(name, False, f"{backend} (the default): {found.problem}", found.problem.rsplit("; ", 1)[-1])
+    blocked = models.cache_problem()
+    if found.problem and (found.damaged is None or blocked):  # nothing a run could mend by itself
+        return Check(name, False, f"{backend} (the default): {found.problem}", _fix(found.problem))
     if not found.ok:
-        blocked = models.cache_problem()
         if blocked:
             return Check(name, False, f"{backend} (the default): {m.label} not downloaded, and the cache cannot "
-                         f"take it: {blocked}", f"set {models.MODEL_DIR_VAR} to a folder holding {m.file}")
-        return Check(name, False, f"{backend} (the default): {m.label} ({m.size / 1e6:.1f} MB) not downloaded yet; "
-                     "the first run downloads it, which needs internet access",
-                     f"livebokeh models download {backend}", required=False,
+                         f"take it: {blocked}", f"{models.CACHE_FIX}, or set {models.MODEL_DIR_VAR} to a folder "
+                         f"holding {m.file}")
+        what = found.problem or f"{m.label} ({m.size / 1e6:.1f} MB) is not downloaded yet"
+        return Check(name, False, f"{backend} (the default): {what}; the first run downloads it, which needs "
+                     "internet access", f"livebokeh models download {backend}", required=False,
                      pending=f"{backend}'s weights are downloaded (the first run does it, with internet access; "
                              f"or `livebokeh models download {backend}` now)")
     if found.source in ("cache", "model dir"):
