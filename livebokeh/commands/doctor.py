@@ -212,9 +212,9 @@ def check_default_backend() -> Check:
             return Check(name, False, f"{backend} (the default): {m.label} not downloaded, and the cache cannot "
                          f"take it: {blocked}", f"{models.CACHE_FIX}, or set {models.MODEL_DIR_VAR} to a folder "
                          f"holding {m.file}")
-        what = found.problem or f"{m.label} ({m.size / 1e6:.1f} MB) is not downloaded yet"
-        return Check(name, False, f"{backend} (the default): {what}; the first run downloads it, which needs "
-                     "internet access", f"livebokeh models download {backend}", required=False,
+        what = (found.problem.split("; ", 1)[0] + "; the first run downloads it again" if found.damaged else
+                f"{m.label} ({m.size / 1e6:.1f} MB) is not downloaded yet; the first run downloads it")
+        return Check(name, False, f"{backend} (the default): {what}, which needs internet access", f"livebokeh models download {backend}", required=False,
                      pending=f"{backend}'s weights are downloaded (the first run does it, with internet access; "
                              f"or `livebokeh models download {backend}` now)")
     if found.source in ("cache", "model dir"):
