@@ -388,10 +388,33 @@ def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monke
 
 
 def test_the_service_install_check_knows_mediapipe_needs_its_model(no_model_dir, server):
-    from livebokeh.commands.service import _weights_warning
+    from livebokeh.commands.service import weights_problem
     from livebokeh.config import load_config
 
-    warned = _weights_warning(load_config("call"))
-    assert warned and "`livebokeh models download mediapipe` before the service starts" in warned[0]
-    models.download(models.manifest("selfie_landscape"))
-    assert _weights_warning(load_config("call")) == []
+    cfg, env = load_config("call"), dict(os.environ)
+    why, where = weights_problem(cfg, env, download=False)
+    assert where is None and "the mediapipe landscape model is not downloaded" in why
+    assert "`livebokeh models download mediapipe`" in why and "LIVEBOKEH_MODEL_DIR" in why
+    why, where = weights_problem(cfg, env, download=True)  # as install does when it starts the service
+    assert why is None and where == models.cache_dir() / "selfie_segmentation_landscape.tflite"
+    assert server["hits"] == ["/selfie_segmentation_landscape.tflite"]
+
+
+def test_a_live_runs_fallback_model_is_fetched_before_the_camera_opens(no_model_dir, server, caplog):
+    from livebokeh.cli import fetch_fallback
+    from livebokeh.config import Config, load_config
+
+    fetch_fallback(Config())  # RVM, falling back to MediaPipe's general model under load
+    assert server["hits"] == ["/selfie_segmentation.tflite"] and models.find("selfie_general").source == "cache"
+    fetch_fallback(Config())  # there now: nothing more
+    fetch_fallback(load_config("call"))  # MediaPipe itself: no fallback to fetch
+    assert len(server["hits"]) == 1
+
+
+def test_a_live_run_goes_on_without_its_fallback_offline(no_model_dir, offline, caplog):
+    from livebokeh.cli import fetch_fallback
+    from livebokeh.config import Config
+
+    with caplog.at_level("WARNING", logger="livebokeh"):
+        fetch_fallback(Config())  # no exception: the fallback is a last resort
+    assert "the live fallback mediapipe is not available" in caplog.text
