@@ -279,7 +279,7 @@ def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeyp
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert main(["--on-demand", "--no-preview"]) == 1
-    assert "rvm weights could not be downloaded" in capsys.readouterr().err
+    assert "the rvm model could not be downloaded" in capsys.readouterr().err
     assert cams.made == []
 
 
