@@ -313,6 +313,25 @@ def check_live(cfg: Any, model: bool = True) -> None:
         check_available(vc, required=vc.on_demand)
     if model:  # (given masks need none)
         check_weights(cfg.segmenter)
+        fetch_fallback(cfg)
+
+
+def fetch_fallback(cfg: Any) -> None:
+    """The live controller's fallback backend's model, fetched before the camera opens when it is
+    missing (not in the middle of a call, when the controller steps down to it). Without it the run
+    goes on: the controller then stays with the run's own model."""
+    from livebokeh import models
+
+    if not cfg.live.adapt or cfg.live.fallback in ("", cfg.segmenter.backend):
+        return
+    m = models.for_backend(cfg.live.fallback, getattr(cfg.segmenter, "model", ""))
+    if m is None or models.find(m.name).ok:
+        return
+    try:
+        models.locate(m.name)
+    except LivebokehError as err:
+        log.warning("the live fallback %s is not available (%s); the run keeps its own model under load",
+                    cfg.live.fallback, one_line(err))
 
 
 def check_weights(sc: Any) -> None:
@@ -322,22 +341,22 @@ def check_weights(sc: Any) -> None:
     from livebokeh import models
     from livebokeh.errors import SetupError
 
-    if sc.backend not in models.manifests():
-        return  # bundled
-    m = models.manifest(sc.backend)
+    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
+    if m is None:
+        return  # no weights file
     named_by = {"deeplab": ("--deeplab-weights", "weights"), "rvm": ("--rvm-weights", "rvm_weights")}.get(sc.backend)
-    if named_by is None:
-        return
-    flag, key = named_by
-    named, source = getattr(sc, key), f"{flag}, segmenter.{key}"
-    if not named and os.environ.get(m.env_var):
-        named, source = os.environ[m.env_var], m.env_var
-    if named:
-        if not Path(named).is_file():
-            raise SetupError(f"the {sc.backend} weights {named} ({source}) do not exist; fix the path, or leave it "
-                             f"out and run `livebokeh models download {sc.backend}`")
-    elif not models.cached_path(m).is_file():
-        models.locate(sc.backend)  # the first use: downloaded before the camera opens
+    if named_by is not None:
+        flag, key = named_by
+        named, source = getattr(sc, key), f"{flag}, segmenter.{key}"
+        if not named and os.environ.get(m.env_var):
+            named, source = os.environ[m.env_var], m.env_var
+        if named:
+            if not Path(named).is_file():
+                raise SetupError(f"the {sc.backend} weights {named} ({source}) do not exist; fix the path, or leave "
+                                 f"it out and run `livebokeh models download {sc.backend}`")
+            return
+    if not models.find(m.name).ok:
+        models.locate(m.name)  # the first use: downloaded before the camera opens
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class SegmenterConfig:
     backend: str = _choice(
         "rvm", BACKENDS,
         "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
-        "mediapipe (bundled, lightest) or deeplab"
+        "mediapipe (lightest; a 0.25 MB model downloaded on first use) or deeplab"
     )
     model: str = _choice(
         "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"

@@ -332,7 +332,7 @@ def test_bench_render_names_a_backend_it_could_not_run(data_dir, tmp_path, monke
                                                             "core_level_encoded": 1.0})
     report = bench_render.run(data_dir, backends=("rvm",))
     (line,) = report["skipped"]
-    assert line.startswith("replacement colours with rvm's alpha: rvm weights could not be downloaded")
+    assert line.startswith("replacement colours with rvm's alpha: the rvm model could not be downloaded")
     assert f"left out: {line}" in bench_render.render(report)
 
 

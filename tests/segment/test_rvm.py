@@ -109,7 +109,7 @@ def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monk
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(ModelError, match=r"rvm weights could not be downloaded .*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
+    with pytest.raises(ModelError, match=r"the rvm model could not be downloaded .*LIVEBOKEH_MODEL_DIR.*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
         create_segmenter("rvm", SegmenterOptions())
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model" * 100)
