@@ -103,7 +103,7 @@ class Report:
     def to_dict(self) -> dict:
         return {**asdict(self), "cores": self.cores}
 
-    def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
+    def write_json(self, path: str | Path, overwrite: bool = False) -> Path:
         """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_json`)."""
         from livebokeh.sinks.files import write_json
 
