@@ -203,13 +203,16 @@ def test_two_runs_writing_one_pattern_at_once_never_interleave(video, mask, tmp_
         env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:
         assert first_run.stdout.readline().strip() == "running"
-        code = main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "b.mp4"),
-                     flag, str(tmp_path / "seq" / second), "--overwrite", "-q"])
-        line = error_line(capsys.readouterr().err)
+        lines = []
+        for overwrite in ([], ["--overwrite"]):  # its files exist: the run, not --overwrite, is what is said
+            code = main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "b.mp4"),
+                         flag, str(tmp_path / "seq" / second), "-q", *overwrite])
+            lines.append((code, error_line(capsys.readouterr().err)))
     finally:
         out, err = first_run.communicate("go on\n", timeout=120)
-    assert code == 1
-    assert f"another livebokeh run (process {first_run.pid}) is writing" in line and "choose another name" in line
+    for code, line in lines:
+        assert code == 1
+        assert f"another livebokeh run (process {first_run.pid}) is writing" in line and "choose another name" in line
     assert first_run.returncode == 0, err
     assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:05d}.png" for i in range(12)]
     assert not (tmp_path / "b.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -170,6 +170,7 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
     Raises:
         ConfigError: the first output that would replace an input, share a path with another
             output, replace an existing file without ``overwrite``, or cannot be written.
+        SinkError: a pattern another live run is writing (:func:`check_unclaimed`).
     """
     ins = [Path(p) for p in inputs]
     for n, out in enumerate(outputs):
@@ -185,6 +186,8 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
         for p in out.existing():
             if p.exists() and not stat.S_ISREG(p.stat().st_mode):  # a link to a device counts as one
                 raise ConfigError(f"{out.flag} {p} is not a regular file (a device or a pipe); give a file name")
+        if out.pattern:  # a live run writing these names: say so rather than "exists"
+            check_unclaimed(out.flag, out.path)
         existing = out.existing()
         if existing and not overwrite:
             more = f" ({len(existing)} files match {out.path.name})" if out.pattern else ""
@@ -471,27 +474,36 @@ def claim_pattern(flag: str, pattern: Path) -> PatternClaim:
         SinkError: another run writes these names now (one line naming its process and what to do).
     """
     path = claim_path(pattern)
-    fd = _lock_claim(flag, pattern, path)
-    claim = PatternClaim(path, fd)
+    claim = PatternClaim(path, _lock_claim(flag, pattern, path))
     try:
-        for other in _glob(pattern.parent, f".*{glob.escape(CLAIM_TAG)}"):
-            if other.name == path.name:
-                continue
-            held = _read_claim(other)
-            if held is None or not _claim_alive(other, held[0]):
-                continue
-            try:
-                overlap = _patterns_overlap(pattern, pattern.parent / held[1])
-            except (ValueError, TypeError):  # not a pattern of ours
-                continue
-            if overlap:
-                raise SinkError(f"{flag} {pattern}: another livebokeh run (process {held[0]}) is writing "
-                                f"{pattern.parent / held[1]}, which gives some of the same names; wait for it "
-                                "to end or choose another name")
+        check_unclaimed(flag, pattern, mine=path)
     except BaseException:
         claim.release()
         raise
     return claim
+
+
+def check_unclaimed(flag: str, pattern: Path, mine: Path | None = None) -> None:
+    """Raise :class:`SinkError` when a live run claims ``pattern`` or a pattern in its folder that
+    can give one of its names (claims other than this run's own ``mine``)."""
+    for other in _glob(pattern.parent, f".*{glob.escape(CLAIM_TAG)}"):
+        if mine is not None and other.name == mine.name:
+            continue
+        held = _read_claim(other)
+        if held is None or not _claim_alive(other, held[0]):
+            continue
+        pid, name = held
+        if name == pattern.name:
+            raise SinkError(f"{flag} {pattern}: another livebokeh run (process {pid}) is writing these files now; "
+                            "wait for it to end or choose another name")
+        try:
+            overlap = _patterns_overlap(pattern, pattern.parent / name)
+        except (ValueError, TypeError):  # not a pattern of ours
+            continue
+        if overlap:
+            raise SinkError(f"{flag} {pattern}: another livebokeh run (process {pid}) is writing "
+                            f"{pattern.parent / name}, which gives some of the same names; wait for it to end "
+                            "or choose another name")
 
 
 def _lock_claim(flag: str, pattern: Path, path: Path) -> int | None:
