@@ -44,12 +44,15 @@ class AnimationSource(Source):
         path: the file.
         pace: deliver frames at their delays, like a camera (playback into a virtual camera).
         what: how errors name the file (``input``, ``background image``).
+        clock_ns, sleep: a monotonic clock and its sleep, injectable for tests.
     """
 
-    def __init__(self, path: str | Path, pace: bool = False, what: str = "input") -> None:
+    def __init__(self, path: str | Path, pace: bool = False, what: str = "input", clock_ns: Any = time.monotonic_ns,
+                 sleep: Any = time.sleep) -> None:
         self.path = Path(path)
         self.pace = pace
         self.what = what
+        self._clock_ns, self._sleep = clock_ns, sleep
         self._count = 0
         self._chunk = 1
         self._held: list[tuple[np.ndarray, int]] = []  # decoded, not yet read: (image, delay ms)
@@ -74,7 +77,7 @@ class AnimationSource(Source):
         fps = Fraction(self._count * 1000, max(1, round(total_ms))).limit_denominator(1001)
         h, w = self._held[0][0].shape[:2]
         self._size = (w, h)
-        self._t0 = time.monotonic_ns()
+        self._t0 = self._clock_ns()
         return StreamInfo(name=self.path.name, width=w, height=h, fps=fps, live=self.pace, frame_count=self._count)
 
     def _decode_more(self) -> bool:
@@ -110,10 +113,10 @@ class AnimationSource(Source):
 
             image = fit_picture(image, self._size)
         if self.pace:
-            wait = self._t0 + self._time_ms * 1_000_000 - time.monotonic_ns()
+            wait = self._t0 + self._time_ms * 1_000_000 - self._clock_ns()
             if wait > 0:
-                time.sleep(wait / 1e9)
-        frame = Frame(image, self._index, time.monotonic_ns(), self._time_ms / 1000)
+                self._sleep(wait / 1e9)
+        frame = Frame(image, self._index, self._clock_ns(), self._time_ms / 1000)
         self._index += 1
         self._time_ms += delay
         return frame

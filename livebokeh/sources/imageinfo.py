@@ -46,7 +46,7 @@ def probe_image(path: str | Path) -> ImageInfo | None:
                 return _png(fh)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
                 return _webp(fh)
-    except (OSError, struct.error, ValueError):
+    except (OSError, struct.error, ValueError, IndexError):
         return None
     try:
         if head[:6] in (b"GIF87a", b"GIF89a"):
@@ -59,7 +59,7 @@ def probe_image(path: str | Path) -> ImageInfo | None:
             return _tiff(path)
         if head[:1] == b"P" and head[1:2] in b"123456":
             return _pnm(head)
-    except (OSError, struct.error, ValueError):
+    except (OSError, struct.error, ValueError, IndexError, KeyError):
         return None
     return None
 
