@@ -14,11 +14,13 @@ FLASH = 255  # the flash frame's grey level; the others are dark
 
 def av_clip(path: Path, *, seconds: float = 3.0, fps: int = 30, size: tuple[int, int] = (64, 48),
             video_start: float = 0.0, audio_start: float | None = 0.0, flash_at: float = 2.0,
-            audio_codec: str = "aac", sizes: list[tuple[int, int]] | None = None, pattern: bool = False) -> Path:
+            audio_codec: str = "aac", sizes: list[tuple[int, int]] | None = None, pattern: bool = False,
+            options: dict[str, str] | None = None) -> Path:
     """A clip: ``seconds`` of video from ``video_start`` (dark frames, one white frame at
     ``flash_at`` s of the file's time) and ``seconds`` of sound from ``audio_start`` (silence, a
     loud burst at ``flash_at``; None: no sound). ``sizes`` gives the picture size per frame (a
-    stream that changes size); ``pattern`` gives each frame a texture (for the decoder's sake).
+    stream that changes size); ``pattern`` gives each frame a texture (for the decoder's sake);
+    ``options`` go to the muxer (``{"movflags": "+faststart"}``: an MP4's index first).
 
     The container follows the ending (``.mp4``, ``.mkv``, ``.ts``, ``.mov``, ``.webm``); H.264
     with B-frames (VP9 in WebM)."""
@@ -29,7 +31,7 @@ def av_clip(path: Path, *, seconds: float = 3.0, fps: int = 30, size: tuple[int,
     acodec = "libopus" if suffix == ".webm" else audio_codec
     n = round(seconds * fps)
     sizes = sizes or [size] * n
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options=options or {}) as c:
         v = c.add_stream(vcodec, rate=fps, options={"bf": "2", "g": str(fps)} if vcodec == "libx264" else {})
         v.width, v.height, v.pix_fmt = *sizes[0], "yuv420p"
         v.codec_context.time_base = Fraction(1, fps)
