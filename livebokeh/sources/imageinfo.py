@@ -35,8 +35,9 @@ class ImageInfo:
 
 
 def probe_image(path: str | Path) -> ImageInfo | None:
-    """The header of a PNG (APNG), JPEG, WebP, BMP, GIF, TIFF or PNM file; None when the file
-    cannot be read or its format is none of these (or its header is damaged)."""
+    """The header of a PNG (APNG), JPEG, WebP, BMP, GIF, TIFF, PNM, JPEG 2000 or Radiance HDR
+    file; None when the file cannot be read or its format is none of these (or its header is
+    damaged). (OpenEXR, which OpenCV's wheels leave off, is left to OpenCV's own limit.)"""
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEAD)
@@ -59,6 +60,10 @@ def probe_image(path: str | Path) -> ImageInfo | None:
             return _tiff(path)
         if head[:1] == b"P" and head[1:2] in b"123456":
             return _pnm(head)
+        if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
+            return _jp2(head)
+        if head[:2] == b"#?":
+            return _hdr(head)
     except (OSError, struct.error, ValueError, IndexError, KeyError):
         return None
     return None
@@ -179,3 +184,25 @@ def _pnm(head: bytes) -> ImageInfo:
         if len(words) >= 2:
             return ImageInfo(int(words[0]), int(words[1]))
     raise ValueError("no PNM size")
+
+
+def _jp2(head: bytes) -> ImageInfo:
+    """JPEG 2000: the ``ihdr`` box of a JP2 file, or a bare codestream's SIZ marker."""
+    if head[:4] == b"\xff\x4f\xff\x51":  # SOC, then SIZ: Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz
+        xsiz, ysiz, xo, yo = struct.unpack(">IIII", head[8:24])
+        return ImageInfo(xsiz - xo, ysiz - yo)
+    at = head.find(b"ihdr")
+    if at < 0:
+        raise ValueError("no ihdr")
+    height, width = struct.unpack(">II", head[at + 4:at + 12])
+    return ImageInfo(width, height)
+
+
+def _hdr(head: bytes) -> ImageInfo:
+    """Radiance HDR: the resolution line after the header's blank line (``-Y h +X w``)."""
+    _, _, rest = head.partition(b"\n\n")
+    words = rest.split(b"\n", 1)[0].split()
+    if len(words) != 4:
+        raise ValueError("no HDR resolution")
+    sizes = {words[0][-1:]: int(words[1]), words[2][-1:]: int(words[3])}
+    return ImageInfo(sizes[b"X"], sizes[b"Y"])
