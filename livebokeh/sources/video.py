@@ -135,13 +135,15 @@ class VideoFileSource(Source):
 
         The count is the header's less the samples an MP4/MOV edit list hides (see
         :func:`frame_count`); the time is where the video track ends, as its edit list shows it
-        (see :func:`expected_end`).
+        (see :func:`expected_end`), unless the timestamps jumped (joined files: the header's end
+        is no longer where the timeline ends).
         """
         slack = 3 / (self._fps or 30.0)
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
+        timed = self._timeline is None or self._timeline.jumps == 0
         short = (self._expected is not None and self._decoded < self._expected - 1) or (
-            self._end is not None and self._last_end is not None and self._last_end + slack < self._end
+            timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
         if short:
             raise SourceError(

@@ -219,3 +219,51 @@ def test_joined_mpeg_ts_keeps_each_parts_sound_with_its_pictures(tmp_path):
     assert len(flashes) == 2
     bursts = [min(t for t in loud if abs(t - f) < 0.5) for f in flashes]
     assert all(abs(b - f) < 1 / 30 + 0.005 for f, b in zip(flashes, bursts)), (flashes, bursts)
+
+
+def test_two_sound_streams_that_start_apart_each_keep_their_timing(tmp_path):
+    """Two audio streams starting at 0 and 0.5 s, the picture at 1 s: each stream's burst stays
+    with the white frame, copied or re-encoded."""
+    import av
+
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        tracks = [c.add_stream("aac", rate=48000), c.add_stream("aac", rate=48000)]
+        for a in tracks:
+            a.layout = "mono"
+        events = [(1.0 + i / 30, -1, i) for i in range(60)]
+        events += [(start + k / 48000, n, k) for n, start in enumerate((0.0, 0.5)) for k in range(0, 96000, 1024)]
+        for t, n, k in sorted(events):
+            if n < 0:
+                f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 255 if k == 30 else 30, np.uint8), format="bgr24")
+                f.pts, f.time_base = round(t * 30), Fraction(1, 30)
+                for p in v.encode(f):
+                    c.mux(p)
+                continue
+            ts = t + np.arange(1024) / 48000
+            x = np.where(np.abs(ts - 2.05) < 0.05, 0.8 * np.sin(2 * np.pi * 1000 * ts), 0).astype(np.float32)
+            fr = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = 48000, round(t * 48000), Fraction(1, 48000)
+            for p in tracks[n].encode(fr):
+                c.mux(p)
+        for s in (v, *tracks):
+            for p in s.encode(None):
+                c.mux(p)
+    for suffix in (".mkv", ".webm"):
+        out = _through(src, tmp_path / f"out{suffix}")
+        with av.open(str(out)) as c:
+            flash = [f.time for f in c.decode(video=0) if f.to_ndarray(format="gray").mean() > 200]
+            count = len(c.streams.audio)
+        bursts = []
+        for i in range(count):
+            with av.open(str(out)) as c:
+                for f in c.decode(audio=i):
+                    x = np.abs(f.to_ndarray()).max(axis=0)
+                    on = np.nonzero(x > 0.2)[0]
+                    if on.size:
+                        bursts.append(f.time + on[0] / f.sample_rate)
+                        break
+        assert count == 2 and len(flash) == 1 and len(bursts) == 2
+        assert all(abs(b - flash[0]) < 1 / 30 + 0.005 for b in bursts), (suffix, flash, bursts)

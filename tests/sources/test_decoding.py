@@ -237,3 +237,43 @@ def test_a_video_that_starts_after_its_sound_keeps_its_start(tmp_path):
     frames, error = _read_all(av_clip(tmp_path / "in.mkv", video_start=1.0, audio_start=0.0))
     assert error is None and len(frames) == 90
     assert abs(frames[0].time_s - 1.0) < 1e-3  # on the file's timeline, whose 0 is the sound's start
+
+
+def test_a_vp9_webm_that_changes_size_at_a_keyframe_keeps_every_frame(tmp_path):
+    """WebRTC recordings change size midway: VP9 keyframes carry the new size."""
+    import av
+
+    def packets(size, n, start):
+        enc = av.CodecContext.create("libvpx-vp9", "w")
+        enc.width, enc.height, enc.pix_fmt = *size, "yuv420p"
+        enc.time_base, enc.framerate = Fraction(1, 30), 30
+        out = []
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 120, np.uint8), format="bgr24")
+            f.pts, f.time_base = start + i, Fraction(1, 30)
+            out += enc.encode(f)
+        return out + enc.encode(None)
+
+    path = tmp_path / "resized.webm"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libvpx-vp9", rate=30)
+        s.width, s.height, s.pix_fmt = 96, 96, "yuv420p"
+        for p in packets((96, 96), 20, 0) + packets((128, 72), 25, 20):
+            p.stream, p.time_base = s, Fraction(1, 30)
+            c.mux(p)
+    frames, error = _read_all(path)
+    assert error is None and len(frames) == 45 and {f.image.shape for f in frames} == {(96, 96, 3)}
+    assert frames[-1].image[48, 48].mean() > 100 and frames[-1].image[5, 48].max() < 20  # fitted, bars above
+
+
+def test_a_forward_jump_in_mpeg_ts_is_closed_and_not_called_truncated(tmp_path):
+    """A second part that starts 30 s later (a TS discontinuity): one timeline, every frame, and
+    the header's 32 s end is not taken for a cut-short file."""
+    parts = [av_clip(tmp_path / "a.ts", seconds=2, audio_start=0.0),
+             av_clip(tmp_path / "b.ts", seconds=2, video_start=30.0, audio_start=30.0)]
+    joined = tmp_path / "jump.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    frames, error = _read_all(joined)
+    assert error is None and len(frames) == 120
+    steps = np.diff([f.time_s for f in frames])
+    assert (steps > 0).all() and steps.max() < 2.5 / 30
