@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
 
     g = p.add_argument_group("input and output")
-    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg)
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH|FILE", default=cfg)
+    g.add_argument("--loop", dest="camera.loop", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--input", "-i", metavar="FILE", nargs="+",
                    help="process video or image files (or a folder of images) instead of a camera")
     g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")
@@ -431,7 +432,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, is_still_input, source_for_input
+    from livebokeh.sources import SOURCES, camera_source, is_image_path, is_still_input, source_for_input
     from livebokeh.sources.ondemand import OnDemand
 
     if job.input and is_still_input(job.input) and not (job.output or job.save_mask or job.alpha_output):
@@ -440,20 +441,15 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
 
     with ExitStack() as stack:
-        if job.input:
-            # A video without outputs is played like a camera (paced) into the live outputs.
-            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
+        if job.input and (job.output or job.save_mask or job.alpha_output or is_still_input(job.input)):
+            source = source_for_input(job.input)
+        elif job.input:  # a video (or an animation) without outputs is played as a camera into the live outputs
+            source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
         else:
-            c = cfg.camera
-
-            def camera() -> Source:
-                return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
-                                    watchdog_s=c.watchdog)
-
-            source = camera()
+            source = camera_source(cfg.camera)
             if cfg.virtual_camera.on_demand:
                 check_on_demand(cfg)
-                source = OnDemand(camera)
+                source = OnDemand(lambda: camera_source(cfg.camera))
         info = source.open()
         stack.callback(source.close)
         if job.output and info.still != is_image_path(job.output):

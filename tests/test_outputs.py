@@ -214,7 +214,7 @@ def test_two_runs_writing_one_pattern_at_once_never_interleave(video, mask, tmp_
         assert code == 1
         assert f"another livebokeh run (process {first_run.pid}) is writing" in line and "choose another name" in line
     assert first_run.returncode == 0, err
-    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:05d}.png" for i in range(12)]
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
     assert not (tmp_path / "b.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -198,7 +198,8 @@ class Pipeline(Closeable):
 
     @property
     def frames_in(self) -> int:
-        return self._run.frames_in
+        """Frames captured: read, and (live) passed over by the source before they could be."""
+        return self._run.frames_in + self._run.skipped
 
     @property
     def dropped(self) -> int:
@@ -225,7 +226,7 @@ class Pipeline(Closeable):
         return Report(
             source=self.info.name,
             live=self.info.live,
-            frames_in=self._run.frames_in,
+            frames_in=self.frames_in,
             frames_out=lat.frames_out,
             dropped=self.dropped,
             output_fps=(lat.frames_out - 1) / span if lat.frames_out > 1 and span > 0 else 0.0,

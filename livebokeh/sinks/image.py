@@ -10,7 +10,7 @@ import numpy as np
 from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, claim_pattern, write_bytes
+from livebokeh.sinks.files import check_pattern, claim_pattern, numbered, write_bytes
 from livebokeh.sources.base import IMAGE_SUFFIXES
 from livebokeh.types import Composite
 
@@ -34,7 +34,8 @@ def check_image_path(path: str | Path) -> Path:
 
 
 class ImageSequence(Closeable):
-    """One image per frame under a printf pattern (``masks/%05d.png``), numbered by frame index.
+    """One image per frame under a printf pattern (``masks/%05d.png``), named by the number of
+    its source frame counted from 1 (:func:`~livebokeh.sinks.files.numbered`).
 
     The pattern is claimed for the run (:func:`~livebokeh.sinks.files.claim_pattern`): a second
     run writing it at the same time is refused. Each image is published on its own; without
@@ -55,7 +56,8 @@ class ImageSequence(Closeable):
         self._claim = claim_pattern(flag, self.path)
 
     def name(self, index: int) -> Path:
-        return Path(str(self.path) % index)
+        """The file of the frame of 0-based ``index``."""
+        return numbered(self.path, index)
 
     def write(self, index: int, image: np.ndarray) -> Path:
         return write_image(self.name(index), image, self.overwrite)

@@ -7,7 +7,7 @@ from pathlib import Path
 from livebokeh.sinks.base import SINKS, Sink
 from livebokeh.sinks.files import is_pattern
 from livebokeh.sinks.image import ImageSequence, check_image_path, write_image
-from livebokeh.sinks.video import VideoWriter
+from livebokeh.sinks.video import VideoWriter, live_capture
 from livebokeh.types import Composite, StreamInfo
 
 
@@ -15,8 +15,9 @@ from livebokeh.types import Composite, StreamInfo
 class MaskSink(Sink):
     """Writes alpha as 0..255 gray.
 
-    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, numbered by frame
-      index (:class:`~livebokeh.sinks.image.ImageSequence`: claimed for the run).
+    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, named by
+      the number of its source frame counted from 1 (:func:`~livebokeh.sinks.files.numbered`;
+      :class:`~livebokeh.sinks.image.ImageSequence`: claimed for the run).
     - a still input: one image.
     - a video input: a video with the same frame count (lossless FFV1 for ``.mkv``).
     """
@@ -25,6 +26,7 @@ class MaskSink(Sink):
 
     def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = False) -> None:
         self.path = Path(path)
+        self._live = info.live
         self.overwrite = overwrite
         self.frames = 0
         self._writer: VideoWriter | None = None
@@ -39,7 +41,7 @@ class MaskSink(Sink):
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(gray, item.frame.time_s)
+            self._writer.write(gray, item.frame.time_s, live_capture(item, self._live))
         elif self._sequence is not None:
             self._sequence.write(item.frame.index, gray)
         else:

@@ -1,4 +1,6 @@
-"""Animated PNG and WebP: every frame, read as a video (OpenCV's ``imreadanimation``).
+"""Animated PNG and WebP: every frame, read as a video (OpenCV's ``imreadanimation``; FFmpeg
+decodes no animated WebP). Played as a camera, :class:`~livebokeh.sources.clip.ClipCamera`
+paces it as it paces a video.
 
 Each frame keeps its own delay: frame ``i`` is shown at the sum of the delays before it (a
 delay under 20 ms counts as 100 ms, as browsers play such files). The frames are decoded in
@@ -42,17 +44,16 @@ class AnimationSource(Source):
 
     Args:
         path: the file.
-        pace: deliver frames at their delays, like a camera (playback into a virtual camera).
         what: how errors name the file (``input``, ``background image``).
-        clock_ns, sleep: a monotonic clock and its sleep, injectable for tests.
+        clock_ns: monotonic clock for the frames' capture times, injectable for tests.
+
+    Frames come as fast as they are asked for, as a video file's do.
     """
 
-    def __init__(self, path: str | Path, pace: bool = False, what: str = "input", clock_ns: Any = time.monotonic_ns,
-                 sleep: Any = time.sleep) -> None:
+    def __init__(self, path: str | Path, what: str = "input", clock_ns: Any = time.monotonic_ns) -> None:
         self.path = Path(path)
-        self.pace = pace
         self.what = what
-        self._clock_ns, self._sleep = clock_ns, sleep
+        self._clock_ns = clock_ns
         self._count = 0
         self._chunk = 1
         self._held: list[tuple[np.ndarray, int]] = []  # decoded, not yet read: (image, delay ms)
@@ -60,7 +61,6 @@ class AnimationSource(Source):
         self._index = 0  # index of the next frame to give
         self._time_ms = 0
         self._size = (0, 0)
-        self._t0 = 0
 
     def _open(self) -> StreamInfo:
         info = probe_image(self.path)
@@ -77,8 +77,7 @@ class AnimationSource(Source):
         fps = Fraction(self._count * 1000, max(1, round(total_ms))).limit_denominator(1001)
         h, w = self._held[0][0].shape[:2]
         self._size = (w, h)
-        self._t0 = self._clock_ns()
-        return StreamInfo(name=self.path.name, width=w, height=h, fps=fps, live=self.pace, frame_count=self._count)
+        return StreamInfo(name=self.path.name, width=w, height=h, fps=fps, live=False, frame_count=self._count)
 
     def _decode_more(self) -> bool:
         """Decode the next group of frames into ``_held``; False when none is left."""
@@ -112,10 +111,6 @@ class AnimationSource(Source):
             from livebokeh.sources.decoding import fit_picture
 
             image = fit_picture(image, self._size)
-        if self.pace:
-            wait = self._t0 + self._time_ms * 1_000_000 - self._clock_ns()
-            if wait > 0:
-                self._sleep(wait / 1e9)
         frame = Frame(image, self._index, self._clock_ns(), self._time_ms / 1000)
         self._index += 1
         self._time_ms += delay

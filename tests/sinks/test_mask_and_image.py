@@ -22,14 +22,14 @@ VIDEO = StreamInfo("v", 32, 24, Fraction(30), live=False, frame_count=3)
 STILL = StreamInfo("s", 32, 24, Fraction(1), live=False, frame_count=1, still=True)
 
 
-def test_pattern_writes_one_png_per_frame_numbered_by_index(tmp_path):
+def test_pattern_writes_one_png_per_frame_numbered_from_1(tmp_path):
     sink = MaskSink(tmp_path / "m_%04d.png", VIDEO)
     for i in range(3):
         sink.write(_item(i))
     sink.close()
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["m_0000.png", "m_0001.png", "m_0002.png"]
-    m = cv2.imread(str(tmp_path / "m_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert files == ["m_0001.png", "m_0002.png", "m_0003.png"]  # frame 0 is the first: 1, as FFmpeg counts
+    m = cv2.imread(str(tmp_path / "m_0002.png"), cv2.IMREAD_UNCHANGED)
     assert m.dtype == np.uint8 and m.ndim == 2
     assert m[5, 0] == 255 and m[5, -1] == 0 and m[0, 0] == 128
 
@@ -68,8 +68,8 @@ def test_alpha_output_stores_the_persons_own_colours(tmp_path):
         sink = AlphaVideoSink(tmp_path / name, VIDEO, unmix=unmix)
         sink.write(item)
         sink.close()
-    unmixed = cv2.imread(str(tmp_path / "u_0.png"), cv2.IMREAD_UNCHANGED)
-    as_captured = cv2.imread(str(tmp_path / "f_0.png"), cv2.IMREAD_UNCHANGED)
+    unmixed = cv2.imread(str(tmp_path / "u_1.png"), cv2.IMREAD_UNCHANGED)
+    as_captured = cv2.imread(str(tmp_path / "f_1.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(unmixed[..., 3], as_captured[..., 3])
     np.testing.assert_array_equal(as_captured[..., :3], frame)
     ramp = (alpha > 0.1) & (alpha < 0.9)
@@ -91,27 +91,27 @@ def _pattern_sink(kind, path, overwrite=False):
 
 @pytest.mark.parametrize("kind", ["mask", "alpha"])
 def test_a_patterns_file_that_appears_during_the_run_is_kept(tmp_path, kind):
-    """Another program writes frame 2's name after the run started: without overwrite its file
-    stays, this run's image goes to a partial name, and the write says so."""
+    """Another program writes the third frame's name (00003.png) after the run started: without
+    overwrite its file stays, this run's image goes to a partial name, and the write says so."""
     sink = _pattern_sink(kind, tmp_path / "%05d.png")
     sink.write(_item(0))
     sink.write(_item(1))
-    (tmp_path / "00002.png").write_bytes(b"the other program's")
-    with pytest.raises(SinkError, match=r"00002.png appeared during the run .* this run's result is in .*00002.partial.png"):
+    (tmp_path / "00003.png").write_bytes(b"the other program's")
+    with pytest.raises(SinkError, match=r"00003.png appeared during the run .* this run's result is in .*00003.partial.png"):
         sink.write(_item(2))
     sink.close()
-    assert (tmp_path / "00002.png").read_bytes() == b"the other program's"
-    assert cv2.imread(str(tmp_path / "00002.partial.png"), cv2.IMREAD_UNCHANGED) is not None
-    assert cv2.imread(str(tmp_path / "00001.png"), cv2.IMREAD_UNCHANGED) is not None
+    assert (tmp_path / "00003.png").read_bytes() == b"the other program's"
+    assert cv2.imread(str(tmp_path / "00003.partial.png"), cv2.IMREAD_UNCHANGED) is not None
+    assert cv2.imread(str(tmp_path / "00002.png"), cv2.IMREAD_UNCHANGED) is not None
 
 
 @pytest.mark.parametrize("kind", ["mask", "alpha"])
 def test_with_overwrite_a_patterns_file_is_replaced(tmp_path, kind):
     sink = _pattern_sink(kind, tmp_path / "%05d.png", overwrite=True)
-    (tmp_path / "00000.png").write_bytes(b"an older run's")
+    (tmp_path / "00001.png").write_bytes(b"an older run's")
     sink.write(_item(0))
     sink.close()
-    assert cv2.imread(str(tmp_path / "00000.png"), cv2.IMREAD_UNCHANGED) is not None
+    assert cv2.imread(str(tmp_path / "00001.png"), cv2.IMREAD_UNCHANGED) is not None
     assert not list(tmp_path.glob("*partial*"))
 
 
@@ -140,7 +140,7 @@ def test_patterns_that_never_meet_run_side_by_side(tmp_path):
     for s in sinks:
         s.write(_item(0))
         s.close()
-    assert {p.name for p in tmp_path.rglob("*.png")} == {"m00000.png", "a00000.png"}
+    assert {p.name for p in tmp_path.rglob("*.png")} == {"m00001.png", "a00001.png"}
     assert len(list(tmp_path.rglob("*.png"))) == 3
 
 
@@ -170,7 +170,7 @@ def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over
     sink = _pattern_sink("mask", tmp_path / "%05d.png")
     sink.write(_item(0))
     sink.close()
-    assert (tmp_path / "00000.png").is_file() and not list(tmp_path.glob(".*livebokeh-claim"))
+    assert (tmp_path / "00001.png").is_file() and not list(tmp_path.glob(".*livebokeh-claim"))
 
 
 def test_no_writer_replaces_files_unless_asked():

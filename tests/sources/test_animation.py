@@ -63,21 +63,23 @@ def test_long_animations_are_decoded_in_groups_with_the_same_frames(tmp_path, mo
     assert all(np.array_equal(a.image, b.image) and a.time_s == b.time_s for a, b in zip(whole, grouped))
 
 
-def test_pacing_plays_the_delays(tmp_path):
-    """Paced (played into a virtual camera), each frame comes when its delay says (a fake clock
-    that moves when slept on)."""
-    now = [10**9]
+def test_played_as_a_camera_each_frame_comes_at_its_delay(tmp_path):
+    """``--camera anim.webp`` (or ``--input`` without outputs): the clip camera paces an animation
+    as it paces a video (a virtual clock that moves when slept on)."""
+    from livebokeh.sources import ClipCamera, is_clip
+    from tests.sources.test_clip import Clock
 
-    def sleep(seconds):
-        now[0] += round(seconds * 1e9)
-
-    path = make_animation(tmp_path / "a.png")
-    with AnimationSource(path, pace=True, clock_ns=lambda: now[0], sleep=sleep) as s:
-        assert s.info.live
-        captured = []
-        while (f := s.read()) is not None:
-            captured.append((f.capture_ns - 10**9) / 1e9)
-    assert captured == pytest.approx([0.0, 0.05, 0.15, 0.35, 0.45])
+    path = make_animation(tmp_path / "a.webp")
+    assert is_clip(str(path))
+    clock = Clock()
+    with ClipCamera(path, clock_ns=clock, sleep=clock.sleep) as cam:
+        assert cam.info.live and (cam.info.width, cam.info.height) == (40, 30)
+        start = clock.ns
+        shown = []
+        while (f := cam.read()) is not None:
+            shown.append(((f.capture_ns - start) / 1e9, round(float(f.image.mean()))))
+    assert shown == [(pytest.approx(t, abs=1e-6), v) for t, v in
+                     [(0.0, 0), (0.05, 40), (0.15, 80), (0.35, 120), (0.45, 160)]]
 
 
 def test_a_broken_animation_is_one_line(tmp_path):
