@@ -29,7 +29,7 @@ import numpy as np
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, numbered, publish, reason, temp_path
+from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
