@@ -370,7 +370,7 @@ class Job:
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
-    from livebokeh.sources import IMAGE_SUFFIXES
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation
 
     inputs: list[str] = []
     for item in args.input or []:
@@ -401,6 +401,8 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if is_animation(p):  # read as a video
+            suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
         key = os.path.normcase(os.path.abspath(out))
         if key in taken:
@@ -443,16 +445,17 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
 def _check_ending(out: Any, job: Job) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
 
-    still = job.input is not None and is_image_path(job.input)
+    still = job.input is not None and is_still_input(job.input)
     images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
         IMAGE_SUFFIXES, "images")
     if out.pattern or still:
         allowed, what = images, kind
     else:
         allowed = {"--output": COLOR_CODECS, "--save-mask": MASK_CODECS, "--alpha-output": ALPHA_CODECS}[out.flag]
-        what = f"videos ({'a camera' if job.input is None else 'the input'} gives video)"
+        what = "videos (" + ("a camera gives video" if job.input is None else "the input is an animated image, read "
+                             "as a video" if is_animation(job.input) else "the input gives video") + ")"
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
@@ -505,10 +508,10 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import SOURCES, camera_source, is_image_path, source_for_input
+    from livebokeh.sources import SOURCES, camera_source, is_image_path, is_still_input, source_for_input
     from livebokeh.sources.ondemand import OnDemand
 
-    if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
+    if job.input and is_still_input(job.input) and not (job.output or job.save_mask or job.alpha_output):
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
     if job.output and job.input is None and is_image_path(job.output):
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
@@ -520,9 +523,9 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         live = not (job.output or job.save_mask or job.alpha_output)
         if live or job.input is None:
             check_live(cfg, model=not args.mask)
-        if job.input and (not live or is_image_path(job.input)):
+        if job.input and (not live or is_still_input(job.input)):
             source = source_for_input(job.input)
-        elif job.input:  # a video without outputs is played as a camera into the live outputs
+        elif job.input:  # a video (or an animation) without outputs is played as a camera into the live outputs
             source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
         else:
             source = camera_source(cfg.camera)
