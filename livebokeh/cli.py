@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|soak|framing|ondemand   benchmarks
+  livebokeh bench models|quality|render|pipeline|cost|live|soak|framing|ondemand   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
 
@@ -33,6 +33,7 @@ examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
   livebokeh --camera 1 --config call --no-preview
   livebokeh --input talk.mp4 --output talk_portrait.mp4
+  livebokeh --camera talk.mp4 --loop              a recording played as the webcam (try settings, demos)
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 

@@ -70,6 +70,7 @@ class ClipCamera(Source):
             info = dataclasses.replace(info, fps=Fraction(self.fps).limit_denominator(1001))
         self._period = 1.0 / float(info.fps) if info.fps else 1 / 30
         self._offset, self._base, self._last_t, self._in_repeat = 0.0, 0, 0.0, 0
+        self._first_t: float | None = None  # the first picture's time in the file
         self._repeat_start = False
         self._wake.clear()
         self._t0 = None  # the clip starts playing at the first read (not while a model loads)
@@ -98,6 +99,9 @@ class ClipCamera(Source):
             if frame is None:
                 return None
             t = frame.time_s if frame.time_s is not None and not self.fps else frame.index * self._period
+            if self._first_t is None:
+                self._first_t = t
+            t -= self._first_t  # from the first picture (a file's sound may start before it)
             self._last_t, self._in_repeat = t, frame.index + 1
             if self._t0 is None:
                 self._t0 = self._clock_ns() - int((self._offset + t) * 1e9)

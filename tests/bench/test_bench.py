@@ -88,7 +88,8 @@ def test_bench_soak_short(data_dir, tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["bench", "soak", "--data", str(data_dir), "--short", "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["frames"] == 300 and r["frames_out"] + r["dropped"] == 300
+    # 300 frames read; the clip, played as a camera, may pass over more while the machine is busy
+    assert r["frames"] >= 300 and r["frames_out"] + r["dropped"] == r["frames"]
     assert r["threads_after"] <= r["threads_before"] + 1  # every pipeline thread ended
     assert r["rss_mb_max"] > 0 and "RSS" in capsys.readouterr().out
 

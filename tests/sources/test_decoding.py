@@ -216,7 +216,7 @@ def test_fit_picture_keeps_the_aspect_inside_the_size(image, size):
     assert out.shape == (size[1], size[0], 3) and out.dtype == np.uint8
     filled = out.max(axis=2) > 0
     rows, cols = np.nonzero(filled.any(axis=1))[0], np.nonzero(filled.any(axis=0))[0]
-    h, w = rows.ptp() + 1, cols.ptp() + 1
+    h, w = np.ptp(rows) + 1, np.ptp(cols) + 1
     assert (w == size[0] or h == size[1])  # touches two sides
     assert abs(w / h - image[1] / image[0]) <= max(1 / h, 1 / w) * (image[1] / image[0]) + 1 / min(h, w) + 0.05
 
