@@ -11,12 +11,12 @@ from livebokeh.sources import ClipCamera, Reconnecting, camera_source, is_clip
 
 
 def numbered_clip(path, frames=12, fps=10, size=(64, 48)):
-    """A lossless clip whose frame ``i`` is gray level ``10 * i`` (its number can be read back)."""
+    """A lossless clip whose frame ``i`` is gray level ``10 * i`` (its number can be read back; up to 25 frames)."""
     with av.open(str(path), "w") as c:
         s = c.add_stream("ffv1", rate=fps)
         s.width, s.height, s.pix_fmt = size[0], size[1], "bgr0"
         for i in range(frames):
-            img = np.full((size[1], size[0], 3), 10 * i, np.uint8)
+            img = np.full((size[1], size[0], 3), (10 * i) % 250, np.uint8)
             for packet in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
                 c.mux(packet)
         for packet in s.encode():
