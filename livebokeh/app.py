@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from livebokeh.config import Config
+from livebokeh.config import Config, with_backend
 from livebokeh.controls import LiveControls
 from livebokeh.pipeline import Pipeline, pacing
 from livebokeh.render import Background
@@ -121,8 +121,8 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
                                            guided="off", islands=0.0, lookahead=0)
         else:
             name = backend or cfg.segmenter.backend
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live,
-                                                   plan, backend=name)
+            options = SegmenterOptions.from_config(with_backend(cfg, name), (info.width, info.height), info.still,
+                                                   info.live, plan)
             segmenter = stack.enter_context(create_segmenter(name, options))
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,

@@ -89,16 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("segmentation")
     g.add_argument("--backend", dest="segmenter.backend", default=cfg)
-    g.add_argument("--model", dest="segmenter.model", default=cfg)
+    g.add_argument("--model", dest="mediapipe.model", default=cfg)
     g.add_argument("--threads", dest="segmenter.threads", default=cfg)
-    g.add_argument("--model-size", dest="segmenter.size", metavar="PX", default=cfg)
-    g.add_argument("--backbone", dest="segmenter.backbone", metavar="PX", default=cfg)
+    g.add_argument("--model-size", dest="model.size", metavar="PX", default=cfg)
+    g.add_argument("--backbone", dest="rvm.backbone", metavar="PX", default=cfg)
     g.add_argument("--model-rate", dest="segmenter.rate", metavar="N", default=cfg)
-    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg)
-    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg)
-    g.add_argument("--precision", dest="segmenter.precision", default=cfg)
-    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg)
-    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg)
+    g.add_argument("--model-aspect", dest="deeplab.aspect", metavar="SHAPE", default=cfg)
+    g.add_argument("--runtime", dest="deeplab.runtime", default=cfg)
+    g.add_argument("--precision", dest="deeplab.precision", default=cfg)
+    g.add_argument("--deeplab-weights", dest="deeplab.weights", metavar="FILE", default=cfg)
+    g.add_argument("--rvm-weights", dest="rvm.weights", metavar="FILE", default=cfg)
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)
     g.add_argument("--mask-low", dest="mask.low", default=cfg)
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--light-wrap", dest="render.light_wrap", metavar="S", default=cfg)
     g.add_argument("--light-wrap-size", dest="render.light_wrap_size", metavar="F", default=cfg)
     g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg)
+    g.add_argument("--mirror", dest="render.mirror", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--mask", metavar="PATH",
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--on-demand", dest="virtual_camera.on_demand", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control", dest="control.enabled", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control-port", dest="control.port", metavar="PORT", default=cfg)
+    g.add_argument("--backgrounds", dest="control.backgrounds", metavar="DIR", default=cfg)
 
     g = p.add_argument_group("general")
     g.add_argument("--config", "-c", metavar="FILE|PRESET", action="append",
@@ -214,6 +218,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if "." in k}
 
 
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Settings key -> the flag that sets it (``mediapipe.model`` -> ``--model``), for messages."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
+
+
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
 COMMANDS = {
     "models": "livebokeh.commands.models",
@@ -242,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0

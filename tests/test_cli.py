@@ -468,13 +468,13 @@ def test_quality_best_sets_what_each_backend_needs_and_flags_still_win(capsys):
         return tomllib.loads(capsys.readouterr().out)
 
     mp = printed("--quality", "best", "--backend", "mediapipe")
-    assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["segmenter"]["size"] == 0
+    assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["mediapipe"]["model"] == "general"
     dl = printed("--quality", "best", "--backend", "deeplab")
-    assert (dl["segmenter"]["size"], dl["segmenter"]["aspect"]) == (513, "frame")
+    assert (dl["deeplab"]["size"], dl["deeplab"]["aspect"]) == (513, "frame")
     rvm = printed("--quality", "best")  # the default backend
-    assert (rvm["segmenter"]["backend"], rvm["segmenter"]["backbone"], rvm["segmenter"]["size"]) == ("rvm", 512, 0)
+    assert (rvm["segmenter"]["backend"], rvm["rvm"]["backbone"], rvm["rvm"]["size"]) == ("rvm", 512, 0)
     assert rvm["mask"]["lookahead"] == -1  # look-ahead measured no gain on RVM
-    assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["segmenter"]["backbone"] == 448
+    assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["rvm"]["backbone"] == 448
     assert printed("--quality", "fast", "--lookahead", "3")["mask"]["lookahead"] == 3
 
 

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, scratch_dir, table, video_frames
-from livebokeh.config import Config, load_config, sections
+from livebokeh.config import Config, load_config, sections, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.app import open_pipeline, open_sinks
 from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -149,8 +149,8 @@ def segmenter_alone(path: Path, backend: str, cfg: Config) -> dict:
     its fastest here, and OpenCV's default threads)."""
     src = VideoFileSource(path)
     with src:
-        opts = dataclasses.replace(SegmenterOptions.from_config(cfg.segmenter, (src.info.width, src.info.height),
-                                                                live=False, backend=backend), threads=2, serial_threads=2)
+        opts = dataclasses.replace(SegmenterOptions.from_config(with_backend(cfg, backend), (src.info.width, src.info.height),
+                                                                live=False), threads=2, serial_threads=2)
         with create_segmenter(backend, opts) as seg:
             return _rate(src, lambda f: seg.segment(f.image))
 

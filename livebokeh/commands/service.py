@@ -198,7 +198,7 @@ def _weights_warning(cfg: object) -> list[str]:
     sc = cfg.segmenter  # type: ignore[attr-defined]
     if sc.backend not in models.manifests():
         return []
-    explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
+    explicit = getattr(cfg.backend_options(), "weights", "") or None  # type: ignore[attr-defined]
     try:
         models.locate(sc.backend, explicit, download_missing=False)
     except LivebokehError:

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from livebokeh.errors import ModelError
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.options import MediaPipeOptions
 from livebokeh.segment.tflite import Interpreters
 
-if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +49,6 @@ def bundled_model_path(model: str) -> Path:
         f"{MODEL_FILES[model]} is not inside the installed mediapipe; install mediapipe==0.10.21, "
         "the last release that ships the selfie models"
     )
-
-
-@dataclass(frozen=True)
-class MediaPipeOptions:
-    """MediaPipe's own option: ``model``, ``general`` (256x256) or ``landscape`` (256x144)."""
-
-    model: str = "general"
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> MediaPipeOptions:
-        return cls(model=sc.model)
 
 
 @SEGMENTERS.register("mediapipe")

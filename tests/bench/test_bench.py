@@ -10,7 +10,7 @@ from livebokeh.bench import pipeline as bench_pipeline
 from livebokeh.bench.common import half_body_ids
 from livebokeh.bench.pipeline import every_core_busy
 from livebokeh.cli import main
-from livebokeh.config import load_config
+from livebokeh.config import load_config, with_backend
 from tests.conftest import HALF_BODY
 
 
@@ -215,13 +215,13 @@ def test_bench_pipeline_runs_with_the_given_settings():
     from livebokeh.segment import SegmenterOptions
 
     cfg = _config(build_parser().parse_args(["pipeline", "--config", "call", "--rvm-weights", "r.onnx"]))
-    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))  # the preset's backend: MediaPipe
+    opts = SegmenterOptions.from_config(cfg, (1280, 720))  # the preset's backend: MediaPipe
     assert (opts.own.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
-    rvm = SegmenterOptions.from_config(cfg.segmenter, backend="rvm")
-    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench
+    rvm = SegmenterOptions.from_config(with_backend(cfg, "rvm"))
+    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench, whatever the backend chosen
     cfg = load_config("call")
     diff = _differences(cfg)
-    assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
+    assert diff["mediapipe.model"] == "landscape" and diff["segmenter.roi"] is False
     assert "render.blur" not in diff  # the preset sets it to its default value
     assert _differences(load_config(None)) == {}
 
