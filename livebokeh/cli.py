@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ commands:
   livebokeh bench models|quality|render|pipeline|cost|soak|framing|ondemand   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
+  livebokeh ctl status|get|set|snapshot|pause|resume   steer a running livebokeh (its control page too)
 
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
@@ -36,7 +37,9 @@ examples:
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 
-In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording.
+In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording. A live run
+serves a control page on 127.0.0.1 (its address is logged; `livebokeh ctl status` prints it) and
+reads its settings file again on SIGHUP.
 """
 
 
@@ -229,6 +232,7 @@ COMMANDS = {
     "bench": "livebokeh.commands.bench",
     "doctor": "livebokeh.commands.doctor",
     "service": "livebokeh.commands.service",
+    "ctl": "livebokeh.commands.ctl",
 }
 
 
@@ -276,33 +280,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def check_on_demand(cfg: Any) -> None:
-    """On demand needs Linux and the virtual camera it watches."""
-    from livebokeh.sources.ondemand import check_supported
-
-    check_supported()
-    if not cfg.virtual_camera.enabled:
-        raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
-
-
 def exit_code(err: LivebokehError) -> int:
     """2 when the command line or a settings file asks for what cannot be done (nothing was
     started), 1 when a file, device or model failed."""
     return 2 if isinstance(err, ConfigError) else 1
 
 
-@dataclass(frozen=True)
-class Job:
-    """One input and where its results go."""
-
-    input: str | None  # None = the camera
-    output: str | None
-    save_mask: str | None
-    alpha_output: str | None
-
-
-def _jobs(args: argparse.Namespace) -> list[Job]:
+def _jobs(args: argparse.Namespace) -> list[Any]:
+    from livebokeh.app import Job
     from livebokeh.sources import IMAGE_SUFFIXES
+
+    def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
+        return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
+                   overwrite=args.overwrite, explicit_preview="preview.enabled" in vars(args),
+                   config_files=tuple(args.config or ()))
 
     inputs: list[str] = []
     for item in args.input or []:
@@ -315,9 +306,9 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
         else:
             inputs.append(item)
     if not inputs:
-        return [Job(None, args.output, args.save_mask, args.alpha_output)]
+        return [job(None, args.output, args.save_mask, args.alpha_output)]
     if len(inputs) == 1 and not args.output_dir:
-        return [Job(inputs[0], args.output, args.save_mask, args.alpha_output)]
+        return [job(inputs[0], args.output, args.save_mask, args.alpha_output)]
     if not args.output_dir:
         raise ConfigError("several inputs need --output-dir DIR (each result is named after its input)")
     if args.output or args.save_mask or args.alpha_output:
@@ -340,11 +331,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 f"{taken[key]} and {item} would both be written to {out}; rename one, or process them in separate runs"
             )
         taken[key] = item
-        jobs.append(Job(item, str(out), None, None))
+        jobs.append(job(item, str(out)))
     return jobs
 
 
-def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
+def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
     """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
     before any input is read; then temporary files a killed run left on these outputs are kept."""
     from livebokeh.config import preset_names
@@ -372,7 +363,7 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     check_outputs(outputs, read, args.overwrite)
 
 
-def _check_ending(out: Any, job: Job) -> None:
+def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
     from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
@@ -395,10 +386,6 @@ def _check_ending(out: Any, job: Job) -> None:
 def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.mask and not args.input:
-        raise ConfigError("--mask needs --input: given masks follow a file's frames")
-    if cfg.virtual_camera.on_demand and args.input:
-        raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []
@@ -414,7 +401,7 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     return code
 
 
-def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _StopSignals, reports: list[Any]) -> int:
+def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _StopSignals, reports: list[Any]) -> int:
     failed = 0
     for n, job in enumerate(jobs, start=1):
         log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
@@ -433,65 +420,26 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
     return 0
 
 
-def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
-    from livebokeh.controls import LiveControls
-    from livebokeh.render import open_background
-    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, source_for_input
-    from livebokeh.sources.ondemand import OnDemand
-
-    if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
-        raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
-    if job.output and job.input is None and is_image_path(job.output):
-        raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
+def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals, reports: list[Any]) -> int:
+    from livebokeh.app import open_run
 
     with ExitStack() as stack:
-        if job.input:
-            # A video without outputs is played like a camera (paced) into the live outputs.
-            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
-        else:
-            c = cfg.camera
+        run = stack.enter_context(open_run(cfg, job))
+        info = run.info
+        # a live run reads its settings file again on SIGHUP; a file's run stops (a closed terminal)
+        run.reload_settings = lambda: _reload(run, args)
+        stack.enter_context(signals.stopping(run, reload=run.reload_settings if info.live else None))
+        if info.live and cfg.control.enabled:
+            from livebokeh.control.server import serve
 
-            def camera() -> Source:
-                return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
-                                    watchdog_s=c.watchdog)
-
-            source = camera()
-            if cfg.virtual_camera.on_demand:
-                check_on_demand(cfg)
-                source = OnDemand(camera)
-        info = source.open()
-        stack.callback(source.close)
-        if job.output and info.still != is_image_path(job.output):
-            kind = "an image" if info.still else "a video"
-            raise ConfigError(f"the input is {kind}; give --output a matching file ending")
-
-        background = None
-        if cfg.render.effect == "replace" or cfg.render.background:
-            background = stack.enter_context(open_background(cfg.render.background))
-        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
-                                framing=cfg.framing.enabled)
-        sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,
-                           alpha_output=job.alpha_output, audio_from=job.input, overwrite=args.overwrite,
-                           explicit_preview="preview.enabled" in vars(args))
-        if not sinks:
-            raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        if isinstance(source, OnDemand):
-            source.watch(virtual_camera_device(sinks))
-        # stopped before the sinks are closed (finalised)
-        pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
-                                                     controls=controls, max_frames=args.max_frames))
-        stack.enter_context(signals.stopping(pipeline))
-        pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
+            stack.enter_context(serve(run))  # closed (no more requests) before the run
+        pollers = [s.poll for s in run.sinks if type(s).poll is not _base_poll()]
         if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
-            pollers.append(stack.enter_context(Progress(pipeline, info.frame_count, args.max_frames, info.name)))
+            pollers.append(stack.enter_context(Progress(run.pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
-                 ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
-        report = pipeline.run(poll)
-        if not signals.received:
-            for sink in sinks:
-                sink.mark_complete()  # finalise under the real name
+                 ", ".join(s.name for s in run.sinks), "  (Ctrl-C to stop)" if info.live else "")
+        report = run.run(poll)  # the outputs finalised under their names unless a signal stopped it
         reports.append(report)
 
     if args.stats:
@@ -500,6 +448,24 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         log.warning("stopped after %d frames; outputs were finalised", report.frames_out)
         return 130
     return 0
+
+
+def _reload(run: Any, args: argparse.Namespace) -> list[str]:
+    """SIGHUP (or the control page): the settings files (and the flags over them) read again and
+    applied to ``run``; what cannot change live is logged and returned. Never stops the run: a
+    bad file is logged, one line (and raised to the page)."""
+    from livebokeh.config import load_config
+
+    try:
+        cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(build_parser()))
+        lines = run.reload(cfg)
+    except LivebokehError as err:
+        log.warning("settings not reloaded: %s", one_line(err))
+        raise
+    log.info("settings reloaded from %s", ", ".join(args.config or ["the defaults"]))
+    for line in lines:
+        log.warning("%s", line)
+    return lines
 
 
 class Progress:
@@ -539,6 +505,9 @@ def _base_poll() -> Any:
 class _StopSignals:
     """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) for a whole run.
 
+    SIGHUP stops only a run that reads files: a live run (camera, service) reads its settings
+    file again instead (on a thread of its own, never in the handler), as daemons do.
+
     The first stops reading the source: the frames in flight are finished and every output is
     finalised. A second one stops the pipeline at once; the outputs are still finalised, as
     partial files. Later ones wait for that: the handlers stay installed until the last output
@@ -550,9 +519,13 @@ class _StopSignals:
         self.restore = restore
         self.received: list[int] = []
         self._pipeline: Any = None
+        self._reload: Callable[[], object] | None = None
         self._previous: list[tuple[int, Any]] = []
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        if signum == getattr(signal, "SIGHUP", None) and self._reload is not None:
+            threading.Thread(target=_reload_logged, args=(self._reload,), name="livebokeh-reload", daemon=True).start()
+            return
         self.received.append(signum)
         pipeline = self._pipeline
         if pipeline is None:
@@ -583,16 +556,27 @@ class _StopSignals:
         self._previous.clear()
 
     @contextmanager
-    def stopping(self, pipeline: Any) -> Iterator[None]:
-        """While inside, signals stop ``pipeline``; a signal received before (between two inputs
-        of a batch) stops it before it starts."""
-        self._pipeline = pipeline
+    def stopping(self, pipeline: Any, reload: Callable[[], object] | None = None) -> Iterator[None]:
+        """While inside, signals stop ``pipeline`` (anything with ``request_stop`` and ``abort``:
+        a run), and SIGHUP calls ``reload`` instead when given; a signal received before (between
+        two inputs of a batch) stops it before it starts."""
+        self._pipeline, self._reload = pipeline, reload
         if self.received:
             pipeline.request_stop()
         try:
             yield
         finally:
-            self._pipeline = _Finishing()
+            self._pipeline, self._reload = _Finishing(), None
+
+
+def _reload_logged(reload: Callable[[], object]) -> None:
+    """SIGHUP's reload, on its own thread: a failure is logged (one line), never raised."""
+    try:
+        reload()
+    except LivebokehError:
+        pass  # logged by _reload
+    except Exception as err:  # noqa: BLE001 - a bug must not end the run either
+        log.warning("settings not reloaded: internal error: %s: %s", type(err).__name__, one_line(err))
 
 
 class _Finishing:

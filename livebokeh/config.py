@@ -417,6 +417,20 @@ def load_config(
     return override(cfg, overrides, "command line", flags)
 
 
+def parse_settings(text: str, origin: str, base: Config | None = None) -> Config:
+    """The settings a TOML text gives over ``base`` (default: the defaults), checked as a file's."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{origin}: not valid TOML ({err})") from None
+    return _apply(base or Config(), data, origin)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (a bool, number or string) as TOML writes it."""
+    return _toml_value(value)
+
+
 def _read_toml(file: Path, flag: str = "--config") -> dict[str, Any]:
     try:
         return tomllib.loads(file.read_bytes().decode("utf-8-sig"))  # a BOM (Windows editors) is fine

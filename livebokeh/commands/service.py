@@ -57,7 +57,7 @@ def unit_text(settings: str | Path, python: str = sys.executable, on_demand: boo
         raise ConfigError(f"systemd cannot run a Python whose path holds quotes, % or $ ({python}); "
                           "install livebokeh into a virtual environment on a plain path")
     args = [python, "-m", "livebokeh", "--config", str(settings), "--no-preview",
-            "--on-demand" if on_demand else "--no-on-demand"]
+            "--on-demand" if on_demand else "--no-on-demand", "--control"]
     return "\n".join([
         MARK,
         "[Unit]",
@@ -77,6 +77,10 @@ def unit_text(settings: str | Path, python: str = sys.executable, on_demand: boo
         "SuccessExitStatus=130",
         "RestartPreventExitStatus=2",
         "Environment=PYTHONUNBUFFERED=1",
+        # the run leaves its control page's address in the runtime folder, marked as the service's
+        "Environment=LIVEBOKEH_SERVICE=1",
+        # SIGHUP (systemctl --user reload livebokeh) reads the settings file again, without a restart
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "",
         "[Install]",
         "WantedBy=default.target",
@@ -99,6 +103,19 @@ class State:
             return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
         how = "on demand" if self.on_demand else "always running the camera"
         return f"{unit_path()}: {how}; enabled: {self.enabled}; active: {self.active}"
+
+
+def control_line() -> str:
+    """Where the running service's control page is (its address with the key), or why none is known."""
+    from livebokeh.control.runtime import find_runs
+
+    try:
+        runs = [r for r in find_runs() if r.service]
+    except LivebokehError as err:
+        return f"control page: unknown ({one_line(err)})"
+    if not runs:
+        return "control page: none (the service is not running, or runs with --no-control)"
+    return f"control page: {runs[-1].url} (or `livebokeh ctl`)"
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -250,7 +267,7 @@ def main(argv: list[str]) -> int:
         elif args.what == "uninstall":
             lines = uninstall()
         else:
-            lines = [state().line()]
+            lines = [state().line(), control_line()]
     except LivebokehError as err:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1

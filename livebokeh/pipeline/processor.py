@@ -111,7 +111,8 @@ class FrameProcessor:
         self.traits = segmenter.traits
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
         self.controls = controls
-        self.background = background
+        if background is not None and controls.background is None:
+            controls.background = background  # the controls hold the one in use (it may change live)
         if smoother is None:
             if not live and mc.lookahead > 0 and mc.smoothing > 0:
                 smoother = LookaheadSmoother(mc.smoothing, mc.lookahead, mc.flow)
@@ -217,8 +218,11 @@ class FrameProcessor:
             self._operator = None  # turned on again, it starts from the whole picture
             self.controls.framing_state = "off"
             return None
+        cfg = self.controls.framing_cfg  # changed live: the operator carries on from where it is
         if self._operator is None:
-            self._operator = Operator(self.framing_cfg, self.fps)
+            self._operator = Operator(cfg, self.fps)
+        elif self._operator.cfg is not cfg:
+            self._operator.retune(cfg)
         obs = observe(mask.data)
         crop = self._operator.update(obs)
         self.controls.framing_state = (f"{crop.zoom:.2f}x at ({crop.cx:.2f}, {crop.cy:.2f})"
@@ -232,10 +236,10 @@ class FrameProcessor:
         the result resampled once to the frame's size (the output's size never changes)."""
         crop = item.crop
         if crop is not None and crop.h < 0.999:
-            return self._render_cropped(item, crop)
+            return self.controls.present(self._render_cropped(item, crop))
         frame = item.frame
         image, alpha = self._composite(frame.image, item.mask.data, frame.index)
-        return Composite(frame, image, Mask(alpha))
+        return self.controls.present(Composite(frame, image, Mask(alpha)))
 
     def _composite(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(picture, alpha at the working size) for ``image`` and its ``mask``."""
@@ -246,8 +250,9 @@ class FrameProcessor:
             return cv2.cvtColor(Mask(upsample(alpha, (w, h))).to_uint8(), cv2.COLOR_GRAY2BGR), alpha
         render_cfg = controls.render
         plate = None
-        if render_cfg.effect == "replace" and self.background is not None:
-            plate = self.background.plate((w, h), index)
+        background = controls.background
+        if render_cfg.effect == "replace" and background is not None:
+            plate = background.plate((w, h), index)
         return render_bokeh(image, alpha, render_cfg, plate), alpha
 
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
