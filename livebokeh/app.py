@@ -39,7 +39,8 @@ class Job:
 
     Attributes:
         input: a video or image file; None = the camera of ``[camera]``. A video without
-            outputs is played at its own pace, like a camera, into the live outputs.
+            outputs is played as a camera (in real time, ``[camera] loop`` repeating it) into the
+            live outputs.
         output, save_mask, alpha_output: files to write (checked beforehand by
             :func:`livebokeh.sinks.files.check_outputs`).
         mask: given masks to render with instead of segmenting (``--mask``).
@@ -303,18 +304,16 @@ def _controller_state(pipeline: Any) -> Any:
     return dataclasses.asdict(state) if dataclasses.is_dataclass(state) else state
 
 
-def camera_source(cfg: Config, make: Callable[[], Any] | None = None) -> Any:
-    """The live source of ``[camera]``: the camera, reconnecting when it is lost, and opened only
-    while an app reads the virtual camera with ``on_demand`` (``make``: builds the camera itself,
-    default an OpenCV camera of ``[camera]``)."""
-    from livebokeh.sources import CameraSource, Reconnecting
+def live_source(cfg: Config, make: Callable[[], Any] | None = None) -> Any:
+    """The live source of ``[camera]``: the webcam, reopened when it is lost, or a video file
+    played as a camera (:func:`livebokeh.sources.camera_source`); opened only while an app reads
+    the virtual camera with ``on_demand``. ``make`` builds the camera itself instead (a
+    benchmark's synthetic one), reopened when lost like a webcam."""
+    from livebokeh.sources import Reconnecting, camera_source
     from livebokeh.sources.ondemand import OnDemand, check_supported
 
-    c = cfg.camera
-
     def camera() -> Any:
-        inner = make or (lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc))
-        return Reconnecting(inner, watchdog_s=c.watchdog)
+        return Reconnecting(make, watchdog_s=cfg.camera.watchdog) if make else camera_source(cfg.camera)
 
     if not cfg.virtual_camera.on_demand:
         return camera()
@@ -356,7 +355,7 @@ def open_run(cfg: Config, job: Job | None = None, *, source: Any = None, camera:
 
 def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: Sequence[Any],
               make_segmenter: Any) -> None:
-    from livebokeh.sources import is_image_path, source_for_input
+    from livebokeh.sources import SOURCES, is_image_path, source_for_input
 
     stack = run._stack
     if job.input and is_image_path(job.input) and not job.writes:
@@ -367,9 +366,12 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
         raise ConfigError("--mask needs --input: given masks follow a file's frames")
     if cfg.virtual_camera.on_demand and job.input:
         raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
-    if source is None:
-        # a video without outputs is played like a camera (paced) into the live outputs
-        source = source_for_input(job.input, pace=not job.writes) if job.input else camera_source(cfg, camera)
+    if source is None and job.input and (job.writes or is_image_path(job.input)):
+        source = source_for_input(job.input)
+    elif source is None and job.input:  # a video without outputs is played as a camera into the live outputs
+        source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
+    elif source is None:
+        source = live_source(cfg, camera)
     run.source = source
     run.info = info = source.open()
     stack.callback(source.close)

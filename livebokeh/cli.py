@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
 
     g = p.add_argument_group("input and output")
-    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg)
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH|FILE", default=cfg)
+    g.add_argument("--loop", dest="camera.loop", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--input", "-i", metavar="FILE", nargs="+",
                    help="process video or image files (or a folder of images) instead of a camera")
     g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")

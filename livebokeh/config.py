@@ -35,12 +35,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CameraConfig:
-    device: str = _plain("0", "camera index (0, 1, ...) or device path such as /dev/video2")
+    device: str = _plain(
+        "0", "camera index (0, 1, ...), device path such as /dev/video2, or a video file played as a camera in real "
+        "time at its own frame rate (frames the pipeline has no time for are dropped, as from a webcam)"
+    )
     width: int = _num(1280, 16, 7680, "requested capture width in pixels")
     height: int = _num(720, 16, 4320, "requested capture height in pixels")
     fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
     fourcc: str = _plain("MJPG", "requested pixel format: MJPG (most webcams need it for 720p and 1080p at 30 fps), YUYV (raw), ...; empty keeps the camera's")
     watchdog: float = _num(2.0, 0.1, 60.0, "seconds without a frame after which the camera counts as lost")
+    loop: bool = _plain(False, "a video file as the camera: play it again from the start when it ends")
 
     def __post_init__(self) -> None:
         if self.fourcc and len(self.fourcc) != 4:

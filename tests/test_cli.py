@@ -191,7 +191,7 @@ def test_rerender_from_saved_masks(clip, tmp_path):
                  str(tmp_path / "again.mkv"), "--max-frames", "12", "--blur", "0.06", "-q"]) == 0
     again = probe_video(tmp_path / "again.mkv")["gray"]
     for i, g in enumerate(again):
-        saved = cv2.imread(str(masks).replace("%04d", f"{i:04d}"), cv2.IMREAD_GRAYSCALE)
+        saved = cv2.imread(str(masks).replace("%04d", f"{i + 1:04d}"), cv2.IMREAD_GRAYSCALE)  # counted from 1
         assert np.abs(g.astype(int) - saved.astype(int)).max() <= 1  # taken as the final alpha
     assert probe_video(second)["frames"] == 12
     # a mask video works the same way
@@ -239,10 +239,12 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
     assert cam.closed
     # every captured frame reached the camera or was counted as dropped: in the pipeline, or
     # replaced by a newer one before the camera's thread took it
-    assert report["frames_in"] == 20 and report["frames_out"] + report["dropped"] == 20
+    # (frames the clip, played as a camera, passed over while the reader was busy count as dropped)
+    assert report["frames_in"] >= 20 and report["frames_out"] + report["dropped"] == report["frames_in"]
     assert len(cam.frames) == len(vcam.sent) == report["frames_out"] - vcam.dropped >= 1
     indexes = [c.frame.index for c in vcam.sent]
-    assert indexes == sorted(set(indexes)) and indexes[-1] == 19  # in order, once each; the end never dropped
+    # in order, once each, numbered as the clip numbers them; the end never dropped
+    assert indexes == sorted(set(indexes)) and indexes[-1] == report["frames_in"] - 1
     source = video_frames(clip, 20)
     for sent, picture in zip(vcam.sent, cam.frames):
         assert picture.shape == (512, 512, 3)

@@ -142,8 +142,8 @@ class LiveScheduler:
 
     @property
     def dropped(self) -> int:
-        """Captured frames that never reached the outputs."""
-        return self._to_render.dropped + self._to_sinks.dropped
+        """Captured frames that never reached the outputs (those the source passed over included)."""
+        return self.run.skipped + self._to_render.dropped + self._to_sinks.dropped
 
     @property
     def skipped(self) -> int:
@@ -151,7 +151,7 @@ class LiveScheduler:
         return self._to_model.dropped
 
     def stage_reports(self) -> list[StageReport]:
-        dropped = {"capture": 0, "inference": self.skipped, "render": self._to_render.dropped,
+        dropped = {"capture": self.run.skipped, "inference": self.skipped, "render": self._to_render.dropped,
                    "sinks": self._to_sinks.dropped}
         return [self.run.timer(name).report(n) for name, n in dropped.items()]
 

@@ -198,7 +198,8 @@ class Pipeline(Closeable):
 
     @property
     def frames_in(self) -> int:
-        return self._run.frames_in
+        """Frames captured: read, and (live) passed over by the source before they could be."""
+        return self._run.frames_in + self._run.skipped
 
     def stage_items(self, stage: str) -> int:
         """Items the stage ``stage`` has done so far (``inference``: model runs)."""
@@ -230,7 +231,7 @@ class Pipeline(Closeable):
         return Report(
             source=self.info.name,
             live=self.info.live,
-            frames_in=self._run.frames_in,
+            frames_in=self.frames_in,
             frames_out=lat.frames_out,
             dropped=self.dropped,
             output_fps=(lat.frames_out - 1) / span if lat.frames_out > 1 and span > 0 else 0.0,

@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 let settings = {};
 let live = {};
 let lastChanges = -1;
+let changing = 0;  // changes sent and not answered: a reading taken before them is stale
 
 async function api(path, body) {
   const init = body === undefined ? {credentials: "same-origin"} : {
@@ -30,12 +31,15 @@ function say(text, bad) {
 }
 
 async function change(changes) {
+  changing += 1;
   try {
     const done = await api("/api/settings", {changes});
+    changing -= 1;
     const keys = Object.keys(done.applied);
     say(keys.length ? "changed: " + keys.map((k) => `${k} = ${done.applied[k]}`).join(", ") : "no change");
     await loadSettings();
   } catch (err) {
+    changing -= 1;
     say(err.message, true);
     await loadSettings();
   }
@@ -50,6 +54,7 @@ function show(key, fmt) {
 
 async function loadSettings() {
   const data = await api("/api/settings");
+  if (changing) return;  // a change is under way: its answer shows the settings after it
   settings = data.settings;
   live = data.live;
   for (const radio of document.querySelectorAll("input[name=effect]")) {
