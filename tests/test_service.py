@@ -167,3 +167,25 @@ def test_a_refused_install_writes_nothing(home):
     unit.write_text("[Service]\nExecStart=/usr/bin/true\n")  # the user's own
     assert service.main(["install"]) == 2
     assert not service.settings_path().exists() and unit.read_text() == "[Service]\nExecStart=/usr/bin/true\n"
+
+
+def test_the_service_serves_the_control_page_and_reloads_on_sighup(home):
+    assert service.main(["install", "--no-start"]) == 0
+    text = service.unit_path().read_text()
+    exec_start = _unit(service.unit_path())["Service"]["ExecStart"].split()
+    assert "--control" in exec_start  # whatever the settings file says
+    assert "\nEnvironment=LIVEBOKEH_SERVICE=1\n" in text  # its run file is marked as the service's
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in text  # systemctl --user reload: the settings read again
+
+
+def test_status_prints_the_running_services_page_with_its_key(home, tmp_path, monkeypatch, capsys):
+    import os
+
+    from livebokeh.control.runtime import RunFile, publish
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert service.main(["status"]) == 0
+    assert "control page: none (the service is not running" in capsys.readouterr().out
+    publish(RunFile(os.getpid(), 45678, "s3cret", "camera 0", 1.0, service=True))
+    assert service.main(["status"]) == 0
+    assert "control page: http://127.0.0.1:45678/?key=s3cret" in capsys.readouterr().out

@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     od.add_argument("--idle", type=_at_least(1.0), default=60.0, help="seconds idle with no reader (default 60)")
     od.add_argument("--active", type=_at_least(1.0), default=5.0, help="seconds with a reader (default 5)")
     od.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
+    ct = _subcommand(sub, "control", "control page and ctl: frames until a change shows, a backend swap's drops, the page's CPU")
+    ct.add_argument("--changes", type=int, default=40, help="changes to time (default 40)")
+    ct.add_argument("--seconds", type=_at_least(2.0), default=10.0,
+                    help="seconds of each page-open and page-closed window, two of each (default 10)")
+    ct.add_argument("--swaps", type=int, default=4, help="backend swaps (default 4; where the pipeline can swap)")
+    ct.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     return p
 
 
@@ -143,6 +149,13 @@ def main(argv: list[str]) -> int:
             report = ondemand.run(cfg, args.idle, args.active)
             common.write_json(args.json, report)
             print(ondemand.render(report))
+            return 0
+        elif args.what == "control":
+            from livebokeh.bench import control
+
+            report = control.run(cfg, args.changes, args.seconds, args.swaps)
+            common.write_json(args.json, report)
+            print(control.render(report))
             return 0
         elif args.what == "quality":
             from livebokeh.bench import quality as bench

@@ -110,6 +110,9 @@ class ControlServer(ThreadingHTTPServer):
         self._preview_lock = threading.Lock()
         self._preview: tuple[int, int, bytes] | None = None  # (frame index, width, JPEG)
         self.refused = 0  # requests refused by the checks (for the tests and the log)
+        self.requests = 0  # requests answered
+        self.cpu_ns = 0  # CPU time the answering took, every request's (its thread's own)
+        self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> ControlServer:
@@ -127,6 +130,11 @@ class ControlServer(ThreadingHTTPServer):
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"
+
+    def counted(self, cpu_ns: int) -> None:
+        with self._count_lock:
+            self.requests += 1
+            self.cpu_ns += cpu_ns
 
     def preview_jpeg(self, width: int) -> bytes | None:
         """The newest picture sent, ``width`` px wide, as JPEG (encoded once per frame and width,
@@ -161,6 +169,12 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 15  # a client that stops sending is dropped
+
+    def handle_one_request(self) -> None:
+        t0 = time.thread_time_ns()  # CPU only: waiting for the next request of a kept-alive connection is not
+        super().handle_one_request()
+        if self.command:
+            self.server.counted(time.thread_time_ns() - t0)
 
     # -- the checks every request passes ----------------------------------------------------
 

@@ -108,6 +108,7 @@ class FrameProcessor:
         if live and isinstance(smoother, LookaheadSmoother):
             raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
+        self.live = live
         self.traits = segmenter.traits
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
         self.controls = controls
@@ -233,13 +234,23 @@ class FrameProcessor:
         """The composite of ``item``'s frame: its mask refined against the picture at full size,
         then the effect the controls ask for (or the matte itself when ``show_mask``). With a
         crop, the same is done on the pixels around the crop only, at their own resolution, and
-        the result resampled once to the frame's size (the output's size never changes)."""
+        the result resampled once to the frame's size (the output's size never changes).
+
+        Live, settings changed while it was drawn are drawn at once (the frame again), so that a
+        change never waits behind a frame drawn the old way."""
+        seen = self.controls.changes
+        composite = self._render_once(item)
+        if self.live and self.controls.changes != seen:
+            composite = self._render_once(item)
+        return self.controls.present(composite)
+
+    def _render_once(self, item: Segmented) -> Composite:
         crop = item.crop
         if crop is not None and crop.h < 0.999:
-            return self.controls.present(self._render_cropped(item, crop))
+            return self._render_cropped(item, crop)
         frame = item.frame
         image, alpha = self._composite(frame.image, item.mask.data, frame.index)
-        return self.controls.present(Composite(frame, image, Mask(alpha)))
+        return Composite(frame, image, Mask(alpha))
 
     def _composite(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(picture, alpha at the working size) for ``image`` and its ``mask``."""

@@ -277,3 +277,19 @@ def test_bench_framing_follows_the_known_paths(data_dir):
     still = report["paths"]["still speaker"]
     assert still["live"]["size_range"] < 0.01 and still["files"]["size_range"] < 0.01
     assert report["render_crop_2x_ms"] > 0 and "framing" in framing.render(report)
+
+
+def test_bench_control_times_changes_and_the_pages_cost(tmp_path, capsys, monkeypatch):
+    """A short run: every change is found in the frames sent (none lost), the page's requests are
+    counted and cost something, the closed page answers nothing; the JSON and the table agree."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    out = tmp_path / "control.json"
+    assert main(["bench", "control", "-c", "call", "--changes", "4", "--seconds", "2", "--swaps", "0",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["backend"] == "mediapipe" and len(report["change_frames"]) == 4
+    assert all(1 <= f < 60 for f in report["change_frames"])  # each change reached the virtual camera
+    assert report["page_requests_closed"] == 0 and report["page_server_cores_closed"] == 0.0
+    assert report["page_requests_open_per_s"] > 1 and report["page_server_cores_open"] > 0
+    text = capsys.readouterr().out
+    assert "4 changes: shown in frame" in text and "target <= 5%" in text
