@@ -5,8 +5,8 @@ got say, by numbers, that each change arrived. Pages of other origins, and the p
 another host name (DNS rebinding), get nothing and change nothing.
 
 Skipped, with the reason, where Playwright or a Chromium cannot be had (``.ci/run`` installs both).
-With ``LIVEBOKEH_DOCS_SCREENSHOT=1`` the page's screenshot is also written to
-``docs/control_page.png`` (the README shows it).
+With ``LIVEBOKEH_DOCS_SCREENSHOT=1`` the page's screenshot with the public-domain portrait of
+scikit-image (the docs extra) is also written to ``docs/control_page.png`` (the README shows it).
 """
 
 from __future__ import annotations
@@ -140,8 +140,6 @@ def test_the_page_steers_the_camera(page_run, tmp_path):
     shot = tmp_path / "control_page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert cv2.imread(str(shot)).shape[1] == 1180
-    if os.environ.get("LIVEBOKEH_DOCS_SCREENSHOT"):
-        shutil.copy(shot, REPO / "docs" / "control_page.png")
 
 
 FOREIGN = """<!doctype html><html><body>
@@ -200,8 +198,9 @@ def test_other_sites_and_rebound_names_get_nothing(page_run):
         other.wait_for_function("() => window.done === true", timeout=60000)
         results = other.evaluate("window.results")
         assert not any(r.endswith(": 200") for r in results), results
-        other.evaluate("document.getElementById('f').submit()")  # a plain form POST
-        other.wait_for_load_state()
+        with other.expect_navigation() as nav:  # a plain form POST
+            other.evaluate("document.getElementById('f').submit()")
+        assert nav.value.status == 403
         # DNS rebinding: a name of the attacker's that resolves here
         response = other.goto(f"http://rebound.test:{server.port}/?key={server.secret}")
         assert response.status == 421
@@ -211,3 +210,59 @@ def test_other_sites_and_rebound_names_get_nothing(page_run):
         foreign.server_close()
     assert (run.settings(), run.controls.changes) == before
     assert server.refused >= refused + 4
+
+
+def test_the_page_on_a_portrait_with_the_real_model(memory_vcam, browser, tmp_path):
+    """The README's picture: scikit-image's public-domain astronaut portrait played as the camera
+    (the docs extra), MediaPipe for real, the f-stop set on the page: the frames sent are blurred
+    outside the person and not inside it, by numbers."""
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (the docs extra) brings the portrait")
+    import av
+
+    from livebokeh.app import open_run
+    from livebokeh.control.server import serve
+
+    photo = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    clip = tmp_path / "astronaut.mp4"
+    with av.open(str(clip), "w") as c:  # the portrait as a 10 s camera clip
+        s = c.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "14"})
+        s.width, s.height, s.pix_fmt = 512, 512, "yuv420p"
+        for _ in range(300):
+            for p in s.encode(av.VideoFrame.from_ndarray(photo[:, :, ::-1].copy(), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    cfg = live_settings()
+    cfg = dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, loop=True))
+    with open_run(cfg, Job(input=str(clip))) as run, serve(run) as server:
+        run.start()
+        cam = memory_vcam[0]
+        until(lambda: len(cam.frames) > 30, "frames from the real model")
+        context = browser.new_context(viewport={"width": 1180, "height": 820})
+        page = context.new_page()
+        page.goto(server.url())
+        page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
+        _slide(page, "#fstop", 1.4)
+        until(lambda: run.settings().render.fstop == 1.4, "the f-stop set")
+        start = len(cam.frames)
+        until(lambda: len(cam.frames) > start + 5, "frames at f/1.4")
+        sent = cam.frames[-1]
+        mask = run.pipeline.processor.segmenter.segment(photo).data
+        mask = cv2.resize(mask, (512, 512))
+        inside = cv2.erode((mask > 0.9).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        outside = cv2.erode((mask < 0.1).astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+
+        def sharpness(img: np.ndarray, where: np.ndarray) -> float:
+            return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)[where].var())
+
+        assert sharpness(sent, outside) < 0.2 * sharpness(photo, outside)  # the background blurred
+        assert sharpness(sent, inside) > 0.5 * sharpness(photo, inside)  # the person kept sharp
+        page.wait_for_function("() => document.querySelectorAll('#status dd').length > 4")
+        page.wait_for_timeout(1500)  # a fresh preview and status
+        shot = tmp_path / "control_page.png"
+        page.screenshot(path=str(shot))
+        context.close()
+        run.request_stop()
+        run.wait()
+    if os.environ.get("LIVEBOKEH_DOCS_SCREENSHOT"):
+        shutil.copy(shot, REPO / "docs" / "control_page.png")

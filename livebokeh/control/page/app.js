@@ -6,7 +6,8 @@ const $ = (id) => document.getElementById(id);
 let settings = {};
 let live = {};
 let lastChanges = -1;
-let changing = 0;  // changes sent and not answered: a reading taken before them is stale
+let changing = 0;  // changes sent and not answered
+let changeCount = 0;  // changes sent so far: a reading asked for before the last one is stale
 
 async function api(path, body) {
   const init = body === undefined ? {credentials: "same-origin"} : {
@@ -32,6 +33,7 @@ function say(text, bad) {
 
 async function change(changes) {
   changing += 1;
+  changeCount += 1;
   try {
     const done = await api("/api/settings", {changes});
     changing -= 1;
@@ -53,8 +55,9 @@ function show(key, fmt) {
 }
 
 async function loadSettings() {
+  const asked = changeCount;
   const data = await api("/api/settings");
-  if (changing) return;  // a change is under way: its answer shows the settings after it
+  if (changing || asked !== changeCount) return;  // a change came since: its own reading follows it
   settings = data.settings;
   live = data.live;
   for (const radio of document.querySelectorAll("input[name=effect]")) {
