@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import REPO, until
 from tests.control.conftest import write_clip
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc")]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow,  # the command end to end: not in the quick loop
+              pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc")]
 
 SCRIPT = textwrap.dedent("""
     import sys

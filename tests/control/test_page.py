@@ -26,7 +26,7 @@ from livebokeh.app import Job
 from tests.conftest import REPO, until
 from tests.control.conftest import live_settings, outside_variance, person_of, started, write_clip
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # a browser started: not in the quick loop
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--host-resolver-rules=MAP rebound.test 127.0.0.1"]
