@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh.closing import Closeable
-from livebokeh.config import Config
+from livebokeh.config import Config, with_backend
 from livebokeh.controls import LiveControls, NotLive, changeable
 from livebokeh.errors import ConfigError, LivebokehError
 from livebokeh.threads import plan_threads
 
 log = logging.getLogger(__name__)
+
+#: Seconds a backend change waits for the new model's first run (the answer to the page and ctl).
+SWAP_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class Run(Closeable):
             "cores": round(self._cpu_cores, 3),
             "model_rate": round(self._model_rate, 2),
             "backend": self.settings().segmenter.backend,
+            "model": _backend_of(p.segmenter) if p is not None else None,
             "paused": self.controls.paused,
             "framing": self.controls.framing_state if self.controls.framing else "off",
             "controller": _controller_state(p),
@@ -279,11 +283,12 @@ class Run(Closeable):
             raise NotLive("the backend cannot change while this run goes on; restart livebokeh to apply it")
         segmenter = self._new_segmenter(new)
         try:
-            swap(segmenter)
+            took = swap(segmenter, timeout=SWAP_WAIT_S)  # from here the pipeline closes it, or the old one
         except BaseException:
             segmenter.close()
             raise
-        log.info("model swapped in: %s", new.segmenter.backend)
+        log.info("model %s %s", new.segmenter.backend, "swapped in" if took else "handed to the pipeline (it swaps "
+                 "it in at the model's next run)")
         self.segmenter = segmenter
 
     def _new_segmenter(self, cfg: Config) -> Any:
@@ -295,6 +300,16 @@ class Run(Closeable):
         return make(cfg.segmenter.backend, options)
 
 
+def _backend_of(segmenter: Any) -> str | None:
+    """The registered name of the backend ``segmenter`` is (None for given masks and fakes)."""
+    from livebokeh.segment import SEGMENTERS
+
+    for name in SEGMENTERS.names():
+        if type(segmenter) is SEGMENTERS.get(name):
+            return name
+    return getattr(segmenter, "backend", None)
+
+
 def _controller_state(pipeline: Any) -> Any:
     """The live controller's level and why (None where the pipeline has none)."""
     get = getattr(pipeline, "controller_state", None)
@@ -302,6 +317,48 @@ def _controller_state(pipeline: Any) -> Any:
         return None
     state = get()
     return dataclasses.asdict(state) if dataclasses.is_dataclass(state) else state
+
+
+def check_live(cfg: Config, model: bool = True) -> None:
+    """Before a live source opens: on demand's needs, a virtual camera that can take frames and,
+    with ``model``, the model's weights (:func:`check_weights`), so that the webcam is never opened
+    (its light blinking) by a run that cannot send frames (the service, restarted, would blink it
+    at every try)."""
+    from livebokeh.sinks.virtualcam import check_available
+    from livebokeh.sources.ondemand import check_supported
+
+    vc = cfg.virtual_camera
+    if vc.on_demand:
+        check_supported()
+        if not vc.enabled:
+            raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
+    if vc.enabled:
+        check_available(vc, required=vc.on_demand)
+    if model:  # (given masks need none)
+        check_weights(cfg)
+
+
+def check_weights(cfg: Config) -> None:
+    """The weights of the chosen backend, before a camera opens: a file its settings
+    (``[rvm] weights``) or ``LIVEBOKEH_<NAME>_WEIGHTS`` name must be there (SetupError, exit 3:
+    no retry brings it); missing from the cache, they are downloaded now (ModelError offline)."""
+    from livebokeh import models
+    from livebokeh.errors import SetupError
+
+    backend = cfg.segmenter.backend
+    own = cfg.backend_options()
+    if backend not in models.manifests() or not hasattr(own, "weights"):
+        return  # bundled
+    m = models.manifest(backend)
+    named, source = own.weights, f"--{backend}-weights, {backend}.weights"
+    if not named and os.environ.get(m.env_var):
+        named, source = os.environ[m.env_var], m.env_var
+    if named:
+        if not Path(named).is_file():
+            raise SetupError(f"the {backend} weights {named} ({source}) do not exist; fix the path, or leave it "
+                             f"out and run `livebokeh models download {backend}`")
+    elif not models.cached_path(m).is_file():
+        models.locate(backend)  # the first use: downloaded before the camera opens
 
 
 def live_source(cfg: Config, make: Callable[[], Any] | None = None) -> Any:
@@ -366,6 +423,13 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
         raise ConfigError("--mask needs --input: given masks follow a file's frames")
     if cfg.virtual_camera.on_demand and job.input:
         raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
+    background = None  # first: a missing one is told before a camera opens or weights download
+    if cfg.render.effect == "replace" or cfg.render.background:
+        from livebokeh.render import open_background
+
+        background = stack.enter_context(open_background(cfg.render.background))
+    if source is None and (not job.writes or job.input is None):
+        check_live(cfg, model=not job.mask)
     if source is None and job.input and (job.writes or is_image_path(job.input)):
         source = source_for_input(job.input)
     elif source is None and job.input:  # a video without outputs is played as a camera into the live outputs
@@ -379,11 +443,6 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
         kind = "an image" if info.still else "a video"
         raise ConfigError(f"the input is {kind}; give --output a matching file ending")
 
-    background = None
-    if cfg.render.effect == "replace" or cfg.render.background:
-        from livebokeh.render import open_background
-
-        background = stack.enter_context(open_background(cfg.render.background))
     run.controls = controls = LiveControls(settings=cfg, background=background)
     stack.callback(controls.close)  # the background in use at the end (it may have changed)
     controls.swap = run._swap
@@ -469,12 +528,19 @@ def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
     else:
         segmenter = run._new_segmenter(cfg)
     run.segmenter = segmenter
-    stack.callback(lambda: run.segmenter.close())  # the one in use at the end (a swap may have replaced it)
+    stack.callback(segmenter.close)
+    # the one in use at the end: a swap, or the live controller's fallback, may have replaced it
+    stack.callback(lambda: run.pipeline.segmenter.close() if run.pipeline is not None else None)
+    fallback = cfg.live.fallback if (info.live and not job.mask
+                                     and cfg.live.fallback not in ("", cfg.segmenter.backend)) else None
     run.pipeline = Pipeline(
         run.source, segmenter, run.sinks, mask_cfg, cfg.render,
         queue_size=cfg.pipeline.queue_size, max_frames=job.max_frames,
         background=background, controls=run.controls, workers=plan.workers,
         segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing,
+        adapt=cfg.live.adapt and not job.mask,
+        fallback=(lambda: run._new_segmenter(with_backend(run.settings(), fallback))) if fallback else None,
+        fallback_name=fallback,
         **pacing(cfg.segmenter.rate, segmenter.traits),
     )
     stack.callback(run.pipeline.stop)  # stopped before the sinks are closed (finalised)

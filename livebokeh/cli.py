@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
 
 log = logging.getLogger("livebokeh")
 
@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
 
+    g = p.add_argument_group("live")
+    g.add_argument("--adapt", dest="live.adapt", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--fallback", dest="live.fallback", metavar="BACKEND", default=cfg)
+
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
                    default=cfg)
@@ -219,7 +223,15 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if "." in k}
+    """The settings the flags give, with what they imply (:func:`livebokeh.config.with_implied`)."""
+    from livebokeh.config import with_implied
+
+    return with_implied({k: v for k, v in vars(args).items() if "." in k})
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Settings key -> the flag that sets it (``render.blur`` -> ``--blur``), for errors."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
 
 
 def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -265,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("error")
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
-        return exit_code(err)
+        return _as_service(exit_code(err))
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
@@ -278,13 +290,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{f' ({where})' if where else ''}; run with --debug for the traceback",
             file=sys.stderr,
         )
-        return 1
+        return _as_service(1)
 
 
-def exit_code(err: LivebokehError) -> int:
-    """2 when the command line or a settings file asks for what cannot be done (nothing was
-    started), 1 when a file, device or model failed."""
-    return 2 if isinstance(err, ConfigError) else 1
+def _as_service(code: int) -> int:
+    """``code``; run by the service's unit, the journal also gets what systemd does next."""
+    if os.environ.get("LIVEBOKEH_SERVICE"):
+        from livebokeh.commands.service import exit_note
+
+        if note := exit_note(code):
+            print(f"livebokeh: {note}", file=sys.stderr)
+    return code
+
+
 
 
 def _jobs(args: argparse.Namespace) -> list[Any]:

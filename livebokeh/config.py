@@ -189,6 +189,17 @@ class FramingConfig:
 
 
 @dataclass(frozen=True)
+class LiveConfig:
+    adapt: bool = _plain(
+        True, "keep the camera's frame rate first: under load the model runs less often, then smaller, then "
+        "the fallback backend takes over, then the render gets lighter; back up when there is room again"
+    )
+    fallback: str = _choice(
+        "mediapipe", ("",) + BACKENDS, "backend the live controller falls back to as its last resort (empty: none)"
+    )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
 
@@ -218,6 +229,7 @@ class Config:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     framing: FramingConfig = field(default_factory=FramingConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
 
@@ -308,7 +320,12 @@ def _moved(updates: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
     return out
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str,
+           flags: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with ``updates`` (section -> key -> value) checked and applied; errors name
+    ``origin`` and the key, or for a key in ``flags`` (``{"render.blur": "--blur"}``) the flag
+    that gave the value."""
+    flags = flags or {}
     known = sections()
     new_sections = {}
     for section_name, values in _moved(updates, origin).items():
@@ -327,11 +344,17 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -
                     f"{origin}: unknown key '{section_name}.{key}'; allowed keys in "
                     f"[{section_name}]: {', '.join(fields)}"
                 )
-            changes[key] = _coerce(f"{section_name}.{key}", fields[key], value, origin)
+            dotted = f"{section_name}.{key}"
+            changes[key] = _coerce(flags.get(dotted) or f"{origin}: {dotted}", fields[key], value)
         try:
             new_sections[section_name] = dataclasses.replace(section, **changes)
         except ConfigError as err:
-            raise ConfigError(f"{origin}: {err}") from None
+            # a check across keys (mask.low < mask.high): named by the flags that gave them
+            message = str(err)
+            given = {f"{section_name}.{k}": flags[f"{section_name}.{k}"] for k in changes if f"{section_name}.{k}" in flags}
+            for dotted, flag in given.items():
+                message = message.replace(dotted, flag)
+            raise ConfigError(message if given else f"{origin}: {message}") from None
     return dataclasses.replace(cfg, **new_sections)
 
 
@@ -372,19 +395,22 @@ def override(cfg: Config, overrides: Mapping[str, Any], origin: str = "command l
         own = ", ".join(named(k) for k in keys) if keys else "no options of its own"
         return f"{chosen} takes {own}"
 
+    flags = dict(flags or {})
     for key, value in nested.pop(CHOSEN, {}).items():
         names = {f.name for f in dataclasses.fields(BACKEND_OPTIONS[chosen])}
         if key not in names:
-            flag = (flags or {}).get(f"{CHOSEN}.{key}", f"{CHOSEN}.{key}")
+            flag = flags.get(f"{CHOSEN}.{key}", f"{CHOSEN}.{key}")
             raise ConfigError(f"{origin}: {flag} does not apply to the {chosen} backend; {takes()}")
         nested.setdefault(chosen, {})[key] = value
+        if f"{CHOSEN}.{key}" in flags:  # a bad value is named by the flag typed
+            flags.setdefault(f"{chosen}.{key}", flags[f"{CHOSEN}.{key}"])
     for section, values in nested.items():
         if section in BACKENDS and section != chosen:
             key = f"{section}.{next(iter(values))}"
             choose = f"{(flags or {}).get('segmenter.backend', 'segmenter.backend =')} {section}"
             raise ConfigError(f"{origin}: {named(key)} does not apply to the {chosen} backend (it is {section}'s); "
                               f"{takes()}; leave it out, or choose {choose}")
-    return _apply(cfg, nested, origin) if nested else cfg
+    return _apply(cfg, nested, origin, flags) if nested else cfg
 
 
 def load_config(
@@ -433,6 +459,21 @@ def parse_settings(text: str, origin: str, base: Config | None = None) -> Config
 def toml_value(value: Any) -> str:
     """``value`` (a bool, number or string) as TOML writes it."""
     return _toml_value(value)
+
+
+def with_implied(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line overrides with what they imply: a background given on the command line is
+    meant to be seen, so ``--background`` without ``--effect`` means ``--effect replace`` (over
+    any settings file); beside ``--effect blur`` or ``none`` it is refused (the preview's e key
+    switches effects live)."""
+    out = dict(overrides)
+    background, effect = out.get("render.background"), out.get("render.effect")
+    if background and effect is None:
+        out["render.effect"] = "replace"
+    elif background and effect != "replace":
+        raise ConfigError(f"--background {background} is shown only with --effect replace, not --effect {effect}; "
+                          "leave out --effect (or --background)")
+    return out
 
 
 def _read_toml(file: Path, flag: str = "--config") -> dict[str, Any]:
@@ -541,6 +582,7 @@ def to_toml(cfg: Config) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a TOML basic string: control characters as \uXXXX
+        return '"' + "".join(f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F
+                             else c for c in value) + '"'
     return repr(value)

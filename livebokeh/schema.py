@@ -18,9 +18,10 @@ from typing import Any
 from livebokeh.errors import ConfigError
 
 
-def number(default: float, lo: float, hi: float, doc: str) -> Any:
-    """A number from ``lo`` to ``hi`` (an int field when ``default`` is an int)."""
-    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
+def number(default: float, lo: float, hi: float, doc: str, auto: bool = False) -> Any:
+    """A number from ``lo`` to ``hi`` (an int field when ``default`` is an int); with ``auto``, 0
+    (automatic) as well."""
+    return field(default=default, metadata={"range": (lo, hi), "doc": doc, "auto": auto})
 
 
 def choice(default: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]], doc: str) -> Any:
@@ -43,16 +44,17 @@ def describe(f: dataclasses.Field) -> str:
     md = f.metadata
     if "range" in md:
         lo, hi = md["range"]
-        return f"a number from {lo:g} to {hi:g}"
+        return f"{'0 or ' if md.get('auto') else ''}a number from {lo:g} to {hi:g}"
     if "choices" in md:
         return "one of: " + ", ".join(choices_of(f))
     return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
 
 
-def coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
-    """Check ``value`` for field ``f`` (named ``key``) and return it in the field's type."""
+def coerce(label: str, f: dataclasses.Field, value: Any) -> Any:
+    """Check ``value`` for field ``f`` and return it in the field's type; ``label`` names where the
+    value came from in the error (``settings.toml: render.blur``, ``--blur``)."""
     expected = type(f.default)
-    bad = ConfigError(f"{origin}: {key} must be {describe(f)}, got {value!r}")
+    bad = ConfigError(f"{label} must be {describe(f)}, got {value!r}")
     if expected is bool:
         if not isinstance(value, bool):
             raise bad
@@ -66,7 +68,7 @@ def coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
         if not math.isfinite(value):
             raise bad
         lo, hi = f.metadata["range"]
-        if not lo <= value <= hi:
+        if not (lo <= value <= hi or (value == 0 and f.metadata.get("auto"))):
             raise bad
         return value
     if expected is str:
@@ -75,7 +77,7 @@ def coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
         if "choices" in f.metadata and value not in choices_of(f):
             raise bad
         return value
-    raise TypeError(f"unsupported config field type for {key}")  # programming error
+    raise TypeError(f"unsupported config field type for {label}")  # programming error
 
 
 def parse_text(key: str, f: dataclasses.Field, text: str, origin: str) -> Any:
@@ -95,4 +97,4 @@ def parse_text(key: str, f: dataclasses.Field, text: str, origin: str) -> Any:
             raise ConfigError(f"{origin}: {key} must be {describe(f)}, got {text!r}") from None
         if expected is int and value.is_integer():
             value = int(value)
-    return coerce(key, f, value, origin)
+    return coerce(f"{origin}: {key}", f, value)

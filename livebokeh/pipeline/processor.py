@@ -20,16 +20,8 @@ from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import cut, pixel_box, resample, scaled
-from livebokeh.mask import (
-    FlowEstimator,
-    LookaheadSmoother,
-    MaskSmoother,
-    refine_alpha,
-    resolve_auto,
-    small_gray,
-    upsample,
-    warp,
-)
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
+from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
 
@@ -49,14 +41,18 @@ class SupportsSegment(Protocol):
 class Segmented:
     """A frame and its person mask at model resolution (the model's own, or smoothed).
 
-    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it;
-    ``crop`` the part of the frame the output shows (auto-framing), None for all of it.
+    ``gray`` is the frame as uint8 gray, when optical flow needs it: at the mask's size (files),
+    or at the live matte's tracking size (live: :func:`~livebokeh.mask.tracker.track_gray`);
+    ``crop`` the part of the frame the output shows (auto-framing), None for all of it;
+    ``cfg`` the mask settings resolved for the model that made the mask (live: a backend swapped
+    in mid-stream brings its own).
     """
 
     frame: Frame
     mask: Mask
     gray: Any = None
     crop: Crop | None = None
+    cfg: MaskConfig | None = None
 
 
 class _CausalFraming:
@@ -94,8 +90,6 @@ class FrameProcessor:
         live: a live stream (causal smoothing; a gray picture with every mask, for the flow).
         smoother: the temporal smoothing state; by default from ``mask_cfg`` (causal live, with
             ``mask_cfg.lookahead`` frames of look-ahead for files).
-        resting_model: live: the model rests between runs, so most masks shown are moved by flow;
-            :meth:`follow` then smooths what is shown too, else each new run would jump.
         framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
             operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
         fps: the stream's frame rate (the framing's motion is in seconds).
@@ -103,17 +97,18 @@ class FrameProcessor:
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
                  background: Background | None = None, *, live: bool = False,
-                 smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False,
+                 smoother: MaskSmoother | LookaheadSmoother | None = None,
                  framing: FramingConfig | None = None, fps: float = 30.0) -> None:
         if live and isinstance(smoother, LookaheadSmoother):
             raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
-        self.live = live
         self.traits = segmenter.traits
+        self.user_mask_cfg = mask_cfg
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
         self.controls = controls
         if background is not None and controls.background is None:
             controls.background = background  # the controls hold the one in use (it may change live)
+        self.live = live
         if smoother is None:
             if not live and mc.lookahead > 0 and mc.smoothing > 0:
                 smoother = LookaheadSmoother(mc.smoothing, mc.lookahead, mc.flow)
@@ -121,9 +116,9 @@ class FrameProcessor:
                 smoother = MaskSmoother(mc.smoothing, mc.flow)
         self.smoother = smoother
         self._needs_gray = (mc.smoothing > 0 and mc.flow) or live
-        self._flow = FlowEstimator()
-        self._shown = MaskSmoother(mc.smoothing, mc.flow) if live and resting_model else None
-        self.propagated = 0  # live frames whose mask was moved to them from an earlier frame
+        #: live: the mask shown, carried from frame to frame between the model's results
+        self.matte = LiveMatte(mc.smoothing, mc.flow) if live else None
+        self._shown_cfg = mc  # live: the mask settings of the model whose masks are shown
         self.framing_cfg = framing or FramingConfig()
         self.fps = fps or 30.0
         self._operator: Operator | None = None  # live, while framing is on
@@ -150,10 +145,24 @@ class FrameProcessor:
         """The model's own mask of ``frame``, with the gray picture the flow needs."""
         mask = self.segmenter.segment_frame(frame)
         gray = None
-        if self._needs_gray:
+        if self.live:
+            gray = track_gray(frame.image, mask.shape)
+        elif self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
-        return Segmented(frame, mask, gray)
+        return Segmented(frame, mask, gray, cfg=self.mask_cfg)
+
+    def use_segmenter(self, segmenter: SupportsSegment) -> SupportsSegment:
+        """Live: another model from the next :meth:`segment` on (a backend or its size changed
+        mid-stream); returns the one it replaces. Call from the thread that calls
+        :meth:`segment`. Its results carry its own mask settings, and :meth:`follow` blends
+        them into what is shown (nothing jumps)."""
+        if not self.live:
+            raise RuntimeError("a file is segmented by one model from its first frame to its last")
+        old, self.segmenter = self.segmenter, segmenter
+        self.traits = segmenter.traits
+        self.mask_cfg = resolve_auto(self.user_mask_cfg, segmenter.traits)
+        return old
 
     def smooth(self, raw: Segmented) -> list[Segmented]:
         """``raw`` through the smoother (and, for files, the framing): the frames now final, in
@@ -189,29 +198,39 @@ class FrameProcessor:
         if self.traits.stateful:
             self.segmenter.reset()  # a stateful segmenter declares reset (SegmenterTraits.stateful)
 
-    def restart_shown(self) -> None:
-        """The stream starts again: forget what :meth:`follow` smoothed and framed. Call from
-        the thread that calls :meth:`follow`."""
-        if self._shown is not None:
-            self._shown.reset()
+    @property
+    def propagated(self) -> int:
+        """Live frames whose mask was moved to them from an earlier frame's by optical flow."""
+        return self.matte.moved if self.matte is not None else 0
+
+    def restart_shown(self, index: int = 0) -> None:
+        """The stream starts again at frame ``index``: forget what :meth:`follow` carried and
+        framed. Call from the thread that calls :meth:`follow`."""
+        if self.matte is not None:
+            self.matte.reset(index)
         self._operator = None
 
     def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
-        """Live: the newest model result made the mask of ``frame``, moved to it by optical flow
-        when it is of an earlier frame; before the first result, an empty mask (the whole picture
-        is background, so the room never shows unblurred)."""
-        if result is None:
+        """Live: the mask of ``frame``: the live matte (:class:`~livebokeh.mask.tracker.LiveMatte`)
+        carried to it by optical flow, with the newest model result blended in when it is new;
+        before the first result, an empty mask (the whole picture is background, so the room
+        never shows unblurred). Call from one thread, in frame order."""
+        matte = self.matte
+        if matte is None:
+            raise RuntimeError("follow is for a live stream")
+        if result is not None and result.cfg is not None and result.cfg != self._shown_cfg:
+            matte.convert(_levels(self._shown_cfg), _levels(result.cfg), result.mask.shape)
+            self._shown_cfg = result.cfg  # another model: what is shown goes on, in its terms
+        shape = matte.shape or (result.mask.shape if result is not None else None)
+        data = None
+        if shape is not None:
+            measured = Measurement(result.mask.data, result.gray, result.frame.index) if result is not None else None
+            data = matte.update(track_gray(frame.image, shape), frame.index, measured)
+        if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
-            return Segmented(frame, Mask(np.zeros((h, w), np.float32)))
-        mask, gray = result.mask, result.gray
-        if result.frame.index != frame.index and result.gray is not None:
-            h, w = result.gray.shape
-            gray = small_gray(frame.image, (w, h))
-            mask = Mask(np.clip(warp(mask.data, self._flow.backward(gray, result.gray)), 0.0, 1.0))
-            self.propagated += 1
-        if self._shown is not None:
-            mask = self._shown.update(mask, gray)
-        return Segmented(frame, mask, crop=self._operate(mask))
+            return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=self._shown_cfg)
+        mask = Mask(data)
+        return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg)
 
     def _operate(self, mask: Mask) -> Crop | None:
         """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""
@@ -249,17 +268,19 @@ class FrameProcessor:
         if crop is not None and crop.h < 0.999:
             return self._render_cropped(item, crop)
         frame = item.frame
-        image, alpha = self._composite(frame.image, item.mask.data, frame.index)
+        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.cfg)
         return Composite(frame, image, Mask(alpha))
 
-    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(picture, alpha at the working size) for ``image`` and its ``mask``."""
+    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int,
+                   cfg: MaskConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(picture, alpha at the working size) for ``image`` and its ``mask`` (made by a model
+        whose resolved mask settings are ``cfg``; default: the current model's)."""
         h, w = image.shape[:2]
-        alpha = refine_alpha(mask, image, self.mask_cfg, full_size=False)
+        alpha = refine_alpha(mask, image, cfg or self.mask_cfg, full_size=False)
         controls = self.controls
         if controls.show_mask:
             return cv2.cvtColor(Mask(upsample(alpha, (w, h))).to_uint8(), cv2.COLOR_GRAY2BGR), alpha
-        render_cfg = controls.render
+        render_cfg = controls.rendered
         plate = None
         background = controls.background
         if render_cfg.effect == "replace" and background is not None:
@@ -276,5 +297,10 @@ class FrameProcessor:
         mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)),
                         (float(x), float(y), float(bw), float(bh)),
                         (max(2, round(bw * mw / frame.width)), max(2, round(bh * mh / frame.height))))
-        image, alpha = self._composite(cut(frame.image, box), mask, frame.index)
+        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, item.cfg)
         return Composite(frame, scaled(image, size), Mask(alpha), shown=box)
+
+
+def _levels(cfg: MaskConfig) -> tuple[float, float]:
+    """The model outputs that map to alpha 0 and 1 under resolved mask settings ``cfg``."""
+    return cfg.low, cfg.high
