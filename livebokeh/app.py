@@ -281,7 +281,7 @@ class Run(Closeable):
         swap = getattr(self.pipeline, "swap_segmenter", None)
         if swap is None or not self.live:
             raise NotLive("the backend cannot change while this run goes on; restart livebokeh to apply it")
-        segmenter = self._new_segmenter(new)
+        segmenter = self._built_aside(new)
         try:
             took = swap(segmenter, timeout=SWAP_WAIT_S)  # from here the pipeline closes it, or the old one
         except BaseException:
@@ -290,6 +290,37 @@ class Run(Closeable):
         log.info("model %s %s", new.segmenter.backend, "swapped in" if took else "handed to the pipeline (it swaps "
                  "it in at the model's next run)")
         self.segmenter = segmenter
+
+    def _built_aside(self, cfg: Config) -> Any:
+        """The model for ``cfg``, built on a thread of lower priority and run once there on the
+        newest picture (a runtime's first run allocates and optimises): loading it never takes the
+        CPU the camera's frames need."""
+        import threading
+
+        from livebokeh.threads import lower_priority
+
+        box: dict[str, Any] = {}
+
+        def build() -> None:
+            lower_priority()
+            try:
+                box["model"] = model = self._new_segmenter(cfg)
+                last = self.controls.last_sent()
+                if last is not None and hasattr(model, "segment"):
+                    model.segment(last.frame.image)
+                    if model.traits.stateful:
+                        model.reset()
+            except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+                if "model" in box:
+                    box.pop("model").close()
+                box["error"] = err
+
+        thread = threading.Thread(target=build, name="livebokeh-model-load", daemon=True)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["model"]
 
     def _new_segmenter(self, cfg: Config) -> Any:
         from livebokeh.segment import SegmenterOptions, create_segmenter

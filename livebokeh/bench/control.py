@@ -151,20 +151,26 @@ def _swaps(live: Any, client: _Client, sent: list[tuple[float, float]], swaps: i
         return {"swaps": 0, "swap_note": "the pipeline has no swap primitive: the backend changes at a restart"}
     start = live.settings().segmenter.backend
     other = "mediapipe" if start != "mediapipe" else "rvm"
+    def window(seconds: float) -> dict:
+        p = live.pipeline
+        in0, out0, drop0, n0 = p.frames_in, p.latency.frames_out, p.dropped, len(sent)
+        time.sleep(seconds)
+        gaps = np.diff([t for t, _ in sent[n0:]]) if len(sent) > n0 + 1 else np.array([0.0])
+        return {"frames_in": p.frames_in - in0, "frames_out": p.latency.frames_out - out0,
+                "dropped": p.dropped - drop0, "longest_gap_ms": float(gaps.max() * 1e3)}
+
     rows = []
     for i in range(swaps):
         target = other if i % 2 == 0 else start
-        p = live.pipeline
-        in0, out0, drop0, n0 = p.frames_in, p.latency.frames_out, p.dropped, len(sent)
         t0 = time.monotonic()
         client.call("/api/settings", {"changes": {"segmenter.backend": target}})
-        t1 = time.monotonic()
-        time.sleep(2.0)  # the new model at work, blended in
-        gaps = np.diff([t for t, _ in sent[n0:]]) if len(sent) > n0 + 1 else np.array([0.0])
-        rows.append({"to": target, "load_s": t1 - t0, "frames_in": p.frames_in - in0,
-                     "frames_out": p.latency.frames_out - out0, "dropped": p.dropped - drop0,
-                     "longest_gap_ms": float(gaps.max() * 1e3)})
-    return {"swaps": swaps, "swap_rows": rows, "swap_dropped": sum(r["dropped"] for r in rows)}
+        load_s = time.monotonic() - t0
+        during = window(2.0)  # the new model at work, blended in
+        after = window(2.0)  # the same backend, the same span, no swap
+        rows.append({"to": target, "load_s": load_s, **during,
+                     **{f"steady_{k}": v for k, v in after.items()}})
+    return {"swaps": swaps, "swap_rows": rows, "swap_dropped": sum(r["dropped"] for r in rows),
+            "steady_dropped": sum(r["steady_dropped"] for r in rows)}
 
 
 def _page_cost(live: Any, server: Any, client: _Client, seconds: float) -> dict:
@@ -216,10 +222,12 @@ def render(r: dict) -> str:
     ]
     if r.get("swaps"):
         for s in r["swap_rows"]:
-            lines.append(f"  swap to {s['to']}: loaded in {s['load_s']:.2f} s while the camera ran; then 2 s: "
-                         f"{s['frames_in']} frames in, {s['frames_out']} out, {s['dropped']} dropped, "
-                         f"longest gap between frames sent {s['longest_gap_ms']:.0f} ms")
-        lines.append(f"  dropped over the swaps: {r['swap_dropped']} (target 0)")
+            lines.append(f"  swap to {s['to']}: loaded in {s['load_s']:.2f} s while the camera ran; the 2 s after: "
+                         f"{s['frames_in']} frames in, {s['frames_out']} out, {s['dropped']} dropped, longest gap "
+                         f"{s['longest_gap_ms']:.0f} ms; the next 2 s, no swap: {s['steady_dropped']} dropped, "
+                         f"longest gap {s['steady_longest_gap_ms']:.0f} ms")
+        lines.append(f"  dropped in the 2 s after each swap: {r['swap_dropped']} in all; in as long on the same "
+                     f"backend without one: {r['steady_dropped']} (target: the swap adds none)")
     else:
         lines.append(f"  backend swap: {r['swap_note']}")
     lines += [

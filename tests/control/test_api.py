@@ -137,12 +137,16 @@ def test_the_settings_file_read_again_applies_what_changes_live(live, tmp_path):
     assert lines == ["camera.width changed in the settings file: restart livebokeh to apply it"]
 
 
-def test_a_swap_without_a_swap_primitive_says_it_needs_a_restart(live):
-    run, server, cam = live
-    if hasattr(run.pipeline, "swap_segmenter"):
-        pytest.skip("the pipeline swaps models: tested in test_swap")
-    status, _, body = Client(server).post("/api/settings", {"changes": {"segmenter.backend": "rvm"}})
-    assert status == 409 and "restart" in json.loads(body)["error"]
+def test_a_run_of_given_masks_has_no_model_to_swap(memory_vcam, tmp_path):
+    from tests.control.conftest import write_clip
+
+    clip = write_clip(tmp_path / "camera.mp4", frames=300, size=(160, 120))
+    mask = tmp_path / "mask.png"
+    cv2.imwrite(str(mask), np.full((120, 160), 255, np.uint8))
+    with started(live_settings(), Job(input=str(clip), mask=str(mask))) as (run, server):
+        status, _, body = Client(server).post("/api/settings", {"changes": {"segmenter.backend": "rvm"}})
+        assert status == 409 and "restart livebokeh to apply it" in json.loads(body)["error"]
+        assert Client(server).json("POST", "/api/settings", {"changes": {"render.blur": 0.1}})["applied"]
 
 
 def test_keep_as_defaults_edits_the_settings_file_and_asks_before_replacing_it(memory_vcam, tmp_path):
