@@ -87,7 +87,7 @@ class Run(Closeable):
         source, info: the open source and its stream.
         controls: the live settings, the one place changes go through.
         sinks: the outputs, in order; ``virtual_camera`` the virtual camera among them.
-        segmenter: the model in use (a backend swap replaces it).
+        segmenter: the model in use (a backend swap, or the live controller's fallback, replaces it).
         pipeline: the pipeline.
     """
 
@@ -99,7 +99,7 @@ class Run(Closeable):
         self.controls: LiveControls = LiveControls(settings=cfg)
         self.sinks: list[Any] = []
         self.virtual_camera: Any = None
-        self.segmenter: Any = None
+        self._segmenter: Any = None  # the model the run started with
         self.pipeline: Any = None
         self.plan = plan_threads(cfg.segmenter.threads)
         self.report: Any = None
@@ -116,6 +116,10 @@ class Run(Closeable):
         self.reload_settings: Callable[[], list[str]] | None = None
 
     # -- running -----------------------------------------------------------------------------
+
+    @property
+    def segmenter(self) -> Any:
+        return self.pipeline.segmenter if self.pipeline is not None else self._segmenter
 
     @property
     def live(self) -> bool:
@@ -289,7 +293,6 @@ class Run(Closeable):
             raise
         log.info("model %s %s", new.segmenter.backend, "swapped in" if took else "handed to the pipeline (it swaps "
                  "it in at the model's next run)")
-        self.segmenter = segmenter
 
     def _built_aside(self, cfg: Config) -> Any:
         """The model for ``cfg``, built on a thread of lower priority and run once there on the
@@ -558,7 +561,7 @@ def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
         run.controls.swap = None  # given masks: no model to swap
     else:
         segmenter = run._new_segmenter(cfg)
-    run.segmenter = segmenter
+    run._segmenter = segmenter
     stack.callback(segmenter.close)
     # the one in use at the end: a swap, or the live controller's fallback, may have replaced it
     stack.callback(lambda: run.pipeline.segmenter.close() if run.pipeline is not None else None)

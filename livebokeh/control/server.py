@@ -114,6 +114,7 @@ class ControlServer(ThreadingHTTPServer):
         self.cpu_ns = 0  # CPU time the answering took, every request's (its thread's own)
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.closing = False  # the run is ending: a connection kept alive gets no more answers
 
     def start(self) -> ControlServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
@@ -122,6 +123,7 @@ class ControlServer(ThreadingHTTPServer):
         return self
 
     def close(self) -> None:
+        self.closing = True
         if self._thread is not None:
             self.shutdown()
             self._thread.join(2.0)
@@ -209,6 +211,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _guarded(self, handle: Any) -> None:
         try:
+            if self.server.closing:
+                raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "this livebokeh run is ending")
             self._check()
             handle()
         except Refused as err:
@@ -388,8 +392,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
             self.send_header(name, value)
-        if status >= 400 and self.command == "POST":
-            self.close_connection = True  # a refused body may be unread
+        if (status >= 400 and self.command == "POST") or self.server.closing:
+            self.close_connection = True  # a refused body may be unread; a run that ends answers no more
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":

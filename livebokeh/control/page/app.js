@@ -90,11 +90,12 @@ function fmtState(s) {
     ["fps", s.fps.toFixed(1) + (s.camera_fps ? " of " + s.camera_fps.toFixed(0) : "")],
     ["cores", s.cores.toFixed(2)],
     ["model runs", s.model_rate.toFixed(1) + " a second"],
-    ["backend", s.backend],
+    ["backend", s.backend + (s.model && s.model !== s.backend ? ` (${s.model} in use)` : "")],
     ["dropped", String(s.dropped)],
     ["framing", s.framing],
   ];
-  if (s.controller) rows.push(["controller", typeof s.controller === "string" ? s.controller : JSON.stringify(s.controller)]);
+  const c = s.controller;
+  if (c) rows.push(["load", c.level > 0 ? `${c.name}: ${c.why}` : c.name]);
   if (s.virtual_camera) {
     const vc = s.virtual_camera;
     rows.push(["virtual camera", vc.device + (vc.readers === null ? "" : `, ${vc.readers} app(s) reading`)]);
