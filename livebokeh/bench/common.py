@@ -177,3 +177,11 @@ def weights_only(backend: str, cfg: Any) -> object:
     own = BACKEND_OPTIONS[backend]()
     weights = getattr(getattr(cfg, backend), "weights", None)
     return dataclasses.replace(own, weights=weights) if weights is not None else own
+
+
+def null_outputs(cfg: Any) -> Any:
+    """``cfg`` without the virtual camera, the preview or the control page: a bench's own sink
+    stands in for the virtual camera (the same conversion, no device)."""
+    return dataclasses.replace(cfg, virtual_camera=dataclasses.replace(cfg.virtual_camera, enabled=False),
+                               preview=dataclasses.replace(cfg.preview, enabled=False),
+                               control=dataclasses.replace(cfg.control, enabled=False))

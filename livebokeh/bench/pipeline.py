@@ -30,16 +30,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, scratch_dir, table, video_frames
+from livebokeh.bench.common import machine, null_outputs, scratch_dir, table, video_frames
 from livebokeh.config import Config, load_config, sections, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.app import Job, open_run
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
+from livebokeh.sources.clip import ClipCamera
 from livebokeh.sources.video import VideoFileSource
 from livebokeh.threads import cpu_cores
-from livebokeh.types import Composite, Frame, StreamInfo
+from livebokeh.types import Composite, Frame
 
 log = logging.getLogger(__name__)
 
@@ -58,43 +59,6 @@ class NullSink(Sink):
         self.frames += 1
 
 
-class LoopingSource(Source):
-    """A video file played in a loop at its frame rate (or ``fps``), like a camera."""
-
-    def __init__(self, path: Path, limit: int, fps: float | None = None) -> None:
-        self.path, self.limit, self.fps = path, limit, fps
-        self._inner: VideoFileSource | None = None
-        self._n = 0
-        self._t0 = 0.0
-
-    def _open(self) -> StreamInfo:
-        self._inner = VideoFileSource(self.path)
-        info = self._inner.open()
-        self._n, self._t0 = 0, time.monotonic()
-        fps = Fraction(self.fps).limit_denominator(1001) if self.fps else info.fps
-        return dataclasses.replace(info, live=True, fps=fps, frame_count=self.limit)
-
-    def read(self) -> Frame | None:
-        if self._n >= self.limit:
-            return None
-        f = self._inner.read()
-        if f is None:
-            self._inner.close()
-            self._inner.open()
-            f = self._inner.read()
-        due = self._t0 + self._n / float(self.info.fps)
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        frame = Frame(f.image, self._n, time.monotonic_ns())
-        self._n += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-
-
 def rss_mb() -> float:
     """Resident memory of this process (Linux /proc; elsewhere the peak from getrusage)."""
     try:
@@ -106,18 +70,10 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def null_outputs(cfg: Config) -> Config:
-    """``cfg`` without the virtual camera, the preview or the control page: a bench's
-    :class:`NullSink` stands in for the virtual camera (the same conversion, no device)."""
-    return dataclasses.replace(cfg, virtual_camera=dataclasses.replace(cfg.virtual_camera, enabled=False),
-                               preview=dataclasses.replace(cfg.preview, enabled=False),
-                               control=dataclasses.replace(cfg.control, enabled=False))
-
-
-def _run_pipeline(source: Source, cfg: Config) -> dict:
+def _run_pipeline(source: Source, cfg: Config, max_frames: int | None = None) -> dict:
     """``source`` through the run the settings ``cfg`` make (its backend), into a :class:`NullSink`."""
     sink = NullSink()
-    with open_run(null_outputs(cfg), Job(), source=source, sinks=[sink]) as run:
+    with open_run(null_outputs(cfg), Job(max_frames=max_frames), source=source, sinks=[sink]) as run:
         cpu0 = time.process_time()
         report = run.run()
         cpu = time.process_time() - cpu0
@@ -300,7 +256,7 @@ def _run_cases(clip: Path, clip1080: Path, backends: list[str], frames: int, pac
                          "naive_cpu_ms": naive["cpu_ms_per_frame"], "busy_fps": busy,
                          "busy_vs_naive": busy / naive["fps"], "busy_vs_segmenter": busy / alone["fps"]})
         else:
-            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), bcfg)
+            r = _run_pipeline(ClipCamera(clip, loop=True, fps=30.0), bcfg, paced_frames)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
             best = {}
             for _ in range(max(1, repeats)):
@@ -461,10 +417,10 @@ def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict
     clip = data / "videos" / "office720p.mp4"
     cfg = cfg or Config()
     samples: list[tuple[int, float, int]] = []
-    source = LoopingSource(clip, frames, fps)
+    source = ClipCamera(clip, loop=True, fps=fps)
     sink = NullSink()
     threads_before = threading.active_count()
-    with open_run(null_outputs(cfg), Job(), source=source, sinks=[sink]) as run:
+    with open_run(null_outputs(cfg), Job(max_frames=frames), source=source, sinks=[sink]) as run:
         p = run.pipeline
         run.start()
         step = max(1, frames // 40)

@@ -128,3 +128,13 @@ def test_camera_file_runs_the_live_path_with_its_outputs(tmp_path, memory_vcam):
     # one mask per frame that went out, named by its frame's number counted from 1
     assert len(names) == report["frames_out"] == len(memory_vcam[0].frames)
     assert all(1 <= int(n[:5]) <= 30 for n in names)
+
+
+def test_a_clip_can_be_played_at_another_rate(tmp_path):
+    clock = Clock()
+    cam = ClipCamera(numbered_clip(tmp_path / "c.mkv", frames=6, fps=10), fps=20, clock_ns=clock, sleep=clock.sleep)
+    with cam:
+        assert cam.info.fps == 20
+        start = clock.ns
+        frames = [cam.read() for _ in range(6)]
+    assert [round((f.capture_ns - start) / 5e7) for f in frames] == list(range(6))  # every 50 ms
