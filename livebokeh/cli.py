@@ -234,11 +234,6 @@ def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
 
 
-def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Settings key -> the flag that sets it (``mediapipe.model`` -> ``--model``), for messages."""
-    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
-
-
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
 COMMANDS = {
     "models": "livebokeh.commands.models",

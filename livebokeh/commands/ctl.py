@@ -73,7 +73,7 @@ def value_of(key: str, text: str) -> Any:
 def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
     if len(pairs) % 2:
         raise ConfigError("set takes KEY VALUE pairs, such as: ctl set render.blur 0.05")
-    changes = {key: value_of(key, text) for key, text in zip(pairs[::2], pairs[1::2])}
+    changes = {key: value_of(key, text) for key, text in zip(pairs[::2], pairs[1::2], strict=True)}
     background = changes.get("render.background")
     if isinstance(background, str) and background and Path(background).expanduser().is_file():
         # a file of yours: sent as an upload (the run never opens a path given over its API)

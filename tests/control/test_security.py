@@ -89,7 +89,7 @@ def test_every_way_in_without_the_secret_or_from_elsewhere_is_refused(live):
     c = Client(server)
     before = (run.controls.changes, run.settings())
     accepted = []
-    for what, (status, headers, body) in _refusals(c):
+    for what, (status, headers, _body) in _refusals(c):
         if status < 400:
             accepted.append(f"{what}: {status}")
         assert headers.get("Content-Security-Policy", "").startswith("default-src 'none'"), what
