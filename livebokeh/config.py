@@ -384,7 +384,7 @@ def override(cfg: Config, overrides: Mapping[str, Any], origin: str = "command l
     nested = _nested(overrides)
     chosen = nested.get("segmenter", {}).get("backend", cfg.segmenter.backend)
     if chosen not in BACKENDS:  # the schema's message
-        _apply(cfg, {"segmenter": {"backend": chosen}}, origin)
+        _apply(cfg, {"segmenter": {"backend": chosen}}, origin, flags)
 
     def named(key: str) -> str:
         flag = (flags or {}).get(key) or (flags or {}).get(f"{CHOSEN}.{key.partition('.')[2]}")
