@@ -370,6 +370,26 @@ def check_live(cfg: Config, model: bool = True) -> None:
         check_available(vc, required=vc.on_demand)
     if model:  # (given masks need none)
         check_weights(cfg)
+        fetch_fallback(cfg)
+
+
+def fetch_fallback(cfg: Config) -> None:
+    """The live controller's fallback backend's model, fetched before the camera opens when it is
+    missing (not in the middle of a call, when the controller steps down to it). Without it the run
+    goes on: the controller then stays with the run's own model."""
+    from livebokeh import models
+    from livebokeh.errors import one_line
+
+    if not cfg.live.adapt or cfg.live.fallback in ("", cfg.segmenter.backend):
+        return
+    m = models.for_backend(cfg.live.fallback, getattr(getattr(cfg, cfg.live.fallback), "model", ""))
+    if m is None or models.find(m.name).ok:
+        return
+    try:
+        models.locate(m.name)
+    except LivebokehError as err:
+        log.warning("the live fallback %s is not available (%s); the run keeps its own model under load",
+                    cfg.live.fallback, one_line(err))
 
 
 def check_weights(cfg: Config) -> None:
@@ -381,18 +401,20 @@ def check_weights(cfg: Config) -> None:
 
     backend = cfg.segmenter.backend
     own = cfg.backend_options()
-    if backend not in models.manifests() or not hasattr(own, "weights"):
-        return  # bundled
-    m = models.manifest(backend)
-    named, source = own.weights, f"--{backend}-weights, {backend}.weights"
-    if not named and os.environ.get(m.env_var):
-        named, source = os.environ[m.env_var], m.env_var
-    if named:
-        if not Path(named).is_file():
-            raise SetupError(f"the {backend} weights {named} ({source}) do not exist; fix the path, or leave it "
-                             f"out and run `livebokeh models download {backend}`")
-    elif not models.cached_path(m).is_file():
-        models.locate(backend)  # the first use: downloaded before the camera opens
+    m = models.for_backend(backend, getattr(own, "model", ""))
+    if m is None:
+        return  # no weights file
+    if hasattr(own, "weights"):
+        named, source = own.weights, f"--{backend}-weights, {backend}.weights"
+        if not named and os.environ.get(m.env_var):
+            named, source = os.environ[m.env_var], m.env_var
+        if named:
+            if not Path(named).is_file():
+                raise SetupError(f"the {backend} weights {named} ({source}) do not exist; fix the path, or leave "
+                                 f"it out and run `livebokeh models download {backend}`")
+            return
+    if not models.find(m.name).ok:
+        models.locate(m.name)  # the first use: downloaded before the camera opens
 
 
 def live_source(cfg: Config, make: Callable[[], Any] | None = None) -> Any:
@@ -446,10 +468,10 @@ def open_run(cfg: Config, job: Job | None = None, *, source: Any = None, camera:
 
 def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: Sequence[Any],
               make_segmenter: Any) -> None:
-    from livebokeh.sources import SOURCES, is_image_path, source_for_input
+    from livebokeh.sources import SOURCES, is_image_path, is_still_input, source_for_input
 
     stack = run._stack
-    if job.input and is_image_path(job.input) and not job.writes:
+    if job.input and is_still_input(job.input) and not job.writes:
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
     if job.output and job.input is None and source is None and is_image_path(job.output):
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
@@ -464,7 +486,7 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
         background = stack.enter_context(open_background(cfg.render.background))
     if source is None and (not job.writes or job.input is None):
         check_live(cfg, model=not job.mask)
-    if source is None and job.input and (job.writes or is_image_path(job.input)):
+    if source is None and job.input and (job.writes or is_still_input(job.input)):
         source = source_for_input(job.input)
     elif source is None and job.input:  # a video without outputs is played as a camera into the live outputs
         source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)

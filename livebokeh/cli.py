@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|soak|framing|ondemand|control   benchmarks
+  livebokeh bench models|quality|render|pipeline|cost|live|soak|framing|ondemand|control   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
   livebokeh ctl status|get|set|snapshot|pause|resume   steer a running livebokeh (its control page too)
@@ -34,6 +34,7 @@ examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
   livebokeh --camera 1 --config call --no-preview
   livebokeh --input talk.mp4 --output talk_portrait.mp4
+  livebokeh --camera talk.mp4 --loop              a recording played as the webcam (try settings, demos)
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 
@@ -302,7 +303,7 @@ def _as_service(code: int) -> int:
 
 def _jobs(args: argparse.Namespace) -> list[Any]:
     from livebokeh.app import Job
-    from livebokeh.sources import IMAGE_SUFFIXES
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation
 
     def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
         return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
@@ -338,6 +339,8 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if is_animation(p):  # read as a video
+            suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
         key = os.path.normcase(os.path.abspath(out))
         if key in taken:
@@ -380,16 +383,17 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
 def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
 
-    still = job.input is not None and is_image_path(job.input)
+    still = job.input is not None and is_still_input(job.input)
     images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
         IMAGE_SUFFIXES, "images")
     if out.pattern or still:
         allowed, what = images, kind
     else:
         allowed = {"--output": COLOR_CODECS, "--save-mask": MASK_CODECS, "--alpha-output": ALPHA_CODECS}[out.flag]
-        what = f"videos ({'a camera' if job.input is None else 'the input'} gives video)"
+        what = "videos (" + ("a camera gives video" if job.input is None else "the input is an animated image, read "
+                             "as a video" if is_animation(job.input) else "the input gives video") + ")"
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "

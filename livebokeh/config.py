@@ -60,7 +60,8 @@ class SegmenterConfig:
     backend: str = _choice(
         "rvm", BACKENDS,
         "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
-        "mediapipe (bundled, lightest) or deeplab; its own options are in its section: [rvm], [mediapipe], [deeplab]"
+        "mediapipe (lightest; a 0.25 MB model downloaded on first use) or deeplab; its own options are in its section: "
+        "[rvm], [mediapipe], [deeplab]"
     )
     threads: int = _num(
         0, 0, 64, "CPU threads for inference; 0 = automatic (1 on machines with up to 4 cores, where the "

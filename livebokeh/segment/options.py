@@ -59,10 +59,10 @@ class RVMOptions:
     weights: str = plain("", "weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
     backbone: int = number(
         0, 64, 2048, "long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
-        "512 with --quality best, 256 live); larger is finer and slower; below 64 its mattes are empty",
+        "512 with --quality best, 320 live); larger is finer and slower; below 64 its mattes are empty",
         auto=True,
     )
-    size: int = number(0, 0, 2049, "model input's long side in pixels, where its refiner works (0 = 640 for files, 512 live)")
+    size: int = number(0, 0, 2049, "model input's long side in pixels, where its refiner works (0 = 640, files and live)")
 
 
 #: Backend name -> its options (the names :data:`livebokeh.segment.SEGMENTERS` registers, in the
