@@ -485,7 +485,7 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
 
         background = stack.enter_context(open_background(cfg.render.background))
     if source is None and (not job.writes or job.input is None):
-        check_live(cfg, model=not job.mask)
+        check_live(cfg, model=not job.mask and make_segmenter is None)  # (a caller's models are its own)
     if source is None and job.input and (job.writes or is_still_input(job.input)):
         source = source_for_input(job.input)
     elif source is None and job.input:  # a video without outputs is played as a camera into the live outputs

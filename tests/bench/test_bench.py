@@ -305,7 +305,7 @@ def test_judder_is_the_rooms_velocity_change_per_frame():
     assert framing.judder(jolt, path)["mean"] == pytest.approx(2 * jump / moving)
 
 
-def test_bench_control_times_changes_and_the_pages_cost(tmp_path, capsys, monkeypatch):
+def test_bench_control_times_changes_and_the_pages_cost(tmp_path, capsys, monkeypatch, selfie_models):
     """A short run: every change is found in the frames sent (none lost), the page's requests are
     counted and cost something, the closed page answers nothing; the JSON and the table agree."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

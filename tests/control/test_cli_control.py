@@ -51,7 +51,7 @@ def ctl(env, *args) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-def test_a_foreground_run_serves_ctl_and_reloads_its_settings_on_sighup(tmp_path):
+def test_a_foreground_run_serves_ctl_and_reloads_its_settings_on_sighup(tmp_path, selfie_models):
     clip = write_clip(tmp_path / "camera.mp4", frames=90, size=(160, 120))
     settings = tmp_path / "settings.toml"
     settings.write_text('[segmenter]\nbackend = "mediapipe"\n[render]\nblur = 0.03\n')

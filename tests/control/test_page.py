@@ -212,7 +212,7 @@ def test_other_sites_and_rebound_names_get_nothing(page_run):
     assert server.refused >= refused + 4
 
 
-def test_the_page_on_a_portrait_with_the_real_model(memory_vcam, browser, tmp_path):
+def test_the_page_on_a_portrait_with_the_real_model(memory_vcam, browser, tmp_path, selfie_models):
     """The README's picture: scikit-image's public-domain astronaut portrait played as the camera
     (the docs extra), MediaPipe for real, the f-stop set on the page: the frames sent are blurred
     outside the person and not inside it, by numbers."""
