@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|live|soak|framing|ondemand   benchmarks
+  livebokeh bench models|quality|render|pipeline|cost|live|soak|framing|ondemand|control   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
+  livebokeh ctl status|get|set|snapshot|pause|resume   steer a running livebokeh (its control page too)
 
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
@@ -37,7 +38,9 @@ examples:
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 
-In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording.
+In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording. A live run
+serves a control page on 127.0.0.1 (its address is logged; `livebokeh ctl status` prints it) and
+reads its settings file again on SIGHUP.
 """
 
 
@@ -91,16 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("segmentation")
     g.add_argument("--backend", dest="segmenter.backend", default=cfg)
-    g.add_argument("--model", dest="segmenter.model", default=cfg)
+    g.add_argument("--model", dest="mediapipe.model", default=cfg)
     g.add_argument("--threads", dest="segmenter.threads", default=cfg)
-    g.add_argument("--model-size", dest="segmenter.size", metavar="PX", default=cfg)
-    g.add_argument("--backbone", dest="segmenter.backbone", metavar="PX", default=cfg)
+    g.add_argument("--model-size", dest="model.size", metavar="PX", default=cfg)
+    g.add_argument("--backbone", dest="rvm.backbone", metavar="PX", default=cfg)
     g.add_argument("--model-rate", dest="segmenter.rate", metavar="N", default=cfg)
-    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg)
-    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg)
-    g.add_argument("--precision", dest="segmenter.precision", default=cfg)
-    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg)
-    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg)
+    g.add_argument("--model-aspect", dest="deeplab.aspect", metavar="SHAPE", default=cfg)
+    g.add_argument("--runtime", dest="deeplab.runtime", default=cfg)
+    g.add_argument("--precision", dest="deeplab.precision", default=cfg)
+    g.add_argument("--deeplab-weights", dest="deeplab.weights", metavar="FILE", default=cfg)
+    g.add_argument("--rvm-weights", dest="rvm.weights", metavar="FILE", default=cfg)
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)
     g.add_argument("--mask-low", dest="mask.low", default=cfg)
@@ -125,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--light-wrap", dest="render.light_wrap", metavar="S", default=cfg)
     g.add_argument("--light-wrap-size", dest="render.light_wrap_size", metavar="F", default=cfg)
     g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg)
+    g.add_argument("--mirror", dest="render.mirror", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--mask", metavar="PATH",
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
@@ -142,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--on-demand", dest="virtual_camera.on_demand", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control", dest="control.enabled", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control-port", dest="control.port", metavar="PORT", default=cfg)
+    g.add_argument("--backgrounds", dest="control.backgrounds", metavar="DIR", default=cfg)
 
     g = p.add_argument_group("general")
     g.add_argument("--config", "-c", metavar="FILE|PRESET", action="append",
@@ -234,6 +241,7 @@ COMMANDS = {
     "bench": "livebokeh.commands.bench",
     "doctor": "livebokeh.commands.doctor",
     "service": "livebokeh.commands.service",
+    "ctl": "livebokeh.commands.ctl",
 }
 
 
@@ -291,87 +299,16 @@ def _as_service(code: int) -> int:
     return code
 
 
-def check_on_demand(cfg: Any) -> None:
-    """On demand needs Linux and the virtual camera it watches."""
-    from livebokeh.sources.ondemand import check_supported
-
-    check_supported()
-    if not cfg.virtual_camera.enabled:
-        raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
 
 
-def check_live(cfg: Any, model: bool = True) -> None:
-    """Before a live source opens: on demand's needs, a virtual camera that can take frames and,
-    with ``model``, the model's weights (:func:`check_weights`), so that the webcam is never opened
-    (its light blinking) by a run that cannot send frames (the service, restarted, would blink it
-    at every try)."""
-    from livebokeh.sinks.virtualcam import check_available
-
-    vc = cfg.virtual_camera
-    if vc.on_demand:
-        check_on_demand(cfg)
-    if vc.enabled:
-        check_available(vc, required=vc.on_demand)
-    if model:  # (given masks need none)
-        check_weights(cfg.segmenter)
-        fetch_fallback(cfg)
-
-
-def fetch_fallback(cfg: Any) -> None:
-    """The live controller's fallback backend's model, fetched before the camera opens when it is
-    missing (not in the middle of a call, when the controller steps down to it). Without it the run
-    goes on: the controller then stays with the run's own model."""
-    from livebokeh import models
-
-    if not cfg.live.adapt or cfg.live.fallback in ("", cfg.segmenter.backend):
-        return
-    m = models.for_backend(cfg.live.fallback, getattr(cfg.segmenter, "model", ""))
-    if m is None or models.find(m.name).ok:
-        return
-    try:
-        models.locate(m.name)
-    except LivebokehError as err:
-        log.warning("the live fallback %s is not available (%s); the run keeps its own model under load",
-                    cfg.live.fallback, one_line(err))
-
-
-def check_weights(sc: Any) -> None:
-    """The weights of the backend ``sc`` (``[segmenter]``) names, before a camera opens: a file a
-    setting or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError, exit 3: no retry
-    brings it); missing from the cache, they are downloaded now (ModelError offline)."""
-    from livebokeh import models
-    from livebokeh.errors import SetupError
-
-    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
-    if m is None:
-        return  # no weights file
-    named_by = {"deeplab": ("--deeplab-weights", "weights"), "rvm": ("--rvm-weights", "rvm_weights")}.get(sc.backend)
-    if named_by is not None:
-        flag, key = named_by
-        named, source = getattr(sc, key), f"{flag}, segmenter.{key}"
-        if not named and os.environ.get(m.env_var):
-            named, source = os.environ[m.env_var], m.env_var
-        if named:
-            if not Path(named).is_file():
-                raise SetupError(f"the {sc.backend} weights {named} ({source}) do not exist; fix the path, or leave "
-                                 f"it out and run `livebokeh models download {sc.backend}`")
-            return
-    if not models.find(m.name).ok:
-        models.locate(m.name)  # the first use: downloaded before the camera opens
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input and where its results go."""
-
-    input: str | None  # None = the camera
-    output: str | None
-    save_mask: str | None
-    alpha_output: str | None
-
-
-def _jobs(args: argparse.Namespace) -> list[Job]:
+def _jobs(args: argparse.Namespace) -> list[Any]:
+    from livebokeh.app import Job
     from livebokeh.sources import IMAGE_SUFFIXES, is_animation
+
+    def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
+        return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
+                   overwrite=args.overwrite, explicit_preview="preview.enabled" in vars(args),
+                   config_files=tuple(args.config or ()))
 
     inputs: list[str] = []
     for item in args.input or []:
@@ -384,9 +321,9 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
         else:
             inputs.append(item)
     if not inputs:
-        return [Job(None, args.output, args.save_mask, args.alpha_output)]
+        return [job(None, args.output, args.save_mask, args.alpha_output)]
     if len(inputs) == 1 and not args.output_dir:
-        return [Job(inputs[0], args.output, args.save_mask, args.alpha_output)]
+        return [job(inputs[0], args.output, args.save_mask, args.alpha_output)]
     if not args.output_dir:
         raise ConfigError("several inputs need --output-dir DIR (each result is named after its input)")
     if args.output or args.save_mask or args.alpha_output:
@@ -411,11 +348,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 f"{taken[key]} and {item} would both be written to {out}; rename one, or process them in separate runs"
             )
         taken[key] = item
-        jobs.append(Job(item, str(out), None, None))
+        jobs.append(job(item, str(out)))
     return jobs
 
 
-def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
+def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
     """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
     before any input is read; then temporary files a killed run left on these outputs are kept."""
     from livebokeh.config import preset_names
@@ -443,7 +380,7 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     check_outputs(outputs, read, args.overwrite)
 
 
-def _check_ending(out: Any, job: Job) -> None:
+def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
     from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
@@ -467,10 +404,6 @@ def _check_ending(out: Any, job: Job) -> None:
 def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.mask and not args.input:
-        raise ConfigError("--mask needs --input: given masks follow a file's frames")
-    if cfg.virtual_camera.on_demand and args.input:
-        raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []
@@ -486,7 +419,7 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     return code
 
 
-def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _StopSignals, reports: list[Any]) -> int:
+def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _StopSignals, reports: list[Any]) -> int:
     failed = 0
     for n, job in enumerate(jobs, start=1):
         log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
@@ -505,62 +438,26 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
     return 0
 
 
-def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
-    from livebokeh.controls import LiveControls
-    from livebokeh.render import open_background
-    from livebokeh.sources import SOURCES, camera_source, is_image_path, is_still_input, source_for_input
-    from livebokeh.sources.ondemand import OnDemand
-
-    if job.input and is_still_input(job.input) and not (job.output or job.save_mask or job.alpha_output):
-        raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
-    if job.output and job.input is None and is_image_path(job.output):
-        raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
+def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals, reports: list[Any]) -> int:
+    from livebokeh.app import open_run
 
     with ExitStack() as stack:
-        background = None  # first: a missing one is told before a camera opens or weights download
-        if cfg.render.effect == "replace" or cfg.render.background:
-            background = stack.enter_context(open_background(cfg.render.background))
-        live = not (job.output or job.save_mask or job.alpha_output)
-        if live or job.input is None:
-            check_live(cfg, model=not args.mask)
-        if job.input and (not live or is_still_input(job.input)):
-            source = source_for_input(job.input)
-        elif job.input:  # a video (or an animation) without outputs is played as a camera into the live outputs
-            source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
-        else:
-            source = camera_source(cfg.camera)
-            if cfg.virtual_camera.on_demand:
-                source = OnDemand(lambda: camera_source(cfg.camera))
-        info = source.open()
-        stack.callback(source.close)
-        if job.output and info.still != is_image_path(job.output):
-            kind = "an image" if info.still else "a video"
-            raise ConfigError(f"the input is {kind}; give --output a matching file ending")
+        run = stack.enter_context(open_run(cfg, job))
+        info = run.info
+        # a live run reads its settings file again on SIGHUP; a file's run stops (a closed terminal)
+        run.reload_settings = lambda: _reload(run, args)
+        stack.enter_context(signals.stopping(run, reload=run.reload_settings if info.live else None))
+        if info.live and cfg.control.enabled:
+            from livebokeh.control.server import serve
 
-        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
-                                framing=cfg.framing.enabled)
-        sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,
-                           alpha_output=job.alpha_output, audio_from=job.input, overwrite=args.overwrite,
-                           explicit_preview="preview.enabled" in vars(args))
-        if not sinks:
-            raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        if isinstance(source, OnDemand):
-            source.watch(virtual_camera_device(sinks))
-        # stopped before the sinks are closed (finalised)
-        pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
-                                                     controls=controls, max_frames=args.max_frames))
-        stack.enter_context(signals.stopping(pipeline))
-        pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
+            stack.enter_context(serve(run))  # closed (no more requests) before the run
+        pollers = [s.poll for s in run.sinks if type(s).poll is not _base_poll()]
         if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
-            pollers.append(stack.enter_context(Progress(pipeline, info.frame_count, args.max_frames, info.name)))
+            pollers.append(stack.enter_context(Progress(run.pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
-                 ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
-        report = pipeline.run(poll)
-        if not signals.received:
-            for sink in sinks:
-                sink.mark_complete()  # finalise under the real name
+                 ", ".join(s.name for s in run.sinks), "  (Ctrl-C to stop)" if info.live else "")
+        report = run.run(poll)  # the outputs finalised under their names unless a signal stopped it
         reports.append(report)
 
     if args.stats:
@@ -569,6 +466,24 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         log.warning("stopped after %d frames; outputs were finalised", report.frames_out)
         return 130
     return 0
+
+
+def _reload(run: Any, args: argparse.Namespace) -> list[str]:
+    """SIGHUP (or the control page): the settings files (and the flags over them) read again and
+    applied to ``run``; what cannot change live is logged and returned. Never stops the run: a
+    bad file is logged, one line (and raised to the page)."""
+    from livebokeh.config import load_config
+
+    try:
+        cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(build_parser()))
+        lines = run.reload(cfg)
+    except LivebokehError as err:
+        log.warning("settings not reloaded: %s", one_line(err))
+        raise
+    log.info("settings reloaded from %s", ", ".join(args.config or ["the defaults"]))
+    for line in lines:
+        log.warning("%s", line)
+    return lines
 
 
 class Progress:
@@ -608,6 +523,9 @@ def _base_poll() -> Any:
 class _StopSignals:
     """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) for a whole run.
 
+    SIGHUP stops only a run that reads files: a live run (camera, service) reads its settings
+    file again instead (on a thread of its own, never in the handler), as daemons do.
+
     The first stops reading the source: the frames in flight are finished and every output is
     finalised. A second one stops the pipeline at once; the outputs are still finalised, as
     partial files. Later ones wait for that: the handlers stay installed until the last output
@@ -619,9 +537,13 @@ class _StopSignals:
         self.restore = restore
         self.received: list[int] = []
         self._pipeline: Any = None
+        self._reload: Callable[[], object] | None = None
         self._previous: list[tuple[int, Any]] = []
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        if signum == getattr(signal, "SIGHUP", None) and self._reload is not None:
+            threading.Thread(target=_reload_logged, args=(self._reload,), name="livebokeh-reload", daemon=True).start()
+            return
         self.received.append(signum)
         pipeline = self._pipeline
         if pipeline is None:
@@ -652,16 +574,27 @@ class _StopSignals:
         self._previous.clear()
 
     @contextmanager
-    def stopping(self, pipeline: Any) -> Iterator[None]:
-        """While inside, signals stop ``pipeline``; a signal received before (between two inputs
-        of a batch) stops it before it starts."""
-        self._pipeline = pipeline
+    def stopping(self, pipeline: Any, reload: Callable[[], object] | None = None) -> Iterator[None]:
+        """While inside, signals stop ``pipeline`` (anything with ``request_stop`` and ``abort``:
+        a run), and SIGHUP calls ``reload`` instead when given; a signal received before (between
+        two inputs of a batch) stops it before it starts."""
+        self._pipeline, self._reload = pipeline, reload
         if self.received:
             pipeline.request_stop()
         try:
             yield
         finally:
-            self._pipeline = _Finishing()
+            self._pipeline, self._reload = _Finishing(), None
+
+
+def _reload_logged(reload: Callable[[], object]) -> None:
+    """SIGHUP's reload, on its own thread: a failure is logged (one line), never raised."""
+    try:
+        reload()
+    except LivebokehError:
+        pass  # logged by _reload
+    except Exception as err:  # noqa: BLE001 - a bug must not end the run either
+        log.warning("settings not reloaded: internal error: %s: %s", type(err).__name__, one_line(err))
 
 
 class _Finishing:

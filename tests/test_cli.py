@@ -303,15 +303,15 @@ def test_unknown_config_key_is_named(tmp_path, capsys):
 
 def test_a_settings_file_value_is_named_by_its_key_a_flag_value_by_its_flag(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[render]\nblur = 5\n[mask]\nhigh = 0.3\n[segmenter]\nbackbone = 1\n")
+    cfg.write_text("[render]\nblur = 5\n[mask]\nhigh = 0.3\n[rvm]\nbackbone = 1\n")
     assert main(["--config", str(cfg), "--print-config"]) == 2
     assert f"error: {cfg}: render.blur must be a number from 0 to 0.25, got 5" in error_line(capsys.readouterr().err)
     cfg.write_text("[mask]\nhigh = 0.3\n")
     assert main(["--config", str(cfg), "--mask-low", "0.7", "--print-config"]) == 2  # one from each
     assert "error: --mask-low (0.7) must be smaller than mask.high (0.3)" in error_line(capsys.readouterr().err)
-    cfg.write_text("[segmenter]\nbackbone = 1\n")
+    cfg.write_text("[rvm]\nbackbone = 1\n")
     assert main(["--config", str(cfg), "--print-config"]) == 2
-    assert f"{cfg}: segmenter.backbone must be 0 or a number from 64 to 2048, got 1" in error_line(capsys.readouterr().err)
+    assert f"{cfg}: rvm.backbone must be 0 or a number from 64 to 2048, got 1" in error_line(capsys.readouterr().err)
     # the flag wins over the file, so the file's value is never checked against the flag's name
     cfg.write_text("[render]\nblur = 0.1\n")
     assert main(["--config", str(cfg), "--blur", "-1", "--print-config"]) == 2
@@ -529,13 +529,13 @@ def test_quality_best_sets_what_each_backend_needs_and_flags_still_win(capsys):
         return tomllib.loads(capsys.readouterr().out)
 
     mp = printed("--quality", "best", "--backend", "mediapipe")
-    assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["segmenter"]["size"] == 0
+    assert mp["mask"]["lookahead"] == 4 and mp["segmenter"]["roi"] is True and mp["mediapipe"]["model"] == "general"
     dl = printed("--quality", "best", "--backend", "deeplab")
-    assert (dl["segmenter"]["size"], dl["segmenter"]["aspect"]) == (513, "frame")
+    assert (dl["deeplab"]["size"], dl["deeplab"]["aspect"]) == (513, "frame")
     rvm = printed("--quality", "best")  # the default backend
-    assert (rvm["segmenter"]["backend"], rvm["segmenter"]["backbone"], rvm["segmenter"]["size"]) == ("rvm", 512, 0)
+    assert (rvm["segmenter"]["backend"], rvm["rvm"]["backbone"], rvm["rvm"]["size"]) == ("rvm", 512, 0)
     assert rvm["mask"]["lookahead"] == -1  # look-ahead measured no gain on RVM
-    assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["segmenter"]["backbone"] == 448
+    assert printed("--quality", "best", "--backend", "rvm", "--backbone", "448")["rvm"]["backbone"] == 448
     assert printed("--quality", "fast", "--lookahead", "3")["mask"]["lookahead"] == 3
 
 

@@ -341,7 +341,7 @@ def test_a_relative_weights_path_in_the_settings_is_the_service_home(home, tmp_p
     monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS")
     settings = service.settings_path()
     settings.parent.mkdir(parents=True)
-    settings.write_text('[segmenter]\nrvm_weights = "models/rvm.onnx"\n')
+    settings.write_text('[rvm]\nweights = "models/rvm.onnx"\n')
     assert service.main(["install"]) == 3  # not under the home the service starts in
     assert str(tmp_path / "home" / "models" / "rvm.onnx") in capsys.readouterr().err
     (tmp_path / "home" / "models").mkdir()
@@ -534,6 +534,28 @@ def test_a_refused_install_writes_nothing(home):
     unit.write_text("[Service]\nExecStart=/usr/bin/true\n")  # the user's own
     assert service.main(["install"]) == 2
     assert not service.settings_path().exists() and unit.read_text() == "[Service]\nExecStart=/usr/bin/true\n"
+
+
+def test_the_service_serves_the_control_page_and_reloads_on_sighup(home):
+    assert service.main(["install", "--no-start"]) == 0
+    text = service.unit_path().read_text()
+    exec_start = _unit(service.unit_path())["Service"]["ExecStart"].split()
+    assert "--control" in exec_start  # whatever the settings file says
+    assert _environment(service.unit_path())["LIVEBOKEH_SERVICE"] == "livebokeh.service"  # its run file says so
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in text  # systemctl --user reload: the settings read again
+
+
+def test_status_prints_the_running_services_page_with_its_key(home, tmp_path, monkeypatch, capsys):
+    import os
+
+    from livebokeh.control.runtime import RunFile, publish
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert service.main(["status"]) == 0
+    assert "control page: none (the service is not running" in capsys.readouterr().out
+    publish(RunFile(os.getpid(), 45678, "s3cret", "camera 0", 1.0, service=True))
+    assert service.main(["status"]) == 0
+    assert "control page: http://127.0.0.1:45678/?key=s3cret" in capsys.readouterr().out
 
 
 # -- as a user runs it: a real process, a fake systemctl on PATH ---------------------------------

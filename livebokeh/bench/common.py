@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -168,10 +169,19 @@ def write_json(path: str | Path | None, payload: dict) -> None:
 
 
 
-def weights_only(backend: str, sc: Any) -> object:
-    """``backend``'s own options at their defaults, with the weights files of the settings ``sc``
+def weights_only(backend: str, cfg: Any) -> object:
+    """``backend``'s own options at their defaults, with the weights file of the settings ``cfg``
     (the benchmarks measure each backend as it ships, wherever its weights are)."""
-    from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions
+    from livebokeh.segment import BACKEND_OPTIONS
 
-    return {"mediapipe": MediaPipeOptions(), "deeplab": DeepLabOptions(weights=sc.weights),
-            "rvm": RVMOptions(weights=sc.rvm_weights)}[backend]
+    own = BACKEND_OPTIONS[backend]()
+    weights = getattr(getattr(cfg, backend), "weights", None)
+    return dataclasses.replace(own, weights=weights) if weights is not None else own
+
+
+def null_outputs(cfg: Any) -> Any:
+    """``cfg`` without the virtual camera, the preview or the control page: a bench's own sink
+    stands in for the virtual camera (the same conversion, no device)."""
+    return dataclasses.replace(cfg, virtual_camera=dataclasses.replace(cfg.virtual_camera, enabled=False),
+                               preview=dataclasses.replace(cfg.preview, enabled=False),
+                               control=dataclasses.replace(cfg.control, enabled=False))

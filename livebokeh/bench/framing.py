@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine
-from livebokeh.config import Config, FramingConfig
+from livebokeh.config import Config, FramingConfig, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.framing import (
     WHOLE,
@@ -223,7 +223,7 @@ def run(data: Path, cfg: Config | None = None, seconds: float = 1.0) -> dict:
     person, matte = _portrait(data)
     room = _room(np.random.default_rng(0))
     report: dict = {"machine": machine(), "framing": fc.__dict__, "paths": {}}
-    options = SegmenterOptions.from_config(cfg.segmenter, (W, H), live=True, backend="mediapipe")
+    options = SegmenterOptions.from_config(with_backend(cfg, "mediapipe"), (W, H), live=True)
     observe_ns = operate_ns = frames = 0
     with create_segmenter("mediapipe", options) as seg:
         measured = paths(seconds)

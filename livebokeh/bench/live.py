@@ -1,7 +1,7 @@
 """``livebokeh bench live``: the live path as a call uses it, fed real footage, quiet and under load.
 
 Each clip is played as a camera (:class:`~livebokeh.sources.clip.ClipCamera`, looped, at 30 fps
-by default) through the run the command assembles (:func:`livebokeh.app.open_pipeline`: the
+by default) through the run the command assembles (:func:`livebokeh.app.open_run`: the
 settings' backend, its pacing, the live controller) into a stand-in virtual camera (each frame
 converted to I420 as pyvirtualcam's v4l2loopback backend does) and a recorder of the masks that
 went out. Beside it run ``load`` busy processes (a call app's share of the machine: one spins a
@@ -36,9 +36,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table
+from livebokeh.bench.common import machine, null_outputs, table
 from livebokeh.bench.metrics import boundary_iou, chroma_key, iou, picture_area
-from livebokeh.config import Config
+from livebokeh.config import Config, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.clip import ClipCamera
@@ -141,13 +141,14 @@ def busy_processes(n: int) -> Iterator[None]:
 
 
 def _live(cfg: Config, clip: Path, seconds: float, fps: float) -> tuple[dict, dict[int, np.ndarray]]:
-    from livebokeh.app import open_pipeline
+    from livebokeh.app import Job, open_run
 
     recorder = MaskRecorder()
     source = ClipCamera(clip, loop=True, fps=fps)
-    with source:
-        with open_pipeline(cfg, source, [CameraStandIn(), recorder], max_frames=round(seconds * fps)) as p:
-            report = p.run()
+    with open_run(null_outputs(cfg), Job(max_frames=round(seconds * fps)), source=source,
+                  sinks=[CameraStandIn(), recorder]) as live:
+        report = live.run()
+    p = live.pipeline
     lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
     captured = max(1, report.frames_in)
     figures = {
@@ -164,12 +165,12 @@ def _live(cfg: Config, clip: Path, seconds: float, fps: float) -> tuple[dict, di
 
 def _file_masks(cfg: Config, clip: Path) -> dict[int, np.ndarray]:
     """The file mode's masks of every frame of the clip, with the same settings."""
-    from livebokeh.app import open_pipeline
+    from livebokeh.app import Job, open_run
     from livebokeh.sources.video import VideoFileSource
 
     recorder = MaskRecorder()
-    with VideoFileSource(clip) as source, open_pipeline(cfg, source, [recorder]) as p:
-        p.run()
+    with open_run(null_outputs(cfg), Job(), source=VideoFileSource(clip), sinks=[recorder]) as run:
+        run.run()
     return recorder.masks
 
 
@@ -272,7 +273,7 @@ def run(clips: Sequence[Path], cfg: Config, backends: Sequence[str], loads: Sequ
         refs = _references(clip, frames, references or {})
         name = MOVING_NAME if str(clip) in (references or {}) else clip.name
         for backend in backends:
-            bcfg = dataclasses.replace(cfg, segmenter=dataclasses.replace(cfg.segmenter, backend=backend))
+            bcfg = with_backend(cfg, backend)
             try:
                 reference = _file_masks(bcfg, clip)
             except LivebokehError as err:

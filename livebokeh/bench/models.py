@@ -17,7 +17,7 @@ import numpy as np
 
 from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, time_per_item, video_frames
 from livebokeh.bench.metrics import iou
-from livebokeh.config import SegmenterConfig
+from livebokeh.config import Config
 from livebokeh.errors import LivebokehError
 from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions, SegmenterOptions, create_segmenter
 
@@ -31,10 +31,10 @@ class Row:
     options: SegmenterOptions
 
 
-def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
-    """The rows, with the weights files of the settings ``sc``."""
+def rows(cfg: Config, threads: int) -> list[Row]:
+    """The rows, with the weights files of the settings ``cfg``."""
     base = SegmenterOptions(threads=threads, serial_threads=threads, frame_size=(1280, 720), roi=False)
-    deeplab, rvm = DeepLabOptions(weights=sc.weights), RVMOptions(weights=sc.rvm_weights)
+    deeplab, rvm = DeepLabOptions(weights=cfg.deeplab.weights), RVMOptions(weights=cfg.rvm.weights)
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, own=MediaPipeOptions("general"))),
         Row("mediapipe general + ROI pass", "mediapipe", replace(base, own=MediaPipeOptions("general"), roi=True)),
@@ -49,7 +49,7 @@ def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
     ]
 
 
-def run(data: Path, frames: int = 60, threads: int = 2, sc: SegmenterConfig | None = None,
+def run(data: Path, frames: int = 60, threads: int = 2, cfg: Config | None = None,
         stills_step: int = 1) -> dict:
     clip = data / "videos" / "office720p.mp4"
     if clip.is_file():
@@ -62,7 +62,7 @@ def run(data: Path, frames: int = 60, threads: int = 2, sc: SegmenterConfig | No
     photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
               for p, m in pairs]
     results = []
-    for row in rows(sc or SegmenterConfig(), threads):
+    for row in rows(cfg or Config(), threads):
         try:
             seg = create_segmenter(row.backend, row.options)
         except LivebokehError as err:

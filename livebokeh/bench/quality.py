@@ -28,7 +28,7 @@ import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames, weights_only
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
-from livebokeh.config import MaskConfig, RenderConfig, SegmenterConfig
+from livebokeh.config import Config, MaskConfig, RenderConfig
 from livebokeh.errors import LivebokehError
 from livebokeh.mask import (
     LookaheadSmoother,
@@ -350,20 +350,20 @@ def cost(base: MaskConfig, frames: list[np.ndarray], seg) -> dict:
     return out
 
 
-def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip_frames: int = 100000,
+def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames: int = 100000,
         stills_step: int = 1, base: MaskConfig | None = None, base_tta: str = "auto") -> dict:
-    """Every variant of :func:`variants` for each backend; ``sc`` gives the weights files."""
-    sc = sc or SegmenterConfig()
+    """Every variant of :func:`variants` for each backend; ``cfg`` gives the weights files."""
+    cfg = cfg or Config()
     base = base or MaskConfig()
     vs = variants(base)
     clips = sorted((data / "videos").glob("*.mp4"))
     stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
     portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
-    for label, backend, live in _configurations(backends, sc):
+    for label, backend, live in _configurations(backends, cfg):
         try:
             seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live,
-                                                             own=weights_only(backend, sc)))
+                                                             own=weights_only(backend, cfg)))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", label, err)
             continue
@@ -391,7 +391,7 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     return report
 
 
-def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool]]:
+def _configurations(backends: list[str], cfg: Config) -> list[tuple[str, str, bool]]:
     """``(label, backend, live)`` to measure: each backend as it runs on files and photos, and
     again as it runs live when it runs otherwise there (a model that rests live, RVM on the CPU,
     also runs smaller: ``"rvm, live"``)."""
@@ -399,7 +399,7 @@ def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str,
     for backend in backends:
         out.append((backend, backend, False))
         try:
-            with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, sc))) as seg:
+            with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, cfg))) as seg:
                 rests = seg.traits.live_duty < 1
         except LivebokehError:
             rests = False  # reported when the files configuration is built

@@ -20,9 +20,9 @@ def _subcommand(sub, name: str, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help)
     p.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
     p.add_argument("--json", help="also write the results as JSON")
-    p.add_argument("--deeplab-weights", dest="segmenter.weights", default=argparse.SUPPRESS, metavar="FILE",
+    p.add_argument("--deeplab-weights", dest="deeplab.weights", default=argparse.SUPPRESS, metavar="FILE",
                    help="DeepLab weights file (default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download)")
-    p.add_argument("--rvm-weights", dest="segmenter.rvm_weights", default=argparse.SUPPRESS, metavar="FILE",
+    p.add_argument("--rvm-weights", dest="rvm.weights", default=argparse.SUPPRESS, metavar="FILE",
                    help="RVM weights file (default: $LIVEBOKEH_RVM_WEIGHTS, the cache or a download)")
     p.set_defaults(config=None)
     return p
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     od.add_argument("--idle", type=_at_least(1.0), default=60.0, help="seconds idle with no reader (default 60)")
     od.add_argument("--active", type=_at_least(1.0), default=5.0, help="seconds with a reader (default 5)")
     od.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
+    ct = _subcommand(sub, "control", "control page and ctl: frames until a change shows, a backend swap's drops, the page's CPU")
+    ct.add_argument("--changes", type=int, default=40, help="changes to time (default 40)")
+    ct.add_argument("--seconds", type=_at_least(2.0), default=10.0,
+                    help="seconds of each page-open and page-closed window, two of each (default 10)")
+    ct.add_argument("--swaps", type=int, default=4, help="backend swaps (default 4; where the pipeline can swap)")
+    ct.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     return p
 
 
@@ -97,15 +103,15 @@ def _at_least(low: float):
 
 def _weights(args: argparse.Namespace) -> dict[str, str]:
     """The weights files given on the command line, as settings overrides."""
-    return {k: v for k, v in vars(args).items() if k.startswith("segmenter.")}
+    return {k: v for k, v in vars(args).items() if k.endswith(".weights")}
 
 
 def _config(args: argparse.Namespace) -> Config:
     """The settings of ``--config`` (a file or a preset name; the defaults without one), with the
     weights files given on the command line."""
-    from livebokeh.config import load_config
+    from livebokeh.config import apply_keys, load_config
 
-    return load_config(args.config, _weights(args))
+    return apply_keys(load_config(args.config), _weights(args), "command line")
 
 
 def main(argv: list[str]) -> int:
@@ -120,7 +126,7 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import models as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.frames, args.threads, cfg.segmenter, max(1, args.stills_step))
+            report = bench.run(data, args.frames, args.threads, cfg, max(1, args.stills_step))
         elif args.what == "pipeline":
             from livebokeh.bench import pipeline as bench
 
@@ -180,15 +186,22 @@ def main(argv: list[str]) -> int:
             common.write_json(args.json, report)
             print(ondemand.render(report))
             return 0
+        elif args.what == "control":
+            from livebokeh.bench import control
+
+            report = control.run(cfg, args.changes, args.seconds, args.swaps)
+            common.write_json(args.json, report)
+            print(control.render(report))
+            return 0
         elif args.what == "quality":
             from livebokeh.bench import quality as bench
 
             data = common.require_data(args.data)
-            report = bench.run(data, args.backends, cfg.segmenter, args.clip_frames, max(1, args.stills_step))
+            report = bench.run(data, args.backends, cfg, args.clip_frames, max(1, args.stills_step))
         else:
             from livebokeh.bench import render as bench
 
-            report = bench.run(Path(args.data) if args.data else common.default_data_dir(), segmenter=cfg.segmenter)
+            report = bench.run(Path(args.data) if args.data else common.default_data_dir(), settings=cfg)
         common.write_json(args.json, report)
         print(bench.render(report))
     except LivebokehError as err:

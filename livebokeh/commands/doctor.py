@@ -141,8 +141,8 @@ def _default_model():
     from livebokeh import models
     from livebokeh.config import Config
 
-    sc = Config().segmenter
-    return sc.backend, models.for_backend(sc.backend, getattr(sc, "model", ""))
+    cfg = Config()
+    return cfg.segmenter.backend, models.for_backend(cfg.segmenter.backend, getattr(cfg.backend_options(), "model", ""))
 
 
 def check_model_cache() -> Check:

@@ -117,7 +117,7 @@ def unit_text(settings: str | Path, python: str = sys.executable, on_demand: boo
                           "install livebokeh into a virtual environment on a plain path")
     _utf8(str(settings), "the settings file name", "rename it, or pass --config another file")
     args = [python, "-m", "livebokeh", "--config", str(settings), "--no-preview",
-            "--on-demand" if on_demand else "--no-on-demand"]
+            "--on-demand" if on_demand else "--no-on-demand", "--control"]
     env = {"PYTHONUNBUFFERED": "1", SERVICE_ENV: UNIT, **(environment or {})}
     return "\n".join([
         MARK,
@@ -140,6 +140,8 @@ def unit_text(settings: str | Path, python: str = sys.executable, on_demand: boo
         "SuccessExitStatus=130",
         f"RestartPreventExitStatus={' '.join(map(str, NO_RESTART))}",
         *(f"Environment={systemd_environment(k, v)}" for k, v in env.items()),
+        # SIGHUP (systemctl --user reload livebokeh) reads the settings file again, without a restart
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "",
         "[Install]",
         "WantedBy=default.target",
@@ -174,6 +176,19 @@ class State:
             return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
         how = "on demand" if self.on_demand else "always running the camera"
         return f"{unit_path()}: {how}; enabled: {self.enabled}; active: {self.active}"
+
+
+def control_line() -> str:
+    """Where the running service's control page is (its address with the key), or why none is known."""
+    from livebokeh.control.runtime import find_runs
+
+    try:
+        runs = [r for r in find_runs() if r.service]
+    except LivebokehError as err:
+        return f"control page: unknown ({one_line(err)})"
+    if not runs:
+        return "control page: none (the service is not running, or runs with --no-control)"
+    return f"control page: {runs[-1].url} (or `livebokeh ctl`)"
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -324,10 +339,11 @@ def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[s
     from livebokeh import models
 
     sc = cfg.segmenter
-    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
+    own = cfg.backend_options()
+    m = models.for_backend(sc.backend, getattr(own, "model", ""))
     if m is None:
         return None, None  # no weights file
-    explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
+    explicit = getattr(own, "weights", "") or None
     if explicit and not os.path.isabs(explicit):
         explicit = os.path.join(env["HOME"], explicit)  # the service starts in the home folder
     with _environment(env):
@@ -542,6 +558,7 @@ def main(argv: list[str]) -> int:
                 print(line)
         else:
             print(state().line())
+            print(control_line())
     except LivebokehError as err:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)

@@ -51,7 +51,7 @@ class Pipeline(Closeable):
     """Runs a source through segmentation and rendering into sinks.
 
     The pipeline does not own its parts: open the source, segmenter and sinks before, and close
-    them after (``contextlib.ExitStack`` does this well; :func:`livebokeh.app.open_pipeline`
+    them after (``contextlib.ExitStack`` does this well; :func:`livebokeh.app.open_run`
     does it all), so that recordings are finalised even when a stage fails.
 
     Args:
@@ -213,6 +213,11 @@ class Pipeline(Closeable):
     def frames_in(self) -> int:
         """Frames captured: read, and (live) passed over by the source before they could be."""
         return self._run.frames_in + self._run.skipped
+
+    def stage_items(self, stage: str) -> int:
+        """Items the stage ``stage`` has done so far (``inference``: model runs)."""
+        timer = self._run.timers.get(stage)
+        return timer.items if timer is not None else 0
 
     @property
     def dropped(self) -> int:

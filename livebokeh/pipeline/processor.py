@@ -106,7 +106,8 @@ class FrameProcessor:
         self.user_mask_cfg = mask_cfg
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
         self.controls = controls
-        self.background = background
+        if background is not None and controls.background is None:
+            controls.background = background  # the controls hold the one in use (it may change live)
         self.live = live
         if smoother is None:
             if not live and mc.lookahead > 0 and mc.smoothing > 0:
@@ -237,8 +238,11 @@ class FrameProcessor:
             self._operator = None  # turned on again, it starts from the whole picture
             self.controls.framing_state = "off"
             return None
+        cfg = self.controls.framing_cfg  # changed live: the operator carries on from where it is
         if self._operator is None:
-            self._operator = Operator(self.framing_cfg, self.fps)
+            self._operator = Operator(cfg, self.fps)
+        elif self._operator.cfg is not cfg:
+            self._operator.retune(cfg)
         obs = observe(mask.data)
         crop = self._operator.update(obs)
         self.controls.framing_state = (f"{crop.zoom:.2f}x at ({crop.cx:.2f}, {crop.cy:.2f})"
@@ -249,7 +253,17 @@ class FrameProcessor:
         """The composite of ``item``'s frame: its mask refined against the picture at full size,
         then the effect the controls ask for (or the matte itself when ``show_mask``). With a
         crop, the same is done on the pixels around the crop only, at their own resolution, and
-        the result resampled once to the frame's size (the output's size never changes)."""
+        the result resampled once to the frame's size (the output's size never changes).
+
+        Live, settings changed while it was drawn are drawn at once (the frame again), so that a
+        change never waits behind a frame drawn the old way."""
+        seen = self.controls.changes
+        composite = self._render_once(item)
+        if self.live and self.controls.changes != seen:
+            composite = self._render_once(item)
+        return self.controls.present(composite)
+
+    def _render_once(self, item: Segmented) -> Composite:
         crop = item.crop
         if crop is not None and crop.h < 0.999:
             return self._render_cropped(item, crop)
@@ -268,8 +282,9 @@ class FrameProcessor:
             return cv2.cvtColor(Mask(upsample(alpha, (w, h))).to_uint8(), cv2.COLOR_GRAY2BGR), alpha
         render_cfg = controls.rendered
         plate = None
-        if render_cfg.effect == "replace" and self.background is not None:
-            plate = self.background.plate((w, h), index)
+        background = controls.background
+        if render_cfg.effect == "replace" and background is not None:
+            plate = background.plate((w, h), index)
         return render_bokeh(image, alpha, render_cfg, plate), alpha
 
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:

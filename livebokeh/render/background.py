@@ -141,6 +141,8 @@ class VideoBackground(Background):
 
     def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
         with self._lock:
+            if self._closed:  # replaced while a frame was rendered with it: its last picture
+                return cover(self._last if self._last is not None else np.zeros((8, 8, 3), np.uint8), size)
             if index is None:
                 index, self._auto = self._auto, self._auto + 1
             while self._next <= index:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,10 +40,9 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import locate
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.options import RVMOptions
 from livebokeh.types import SegmenterTraits
 
-if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -181,25 +180,6 @@ def resized_states(states: list[np.ndarray], shapes: list[tuple[int, int]]) -> l
                           for c in range(hwc.shape[2])])
         out.append(moved[None].astype(np.float32, copy=False))
     return out
-
-
-@dataclasses.dataclass(frozen=True)
-class RVMOptions:
-    """RVM's own options.
-
-    Attributes:
-        weights: the ``.onnx`` file; empty = the cache, the environment variable or a download.
-        backbone: long side in pixels of the picture its backbone sees; 0 = automatic.
-        size: long side of the model's input; 0 = automatic (live or file sizes).
-    """
-
-    weights: str = ""
-    backbone: int = 0
-    size: int = 0
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> RVMOptions:
-        return cls(weights=sc.rvm_weights, backbone=sc.backbone, size=sc.size)
 
 
 @SEGMENTERS.register("rvm")

@@ -17,9 +17,7 @@ graph does); the output is already a probability.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,10 +25,9 @@ import numpy as np
 from livebokeh import models
 from livebokeh.errors import ModelError
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.options import MediaPipeOptions
 from livebokeh.segment.tflite import Interpreters
 
-if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +48,6 @@ def selfie_model_path(model: str, download_missing: bool = True) -> Path:
     if model not in MODELS:
         raise ModelError(f"unknown MediaPipe model {model!r}; choose one of: {', '.join(MODELS)}")
     return models.locate(MODELS[model], download_missing=download_missing)
-
-
-@dataclass(frozen=True)
-class MediaPipeOptions:
-    """MediaPipe's own option: ``model``, ``general`` (256x256) or ``landscape`` (256x144)."""
-
-    model: str = "general"
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> MediaPipeOptions:
-        return cls(model=sc.model)
 
 
 @SEGMENTERS.register("mediapipe")

@@ -10,7 +10,7 @@ from livebokeh.bench import pipeline as bench_pipeline
 from livebokeh.bench.common import half_body_ids
 from livebokeh.bench.pipeline import every_core_busy
 from livebokeh.cli import main
-from livebokeh.config import load_config
+from livebokeh.config import load_config, with_backend
 from tests.conftest import HALF_BODY
 
 
@@ -216,13 +216,13 @@ def test_bench_pipeline_runs_with_the_given_settings():
     from livebokeh.segment import SegmenterOptions
 
     cfg = _config(build_parser().parse_args(["pipeline", "--config", "call", "--rvm-weights", "r.onnx"]))
-    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))  # the preset's backend: MediaPipe
+    opts = SegmenterOptions.from_config(cfg, (1280, 720))  # the preset's backend: MediaPipe
     assert (opts.own.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
-    rvm = SegmenterOptions.from_config(cfg.segmenter, backend="rvm")
-    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench
+    rvm = SegmenterOptions.from_config(with_backend(cfg, "rvm"))
+    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench, whatever the backend chosen
     cfg = load_config("call")
     diff = _differences(cfg)
-    assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
+    assert diff["mediapipe.model"] == "landscape" and diff["segmenter.roi"] is False
     assert "render.blur" not in diff  # the preset sets it to its default value
     assert _differences(load_config(None)) == {}
 
@@ -303,6 +303,22 @@ def test_judder_is_the_rooms_velocity_change_per_frame():
     jump = 0.01 / 0.6  # the room jumps a sixtieth of the output once: two velocity changes that size
     moving = 50  # frames 8 (two before the move) to 58 (the path's end), of 58 second differences
     assert framing.judder(jolt, path)["mean"] == pytest.approx(2 * jump / moving)
+
+
+def test_bench_control_times_changes_and_the_pages_cost(tmp_path, capsys, monkeypatch, selfie_models):
+    """A short run: every change is found in the frames sent (none lost), the page's requests are
+    counted and cost something, the closed page answers nothing; the JSON and the table agree."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    out = tmp_path / "control.json"
+    assert main(["bench", "control", "-c", "call", "--changes", "4", "--seconds", "2", "--swaps", "0",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["backend"] == "mediapipe" and len(report["change_frames"]) == 4
+    assert all(1 <= f < 60 for f in report["change_frames"])  # each change reached the virtual camera
+    assert report["page_requests_closed"] == 0 and report["page_server_cores_closed"] == 0.0
+    assert report["page_requests_open_per_s"] > 1 and report["page_server_cores_open"] > 0
+    text = capsys.readouterr().out
+    assert "4 changes: shown in frame" in text and "target <= 5%" in text
 
 
 def test_bench_render_says_what_it_leaves_out_without_data(tmp_path, monkeypatch, capsys):

@@ -271,7 +271,7 @@ def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeyp
     assert main(["--on-demand", "--no-preview"]) == 3
     assert f"the rvm weights {gone} (LIVEBOKEH_RVM_WEIGHTS) do not exist" in capsys.readouterr().err
     assert main(["--on-demand", "--no-preview", "--rvm-weights", str(gone)]) == 3
-    assert "(--rvm-weights, segmenter.rvm_weights) do not exist" in capsys.readouterr().err
+    assert "(--rvm-weights, rvm.weights) do not exist" in capsys.readouterr().err
     monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS")
 
     def offline(*a, **k):

@@ -25,7 +25,7 @@ import os
 import platform
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,11 +33,10 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
+from livebokeh.segment.options import DeepLabOptions
 from livebokeh.segment.tflite import Interpreters, native_stderr_silenced
 from livebokeh.types import SegmenterTraits
 
-if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +132,6 @@ def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: 
     model = build_deeplab(spec, dtype=dtype)
     load_tflite_weights(model, read_tflite_tensors(weights))
     return model
-
-
-@dataclasses.dataclass(frozen=True)
-class DeepLabOptions:
-    """DeepLab's own options.
-
-    Attributes:
-        size: input height; 0 = 257 on the CPU, 513 on a GPU.
-        aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
-        runtime: ``auto``, ``tflite`` or ``keras`` (a TensorFlow graph: the tensorflow extra).
-        precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, keras).
-        weights: the weights file; empty = the cache, the environment variable or a download.
-    """
-
-    size: int = 0
-    aspect: str = "square"
-    runtime: str = "auto"
-    precision: str = "auto"
-    weights: str = ""
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> DeepLabOptions:
-        return cls(size=sc.size, aspect=sc.aspect, runtime=sc.runtime, precision=sc.precision, weights=sc.weights)
 
 
 @SEGMENTERS.register("deeplab")
