@@ -50,6 +50,8 @@ class Manifest:
     output_stride: int = 0
     width_multiplier: float = 1.0
     decoder: bool = False
+    #: What a user can do without these weights (the end of the offline error).
+    instead: str = "use --backend mediapipe, which needs no download"
 
     @property
     def env_var(self) -> str:
@@ -140,7 +142,7 @@ def _offline_hint(m: Manifest, what: str) -> str:
     return (
         f"{m.name} weights {what}; run `livebokeh models download {m.name}` with internet access, "
         f"or get {m.url} and pass --{m.name}-weights FILE (or set {m.env_var}), "
-        f"or use --backend mediapipe, which needs no download"
+        f"or {m.instead}"
     )
 
 
