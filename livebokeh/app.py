@@ -111,6 +111,7 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
     plan = plan_threads(cfg.segmenter.threads)
     with ExitStack() as stack:
         stack.enter_context(opencv_threads(plan))
+        depth = open_depth(cfg, info, stack)  # first: missing weights stop the run before a model loads
         mask_cfg = cfg.mask
         segmenter: Any
         if masks:
@@ -128,10 +129,22 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=max_frames,
             background=background, controls=controls, workers=plan.workers,
-            segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing,
+            segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing, depth=depth,
             **pacing(cfg.segmenter.rate, segmenter.traits),
         )
         for sink in sinks:
             sink.status = pipeline.live_status
         stack.callback(pipeline.stop)
         yield pipeline
+
+
+def open_depth(cfg: Config, info: StreamInfo, stack: ExitStack) -> Any:
+    """With ``[render] depth`` on, the stream's :class:`~livebokeh.depth.DepthTracker` (its model
+    loaded now, so that missing weights stop the run before it starts, in one line), registered
+    on ``stack`` to be closed; else None."""
+    if not cfg.render.depth:
+        return None
+    from livebokeh.depth import DepthEstimator, DepthOptions, DepthTracker
+
+    estimator = DepthEstimator(DepthOptions(weights=cfg.render.depth_weights))
+    return stack.enter_context(DepthTracker(estimator, live=info.live, fps=float(info.fps or 30)))

@@ -11,6 +11,9 @@ from livebokeh.config import RenderConfig
 KEYS = {
     "+": "stronger blur",
     "-": "weaker blur",
+    "d": "blur by depth on or off (when started with --depth)",
+    "[": "focus nearer (with --fstop: a nearer focus blurs the background more)",
+    "]": "focus farther",
     "e": "next effect (blur, replace when a background is set, none)",
     "f": "auto-framing on or off (the frame follows the person with pan and zoom)",
     "m": "show the mask instead of the output",
@@ -29,10 +32,12 @@ class LiveControls:
     """
 
     def __init__(self, render: RenderConfig, can_replace: bool = False, overlay: bool = False,
-                 framing: bool = False) -> None:
+                 framing: bool = False, can_depth: bool | None = None) -> None:
         self._lock = threading.Lock()
         self._render = render
         self.can_replace = can_replace
+        #: the depth model is loaded (the run started with depth on), so depth can be turned on
+        self.can_depth = render.depth if can_depth is None else can_depth
         self.show_mask = False
         self.overlay = overlay
         self.framing = framing
@@ -54,6 +59,13 @@ class LiveControls:
                 r = _scaled(r, _STEP)
             elif key in ("-", "_"):
                 r = _scaled(r, 1 / _STEP)
+            elif key == "d":
+                if not self.can_depth:
+                    return "depth: start with --depth to use it"
+                r = dataclasses.replace(r, depth=not r.depth)
+            elif key in ("[", "]"):
+                step = 1 / _STEP if key == "[" else _STEP
+                r = dataclasses.replace(r, focus_distance=min(100.0, max(0.3, r.focus_distance * step)))
             elif key == "e":
                 effects = self.effects()
                 nxt = effects[(effects.index(r.effect) + 1) % len(effects)] if r.effect in effects else effects[0]
@@ -80,5 +92,5 @@ def _scaled(r: RenderConfig, factor: float) -> RenderConfig:
 
 
 def describe(r: RenderConfig) -> str:
-    strength = f"f/{r.fstop:.2g}" if r.fstop > 0 else f"blur {r.blur:.3f}"
-    return f"effect {r.effect}, {strength}, {r.aperture}"
+    strength = f"f/{r.fstop:.2g} at {r.focus_distance:.2g} m" if r.fstop > 0 else f"blur {r.blur:.3f}"
+    return f"effect {r.effect}, {strength}, {r.aperture}{', by depth' if r.depth else ''}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from livebokeh.closing import Closeable
 from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
@@ -34,6 +35,9 @@ from livebokeh.render import Background
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
 from livebokeh.types import SegmenterTraits
+
+if TYPE_CHECKING:
+    from livebokeh.depth import DepthTracker
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ class Pipeline(Closeable):
             :attr:`~livebokeh.types.SegmenterTraits.live_duty`). Files ignore it.
         framing: auto-framing settings; it runs while ``controls.framing`` is on (by default
             ``framing.enabled``).
+        depth: depth maps for a blur that grows with distance (``[render] depth``), used while
+            the controls ask for it; not owned (see :class:`~livebokeh.pipeline.processor.FrameProcessor`).
     """
 
     def __init__(
@@ -93,17 +99,18 @@ class Pipeline(Closeable):
         model_rate: float = 0.0,
         model_duty: float = 1.0,
         framing: FramingConfig | None = None,
+        depth: DepthTracker | None = None,
     ) -> None:
         if not 0.0 < model_duty <= 1.0 or model_rate < 0:
             raise ValueError(f"need model_rate >= 0 and 0 < model_duty <= 1, got {model_rate}, {model_duty}")
         self.info = info = source.info
         framing = framing or FramingConfig()
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None,
-                                                 framing=framing.enabled)
+                                                 framing=framing.enabled, can_depth=depth is not None)
         resting = info.live and (model_rate > 0 or model_duty < 1)
         self.processor = FrameProcessor(segmenter, mask_cfg or MaskConfig(), self.controls, background,
                                         live=info.live, smoother=smoother, resting_model=resting,
-                                        framing=framing, fps=float(info.fps or 30))
+                                        framing=framing, fps=float(info.fps or 30), depth=depth)
         self.mask_cfg = self.processor.mask_cfg
         self._run = Run(source, sinks, max_frames, clock_ns)
         self._scheduler: LiveScheduler | FileScheduler

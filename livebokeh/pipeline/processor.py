@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -26,12 +26,16 @@ from livebokeh.mask import (
     MaskSmoother,
     refine_alpha,
     resolve_auto,
+    scaled_flow,
     small_gray,
     upsample,
     warp,
 )
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
+
+if TYPE_CHECKING:
+    from livebokeh.depth import DepthTracker
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +54,18 @@ class Segmented:
     """A frame and its person mask at model resolution (the model's own, or smoothed).
 
     ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it;
-    ``crop`` the part of the frame the output shows (auto-framing), None for all of it.
+    ``crop`` the part of the frame the output shows (auto-framing), None for all of it;
+    ``depth`` the background's normalised depth (:class:`livebokeh.depth.DepthTracker`), when
+    depth is on; ``depth_raw`` the depth model's own map of the frame, from :meth:`FrameProcessor.segment`
+    to :meth:`FrameProcessor.smooth`, when the model ran on it.
     """
 
     frame: Frame
     mask: Mask
     gray: Any = None
     crop: Crop | None = None
+    depth: Any = None
+    depth_raw: Any = None
 
 
 class _CausalFraming:
@@ -99,12 +108,17 @@ class FrameProcessor:
         framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
             operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
         fps: the stream's frame rate (the framing's motion is in seconds).
+        depth: the stream's depth maps, used while ``controls.render.depth`` is on (the blur
+            grows with distance): the model runs in :meth:`segment` (files: every frame; live:
+            when the tracker says it is due), its map is normalised in :meth:`smooth` and moved
+            with the mask in :meth:`follow`. Not owned: the caller closes it.
     """
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
                  background: Background | None = None, *, live: bool = False,
                  smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False,
-                 framing: FramingConfig | None = None, fps: float = 30.0) -> None:
+                 framing: FramingConfig | None = None, fps: float = 30.0,
+                 depth: DepthTracker | None = None) -> None:
         if live and isinstance(smoother, LookaheadSmoother):
             raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
@@ -121,6 +135,9 @@ class FrameProcessor:
         self._needs_gray = (mc.smoothing > 0 and mc.flow) or live
         self._flow = FlowEstimator()
         self._shown = MaskSmoother(mc.smoothing, mc.flow) if live and resting_model else None
+        self.depth = depth
+        self._depth_fresh = True  # the tracker holds nothing from before depth was last turned off
+        self._depths: dict[int, Any] = {}  # files with look-ahead: each held frame's depth
         self.propagated = 0  # live frames whose mask was moved to them from an earlier frame
         self.framing_cfg = framing or FramingConfig()
         self.fps = fps or 30.0
@@ -144,30 +161,56 @@ class FrameProcessor:
         smoothing = self.smoother.lookahead if isinstance(self.smoother, LookaheadSmoother) else 0
         return smoothing + (self._framer.holds if self._framer is not None else 0)
 
+    @property
+    def depth_on(self) -> bool:
+        """The blur follows depth now (a tracker is there, and the controls ask for it)."""
+        r = self.controls.render
+        return self.depth is not None and r.depth and r.effect == "blur"
+
     def segment(self, frame: Frame) -> Segmented:
-        """The model's own mask of ``frame``, with the gray picture the flow needs."""
+        """The model's own mask of ``frame``, with the gray picture the flow needs (and, with
+        depth on, the depth model's map when it is due)."""
         mask = self.segmenter.segment_frame(frame)
         gray = None
         if self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
-        return Segmented(frame, mask, gray)
+        depth_raw = self.depth.estimate(frame) if self.depth is not None and self.depth_on else None
+        return Segmented(frame, mask, gray, depth_raw=depth_raw)
 
     def smooth(self, raw: Segmented) -> list[Segmented]:
         """``raw`` through the smoother (and, for files, the framing): the frames now final, in
         order (none or several with look-ahead, which holds a frame until it has seen the ones
         after it)."""
+        depth = self._track_depth(raw)
         if isinstance(self.smoother, LookaheadSmoother):
-            smoothed = [Segmented(f, m) for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
+            if depth is not None:
+                self._depths[raw.frame.index] = depth
+            smoothed = [Segmented(f, m, depth=self._depths.pop(f.index, None))
+                        for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
         else:
-            smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray)]
+            smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray, depth=depth)]
         return self._framed(smoothed)
+
+    def _track_depth(self, raw: Segmented) -> Any:
+        """In stream order: the normalised depth of ``raw``'s frame (None with depth off)."""
+        tracker = self.depth
+        if tracker is None:
+            return None
+        if not self.depth_on:
+            self._depth_fresh = False
+            return None
+        if not self._depth_fresh:  # turned on again: nothing from before may be moved here
+            tracker.reset()
+            self._depth_fresh = True
+        return tracker.update(raw.frame, raw.depth_raw, raw.mask.data)
 
     def flush(self) -> list[Segmented]:
         """At the end of the stream: the frames :meth:`smooth` still holds, in order."""
         rest = []
         if isinstance(self.smoother, LookaheadSmoother):
-            rest = self._framed([Segmented(f, m) for f, m in self.smoother.flush()])
+            rest = self._framed([Segmented(f, m, depth=self._depths.pop(f.index, None))
+                                 for f, m in self.smoother.flush()])
         if self._framer is not None:
             rest += [dataclasses.replace(s, crop=c) for s, c in self._framer.flush()]
         return rest
@@ -184,6 +227,8 @@ class FrameProcessor:
         """The stream starts again (a frame with ``cut``): forget the smoothing and a recurrent
         model's memory. Call from the thread that calls :meth:`segment` and :meth:`smooth`."""
         self.smoother.reset()
+        if self.depth is not None:
+            self.depth.reset()
         if self.traits.stateful:
             self.segmenter.reset()  # a stateful segmenter declares reset (SegmenterTraits.stateful)
 
@@ -201,15 +246,19 @@ class FrameProcessor:
         if result is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
             return Segmented(frame, Mask(np.zeros((h, w), np.float32)))
-        mask, gray = result.mask, result.gray
+        mask, gray, depth = result.mask, result.gray, result.depth
         if result.frame.index != frame.index and result.gray is not None:
             h, w = result.gray.shape
             gray = small_gray(frame.image, (w, h))
-            mask = Mask(np.clip(warp(mask.data, self._flow.backward(gray, result.gray)), 0.0, 1.0))
+            flow = self._flow.backward(gray, result.gray)
+            mask = Mask(np.clip(warp(mask.data, flow), 0.0, 1.0))
+            if depth is not None:  # the depth moves with the picture, as the mask does
+                dh, dw = depth.shape
+                depth = warp(depth, scaled_flow(flow, (dw, dh)))
             self.propagated += 1
         if self._shown is not None:
             mask = self._shown.update(mask, gray)
-        return Segmented(frame, mask, crop=self._operate(mask))
+        return Segmented(frame, mask, crop=self._operate(mask), depth=depth)
 
     def _operate(self, mask: Mask) -> Crop | None:
         """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""
@@ -234,11 +283,13 @@ class FrameProcessor:
         if crop is not None and crop.h < 0.999:
             return self._render_cropped(item, crop)
         frame = item.frame
-        image, alpha = self._composite(frame.image, item.mask.data, frame.index)
+        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.depth)
         return Composite(frame, image, Mask(alpha))
 
-    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(picture, alpha at the working size) for ``image`` and its ``mask``."""
+    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int,
+                   depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(picture, alpha at the working size) for ``image``, its ``mask`` and its background's
+        normalised ``depth`` (None: one blur for the whole background)."""
         h, w = image.shape[:2]
         alpha = refine_alpha(mask, image, self.mask_cfg, full_size=False)
         controls = self.controls
@@ -248,7 +299,7 @@ class FrameProcessor:
         plate = None
         if render_cfg.effect == "replace" and self.background is not None:
             plate = self.background.plate((w, h), index)
-        return render_bokeh(image, alpha, render_cfg, plate), alpha
+        return render_bokeh(image, alpha, render_cfg, plate, depth=depth if render_cfg.depth else None), alpha
 
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
         frame = item.frame
@@ -260,5 +311,11 @@ class FrameProcessor:
         mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)),
                         (float(x), float(y), float(bw), float(bh)),
                         (max(2, round(bw * mw / frame.width)), max(2, round(bh * mh / frame.height))))
-        image, alpha = self._composite(cut(frame.image, box), mask, frame.index)
+        depth = item.depth
+        if depth is not None:  # the depth over the box, at its own density
+            dh, dw = depth.shape
+            depth = resample(depth, (0.0, 0.0, float(frame.width), float(frame.height)),
+                             (float(x), float(y), float(bw), float(bh)),
+                             (max(2, round(bw * dw / frame.width)), max(2, round(bh * dh / frame.height))))
+        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, depth)
         return Composite(frame, scaled(image, size), Mask(alpha), shown=box)
