@@ -30,7 +30,7 @@ MODEL = "depth"
 #: The network's fixed input ``(width, height)``.
 INPUT_SIZE = (320, 192)
 #: Long side of the depth maps given out (the frame's aspect ratio kept): the model's own width.
-MAP_LONG_SIDE = 320
+MAP_LONG_SIDE = 160
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +54,10 @@ class DepthOptions:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
-def map_size(frame_w: int, frame_h: int, long_side: int = MAP_LONG_SIDE) -> tuple[int, int]:
+def map_size(frame_w: int, frame_h: int, long_side: int | None = None) -> tuple[int, int]:
     """``(width, height)`` of the depth map of a ``frame_w`` x ``frame_h`` frame: the frame's
-    aspect ratio, ``long_side`` on its long side (a 1280x720 frame: 320x180)."""
+    aspect ratio, ``long_side`` (default :data:`MAP_LONG_SIDE`) on its long side."""
+    long_side = long_side or MAP_LONG_SIDE
     if frame_w >= frame_h:
         return long_side, max(2, round(long_side * frame_h / frame_w))
     return max(2, round(long_side * frame_w / frame_h)), long_side

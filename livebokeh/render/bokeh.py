@@ -302,7 +302,7 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
         plate = blur_background(image, alpha, radius, cfg)
     a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * h)
     if sharpness is not None:  # what is in focus keeps its own pixels, as the person does
-        a += (np.float32(1.0) - a) * sharpness
+        a = cv2.subtract(cv2.add(a, sharpness), cv2.multiply(a, sharpness))  # a + (1 - a) * sharpness
     estimate = background_estimate(image, alpha) if cfg.unmix and cfg.effect == "replace" else None
     if plate is replacement:
         return composite(image, plate, a, estimate, alpha)

@@ -17,8 +17,8 @@ Then:
    of confusion, and each pixel blends the two levels around its own circle (a tent in the
    radius). Levels no pixel needs are not computed.
 2. Below the first level's radius (about one pixel of the reduced plate), the pixel is blended
-   with the picture itself at full resolution: :func:`defocus_background` returns that share as
-   ``sharpness``, and :func:`livebokeh.render.render_bokeh` folds it into the composite's alpha
+   with the picture itself at full resolution (wholly the picture below :data:`SHARP_BELOW` of
+   that radius): :func:`defocus_background` returns that share as ``sharpness``, and :func:`livebokeh.render.render_bokeh` folds it into the composite's alpha
    (``alpha + (1 - alpha) * sharpness``), so the floor at the person's feet keeps its detail and
    costs only the composite's blend where it is partly sharp.
 
@@ -37,6 +37,12 @@ from livebokeh.render.plate import background_plate, plate_to_frame, reduction
 
 #: Blurred levels of the plate (besides the unblurred picture).
 LEVELS = 4
+#: Share of the first level's radius below which a pixel is the picture itself: from there to
+#: the first level's radius it fades into the blur. At 1280x720 and the default blur (first
+#: level 5.4 px): what blurs less than 2.7 px stays sharp. The fade costs the composite a
+#: blend; from 0 the blended share of the generated room's pixels went from 14% to 25% and the
+#: composite's time by 0.4 ms.
+SHARP_BELOW = 0.5
 
 
 def circle_of_confusion(depth: np.ndarray, far_radius: float, max_radius: float) -> np.ndarray:
@@ -88,27 +94,37 @@ def defocus_background(image: np.ndarray, alpha: np.ndarray, coc: np.ndarray, ma
     filled = background_plate(image, alpha, k, cfg)
     sh, sw = filled.shape[:2]
     radii = level_radii(max_radius)
-    step = radii[0]  # the first level's radius, in pixels of the image
+    step = float(radii[0])  # the first level's radius, in pixels of the image
     # position of each pixel among the levels: 0 = in focus, 1 = the first level, ...
     pos = cv2.resize(coc, (sw, sh), interpolation=cv2.INTER_AREA if coc.shape[1] > sw else cv2.INTER_LINEAR)
     pos *= np.float32(1.0 / step)
-    top = min(LEVELS, int(np.ceil(float(pos.max()) - 1e-6)))
-    # the levels' tents sum to 1 at every pixel (below the first level the first takes all, the
-    # picture itself coming in through the sharpness; above the last the last does)
+    top = max(1, min(LEVELS, int(np.ceil(float(pos.max()) - 1e-6))))
     plate = np.zeros_like(filled)
-    for level in range(1, max(1, top) + 1):
-        weight = np.float32(1.0) - np.abs(pos - np.float32(level))
+    for level in range(1, top + 1):
+        # a tent around each level: they sum to 1 at every pixel (below the first level the
+        # first takes all, the picture itself coming in through the sharpness; above the last
+        # the last does)
+        weight = np.abs(pos - np.float32(level))
+        np.subtract(np.float32(1.0), weight, out=weight)
         if level == 1:
             weight[pos < 1.0] = 1.0
         if level == top:
             weight[pos > level] = 1.0
         np.maximum(weight, 0.0, out=weight)
-        if not weight.any():
+        rows, cols = np.flatnonzero((weight > 0).any(axis=1)), np.flatnonzero((weight > 0).any(axis=0))
+        if rows.size == 0:
             continue
         kernel = aperture_kernel(round(float(radii[level - 1]) / k, 2), cfg.aperture, cfg.blades)
-        blurred = cv2.filter2D(filled, -1, kernel, borderType=cv2.BORDER_REFLECT)
-        plate += blurred * weight[:, :, None]
-    at_alpha = cv2.resize(coc, (w, h), interpolation=cv2.INTER_AREA if coc.shape[1] > w else cv2.INTER_LINEAR)
-    sharpness = np.float32(1.0) - at_alpha * np.float32(1.0 / step)
-    np.clip(sharpness, 0.0, 1.0, out=sharpness)
+        # only the box where this level counts, with a margin of the kernel's reach
+        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        n = kernel.shape[0] // 2
+        ya, yb, xa, xb = max(0, y0 - n), min(sh, y1 + n), max(0, x0 - n), min(sw, x1 + n)
+        blurred = cv2.filter2D(filled[ya:yb, xa:xb], -1, kernel, borderType=cv2.BORDER_REFLECT)
+        box = weight[y0:y1, x0:x1]
+        plate[y0:y1, x0:x1] += blurred[y0 - ya : y1 - ya, x0 - xa : x1 - xa] * cv2.merge((box, box, box))
+    # the picture's own share: 1 in focus (up to SHARP_BELOW of the first level's radius), down
+    # to 0 at the first level's radius
+    share = np.float32(1.0 / (1.0 - SHARP_BELOW)) - coc * np.float32(1.0 / (step * (1.0 - SHARP_BELOW)))
+    np.clip(share, 0.0, 1.0, out=share)
+    sharpness = cv2.resize(share, (w, h), interpolation=cv2.INTER_AREA if coc.shape[1] > w else cv2.INTER_LINEAR)
     return plate_to_frame(plate, (W, H), cfg), sharpness
