@@ -21,7 +21,7 @@ from livebokeh.pipeline import Pipeline, pacing
 from livebokeh.render import Background
 from livebokeh.sinks import Sink
 from livebokeh.sources import Source
-from livebokeh.threads import opencv_threads, plan_threads
+from livebokeh.threads import ThreadPlan, opencv_threads, plan_threads
 from livebokeh.types import StreamInfo
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,18 @@ def virtual_camera_device(sinks: Sequence[Sink]) -> str:
     raise ConfigError("no virtual camera is open; --on-demand needs one")
 
 
+def open_segmenter(cfg: Config, info: StreamInfo, backend: str, plan: ThreadPlan | None = None) -> Any:
+    """The segmenter ``backend`` with the settings' options, for frames of the stream ``info``
+    (open: the caller closes it, or hands it to a live pipeline's
+    :meth:`~livebokeh.pipeline.Pipeline.swap_segmenter`, which then does)."""
+    from livebokeh.segment import SegmenterOptions, create_segmenter
+
+    plan = plan or plan_threads(cfg.segmenter.threads)
+    options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live, plan,
+                                           backend=backend)
+    return create_segmenter(backend, options)
+
+
 @contextmanager
 def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend: str | None = None,
                   masks: str | None = None, background: Background | None = None,
@@ -104,7 +116,6 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
             alpha: no remapping, feathering or smoothing is added).
         background, controls, max_frames: as :class:`Pipeline` takes them.
     """
-    from livebokeh.segment import SegmenterOptions, create_segmenter
     from livebokeh.segment.given import GivenMasks
 
     info = source.info
@@ -122,14 +133,16 @@ def open_pipeline(cfg: Config, source: Source, sinks: Sequence[Sink], *, backend
                                            guided="off", islands=0.0, lookahead=0)
         else:
             name = backend or cfg.segmenter.backend
-            options = SegmenterOptions.from_config(cfg.segmenter, (info.width, info.height), info.still, info.live,
-                                                   plan, backend=name)
-            segmenter = stack.enter_context(create_segmenter(name, options))
+            segmenter = stack.enter_context(open_segmenter(cfg, info, name, plan))
+        fallback = cfg.live.fallback if info.live and cfg.live.fallback not in ("", backend or cfg.segmenter.backend) \
+            and not masks else None
         pipeline = Pipeline(
             source, segmenter, sinks, mask_cfg, cfg.render,
             queue_size=cfg.pipeline.queue_size, max_frames=max_frames,
             background=background, controls=controls, workers=plan.workers,
             segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing, depth=depth,
+            adapt=cfg.live.adapt and not masks,
+            fallback=(lambda: open_segmenter(cfg, info, fallback, plan)) if fallback else None, fallback_name=fallback,
             **pacing(cfg.segmenter.rate, segmenter.traits),
         )
         for sink in sinks:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
 
 log = logging.getLogger("livebokeh")
 
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
 
     g = p.add_argument_group("input and output")
-    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg)
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH|FILE", default=cfg)
+    g.add_argument("--loop", dest="camera.loop", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--input", "-i", metavar="FILE", nargs="+",
                    help="process video or image files (or a folder of images) instead of a camera")
     g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")
@@ -130,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mask", metavar="PATH",
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
+
+    g = p.add_argument_group("live")
+    g.add_argument("--adapt", dest="live.adapt", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--fallback", dest="live.fallback", metavar="BACKEND", default=cfg)
 
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
@@ -215,7 +220,15 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if "." in k}
+    """The settings the flags give, with what they imply (:func:`livebokeh.config.with_implied`)."""
+    from livebokeh.config import with_implied
+
+    return with_implied({k: v for k, v in vars(args).items() if "." in k})
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Settings key -> the flag that sets it (``render.blur`` -> ``--blur``), for errors."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
 
 
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0
@@ -255,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("error")
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
-        return exit_code(err)
+        return _as_service(exit_code(err))
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
@@ -268,7 +281,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{f' ({where})' if where else ''}; run with --debug for the traceback",
             file=sys.stderr,
         )
-        return 1
+        return _as_service(1)
+
+
+def _as_service(code: int) -> int:
+    """``code``; run by the service's unit, the journal also gets what systemd does next."""
+    if os.environ.get("LIVEBOKEH_SERVICE"):
+        from livebokeh.commands.service import exit_note
+
+        if note := exit_note(code):
+            print(f"livebokeh: {note}", file=sys.stderr)
+    return code
 
 
 def check_on_demand(cfg: Any) -> None:
@@ -280,10 +303,55 @@ def check_on_demand(cfg: Any) -> None:
         raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
 
 
-def exit_code(err: LivebokehError) -> int:
-    """2 when the command line or a settings file asks for what cannot be done (nothing was
-    started), 1 when a file, device or model failed."""
-    return 2 if isinstance(err, ConfigError) else 1
+def check_live(cfg: Any, model: bool = True) -> None:
+    """Before a live source opens: on demand's needs, a virtual camera that can take frames and,
+    with ``model``, the model's weights (:func:`check_weights`), so that the webcam is never opened
+    (its light blinking) by a run that cannot send frames (the service, restarted, would blink it
+    at every try)."""
+    from livebokeh.sinks.virtualcam import check_available
+
+    vc = cfg.virtual_camera
+    if vc.on_demand:
+        check_on_demand(cfg)
+    if vc.enabled:
+        check_available(vc, required=vc.on_demand)
+    if model:  # (given masks need none)
+        check_weights(cfg.segmenter)
+    if cfg.render.depth:
+        _check_model_file("depth", cfg.render.depth_weights, "--depth-weights, render.depth_weights")
+
+
+def check_weights(sc: Any) -> None:
+    """The weights of the backend ``sc`` (``[segmenter]``) names, before a camera opens: a file a
+    setting or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError, exit 3: no retry
+    brings it); missing from the cache, they are downloaded now (ModelError offline)."""
+    from livebokeh import models
+
+    if sc.backend not in models.manifests():
+        return  # bundled
+    named_by = {"deeplab": ("--deeplab-weights", "weights"), "rvm": ("--rvm-weights", "rvm_weights")}.get(sc.backend)
+    if named_by is None:
+        return
+    flag, key = named_by
+    _check_model_file(sc.backend, getattr(sc, key), f"{flag}, segmenter.{key}")
+
+
+def _check_model_file(name: str, named: str, source: str) -> None:
+    """Model ``name``'s weights before a camera opens: the file ``named`` (by ``source``, a flag
+    and a key) or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError); with neither,
+    missing from the cache, they are downloaded now (ModelError offline)."""
+    from livebokeh import models
+    from livebokeh.errors import SetupError
+
+    m = models.manifest(name)
+    if not named and os.environ.get(m.env_var):
+        named, source = os.environ[m.env_var], m.env_var
+    if named:
+        if not Path(named).is_file():
+            raise SetupError(f"the {name} weights {named} ({source}) do not exist; fix the path, or leave it "
+                             f"out and run `livebokeh models download {name}`")
+    elif not models.cached_path(m).is_file():
+        models.locate(name)  # the first use: downloaded before the camera opens
 
 
 @dataclass(frozen=True)
@@ -432,7 +500,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, source_for_input
+    from livebokeh.sources import SOURCES, camera_source, is_image_path, source_for_input
     from livebokeh.sources.ondemand import OnDemand
 
     if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
@@ -441,29 +509,26 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
 
     with ExitStack() as stack:
-        if job.input:
-            # A video without outputs is played like a camera (paced) into the live outputs.
-            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
+        background = None  # first: a missing one is told before a camera opens or weights download
+        if cfg.render.effect == "replace" or cfg.render.background:
+            background = stack.enter_context(open_background(cfg.render.background))
+        live = not (job.output or job.save_mask or job.alpha_output)
+        if live or job.input is None:
+            check_live(cfg, model=not args.mask)
+        if job.input and (not live or is_image_path(job.input)):
+            source = source_for_input(job.input)
+        elif job.input:  # a video without outputs is played as a camera into the live outputs
+            source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
         else:
-            c = cfg.camera
-
-            def camera() -> Source:
-                return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
-                                    watchdog_s=c.watchdog)
-
-            source = camera()
+            source = camera_source(cfg.camera)
             if cfg.virtual_camera.on_demand:
-                check_on_demand(cfg)
-                source = OnDemand(camera)
+                source = OnDemand(lambda: camera_source(cfg.camera))
         info = source.open()
         stack.callback(source.close)
         if job.output and info.still != is_image_path(job.output):
             kind = "an image" if info.still else "a video"
             raise ConfigError(f"the input is {kind}; give --output a matching file ending")
 
-        background = None
-        if cfg.render.effect == "replace" or cfg.render.background:
-            background = stack.enter_context(open_background(cfg.render.background))
         controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
                                 framing=cfg.framing.enabled)
         sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,

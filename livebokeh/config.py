@@ -23,8 +23,9 @@ from livebokeh.errors import ConfigError
 # Field helpers: the metadata of each field says what values it accepts.
 
 
-def _num(default: float, lo: float, hi: float, doc: str) -> Any:
-    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
+def _num(default: float, lo: float, hi: float, doc: str, auto: bool = False) -> Any:
+    """A number from ``lo`` to ``hi``; with ``auto``, 0 (automatic) as well."""
+    return field(default=default, metadata={"range": (lo, hi), "doc": doc, "auto": auto})
 
 
 def _choice(default: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]], doc: str) -> Any:
@@ -42,12 +43,16 @@ BACKENDS: tuple[str, ...] = ("mediapipe", "deeplab", "rvm")
 
 @dataclass(frozen=True)
 class CameraConfig:
-    device: str = _plain("0", "camera index (0, 1, ...) or device path such as /dev/video2")
+    device: str = _plain(
+        "0", "camera index (0, 1, ...), device path such as /dev/video2, or a video file played as a camera in real "
+        "time at its own frame rate (frames the pipeline has no time for are dropped, as from a webcam)"
+    )
     width: int = _num(1280, 16, 7680, "requested capture width in pixels")
     height: int = _num(720, 16, 4320, "requested capture height in pixels")
     fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
     fourcc: str = _plain("MJPG", "requested pixel format: MJPG (most webcams need it for 720p and 1080p at 30 fps), YUYV (raw), ...; empty keeps the camera's")
     watchdog: float = _num(2.0, 0.1, 60.0, "seconds without a frame after which the camera counts as lost")
+    loop: bool = _plain(False, "a video file as the camera: play it again from the start when it ends")
 
     def __post_init__(self) -> None:
         if self.fourcc and len(self.fourcc) != 4:
@@ -76,8 +81,9 @@ class SegmenterConfig:
         "(0 = 640 for files, 512 live), where its refiner works"
     )
     backbone: int = _num(
-        0, 0, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
-        "512 with --quality best, 256 live); larger is finer and slower"
+        0, 64, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
+        "512 with --quality best, 256 live); larger is finer and slower; below 64 its mattes are empty",
+        auto=True,
     )
     rate: float = _num(
         0.0, 0.0, 240.0, "live: most model runs a second, masks moved by optical flow to the frames between "
@@ -211,6 +217,17 @@ class FramingConfig:
 
 
 @dataclass(frozen=True)
+class LiveConfig:
+    adapt: bool = _plain(
+        True, "keep the camera's frame rate first: under load the model runs less often, then smaller, then "
+        "the fallback backend takes over, then the render gets lighter; back up when there is room again"
+    )
+    fallback: str = _choice(
+        "mediapipe", ("",) + BACKENDS, "backend the live controller falls back to as its last resort (empty: none)"
+    )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
 
@@ -225,6 +242,7 @@ class Config:
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     framing: FramingConfig = field(default_factory=FramingConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
 
@@ -242,7 +260,7 @@ def _describe(f: dataclasses.Field) -> str:
     md = f.metadata
     if "range" in md:
         lo, hi = md["range"]
-        return f"a number from {lo:g} to {hi:g}"
+        return f"{'0 or ' if md.get('auto') else ''}a number from {lo:g} to {hi:g}"
     if "choices" in md:
         return "one of: " + ", ".join(_choices(f))
     return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
@@ -274,10 +292,11 @@ def _choices(f: dataclasses.Field) -> tuple[str, ...]:
     return ch() if callable(ch) else ch
 
 
-def _coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
-    """Check ``value`` for field ``f`` (named ``key``) and return it in the field's type."""
+def _coerce(label: str, f: dataclasses.Field, value: Any) -> Any:
+    """Check ``value`` for field ``f`` and return it in the field's type; ``label`` names where the
+    value came from in the error (``settings.toml: render.blur``, ``--blur``)."""
     expected = type(f.default)
-    bad = ConfigError(f"{origin}: {key} must be {_describe(f)}, got {value!r}")
+    bad = ConfigError(f"{label} must be {_describe(f)}, got {value!r}")
     if expected is bool:
         if not isinstance(value, bool):
             raise bad
@@ -291,7 +310,7 @@ def _coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
         if not math.isfinite(value):
             raise bad
         lo, hi = f.metadata["range"]
-        if not lo <= value <= hi:
+        if not (lo <= value <= hi or (value == 0 and f.metadata.get("auto"))):
             raise bad
         return value
     if expected is str:
@@ -300,10 +319,15 @@ def _coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
         if "choices" in f.metadata and value not in _choices(f):
             raise bad
         return value
-    raise TypeError(f"unsupported config field type for {key}")  # programming error
+    raise TypeError(f"unsupported config field type for {label}")  # programming error
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str,
+           flags: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with ``updates`` (section -> key -> value) checked and applied; errors name
+    ``origin`` and the key, or for a key in ``flags`` (``{"render.blur": "--blur"}``) the flag
+    that gave the value."""
+    flags = flags or {}
     known = sections()
     new_sections = {}
     for section_name, values in updates.items():
@@ -322,11 +346,17 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -
                     f"{origin}: unknown key '{section_name}.{key}'; allowed keys in "
                     f"[{section_name}]: {', '.join(fields)}"
                 )
-            changes[key] = _coerce(f"{section_name}.{key}", fields[key], value, origin)
+            dotted = f"{section_name}.{key}"
+            changes[key] = _coerce(flags.get(dotted) or f"{origin}: {dotted}", fields[key], value)
         try:
             new_sections[section_name] = dataclasses.replace(section, **changes)
         except ConfigError as err:
-            raise ConfigError(f"{origin}: {err}") from None
+            # a check across keys (mask.low < mask.high): named by the flags that gave them
+            message = str(err)
+            given = {f"{section_name}.{k}": flags[f"{section_name}.{k}"] for k in changes if f"{section_name}.{k}" in flags}
+            for dotted, flag in given.items():
+                message = message.replace(dotted, flag)
+            raise ConfigError(message if given else f"{origin}: {message}") from None
     return dataclasses.replace(cfg, **new_sections)
 
 
@@ -334,6 +364,7 @@ def load_config(
     path: str | Path | Sequence[str | Path] | None = None,
     overrides: Mapping[str, Any] | None = None,
     quality: str | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Config:
     """Build a :class:`Config`: the defaults, then each file in turn, then the quality preset, then
     the overrides (each layer above the ones before it).
@@ -346,6 +377,8 @@ def load_config(
         quality: the name of a quality preset (see :func:`quality_names`), applied between the
             files and the overrides; its per-backend tables follow the backend the other layers
             choose.
+        flags: the flag that gave each override (``{"render.blur": "--blur"}``): an error in its
+            value names the flag the user typed, not the settings key.
     """
     cfg = Config()
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
@@ -359,8 +392,23 @@ def load_config(
     if quality is not None:
         cfg = _apply_quality(cfg, quality, nested)
     if nested:
-        cfg = _apply(cfg, nested, "command line")
+        cfg = _apply(cfg, nested, "command line", flags)
     return cfg
+
+
+def with_implied(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line overrides with what they imply: a background given on the command line is
+    meant to be seen, so ``--background`` without ``--effect`` means ``--effect replace`` (over
+    any settings file); beside ``--effect blur`` or ``none`` it is refused (the preview's e key
+    switches effects live)."""
+    out = dict(overrides)
+    background, effect = out.get("render.background"), out.get("render.effect")
+    if background and effect is None:
+        out["render.effect"] = "replace"
+    elif background and effect != "replace":
+        raise ConfigError(f"--background {background} is shown only with --effect replace, not --effect {effect}; "
+                          "leave out --effect (or --background)")
+    return out
 
 
 def _read_toml(file: Path, flag: str = "--config") -> dict[str, Any]:
@@ -465,6 +513,7 @@ def to_toml(cfg: Config) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a TOML basic string: control characters as \uXXXX
+        return '"' + "".join(f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F
+                             else c for c in value) + '"'
     return repr(value)

@@ -43,10 +43,22 @@ class LiveControls:
         self.framing = framing
         #: what the framing does now, for the overlay (written by the rendering thread)
         self.framing_state = "on" if framing else "off"
+        #: live: the controller asks for a lighter render (the machine is short of CPU)
+        self.light = False
 
     @property
     def render(self) -> RenderConfig:
+        """The render settings asked for (the keys change them)."""
         return self._render
+
+    @property
+    def rendered(self) -> RenderConfig:
+        """The render settings in effect: :attr:`render`, lighter while :attr:`light` is on (no
+        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time)."""
+        r = self._render
+        if self.light:
+            return dataclasses.replace(r, linear=False, light_wrap=0.0, highlights=0.0)
+        return r
 
     def effects(self) -> tuple[str, ...]:
         return ("blur", "replace", "none") if self.can_replace else ("blur", "none")

@@ -89,6 +89,36 @@ def test_bad_override_names_the_command_line():
         load_config(None, {"mask.smoothing": 3.0})
 
 
+def test_an_override_from_a_flag_names_the_flag():
+    flags = {"mask.smoothing": "--smoothing", "mask.low": "--mask-low", "mask.high": "--mask-high"}
+    with pytest.raises(ConfigError, match="^--smoothing must be a number from 0 to 1, got 3"):
+        load_config(None, {"mask.smoothing": 3.0}, flags=flags)
+    with pytest.raises(ConfigError, match=r"^--mask-low \(0.7\) must be smaller than --mask-high \(0.3\)$"):
+        load_config(None, {"mask.low": 0.7, "mask.high": 0.3}, flags=flags)
+    with pytest.raises(ConfigError, match="^command line: render.blur must be"):  # a key without a flag
+        load_config(None, {"render.blur": 3.0}, flags=flags)
+
+
+@pytest.mark.parametrize("value, ok", [(0, True), (64, True), (512, True), (2048, True), (1, False), (63, False),
+                                       (2049, False), (-1, False)])
+def test_the_backbone_is_automatic_or_what_rvm_can_use(value, ok):
+    if ok:
+        assert load_config(None, {"segmenter.backbone": value}).segmenter.backbone == value
+    else:
+        with pytest.raises(ConfigError, match="segmenter.backbone must be 0 or a number from 64 to 2048"):
+            load_config(None, {"segmenter.backbone": value})
+
+
+def test_a_background_flag_implies_replace():
+    from livebokeh.config import with_implied
+
+    assert with_implied({"render.background": "x.jpg"}) == {"render.background": "x.jpg", "render.effect": "replace"}
+    assert with_implied({"render.background": ""}) == {"render.background": ""}
+    assert with_implied({"render.effect": "blur"}) == {"render.effect": "blur"}
+    with pytest.raises(ConfigError, match="shown only with --effect replace, not --effect blur"):
+        with_implied({"render.background": "x.jpg", "render.effect": "blur"})
+
+
 def test_unknown_config_name():
     with pytest.raises(ConfigError, match="neither a file nor a preset; presets: call, default, record, stream"):
         resolve_config_path("nonexistent")
@@ -121,6 +151,18 @@ def test_random_configs_are_either_valid_or_a_config_error(data):
     else:
         assert isinstance(cfg, Config)
         tomllib.loads(to_toml(cfg))
+
+
+@pytest.mark.parametrize("value", ["\x1f", 'a"b\\c\nd\te', "\x7f", "plain", "€ é"])
+def test_printed_settings_read_back_whatever_a_string_holds(value):
+    cfg = load_config(None, {"camera.device": value, "render.background": value})
+    assert load_config_text(to_toml(cfg)) == cfg
+
+
+def load_config_text(text):
+    from livebokeh.config import _apply
+
+    return _apply(Config(), tomllib.loads(text), "printed")
 
 
 def test_the_schema_names_every_registered_backend():

@@ -554,11 +554,11 @@ def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
         from livebokeh.sinks.video import VideoWriter
         from livebokeh.cli import main
         real = VideoWriter.write
-        def write(self, image, time_s=None):
+        def write(self, image, time_s=None, capture_ns=None):
             if self.frames == 300:
                 Path({str(reached)!r}).write_text("300")
                 threading.Event().wait()
-            real(self, image, time_s)
+            real(self, image, time_s, capture_ns)
         VideoWriter.write = write
         main(["--input", {str(src)!r}, "--mask", {str(mask)!r}, "--output", {str(tmp_path / "r.mkv")!r}, "-q",
               "--preset", "ultrafast"])

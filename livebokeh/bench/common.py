@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import tempfile
 import time
@@ -30,7 +31,9 @@ def default_data_dir() -> Path | None:
 def require_data(data: str | Path | None) -> Path:
     d = Path(data) if data else default_data_dir()
     if d is None or not d.is_dir():
-        raise ConfigError("no evaluation data: pass --data DIR (a folder with stills/, portraits/, videos/)")
+        where = f" ({d} is no folder)" if d is not None else " (none in $LIVEBOKEH_DATA, $LIVEBOKEH_SHARED/data or ../shared/data)"
+        raise ConfigError(f"no evaluation data{where}: pass --data DIR (a folder with stills/, portraits/, videos/), "
+                          "or set LIVEBOKEH_DATA")
     return d
 
 
@@ -90,8 +93,29 @@ def scratch_dir() -> Iterator[Path]:
     """A fresh temporary folder for a bench's intermediate files (a re-encoded clip), removed with
     everything in it however the bench ends: done, failed, interrupted (Ctrl-C), or stopped by
     SIGTERM or SIGHUP (a CI timeout, a closed terminal), which unwind here as Ctrl-C does."""
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as d, _termination_unwinds():
-        yield Path(d)
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        with _termination_unwinds():
+            yield folder
+    finally:
+        with _signals_held():  # a second Ctrl-C waits until the folder is gone
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """While open, Ctrl-C, SIGTERM and SIGHUP wait (they are delivered on leaving); where signals
+    cannot be held (Windows, not the main thread), nothing changes."""
+    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

@@ -90,7 +90,7 @@ def processor(segmenter: Any, render: RenderConfig, tracker: DepthTracker | None
               mask_cfg: MaskConfig = GIVEN, fps: float = 30.0) -> FrameProcessor:
     """The processor a run would use, with ``tracker`` for its depth."""
     controls = LiveControls(render, can_depth=tracker is not None)
-    return FrameProcessor(segmenter, mask_cfg, controls, live=live, resting_model=live, fps=fps, depth=tracker)
+    return FrameProcessor(segmenter, mask_cfg, controls, live=live, fps=fps, depth=tracker)
 
 
 def as_files(proc: FrameProcessor, images: Sequence[np.ndarray], fps: float = 30.0) -> Iterator[Segmented]:

@@ -11,16 +11,14 @@ while active), closes it (time until the camera is released), and idles again.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from contextlib import ExitStack
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
 from livebokeh.app import open_pipeline, open_sinks
-from livebokeh.bench.common import machine
+from livebokeh.bench.common import machine, scratch_dir
 from livebokeh.config import Config
 from livebokeh.sources.base import Source
 from livebokeh.sources.ondemand import OnDemand
@@ -108,8 +106,8 @@ def run(cfg: Config | None = None, idle_s: float = 60.0, active_s: float = 5.0) 
     saved = dict(pvc.BACKENDS)
     pyvirtualcam.register_backend("bench-file", FileCamera)
     try:
-        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-            device = Path(tmp) / "video10"
+        with scratch_dir() as tmp, ExitStack() as stack:  # removed however the bench ends (Ctrl-C too)
+            device = tmp / "video10"
             device.write_bytes(b"")
             base = cfg or Config()
             cfg = dataclasses.replace(

@@ -218,13 +218,36 @@ def replacement(data: Path, cfg: RenderConfig, sc: SegmenterConfig | None = None
     return {"portraits": len(portraits), "band_px": EDGE_BAND, "rows": rows}
 
 
+def _portraits(data: Path) -> list[Path]:
+    """The portraits with their mattes (``portraits/p_*.jpg`` beside ``p_*.png``)."""
+    return [p for p in sorted((data / "portraits").glob("p_*.jpg")) if p.with_suffix(".png").is_file()]
+
+
+def missing_data(data: Path | None) -> list[str]:
+    """What the halo and replacement measurements cannot have from ``data``, each a line saying
+    why and what to do (empty: they run as designed)."""
+    if data is None:
+        return ["halo and replacement colours: no evaluation data (pass --data DIR, or set LIVEBOKEH_DATA or "
+                "LIVEBOKEH_SHARED; the default is ../shared/data)"]
+    if not data.is_dir():
+        return [f"halo and replacement colours: {data} is no folder; pass --data DIR with portraits/ and stills/"]
+    if not _portraits(data):
+        return [f"halo and replacement colours: {data} has no portraits/p_*.jpg with their .png mattes"]
+    if not any((data / "stills").glob("hs_*.png")):
+        return [f"the background scene: {data} has no stills/hs_*.png, so the halo and replacement are measured "
+                "over a noise texture instead of a real room"]
+    return []
+
+
 def run(data: Path | None, cfg: RenderConfig | None = None, segmenter: SegmenterConfig | None = None,
         backends: Sequence[str] = ("mediapipe", "rvm")) -> dict:
     cfg = cfg or RenderConfig()
-    report = {"machine": machine(), "config": dataclasses.asdict(cfg)}
-    if data is not None and (data / "portraits").is_dir():
+    report: dict = {"machine": machine(), "config": dataclasses.asdict(cfg), "skipped": missing_data(data)}
+    if data is not None and data.is_dir() and _portraits(data):
         report["halo"] = halo(data, cfg)
         report["replacement"] = replacement(data, cfg, segmenter, backends)
+        report["skipped"] += [f"replacement colours with {r['alpha']}'s alpha: {r['error']}"
+                              for r in report["replacement"]["rows"] if "error" in r]
     report["bokeh"] = bokeh(cfg)
     report["speed"] = [speed(cfg, (1280, 720)), speed(cfg, (1920, 1080))]
     return report
@@ -258,5 +281,6 @@ def render(report: dict) -> str:
         )
     parts.append(table(report["speed"], [("size", "frame", ""), ("ms_ours", "livebokeh ms", ".2f"),
                                           ("ms_naive", "GaussianBlur(15)+blend ms", ".2f"), ("ratio", "ratio", ".2f")]))
+    parts += [f"left out: {line}" for line in report.get("skipped", [])]
     parts.append(report["machine"])
     return "\n\n".join(parts)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livebokeh.errors import LivebokehError
+from livebokeh.errors import LivebokehError, exit_code, one_line
 
 if TYPE_CHECKING:
     from livebokeh.config import Config
@@ -175,6 +175,9 @@ def main(argv: list[str]) -> int:
         common.write_json(args.json, report)
         print(bench.render(report))
     except LivebokehError as err:
-        print(f"livebokeh: error: {err}", file=sys.stderr)
-        return 1
+        print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
+        return exit_code(err)
+    except KeyboardInterrupt:  # Ctrl-C (SIGTERM and SIGHUP unwind as it does): its files are removed
+        print("livebokeh: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -143,8 +143,12 @@ def check_service() -> Check:
         return Check("service", True, "no systemd service on this system: start livebokeh from a login item",
                      required=False)
     from livebokeh.commands.service import state
+    from livebokeh.errors import LivebokehError, one_line
 
-    st = state()
+    try:
+        st = state()
+    except LivebokehError as err:  # HOME unusable, say
+        return Check("service", False, one_line(err), required=False)
     if not st.installed:
         return Check("service", True, st.line(), required=False)
     running = st.active == "active"

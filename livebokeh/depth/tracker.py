@@ -12,10 +12,14 @@ the far end over :data:`FAR_SETTLE_S` seconds (the scale settles slowly), the fo
 where the flow explains the picture (sensor noise does not reach the blur).
 
 Files run the model on every frame; live, at most :data:`LIVE_RATE` times a second, and the
-frames between get the last map moved to them by optical flow.
+frames between get the last map moved to them by optical flow, kept exactly where the picture
+is still (as the live matte of :mod:`livebokeh.mask.tracker` keeps the mask): the flow's own
+noise never moves a still background's blur. :class:`ShownDepth` carries the maps, live, from
+frame to frame to every frame shown.
 
 Who may call what: :meth:`DepthTracker.estimate` from any thread (files: several at once);
-:meth:`DepthTracker.update` and :meth:`DepthTracker.reset` in stream order, one at a time.
+:meth:`DepthTracker.update` and :meth:`DepthTracker.reset` in stream order, one at a time;
+a :class:`ShownDepth` from the rendering thread.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from livebokeh.depth.normalise import (
 )
 from livebokeh.mask.flow import FlowEstimator, small_gray, warp_all
 from livebokeh.mask.smoother import consistency
+from livebokeh.mask.tracker import still_weight
 from livebokeh.types import Frame
 
 log = logging.getLogger(__name__)
@@ -102,6 +107,10 @@ class DepthTracker(Closeable):
         self.runs = 0  # model runs so far
         self.moved = 0  # maps moved by flow to a frame the model did not see
 
+    def shown(self) -> ShownDepth:
+        """A carrier of this stream's maps to every frame shown (live)."""
+        return ShownDepth()
+
     def reset(self) -> None:
         """The stream starts again (a cut): forget the last map and the normalisation."""
         with self._lock:
@@ -149,7 +158,7 @@ class DepthTracker(Closeable):
             if frame.index == state.index:
                 return state.depth
             self.moved += 1
-            return warp_all(self._flow.backward(gray, state.gray), state.depth)[0]
+            return carried(state.depth, state.gray, gray, self._flow)
         self.runs += 1
         h, w = raw.shape
         gray = small_gray(frame.image, (w, h))
@@ -192,3 +201,73 @@ class DepthTracker(Closeable):
     def _release(self) -> None:
         self._state = None
         self.estimator.close()
+
+
+def carried(depth: np.ndarray, gray_from: np.ndarray, gray_to: np.ndarray, flow: FlowEstimator) -> np.ndarray:
+    """``depth`` of the picture ``gray_from`` moved to ``gray_to`` by optical flow, kept exactly
+    where the picture is still (:func:`livebokeh.mask.tracker.still_weight`).
+
+    Args:
+        depth: ``(h, w)`` float32.
+        gray_from, gray_to: ``(h, w)`` uint8.
+        flow: the estimator (one per thread).
+
+    Returns:
+        ``(h, w)`` float32: ``depth`` itself when nothing moved, else a new array.
+    """
+    still = still_weight(gray_to, gray_from)
+    if float(still.min()) >= 1.0:
+        return depth
+    moved = warp_all(flow.backward(np.ascontiguousarray(gray_to), np.ascontiguousarray(gray_from)), depth)[0]
+    return moved + still * (depth - moved)
+
+
+class ShownDepth:
+    """Live: the depth map shown, carried from frame to frame as the live matte carries the mask
+    (between neighbouring frames, kept exactly where the picture is still); each new map from
+    the tracker is moved from its frame to the frame it arrives at and taken as it is (the
+    tracker has smoothed it already). Use from one thread, in frame order."""
+
+    def __init__(self) -> None:
+        self._flow = FlowEstimator()
+        self._depth: np.ndarray | None = None
+        self._gray: np.ndarray | None = None
+        self._seen = -1
+
+    def reset(self) -> None:
+        self._depth = self._gray = None
+        self._seen = -1
+
+    def update(self, gray: np.ndarray, index: int, depth: np.ndarray | None, depth_gray: np.ndarray | None,
+               depth_index: int) -> np.ndarray | None:
+        """The map of frame ``index``.
+
+        Args:
+            gray: the frame as uint8 gray, any size (the live matte's tracking picture).
+            index: its number.
+            depth: the newest map from :meth:`DepthTracker.update`, of frame ``depth_index``
+                (taken once, when it is new), or None.
+            depth_gray: that frame as uint8 gray at ``gray``'s size.
+
+        Returns:
+            ``(h, w)`` float32 at the map's size, or None before the first map.
+        """
+        if depth is not None and depth_index > self._seen and depth_gray is not None:
+            h, w = depth.shape
+            here = _at(gray, (w, h))
+            self._depth, self._gray, self._seen = carried(depth, _at(depth_gray, (w, h)), here, self._flow), here, depth_index
+            return self._depth
+        if self._depth is None or self._gray is None:
+            return None
+        h, w = self._depth.shape
+        here = _at(gray, (w, h))
+        self._depth, self._gray = carried(self._depth, self._gray, here, self._flow), here
+        return self._depth
+
+
+def _at(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``gray`` at ``size = (w, h)`` (itself when it is that size)."""
+    if gray.shape[1] == size[0] and gray.shape[0] == size[1]:
+        return gray
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+

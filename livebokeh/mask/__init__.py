@@ -1,6 +1,6 @@
 """Mask refinement (pure functions), optical flow, and temporal smoothing (the only cross-frame state)."""
 
-from livebokeh.mask.flow import FlowEstimator, scaled_flow, small_gray, warp, warp_all
+from livebokeh.mask.flow import FlowEstimator, small_gray, warp, warp_all
 from livebokeh.mask.refine import (
     feather,
     guided_upsample,
@@ -22,7 +22,6 @@ __all__ = [
     "remap",
     "remove_islands",
     "resolve_auto",
-    "scaled_flow",
     "small_gray",
     "upsample",
     "warp",

@@ -32,18 +32,6 @@ class FlowEstimator:
         return self._dis().calc(current, previous, None)
 
 
-def scaled_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A flow field brought to another resolution ``size = (w, h)`` of the same picture, its
-    vectors scaled with it: new ``(h, w, 2)`` float32 (``flow`` itself when the size is its own)."""
-    h, w = flow.shape[:2]
-    if (w, h) == size:
-        return flow
-    out = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
-    out[:, :, 0] *= np.float32(size[0] / w)
-    out[:, :, 1] *= np.float32(size[1] / h)
-    return out
-
-
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``image`` (at ``t-1``) moved to ``t`` with the backward flow from :meth:`FlowEstimator.backward`.
 

@@ -20,17 +20,8 @@ from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import cut, pixel_box, resample, scaled
-from livebokeh.mask import (
-    FlowEstimator,
-    LookaheadSmoother,
-    MaskSmoother,
-    refine_alpha,
-    resolve_auto,
-    scaled_flow,
-    small_gray,
-    upsample,
-    warp,
-)
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
+from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
 
@@ -53,17 +44,21 @@ class SupportsSegment(Protocol):
 class Segmented:
     """A frame and its person mask at model resolution (the model's own, or smoothed).
 
-    ``gray`` is the frame as uint8 gray at the mask's size, when optical flow needs it;
+    ``gray`` is the frame as uint8 gray, when optical flow needs it: at the mask's size (files),
+    or at the live matte's tracking size (live: :func:`~livebokeh.mask.tracker.track_gray`);
     ``crop`` the part of the frame the output shows (auto-framing), None for all of it;
-    ``depth`` the background's normalised depth (:class:`livebokeh.depth.DepthTracker`), when
-    depth is on; ``depth_raw`` the depth model's own map of the frame, from :meth:`FrameProcessor.segment`
-    to :meth:`FrameProcessor.smooth`, when the model ran on it.
+    ``cfg`` the mask settings resolved for the model that made the mask (live: a backend swapped
+    in mid-stream brings its own); ``depth`` the background's normalised depth
+    (:class:`livebokeh.depth.DepthTracker`) when depth is on; ``depth_raw`` the depth model's own
+    map of the frame, from :meth:`FrameProcessor.segment` to :meth:`FrameProcessor.smooth`, when
+    the model ran on it.
     """
 
     frame: Frame
     mask: Mask
     gray: Any = None
     crop: Crop | None = None
+    cfg: MaskConfig | None = None
     depth: Any = None
     depth_raw: Any = None
 
@@ -103,29 +98,30 @@ class FrameProcessor:
         live: a live stream (causal smoothing; a gray picture with every mask, for the flow).
         smoother: the temporal smoothing state; by default from ``mask_cfg`` (causal live, with
             ``mask_cfg.lookahead`` frames of look-ahead for files).
-        resting_model: live: the model rests between runs, so most masks shown are moved by flow;
-            :meth:`follow` then smooths what is shown too, else each new run would jump.
         framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
             operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
         fps: the stream's frame rate (the framing's motion is in seconds).
         depth: the stream's depth maps, used while ``controls.render.depth`` is on (the blur
-            grows with distance): the model runs in :meth:`segment` (files: every frame; live:
-            when the tracker says it is due), its map is normalised in :meth:`smooth` and moved
-            with the mask in :meth:`follow`. Not owned: the caller closes it.
+            grows with distance): the depth model runs in :meth:`segment` (files: every frame;
+            live: when the tracker says it is due), its map is normalised in :meth:`smooth` and,
+            live, carried to every frame in :meth:`follow` as the mask is. Not owned: the caller
+            closes it.
     """
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
                  background: Background | None = None, *, live: bool = False,
-                 smoother: MaskSmoother | LookaheadSmoother | None = None, resting_model: bool = False,
+                 smoother: MaskSmoother | LookaheadSmoother | None = None,
                  framing: FramingConfig | None = None, fps: float = 30.0,
                  depth: DepthTracker | None = None) -> None:
         if live and isinstance(smoother, LookaheadSmoother):
             raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
         self.traits = segmenter.traits
+        self.user_mask_cfg = mask_cfg
         self.mask_cfg = mc = resolve_auto(mask_cfg, segmenter.traits)
         self.controls = controls
         self.background = background
+        self.live = live
         if smoother is None:
             if not live and mc.lookahead > 0 and mc.smoothing > 0:
                 smoother = LookaheadSmoother(mc.smoothing, mc.lookahead, mc.flow)
@@ -133,12 +129,13 @@ class FrameProcessor:
                 smoother = MaskSmoother(mc.smoothing, mc.flow)
         self.smoother = smoother
         self._needs_gray = (mc.smoothing > 0 and mc.flow) or live
-        self._flow = FlowEstimator()
-        self._shown = MaskSmoother(mc.smoothing, mc.flow) if live and resting_model else None
+        #: live: the mask shown, carried from frame to frame between the model's results
+        self.matte = LiveMatte(mc.smoothing, mc.flow) if live else None
+        self._shown_cfg = mc  # live: the mask settings of the model whose masks are shown
         self.depth = depth
         self._depth_fresh = True  # the tracker holds nothing from before depth was last turned off
         self._depths: dict[int, Any] = {}  # files with look-ahead: each held frame's depth
-        self.propagated = 0  # live frames whose mask was moved to them from an earlier frame
+        self._shown_depth = depth.shown() if depth is not None and live else None
         self.framing_cfg = framing or FramingConfig()
         self.fps = fps or 30.0
         self._operator: Operator | None = None  # live, while framing is on
@@ -172,11 +169,25 @@ class FrameProcessor:
         depth on, the depth model's map when it is due)."""
         mask = self.segmenter.segment_frame(frame)
         gray = None
-        if self._needs_gray:
+        if self.live:
+            gray = track_gray(frame.image, mask.shape)
+        elif self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
         depth_raw = self.depth.estimate(frame) if self.depth is not None and self.depth_on else None
-        return Segmented(frame, mask, gray, depth_raw=depth_raw)
+        return Segmented(frame, mask, gray, cfg=self.mask_cfg, depth_raw=depth_raw)
+
+    def use_segmenter(self, segmenter: SupportsSegment) -> SupportsSegment:
+        """Live: another model from the next :meth:`segment` on (a backend or its size changed
+        mid-stream); returns the one it replaces. Call from the thread that calls
+        :meth:`segment`. Its results carry its own mask settings, and :meth:`follow` blends
+        them into what is shown (nothing jumps)."""
+        if not self.live:
+            raise RuntimeError("a file is segmented by one model from its first frame to its last")
+        old, self.segmenter = self.segmenter, segmenter
+        self.traits = segmenter.traits
+        self.mask_cfg = resolve_auto(self.user_mask_cfg, segmenter.traits)
+        return old
 
     def smooth(self, raw: Segmented) -> list[Segmented]:
         """``raw`` through the smoother (and, for files, the framing): the frames now final, in
@@ -232,33 +243,46 @@ class FrameProcessor:
         if self.traits.stateful:
             self.segmenter.reset()  # a stateful segmenter declares reset (SegmenterTraits.stateful)
 
-    def restart_shown(self) -> None:
-        """The stream starts again: forget what :meth:`follow` smoothed and framed. Call from
-        the thread that calls :meth:`follow`."""
-        if self._shown is not None:
-            self._shown.reset()
+    @property
+    def propagated(self) -> int:
+        """Live frames whose mask was moved to them from an earlier frame's by optical flow."""
+        return self.matte.moved if self.matte is not None else 0
+
+    def restart_shown(self, index: int = 0) -> None:
+        """The stream starts again at frame ``index``: forget what :meth:`follow` carried and
+        framed. Call from the thread that calls :meth:`follow`."""
+        if self.matte is not None:
+            self.matte.reset(index)
+        if self._shown_depth is not None:
+            self._shown_depth.reset()
         self._operator = None
 
     def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
-        """Live: the newest model result made the mask of ``frame``, moved to it by optical flow
-        when it is of an earlier frame; before the first result, an empty mask (the whole picture
-        is background, so the room never shows unblurred)."""
-        if result is None:
+        """Live: the mask of ``frame``: the live matte (:class:`~livebokeh.mask.tracker.LiveMatte`)
+        carried to it by optical flow, with the newest model result blended in when it is new;
+        before the first result, an empty mask (the whole picture is background, so the room
+        never shows unblurred). Call from one thread, in frame order."""
+        matte = self.matte
+        if matte is None:
+            raise RuntimeError("follow is for a live stream")
+        if result is not None and result.cfg is not None and result.cfg != self._shown_cfg:
+            matte.convert(_levels(self._shown_cfg), _levels(result.cfg), result.mask.shape)
+            self._shown_cfg = result.cfg  # another model: what is shown goes on, in its terms
+        shape = matte.shape or (result.mask.shape if result is not None else None)
+        data = gray = None
+        if shape is not None:
+            measured = Measurement(result.mask.data, result.gray, result.frame.index) if result is not None else None
+            gray = track_gray(frame.image, shape)
+            data = matte.update(gray, frame.index, measured)
+        if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
-            return Segmented(frame, Mask(np.zeros((h, w), np.float32)))
-        mask, gray, depth = result.mask, result.gray, result.depth
-        if result.frame.index != frame.index and result.gray is not None:
-            h, w = result.gray.shape
-            gray = small_gray(frame.image, (w, h))
-            flow = self._flow.backward(gray, result.gray)
-            mask = Mask(np.clip(warp(mask.data, flow), 0.0, 1.0))
-            if depth is not None:  # the depth moves with the picture, as the mask does
-                dh, dw = depth.shape
-                depth = warp(depth, scaled_flow(flow, (dw, dh)))
-            self.propagated += 1
-        if self._shown is not None:
-            mask = self._shown.update(mask, gray)
-        return Segmented(frame, mask, crop=self._operate(mask), depth=depth)
+            return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=self._shown_cfg)
+        mask = Mask(data)
+        depth = None
+        if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
+            depth = self._shown_depth.update(gray, frame.index, result.depth, result.gray,
+                                             result.frame.index) if result is not None else None
+        return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg, depth=depth)
 
     def _operate(self, mask: Mask) -> Crop | None:
         """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""
@@ -283,19 +307,20 @@ class FrameProcessor:
         if crop is not None and crop.h < 0.999:
             return self._render_cropped(item, crop)
         frame = item.frame
-        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.depth)
+        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.cfg, item.depth)
         return Composite(frame, image, Mask(alpha))
 
-    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int,
+    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int, cfg: MaskConfig | None = None,
                    depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(picture, alpha at the working size) for ``image``, its ``mask`` and its background's
-        normalised ``depth`` (None: one blur for the whole background)."""
+        """(picture, alpha at the working size) for ``image`` and its ``mask`` (made by a model
+        whose resolved mask settings are ``cfg``; default: the current model's), with its
+        background's normalised ``depth`` (None: one blur for the whole background)."""
         h, w = image.shape[:2]
-        alpha = refine_alpha(mask, image, self.mask_cfg, full_size=False)
+        alpha = refine_alpha(mask, image, cfg or self.mask_cfg, full_size=False)
         controls = self.controls
         if controls.show_mask:
             return cv2.cvtColor(Mask(upsample(alpha, (w, h))).to_uint8(), cv2.COLOR_GRAY2BGR), alpha
-        render_cfg = controls.render
+        render_cfg = controls.rendered
         plate = None
         if render_cfg.effect == "replace" and self.background is not None:
             plate = self.background.plate((w, h), index)
@@ -317,5 +342,10 @@ class FrameProcessor:
             depth = resample(depth, (0.0, 0.0, float(frame.width), float(frame.height)),
                              (float(x), float(y), float(bw), float(bh)),
                              (max(2, round(bw * dw / frame.width)), max(2, round(bh * dh / frame.height))))
-        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, depth)
+        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, item.cfg, depth)
         return Composite(frame, scaled(image, size), Mask(alpha), shown=box)
+
+
+def _levels(cfg: MaskConfig) -> tuple[float, float]:
+    """The model outputs that map to alpha 0 and 1 under resolved mask settings ``cfg``."""
+    return cfg.low, cfg.high

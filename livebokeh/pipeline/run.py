@@ -42,6 +42,10 @@ class Run:
         self._input_error_at = 0
         self._lock = threading.Lock()
         self.frames_in = 0
+        #: Frames the source passed over before they were read (gaps in its frame numbers: a
+        #: camera replacing a frame its reader came too late for); captured, and dropped.
+        self.skipped = 0
+        self._last_index = -1
         self.latency = LatencyLog()
         self.timers: dict[str, StageTimer] = {}
 
@@ -58,6 +62,9 @@ class Run:
         frame = self.source.read()
         if frame is not None:
             self.frames_in += 1
+            if frame.index > self._last_index + 1:
+                self.skipped += frame.index - self._last_index - 1
+            self._last_index = frame.index
         return frame
 
     def write(self, item: Composite) -> None:

@@ -94,6 +94,18 @@ class Report:
     propagated: int = 0
     #: CPU time of the whole process during the run (every thread, the libraries' own included).
     cpu_s: float = 0.0
+    #: Live: model runs (every frame's mask for files).
+    model_runs: int = 0
+    #: Live: seconds spent at each level of the controller (:mod:`livebokeh.pipeline.controller`).
+    levels: dict = field(default_factory=dict)
+    #: Live: the controller's level at the end, and how often it changed.
+    level: str = ""
+    level_changes: int = 0
+
+    @property
+    def model_rate(self) -> float:
+        """Model runs a second."""
+        return self.model_runs / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
     def cores(self) -> float:
@@ -101,7 +113,7 @@ class Report:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "cores": self.cores}
+        return {**asdict(self), "cores": self.cores, "model_rate": self.model_rate}
 
     def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
         """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_json`)."""
@@ -118,6 +130,10 @@ class Report:
             f"CPU {1e3 * self.cpu_s / max(1, self.frames_out):.1f} ms a frame, {self.cores:.2f} cores busy",
             f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'CPU ms':>7} {'dropped':>8}",
         ]
+        if self.live and self.levels:
+            spent = ", ".join(f"{name} {sec:.1f} s" for name, sec in self.levels.items() if sec >= 0.05)
+            lines.insert(2, f"model {self.model_rate:.1f} runs a second; live level at the end: {self.level} "
+                            f"({self.level_changes} changes; {spent})")
         for s in self.stages:
             lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.cpu_ms:>7.2f} {s.dropped_before:>8}")
         return "\n".join(lines)

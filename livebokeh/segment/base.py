@@ -182,6 +182,16 @@ class Segmenter(Closeable, ABC):
     def reset(self) -> None:
         """Forget what earlier frames taught a stateful model (nothing to do for a stateless one)."""
 
+    def cost_levels(self) -> tuple[str, ...]:
+        """Live: the settings this backend can run at, dearest (its configured one) first, each
+        cheaper than the one before, named for the log (RVM: its backbone sizes). The live
+        controller (:mod:`livebokeh.pipeline.controller`) steps through them under load."""
+        return ()
+
+    def set_cost_level(self, level: int) -> None:
+        """Run at ``cost_levels()[level]`` from the next call on (call from the thread that
+        segments); a backend without levels ignores it."""
+
     def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
         return roi_pass(image, first, self._infer, self.output_size)
 

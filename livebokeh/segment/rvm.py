@@ -79,6 +79,15 @@ CUT_LEVEL = 40.0
 #: a core), the rest left to the renderer: at the live backbone (43 ms a call) about 14 runs a
 #: second; the frames between get the newest matte moved by optical flow.
 CPU_LIVE_DUTY = 0.6
+#: The network's inputs, and the outputs livebokeh reads (the alpha and the four next states;
+#: ``fgr``, the foreground colour, is not used: see the module text).
+INPUTS = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
+OUTPUTS = ("pha", "r1o", "r2o", "r3o", "r4o")
+#: Fewest pixels on the short side of the backbone's picture. The network fails outright below 1
+#: (a 16:9 picture at ``backbone`` 1 is 1x0: "Invalid input shape" in ONNX Runtime), and the
+#: settings take 64 and up, where a 16:9 picture has 36; only a frame far from 16:9 (a 16x2048
+#: strip) needs this floor.
+MIN_BACKBONE_SIDE = 16
 
 
 def providers() -> list[str]:
@@ -113,11 +122,24 @@ def input_size(frame_w: int, frame_h: int, long_side: int) -> tuple[int, int]:
     return max(16, 2 * round(frame_w * scale / 2)), max(16, 2 * round(frame_h * scale / 2))
 
 
+def backbone_scale(size: tuple[int, int], backbone: int) -> float:
+    """RVM's ``downsample_ratio`` for a model input of ``size`` (width, height): the picture its
+    backbone sees has the pixels of a 16:9 one ``backbone`` wide (:func:`pixel_scale`), and at
+    least :data:`MIN_BACKBONE_SIDE` pixels on its short side (or the whole input when smaller)."""
+    floor = min(1.0, MIN_BACKBONE_SIDE / min(size))
+    return max(pixel_scale(*size, backbone), floor)
+
+
 def _thumbnail(small: np.ndarray) -> np.ndarray:
     h, w = small.shape[:2]
     size = (CUT_THUMB, max(1, round(CUT_THUMB * h / w))) if w >= h else (max(1, round(CUT_THUMB * w / h)), CUT_THUMB)
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+#: Live: the backbone RVM falls back to under load (the live controller's cheaper level), when
+#: its own is larger.
+LIVE_CHEAP_BACKBONE = 256
 
 
 @dataclasses.dataclass
@@ -127,6 +149,33 @@ class _Memory:
     states: list[np.ndarray]
     size: tuple[int, int]
     thumb: np.ndarray
+    ratio: float = 0.0
+
+
+def state_shapes(size: tuple[int, int], ratio: float) -> list[tuple[int, int]]:
+    """``(h, w)`` of RVM's four recurrent states for an input of ``size = (w, h)`` whose backbone
+    sees it at ``ratio``: the backbone's picture (rounded down), halved (rounded up) 1 to 4 times."""
+    h, w = int(size[1] * ratio + 1e-6), int(size[0] * ratio + 1e-6)
+    shapes = []
+    for _ in range(4):
+        h, w = -(-h // 2), -(-w // 2)
+        shapes.append((h, w))
+    return shapes
+
+
+def resized_states(states: list[np.ndarray], shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Recurrent states ``(1, C, h, w)`` brought to other ``shapes`` (bilinear, per channel): the
+    memory of a stream carried over a change of backbone size instead of being forgotten."""
+    out = []
+    for state, (h, w) in zip(states, shapes):
+        if state.shape[2:] == (h, w) or state.shape[2:] == (1, 1):
+            out.append(state)
+            continue
+        hwc = np.ascontiguousarray(state[0].transpose(1, 2, 0))
+        moved = np.stack([cv2.resize(np.ascontiguousarray(hwc[..., c]), (w, h), interpolation=cv2.INTER_LINEAR)
+                          for c in range(hwc.shape[2])])
+        out.append(moved[None].astype(np.float32, copy=False))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,17 +218,26 @@ class RVMSegmenter(Segmenter):
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4  # a failing run is told once, as a ModelError
         try:
             self._session = ort.InferenceSession(str(self.weights), so, providers=self.providers)
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for bad files
             raise ModelError(f"{self.weights} is not a usable RVM model ({_first_line(err)}); "
                              "download it again with `livebokeh models download rvm`") from None
         names = {i.name for i in self._session.get_inputs()}
-        if not {"src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"} <= names:
+        if not set(INPUTS) <= names:
             raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); "
                              "download it again with `livebokeh models download rvm`")
+        outputs = [o.name for o in self._session.get_outputs()]
+        if not set(OUTPUTS) <= set(outputs):
+            raise ModelError(f"{self.weights} takes RVM's inputs but does not give its outputs ({', '.join(OUTPUTS)}; "
+                             f"it gives {', '.join(outputs) or 'none'}): it is no RVM MobileNetV3 export; download "
+                             "it again with `livebokeh models download rvm`, or pass another --rvm-weights")
         self.long_side = own.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
         self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
+        cheaper = LIVE_CHEAP_BACKBONE if options.live and self.backbone > LIVE_CHEAP_BACKBONE else None
+        self._backbones = (self.backbone,) + ((cheaper,) if cheaper else ())
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)
@@ -199,6 +257,15 @@ class RVMSegmenter(Segmenter):
         with self._lock:
             self._memories.clear()
 
+    def cost_levels(self) -> tuple[str, ...]:
+        return tuple(f"backbone {b}" for b in self._backbones)
+
+    def set_cost_level(self, level: int) -> None:
+        backbone = self._backbones[max(0, min(level, len(self._backbones) - 1))]
+        if backbone != self.backbone:
+            log.info("rvm: backbone %d from the next frame (was %d)", backbone, self.backbone)
+            self.backbone = backbone  # the memory is carried over to the new size on the next call
+
     def _segment(self, image: np.ndarray) -> np.ndarray:
         return self._run(image, "frame", warm=True)
 
@@ -217,7 +284,7 @@ class RVMSegmenter(Segmenter):
         x = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32)
         x *= np.float32(1 / 255)
         src = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-        ratio = np.array([pixel_scale(*size, self.backbone)], np.float32)
+        ratio = np.array([backbone_scale(size, self.backbone)], np.float32)
         with self._lock:
             if self._closed:
                 raise RuntimeError("RVMSegmenter is closed")
@@ -227,18 +294,40 @@ class RVMSegmenter(Segmenter):
                 memory = None
             passes = 1
             if memory is None:
-                memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb)
+                memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb, float(ratio[0]))
                 self.resets += view == "frame"
                 passes = WARM_PASSES if warm else 1
+            elif memory.ratio != float(ratio[0]):  # another backbone size: the memory goes along
+                memory.states = resized_states(memory.states, state_shapes(size, float(ratio[0])))
+                memory.ratio = float(ratio[0])
             for _ in range(passes):
-                _fgr, pha, *states = self._session.run(None, {
-                    "src": src, "r1i": memory.states[0], "r2i": memory.states[1], "r3i": memory.states[2],
-                    "r4i": memory.states[3], "downsample_ratio": ratio,
-                })
-                memory.states = states
+                try:
+                    pha, memory.states = self._call(src, memory.states, ratio, size)
+                except ModelError:
+                    if memory.states[0].shape[2:] == (1, 1):
+                        raise
+                    log.debug("rvm: the memory could not follow the backbone's new size; it starts again")
+                    pha, memory.states = self._call(src, [np.zeros((1, 1, 1, 1), np.float32)] * 4, ratio, size)
             memory.thumb = thumb
             self._memories[view] = memory
         return np.clip(pha[0, 0], 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _call(self, src: np.ndarray, states: list[np.ndarray], ratio: np.ndarray,
+              size: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One run of the network on an input of ``size = (w, h)``: the alpha and the new
+        recurrent states (a failure, or an alpha of another shape, is a :class:`ModelError`)."""
+        feeds = {"src": src, "r1i": states[0], "r2i": states[1], "r3i": states[2], "r4i": states[3],
+                 "downsample_ratio": ratio}
+        try:
+            pha, *new = self._session.run(list(OUTPUTS), feeds, self._run_options)
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types
+            raise ModelError(f"{self.weights} failed on a {size[0]}x{size[1]} input ({_first_line(err)}); "
+                             "download it again with `livebokeh models download rvm`") from None
+        if pha.shape != (1, 1, size[1], size[0]):
+            raise ModelError(f"{self.weights} gave an alpha of shape {pha.shape} for a {size[0]}x{size[1]} "
+                             "input (RVM gives 1x1xHxW): it is no RVM MobileNetV3 export; download it again "
+                             "with `livebokeh models download rvm`")
+        return pha, new
 
     def _release(self) -> None:
         self._memories.clear()

@@ -64,6 +64,13 @@ def is_pattern(path: str | Path) -> bool:
     return bool(_conversions(str(path)))
 
 
+def numbered(pattern: str | Path, index: int) -> Path:
+    """The file of a pattern (``masks/%05d.png``) for the frame of 0-based ``index``: frames are
+    counted from 1, as FFmpeg's image sequences count them (frame 0 -> ``masks/00001.png``). A
+    live source's frames keep the numbers the source gave them, so a dropped frame leaves a gap."""
+    return Path(str(pattern) % (index + 1))
+
+
 def check_pattern(flag: str, path: str | Path) -> None:
     """Raise :class:`ConfigError` unless ``path`` has exactly one ``%d`` / ``%0Nd``, in the file name."""
     p = Path(path)

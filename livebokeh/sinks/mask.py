@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from livebokeh.sinks.base import SINKS, Sink
-from livebokeh.sinks.files import check_pattern, is_pattern
+from livebokeh.sinks.files import check_pattern, is_pattern, numbered
 from livebokeh.sinks.image import check_image_path, write_image
-from livebokeh.sinks.video import VideoWriter
+from livebokeh.sinks.video import VideoWriter, live_capture
 from livebokeh.types import Composite, StreamInfo
 
 
@@ -15,7 +15,8 @@ from livebokeh.types import Composite, StreamInfo
 class MaskSink(Sink):
     """Writes alpha as 0..255 gray.
 
-    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, numbered by frame index.
+    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, named by
+      the number of its source frame counted from 1 (:func:`~livebokeh.sinks.files.numbered`).
     - a still input: one image.
     - a video input: a video with the same frame count (lossless FFV1 for ``.mkv``).
     """
@@ -24,6 +25,7 @@ class MaskSink(Sink):
 
     def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True) -> None:
         self.path = Path(path)
+        self._live = info.live
         self.overwrite = overwrite
         self.frames = 0
         self._writer: VideoWriter | None = None
@@ -39,9 +41,9 @@ class MaskSink(Sink):
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(gray, item.frame.time_s)
+            self._writer.write(gray, item.frame.time_s, live_capture(item, self._live))
         elif self._pattern:
-            write_image(Path(str(self.path) % item.frame.index), gray)
+            write_image(numbered(self.path, item.frame.index), gray)
         else:
             write_image(self.path, gray, self.overwrite)
         self.frames += 1

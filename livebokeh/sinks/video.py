@@ -29,7 +29,7 @@ import numpy as np
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
+from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, numbered, publish, reason, temp_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ class VideoWriter:
         self.frames = 0
         self.last_time = 0.0
         self._last_pts = -1
+        self._first_capture_ns: int | None = None
         self._closed = False
         self._failed = False  # a write failed: what was written is kept as a partial
         self._muxed = 0  # video packets in the file: the frames it holds
@@ -171,7 +172,10 @@ class VideoWriter:
                  float(self._fps), codec.name,
                  pix_fmt, f", {self._audio.describe()}" if self._audio else "")
 
-    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+    def write(self, image: np.ndarray, time_s: float | None = None, capture_ns: int | None = None) -> None:
+        """Encode one picture at ``time_s`` (seconds in the input), or, for a live source, at its
+        ``capture_ns`` since the first one's (a dropped frame leaves its time empty: the
+        recording keeps real time), or else at the next frame period."""
         import av
 
         h, w = image.shape[:2]
@@ -181,6 +185,10 @@ class VideoWriter:
             bottom, right = self._pad
             image = np.pad(image, ((0, bottom), (0, right)) + ((0, 0),) * (image.ndim - 2), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._format)
+        if time_s is None and capture_ns is not None:
+            if self._first_capture_ns is None:
+                self._first_capture_ns = capture_ns
+            time_s = (capture_ns - self._first_capture_ns) / 1e9
         t = time_s if time_s is not None else self.frames / self._fps
         pts = max(self._last_pts + 1, round(Fraction(t).limit_denominator(10**6) / self._time_base))
         frame.pts, frame.time_base = pts, self._time_base
@@ -267,6 +275,12 @@ def _format_of(suffix: str) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}[suffix]
 
 
+def live_capture(item: Composite, live: bool) -> int | None:
+    """The capture time that places ``item`` in a recording of a live source (None for files,
+    whose frames carry their own time)."""
+    return item.frame.capture_ns if live else None
+
+
 @SINKS.register("video")
 class VideoFileSink(Sink):
     """The rendered frames as a video file, with the source's audio (see the module text).
@@ -279,6 +293,7 @@ class VideoFileSink(Sink):
 
     def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
                  audio_from: str | Path | None = None, overwrite: bool = True, threads: int = 0) -> None:
+        self._live = info.live
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
                                    audio_from=audio_from, overwrite=overwrite, threads=threads)
         self.result: Path | None = None
@@ -288,7 +303,7 @@ class VideoFileSink(Sink):
         return self._writer.frames
 
     def write(self, item: Composite) -> None:
-        self._writer.write(item.image, item.frame.time_s)
+        self._writer.write(item.image, item.frame.time_s, live_capture(item, self._live))
 
     def _release(self) -> None:
         self.result = self._writer.close(self.complete)
@@ -300,7 +315,7 @@ class AlphaVideoSink(Sink):
 
     ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA (each with the
     source's sound from ``audio_from``); or a printf pattern of PNGs (``alpha/%05d.png``), one RGBA
-    image per frame. The colour channels hold the
+    image per frame (named as :func:`~livebokeh.sinks.files.numbered` says). The colour channels hold the
     person's own colours where the alpha is partly transparent (``unmix``, see
     :func:`livebokeh.render.unmix_foreground`), so no rim of the old background shows over a new one.
     """
@@ -309,6 +324,7 @@ class AlphaVideoSink(Sink):
 
     def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True,
                  audio_from: str | Path | None = None) -> None:
+        self._live = info.live
         from livebokeh.sinks.files import is_pattern
 
         self.unmix = unmix
@@ -342,14 +358,14 @@ class AlphaVideoSink(Sink):
         bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
         bgra[:, :, 3] = alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(bgra, item.frame.time_s)
+            self._writer.write(bgra, item.frame.time_s, live_capture(item, self._live))
         else:
             from livebokeh.sinks.image import write_image
 
             if self._single:
                 write_image(self.path, bgra, self.overwrite)
             else:
-                write_image(Path(str(self.path) % item.frame.index), bgra)
+                write_image(numbered(self.path, item.frame.index), bgra)
         self.frames += 1
 
     def _release(self) -> None:

@@ -3,29 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livebokeh.sources.base import IMAGE_SUFFIXES, SOURCES, Source, is_image_path
 from livebokeh.sources.camera import CameraSource
+from livebokeh.sources.clip import ClipCamera
 from livebokeh.sources.image import ImageSource
 from livebokeh.sources.resilient import Reconnecting
 from livebokeh.sources.video import VideoFileSource
 
+if TYPE_CHECKING:
+    from livebokeh.config import CameraConfig
 
-def source_for_input(path: str | Path, pace: bool = False) -> Source:
+
+def source_for_input(path: str | Path) -> Source:
     """The source that reads ``path``: a still image by its file ending, else a video."""
     if is_image_path(path):
         return SOURCES.get("image")(path)
-    return SOURCES.get("video")(path, pace=pace)
+    return SOURCES.get("video")(path)
+
+
+def is_clip(device: str) -> bool:
+    """``--camera`` names a file (a video played as a camera), not a camera index or device."""
+    p = Path(device)
+    return not device.strip().isdigit() and p.is_file() and not str(p).startswith("/dev/")
+
+
+def camera_source(c: CameraConfig) -> Source:
+    """The live source the ``[camera]`` settings name (unopened): a webcam that is reopened when
+    it is lost (:class:`Reconnecting`), or a video file played as a camera (:class:`ClipCamera`)."""
+    if is_clip(c.device):
+        return SOURCES.get("clip")(c.device, loop=c.loop)
+    return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc), watchdog_s=c.watchdog)
 
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "SOURCES",
     "CameraSource",
+    "ClipCamera",
     "ImageSource",
     "Reconnecting",
     "Source",
     "VideoFileSource",
+    "camera_source",
+    "is_clip",
     "is_image_path",
     "source_for_input",
 ]

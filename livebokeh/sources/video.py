@@ -23,21 +23,19 @@ class VideoFileSource(Source):
 
     Args:
         path: the file.
-        pace: deliver frames at the file's frame rate, like a camera (for playback into a
-            virtual camera); the stream is then live. Without it frames come as fast as they
-            are asked for and none is ever dropped.
         clock_ns: monotonic clock, injectable for tests.
+
+    Frames come as fast as they are asked for and none is ever dropped; to play a file in real
+    time as a camera, see :class:`livebokeh.sources.clip.ClipCamera`.
     """
 
-    def __init__(self, path: str | Path, pace: bool = False, clock_ns: Any = time.monotonic_ns) -> None:
+    def __init__(self, path: str | Path, clock_ns: Any = time.monotonic_ns) -> None:
         self.path = Path(path)
-        self.pace = pace
         self._clock_ns = clock_ns
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
         self._peeked: tuple[Any, float | None] | None = None
         self._index = 0
-        self._t0 = 0
         self._start = 0.0
         self._decoded = 0
         self._last_end: float | None = None  # where the last frame shown ends, in the file's time
@@ -77,13 +75,12 @@ class VideoFileSource(Source):
         self._peeked = self._decode_next()
         if self._peeked is not None:
             height, width = self._peeked[0].shape[:2]
-        self._t0 = self._clock_ns()
         return StreamInfo(
             name=self.path.name,
             width=int(width),
             height=int(height),
             fps=Fraction(fps),
-            live=self.pace,
+            live=False,
             frame_count=count,
         )
 
@@ -139,11 +136,6 @@ class VideoFileSource(Source):
         if decoded is None:
             return None
         image, time_s = decoded
-        if self.pace:
-            due = self._t0 + int(self._index * 1e9 / float(self.info.fps))
-            wait = due - self._clock_ns()
-            if wait > 0:
-                time.sleep(wait / 1e9)
         frame = Frame(image, self._index, self._clock_ns(), time_s)
         self._index += 1
         return frame

@@ -279,6 +279,127 @@ def test_bench_framing_follows_the_known_paths(data_dir):
     assert report["render_crop_2x_ms"] > 0 and "framing" in framing.render(report)
 
 
+def test_bench_render_says_what_it_leaves_out_without_data(tmp_path, monkeypatch, capsys):
+    from livebokeh.bench import render as bench_render
+
+    monkeypatch.setattr(bench_render, "speed", lambda cfg, size, runs=40: {"size": f"{size[0]}x{size[1]}", "ms_ours": 1.0,
+                                                                         "ms_naive": 1.0, "ratio": 1.0})
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert main(["bench", "render", "--data", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert f"left out: halo and replacement colours: {empty} has no portraits/p_*.jpg with their .png mattes" in out
+    assert "bokeh:" in out and "halo," not in out
+    monkeypatch.delenv("LIVEBOKEH_DATA", raising=False)
+    monkeypatch.delenv("LIVEBOKEH_SHARED", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    assert main(["bench", "render"]) == 0
+    assert "left out: halo and replacement colours: no evaluation data (pass --data DIR" in capsys.readouterr().out
+
+
+def test_bench_render_lists_each_gap_in_the_data(tmp_path):
+    import cv2
+
+    from livebokeh.bench.render import missing_data
+
+    data = tmp_path / "data"
+    assert "no evaluation data" in missing_data(None)[0]
+    assert "is no folder" in missing_data(data)[0]
+    (data / "portraits").mkdir(parents=True)
+    cv2.imwrite(str(data / "portraits" / "p_001.jpg"), np.zeros((8, 8, 3), np.uint8))
+    assert "no portraits/p_*.jpg with their .png mattes" in missing_data(data)[0]  # a photo without its matte
+    cv2.imwrite(str(data / "portraits" / "p_001.png"), np.zeros((8, 8), np.uint8))
+    assert "over a noise texture" in missing_data(data)[0]  # no stills for the background scene
+    (data / "stills").mkdir()
+    cv2.imwrite(str(data / "stills" / "hs_001.png"), np.zeros((8, 8), np.uint8))
+    assert missing_data(data) == []
+
+
+def test_bench_render_names_a_backend_it_could_not_run(data_dir, tmp_path, monkeypatch, no_rvm_weights, capsys):
+    import urllib.error
+    import urllib.request
+
+    from livebokeh.bench import render as bench_render
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(bench_render, "speed", lambda cfg, size, runs=40: {"size": "1x1", "ms_ours": 1.0,
+                                                                         "ms_naive": 1.0, "ratio": 1.0})
+    monkeypatch.setattr(bench_render, "bokeh", lambda cfg: {"radius_px": 1.0, "energy_inside": 1.0,
+                                                            "core_variation": 0.0, "core_level": 1.0,
+                                                            "core_level_encoded": 1.0})
+    report = bench_render.run(data_dir, backends=("rvm",))
+    (line,) = report["skipped"]
+    assert line.startswith("replacement colours with rvm's alpha: rvm weights could not be downloaded")
+    assert f"left out: {line}" in bench_render.render(report)
+
+
+def test_bench_ondemand_short(capsys):
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--config", "call"]) == 0
+    out = capsys.readouterr().out
+    assert "on demand (mediapipe" in out and "camera released" in out
+
+
+def test_ctrl_c_in_bench_ondemand_ends_cleanly_and_removes_its_folder(bench_tmp, monkeypatch, capsys):
+    from livebokeh.bench import ondemand
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt  # Ctrl-C while it measures the idle CPU
+
+    monkeypatch.setattr(ondemand, "_cpu_share", interrupted)
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--config", "call"]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "livebokeh: interrupted" and "Traceback" not in err
+    assert list(bench_tmp.iterdir()) == []
+
+
+#: ``livebokeh bench ondemand`` as a user runs it, with Ctrl-C delivered as a terminal does.
+_ONDEMAND_RUN = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test runner may ignore it)
+from livebokeh.cli import main
+sys.exit(main(["bench", "ondemand", "--idle", "120", "--active", "1", "--config", "call"]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_in_bench_ondemand_exits_130_without_a_traceback(bench_tmp, signame):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(bench_tmp))
+    proc = subprocess.Popen([sys.executable, "-c", _ONDEMAND_RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    seen = []
+    try:
+        for line in proc.stderr:  # idle: the camera was released after the start
+            seen.append(line)
+            if "no reader of" in line:
+                break
+        assert list(bench_tmp.glob("livebokeh-bench-*/video10")), "".join(seen)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "livebokeh: interrupted" and "Traceback" not in err and out == ""
+    assert list(bench_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["models", "quality", "pipeline", "soak", "framing"])
+def test_a_bench_without_its_data_says_where_to_get_it(tmp_path, capsys, what):
+    assert main(["bench", what, "--data", str(tmp_path / "none")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"livebokeh: error: no evaluation data ({tmp_path / 'none'} is no folder): pass --data DIR")
+
+
 def test_bench_depth_short(data_dir, depth_weights, tmp_path, capsys):
     """The scene's targets with the real depth model; the flicker of a short still clip; the cost
     rows (no pipeline runs)."""

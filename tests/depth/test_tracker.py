@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from livebokeh.depth import DepthTracker
+from livebokeh.depth.tracker import ShownDepth
 from livebokeh.types import Frame
 from tests.conftest import FakeDepthModel as FakeModel
 
@@ -89,6 +90,7 @@ def test_between_live_runs_the_map_moves_with_the_picture():
     tracker = DepthTracker(model, live=True, rate=1.0)
     rng = np.random.default_rng(1)
     base = cv2.GaussianBlur(rng.integers(0, 255, (H, W + 64), dtype=np.uint8), (0, 0), 3)
+    base = cv2.normalize(base, None, 0, 255, cv2.NORM_MINMAX)  # a contrasty texture, as a room's
 
     def picture(shift: int) -> np.ndarray:
         img = np.zeros((H, W, 3), np.uint8)
@@ -107,6 +109,33 @@ def test_between_live_runs_the_map_moves_with_the_picture():
     err_moved = np.abs(moved - direct)[inner].mean()
     err_stale = np.abs(first - direct)[inner].mean()
     assert err_moved < 0.35 * err_stale
+
+
+def test_the_map_shown_is_carried_frame_to_frame_and_kept_where_the_picture_is_still():
+    rng = np.random.default_rng(2)
+    base = cv2.normalize(cv2.GaussianBlur(rng.integers(0, 255, (90, 160 + 40), dtype=np.uint8), (0, 0), 2),
+                         None, 0, 255, cv2.NORM_MINMAX)
+    depth = cv2.GaussianBlur(rng.random((90, 160 + 40)).astype(np.float32), (0, 0), 3)
+
+    def at(shift):
+        return base[:, 20 - shift : 20 - shift + 160], depth[:, 20 - shift : 20 - shift + 160]
+
+    shown = ShownDepth()
+    g0, d0 = at(0)
+    assert shown.update(g0, 0, None, None, -1) is None  # nothing yet
+    first = shown.update(g0, 0, d0, g0, 0)
+    np.testing.assert_array_equal(first, d0)
+    assert shown.update(g0, 1, d0, g0, 0) is first  # an old map is not taken again; a still picture keeps it
+    for i in range(1, 6):  # the picture moves 2 px a frame: the map follows it
+        g, _ = at(2 * i)
+        out = shown.update(g, 1 + i, None, None, -1)
+    _, truth = at(10)
+    inner = (slice(5, -5), slice(15, -15))
+    assert np.abs(out - truth)[inner].mean() < 0.3 * np.abs(d0 - truth)[inner].mean()
+    g, d = at(10)
+    np.testing.assert_array_equal(shown.update(g, 7, d, g, 7), d)  # a new map of this very frame
+    shown.reset()
+    assert shown.update(g, 8, None, None, -1) is None
 
 
 def test_reset_forgets_and_close_closes_the_model_once():

@@ -22,14 +22,14 @@ VIDEO = StreamInfo("v", 32, 24, Fraction(30), live=False, frame_count=3)
 STILL = StreamInfo("s", 32, 24, Fraction(1), live=False, frame_count=1, still=True)
 
 
-def test_pattern_writes_one_png_per_frame_numbered_by_index(tmp_path):
+def test_pattern_writes_one_png_per_frame_numbered_from_1(tmp_path):
     sink = MaskSink(tmp_path / "m_%04d.png", VIDEO)
     for i in range(3):
         sink.write(_item(i))
     sink.close()
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["m_0000.png", "m_0001.png", "m_0002.png"]
-    m = cv2.imread(str(tmp_path / "m_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert files == ["m_0001.png", "m_0002.png", "m_0003.png"]  # frame 0 is the first: 1, as FFmpeg counts
+    m = cv2.imread(str(tmp_path / "m_0002.png"), cv2.IMREAD_UNCHANGED)
     assert m.dtype == np.uint8 and m.ndim == 2
     assert m[5, 0] == 255 and m[5, -1] == 0 and m[0, 0] == 128
 
@@ -68,8 +68,8 @@ def test_alpha_output_stores_the_persons_own_colours(tmp_path):
         sink = AlphaVideoSink(tmp_path / name, VIDEO, unmix=unmix)
         sink.write(item)
         sink.close()
-    unmixed = cv2.imread(str(tmp_path / "u_0.png"), cv2.IMREAD_UNCHANGED)
-    as_captured = cv2.imread(str(tmp_path / "f_0.png"), cv2.IMREAD_UNCHANGED)
+    unmixed = cv2.imread(str(tmp_path / "u_1.png"), cv2.IMREAD_UNCHANGED)
+    as_captured = cv2.imread(str(tmp_path / "f_1.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(unmixed[..., 3], as_captured[..., 3])
     np.testing.assert_array_equal(as_captured[..., :3], frame)
     ramp = (alpha > 0.1) & (alpha < 0.9)

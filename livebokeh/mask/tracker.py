@@ -1,0 +1,235 @@
+"""The live matte: the model's masks carried from frame to frame, still where the picture is still.
+
+Live, the model does not see every frame (it rests between runs to leave the cores to the
+camera's rate), and its result for a frame arrives a few frames later. :class:`LiveMatte` keeps
+the mask that is shown and moves it with the picture:
+
+- every frame, the shown mask is moved from the previous frame to this one by optical flow
+  (between neighbouring frames, where the flow is most accurate); where the picture did not
+  change (within sensor noise) it is kept exactly as it was, so a still edge cannot shimmer
+  from the flow's own noise;
+- when a model result arrives (for this frame or an earlier one, moved here by flow), it is
+  blended in with :func:`~livebokeh.mask.smoother.history_weight`: where everything moved since
+  the last result as the flow said, the history counts as much as in the file mode's smoothing;
+  where the flow did not explain the picture, the new result wins;
+- :attr:`LiveMatte.motion` and :attr:`LiveMatte.change` count how far the person's edge moved and
+  how much of the picture changed, so that the model runs when the picture changes and rests
+  while it does not.
+
+Everything runs at the mask's size; the flow at most :data:`TRACK_WIDTH` pixels wide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from livebokeh.mask.flow import FlowEstimator, small_gray, warp_all
+from livebokeh.mask.smoother import NOISE_LEVEL, consistency, history_weight
+
+#: The optical flow between frames is computed at most this wide (and scaled to the mask): 0.6 ms
+#: a frame here against 1.6 ms at 512 px, for moves of the mask's edge within a pixel of it.
+TRACK_WIDTH = 320
+#: Gray levels of change (5x5 mean) above :data:`NOISE_LEVEL` at which a pixel counts as moving
+#: (between the two, the kept and the moved mask are mixed).
+STILL_RAMP = 4.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A model result for the live matte.
+
+    Attributes:
+        mask: ``(h, w)`` float32 in ``[0, 1]``, the model's (or its smoother's) output.
+        gray: ``(th, tw)`` uint8, the gray picture of its frame at :func:`track_size`.
+        index: its frame's number.
+    """
+
+    mask: np.ndarray
+    gray: np.ndarray
+    index: int
+
+
+def track_size(mask_shape: tuple[int, int]) -> tuple[int, int]:
+    """``(w, h)`` of the gray pictures the flow is computed on, for a mask of ``(h, w)``: the
+    mask's size, brought down to at most :data:`TRACK_WIDTH` wide."""
+    h, w = mask_shape
+    if w <= TRACK_WIDTH:
+        return w, h
+    return TRACK_WIDTH, max(1, round(h * TRACK_WIDTH / w))
+
+
+def track_gray(image: np.ndarray, mask_shape: tuple[int, int]) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` uint8 BGR as the ``(th, tw)`` uint8 gray the live matte tracks."""
+    return small_gray(image, track_size(mask_shape))
+
+
+def still_weight(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """1 where ``current`` equals ``previous`` within sensor noise, falling to 0 where it moved:
+    ``(h, w)`` float32 for two ``(h, w)`` uint8 pictures."""
+    err = cv2.blur(cv2.absdiff(current, previous).astype(np.float32), (5, 5))
+    return np.clip((np.float32(NOISE_LEVEL + STILL_RAMP) - err) * np.float32(1 / STILL_RAMP), 0.0, 1.0)
+
+
+def _to_mask(field: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A per-pixel map at the tracking size brought to the mask's ``shape`` (bilinear)."""
+    h, w = shape
+    if field.shape[:2] == (h, w):
+        return field
+    return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class LiveMatte:
+    """The mask shown live (see the module text). Use from one thread.
+
+    Args:
+        strength: temporal smoothing, 0 (each result as it is) to 1 (strongest).
+        flow: move the mask with optical flow (False: it stays where the model saw it).
+    """
+
+    def __init__(self, strength: float = 1.0, flow: bool = True) -> None:
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"smoothing strength must be in [0, 1], got {strength}")
+        self.strength, self.flow = float(strength), flow
+        self._flow = FlowEstimator()
+        self._mask: np.ndarray | None = None
+        self._gray: np.ndarray | None = None
+        self._agree: np.ndarray | None = None  # how well the moves since the last result explain the picture
+        self._seen = -1  # the newest result blended in
+        self._from = 0  # results of earlier frames belong to another stream
+        #: How far the person's edge moved, in pixels of the mask summed over the frames so far
+        #: (a running total: the model's pacing takes differences).
+        self.motion = 0.0
+        #: The share of the picture that changed, summed over the frames so far (someone coming
+        #: into an empty picture moves no edge yet).
+        self.change = 0.0
+        #: Frames whose mask was moved to them from an earlier frame's.
+        self.moved = 0
+
+    def reset(self, index: int = 0) -> None:
+        """Forget the stream (a new one starts at frame ``index``)."""
+        self._mask = self._gray = self._agree = None
+        self._seen, self._from = -1, index
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        return None if self._mask is None else (int(self._mask.shape[0]), int(self._mask.shape[1]))
+
+    def convert(self, old: tuple[float, float], new: tuple[float, float], shape: tuple[int, int]) -> None:
+        """Another model takes over (a backend or its size changed mid-stream): what is shown is
+        kept, in the new model's terms, so the new results blend into it rather than jump.
+
+        Args:
+            old, new: the model outputs ``(low, high)`` that map to alpha 0 and 1 before and
+                after (``mask.low``/``mask.high`` as resolved for each: ``(0, 1)`` for a matte).
+            shape: ``(h, w)`` of the new model's masks.
+        """
+        if self._mask is None:
+            return
+        (lo0, hi0), (lo1, hi1) = old, new
+        alpha = np.clip((self._mask - np.float32(lo0)) * np.float32(1 / (hi0 - lo0)), 0.0, 1.0)
+        mask = np.float32(lo1) + alpha * np.float32(hi1 - lo1)
+        h, w = shape
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        tw, th = track_size(shape)
+        gray = self._gray
+        if gray is not None and gray.shape != (th, tw):
+            gray = cv2.resize(gray, (tw, th), interpolation=cv2.INTER_AREA)
+        self._mask, self._gray, self._agree = mask.astype(np.float32, copy=False), gray, np.ones((h, w), np.float32)
+
+    def update(self, gray: np.ndarray, index: int, result: Measurement | None = None) -> np.ndarray | None:
+        """The mask of frame ``index``.
+
+        Args:
+            gray: the frame as ``(th, tw)`` uint8 gray (:func:`track_gray`).
+            index: its number (increasing).
+            result: the newest model result (it is blended in once, when it is new).
+
+        Returns:
+            ``(h, w)`` float32 in ``[0, 1]`` (a new array, or the previous one when nothing
+            moved and nothing came), or None before the first result.
+        """
+        if result is not None and (result.index <= self._seen or result.index < self._from):
+            result = None
+        if self._mask is not None and self._gray is not None and self._gray.shape != gray.shape:
+            self.reset(self._from)  # another tracking size: another stream
+        if self._mask is None:
+            if result is None:
+                return None
+            mask = self._moved_here(result, gray)
+            self._set(mask, gray, result.index)
+            return mask
+        mask, agree = self._propagate(gray)
+        if result is not None:
+            m = self._moved_here(result, gray)
+            if m.shape != mask.shape:  # another model size: start from the new result
+                mask, agree = m, np.ones_like(m)
+            w = history_weight(m, self.strength, agree)
+            mask = m + (mask - m) * w
+            np.clip(mask, 0.0, 1.0, out=mask)
+            self._set(mask, gray, result.index)
+            return mask
+        self._mask, self._gray, self._agree = mask, gray, agree
+        return mask
+
+    def _set(self, mask: np.ndarray, gray: np.ndarray, seen: int) -> None:
+        self._mask, self._gray, self._seen = mask, gray, seen
+        self._agree = np.ones_like(mask)
+
+    def _propagate(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The shown mask and its agreement moved from the previous frame to this one."""
+        prev_mask, prev_gray, agree = self._mask, self._gray, self._agree
+        shape = prev_mask.shape
+        still = still_weight(gray, prev_gray)
+        self.change += 1.0 - float(still.mean())
+        if not self.flow or float(still.min()) >= 1.0:
+            return prev_mask, agree  # nothing moved: the very same mask
+        f = self._flow.backward(gray, prev_gray)
+        moved_gray, = warp_all(f, prev_gray)
+        step = consistency(gray, moved_gray)
+        self._measure_motion(f, prev_mask)
+        f_mask = _scaled_flow(f, shape)
+        moved_mask, moved_agree = warp_all(f_mask, prev_mask, agree)
+        keep = _to_mask(still, shape)
+        mask = moved_mask + keep * (prev_mask - moved_mask)
+        self.moved += 1
+        return mask, moved_agree * _to_mask(step, shape)
+
+    def _measure_motion(self, f: np.ndarray, mask: np.ndarray) -> None:
+        """Add this frame's move of the edge (mean flow length where the mask is fractional,
+        in mask pixels) to :attr:`motion`."""
+        fh, fw = f.shape[:2]
+        small = cv2.resize(mask, (fw, fh), interpolation=cv2.INTER_AREA)
+        edge = small * (1.0 - small)
+        total = float(edge.sum())
+        if total < 1e-3:
+            return
+        length = cv2.magnitude(f[..., 0], f[..., 1])
+        self.motion += float((edge * length).sum()) / total * (mask.shape[1] / fw)
+
+    def _moved_here(self, result: Measurement, gray: np.ndarray) -> np.ndarray:
+        """The result's mask moved from its frame to this one (as it is when that is this frame)."""
+        mask = result.mask
+        if not self.flow or result.gray.shape != gray.shape:
+            return mask.copy()
+        still = still_weight(gray, result.gray)
+        if float(still.min()) >= 1.0:
+            return mask.copy()
+        f = self._flow.backward(gray, result.gray)
+        moved, = warp_all(_scaled_flow(f, mask.shape), mask)
+        return moved + _to_mask(still, mask.shape) * (mask - moved)
+
+
+def _scaled_flow(f: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A flow field at the tracking size as the flow of a mask of ``shape`` (sizes and lengths scaled)."""
+    h, w = shape
+    fh, fw = f.shape[:2]
+    if (fh, fw) == (h, w):
+        return f
+    out = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= np.float32(w / fw)
+    out[..., 1] *= np.float32(h / fh)
+    return out
