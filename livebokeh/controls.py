@@ -54,10 +54,11 @@ class LiveControls:
     @property
     def rendered(self) -> RenderConfig:
         """The render settings in effect: :attr:`render`, lighter while :attr:`light` is on (no
-        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time)."""
+        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time; and no
+        blur by depth, whose model then rests too)."""
         r = self._render
         if self.light:
-            return dataclasses.replace(r, linear=False, light_wrap=0.0, highlights=0.0)
+            return dataclasses.replace(r, linear=False, light_wrap=0.0, highlights=0.0, depth=False)
         return r
 
     def effects(self) -> tuple[str, ...]:

@@ -101,7 +101,7 @@ class FrameProcessor:
         framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
             operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
         fps: the stream's frame rate (the framing's motion is in seconds).
-        depth: the stream's depth maps, used while ``controls.render.depth`` is on (the blur
+        depth: the stream's depth maps, used while ``controls.rendered.depth`` is on (the blur
             grows with distance): the depth model runs in :meth:`segment` (files: every frame;
             live: when the tracker says it is due), its map is normalised in :meth:`smooth` and,
             live, carried to every frame in :meth:`follow` as the mask is. Not owned: the caller
@@ -160,8 +160,9 @@ class FrameProcessor:
 
     @property
     def depth_on(self) -> bool:
-        """The blur follows depth now (a tracker is there, and the controls ask for it)."""
-        r = self.controls.render
+        """The blur follows depth now (a tracker is there, and the settings in effect ask for it:
+        not while the live controller asks for a lighter render)."""
+        r = self.controls.rendered
         return self.depth is not None and r.depth and r.effect == "blur"
 
     def segment(self, frame: Frame) -> Segmented:

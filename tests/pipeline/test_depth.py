@@ -129,3 +129,14 @@ def test_a_cut_forgets_the_depth():
     proc.smooth(proc.segment(_frame(0)))
     proc.restart_model()
     assert tracker.update(_frame(1), None, np.zeros((4, 4), np.float32)) is None
+
+
+def test_a_lighter_render_under_load_rests_the_depth_model():
+    model = FakeDepthModel()
+    proc, _ = _processor(live=True, model=model)
+    proc.smooth(proc.segment(_frame(0)))
+    proc.controls.light = True  # the live controller is short of CPU
+    item = proc.smooth(proc.segment(_frame(40)))[0]
+    assert model.calls == 1 and item.depth is None
+    proc.controls.light = False
+    assert proc.smooth(proc.segment(_frame(41)))[0].depth is not None and model.calls == 2
