@@ -103,13 +103,14 @@ def as_files(proc: FrameProcessor, images: Sequence[np.ndarray], fps: float = 30
 
 def as_live(proc: FrameProcessor, images: Sequence[np.ndarray], fps: float = 30.0,
             model_every: int = MODEL_EVERY) -> Iterator[Segmented]:
-    """``images`` through ``proc``'s live path on a fixed schedule: the model on one frame in
-    ``model_every`` (the depth model when its tracker says it is due), every frame followed."""
+    """``images`` through ``proc``'s live path (as :class:`~livebokeh.pipeline.live.LiveScheduler`
+    calls it) on a fixed schedule: the model on one frame in ``model_every`` (the depth model when
+    its tracker says it is due), every frame followed."""
     latest = None
     for i, image in enumerate(images):
         frame = Frame(image, i, round(i * 1e9 / fps))
         if i % model_every == 0:
-            latest = proc.smooth(proc.segment(frame))[0]
+            latest = proc.segment(frame)
         yield proc.follow(latest, frame)
 
 
@@ -394,7 +395,7 @@ def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, run
     tracker = DepthTracker(estimator, live=True)
     proc = processor(_GivenMatte(mattes), depth_cfg, tracker, live=True)
     frames = [Frame(im, i, round(i * 1e9 / 30)) for i, im in enumerate(images)]
-    first = proc.smooth(proc.segment(frames[0]))[0]
+    first = proc.segment(frames[0])
     item = proc.follow(first, frames[1])
     plain = dataclasses.replace(item, depth=None)
     out: dict[str, float] = {}
@@ -412,10 +413,9 @@ def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, run
     out["model_ms"] = _cpu_ms(lambda: estimator.estimate(images[1]), runs)
     raw = estimator.estimate(images[1])
     out["update_ms_run"] = _cpu_ms(lambda: tracker.update(frames[1], raw, mattes[1]), runs)
-    out["update_ms_moved"] = _cpu_ms(lambda: tracker.update(frames[2], None, mattes[2]), runs)
-    base = dataclasses.replace(first, depth=None)
-    out["follow_ms_depth"] = _cpu_ms(lambda: proc.follow(first, frames[3]), runs)
-    out["follow_ms_plain"] = _cpu_ms(lambda: proc.follow(base, frames[3]), runs)
+    shifted = Frame(np.roll(images[2], 3, axis=1), 2, frames[2].capture_ns)  # a move: the flow runs
+    out["update_ms_moved"] = _cpu_ms(lambda: tracker.update(shifted, None, mattes[2]), runs)
+    out.update(_follow_cost(images, mattes, estimator, depth_cfg, runs))
     fps, model_rate = 30.0, 30.0 / MODEL_EVERY
     per_second = (fps * (out["render_ms_depth"] - out["render_ms_plain"] + out["follow_ms_depth"] - out["follow_ms_plain"])
                   + LIVE_RATE * (out["model_ms"] + out["update_ms_run"])
@@ -424,6 +424,28 @@ def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, run
     out["files_ms_per_frame"] = (out["render_ms_depth"] - out["render_ms_plain"] + out["model_ms"]
                                  + out["update_ms_run"])
     return out
+
+
+def _follow_cost(images: Sequence[np.ndarray], mattes: Sequence[np.ndarray], estimator: DepthEstimator,
+                 cfg: RenderConfig, frames: int) -> dict[str, float]:
+    """CPU ms of :meth:`FrameProcessor.follow` a frame, with and without depth, in turn, on a
+    picture panning 2 px a frame (the flow runs every frame) with a model result every second
+    frame."""
+    image, matte = images[0], mattes[0]
+    procs = {"depth": processor(_GivenMatte([matte]), cfg, DepthTracker(estimator, live=True), live=True),
+             "plain": processor(_GivenMatte([matte]), dataclasses.replace(cfg, depth=False), None, live=True)}
+    times: dict[str, list[int]] = {k: [] for k in procs}
+    latest: dict[str, Any] = {k: None for k in procs}
+    for i in range(frames + 2):
+        frame = Frame(np.roll(image, 2 * i, axis=1), i, round(i * 1e9 / 30))
+        for name, proc in procs.items():
+            if i % MODEL_EVERY == 0:
+                latest[name] = proc.segment(frame)
+            t0 = time.thread_time_ns()
+            proc.follow(latest[name], frame)
+            if i >= 2:
+                times[name].append(time.thread_time_ns() - t0)
+    return {f"follow_ms_{k}": float(np.median(v)) / 1e6 for k, v in times.items()}
 
 
 def pipeline_cost(data: Path, cfg: Config, paced_frames: int, file_frames: int, repeats: int = 2) -> list[dict]:

@@ -103,9 +103,9 @@ class FrameProcessor:
         fps: the stream's frame rate (the framing's motion is in seconds).
         depth: the stream's depth maps, used while ``controls.rendered.depth`` is on (the blur
             grows with distance): the depth model runs in :meth:`segment` (files: every frame;
-            live: when the tracker says it is due), its map is normalised in :meth:`smooth` and,
-            live, carried to every frame in :meth:`follow` as the mask is. Not owned: the caller
-            closes it.
+            live: when the tracker says it is due); its map is normalised in stream order (files:
+            in :meth:`smooth`; live: in :meth:`segment`) and, live, carried to every frame in
+            :meth:`follow` as the mask is. Not owned: the caller closes it.
     """
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
@@ -175,8 +175,12 @@ class FrameProcessor:
         elif self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
-        depth_raw = self.depth.estimate(frame) if self.depth is not None and self.depth_on else None
-        return Segmented(frame, mask, gray, cfg=self.mask_cfg, depth_raw=depth_raw)
+        depth = depth_raw = None
+        if self.depth is not None:
+            depth_raw = self.depth.estimate(frame) if self.depth_on else None
+            if self.live:  # live, segment is called in stream order (and smooth is not): track here
+                depth, depth_raw = self._track_depth(frame, depth_raw, mask.data), None
+        return Segmented(frame, mask, gray, cfg=self.mask_cfg, depth=depth, depth_raw=depth_raw)
 
     def use_segmenter(self, segmenter: SupportsSegment) -> SupportsSegment:
         """Live: another model from the next :meth:`segment` on (a backend or its size changed
@@ -194,7 +198,7 @@ class FrameProcessor:
         """``raw`` through the smoother (and, for files, the framing): the frames now final, in
         order (none or several with look-ahead, which holds a frame until it has seen the ones
         after it)."""
-        depth = self._track_depth(raw)
+        depth = raw.depth if self.live else self._track_depth(raw.frame, raw.depth_raw, raw.mask.data)
         if isinstance(self.smoother, LookaheadSmoother):
             if depth is not None:
                 self._depths[raw.frame.index] = depth
@@ -204,8 +208,9 @@ class FrameProcessor:
             smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray, depth=depth)]
         return self._framed(smoothed)
 
-    def _track_depth(self, raw: Segmented) -> Any:
-        """In stream order: the normalised depth of ``raw``'s frame (None with depth off)."""
+    def _track_depth(self, frame: Frame, raw: np.ndarray | None, mask: np.ndarray) -> Any:
+        """In stream order: the normalised depth of ``frame``, from the depth model's ``raw`` map
+        when it ran on it, else moved from the last (None with depth off)."""
         tracker = self.depth
         if tracker is None:
             return None
@@ -215,7 +220,7 @@ class FrameProcessor:
         if not self._depth_fresh:  # turned on again: nothing from before may be moved here
             tracker.reset()
             self._depth_fresh = True
-        return tracker.update(raw.frame, raw.depth_raw, raw.mask.data)
+        return tracker.update(frame, raw, mask)
 
     def flush(self) -> list[Segmented]:
         """At the end of the stream: the frames :meth:`smooth` still holds, in order."""

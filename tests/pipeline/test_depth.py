@@ -85,7 +85,7 @@ def test_live_runs_the_model_at_its_rate_and_every_frame_shows_a_map():
     for i in range(31):
         f = _frame(i)
         if i % 2 == 0:
-            latest = proc.smooth(proc.segment(f))[0]
+            latest = proc.segment(f)  # live, the scheduler calls segment, then follow
         item = proc.follow(latest, f)
         assert item.depth is not None and item.depth.shape == (120, 160)
         # a still picture: the map shown is the tracker's newest, exactly (no flow noise moves it)
@@ -99,13 +99,13 @@ def test_live_runs_the_model_at_its_rate_and_every_frame_shows_a_map():
 def test_turning_depth_off_stops_the_model_and_on_again_starts_afresh():
     model = FakeDepthModel()
     proc, tracker = _processor(live=True, model=model)
-    proc.smooth(proc.segment(_frame(0)))
+    proc.segment(_frame(0))
     assert model.calls == 1
     assert proc.controls.handle_key("d") == "effect blur, blur 0.030, disc"
-    item = proc.smooth(proc.segment(_frame(40)))[0]
+    item = proc.segment(_frame(40))
     assert model.calls == 1 and item.depth is None
     proc.controls.handle_key("d")
-    item = proc.smooth(proc.segment(_frame(41)))[0]  # the tracker was reset: due at once
+    item = proc.segment(_frame(41))  # the tracker was reset: due at once
     assert model.calls == 2 and item.depth is not None and tracker.runs == 2
 
 
@@ -126,7 +126,7 @@ def test_a_cropped_frame_renders_with_its_depth():
 
 def test_a_cut_forgets_the_depth():
     proc, tracker = _processor(live=True)
-    proc.smooth(proc.segment(_frame(0)))
+    proc.segment(_frame(0))
     proc.restart_model()
     assert tracker.update(_frame(1), None, np.zeros((4, 4), np.float32)) is None
 
@@ -134,9 +134,17 @@ def test_a_cut_forgets_the_depth():
 def test_a_lighter_render_under_load_rests_the_depth_model():
     model = FakeDepthModel()
     proc, _ = _processor(live=True, model=model)
-    proc.smooth(proc.segment(_frame(0)))
+    proc.segment(_frame(0))
     proc.controls.light = True  # the live controller is short of CPU
-    item = proc.smooth(proc.segment(_frame(40)))[0]
+    item = proc.segment(_frame(40))
     assert model.calls == 1 and item.depth is None
     proc.controls.light = False
-    assert proc.smooth(proc.segment(_frame(41)))[0].depth is not None and model.calls == 2
+    assert proc.segment(_frame(41)).depth is not None and model.calls == 2
+
+
+def test_a_live_pipeline_runs_the_depth_model_through_its_scheduler():
+    model = FakeDepthModel()
+    sink, _ = _run(FakeSource(count=40, live=True, fps=100.0), model=model)
+    assert sink.items and model.calls >= 1  # 0.4 s at 2 runs a second: the first frame's at least
+    indexes = [c.frame.index for c in sink.items]
+    assert indexes == sorted(indexes)
