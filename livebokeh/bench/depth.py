@@ -328,7 +328,8 @@ def flicker(data: Path, estimator: DepthEstimator, cfg: Config, frames: int,
     images, mattes = noisy_room(data / "portraits", frames)
     for mode, path in (("files", as_files), ("live", as_live)):
         seg = _GivenMatte(mattes)
-        items = list(path(processor(seg, render, DepthTracker(estimator, live=mode == "live")), images))
+        live = mode == "live"
+        items = list(path(processor(seg, render, DepthTracker(estimator, live=live), live=live), images))
         rows.append({"clip": "room + noise", "mode": mode, **coc_flicker(images, items, render)})
     for clip in clips:
         file = data / "videos" / clip
