@@ -388,10 +388,33 @@ def _cpu_ms(fn: Callable[[], object], runs: int) -> float:
     return float(np.median(times)) / 1e6
 
 
-def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, runs: int = 30) -> dict:
+def webcam_frames(data: Path, frames: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The first frames of ``videos/office720p.mp4`` (a webcam's view: a person at a desk, a room
+    behind) and MediaPipe's masks of them; None without the clip."""
+    from livebokeh.segment import SegmenterOptions, create_segmenter
+
+    clip = data / "videos" / "office720p.mp4"
+    if not clip.is_file():
+        return None
+    images = video_frames(clip, frames)
+    with create_segmenter("mediapipe", SegmenterOptions(live=False)) as seg:
+        return images, [seg.segment(im).data for im in images]
+
+
+def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, runs: int = 30) -> list[dict]:
     """CPU ms of each part at 1280x720, with and without depth measured in turn, and the live
-    cost at 30 fps they add up to."""
-    images, mattes = noisy_room(data / "portraits", 4)
+    cost at 30 fps they add up to: on the generated room (half the picture a floor near the
+    person's depth, which keeps its own pixels: the most the composite blends) and on a webcam's
+    view (``office720p``)."""
+    rows = [{"scene": "room", **_component_cost(*noisy_room(data / "portraits", 4), estimator, cfg, runs)}]
+    webcam = webcam_frames(data)
+    if webcam is not None:
+        rows.append({"scene": "webcam (office720p)", **_component_cost(*webcam, estimator, cfg, runs)})
+    return rows
+
+
+def _component_cost(images: Sequence[np.ndarray], mattes: Sequence[np.ndarray], estimator: DepthEstimator,
+                    cfg: RenderConfig, runs: int) -> dict:
     depth_cfg = dataclasses.replace(cfg, depth=True)
     tracker = DepthTracker(estimator, live=True)
     proc = processor(_GivenMatte(mattes), depth_cfg, tracker, live=True)
@@ -451,7 +474,9 @@ def _follow_cost(images: Sequence[np.ndarray], mattes: Sequence[np.ndarray], est
 
 def pipeline_cost(data: Path, cfg: Config, paced_frames: int, file_frames: int, repeats: int = 2) -> list[dict]:
     """The whole pipeline with and without depth, in turn: office720p paced at 30 fps (cores,
-    output fps, drops) and as a file into a null sink (fps, CPU ms a frame)."""
+    output fps, drops) and as a file into a null sink (fps, CPU ms a frame). The live controller
+    is off (``[live] adapt``): under load it would make the two runs' work differ (its lighter
+    render leaves the depth out)."""
     from livebokeh.bench.pipeline import LoopingSource, _Limited, _run_pipeline
 
     clip = data / "videos" / "office720p.mp4"
@@ -462,7 +487,8 @@ def pipeline_cost(data: Path, cfg: Config, paced_frames: int, file_frames: int, 
                         ("file", lambda: _Limited(clip, file_frames))):
         for _ in range(max(1, repeats)):
             for depth in (False, True):
-                run_cfg = dataclasses.replace(cfg, render=dataclasses.replace(cfg.render, depth=depth))
+                run_cfg = dataclasses.replace(cfg, render=dataclasses.replace(cfg.render, depth=depth),
+                                              live=dataclasses.replace(cfg.live, adapt=False))
                 r = _run_pipeline(make(), run_cfg.segmenter.backend, run_cfg)
                 rows.append({"case": label, "depth": "on" if depth else "off", **r})
     return rows
@@ -501,18 +527,23 @@ def render(report: dict) -> str:
         + table(report["flicker"], [("clip", "clip", ""), ("mode", "mode", ""), ("pairs", "frame pairs", "d"),
                                     ("mean", "mean", ".2%"), ("p95", "p95", ".2%")]),
     ]
-    c = report["cost"]
+    costs = report["cost"]
+    parts_rows = [("render step, depth / plain", "render_ms_depth", "render_ms_plain"),
+                  ("plate: levels / per-pixel gather", "plate_ms_levels", "plate_ms_gather"),
+                  ("plate: levels / uniform (no depth)", "plate_ms_levels", "plate_ms_uniform"),
+                  ("follow (live, a panning picture), depth / plain", "follow_ms_depth", "follow_ms_plain"),
+                  ("depth model call / tracker update", "model_ms", "update_ms_run"),
+                  ("tracker: map moved by flow", "update_ms_moved", None)]
+    columns = [("part", "part", "")]
+    rows = [{"part": label} for label, _, _ in parts_rows]
+    for i, c in enumerate(costs):
+        columns.append((f"s{i}", c["scene"], ""))
+        for row, (_, a, b) in zip(rows, parts_rows):
+            row[f"s{i}"] = f"{c[a]:.2f}" + (f" / {c[b]:.2f}" if b else "")
     parts.append(
-        "cost, CPU ms of one thread at 1280x720 (median):\n"
-        + table([{"part": "render step, depth / plain", "a": c["render_ms_depth"], "b": c["render_ms_plain"]},
-                 {"part": "plate: levels / per-pixel gather", "a": c["plate_ms_levels"], "b": c["plate_ms_gather"]},
-                 {"part": "plate: levels / uniform (no depth)", "a": c["plate_ms_levels"], "b": c["plate_ms_uniform"]},
-                 {"part": "follow (live), depth / plain", "a": c["follow_ms_depth"], "b": c["follow_ms_plain"]},
-                 {"part": "depth model call / tracker update", "a": c["model_ms"], "b": c["update_ms_run"]},
-                 {"part": "tracker: map moved by flow", "a": c["update_ms_moved"], "b": None}],
-                [("part", "part", ""), ("a", "ms", ".2f"), ("b", "ms", ".2f")])
-        + f"\nlive 720p30 from these: +{c['live_cores']:.3f} core (target <= 0.1); files: "
-          f"+{c['files_ms_per_frame']:.1f} ms CPU a frame"
+        "cost, CPU ms of one thread at 1280x720 (median):\n" + table(rows, columns) + "\n"
+        + "\n".join(f"{c['scene']}: live 720p30 +{c['live_cores']:.3f} core (target <= 0.1); files +"
+                    f"{c['files_ms_per_frame']:.1f} ms CPU a frame" for c in costs)
     )
     if report.get("pipeline"):
         parts.append(

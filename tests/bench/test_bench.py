@@ -424,6 +424,7 @@ def test_bench_depth_short(data_dir, depth_weights, tmp_path, capsys):
     assert [(f["clip"], f["mode"]) for f in report["flicker"]] == [
         ("room + noise", "files"), ("room + noise", "live"), ("d6.mp4", "files"), ("d6.mp4", "live")]
     assert all(f["mean"] < 0.02 for f in report["flicker"]), report["flicker"]
-    cost = report["cost"]
-    assert cost["plate_ms_gather"] > cost["plate_ms_levels"] > 0 and cost["model_ms"] > 0
+    assert [c["scene"] for c in report["cost"]] == ["room", "webcam (office720p)"]
+    for cost in report["cost"]:
+        assert cost["plate_ms_gather"] > cost["plate_ms_levels"] > 0 and cost["model_ms"] > 0 and cost["live_cores"] > 0
     assert "pipeline" not in report and "rank corr." in capsys.readouterr().out
