@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|depth|pipeline|cost|soak|framing|ondemand   benchmarks
+  livebokeh bench models|quality|render|depth|pipeline|cost|live|soak|framing|ondemand   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
 
@@ -33,6 +33,7 @@ examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
   livebokeh --camera 1 --config call --no-preview
   livebokeh --input talk.mp4 --output talk_portrait.mp4
+  livebokeh --camera talk.mp4 --loop              a recording played as the webcam (try settings, demos)
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 
@@ -317,8 +318,27 @@ def check_live(cfg: Any, model: bool = True) -> None:
         check_available(vc, required=vc.on_demand)
     if model:  # (given masks need none)
         check_weights(cfg.segmenter)
+        fetch_fallback(cfg)
     if cfg.render.depth:
-        _check_model_file("depth", cfg.render.depth_weights, "--depth-weights, render.depth_weights")
+        check_depth_weights(cfg.render)
+
+
+def fetch_fallback(cfg: Any) -> None:
+    """The live controller's fallback backend's model, fetched before the camera opens when it is
+    missing (not in the middle of a call, when the controller steps down to it). Without it the run
+    goes on: the controller then stays with the run's own model."""
+    from livebokeh import models
+
+    if not cfg.live.adapt or cfg.live.fallback in ("", cfg.segmenter.backend):
+        return
+    m = models.for_backend(cfg.live.fallback, getattr(cfg.segmenter, "model", ""))
+    if m is None or models.find(m.name).ok:
+        return
+    try:
+        models.locate(m.name)
+    except LivebokehError as err:
+        log.warning("the live fallback %s is not available (%s); the run keeps its own model under load",
+                    cfg.live.fallback, one_line(err))
 
 
 def check_weights(sc: Any) -> None:
@@ -326,32 +346,44 @@ def check_weights(sc: Any) -> None:
     setting or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError, exit 3: no retry
     brings it); missing from the cache, they are downloaded now (ModelError offline)."""
     from livebokeh import models
+    from livebokeh.errors import SetupError
 
-    if sc.backend not in models.manifests():
-        return  # bundled
+    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
+    if m is None:
+        return  # no weights file
     named_by = {"deeplab": ("--deeplab-weights", "weights"), "rvm": ("--rvm-weights", "rvm_weights")}.get(sc.backend)
-    if named_by is None:
-        return
-    flag, key = named_by
-    _check_model_file(sc.backend, getattr(sc, key), f"{flag}, segmenter.{key}")
+    if named_by is not None:
+        flag, key = named_by
+        named, source = getattr(sc, key), f"{flag}, segmenter.{key}"
+        if not named and os.environ.get(m.env_var):
+            named, source = os.environ[m.env_var], m.env_var
+        if named:
+            if not Path(named).is_file():
+                raise SetupError(f"the {sc.backend} weights {named} ({source}) do not exist; fix the path, or leave "
+                                 f"it out and run `livebokeh models download {sc.backend}`")
+            return
+    if not models.find(m.name).ok:
+        models.locate(m.name)  # the first use: downloaded before the camera opens
 
 
-def _check_model_file(name: str, named: str, source: str) -> None:
-    """Model ``name``'s weights before a camera opens: the file ``named`` (by ``source``, a flag
-    and a key) or ``LIVEBOKEH_<NAME>_WEIGHTS`` names must be there (SetupError); with neither,
-    missing from the cache, they are downloaded now (ModelError offline)."""
+def check_depth_weights(rc: Any) -> None:
+    """With ``[render] depth``, the depth model before a camera opens, as :func:`check_weights`
+    does a backend's: a file ``--depth-weights`` or ``LIVEBOKEH_DEPTH_WEIGHTS`` names must be there
+    (SetupError); missing, it is downloaded now (ModelError offline)."""
     from livebokeh import models
     from livebokeh.errors import SetupError
 
-    m = models.manifest(name)
+    m = models.manifest("depth")
+    named, source = rc.depth_weights, "--depth-weights, render.depth_weights"
     if not named and os.environ.get(m.env_var):
         named, source = os.environ[m.env_var], m.env_var
     if named:
         if not Path(named).is_file():
-            raise SetupError(f"the {name} weights {named} ({source}) do not exist; fix the path, or leave it "
-                             f"out and run `livebokeh models download {name}`")
-    elif not models.cached_path(m).is_file():
-        models.locate(name)  # the first use: downloaded before the camera opens
+            raise SetupError(f"the depth weights {named} ({source}) do not exist; fix the path, or leave it out "
+                             "and run `livebokeh models download depth`, or run with --no-depth")
+        return
+    if not models.find(m.name).ok:
+        models.locate(m.name)  # the first use: downloaded before the camera opens
 
 
 @dataclass(frozen=True)
@@ -365,7 +397,7 @@ class Job:
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
-    from livebokeh.sources import IMAGE_SUFFIXES
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation
 
     inputs: list[str] = []
     for item in args.input or []:
@@ -396,6 +428,8 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if is_animation(p):  # read as a video
+            suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
         key = os.path.normcase(os.path.abspath(out))
         if key in taken:
@@ -438,16 +472,17 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
 def _check_ending(out: Any, job: Job) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
 
-    still = job.input is not None and is_image_path(job.input)
+    still = job.input is not None and is_still_input(job.input)
     images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
         IMAGE_SUFFIXES, "images")
     if out.pattern or still:
         allowed, what = images, kind
     else:
         allowed = {"--output": COLOR_CODECS, "--save-mask": MASK_CODECS, "--alpha-output": ALPHA_CODECS}[out.flag]
-        what = f"videos ({'a camera' if job.input is None else 'the input'} gives video)"
+        what = "videos (" + ("a camera gives video" if job.input is None else "the input is an animated image, read "
+                             "as a video" if is_animation(job.input) else "the input gives video") + ")"
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
@@ -500,10 +535,10 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
     from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
     from livebokeh.controls import LiveControls
     from livebokeh.render import open_background
-    from livebokeh.sources import SOURCES, camera_source, is_image_path, source_for_input
+    from livebokeh.sources import SOURCES, camera_source, is_image_path, is_still_input, source_for_input
     from livebokeh.sources.ondemand import OnDemand
 
-    if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
+    if job.input and is_still_input(job.input) and not (job.output or job.save_mask or job.alpha_output):
         raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
     if job.output and job.input is None and is_image_path(job.output):
         raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
@@ -515,9 +550,9 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         live = not (job.output or job.save_mask or job.alpha_output)
         if live or job.input is None:
             check_live(cfg, model=not args.mask)
-        if job.input and (not live or is_image_path(job.input)):
+        if job.input and (not live or is_still_input(job.input)):
             source = source_for_input(job.input)
-        elif job.input:  # a video without outputs is played as a camera into the live outputs
+        elif job.input:  # a video (or an animation) without outputs is played as a camera into the live outputs
             source = SOURCES.get("clip")(job.input, loop=cfg.camera.loop)
         else:
             source = camera_source(cfg.camera)

@@ -66,7 +66,7 @@ class SegmenterConfig:
     backend: str = _choice(
         "rvm", BACKENDS,
         "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
-        "mediapipe (bundled, lightest) or deeplab"
+        "mediapipe (lightest; a 0.25 MB model downloaded on first use) or deeplab"
     )
     model: str = _choice(
         "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
@@ -78,11 +78,11 @@ class SegmenterConfig:
     )
     size: int = _num(
         0, 0, 2049, "model input in pixels: DeepLab's height (0 = 257 on the CPU, 513 on a GPU); RVM's long side "
-        "(0 = 640 for files, 512 live), where its refiner works"
+        "(0 = 640, files and live), where its refiner works"
     )
     backbone: int = _num(
         0, 64, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
-        "512 with --quality best, 256 live); larger is finer and slower; below 64 its mattes are empty",
+        "512 with --quality best, 320 live); larger is finer and slower; below 64 its mattes are empty",
         auto=True,
     )
     rate: float = _num(

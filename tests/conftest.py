@@ -273,18 +273,48 @@ SHARED_RVM = SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"
 SHARED_DEPTH = SHARED / "models" / "tcmonodepth_tcsmallnet_192x320.onnx"
 
 
+#: MediaPipe's selfie models, as a user has them after the first run (or `models download mediapipe`).
+SELFIE_FILES = ("selfie_segmentation.tflite", "selfie_segmentation_landscape.tflite")
+
+
+@pytest.fixture(scope="session")
+def _selfie_model_dir(tmp_path_factory) -> Path | None:
+    """A folder holding only the selfie models (links into ../shared/models), for
+    ``LIVEBOKEH_MODEL_DIR``; None without ../shared."""
+    if not all((SHARED / "models" / f).is_file() for f in SELFIE_FILES):
+        return None
+    folder = tmp_path_factory.mktemp("model_dir")
+    for f in SELFIE_FILES:
+        (folder / f).symlink_to(SHARED / "models" / f)
+    return folder
+
+
 @pytest.fixture(autouse=True)
-def _isolated_model_cache(tmp_path_factory, monkeypatch):
+def _isolated_model_cache(tmp_path_factory, monkeypatch, _selfie_model_dir):
     """Tests never read or fill the user's cache, and never reach the internet for weights: the
     default backend's weights come from ../shared (tests that run it skip without them, see
-    :func:`default_weights`), DeepLab's only where a test asks for them."""
+    :func:`default_weights`), MediaPipe's selfie models from a ``LIVEBOKEH_MODEL_DIR`` of links into
+    ../shared (tests that run them ask for :func:`selfie_models`), DeepLab's only where a test
+    asks for them."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)
-    monkeypatch.delenv("LIVEBOKEH_DEPTH_WEIGHTS", raising=False)
+    for name in ("DEEPLAB", "SELFIE_GENERAL", "SELFIE_LANDSCAPE", "DEPTH"):
+        monkeypatch.delenv(f"LIVEBOKEH_{name}_WEIGHTS", raising=False)
+    if _selfie_model_dir is not None:
+        monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(_selfie_model_dir))
+    else:
+        monkeypatch.delenv("LIVEBOKEH_MODEL_DIR", raising=False)
     if SHARED_RVM.is_file():
         monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(SHARED_RVM))
     else:
         monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def selfie_models() -> Path:
+    """For tests that run the mediapipe backend: the folder of its two models, or a skip."""
+    for f in SELFIE_FILES:
+        _need(SHARED / "models" / f)
+    return SHARED / "models"
 
 
 @pytest.fixture
@@ -322,7 +352,7 @@ def _logging_as_it_was():
 
 #: Fixtures that bring ../shared data or weights: a test using one is marked ``shared``.
 _SHARED_FIXTURES = frozenset({"data_dir", "clip", "half_body_stills", "deeplab_weights", "rvm_weights",
-                              "default_weights", "depth_weights"})
+                              "default_weights", "selfie_models", "depth_weights"})
 
 
 @pytest.fixture(scope="session")

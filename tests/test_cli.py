@@ -264,9 +264,10 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
         # a file or device that fails: 1
         (["--camera", "/dev/video-none", "--no-preview", "--no-virtual-camera"], "camera /dev/video-none could not be opened", 1),
         (["--input", "missing.mp4", "--output", "o.mp4"], "input missing.mp4 does not exist", 1),
-        (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "does not exist", 1),
+        (["--effect", "replace", "--background", "red", "--input", "x.jpg", "--output", "y.jpg"], "does not exist", 1),
         # what the command line asks cannot be done: 2, as argparse's own errors
         (["--config", "nope"], "neither a file nor a preset", 2),
+        (["--effect", "replace", "--input", "x.jpg", "--output", "y.jpg"], "effect 'replace' needs a background", 2),
         # a flag's value is named by the flag the user typed
         (["--blur", "5"], "error: --blur must be a number from 0 to 0.25, got 5.0", 2),
         (["--backend", "yolo"], "error: --backend must be one of: mediapipe, deeplab", 2),

@@ -128,6 +128,96 @@ def test_an_existing_mask_pattern_is_kept_unless_overwrite(video, mask, tmp_path
     assert len(list((tmp_path / "masks").glob("*.png"))) == 12
 
 
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_patterns_file_another_program_writes_during_the_run_is_kept(video, mask, tmp_path, capsys, monkeypatch,
+                                                                     flag, overwrite):
+    """Frame 6's name is written by another program while frame 3 is read: without --overwrite
+    its file is kept, this run's image goes to a partial name and the run says so (exit 1); with
+    --overwrite the run replaces it, as asked."""
+    from livebokeh.sources.video import VideoFileSource
+
+    (tmp_path / "seq").mkdir()
+    theirs = tmp_path / "seq" / "00006.png"
+    real_read = VideoFileSource.read
+
+    def read(self):
+        frame = real_read(self)
+        if frame is not None and frame.index == 3:
+            theirs.write_bytes(b"the other program's")
+        return frame
+
+    monkeypatch.setattr(VideoFileSource, "read", read)
+    args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+            flag, str(tmp_path / "seq" / "%05d.png"), "-q"]
+    code = main(args + (["--overwrite"] if overwrite else []))
+    if overwrite:
+        assert code == 0
+        assert cv2.imread(str(theirs)) is not None and len(list((tmp_path / "seq").glob("*.png"))) == 12
+        return
+    assert code == 1
+    line = error_line(capsys.readouterr().err)
+    assert "00006.png appeared during the run (another program wrote it) and was kept" in line
+    assert theirs.read_bytes() == b"the other program's"
+    assert cv2.imread(str(tmp_path / "seq" / "00006.partial.png")) is not None
+    assert probe_video(tmp_path / "o.partial.mp4")["frames"] >= 6  # the video is kept as a partial, not lost
+    assert not (tmp_path / "o.mp4").exists()
+
+
+_HOLDING_RUN = """
+import sys
+from livebokeh.cli import main
+from livebokeh.sources.video import VideoFileSource
+
+real_read = VideoFileSource.read
+
+def read(self):
+    frame = real_read(self)
+    if frame is not None and frame.index == 2:
+        print("running", flush=True)
+        sys.stdin.readline()  # holds the run here until the test says go on
+    return frame
+
+VideoFileSource.read = read
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("flag", "first", "second"), [
+    ("--save-mask", "%05d.png", "%05d.png"),
+    ("--alpha-output", "%05d.png", "%d.png"),  # another spelling whose names meet the first's
+])
+def test_two_runs_writing_one_pattern_at_once_never_interleave(video, mask, tmp_path, capsys, flag, first, second):
+    """A second run on the pattern a live run is writing is refused with one line (exit 1) and
+    writes nothing; the first goes on and writes every frame."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    (tmp_path / "seq").mkdir()
+    first_run = subprocess.Popen(
+        [sys.executable, "-c", _HOLDING_RUN, "--input", str(video), "--mask", str(mask), "-q",
+         "--output", str(tmp_path / "a.mp4"), flag, str(tmp_path / "seq" / first)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert first_run.stdout.readline().strip() == "running"
+        lines = []
+        for overwrite in ([], ["--overwrite"]):  # its files exist: the run, not --overwrite, is what is said
+            code = main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "b.mp4"),
+                         flag, str(tmp_path / "seq" / second), "-q", *overwrite])
+            lines.append((code, error_line(capsys.readouterr().err)))
+    finally:
+        out, err = first_run.communicate("go on\n", timeout=120)
+    for code, line in lines:
+        assert code == 1
+        assert f"another livebokeh run (process {first_run.pid}) is writing" in line and "choose another name" in line
+    assert first_run.returncode == 0, err
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
+    assert not (tmp_path / "b.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_an_output_that_is_not_a_regular_file_is_refused(video, mask, tmp_path, capsys):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)

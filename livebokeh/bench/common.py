@@ -164,7 +164,7 @@ def write_json(path: str | Path | None, payload: dict) -> None:
     if path:
         from livebokeh.sinks.files import write_json as write_whole
 
-        write_whole(Path(path), payload)
+        write_whole(Path(path), payload, overwrite=True)  # the report --json names, as the bench asked
 
 
 

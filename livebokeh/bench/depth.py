@@ -477,19 +477,22 @@ def pipeline_cost(data: Path, cfg: Config, paced_frames: int, file_frames: int, 
     output fps, drops) and as a file into a null sink (fps, CPU ms a frame). The live controller
     is off (``[live] adapt``): under load it would make the two runs' work differ (its lighter
     render leaves the depth out)."""
-    from livebokeh.bench.pipeline import LoopingSource, _Limited, _run_pipeline
+    from livebokeh.bench.pipeline import _Limited, _run_pipeline
+    from livebokeh.sources.clip import ClipCamera
 
     clip = data / "videos" / "office720p.mp4"
     if not clip.is_file():
         return []
     rows = []
-    for label, make in (("paced 30 fps", lambda: LoopingSource(clip, paced_frames, 30.0)),
-                        ("file", lambda: _Limited(clip, file_frames))):
+    for label, make, limit in (("paced 30 fps", lambda: ClipCamera(clip, loop=True, fps=30.0), paced_frames),
+                               ("file", lambda: _Limited(clip, file_frames), None)):
+        if (limit if limit is not None else file_frames) <= 0:
+            continue
         for _ in range(max(1, repeats)):
             for depth in (False, True):
                 run_cfg = dataclasses.replace(cfg, render=dataclasses.replace(cfg.render, depth=depth),
                                               live=dataclasses.replace(cfg.live, adapt=False))
-                r = _run_pipeline(make(), run_cfg.segmenter.backend, run_cfg)
+                r = _run_pipeline(make(), run_cfg.segmenter.backend, run_cfg, limit)
                 rows.append({"case": label, "depth": "on" if depth else "off", **r})
     return rows
 

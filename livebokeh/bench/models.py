@@ -43,7 +43,7 @@ def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
         Row("deeplab TF graph 257x257", "deeplab", replace(base, own=replace(deeplab, runtime="keras", precision="float32"))),
         Row("deeplab TF graph 457x257 (16:9)", "deeplab",
             replace(base, own=replace(deeplab, runtime="keras", precision="float32", aspect="frame"))),
-        Row("rvm live: 512 px, backbone 256", "rvm", replace(base, own=rvm)),
+        Row("rvm live: 640 px, backbone 320", "rvm", replace(base, own=rvm)),
         Row("rvm files: 640 px, backbone 384", "rvm", replace(base, own=rvm, live=False)),
         Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, own=replace(rvm, backbone=512), live=False)),
     ]

@@ -37,9 +37,10 @@ from livebokeh.app import open_pipeline, open_sinks
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
+from livebokeh.sources.clip import ClipCamera
 from livebokeh.sources.video import VideoFileSource
 from livebokeh.threads import cpu_cores
-from livebokeh.types import Composite, Frame, StreamInfo
+from livebokeh.types import Composite, Frame
 
 log = logging.getLogger(__name__)
 
@@ -58,43 +59,6 @@ class NullSink(Sink):
         self.frames += 1
 
 
-class LoopingSource(Source):
-    """A video file played in a loop at its frame rate (or ``fps``), like a camera."""
-
-    def __init__(self, path: Path, limit: int, fps: float | None = None) -> None:
-        self.path, self.limit, self.fps = path, limit, fps
-        self._inner: VideoFileSource | None = None
-        self._n = 0
-        self._t0 = 0.0
-
-    def _open(self) -> StreamInfo:
-        self._inner = VideoFileSource(self.path)
-        info = self._inner.open()
-        self._n, self._t0 = 0, time.monotonic()
-        fps = Fraction(self.fps).limit_denominator(1001) if self.fps else info.fps
-        return dataclasses.replace(info, live=True, fps=fps, frame_count=self.limit)
-
-    def read(self) -> Frame | None:
-        if self._n >= self.limit:
-            return None
-        f = self._inner.read()
-        if f is None:
-            self._inner.close()
-            self._inner.open()
-            f = self._inner.read()
-        due = self._t0 + self._n / float(self.info.fps)
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        frame = Frame(f.image, self._n, time.monotonic_ns())
-        self._n += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-
-
 def rss_mb() -> float:
     """Resident memory of this process (Linux /proc; elsewhere the peak from getrusage)."""
     try:
@@ -106,9 +70,10 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_pipeline(source: Source, backend: str, cfg: Config) -> dict:
+def _run_pipeline(source: Source, backend: str, cfg: Config, max_frames: int | None = None) -> dict:
     sink = NullSink()
-    with source, open_pipeline(cfg, source, [sink], backend=backend) as p:
+    cfg = dataclasses.replace(cfg, segmenter=dataclasses.replace(cfg.segmenter, backend=backend))
+    with source, open_pipeline(cfg, source, [sink], max_frames=max_frames) as p:
         cpu0 = time.process_time()
         report = p.run()
         cpu = time.process_time() - cpu0
@@ -298,7 +263,7 @@ def _run_cases(clip: Path, clip1080: Path, backends: list[str], frames: int, pac
                          "naive_cpu_ms": naive["cpu_ms_per_frame"], "busy_fps": busy,
                          "busy_vs_naive": busy / naive["fps"], "busy_vs_segmenter": busy / alone["fps"]})
         else:
-            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, cfg)
+            r = _run_pipeline(ClipCamera(clip, loop=True, fps=30.0), backend, cfg, paced_frames)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
             best = {}
             for _ in range(max(1, repeats)):
@@ -459,10 +424,10 @@ def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict
     clip = data / "videos" / "office720p.mp4"
     cfg = cfg or Config()
     samples: list[tuple[int, float, int]] = []
-    source = LoopingSource(clip, frames, fps)
+    source = ClipCamera(clip, loop=True, fps=fps)
     sink = NullSink()
     threads_before = threading.active_count()
-    with source, open_pipeline(cfg, source, [sink]) as p:
+    with source, open_pipeline(cfg, source, [sink], max_frames=frames) as p:
         p.start()
         step = max(1, frames // 40)
         next_at = 0

@@ -28,21 +28,19 @@ import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames, weights_only
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
-from livebokeh.config import MaskConfig, SegmenterConfig
+from livebokeh.config import MaskConfig, RenderConfig, SegmenterConfig
 from livebokeh.errors import LivebokehError
 from livebokeh.mask import (
-    FlowEstimator,
     LookaheadSmoother,
     MaskSmoother,
     refine_alpha,
     resolve_auto,
     small_gray,
     upsample,
-    warp,
 )
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.passes import extent
-from livebokeh.types import Mask
+from livebokeh.types import Frame, Mask
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +71,8 @@ def variants(base: MaskConfig) -> list[Variant]:
         Variant("  guided filter the other way (on/off)", base, flip_guided=True),
         Variant("  without island removal", r(base, islands=0.0)),
         Variant("livebokeh file, look-ahead 2", r(base, lookahead=2), file_mode=True),
-        Variant(f"livebokeh live, model on 1 frame in {LIVE_EVERY}, flow between", base, model_every=LIVE_EVERY),
+        Variant(f"livebokeh live, model on 1 frame in {LIVE_EVERY} (the live matte between)", base,
+                model_every=LIVE_EVERY),
     ]
 
 
@@ -231,7 +230,7 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
     for v in vs:
         sm = _smoother(v)
         if v.model_every > 1:
-            yield v, _resting_live(seg, frames, probs, grays, sm, v.model_every)
+            yield v, _resting_live(seg, frames, v.cfg, v.model_every)
         elif isinstance(sm, LookaheadSmoother):
             done = []
             for t, (p, g) in enumerate(zip(probs, grays)):
@@ -244,28 +243,32 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
             yield v, raws
 
 
-def _resting_live(seg, frames, probs, grays, smoother: MaskSmoother, every: int) -> list[np.ndarray]:
-    """What a live pipeline renders when the model takes one frame in ``every`` and needs the
-    time of ``every - 1`` frames for it: each frame gets the newest smoothed mask the model has
-    finished, moved to it by optical flow and smoothed again with the frames shown before (as the
-    live render stage does for a resting model; the first frames get the first mask). A stateful
-    model runs again on those frames alone, from a fresh memory: what it remembers is what it saw."""
-    taken = range(0, len(frames), every)
-    if seg.traits.stateful:
-        seg.reset()
-        raw = {t: seg.segment(frames[t]).data for t in taken}
-    else:
-        raw = {t: probs[t] for t in taken}
-    masks = {t: smoother.update(Mask(raw[t]), grays[t]).data for t in taken}
-    shown = MaskSmoother(smoother.strength, smoother.flow)  # the renderer's own, as live
-    flow = FlowEstimator()
-    out = []
-    for t in range(len(frames)):
-        src = max(0, (t - (every - 1)) // every * every)
-        m = masks[src]
-        moved = m if src == t else np.clip(warp(m, flow.backward(grays[t], grays[src])), 0.0, 1.0)
-        out.append(shown.update(Mask(moved.astype(np.float32, copy=False)), grays[t]).data)
-    return out
+def _resting_live(seg, frames, cfg: MaskConfig, every: int) -> list[np.ndarray]:
+    """What the live pipeline shows when the model takes one frame in ``every`` and its result
+    comes ``every - 1`` frames later: the live path's own :class:`FrameProcessor` (its
+    :meth:`~FrameProcessor.segment` on the frames the model takes, :meth:`~FrameProcessor.follow`
+    on every frame: the live matte), on a schedule instead of the clock. The frames before the
+    first result get the first mask shown (the start is no flicker). A stateful model runs on
+    those frames alone, from a fresh memory: what it remembers is what it saw."""
+    from livebokeh.controls import LiveControls
+    from livebokeh.pipeline.processor import FrameProcessor
+
+    seg.reset()
+    proc = FrameProcessor(seg, cfg, LiveControls(RenderConfig()), live=True)
+    pending: dict[int, object] = {}
+    newest = None
+    out: list[np.ndarray | None] = []
+    for t, image in enumerate(frames):
+        frame = Frame(image, t, 0)
+        newest = pending.pop(t, newest)
+        if t % every == 0:
+            pending[t + every - 1] = proc.segment(frame)
+        if every == 1:
+            newest = pending.pop(t)
+        shown = proc.follow(newest, frame) if newest is not None else None
+        out.append(None if shown is None else shown.mask.data)
+    first = next(m for m in out if m is not None)
+    return [first if m is None else m for m in out]
 
 
 def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> None:

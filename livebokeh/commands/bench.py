@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livebokeh.errors import LivebokehError, exit_code, one_line
+from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
 
 if TYPE_CHECKING:
     from livebokeh.config import Config
@@ -70,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("--seconds", type=_at_least(0.5), default=1.0,
                     help="scales the clips' lengths, at least 0.5 (default 1: 45 s in all)")
     fr.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
+    lv = _subcommand(sub, "live", "the live path fed clips as cameras, quiet and beside busy processes: fps, drops, "
+                                  "latency, cores, the controller, flicker and IoU against the file mode")
+    lv.add_argument("--clip", action="append", metavar="FILE",
+                    help="a clip to play as a camera (again for more; default: the data's office720p.mp4 and "
+                         "d0_greenscreen.mp4)")
+    lv.add_argument("--backends", nargs="+", help="backends (default: the settings' backend)")
+    lv.add_argument("--load", type=int, nargs="+", default=[0, 1], metavar="N",
+                    help="busy processes beside it, one case each (default: 0 1)")
+    lv.add_argument("--controller", choices=("on", "off", "both"), default="both",
+                    help="the live controller on, off or both side by side (default both)")
+    lv.add_argument("--seconds", type=_at_least(2.0), default=20.0, help="seconds a case (default 20)")
+    lv.add_argument("--fps", type=_at_least(1.0), default=30.0, help="the camera's rate (default 30)")
+    lv.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     od = _subcommand(sub, "ondemand", "--on-demand: CPU while nobody reads the virtual camera, wake-up and release times")
     od.add_argument("--idle", type=_at_least(1.0), default=60.0, help="seconds idle with no reader (default 60)")
     od.add_argument("--active", type=_at_least(1.0), default=5.0, help="seconds with a reader (default 5)")
@@ -155,6 +168,20 @@ def main(argv: list[str]) -> int:
             report = framing.run(common.require_data(args.data), cfg, args.seconds)
             common.write_json(args.json, report)
             print(framing.render(report))
+            return 0
+        elif args.what == "live":
+            from livebokeh.bench import live
+
+            clips = [Path(c) for c in args.clip] if args.clip else [
+                common.require_data(args.data) / "videos" / name for name in live.DEFAULT_CLIPS]
+            missing = [str(c) for c in clips if not c.is_file()]
+            if missing:
+                raise ConfigError(f"no clip {', '.join(missing)}; pass --clip FILE or --data DIR")
+            adapt = {"on": (True,), "off": (False,), "both": (True, False)}[args.controller]
+            report = live.run(clips, cfg, args.backends or [cfg.segmenter.backend], args.load, adapt, args.seconds,
+                              args.fps)
+            common.write_json(args.json, report)
+            print(live.render(report))
             return 0
         elif args.what == "ondemand":
             from livebokeh.bench import ondemand

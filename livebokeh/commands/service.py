@@ -324,14 +324,15 @@ def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[s
     from livebokeh import models
 
     sc = cfg.segmenter
-    if sc.backend not in models.manifests():
-        return None, None  # bundled
+    m = models.for_backend(sc.backend, getattr(sc, "model", ""))
+    if m is None:
+        return None, None  # no weights file
     explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
     if explicit and not os.path.isabs(explicit):
         explicit = os.path.join(env["HOME"], explicit)  # the service starts in the home folder
     with _environment(env):
         try:
-            return None, models.locate(sc.backend, explicit, download_missing=False)
+            return None, models.locate(m.name, explicit, download_missing=False)
         except LivebokehError as err:
             failure = err
     if download:  # into the cache the service reads, through this shell's network settings (a proxy)
@@ -339,12 +340,12 @@ def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[s
         fetch = {k: v for k, v in os.environ.items() if k not in places} | {k: env[k] for k in places if k in env}
         with _environment(fetch):
             try:
-                return None, models.locate(sc.backend, explicit, download_missing=True)
+                return None, models.locate(m.name, explicit, download_missing=True)
             except LivebokehError as err:
                 failure = err
     why = f"the service will not find the weights of the settings' backend {sc.backend} ({one_line(failure)})"
-    if "mediapipe" not in why:
-        why += '; or set [segmenter] backend = "mediapipe" in its settings, which needs none'
+    if sc.backend != "mediapipe":
+        why += '; or set [segmenter] backend = "mediapipe" in its settings (a 0.25 MB model)'
     return why, None
 
 

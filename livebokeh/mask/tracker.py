@@ -32,6 +32,8 @@ from livebokeh.mask.smoother import NOISE_LEVEL, consistency, history_weight
 #: The optical flow between frames is computed at most this wide (and scaled to the mask): 0.6 ms
 #: a frame here against 1.6 ms at 512 px, for moves of the mask's edge within a pixel of it.
 TRACK_WIDTH = 320
+#: Results of a new stream blended in without smoothing (the model's memory is still settling).
+WARM_RESULTS = 3
 #: Gray levels of change (5x5 mean) above :data:`NOISE_LEVEL` at which a pixel counts as moving
 #: (between the two, the kept and the moved mask are mixed).
 STILL_RAMP = 4.0
@@ -98,6 +100,7 @@ class LiveMatte:
         self._gray: np.ndarray | None = None
         self._agree: np.ndarray | None = None  # how well the moves since the last result explain the picture
         self._seen = -1  # the newest result blended in
+        self._results = 0  # results blended in since the stream started
         self._from = 0  # results of earlier frames belong to another stream
         #: How far the person's edge moved, in pixels of the mask summed over the frames so far
         #: (a running total: the model's pacing takes differences).
@@ -111,7 +114,7 @@ class LiveMatte:
     def reset(self, index: int = 0) -> None:
         """Forget the stream (a new one starts at frame ``index``)."""
         self._mask = self._gray = self._agree = None
-        self._seen, self._from = -1, index
+        self._seen, self._from, self._results = -1, index, 0
 
     @property
     def shape(self) -> tuple[int, int] | None:
@@ -166,8 +169,11 @@ class LiveMatte:
         if result is not None:
             m = self._moved_here(result, gray)
             if m.shape != mask.shape:  # another model size: start from the new result
-                mask, agree = m, np.ones_like(m)
-            w = history_weight(m, self.strength, agree)
+                mask, agree = m, np.ones(gray.shape, np.float32)
+            # the first results of a stream are taken as they come: a model warming up (a fresh
+            # recurrent memory) refines its first masks fast, and history would hold them back
+            strength = self.strength if self._results >= WARM_RESULTS else 0.0
+            w = history_weight(m, strength, _to_mask(agree, m.shape))
             mask = m + (mask - m) * w
             np.clip(mask, 0.0, 1.0, out=mask)
             self._set(mask, gray, result.index)
@@ -177,26 +183,25 @@ class LiveMatte:
 
     def _set(self, mask: np.ndarray, gray: np.ndarray, seen: int) -> None:
         self._mask, self._gray, self._seen = mask, gray, seen
-        self._agree = np.ones_like(mask)
+        self._results += 1
+        self._agree = np.ones(gray.shape, np.float32)
 
     def _propagate(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The shown mask and its agreement moved from the previous frame to this one."""
+        """The shown mask and its agreement (at the tracking size) moved from the previous frame
+        to this one. The mask is warped only in the box around what changed, and kept exactly
+        where the picture is still."""
         prev_mask, prev_gray, agree = self._mask, self._gray, self._agree
-        shape = prev_mask.shape
         still = still_weight(gray, prev_gray)
         self.change += 1.0 - float(still.mean())
-        if not self.flow or float(still.min()) >= 1.0:
+        box = _changed_box(still)
+        if not self.flow or box is None:
             return prev_mask, agree  # nothing moved: the very same mask
         f = self._flow.backward(gray, prev_gray)
-        moved_gray, = warp_all(f, prev_gray)
-        step = consistency(gray, moved_gray)
+        moved_gray, moved_agree = warp_all(f, prev_gray, agree)
+        agree = moved_agree * consistency(gray, moved_gray)
         self._measure_motion(f, prev_mask)
-        f_mask = _scaled_flow(f, shape)
-        moved_mask, moved_agree = warp_all(f_mask, prev_mask, agree)
-        keep = _to_mask(still, shape)
-        mask = moved_mask + keep * (prev_mask - moved_mask)
         self.moved += 1
-        return mask, moved_agree * _to_mask(step, shape)
+        return _warp_box(prev_mask, f, still, box), agree
 
     def _measure_motion(self, f: np.ndarray, mask: np.ndarray) -> None:
         """Add this frame's move of the edge (mean flow length where the mask is fractional,
@@ -216,11 +221,50 @@ class LiveMatte:
         if not self.flow or result.gray.shape != gray.shape:
             return mask.copy()
         still = still_weight(gray, result.gray)
-        if float(still.min()) >= 1.0:
+        box = _changed_box(still)
+        if box is None:
             return mask.copy()
-        f = self._flow.backward(gray, result.gray)
-        moved, = warp_all(_scaled_flow(f, mask.shape), mask)
-        return moved + _to_mask(still, mask.shape) * (mask - moved)
+        return _warp_box(mask, self._flow.backward(gray, result.gray), still, box)
+
+
+#: Tracking pixels around what changed that are warped too (the flow's own reach).
+BOX_MARGIN = 4
+
+
+def _changed_box(still: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` at the tracking size around the pixels that are not still, with a
+    margin; None when everything is still."""
+    moving = still < 1.0
+    rows, cols = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = still.shape
+    return (max(0, int(cols[0]) - BOX_MARGIN), max(0, int(rows[0]) - BOX_MARGIN),
+            min(w, int(cols[-1]) + 1 + BOX_MARGIN), min(h, int(rows[-1]) + 1 + BOX_MARGIN))
+
+
+def _warp_box(mask: np.ndarray, f: np.ndarray, still: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``mask`` (at its own size) moved by the backward flow ``f`` (at the tracking size) inside
+    ``box`` (tracking pixels), kept where ``still``; a new array."""
+    h, w = mask.shape
+    fh, fw = f.shape[:2]
+    sx, sy = w / fw, h / fh
+    x0, y0, x1, y1 = box
+    mx0, my0 = int(x0 * sx), int(y0 * sy)
+    mx1, my1 = min(w, int(np.ceil(x1 * sx))), min(h, int(np.ceil(y1 * sy)))
+    size = (mx1 - mx0, my1 - my0)
+    # the flow and the stillness over the box, at the mask's size (pixel centres aligned)
+    f_box = cv2.resize(f[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    keep = cv2.resize(still[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    xs = np.arange(mx0, mx1, dtype=np.float32)
+    ys = np.arange(my0, my1, dtype=np.float32)
+    map_x = f_box[..., 0] * np.float32(sx) + xs[None, :]
+    map_y = f_box[..., 1] * np.float32(sy) + ys[:, None]
+    moved = cv2.remap(mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = mask.copy()
+    region = out[my0:my1, mx0:mx1]
+    region += (moved - region) * (1.0 - keep)
+    return out
 
 
 def _scaled_flow(f: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
-from livebokeh.framing.crop import cut, pixel_box, resample, scaled
+from livebokeh.framing.crop import covering_box, cut, place, resample, shown_rect
 from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
 from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
@@ -333,9 +333,13 @@ class FrameProcessor:
         return render_bokeh(image, alpha, render_cfg, plate, depth=depth if render_cfg.depth else None), alpha
 
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
+        """The crop rendered on the whole pixels around it and placed sub-pixel exact at the
+        frame's size (:func:`~livebokeh.framing.crop.place`): a slow pan glides instead of
+        stepping a zoomed pixel at a time; the alpha is placed the same way, at its own density."""
         frame = item.frame
         size = (frame.width, frame.height)
-        box = pixel_box(crop, size)
+        rect = shown_rect(crop, size)
+        box = covering_box(rect, size)
         x, y, bw, bh = box
         mh, mw = item.mask.shape
         # the mask over the box, at the model's density (a small warp, sub-pixel exact)
@@ -349,7 +353,10 @@ class FrameProcessor:
                              (float(x), float(y), float(bw), float(bh)),
                              (max(2, round(bw * dw / frame.width)), max(2, round(bh * dh / frame.height))))
         image, alpha = self._composite(cut(frame.image, box), mask, frame.index, item.cfg, depth)
-        return Composite(frame, scaled(image, size), Mask(alpha), shown=box)
+        ah, aw = alpha.shape[:2]
+        shown_alpha = place(alpha, box, rect, (max(2, round(rect[2] * aw / bw)), max(2, round(rect[3] * ah / bh))),
+                            cv2.INTER_LINEAR)
+        return Composite(frame, place(image, box, rect, size), Mask(np.clip(shown_alpha, 0.0, 1.0)), shown=rect)
 
 
 def _levels(cfg: MaskConfig) -> tuple[float, float]:

@@ -115,7 +115,7 @@ class Report:
     def to_dict(self) -> dict:
         return {**asdict(self), "cores": self.cores, "model_rate": self.model_rate}
 
-    def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
+    def write_json(self, path: str | Path, overwrite: bool = False) -> Path:
         """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_json`)."""
         from livebokeh.sinks.files import write_json
 

@@ -11,9 +11,10 @@ itself, on a scene cut (the picture changing beyond anything measured within a s
   :data:`LIVE_INPUT` live), RGB float32
   in ``[0, 1]``, NCHW. The network's backbone sees it at ``downsample_ratio``, the scale that
   leaves as many pixels as a 16:9 picture ``RVMOptions.backbone`` wide (0: :data:`BACKBONE_LONG_SIDE`,
-  384x216, for files; :data:`LIVE_BACKBONE`, 256x144, live), and its refiner brings the alpha back
+  384x216, for files; :data:`LIVE_BACKBONE`, 320x180, live), and its refiner brings the alpha back
   to the input size.
-- A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (the
+- A fresh memory is warmed up: the first frame after a reset runs :data:`WARM_PASSES` times (once
+  live, where the frames wait for the first mask and the runs after it refine it) (the
   recurrent states settle on it), so a photo, or the first frame of a clip, gets a finished matte.
 - The mirrored view (``tta``) and :meth:`~livebokeh.segment.base.Segmenter.model_output` keep
   memories of their own, so neither disturbs the main one.
@@ -49,22 +50,25 @@ log = logging.getLogger(__name__)
 #: Long side of the model input when ``RVMOptions.size`` is 0, for files: the refiner's resolution,
 #: the same as the mask refinement's working size (measured on the stills: IoU as at 512 px).
 INPUT_LONG_SIDE = 640
-#: The same, live: a smaller matte is cheaper to move by optical flow and to composite, and the
-#: renderer keeps the camera's rate (paced 1280x720 at 30 fps: 0 and 0 frames dropped of 300 in
-#: two runs, against 3 and 1 at 640).
-LIVE_INPUT = 512
+#: The same, live: as for files (the refiner is cheap: 3 ms more a call than at 512 px; the live
+#: matte carries the model's detail between its runs, see :mod:`livebokeh.mask.tracker`).
+LIVE_INPUT = INPUT_LONG_SIDE
 #: Long side of the backbone's picture when ``RVMOptions.backbone`` is 0, for files (every frame goes
 #: through the model) and live (:data:`LIVE_BACKBONE`); ``--quality best`` asks for 512. Measured
 #: here (one thread, 1280x720 frames; IoU / Boundary IoU on the stills, on the portraits put over a
 #: real scene): 256 px 43 ms a call, 0.889 / 0.599, 0.965 / 0.823; 320 px 64 ms, 0.906 / 0.622,
 #: 0.978 / 0.866; 384 px 89 ms, 0.907 / 0.626, 0.979 / 0.876; 512 px 159 ms, 0.911 / 0.626, 0.984 / 0.902.
 BACKBONE_LONG_SIDE = 384
-#: Live, the model must keep up: what decides a live matte is how many frames old it is when it
-#: is moved to the frame shown. Simulated on the clips (``livebokeh bench quality``'s resting-live
-#: row): with the model on one frame in 2 flicker 1.31 per mille and moving portraits IoU 0.984,
-#: one in 3 2.86 and 0.951, one in 4 4.28 and 0.874 (every frame: 0.97 and 0.985). At 256 px a
-#: run takes 43 ms, so at 60% of one core it takes one frame in about 2 of a 30 fps camera.
-LIVE_BACKBONE = 256
+#: Live, the model runs on some frames only (when the picture changes, at most 60% of the time)
+#: and its result comes a few frames later, carried to the frame shown by the live matte: a
+#: larger backbone sees more, a smaller one answers sooner. Simulated on the clips, the moving
+#: portraits and a moving camera over stills (every photo a 1.5 s pan and zoom, the photo's mask
+#: moved with it), against the file mode (640 px input, backbone 384, every frame: flicker 0.91 per
+#: mille, moving portraits IoU 0.983, moving camera IoU / Boundary IoU 0.942 / 0.598): backbone
+#: 256 at 512 px, the model on one frame in 3: 0.66, 0.959, 0.883 / 0.494; 320 at 640 px,
+#: run when the picture asks: 0.73, 0.965, 0.934 / 0.562; 384 at 640 px, asked: 0.63, 0.952,
+#: 0.933 / 0.550 (its runs take 3 frames, 320's 2).
+LIVE_BACKBONE = 320
 #: Runs of the first frame after a reset: the recurrent states settle on it (portraits' Boundary
 #: IoU 0.796 with one run, 0.816 with three, at a 256 px backbone).
 WARM_PASSES = 3
@@ -76,8 +80,9 @@ CUT_THUMB = 32
 #: camera's "unavailable" placeholder (the last frame dimmed) 43 to 91.
 CUT_LEVEL = 40.0
 #: Share of the time the model may run in a live pipeline on a CPU (one runtime thread: 0.6 of
-#: a core), the rest left to the renderer: at the live backbone (43 ms a call) about 14 runs a
-#: second; the frames between get the newest matte moved by optical flow.
+#: a core at most), the rest left to the renderer: at the live backbone (63 ms a call here) at
+#: most about 9 runs a second, fewer while the picture is still
+#: (:class:`livebokeh.pipeline.live.Pacing`); the frames between get the live matte.
 CPU_LIVE_DUTY = 0.6
 #: The network's inputs, and the outputs livebokeh reads (the alpha and the four next states;
 #: ``fgr``, the foreground colour, is not used: see the module text).
@@ -238,6 +243,9 @@ class RVMSegmenter(Segmenter):
         self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
         cheaper = LIVE_CHEAP_BACKBONE if options.live and self.backbone > LIVE_CHEAP_BACKBONE else None
         self._backbones = (self.backbone,) + ((cheaper,) if cheaper else ())
+        # live, the first mask is what counts (every frame before it is all background) and the
+        # runs after it refine it: one run instead of WARM_PASSES
+        self._warm_passes = 1 if options.live else WARM_PASSES
         self.traits = SegmenterTraits(stateful=True, matte=True, roi_helps=False,
                                       live_duty=CPU_LIVE_DUTY if self.device == "CPU" else 1.0)
         frame = options.frame_size or (1280, 720)
@@ -296,7 +304,7 @@ class RVMSegmenter(Segmenter):
             if memory is None:
                 memory = _Memory([np.zeros((1, 1, 1, 1), np.float32)] * 4, size, thumb, float(ratio[0]))
                 self.resets += view == "frame"
-                passes = WARM_PASSES if warm else 1
+                passes = self._warm_passes if warm else 1
             elif memory.ratio != float(ratio[0]):  # another backbone size: the memory goes along
                 memory.states = resized_states(memory.states, state_shapes(size, float(ratio[0])))
                 memory.ratio = float(ratio[0])

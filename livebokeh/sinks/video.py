@@ -29,7 +29,7 @@ import numpy as np
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, numbered, publish, reason, temp_path
+from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
                  crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
-                 overwrite: bool = True, threads: int = 0) -> None:
+                 overwrite: bool = False, threads: int = 0) -> None:
         import av
 
         self.path = check_output_path(path)
@@ -292,7 +292,7 @@ class VideoFileSink(Sink):
     name = "video"
 
     def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
-                 audio_from: str | Path | None = None, overwrite: bool = True, threads: int = 0) -> None:
+                 audio_from: str | Path | None = None, overwrite: bool = False, threads: int = 0) -> None:
         self._live = info.live
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
                                    audio_from=audio_from, overwrite=overwrite, threads=threads)
@@ -322,27 +322,28 @@ class AlphaVideoSink(Sink):
 
     name = "alpha"
 
-    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True,
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = False, unmix: bool = True,
                  audio_from: str | Path | None = None) -> None:
         self._live = info.live
         from livebokeh.sinks.files import is_pattern
+        from livebokeh.sinks.image import ImageSequence
 
         self.unmix = unmix
         self.path = Path(path)
-        self._pattern = is_pattern(path)
-        if self._pattern:
+        pattern = is_pattern(path)
+        if pattern:
             check_pattern("--alpha-output", path)
             suffix = self.path.suffix.lower()
             if suffix not in ALPHA_IMAGE_SUFFIXES:
                 raise ConfigError(f"--alpha-output {path}: {suffix or 'that ending'} images hold no transparency; "
                                 f"use a PNG pattern such as {self.path.with_suffix('.png')}")
-            check_output_path(str(path) % 0)
         self.overwrite = overwrite
-        self._single = info.still and not self._pattern  # a photo: one RGBA image
+        self._single = info.still and not pattern  # a photo: one RGBA image
         if self._single and self.path.suffix.lower() not in ALPHA_IMAGE_SUFFIXES:
             raise ConfigError(f"--alpha-output {path}: the input is an image; give an image ending that keeps "
                               f"transparency ({', '.join(sorted(ALPHA_IMAGE_SUFFIXES))})")
-        self._writer = None if self._pattern or self._single else VideoWriter(
+        self._sequence = ImageSequence("--alpha-output", path, overwrite) if pattern else None
+        self._writer = None if pattern or self._single else VideoWriter(
             path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from)
         self.frames = 0
 
@@ -359,15 +360,18 @@ class AlphaVideoSink(Sink):
         bgra[:, :, 3] = alpha.to_uint8()
         if self._writer is not None:
             self._writer.write(bgra, item.frame.time_s, live_capture(item, self._live))
+        elif self._sequence is not None:
+            self._sequence.write(item.frame.index, bgra)
         else:
             from livebokeh.sinks.image import write_image
 
-            if self._single:
-                write_image(self.path, bgra, self.overwrite)
-            else:
-                write_image(numbered(self.path, item.frame.index), bgra)
+            write_image(self.path, bgra, self.overwrite)
         self.frames += 1
 
     def _release(self) -> None:
-        if self._writer is not None:
-            self._writer.close(self.complete)
+        try:
+            if self._writer is not None:
+                self._writer.close(self.complete)
+        finally:
+            if self._sequence is not None:
+                self._sequence.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from livebokeh.sources.animation import AnimationSource, is_animation
 from livebokeh.sources.base import IMAGE_SUFFIXES, SOURCES, Source, is_image_path
 from livebokeh.sources.camera import CameraSource
 from livebokeh.sources.clip import ClipCamera
@@ -16,8 +17,17 @@ if TYPE_CHECKING:
     from livebokeh.config import CameraConfig
 
 
+def is_still_input(path: str | Path) -> bool:
+    """Whether ``path`` is read as one still picture: an image by its file ending that is no
+    animation (an animated PNG or WebP is read as a video)."""
+    return is_image_path(path) and not is_animation(path)
+
+
 def source_for_input(path: str | Path) -> Source:
-    """The source that reads ``path``: a still image by its file ending, else a video."""
+    """The source that reads ``path``: a still image by its file ending, an animated PNG or WebP
+    (every frame, as a video), else a video."""
+    if is_animation(path):
+        return SOURCES.get("animation")(path)
     if is_image_path(path):
         return SOURCES.get("image")(path)
     return SOURCES.get("video")(path)
@@ -39,6 +49,7 @@ def camera_source(c: CameraConfig) -> Source:
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "AnimationSource",
     "SOURCES",
     "CameraSource",
     "ClipCamera",
@@ -47,7 +58,9 @@ __all__ = [
     "Source",
     "VideoFileSource",
     "camera_source",
+    "is_animation",
     "is_clip",
     "is_image_path",
+    "is_still_input",
     "source_for_input",
 ]

@@ -17,8 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
+from livebokeh.sources.animation import AnimationSource, is_animation
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.video import VideoFileSource
 from livebokeh.types import Frame, StreamInfo
@@ -31,20 +33,23 @@ class ClipCamera(Source):
     """A video file as a live camera (see the module text).
 
     Args:
-        path: any video the file input reads.
+        path: any video the file input reads, or an animated PNG or WebP.
         loop: start again at the end (each repeat starts a new stream for the smoothing:
             :attr:`Frame.cut`); without it the stream ends with the file.
+        fps: play at this rate, one frame every ``1 / fps`` seconds, instead of the file's own
+            timing (benchmarks: a 25 fps clip as a 30 fps camera).
         clock_ns, sleep: monotonic clock and sleep (injectable for tests).
     """
 
-    def __init__(self, path: str | Path, loop: bool = False, clock_ns: Callable[[], int] = time.monotonic_ns,
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(self, path: str | Path, loop: bool = False, fps: float | None = None,
+                 clock_ns: Callable[[], int] = time.monotonic_ns, sleep: Callable[[float], None] | None = None) -> None:
         self.path = Path(path)
         self.loop = loop
+        self.fps = fps
         self._clock_ns = clock_ns
         self._wake = threading.Event()
         self._sleep = sleep or (lambda s: self._wake.wait(s))
-        self._inner: VideoFileSource | None = None
+        self._inner: Source | None = None  # the file: a video, or an animated PNG or WebP
         self._t0: int | None = None
         self._offset = 0.0  # seconds of the repeats played before this one
         self._base = 0  # frames of the repeats played before this one
@@ -58,11 +63,14 @@ class ClipCamera(Source):
         self.delivered = 0
 
     def _open(self) -> StreamInfo:
-        inner = VideoFileSource(self.path)
+        inner: Source = AnimationSource(self.path) if is_animation(self.path) else VideoFileSource(self.path)
         info = inner.open()
         self._inner = inner
+        if self.fps:
+            info = dataclasses.replace(info, fps=Fraction(self.fps).limit_denominator(1001))
         self._period = 1.0 / float(info.fps) if info.fps else 1 / 30
         self._offset, self._base, self._last_t, self._in_repeat = 0.0, 0, 0.0, 0
+        self._first_t: float | None = None  # the first picture's time in the file
         self._repeat_start = False
         self._wake.clear()
         self._t0 = None  # the clip starts playing at the first read (not while a model loads)
@@ -90,7 +98,10 @@ class ClipCamera(Source):
             frame = self._next_decoded()
             if frame is None:
                 return None
-            t = frame.time_s if frame.time_s is not None else frame.index * self._period
+            t = frame.time_s if frame.time_s is not None and not self.fps else frame.index * self._period
+            if self._first_t is None:
+                self._first_t = t
+            t -= self._first_t  # from the first picture (a file's sound may start before it)
             self._last_t, self._in_repeat = t, frame.index + 1
             if self._t0 is None:
                 self._t0 = self._clock_ns() - int((self._offset + t) * 1e9)

@@ -88,7 +88,8 @@ def test_bench_soak_short(data_dir, tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["bench", "soak", "--data", str(data_dir), "--short", "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["frames"] == 300 and r["frames_out"] + r["dropped"] == 300
+    # 300 frames read; the clip, played as a camera, may pass over more while the machine is busy
+    assert r["frames"] >= 300 and r["frames_out"] + r["dropped"] == r["frames"]
     assert r["threads_after"] <= r["threads_before"] + 1  # every pipeline thread ended
     assert r["rss_mb_max"] > 0 and "RSS" in capsys.readouterr().out
 
@@ -277,6 +278,31 @@ def test_bench_framing_follows_the_known_paths(data_dir):
     still = report["paths"]["still speaker"]
     assert still["live"]["size_range"] < 0.01 and still["files"]["size_range"] < 0.01
     assert report["render_crop_2x_ms"] > 0 and "framing" in framing.render(report)
+    # the crop placed sub-pixel glides: its room changes velocity less than with whole pixels,
+    # and far less than under naive centring
+    assert set(report["judder"]) == {"pan", "slow pan"}
+    for name, ops in report["judder"].items():
+        for op in ("live", "files"):
+            sub, whole = ops[op]["sub_pixel"]["mean"], ops[op]["whole_pixels"]["mean"]
+            assert sub < 0.6 * whole and sub < 0.25 * ops["naive"]["sub_pixel"]["mean"], (name, op, ops)
+    assert report["place_sub_pixel_ms"] > 0 and "judder" in framing.render(report)
+
+
+def test_judder_is_the_rooms_velocity_change_per_frame():
+    """A crop panning at a steady speed has none; one that steps in whole pixels has some; a
+    known jolt gives its size as a share of the width."""
+    from livebokeh.bench import framing
+    from livebokeh.framing import Crop
+
+    n = 60
+    path = framing.MotionPath("test", [(0.5, 0.6)] * n, [0, 10, 50])
+    steady = [Crop(0.4 + k * 0.0007, 0.5, 0.6) for k in range(n)]  # 0.9 pixels of the picture a frame
+    assert framing.judder(steady, path)["mean"] < 1e-9
+    assert framing.judder(steady, path, whole_pixels=True)["mean"] > 1e-4
+    jolt = [Crop(0.4 + (0.01 if k >= 30 else 0.0), 0.5, 0.6) for k in range(n)]
+    jump = 0.01 / 0.6  # the room jumps a sixtieth of the output once: two velocity changes that size
+    moving = 50  # frames 8 (two before the move) to 58 (the path's end), of 58 second differences
+    assert framing.judder(jolt, path)["mean"] == pytest.approx(2 * jump / moving)
 
 
 def test_bench_render_says_what_it_leaves_out_without_data(tmp_path, monkeypatch, capsys):
@@ -332,7 +358,7 @@ def test_bench_render_names_a_backend_it_could_not_run(data_dir, tmp_path, monke
                                                             "core_level_encoded": 1.0})
     report = bench_render.run(data_dir, backends=("rvm",))
     (line,) = report["skipped"]
-    assert line.startswith("replacement colours with rvm's alpha: rvm weights could not be downloaded")
+    assert line.startswith("replacement colours with rvm's alpha: the rvm model could not be downloaded")
     assert f"left out: {line}" in bench_render.render(report)
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from livebokeh.bench.metrics import iou
-from livebokeh.mask.tracker import TRACK_WIDTH, LiveMatte, Measurement, still_weight, track_gray, track_size
+from livebokeh.mask.tracker import (
+    TRACK_WIDTH,
+    WARM_RESULTS,
+    LiveMatte,
+    Measurement,
+    still_weight,
+    track_gray,
+    track_size,
+)
 
 H, W = 180, 320
 
@@ -73,14 +81,25 @@ def test_results_are_blended_with_what_is_shown_and_each_counts_once():
     changed[100:160, 100:140] = 0.5  # the model changes its mind on a still picture
     strong, none = LiveMatte(strength=1.0), LiveMatte(strength=0.0)
     for m in (strong, none):
-        m.update(gray, 0, measured(img, mask, 0))
-    result = Measurement(changed, gray, 1)
-    a, b = strong.update(gray, 1, result), none.update(gray, 1, result)
+        for i in range(WARM_RESULTS):  # the first results of a stream are taken as they come
+            m.update(gray, i, measured(img, mask, i))
+    n = WARM_RESULTS
+    result = Measurement(changed, gray, n)
+    a, b = strong.update(gray, n, result), none.update(gray, n, result)
     np.testing.assert_allclose(b, changed)  # no smoothing: the result as it is
     region = (slice(100, 160), slice(100, 140))
     assert 0.5 < a[region].mean() < 1.0  # smoothing: between what was shown and the result
-    again = strong.update(gray, 2, result)  # the same result again is not blended twice
+    again = strong.update(gray, n + 1, result)  # the same result again is not blended twice
     np.testing.assert_array_equal(again, a)
+
+
+def test_a_streams_first_results_are_taken_as_they_come():
+    img, mask = scene(100)
+    gray = track_gray(img, mask.shape)
+    matte = LiveMatte(strength=1.0)
+    matte.update(gray, 0, measured(img, mask * 0.6, 0))  # a model warming up: unsure at first
+    second = matte.update(gray, 1, measured(img, mask, 1))
+    np.testing.assert_allclose(second, mask)
 
 
 def test_a_new_stream_forgets_and_results_of_the_old_one_are_ignored():

@@ -30,7 +30,7 @@ def test_declares_a_stateful_matting_model(opts):
         t = seg.traits
         assert t.stateful and t.matte and not t.roi_helps and not t.heavy
         assert 0 < t.live_duty < 1  # on the CPU it rests between runs in a live pipeline
-        assert (seg.input_size, seg.backbone, seg.threads) == ((384, 384), 256, 1)  # live: 512x288's pixels
+        assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 320, 1)  # live: 640x360's pixels
     with create_segmenter("rvm", dataclasses.replace(opts, live=False, serial_threads=3)) as seg:
         # a file: it runs alone on its step, on every thread planned for that
         assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 384, 3)
@@ -63,10 +63,15 @@ def test_the_memory_follows_the_stream_and_reset_forgets_it(opts, frames):
 
 
 def test_a_fresh_memory_is_warmed_up_on_its_first_frame(opts, frames):
-    with create_segmenter("rvm", opts) as seg:
+    """Files and photos: the first frame runs WARM_PASSES times. Live: once (the frames wait for
+    the first mask, all background until it comes; the runs after it refine it)."""
+    with create_segmenter("rvm", dataclasses.replace(opts, live=False)) as seg:
         raw = seg.model_output(frames[0])  # one pass from an empty memory
         warm = seg.segment(frames[0]).data
         assert WARM_PASSES > 1 and np.abs(raw - warm).max() > 1e-3
+    with create_segmenter("rvm", opts) as seg:
+        assert opts.live
+        np.testing.assert_array_equal(seg.model_output(frames[0]), seg.segment(frames[0]).data)
 
 
 def test_the_raw_and_mirrored_views_keep_memories_of_their_own(opts, frames):
@@ -104,7 +109,7 @@ def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monk
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(ModelError, match=r"rvm weights could not be downloaded .*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
+    with pytest.raises(ModelError, match=r"the rvm model could not be downloaded .*LIVEBOKEH_MODEL_DIR.*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
         create_segmenter("rvm", SegmenterOptions())
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model" * 100)

@@ -128,3 +128,50 @@ def test_camera_file_runs_the_live_path_with_its_outputs(tmp_path, memory_vcam):
     # one mask per frame that went out, named by its frame's number counted from 1
     assert len(names) == report["frames_out"] == len(memory_vcam[0].frames)
     assert all(1 <= int(n[:5]) <= 30 for n in names)
+
+
+def test_a_clip_can_be_played_at_another_rate(tmp_path):
+    clock = Clock()
+    cam = ClipCamera(numbered_clip(tmp_path / "c.mkv", frames=6, fps=10), fps=20, clock_ns=clock, sleep=clock.sleep)
+    with cam:
+        assert cam.info.fps == 20
+        start = clock.ns
+        frames = [cam.read() for _ in range(6)]
+    assert [round((f.capture_ns - start) / 5e7) for f in frames] == list(range(6))  # every 50 ms
+
+
+@pytest.mark.slow
+def test_a_green_screen_clip_played_as_a_camera_keeps_its_masks_by_frame_number(tmp_path, data_dir, default_weights):
+    """The live path checked as the held-out checks do it: --camera FILE --save-mask PATTERN
+    --stats-json; each saved mask is named by its source frame, and it matches that frame's
+    chroma key (never another frame's)."""
+    import json
+
+    import cv2
+
+    from livebokeh.bench.common import video_frames
+    from livebokeh.bench.metrics import chroma_key, iou, picture_area
+    from livebokeh.cli import main
+
+    clip = data_dir / "videos" / "d0_greenscreen.mp4"
+    masks, stats = tmp_path / "m", tmp_path / "s.json"
+    masks.mkdir()
+    assert main(["--camera", str(clip), "--no-virtual-camera", "--no-preview", "--save-mask",
+                 str(masks / "%05d.png"), "--stats-json", str(stats), "-q"]) == 0
+    report = json.loads(stats.read_text())
+    frames = video_frames(clip, 1000)
+    assert report["frames_in"] == len(frames) and report["frames_out"] + report["dropped"] == len(frames)
+    saved = sorted(masks.iterdir())
+    assert len(saved) == report["frames_out"] and report["frames_out"] >= len(frames) // 2
+    rows, cols = picture_area(frames)
+    scores, empty = [], []
+    for path in saved:
+        i = int(path.stem) - 1  # counted from 1
+        m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        assert m.shape == frames[i].shape[:2]
+        empty.append(not m.any())
+        if m.any():
+            scores.append(iou(m[rows, cols] > 127, chroma_key(frames[i])[rows, cols] > 0.5))
+    # only the frames before the model's first mask are all background; then every mask fits its frame
+    assert empty == sorted(empty, reverse=True) and len(scores) >= len(saved) // 2
+    assert float(np.mean(scores)) > 0.9

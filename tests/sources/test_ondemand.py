@@ -147,7 +147,7 @@ def test_it_says_where_it_cannot_work():
     check_supported("Linux")
 
 
-def test_the_command_on_demand_end_to_end(device, monkeypatch):
+def test_the_command_on_demand_end_to_end(device, monkeypatch, selfie_models):
     """``livebokeh --on-demand``: the virtual camera opens at once; frames reach it only while
     an app reads the device, the webcam is released when the app leaves, and Ctrl-C ends it."""
     import pyvirtualcam
@@ -279,7 +279,7 @@ def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeyp
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert main(["--on-demand", "--no-preview"]) == 1
-    assert "rvm weights could not be downloaded" in capsys.readouterr().err
+    assert "the rvm model could not be downloaded" in capsys.readouterr().err
     assert cams.made == []
 
 
