@@ -288,6 +288,8 @@ class FrameProcessor:
         if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
             depth = self._shown_depth.update(gray, frame.index, result.depth, result.gray,
                                              result.frame.index) if result is not None else None
+        elif self._shown_depth is not None:
+            self._shown_depth.reset()  # turned on again, it waits for a map made after
         return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg, depth=depth)
 
     def _operate(self, mask: Mask) -> Crop | None:
