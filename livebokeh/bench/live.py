@@ -12,8 +12,11 @@ frames (the clip run through the file pipeline with the same settings: every fra
 model, nothing dropped):
 
 - flicker on still content (per mille, ``../shared/data/README.md``) of the live and the file masks;
-- where the clip has a reference (``*greenscreen*``: its chroma key), IoU and Boundary IoU of
-  the live and the file masks against it on the frames that went out;
+- where the clip has a reference, IoU and Boundary IoU of the live and the file masks against it
+  on the frames that went out: the green-screen clip's chroma key, and a clip made here, a
+  moving camera over photos of people (:func:`moving_camera_clip`: each photo panned and zoomed
+  for :data:`SECONDS_A_PHOTO` s, its mask moved alike), what a hand-held phone or a laptop on a
+  knee gives;
 - the live masks' IoU with the file mode's, on every clip.
 
 The cases of one run are measured in turn, so their figures compare; absolute speeds depend on
@@ -33,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.bench.common import machine, table
 from livebokeh.bench.metrics import boundary_iou, chroma_key, iou, picture_area
 from livebokeh.config import Config
 from livebokeh.errors import LivebokehError
@@ -44,13 +47,35 @@ from livebokeh.types import Composite
 log = logging.getLogger(__name__)
 
 #: The clips played when none is given: a 720p talking head (speed) and the green-screen clip
-#: (a reference mask for every frame).
+#: (a reference mask for every frame); the moving-camera clip is made besides.
 DEFAULT_CLIPS = ("office720p.mp4", "d0_greenscreen.mp4")
-#: Frames of a clip kept for the file mode's reference masks (longer clips are looped live
-#: over their first frames).
-MAX_CLIP_FRAMES = 300
-#: Side of the masks the recorder keeps (the long side; metrics are computed there).
+#: The moving-camera clip: photos (every n-th of the stills, people in every framing) and seconds each.
+MOVING_PHOTOS, SECONDS_A_PHOTO = 8, 1.5
+#: Its name, which the references are kept under.
+MOVING_NAME = "moving camera over photos"
+#: Frames after each change of photo (a scene cut, which a camera seldom gives) left out of the scores.
+AFTER_CUT = 6
+#: Side of the masks the recorder keeps (the long side; metrics are computed there, on the
+#: clips' frames brought to the same size).
 MASK_SIDE = 320
+
+
+def small_size(width: int, height: int) -> tuple[int, int]:
+    """``(w, h)`` of a picture brought to :data:`MASK_SIDE` on its long side."""
+    s = MASK_SIDE / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def small_frames(clip: Path) -> list[np.ndarray]:
+    """Every frame of ``clip`` at :func:`small_size` (what the metrics compare)."""
+    from livebokeh.sources.video import VideoFileSource
+
+    out = []
+    with VideoFileSource(clip) as src:
+        size = small_size(src.info.width, src.info.height)
+        while (f := src.read()) is not None:
+            out.append(cv2.resize(f.image, size, interpolation=cv2.INTER_AREA))
+    return out
 
 
 class MaskRecorder(Sink):
@@ -73,9 +98,7 @@ class MaskRecorder(Sink):
             self.warmup += 1
             return
         self._warming = False
-        h, w = m.shape
-        s = MASK_SIDE / max(h, w)
-        small = cv2.resize(m, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(m, small_size(item.frame.width, item.frame.height), interpolation=cv2.INTER_AREA)
         self.masks[item.frame.index] = (small * 255 + 0.5).astype(np.uint8)
 
 
@@ -139,70 +162,48 @@ def _live(cfg: Config, clip: Path, seconds: float, fps: float) -> tuple[dict, di
     return figures, recorder.masks
 
 
-def _file_masks(cfg: Config, clip: Path, frames: int) -> dict[int, np.ndarray]:
-    """The file mode's masks of the clip's first ``frames`` frames, with the same settings."""
+def _file_masks(cfg: Config, clip: Path) -> dict[int, np.ndarray]:
+    """The file mode's masks of every frame of the clip, with the same settings."""
     from livebokeh.app import open_pipeline
     from livebokeh.sources.video import VideoFileSource
 
     recorder = MaskRecorder()
-    with VideoFileSource(clip) as source, open_pipeline(cfg, source, [recorder], max_frames=frames) as p:
+    with VideoFileSource(clip) as source, open_pipeline(cfg, source, [recorder]) as p:
         p.run()
     return recorder.masks
 
 
-def _small(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-
-
 def matte_figures(live: dict[int, np.ndarray], file: dict[int, np.ndarray], frames: list[np.ndarray],
-                  keyed: bool) -> dict:
+                  refs: Sequence[np.ndarray] | None = None) -> dict:
     """The live masks (by frame number; a looped clip's frame ``i`` is its frame ``i % len(frames)``)
     against the file mode's on the same frames: flicker on still content, IoU and Boundary IoU
-    against the chroma key (``keyed``), and agreement with the file masks."""
+    against the references (``refs``: one mask per frame, true or 1 = person; None: a frame not
+    scored), and agreement with the file masks. Every picture at :data:`MASK_SIDE` (:func:`small_frames`); the scores are
+    taken inside the picture, without letterbox bars (:func:`~livebokeh.bench.metrics.picture_area`)."""
     n = len(frames)
-    area = picture_area(frames)
+    box = picture_area(frames)
     out: dict[str, list[float]] = {k: [] for k in ("live_flicker", "file_flicker", "agreement", "live_iou",
                                                      "file_iou", "live_biou", "file_biou")}
-    lumas: dict[int, np.ndarray] = {}
-    refs: dict[int, np.ndarray] = {}
-
-    def luma(i: int, shape: tuple[int, int]) -> np.ndarray:
-        if i not in lumas:
-            lumas[i] = _small(cv2.cvtColor(frames[i], cv2.COLOR_BGR2GRAY), shape)
-        return lumas[i]
-
-    def ref(i: int, shape: tuple[int, int]) -> np.ndarray:
-        if i not in refs:
-            refs[i] = _small(chroma_key(frames[i]), shape) > 0.5
-        return refs[i]
-
-    def crop(m: np.ndarray, full: tuple[int, int]) -> tuple[slice, slice]:
-        sy = m.shape[0] / full[0]
-        sx = m.shape[1] / full[1]
-        ys, xs = area
-        return (slice(int((ys.start or 0) * sy), int(round((ys.stop or full[0]) * sy))),
-                slice(int((xs.start or 0) * sx), int(round((xs.stop or full[1]) * sx))))
-
-    full = frames[0].shape[:2]
+    lumas = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
     for index in sorted(live):
         i = index % n
         m = live[index]
-        shape = m.shape
-        box = crop(m, full)
+        if m.shape != lumas[i].shape:
+            continue
         fm = file.get(i)
-        if fm is not None and fm.shape == shape:
+        if fm is not None and fm.shape == m.shape:
             out["agreement"].append(iou(m[box] > 127, fm[box] > 127))
         prev = live.get(index - 1)
         if prev is not None and i > 0:  # two frames in a row went out (not across a repeat)
-            still = cv2.absdiff(luma(i, shape), luma(i - 1, shape)) < 2
+            still = cv2.absdiff(lumas[i], lumas[i - 1]) < 2
             if still[box].any():
                 out["live_flicker"].append(float(np.abs(m.astype(np.float32) - prev)[box][still[box]].mean()) / 255)
                 fprev = file.get(i - 1)
                 if fm is not None and fprev is not None:
                     out["file_flicker"].append(
                         float(np.abs(fm.astype(np.float32) - fprev)[box][still[box]].mean()) / 255)
-        if keyed:
-            g = ref(i, shape)[box]
+        if refs is not None and refs[i] is not None:
+            g = np.asarray(refs[i])[box] > 0.5
             out["live_iou"].append(iou(m[box] > 127, g))
             out["live_biou"].append(boundary_iou(m[box] > 127, g))
             if fm is not None:
@@ -215,32 +216,77 @@ def matte_figures(live: dict[int, np.ndarray], file: dict[int, np.ndarray], fram
     return figures
 
 
+def moving_camera_clip(data: Path, folder: Path, fps: float = 30.0,
+                       size: tuple[int, int] = (1280, 720)) -> tuple[Path, list[np.ndarray]] | None:
+    """A clip of a moving camera over :data:`MOVING_PHOTOS` of the data's stills (evenly picked,
+    people in every framing), each panned and zoomed for :data:`SECONDS_A_PHOTO` s, written
+    near-losslessly into ``folder``; and its reference masks, one per frame (None without stills)."""
+    from fractions import Fraction
+
+    from livebokeh.bench.common import still_pairs
+    from livebokeh.bench.quality import camera_move
+    from livebokeh.sinks.video import VideoWriter
+
+    pairs = still_pairs(data)
+    if not pairs:
+        return None
+    small = small_size(*size)
+    step = max(1, len(pairs) // MOVING_PHOTOS)
+    path = folder / "moving_camera.mkv"
+    writer = VideoWriter(path, size[0], size[1], Fraction(fps).limit_denominator(1001), crf=12, preset="ultrafast",
+                         overwrite=True)
+    refs: list[np.ndarray] = []
+    try:
+        for k, (photo, mask) in enumerate(pairs[::step][:MOVING_PHOTOS]):
+            image, ref = cv2.imread(str(photo)), cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+            if image is None or ref is None or ref.shape != image.shape[:2]:
+                continue
+            for j, (frame, moved) in enumerate(camera_move(image, ref, round(SECONDS_A_PHOTO * fps), size, seed=k)):
+                writer.write(frame)
+                refs.append(None if j < AFTER_CUT else cv2.resize(moved, small, interpolation=cv2.INTER_AREA) > 127)
+    finally:
+        writer.close()
+    return path, refs
+
+
+def _references(clip: Path, frames: list[np.ndarray], known: dict[str, list[np.ndarray]]) -> list[np.ndarray] | None:
+    """A clip's reference masks: given (a clip made here), its chroma key (a green-screen clip), or none."""
+    if str(clip) in known:
+        return known[str(clip)]
+    if "greenscreen" in clip.stem:
+        return [chroma_key(f) > 0.5 for f in frames]  # (the key is the same at the small size)
+    return None
+
+
 def run(clips: Sequence[Path], cfg: Config, backends: Sequence[str], loads: Sequence[int] = (0, 1),
-        adapt: Sequence[bool] = (True, False), seconds: float = 20.0, fps: float = 30.0) -> dict:
-    """Every case (clip x backend x controller on/off x load), measured in turn."""
+        adapt: Sequence[bool] = (True, False), seconds: float = 20.0, fps: float = 30.0,
+        references: dict[str, list[np.ndarray]] | None = None) -> dict:
+    """Every case (clip x backend x controller on/off x load), measured in turn; ``references``
+    gives clips' reference masks by path (a green-screen clip's are its chroma key)."""
     report: dict = {"machine": machine(), "seconds": seconds, "fps": fps, "cases": []}
     for clip in clips:
-        frames = video_frames(clip, MAX_CLIP_FRAMES)
+        frames = small_frames(clip)
         if len(frames) < 2:
             log.warning("%s: skipped (fewer than 2 frames)", clip.name)
             continue
-        keyed = "greenscreen" in clip.stem
+        refs = _references(clip, frames, references or {})
+        name = MOVING_NAME if str(clip) in (references or {}) else clip.name
         for backend in backends:
             bcfg = dataclasses.replace(cfg, segmenter=dataclasses.replace(cfg.segmenter, backend=backend))
             try:
-                reference = _file_masks(bcfg, clip, len(frames))
+                reference = _file_masks(bcfg, clip)
             except LivebokehError as err:
                 log.warning("%s: skipped (%s)", backend, err)
                 continue
             for on in adapt:
                 ccfg = dataclasses.replace(bcfg, live=dataclasses.replace(bcfg.live, adapt=on))
                 for load in loads:
-                    log.info("%s, %s, controller %s, %d busy: %.0f s", clip.name, backend, "on" if on else "off",
+                    log.info("%s, %s, controller %s, %d busy: %.0f s", name, backend, "on" if on else "off",
                              load, seconds)
                     with busy_processes(load):
                         figures, masks = _live(ccfg, clip, seconds, fps)
-                    figures.update(matte_figures(masks, reference, frames, keyed))
-                    report["cases"].append({"clip": clip.name, "backend": backend, "controller": on, "load": load,
+                    figures.update(matte_figures(masks, reference, frames, refs))
+                    report["cases"].append({"clip": name, "backend": backend, "controller": on, "load": load,
                                             **figures})
     return report
 

@@ -211,6 +211,39 @@ def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: in
     return out
 
 
+def camera_move(image: np.ndarray, ref: np.ndarray, frames: int, size: tuple[int, int] = (1280, 720),
+                seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A hand-held camera moving over a photo: a slow pan and zoom (eased in and out) of a 16:9
+    window inside it, ``(frame, reference)`` pairs.
+
+    Args:
+        image: ``(h, w, 3)`` uint8 photo; ref: ``(h, w)`` its mask (any dtype), moved alike.
+        frames: length; size: ``(W, H)`` of the frames; seed: picks the move (repeatable).
+
+    Returns:
+        ``frames`` pairs of a ``(H, W, 3)`` uint8 frame and its ``(H, W)`` reference, ``ref``'s dtype.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    aspect = size[0] / size[1]
+    full = min(w, h * aspect)
+    widths = full * rng.uniform(0.75, 0.95), full * rng.uniform(0.6, 0.9)
+    x0, y0 = rng.uniform(0.4, 0.6) * w, rng.uniform(0.4, 0.6) * h
+    x1, y1 = x0 + rng.uniform(-0.15, 0.15) * w, y0 + rng.uniform(-0.1, 0.1) * h
+    out = []
+    for i in range(frames):
+        a = 0.5 - 0.5 * np.cos(np.pi * i / max(1, frames - 1))
+        cw = widths[0] + (widths[1] - widths[0]) * a
+        ch = cw / aspect
+        cx = min(max(x0 + (x1 - x0) * a, cw / 2), w - cw / 2)
+        cy = min(max(y0 + (y1 - y0) * a, ch / 2), h - ch / 2)
+        k = size[0] / cw
+        m = np.array([[k, 0, -(cx - cw / 2) * k], [0, k, -(cy - ch / 2) * k]], np.float32)
+        out.append((cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT),
+                    cv2.warpAffine(ref, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)))
+    return out
+
+
 def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict) -> None:
     for img, ref in _read_pairs(pairs):
         seg.reset()  # each sequence is a stream of its own

@@ -172,14 +172,23 @@ def main(argv: list[str]) -> int:
         elif args.what == "live":
             from livebokeh.bench import live
 
-            clips = [Path(c) for c in args.clip] if args.clip else [
-                common.require_data(args.data) / "videos" / name for name in live.DEFAULT_CLIPS]
-            missing = [str(c) for c in clips if not c.is_file()]
-            if missing:
-                raise ConfigError(f"no clip {', '.join(missing)}; pass --clip FILE or --data DIR")
             adapt = {"on": (True,), "off": (False,), "both": (True, False)}[args.controller]
-            report = live.run(clips, cfg, args.backends or [cfg.segmenter.backend], args.load, adapt, args.seconds,
-                              args.fps)
+            with common.scratch_dir() as scratch:
+                references: dict = {}
+                if args.clip:
+                    clips = [Path(c) for c in args.clip]
+                else:
+                    data = common.require_data(args.data)
+                    clips = [data / "videos" / name for name in live.DEFAULT_CLIPS]
+                    made = live.moving_camera_clip(data, scratch, args.fps)
+                    if made is not None:
+                        clips.append(made[0])
+                        references[str(made[0])] = made[1]
+                missing = [str(c) for c in clips if not c.is_file()]
+                if missing:
+                    raise ConfigError(f"no clip {', '.join(missing)}; pass --clip FILE or --data DIR")
+                report = live.run(clips, cfg, args.backends or [cfg.segmenter.backend], args.load, adapt,
+                                  args.seconds, args.fps, references)
             common.write_json(args.json, report)
             print(live.render(report))
             return 0

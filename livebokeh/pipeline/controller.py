@@ -3,8 +3,7 @@
 A video call shares the machine with the call app, which decodes and encodes video too. The
 camera's rate is the promise; the model's work is what the remaining CPU buys. Once a second
 :class:`LiveController` looks at the frames that went out (:class:`Window`): how many were dropped,
-how late they were against the frame period, and how long the model took against the CPU time
-it got. Under pressure it steps down a ladder of :class:`Level` (fewer model runs, then a
+how late they were against the frame period, and how long the model's runs took. Under pressure it steps down a ladder of :class:`Level` (fewer model runs, then a
 cheaper setting of the model, then as a last resort another backend, then a lighter render);
 when every frame was on time for a while and the machine has idle CPU, it steps back up.
 Hysteresis keeps it from oscillating: a step down needs pressure in two windows in a row (one,
@@ -37,8 +36,11 @@ LATE_PERIODS = 2.0
 LATE_SHARE = 0.1
 #: Share of dropped frames in a window that is pressure at once (fewer: two windows in a row).
 DROP_SHARE = 0.05
-#: A model run taking this many times the CPU it used is waiting for cores (the machine is busy).
-STARVED = 2.5
+#: Seconds a model run may take, wall time, before its masks count as too old: the machine is
+#: so busy that the model (scheduled below the frames) gets too little of it, and a cheaper
+#: setting would answer sooner. (Between runs the live matte carries the mask: on the animated
+#: talking head of the data, 0.95 IoU with the model's own masks 9 frames after its last run.)
+STARVED_S = 0.5
 #: Idle share of the machine's CPU (all cores) needed to step up.
 IDLE_TO_STEP_UP = 0.15
 
@@ -88,8 +90,8 @@ class Window:
 
     @property
     def starved(self) -> bool:
-        """The model waited for cores: its runs took far longer than the CPU time they used."""
-        return self.model_runs > 0 and self.model_wall_ns > STARVED * max(1, self.model_cpu_ns)
+        """The model's runs took so long (it waited for cores) that its masks come too late."""
+        return self.model_runs > 0 and self.model_wall_ns > STARVED_S * 1e9 * self.model_runs
 
 
 @dataclass
@@ -205,11 +207,14 @@ class LiveController:
         if why:
             self._pressed += 1
             self._calm_since = now
-            if (severe or self._pressed >= 2) and self._level < len(self.levels) - 1:
+            target = self._level + 1
+            if not w.dropped and not w.late:  # only the model is late: fewer runs would not help it
+                target = self._cheaper_model()
+            if (severe or self._pressed >= 2) and target < len(self.levels):
                 if self._last_up is not None and now - self._last_up < 2 * UP_AFTER_S:
                     self._up_after = min(UP_AFTER_MAX_S, 2 * self._up_after)  # that step up was too much
                 self._pressed = 0
-                self._set(self._level + 1, why, now)
+                self._set(target, why, now)
             return
         self._pressed = 0
         if self._level == 0 or now - max(self._calm_since, self._level_since) < self._up_after:
@@ -220,6 +225,16 @@ class LiveController:
         self._last_up = now
         self._set(self._level - 1, "every frame on time" + (f", {idle:.0%} of the CPU idle" if idle is not None else ""),
                   now)
+
+    def _cheaper_model(self) -> int:
+        """The first level below this one whose model is cheaper (another cost level or the
+        fallback), not only capped in rate; past the end when there is none."""
+        here = self.levels[self._level]
+        for i in range(self._level + 1, len(self.levels)):
+            lv = self.levels[i]
+            if lv.cost > here.cost or lv.fallback and not here.fallback:
+                return i
+        return len(self.levels)
 
     def _set(self, index: int, why: str, now: float) -> None:
         with self._lock:

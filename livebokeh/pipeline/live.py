@@ -184,6 +184,9 @@ class LiveScheduler:
         self._swapped = threading.Event()
         #: Model runs so far.
         self.model_runs = 0
+        #: What called each run after a rest: "motion" (the person's edge moved), "change" (the
+        #: picture did), "floor" (the fewest runs a second), "always" (no pacing by the picture).
+        self.asked_by: dict[str, int] = {}
         #: Whether the model's thread got a lower scheduling priority than the others.
         self.model_deprioritised = False
         self._primary = processor.segmenter
@@ -357,19 +360,21 @@ class LiveScheduler:
         run_s = self._clock() - started
         earliest, latest = started + pacing.earliest(run_s), started + pacing.latest()
 
-        def asked() -> bool:
+        def asked() -> str | None:
             if pacing.motion <= 0 or matte is None:
-                return True
-            return matte.motion - moved >= pacing.motion or matte.change - changed >= pacing.change
+                return "always"
+            if matte.motion - moved >= pacing.motion:
+                return "motion"
+            return "change" if matte.change - changed >= pacing.change else None
 
-        if self._clock() >= earliest and asked():
-            return
         self.slot.resting(True)
         try:
             with self._rendered:
                 while not self.run.halt.is_set() and self._swap is None:
                     now = self._clock()
-                    if now >= latest or (now >= earliest and asked()):
+                    why = "floor" if now >= latest else asked() if now >= earliest else None
+                    if why is not None:
+                        self.asked_by[why] = self.asked_by.get(why, 0) + 1
                         return
                     wake = latest if now >= earliest else earliest
                     self._rendered.wait(min(wake - now, TICK))

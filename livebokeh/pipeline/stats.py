@@ -101,6 +101,8 @@ class Report:
     #: Live: the controller's level at the end, and how often it changed.
     level: str = ""
     level_changes: int = 0
+    #: Live: what called the model's runs (the person's edge moved, the picture changed, its floor rate).
+    model_asked_by: dict = field(default_factory=dict)
 
     @property
     def model_rate(self) -> float:
@@ -132,8 +134,9 @@ class Report:
         ]
         if self.live and self.levels:
             spent = ", ".join(f"{name} {sec:.1f} s" for name, sec in self.levels.items() if sec >= 0.05)
-            lines.insert(2, f"model {self.model_rate:.1f} runs a second; live level at the end: {self.level} "
-                            f"({self.level_changes} changes; {spent})")
+            asked = ", ".join(f"{n} by {why}" for why, n in sorted(self.model_asked_by.items()))
+            lines.insert(2, f"model {self.model_rate:.1f} runs a second ({asked or 'none after the first'}); live level "
+                            f"at the end: {self.level} ({self.level_changes} changes; {spent})")
         for s in self.stages:
             lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.cpu_ms:>7.2f} {s.dropped_before:>8}")
         return "\n".join(lines)

@@ -85,9 +85,13 @@ def test_late_frames_and_a_starved_model_are_pressure():
     f.second(late=10)
     assert f.level == 1
     g = Feed()
-    g.second(run_wall_ms=300, run_cpu_ms=40)  # the model's runs wait for cores
-    g.second(run_wall_ms=300, run_cpu_ms=40)
-    assert g.level == 1 and "waits for the CPU" in g.ctl.state().why
+    g.second(run_wall_ms=300, run_cpu_ms=40, runs=3)  # waiting for cores, but its masks are fresh enough
+    g.second(run_wall_ms=300, run_cpu_ms=40, runs=3)
+    assert g.level == 0
+    g.second(run_wall_ms=800, run_cpu_ms=40, runs=1)  # the model's runs wait for cores too long
+    g.second(run_wall_ms=800, run_cpu_ms=40, runs=1)
+    # a cheaper model answers sooner; capping its rate would not: "fewer model runs" is skipped
+    assert g.ctl.level.name == "backbone 256" and "waits for the CPU" in g.ctl.state().why
 
 
 def test_no_step_up_without_idle_cpu_and_a_step_up_taken_back_waits_longer():
