@@ -371,6 +371,8 @@ def check_live(cfg: Config, model: bool = True) -> None:
     if model:  # (given masks need none)
         check_weights(cfg)
         fetch_fallback(cfg)
+    if cfg.render.depth:
+        check_depth_weights(cfg)
 
 
 def fetch_fallback(cfg: Config) -> None:
@@ -413,6 +415,26 @@ def check_weights(cfg: Config) -> None:
                 raise SetupError(f"the {backend} weights {named} ({source}) do not exist; fix the path, or leave "
                                  f"it out and run `livebokeh models download {backend}`")
             return
+    if not models.find(m.name).ok:
+        models.locate(m.name)  # the first use: downloaded before the camera opens
+
+
+def check_depth_weights(cfg: Config) -> None:
+    """With ``[render] depth``, the depth model before a camera opens, as :func:`check_weights`
+    does a backend's: a file ``--depth-weights`` or ``LIVEBOKEH_DEPTH_WEIGHTS`` names must be there
+    (SetupError); missing, it is downloaded now (ModelError offline)."""
+    from livebokeh import models
+    from livebokeh.errors import SetupError
+
+    m = models.manifest("depth")
+    named, source = cfg.render.depth_weights, "--depth-weights, render.depth_weights"
+    if not named and os.environ.get(m.env_var):
+        named, source = os.environ[m.env_var], m.env_var
+    if named:
+        if not Path(named).is_file():
+            raise SetupError(f"the depth weights {named} ({source}) do not exist; fix the path, or leave it out "
+                             "and run `livebokeh models download depth`, or run with --no-depth")
+        return
     if not models.find(m.name).ok:
         models.locate(m.name)  # the first use: downloaded before the camera opens
 
@@ -573,6 +595,7 @@ def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
 
     stack, info, plan = run._stack, run.info, run.plan
     stack.enter_context(opencv_threads(plan))
+    depth = open_depth(cfg, info, stack)  # first: missing weights stop the run before a model loads
     mask_cfg = cfg.mask
     if job.mask:
         segmenter: Any = stack.enter_context(GivenMasks(job.mask))
@@ -593,10 +616,22 @@ def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
         run.source, segmenter, run.sinks, mask_cfg, cfg.render,
         queue_size=cfg.pipeline.queue_size, max_frames=job.max_frames,
         background=background, controls=run.controls, workers=plan.workers,
-        segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing,
+        segment_workers=plan.segment_workers(segmenter.traits), framing=cfg.framing, depth=depth,
         adapt=cfg.live.adapt and not job.mask,
         fallback=(lambda: run._new_segmenter(with_backend(run.settings(), fallback))) if fallback else None,
         fallback_name=fallback,
         **pacing(cfg.segmenter.rate, segmenter.traits),
     )
     stack.callback(run.pipeline.stop)  # stopped before the sinks are closed (finalised)
+
+
+def open_depth(cfg: Config, info: Any, stack: ExitStack) -> Any:
+    """With ``[render] depth`` on, the stream's :class:`~livebokeh.depth.DepthTracker` (its model
+    loaded now, so that missing weights stop the run before it starts, in one line), registered
+    on ``stack`` to be closed; else None."""
+    if not cfg.render.depth:
+        return None
+    from livebokeh.depth import DepthEstimator, DepthOptions, DepthTracker
+
+    estimator = DepthEstimator(DepthOptions(weights=cfg.render.depth_weights))
+    return stack.enter_context(DepthTracker(estimator, live=info.live, fps=float(info.fps or 30)))

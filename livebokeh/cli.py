@@ -25,7 +25,7 @@ log = logging.getLogger("livebokeh")
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|live|soak|framing|ondemand|control   benchmarks
+  livebokeh bench models|quality|render|depth|pipeline|cost|live|soak|framing|ondemand|control   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
   livebokeh ctl status|get|set|snapshot|pause|resume   steer a running livebokeh (its control page too)
@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--effect", dest="render.effect", default=cfg)
     g.add_argument("--blur", dest="render.blur", default=cfg)
     g.add_argument("--fstop", dest="render.fstop", metavar="N", default=cfg)
+    g.add_argument("--focus-distance", dest="render.focus_distance", metavar="METRES", default=cfg)
+    g.add_argument("--depth", dest="render.depth", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--max-blur", dest="render.max_blur", metavar="F", default=cfg)
+    g.add_argument("--depth-weights", dest="render.depth_weights", metavar="FILE", default=cfg)
     g.add_argument("--aperture", dest="render.aperture", metavar="SHAPE", default=cfg)
     g.add_argument("--blades", dest="render.blades", metavar="N", default=cfg)
     g.add_argument("--linear", dest="render.linear", action=argparse.BooleanOptionalAction, default=cfg)
@@ -168,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: What a flag's help adds to its settings key's meaning, for the command line only.
-HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - e f m o q"}
+HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - d [ ] e f m o q"}
 
 
 def _from_schema(action: argparse.Action, hint: str) -> None:

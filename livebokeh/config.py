@@ -132,6 +132,21 @@ class RenderConfig:
     fstop: float = _num(
         0.0, 0.0, 32.0, "f-number-like strength (1.4 strong ... 8 subtle): radius = 0.06 / fstop; 0 = use blur"
     )
+    focus_distance: float = _num(
+        1.0, 0.3, 100.0, "with fstop: metres from the camera to the person, where the lens focuses (a 50 mm "
+        "full-frame lens): nearer blurs the background more, as a real lens does"
+    )
+    depth: bool = _plain(
+        False, "blur grows with the distance from the person's depth, from a depth model beside the matte (what "
+        "is near them, such as the floor at their feet, stays near focus; the far end gets blur or fstop's blur)"
+    )
+    max_blur: float = _num(
+        0.0, 0.0, 0.25, "with depth: largest blur radius, as a fraction of frame height, for what is in front of "
+        "the person (0 = no more than the far end's)"
+    )
+    depth_weights: str = _plain(
+        "", "depth model file (.onnx); empty = LIVEBOKEH_DEPTH_WEIGHTS, the cache or a download"
+    )
     aperture: str = _choice("disc", ("disc", "polygon", "gaussian"), "bokeh shape")
     blades: int = _num(6, 3, 12, "aperture blades for the polygon shape")
     linear: bool = _plain(True, "blur in linear light (lens-like; false = on the encoded pixels)")

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 KEYS = {
     "+": "stronger blur",
     "-": "weaker blur",
+    "d": "blur by depth on or off (when started with --depth)",
+    "[": "focus nearer (with --fstop: a nearer focus blurs the background more)",
+    "]": "focus farther",
     "e": "next effect (blur, replace when a background is set, none)",
     "f": "auto-framing on or off (the frame follows the person with pan and zoom)",
     "m": "show the mask instead of the output",
@@ -103,7 +106,7 @@ class LiveControls:
 
     def __init__(self, render: RenderConfig | None = None, can_replace: bool = False, overlay: bool = False,
                  framing: bool = False, *, settings: Config | None = None, background: Background | None = None,
-                 open_background: Callable[[str], Background] | None = None) -> None:
+                 open_background: Callable[[str], Background] | None = None, can_depth: bool | None = None) -> None:
         if settings is None:
             base = Config()
             settings = dataclasses.replace(
@@ -114,6 +117,8 @@ class LiveControls:
         self.background = background
         self._can_replace = can_replace
         self._open_background = open_background
+        #: the depth model is loaded (the run started with depth on), so depth can be turned on
+        self.can_depth = settings.render.depth if can_depth is None else can_depth
         self.show_mask = False
         self.overlay = settings.preview.overlay
         #: what the framing does now, for the overlay (written by the rendering thread)
@@ -165,10 +170,11 @@ class LiveControls:
     @property
     def rendered(self) -> RenderConfig:
         """The render settings in effect: :attr:`render`, lighter while :attr:`light` is on (no
-        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time)."""
+        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time; and no
+        blur by depth, whose model then rests too)."""
         r = self._cfg.render
         if self.light:
-            return dataclasses.replace(r, linear=False, light_wrap=0.0, highlights=0.0)
+            return dataclasses.replace(r, linear=False, light_wrap=0.0, highlights=0.0, depth=False)
         return r
 
     def effects(self) -> tuple[str, ...]:
@@ -255,6 +261,13 @@ class LiveControls:
                 r = _scaled(r, _STEP)
             elif key in ("-", "_"):
                 r = _scaled(r, 1 / _STEP)
+            elif key == "d":
+                if not self.can_depth:
+                    return "depth: start with --depth to use it"
+                r = dataclasses.replace(r, depth=not r.depth)
+            elif key in ("[", "]"):
+                step = 1 / _STEP if key == "[" else _STEP
+                r = dataclasses.replace(r, focus_distance=min(100.0, max(0.3, r.focus_distance * step)))
             elif key == "e":
                 effects = self.effects()
                 nxt = effects[(effects.index(r.effect) + 1) % len(effects)] if r.effect in effects else effects[0]
@@ -358,5 +371,5 @@ def _scaled(r: RenderConfig, factor: float) -> RenderConfig:
 
 
 def describe(r: RenderConfig) -> str:
-    strength = f"f/{r.fstop:.2g}" if r.fstop > 0 else f"blur {r.blur:.3f}"
-    return f"effect {r.effect}, {strength}, {r.aperture}"
+    strength = f"f/{r.fstop:.2g} at {r.focus_distance:.2g} m" if r.fstop > 0 else f"blur {r.blur:.3f}"
+    return f"effect {r.effect}, {strength}, {r.aperture}{', by depth' if r.depth else ''}"

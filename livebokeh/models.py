@@ -67,6 +67,9 @@ class Manifest:
     variant: str = ""
     #: The command-line option that names another file for it (``--rvm-weights``), if any.
     option: str = ""
+    #: What a user can do without this file, for the end of the offline error (``run with
+    #: --no-depth``); empty: nothing to add.
+    instead: str = ""
 
     def __post_init__(self) -> None:
         if not self.backend:
@@ -311,6 +314,8 @@ def _offline_hint(m: Manifest, what: str) -> str:
     if m.backend in ("rvm", "deeplab"):  # the segmentation backends with a lighter one beside them
         here = find("selfie_general").ok
         hint += f", or use --backend mediapipe ({'its model is here' if here else 'a 0.25 MB download'})"
+    if m.instead:
+        hint += f", or {m.instead}"
     return hint
 
 

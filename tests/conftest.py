@@ -165,6 +165,35 @@ class FakeSegmenter:
         return Mask((image.mean(axis=2) > 150).astype(np.float32))
 
 
+class FakeDepthModel:
+    """Stands in for the depth network: the picture's blue channel is its inverse depth (255 =
+    nearest); each call may scale and shift it (``jitter``), as the real network's output drifts.
+    Thread-safe enough for counting (the count is only read after a run)."""
+
+    def __init__(self, jitter: float = 0.0, seed: int = 0) -> None:
+        self.calls = 0
+        self.closed = 0
+        self.jitter = jitter
+        self.rng = np.random.default_rng(seed)
+
+    def estimate(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        import cv2
+
+        from livebokeh.depth import map_size
+
+        self.calls += 1
+        h, w = image.shape[:2]
+        size = size or map_size(w, h)
+        d = cv2.resize(image[:, :, 0], size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        if self.jitter:
+            d = d * np.float32(1 + self.rng.uniform(-self.jitter, self.jitter)) + np.float32(
+                self.rng.uniform(-self.jitter, self.jitter))
+        return d
+
+    def close(self) -> None:
+        self.closed += 1
+
+
 class ListSink:
     """Collects what it receives."""
 
@@ -240,6 +269,8 @@ def rvm_weights() -> Path:
 
 #: The default backend's weights (RVM), as a user has them after the first download.
 SHARED_RVM = SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"
+#: The depth model of ``--depth`` (TCMonoDepth small).
+SHARED_DEPTH = SHARED / "models" / "tcmonodepth_tcsmallnet_192x320.onnx"
 
 
 #: MediaPipe's selfie models, as a user has them after the first run (or `models download mediapipe`).
@@ -266,7 +297,7 @@ def _isolated_model_cache(tmp_path_factory, monkeypatch, _selfie_model_dir):
     ../shared (tests that run them ask for :func:`selfie_models`), DeepLab's only where a test
     asks for them."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
-    for name in ("DEEPLAB", "SELFIE_GENERAL", "SELFIE_LANDSCAPE"):
+    for name in ("DEEPLAB", "SELFIE_GENERAL", "SELFIE_LANDSCAPE", "DEPTH"):
         monkeypatch.delenv(f"LIVEBOKEH_{name}_WEIGHTS", raising=False)
     if _selfie_model_dir is not None:
         monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(_selfie_model_dir))
@@ -293,6 +324,15 @@ def default_weights() -> Path:
 
 
 @pytest.fixture
+def depth_weights(monkeypatch) -> Path:
+    """The depth model from ../shared/models (never downloaded in tests), also as
+    ``LIVEBOKEH_DEPTH_WEIGHTS`` for runs that load it themselves."""
+    path = _need(SHARED_DEPTH)
+    monkeypatch.setenv("LIVEBOKEH_DEPTH_WEIGHTS", str(path))
+    return path
+
+
+@pytest.fixture
 def no_rvm_weights(monkeypatch) -> None:
     """As on a machine that never downloaded RVM's weights."""
     monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS", raising=False)
@@ -312,7 +352,7 @@ def _logging_as_it_was():
 
 #: Fixtures that bring ../shared data or weights: a test using one is marked ``shared``.
 _SHARED_FIXTURES = frozenset({"data_dir", "clip", "half_body_stills", "deeplab_weights", "rvm_weights",
-                              "default_weights", "selfie_models"})
+                              "default_weights", "selfie_models", "depth_weights"})
 
 
 @pytest.fixture(scope="session")

@@ -557,3 +557,52 @@ def test_settings_flags_take_help_type_and_default_from_the_schema():
             assert action.type is type(info.default), action.dest
     help_text = build_parser().format_help()
     assert "default 0.03" in help_text and "one of: blur, replace, none" in help_text
+
+
+def test_depth_for_a_photo_and_a_clip_offline_with_the_model_given(clip, data_dir, depth_weights, tmp_path):
+    """--depth on a photo (the person as without it, the background otherwise blurred) and on a
+    clip (every frame, the same on every run), the model found through --depth-weights."""
+    photo = data_dir / "portraits" / "p_0865636e.jpg"
+    outs = {}
+    for label, args in (("depth", ["--depth", "--depth-weights", str(depth_weights)]), ("plain", ["--no-depth"])):
+        outs[label] = tmp_path / f"{label}.png"
+        assert main(["--input", str(photo), "--output", str(outs[label]), "--backend", "mediapipe", "--light-wrap", "0",
+                     "--save-mask", str(tmp_path / f"{label}_mask.png"), "-q", *args]) == 0
+    depth, plain = cv2.imread(str(outs["depth"])), cv2.imread(str(outs["plain"]))
+    mask = cv2.imread(str(tmp_path / "depth_mask.png"), cv2.IMREAD_GRAYSCALE)
+    inside = cv2.erode((mask == 255).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    np.testing.assert_array_equal(depth[inside], plain[inside])
+    assert not np.array_equal(depth, plain)
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"clip{i}.mkv"
+        assert main(["--input", str(clip), "--output", str(out), "--depth", "--max-frames", "12", "-q",
+                     "--backend", "mediapipe", "--crf", "0"]) == 0
+        runs.append(np.stack(probe_video(out)["gray"]))
+    assert runs[0].shape[0] == 12
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_depth_live_into_a_virtual_camera(clip, depth_weights, memory_vcam, tmp_path):
+    stats = tmp_path / "s.json"
+    assert main(["--input", str(clip), "--vcam-backend", "memory", "--no-preview", "--max-frames", "20", "-q",
+                 "--depth", "--backend", "mediapipe", "--stats-json", str(stats)]) == 0
+    report = json.loads(stats.read_text())
+    (cam,) = memory_vcam
+    assert cam.closed and len(cam.frames) == report["frames_out"] >= 1
+    assert report["frames_out"] + report["dropped"] == 20
+
+
+def test_depth_without_its_model_or_network_says_what_to_do(clip, tmp_path, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert main(["--depth", "--backend", "mediapipe", "--input", str(clip), "--output", str(tmp_path / "o.mp4")]) == 1
+    line = error_line(capsys.readouterr().err)
+    assert "livebokeh models download depth" in line and "--depth-weights FILE" in line
+    assert "LIVEBOKEH_DEPTH_WEIGHTS" in line and "--no-depth" in line
+    assert list(tmp_path.iterdir()) == []  # nothing half-made is left

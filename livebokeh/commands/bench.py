@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--short", action="store_true", help="a quick run for CI: 300 frames at 100 fps")
     so.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     _subcommand(sub, "render", "renderer: halo, bokeh and replacement colours against the naive ways, ms a frame")
+    de = _subcommand(sub, "depth", "--depth: blur against known depth on a generated room, flicker, cost live and in files")
+    de.add_argument("--depth-weights", dest="render.depth_weights", default=argparse.SUPPRESS, metavar="FILE",
+                    help="depth model file (default: $LIVEBOKEH_DEPTH_WEIGHTS or the cache; never downloaded here)")
+    de.add_argument("--flicker-frames", type=int, default=60, help="frames of each still clip (default 60)")
+    de.add_argument("--paced-frames", type=int, default=300,
+                    help="frames of the paced 30 fps pipeline runs (default 300; 0 with --file-frames 0: no pipeline runs)")
+    de.add_argument("--file-frames", type=int, default=120, help="frames of the file pipeline runs (default 120)")
+    de.add_argument("--repeats", type=int, default=2, help="pipeline runs with and without depth, in turn (default 2)")
+    de.add_argument("--clips", nargs="*", default=None, help="clips of videos/ for the flicker (default: office720p.mp4 d3.mp4 d6.mp4)")
+    de.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     fr = _subcommand(sub, "framing", "auto-framing on clips with known motion: error, jerk, lag, against naive centring")
     fr.add_argument("--seconds", type=_at_least(0.5), default=1.0,
                     help="scales the clips' lengths, at least 0.5 (default 1: 45 s in all)")
@@ -103,7 +113,7 @@ def _at_least(low: float):
 
 def _weights(args: argparse.Namespace) -> dict[str, str]:
     """The weights files given on the command line, as settings overrides."""
-    return {k: v for k, v in vars(args).items() if k.endswith(".weights")}
+    return {k: v for k, v in vars(args).items() if k.endswith((".weights", ".depth_weights"))}
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -149,6 +159,15 @@ def main(argv: list[str]) -> int:
             common.write_json(args.json, report)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
+        elif args.what == "depth":
+            from livebokeh.bench import depth
+
+            clips = depth.CLIPS if args.clips is None else tuple(args.clips)
+            report = depth.run(common.require_data(args.data), cfg, max(2, args.flicker_frames), max(0, args.paced_frames),
+                               max(0, args.file_frames), max(1, args.repeats), clips)
+            common.write_json(args.json, report)
+            print(depth.render(report))
+            return 0
         elif args.what == "framing":
             from livebokeh.bench import framing
 

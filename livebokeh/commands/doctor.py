@@ -161,6 +161,7 @@ def check_model_cache() -> Check:
 def check_models() -> Check:
     """The other backends' models: available offline or not. Nothing is downloaded or deleted."""
     from livebokeh import models
+    from livebokeh.config import BACKENDS
 
     _, default = _default_model()
     parts, fixes = [], []
@@ -174,7 +175,8 @@ def check_models() -> Check:
             parts.append(f"{m.name}: {found.problem}")
             fixes.append(_fix(found.problem))
         else:
-            parts.append(f"{m.name}: not downloaded (optional, for --backend {m.backend}: "
+            use = f"--backend {m.backend}" if m.backend in BACKENDS else f"--{m.backend}"  # the depth model: --depth
+            parts.append(f"{m.name}: not downloaded (optional, for {use}: "
                          f"`livebokeh models download {m.backend}`)")
     return Check("models", not fixes, "; ".join(parts) or "none", "; ".join(dict.fromkeys(fixes)), required=False)
 

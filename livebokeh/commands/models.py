@@ -39,6 +39,7 @@ def _where(found) -> str:
 
 def _list() -> int:
     from livebokeh import models
+    from livebokeh.config import BACKENDS
 
     folder = models.model_dir()
     print(f"model folder: {folder}" if folder else f"model folder: none ({models.MODEL_DIR_VAR} is not set)")
@@ -46,7 +47,8 @@ def _list() -> int:
     default = _default_backend()
     for m in models.manifests().values():
         tag = " (the default backend)" if m.backend == default else ""
-        print(f"{m.name:<17} {m.file}  {m.size / 1e6:.1f} MB  {m.licence}  --backend {m.backend}{tag}")
+        use = f"--backend {m.backend}" if m.backend in BACKENDS else f"--{m.backend}"  # the depth model: --depth
+        print(f"{m.name:<17} {m.file}  {m.size / 1e6:.1f} MB  {m.licence}  {use}{tag}")
         print(f"{'':<17} {_where(models.find(m.name))}")
     return 0
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from livebokeh.closing import Closeable
 from livebokeh.config import FramingConfig, MaskConfig, RenderConfig
@@ -35,6 +36,9 @@ from livebokeh.render import Background
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
 from livebokeh.types import SegmenterTraits
+
+if TYPE_CHECKING:
+    from livebokeh.depth import DepthTracker
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class Pipeline(Closeable):
             when the picture changes (:class:`~livebokeh.pipeline.live.Pacing`). Files ignore it.
         framing: auto-framing settings; it runs while ``controls.framing`` is on (by default
             ``framing.enabled``).
+        depth: depth maps for a blur that grows with distance (``[render] depth``), used while
+            the controls ask for it; not owned (see :class:`~livebokeh.pipeline.processor.FrameProcessor`).
         adapt: live: the controller keeps the camera's frame rate first, stepping the model's
             work down under load and back up when there is room
             (:mod:`livebokeh.pipeline.controller`). Files ignore it.
@@ -100,6 +106,7 @@ class Pipeline(Closeable):
         model_rate: float = 0.0,
         model_duty: float = 1.0,
         framing: FramingConfig | None = None,
+        depth: DepthTracker | None = None,
         adapt: bool = True,
         fallback: Callable[[], SupportsSegment] | None = None,
         fallback_name: str | None = None,
@@ -109,9 +116,10 @@ class Pipeline(Closeable):
         self.info = info = source.info
         framing = framing or FramingConfig()
         self.controls = controls or LiveControls(render_cfg or RenderConfig(), can_replace=background is not None,
-                                                 framing=framing.enabled)
+                                                 framing=framing.enabled, can_depth=depth is not None)
         self.processor = FrameProcessor(segmenter, mask_cfg or MaskConfig(), self.controls, background,
-                                        live=info.live, smoother=smoother, framing=framing, fps=float(info.fps or 30))
+                                        live=info.live, smoother=smoother, framing=framing, fps=float(info.fps or 30),
+                                        depth=depth)
         self.mask_cfg = self.processor.mask_cfg
         self._segmenter = segmenter
         self._run = Run(source, sinks, max_frames, clock_ns)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -24,6 +24,9 @@ from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolv
 from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
+
+if TYPE_CHECKING:
+    from livebokeh.depth import DepthTracker
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,10 @@ class Segmented:
     or at the live matte's tracking size (live: :func:`~livebokeh.mask.tracker.track_gray`);
     ``crop`` the part of the frame the output shows (auto-framing), None for all of it;
     ``cfg`` the mask settings resolved for the model that made the mask (live: a backend swapped
-    in mid-stream brings its own).
+    in mid-stream brings its own); ``depth`` the background's normalised depth
+    (:class:`livebokeh.depth.DepthTracker`) when depth is on; ``depth_raw`` the depth model's own
+    map of the frame, from :meth:`FrameProcessor.segment` to :meth:`FrameProcessor.smooth`, when
+    the model ran on it.
     """
 
     frame: Frame
@@ -53,6 +59,8 @@ class Segmented:
     gray: Any = None
     crop: Crop | None = None
     cfg: MaskConfig | None = None
+    depth: Any = None
+    depth_raw: Any = None
 
 
 class _CausalFraming:
@@ -93,12 +101,18 @@ class FrameProcessor:
         framing: auto-framing settings; it runs while ``controls.framing`` is on (live: the
             operator in :meth:`follow`; files: in :meth:`smooth`, with ``framing.lookahead``).
         fps: the stream's frame rate (the framing's motion is in seconds).
+        depth: the stream's depth maps, used while ``controls.rendered.depth`` is on (the blur
+            grows with distance): the depth model runs in :meth:`segment` (files: every frame;
+            live: when the tracker says it is due); its map is normalised in stream order (files:
+            in :meth:`smooth`; live: in :meth:`segment`) and, live, carried to every frame in
+            :meth:`follow` as the mask is. Not owned: the caller closes it.
     """
 
     def __init__(self, segmenter: SupportsSegment, mask_cfg: MaskConfig, controls: LiveControls,
                  background: Background | None = None, *, live: bool = False,
                  smoother: MaskSmoother | LookaheadSmoother | None = None,
-                 framing: FramingConfig | None = None, fps: float = 30.0) -> None:
+                 framing: FramingConfig | None = None, fps: float = 30.0,
+                 depth: DepthTracker | None = None) -> None:
         if live and isinstance(smoother, LookaheadSmoother):
             raise ValueError("a live stream cannot wait for frames to come: give it a causal MaskSmoother")
         self.segmenter = segmenter
@@ -119,6 +133,10 @@ class FrameProcessor:
         #: live: the mask shown, carried from frame to frame between the model's results
         self.matte = LiveMatte(mc.smoothing, mc.flow) if live else None
         self._shown_cfg = mc  # live: the mask settings of the model whose masks are shown
+        self.depth = depth
+        self._depth_fresh = True  # the tracker holds nothing from before depth was last turned off
+        self._depths: dict[int, Any] = {}  # files with look-ahead: each held frame's depth
+        self._shown_depth = depth.shown() if depth is not None and live else None
         self.framing_cfg = framing or FramingConfig()
         self.fps = fps or 30.0
         self._operator: Operator | None = None  # live, while framing is on
@@ -141,8 +159,16 @@ class FrameProcessor:
         smoothing = self.smoother.lookahead if isinstance(self.smoother, LookaheadSmoother) else 0
         return smoothing + (self._framer.holds if self._framer is not None else 0)
 
+    @property
+    def depth_on(self) -> bool:
+        """The blur follows depth now (a tracker is there, and the settings in effect ask for it:
+        not while the live controller asks for a lighter render)."""
+        r = self.controls.rendered
+        return self.depth is not None and r.depth and r.effect == "blur"
+
     def segment(self, frame: Frame) -> Segmented:
-        """The model's own mask of ``frame``, with the gray picture the flow needs."""
+        """The model's own mask of ``frame``, with the gray picture the flow needs (and, with
+        depth on, the depth model's map when it is due)."""
         mask = self.segmenter.segment_frame(frame)
         gray = None
         if self.live:
@@ -150,7 +176,12 @@ class FrameProcessor:
         elif self._needs_gray:
             h, w = mask.shape
             gray = small_gray(frame.image, (w, h))
-        return Segmented(frame, mask, gray, cfg=self.mask_cfg)
+        depth = depth_raw = None
+        if self.depth is not None:
+            depth_raw = self.depth.estimate(frame) if self.depth_on else None
+            if self.live:  # live, segment is called in stream order (and smooth is not): track here
+                depth, depth_raw = self._track_depth(frame, depth_raw, mask.data), None
+        return Segmented(frame, mask, gray, cfg=self.mask_cfg, depth=depth, depth_raw=depth_raw)
 
     def use_segmenter(self, segmenter: SupportsSegment) -> SupportsSegment:
         """Live: another model from the next :meth:`segment` on (a backend or its size changed
@@ -168,17 +199,36 @@ class FrameProcessor:
         """``raw`` through the smoother (and, for files, the framing): the frames now final, in
         order (none or several with look-ahead, which holds a frame until it has seen the ones
         after it)."""
+        depth = raw.depth if self.live else self._track_depth(raw.frame, raw.depth_raw, raw.mask.data)
         if isinstance(self.smoother, LookaheadSmoother):
-            smoothed = [Segmented(f, m) for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
+            if depth is not None:
+                self._depths[raw.frame.index] = depth
+            smoothed = [Segmented(f, m, depth=self._depths.pop(f.index, None))
+                        for f, m in self.smoother.push(raw.frame, raw.mask, raw.gray)]
         else:
-            smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray)]
+            smoothed = [Segmented(raw.frame, self.smoother.update(raw.mask, raw.gray), raw.gray, depth=depth)]
         return self._framed(smoothed)
+
+    def _track_depth(self, frame: Frame, raw: np.ndarray | None, mask: np.ndarray) -> Any:
+        """In stream order: the normalised depth of ``frame``, from the depth model's ``raw`` map
+        when it ran on it, else moved from the last (None with depth off)."""
+        tracker = self.depth
+        if tracker is None:
+            return None
+        if not self.depth_on:
+            self._depth_fresh = False
+            return None
+        if not self._depth_fresh:  # turned on again: nothing from before may be moved here
+            tracker.reset()
+            self._depth_fresh = True
+        return tracker.update(frame, raw, mask)
 
     def flush(self) -> list[Segmented]:
         """At the end of the stream: the frames :meth:`smooth` still holds, in order."""
         rest = []
         if isinstance(self.smoother, LookaheadSmoother):
-            rest = self._framed([Segmented(f, m) for f, m in self.smoother.flush()])
+            rest = self._framed([Segmented(f, m, depth=self._depths.pop(f.index, None))
+                                 for f, m in self.smoother.flush()])
         if self._framer is not None:
             rest += [dataclasses.replace(s, crop=c) for s, c in self._framer.flush()]
         return rest
@@ -195,6 +245,8 @@ class FrameProcessor:
         """The stream starts again (a frame with ``cut``): forget the smoothing and a recurrent
         model's memory. Call from the thread that calls :meth:`segment` and :meth:`smooth`."""
         self.smoother.reset()
+        if self.depth is not None:
+            self.depth.reset()
         if self.traits.stateful:
             self.segmenter.reset()  # a stateful segmenter declares reset (SegmenterTraits.stateful)
 
@@ -208,6 +260,8 @@ class FrameProcessor:
         framed. Call from the thread that calls :meth:`follow`."""
         if self.matte is not None:
             self.matte.reset(index)
+        if self._shown_depth is not None:
+            self._shown_depth.reset()
         self._operator = None
 
     def follow(self, result: Segmented | None, frame: Frame) -> Segmented:
@@ -222,15 +276,22 @@ class FrameProcessor:
             matte.convert(_levels(self._shown_cfg), _levels(result.cfg), result.mask.shape)
             self._shown_cfg = result.cfg  # another model: what is shown goes on, in its terms
         shape = matte.shape or (result.mask.shape if result is not None else None)
-        data = None
+        data = gray = None
         if shape is not None:
             measured = Measurement(result.mask.data, result.gray, result.frame.index) if result is not None else None
-            data = matte.update(track_gray(frame.image, shape), frame.index, measured)
+            gray = track_gray(frame.image, shape)
+            data = matte.update(gray, frame.index, measured)
         if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
             return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=self._shown_cfg)
         mask = Mask(data)
-        return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg)
+        depth = None
+        if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
+            depth = self._shown_depth.update(gray, frame.index, result.depth, result.gray,
+                                             result.frame.index) if result is not None else None
+        elif self._shown_depth is not None:
+            self._shown_depth.reset()  # turned on again, it waits for a map made after
+        return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg, depth=depth)
 
     def _operate(self, mask: Mask) -> Crop | None:
         """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""
@@ -268,13 +329,14 @@ class FrameProcessor:
         if crop is not None and crop.h < 0.999:
             return self._render_cropped(item, crop)
         frame = item.frame
-        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.cfg)
+        image, alpha = self._composite(frame.image, item.mask.data, frame.index, item.cfg, item.depth)
         return Composite(frame, image, Mask(alpha))
 
-    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int,
-                   cfg: MaskConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _composite(self, image: np.ndarray, mask: np.ndarray, index: int, cfg: MaskConfig | None = None,
+                   depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(picture, alpha at the working size) for ``image`` and its ``mask`` (made by a model
-        whose resolved mask settings are ``cfg``; default: the current model's)."""
+        whose resolved mask settings are ``cfg``; default: the current model's), with its
+        background's normalised ``depth`` (None: one blur for the whole background)."""
         h, w = image.shape[:2]
         alpha = refine_alpha(mask, image, cfg or self.mask_cfg, full_size=False)
         controls = self.controls
@@ -285,7 +347,7 @@ class FrameProcessor:
         background = controls.background
         if render_cfg.effect == "replace" and background is not None:
             plate = background.plate((w, h), index)
-        return render_bokeh(image, alpha, render_cfg, plate), alpha
+        return render_bokeh(image, alpha, render_cfg, plate, depth=depth if render_cfg.depth else None), alpha
 
     def _render_cropped(self, item: Segmented, crop: Crop) -> Composite:
         """The crop rendered on the whole pixels around it and placed sub-pixel exact at the
@@ -301,7 +363,13 @@ class FrameProcessor:
         mask = resample(item.mask.data, (0.0, 0.0, float(frame.width), float(frame.height)),
                         (float(x), float(y), float(bw), float(bh)),
                         (max(2, round(bw * mw / frame.width)), max(2, round(bh * mh / frame.height))))
-        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, item.cfg)
+        depth = item.depth
+        if depth is not None:  # the depth over the box, at its own density
+            dh, dw = depth.shape
+            depth = resample(depth, (0.0, 0.0, float(frame.width), float(frame.height)),
+                             (float(x), float(y), float(bw), float(bh)),
+                             (max(2, round(bw * dw / frame.width)), max(2, round(bh * dh / frame.height))))
+        image, alpha = self._composite(cut(frame.image, box), mask, frame.index, item.cfg, depth)
         ah, aw = alpha.shape[:2]
         shown_alpha = place(alpha, box, rect, (max(2, round(rect[2] * aw / bw)), max(2, round(rect[3] * ah / bh))),
                             cv2.INTER_LINEAR)

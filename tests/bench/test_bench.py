@@ -440,3 +440,33 @@ def test_a_bench_without_its_data_says_where_to_get_it(tmp_path, capsys, what):
     assert main(["bench", what, "--data", str(tmp_path / "none")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"livebokeh: error: no evaluation data ({tmp_path / 'none'} is no folder): pass --data DIR")
+
+
+def test_bench_depth_short(data_dir, depth_weights, tmp_path, capsys):
+    """The scene's targets with the real depth model; the flicker of a short still clip; the cost
+    rows (no pipeline runs)."""
+    settings = tmp_path / "fast.toml"
+    settings.write_text('[segmenter]\nbackend = "mediapipe"\n')
+    out = tmp_path / "d.json"
+    assert main(["bench", "depth", "--data", str(data_dir), "--json", str(out), "--config", str(settings),
+                 "--flicker-frames", "8", "--paced-frames", "0", "--file-frames", "0", "--clips", "d6.mp4"]) == 0
+    report = json.loads(out.read_text())
+    rows = {(r["wall"], r["portrait"], r["depth"]): r for r in report["scene"]}
+    assert len(rows) == 12
+    for (wall, portrait, depth), r in rows.items():
+        if depth == "no depth":
+            assert r["rank_correlation"] is None and r["radius_near"] > 15  # one radius everywhere
+            continue
+        # the target is 0.9 (met by all four with the model, 0.90 to 0.99 here); a margin for
+        # other runtimes' rounding
+        assert r["rank_correlation_binned"] >= (0.95 if depth == "ideal depth" else 0.85), r
+        assert r["detail_ratio"] >= 2 and r["radius_near"] < 3 < 15 < r["radius_wall"], r
+        if depth == "model depth":
+            assert abs(r["person_vs_no_depth"]) <= 0.02, r
+    assert [(f["clip"], f["mode"]) for f in report["flicker"]] == [
+        ("room + noise", "files"), ("room + noise", "live"), ("d6.mp4", "files"), ("d6.mp4", "live")]
+    assert all(f["mean"] < 0.02 for f in report["flicker"]), report["flicker"]
+    assert [c["scene"] for c in report["cost"]] == ["room", "webcam (office720p)"]
+    for cost in report["cost"]:
+        assert cost["plate_ms_gather"] > cost["plate_ms_levels"] > 0 and cost["model_ms"] > 0 and cost["live_cores"] > 0
+    assert "pipeline" not in report and "rank corr." in capsys.readouterr().out
