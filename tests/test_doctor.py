@@ -65,3 +65,11 @@ def test_the_release_file_is_named_as_such(rvm_weights, capsys):
     assert main(["doctor", "--no-devices"]) == 0
     line = _default_line(capsys.readouterr().out)
     assert line.startswith("[ok  ]") and str(rvm_weights) in line and "the release file" in line
+
+
+def test_valid_default_weights_named_by_the_variable_load(default_weights, monkeypatch, capsys):
+    """The load check builds the backend as a run does (a broken check would fail every file)."""
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(default_weights))
+    main(["doctor", "--no-devices"])
+    line = _default_line(capsys.readouterr().out)
+    assert line.startswith("[ok") and "does not load" not in line

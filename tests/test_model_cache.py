@@ -401,7 +401,7 @@ def test_the_service_install_check_knows_mediapipe_needs_its_model(no_model_dir,
 
 
 def test_a_live_runs_fallback_model_is_fetched_before_the_camera_opens(no_model_dir, server, caplog):
-    from livebokeh.cli import fetch_fallback
+    from livebokeh.app import fetch_fallback
     from livebokeh.config import Config, load_config
 
     fetch_fallback(Config())  # RVM, falling back to MediaPipe's general model under load
@@ -412,7 +412,7 @@ def test_a_live_runs_fallback_model_is_fetched_before_the_camera_opens(no_model_
 
 
 def test_a_live_run_goes_on_without_its_fallback_offline(no_model_dir, offline, caplog):
-    from livebokeh.cli import fetch_fallback
+    from livebokeh.app import fetch_fallback
     from livebokeh.config import Config
 
     with caplog.at_level("WARNING", logger="livebokeh"):

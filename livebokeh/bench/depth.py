@@ -41,7 +41,7 @@ import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames
 from livebokeh.bench.depth_scene import TURNED, WALL, Scene, room, scene
-from livebokeh.config import Config, MaskConfig, RenderConfig, SegmenterConfig
+from livebokeh.config import Config, MaskConfig, RenderConfig
 from livebokeh.controls import LiveControls
 from livebokeh.depth import LIVE_RATE, DepthEstimator, DepthOptions, DepthTracker
 from livebokeh.pipeline.processor import FrameProcessor, Segmented
@@ -339,7 +339,7 @@ def flicker(data: Path, estimator: DepthEstimator, cfg: Config, frames: int,
         h, w = images[0].shape[:2]
         for mode, path in (("files", as_files), ("live", as_live)):
             live = mode == "live"
-            opts = SegmenterOptions.from_config(cfg.segmenter, (w, h), still=False, live=live)
+            opts = SegmenterOptions.from_config(cfg, (w, h), still=False, live=live)
             with create_segmenter(cfg.segmenter.backend, opts) as seg:
                 mask_cfg = resolve_auto(cfg.mask, seg.traits)
                 proc = processor(seg, render, DepthTracker(estimator, live=live), live=live, mask_cfg=mask_cfg)
@@ -388,7 +388,7 @@ def _cpu_ms(fn: Callable[[], object], runs: int) -> float:
     return float(np.median(times)) / 1e6
 
 
-def webcam_frames(data: Path, sc: SegmenterConfig, frames: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+def webcam_frames(data: Path, settings: Config, frames: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
     """The first frames of ``videos/office720p.mp4`` (a webcam's view: a person at a desk, a room
     behind) and the settings' segmenter's masks of them; None without the clip."""
     from livebokeh.segment import SegmenterOptions, create_segmenter
@@ -398,18 +398,19 @@ def webcam_frames(data: Path, sc: SegmenterConfig, frames: int = 4) -> tuple[lis
         return None
     images = video_frames(clip, frames)
     h, w = images[0].shape[:2]
-    with create_segmenter(sc.backend, SegmenterOptions.from_config(sc, (w, h), still=False, live=False)) as seg:
+    options = SegmenterOptions.from_config(settings, (w, h), still=False, live=False)
+    with create_segmenter(settings.segmenter.backend, options) as seg:
         return images, [seg.segment(im).data for im in images]
 
 
-def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, sc: SegmenterConfig | None = None,
+def component_cost(data: Path, estimator: DepthEstimator, cfg: RenderConfig, settings: Config | None = None,
                    runs: int = 30) -> list[dict]:
     """CPU ms of each part at 1280x720, with and without depth measured in turn, and the live
     cost at 30 fps they add up to: on the generated room (half the picture a floor near the
     person's depth, which keeps its own pixels: the most the composite blends) and on a webcam's
     view (``office720p``)."""
     rows = [{"scene": "room", **_component_cost(*noisy_room(data / "portraits", 4), estimator, cfg, runs)}]
-    webcam = webcam_frames(data, sc or SegmenterConfig())
+    webcam = webcam_frames(data, settings or Config())
     if webcam is not None:
         rows.append({"scene": "webcam (office720p)", **_component_cost(*webcam, estimator, cfg, runs)})
     return rows
@@ -511,7 +512,7 @@ def run(data: Path, cfg: Config | None = None, flicker_frames: int = 60, paced_f
     with DepthEstimator(options) as estimator:
         report["scene"] = blur_vs_depth(data / "portraits", estimator, cfg.render)
         report["flicker"] = flicker(data, estimator, cfg, flicker_frames, clips)
-        report["cost"] = component_cost(data, estimator, cfg.render, cfg.segmenter)
+        report["cost"] = component_cost(data, estimator, cfg.render, cfg)
     if paced_frames > 0 or file_frames > 0:
         report["pipeline"] = pipeline_cost(data, cfg, paced_frames, file_frames, repeats)
     return report

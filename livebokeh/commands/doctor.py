@@ -183,12 +183,12 @@ def check_models() -> Check:
 
 def _loads(backend: str) -> str:
     """Build the default backend as a run would ("" when it loads, else the one-line reason)."""
-    from livebokeh.config import Config
+    from livebokeh.config import Config, with_backend
     from livebokeh.errors import LivebokehError, one_line
     from livebokeh.segment import SegmenterOptions, create_segmenter
 
     try:
-        with create_segmenter(backend, SegmenterOptions.from_config(Config().segmenter, backend=backend)):
+        with create_segmenter(backend, SegmenterOptions.from_config(with_backend(Config(), backend))):
             return ""
     except LivebokehError as err:
         return one_line(err)
