@@ -104,6 +104,7 @@ class Run(Closeable):
         self.plan = plan_threads(cfg.segmenter.threads)
         self.report: Any = None
         self.stop_requested = False
+        self.aborted = False
         self.started_at = time.time()
         self._cpu_mark = (time.monotonic(), time.process_time())
         self._cpu_cores = 0.0
@@ -137,27 +138,31 @@ class Run(Closeable):
 
     def finish(self) -> None:
         """The whole input went through: the outputs are finalised under their own names when
-        closed (a run stopped by :meth:`request_stop` keeps them as partial files)."""
+        closed (a file's run stopped by :meth:`request_stop` keeps them as partial files)."""
         for sink in self.sinks:
             sink.mark_complete()
 
     def run(self, poll: Callable[[], bool] | None = None) -> Any:
-        """:meth:`start`, :meth:`wait`, then :meth:`finish` unless a stop was requested; the report."""
+        """:meth:`start`, :meth:`wait`, then :meth:`finish` unless a file's run was stopped before
+        its end (a live stream ends when it is stopped: its recording is whole), or the run was
+        aborted; the report."""
         self.start()
         report = self.wait(poll)
-        if not self.stop_requested:
+        if not self.stop_requested or (self.info.live and not self.aborted):
             self.finish()
         return report
 
     def request_stop(self) -> None:
-        """Stop reading; the frames read are still written, the outputs kept as partial files
-        (Ctrl-C, SIGTERM)."""
+        """Stop reading; the frames read are still written (Ctrl-C, SIGTERM). A file's outputs
+        are kept as partial files (the input was not read to its end); a live run's recordings
+        end there, whole."""
         self.stop_requested = True
         self.pipeline.request_stop()
 
     def abort(self) -> None:
-        """Stop every thread now (a second Ctrl-C; safe in a signal handler)."""
-        self.stop_requested = True
+        """Stop every thread now, keeping what was written as partial files (a second Ctrl-C;
+        safe in a signal handler)."""
+        self.stop_requested = self.aborted = True
         self.pipeline.abort()
 
     def _release(self) -> None:
@@ -361,6 +366,10 @@ def check_live(cfg: Config, model: bool = True) -> None:
     from livebokeh.sinks.virtualcam import check_available
     from livebokeh.sources.ondemand import check_supported
 
+    from livebokeh.sources import check_camera_device, is_clip
+
+    if not is_clip(cfg.camera.device):
+        check_camera_device(cfg.camera.device)  # a file named that is not there: said first
     vc = cfg.virtual_camera
     if vc.on_demand:
         check_supported()
@@ -527,7 +536,8 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
     outputs = open_outputs(cfg, info, stack, job, controls=controls, status=run.status_line)
     run.sinks, run.virtual_camera = outputs.sinks + list(extra), outputs.virtual_camera
     if not run.sinks:
-        raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
+        raise ConfigError("nothing to do: every output is off; give --output, --save-mask or --alpha-output, or enable "
+                          "the virtual camera or the preview (--stats-json reports on a run; it is no output)")
     watch = getattr(source, "watch", None)
     if watch is not None and run.virtual_camera is not None:
         watch(run.virtual_camera.device)  # on demand: the app reading it turns the camera on

@@ -374,6 +374,10 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
     for out in outputs:  # a killed run's files first: kept whether or not this run may go on
         recover_stale(out)
     read: list[str | Path] = [job.input for job in jobs if job.input]
+    from livebokeh.sources import is_clip
+
+    if any(job.input is None for job in jobs) and is_clip(cfg.camera.device):
+        read.append(cfg.camera.device)  # a video played as the camera is an input too
     if args.mask:  # its files are inputs (Output.of refuses a bad pattern)
         mask = Output.of("--mask", args.mask)
         read += mask.existing() if mask.pattern else [mask.path]

@@ -170,7 +170,7 @@ class LiveControls:
     @property
     def rendered(self) -> RenderConfig:
         """The render settings in effect: :attr:`render`, lighter while :attr:`light` is on (no
-        linear light, light wrap or highlight boost: a fifth of the renderer's CPU time; and no
+        linear light, light wrap or highlight boost: about 3 ms of the renderer's 13 a 720p frame; and no
         blur by depth, whose model then rests too)."""
         r = self._cfg.render
         if self.light:

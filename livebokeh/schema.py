@@ -46,7 +46,7 @@ def describe(f: dataclasses.Field) -> str:
         lo, hi = md["range"]
         return f"{'0 or ' if md.get('auto') else ''}a number from {lo:g} to {hi:g}"
     if "choices" in md:
-        return "one of: " + ", ".join(choices_of(f))
+        return "one of: " + ", ".join(c if c else '""' for c in choices_of(f))
     return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
 
 

@@ -738,3 +738,47 @@ def test_a_signal_after_the_run_ended_does_not_kill_the_command():
         assert signals.received == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.slow
+def test_a_live_recording_stopped_by_ctrl_c_is_whole_under_its_name(tmp_path, selfie_models):
+    """Live, Ctrl-C is how a recording ends (a camera has no end of its own): the first one
+    finalises it under the name asked for, with every frame that went out."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from tests.conftest import REPO
+    from tests.sources.test_clip import numbered_clip
+
+    clip = numbered_clip(tmp_path / "c.mkv", frames=20, fps=20, size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    reached, out = tmp_path / "reached", tmp_path / "rec.mkv"
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from livebokeh.sinks.video import VideoWriter
+        from livebokeh.cli import main
+        real = VideoWriter.write
+        def write(self, *a, **k):
+            real(self, *a, **k)
+            if self.frames == 10:
+                Path({str(reached)!r}).write_text("10")
+        VideoWriter.write = write
+        raise SystemExit(main(["--camera", {str(clip)!r}, "--loop", "--backend", "mediapipe", "--output", {str(out)!r},
+                               "--no-virtual-camera", "--no-preview", "-q"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        deadline = time.monotonic() + 300  # only catches a hang
+        while not reached.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.is_file() and not list(tmp_path.glob("rec.partial*"))
+    assert probe_video(out)["frames"] >= 10

@@ -160,12 +160,12 @@ def table(rows: list[dict], columns: Sequence[tuple[str, str, str]]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def write_json(path: str | Path | None, payload: dict) -> None:
-    """A bench report as JSON (``--json``), when a path is given."""
+def write_json(path: str | Path | None, payload: dict, overwrite: bool = False) -> None:
+    """A bench report as JSON (``--json``), when a path is given; an existing file only with ``overwrite``."""
     if path:
         from livebokeh.sinks.files import write_json as write_whole
 
-        write_whole(Path(path), payload, overwrite=True)  # the report --json names, as the bench asked
+        write_whole(Path(path), payload, overwrite)
 
 
 

@@ -140,12 +140,14 @@ def busy_processes(n: int) -> Iterator[None]:
                 p.terminate()
 
 
-def _live(cfg: Config, clip: Path, seconds: float, fps: float) -> tuple[dict, dict[int, np.ndarray]]:
+def _live(cfg: Config, clip: Path, seconds: float, fps: float | None) -> tuple[dict, dict[int, np.ndarray]]:
+    """One case: ``clip`` played as a camera at ``fps`` (None: its own rate) for ``seconds``."""
     from livebokeh.app import Job, open_run
 
     recorder = MaskRecorder()
     source = ClipCamera(clip, loop=True, fps=fps)
-    with open_run(null_outputs(cfg), Job(max_frames=round(seconds * fps)), source=source,
+    rate = fps or float(source.open().fps)
+    with open_run(null_outputs(cfg), Job(max_frames=round(seconds * rate)), source=source,
                   sinks=[CameraStandIn(), recorder]) as live:
         report = live.run()
     p = live.pipeline
@@ -260,7 +262,7 @@ def _references(clip: Path, frames: list[np.ndarray], known: dict[str, list[np.n
 
 
 def run(clips: Sequence[Path], cfg: Config, backends: Sequence[str], loads: Sequence[int] = (0, 1),
-        adapt: Sequence[bool] = (True, False), seconds: float = 20.0, fps: float = 30.0,
+        adapt: Sequence[bool] = (True, False), seconds: float = 20.0, fps: float | None = 30.0,
         references: dict[str, list[np.ndarray]] | None = None) -> dict:
     """Every case (clip x backend x controller on/off x load), measured in turn; ``references``
     gives clips' reference masks by path (a green-screen clip's are its chroma key)."""
@@ -322,5 +324,6 @@ def _row(c: dict) -> dict:
 
 def render(report: dict) -> str:
     rows = [_row(c) for c in report["cases"]]
-    return (f"{table(rows, COLUMNS)}\n\n{report['seconds']:g} s a case at {report['fps']:g} fps; "
+    at = f"{report['fps']:g} fps" if report["fps"] else "each clip's own rate"
+    return (f"{table(rows, COLUMNS)}\n\n{report['seconds']:g} s a case at {at}; "
             f"dropped in per cent of the frames captured; {report['machine']}")

@@ -20,6 +20,7 @@ def _subcommand(sub, name: str, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help)
     p.add_argument("--data", help="evaluation data folder (default: $LIVEBOKEH_DATA or ../shared/data)")
     p.add_argument("--json", help="also write the results as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file (default: refuse)")
     p.add_argument("--deeplab-weights", dest="deeplab.weights", default=argparse.SUPPRESS, metavar="FILE",
                    help="DeepLab weights file (default: $LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download)")
     p.add_argument("--rvm-weights", dest="rvm.weights", default=argparse.SUPPRESS, metavar="FILE",
@@ -76,12 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a clip to play as a camera (again for more; default: the data's office720p.mp4 and "
                          "d0_greenscreen.mp4)")
     lv.add_argument("--backends", nargs="+", help="backends (default: the settings' backend)")
-    lv.add_argument("--load", type=int, nargs="+", default=[0, 1], metavar="N",
+    lv.add_argument("--load", type=_count, nargs="+", default=[0, 1], metavar="N",
                     help="busy processes beside it, one case each (default: 0 1)")
     lv.add_argument("--controller", choices=("on", "off", "both"), default="both",
                     help="the live controller on, off or both side by side (default both)")
     lv.add_argument("--seconds", type=_at_least(2.0), default=20.0, help="seconds a case (default 20)")
-    lv.add_argument("--fps", type=_at_least(1.0), default=30.0, help="the camera's rate (default 30)")
+    lv.add_argument("--fps", type=_rate, default=30.0,
+                    help="the camera's rate: each clip played at it (default 30, a 720p30 camera); 0: each clip's own")
     lv.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     od = _subcommand(sub, "ondemand", "--on-demand: CPU while nobody reads the virtual camera, wake-up and release times")
     od.add_argument("--idle", type=_at_least(1.0), default=60.0, help="seconds idle with no reader (default 60)")
@@ -94,6 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--swaps", type=int, default=4, help="backend swaps (default 4; where the pipeline can swap)")
     ct.add_argument("--config", "-c", metavar="FILE|PRESET", help="settings to run with (default: the defaults)")
     return p
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text}")
+    return int(text)
+
+
+def _rate(text: str) -> float:
+    """An argparse type: frames a second, 0 (the clip's own) or at least 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value == 0 or 1 <= value <= 240):
+        raise argparse.ArgumentTypeError(f"must be 0 (each clip's own rate) or from 1 to 240, got {text}")
+    return value
 
 
 def _at_least(low: float):
@@ -131,6 +151,8 @@ def main(argv: list[str]) -> int:
     from livebokeh.bench import common
 
     try:
+        if args.json and Path(args.json).exists() and not args.overwrite:  # told before minutes of measuring
+            raise ConfigError(f"--json {args.json} exists; pass --overwrite to replace it, or choose another name")
         cfg = _config(args)
         if args.what == "models":
             from livebokeh.bench import models as bench
@@ -147,7 +169,7 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import pipeline as cost
 
             report = cost.cost(common.require_data(args.data), args.config, args.frames, args.repeats, _weights(args))
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(cost.render_cost(report))
             return 0
         elif args.what == "soak":
@@ -156,7 +178,7 @@ def main(argv: list[str]) -> int:
             data = common.require_data(args.data)
             frames, fps = (300, 100.0) if args.short else (args.frames, args.fps)
             report = soak.soak(data, frames, fps, cfg)
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(soak.render_soak(report))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
         elif args.what == "depth":
@@ -165,51 +187,60 @@ def main(argv: list[str]) -> int:
             clips = depth.CLIPS if args.clips is None else tuple(args.clips)
             report = depth.run(common.require_data(args.data), cfg, max(2, args.flicker_frames), max(0, args.paced_frames),
                                max(0, args.file_frames), max(1, args.repeats), clips)
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(depth.render(report))
             return 0
         elif args.what == "framing":
             from livebokeh.bench import framing
 
             report = framing.run(common.require_data(args.data), cfg, args.seconds)
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(framing.render(report))
             return 0
         elif args.what == "live":
             from livebokeh.bench import live
 
+            from livebokeh.config import BACKENDS
+            from livebokeh.sources import is_still_input
+
             adapt = {"on": (True,), "off": (False,), "both": (True, False)}[args.controller]
+            backends = args.backends or [cfg.segmenter.backend]
+            unknown = [b for b in backends if b not in BACKENDS]
+            if unknown:  # told before minutes of work
+                raise ConfigError(f"--backends {' '.join(unknown)}: no such backend; backends: {', '.join(BACKENDS)}")
             with common.scratch_dir() as scratch:
                 references: dict = {}
                 if args.clip:
                     clips = [Path(c) for c in args.clip]
+                    stills = [str(c) for c in clips if c.is_file() and is_still_input(c)]
+                    if stills:
+                        raise ConfigError(f"--clip {', '.join(stills)}: a still picture, not a clip; give videos")
                 else:
                     data = common.require_data(args.data)
                     clips = [data / "videos" / name for name in live.DEFAULT_CLIPS]
-                    made = live.moving_camera_clip(data, scratch, args.fps)
+                    made = live.moving_camera_clip(data, scratch, args.fps or 30.0)
                     if made is not None:
                         clips.append(made[0])
                         references[str(made[0])] = made[1]
                 missing = [str(c) for c in clips if not c.is_file()]
                 if missing:
                     raise ConfigError(f"no clip {', '.join(missing)}; pass --clip FILE or --data DIR")
-                report = live.run(clips, cfg, args.backends or [cfg.segmenter.backend], args.load, adapt,
-                                  args.seconds, args.fps, references)
-            common.write_json(args.json, report)
+                report = live.run(clips, cfg, backends, args.load, adapt, args.seconds, args.fps or None, references)
+            common.write_json(args.json, report, args.overwrite)
             print(live.render(report))
             return 0
         elif args.what == "ondemand":
             from livebokeh.bench import ondemand
 
             report = ondemand.run(cfg, args.idle, args.active)
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(ondemand.render(report))
             return 0
         elif args.what == "control":
             from livebokeh.bench import control
 
             report = control.run(cfg, args.changes, args.seconds, args.swaps)
-            common.write_json(args.json, report)
+            common.write_json(args.json, report, args.overwrite)
             print(control.render(report))
             return 0
         elif args.what == "quality":
@@ -221,7 +252,7 @@ def main(argv: list[str]) -> int:
             from livebokeh.bench import render as bench
 
             report = bench.run(Path(args.data) if args.data else common.default_data_dir(), settings=cfg)
-        common.write_json(args.json, report)
+        common.write_json(args.json, report, args.overwrite)
         print(bench.render(report))
     except LivebokehError as err:
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)

@@ -87,6 +87,7 @@ class Window:
     model_runs: int = 0
     model_wall_ns: int = 0
     model_cpu_ns: int = 0
+    seconds: float = 0.0
 
     @property
     def starved(self) -> bool:
@@ -189,6 +190,7 @@ class LiveController:
         d0, r0, wall0, cpu0 = self._seen
         w.dropped, w.model_runs = dropped - d0, model_runs - r0
         w.model_wall_ns, w.model_cpu_ns = model_wall_ns - wall0, model_cpu_ns - cpu0
+        w.seconds = now - self._window_start
         self._seen = (dropped, model_runs, model_wall_ns, model_cpu_ns)
         self._window, self._window_start = Window(), now
         if self.enabled:
@@ -199,9 +201,9 @@ class LiveController:
         severe = captured > 0 and w.dropped >= DROP_SHARE * captured
         why = ""
         if w.dropped:
-            why = f"{w.dropped} of {captured} frames dropped in the last second"
+            why = f"{w.dropped} of {captured} frames dropped in the last {w.seconds:.1f} s"
         elif w.late > LATE_SHARE * w.frames:
-            why = f"{w.late} of {w.frames} frames late in the last second"
+            why = f"{w.late} of {w.frames} frames late in the last {w.seconds:.1f} s"
         elif w.starved:
             why = "the model waits for the CPU (the machine is busy)"
         if why:

@@ -75,8 +75,10 @@ class Pacing:
         return max(1.0 / self.max_rate if self.max_rate > 0 else 0.0, run_s / self.duty)
 
     def latest(self) -> float:
-        """Seconds from a run's start after which the next starts, whatever the picture."""
-        return 1.0 / self.min_rate if self.min_rate > 0 else float("inf")
+        """Seconds from a run's start after which the next starts, whatever the picture (never
+        before the ceiling allows: a ``max_rate`` below ``min_rate`` wins)."""
+        floor = 1.0 / self.min_rate if self.min_rate > 0 else float("inf")
+        return max(floor, 1.0 / self.max_rate) if self.max_rate > 0 else floor
 
 
 class MaskSlot:

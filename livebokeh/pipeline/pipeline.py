@@ -299,4 +299,5 @@ class Pipeline(Closeable):
         if state is None or not isinstance(self._scheduler, LiveScheduler):
             return {"model_runs": inferred}
         return {"model_runs": self._scheduler.model_runs, "levels": state.seconds, "level": state.name,
-                "level_changes": state.changes, "model_asked_by": dict(self._scheduler.asked_by)}
+                "level_changes": state.changes, "level_why": state.why, "model_asked_by": dict(self._scheduler.asked_by),
+                "sink_dropped": {s.name: s.dropped for s in self._run.sinks if isinstance(getattr(s, "dropped", None), int)}}

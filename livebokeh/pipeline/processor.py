@@ -20,7 +20,8 @@ from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import covering_box, cut, place, resample, shown_rect
-from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, remap, resolve_auto, small_gray, upsample
+from livebokeh.mask.smoother import uncertainty
 from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
 from livebokeh.types import Composite, Frame, Mask, SegmenterTraits
@@ -273,17 +274,28 @@ class FrameProcessor:
         if matte is None:
             raise RuntimeError("follow is for a live stream")
         if result is not None and result.cfg is not None and result.cfg != self._shown_cfg:
-            matte.convert(_levels(self._shown_cfg), _levels(result.cfg), result.mask.shape)
-            self._shown_cfg = result.cfg  # another model: what is shown goes on, in its terms
+            self._shown_cfg = result.cfg  # another model (a swap, the controller's fallback)
+            if matte.shape is not None and matte.shape != result.mask.shape:
+                matte.convert((0.0, 1.0), (0.0, 1.0), result.mask.shape)  # what is shown goes on, at its size
         shape = matte.shape or (result.mask.shape if result is not None else None)
+        # the live matte holds alphas (each model's output stretched as its mask settings say), so
+        # that another model's masks blend into what is shown as alphas, not in its own terms
+        cfg = dataclasses.replace(self._shown_cfg, low=0.0, high=1.0)
         data = gray = None
         if shape is not None:
-            measured = Measurement(result.mask.data, result.gray, result.frame.index) if result is not None else None
+            measured = None
+            if result is not None:
+                low, high = _levels(result.cfg or self._shown_cfg)
+                own = result.mask.data
+                if (low, high) == (0.0, 1.0):
+                    measured = Measurement(own, result.gray, result.frame.index)
+                else:  # the history weighed by how unsure the model itself was, not its stretched alpha
+                    measured = Measurement(remap(own, low, high), result.gray, result.frame.index, uncertainty(own))
             gray = track_gray(frame.image, shape)
             data = matte.update(gray, frame.index, measured)
         if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
-            return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=self._shown_cfg)
+            return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=cfg)
         mask = Mask(data)
         depth = None
         if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
@@ -291,7 +303,7 @@ class FrameProcessor:
                                              result.frame.index) if result is not None else None
         elif self._shown_depth is not None:
             self._shown_depth.reset()  # turned on again, it waits for a map made after
-        return Segmented(frame, mask, crop=self._operate(mask), cfg=self._shown_cfg, depth=depth)
+        return Segmented(frame, mask, crop=self._operate(mask), cfg=cfg, depth=depth)
 
     def _operate(self, mask: Mask) -> Crop | None:
         """Live framing: the operator's crop for this mask while ``controls.framing`` is on."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -10,9 +11,11 @@ import numpy as np
 from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, claim_pattern, numbered, write_bytes
+from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, write_bytes
 from livebokeh.sources.base import IMAGE_SUFFIXES
 from livebokeh.types import Composite
+
+log = logging.getLogger(__name__)
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
@@ -54,6 +57,12 @@ class ImageSequence(Closeable):
         check_image_path(str(path) % 0)
         self.overwrite = overwrite
         self._claim = claim_pattern(flag, self.path)
+        if overwrite:  # the pattern's files are this run's: none of an earlier run stays among them
+            stale = Output.of(flag, self.path).existing()
+            for old in stale:
+                old.unlink(missing_ok=True)
+            if stale:
+                log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)", flag, len(stale))
 
     def name(self, index: int) -> Path:
         """The file of the frame of 0-based ``index``."""

@@ -39,11 +39,29 @@ def is_clip(device: str) -> bool:
     return not device.strip().isdigit() and p.is_file() and not str(p).startswith("/dev/")
 
 
+def check_camera_device(device: str) -> None:
+    """A ``--camera`` that names a file (a path with a file ending, or a folder) that is not a
+    video there: one line saying so (not "the camera could not be opened")."""
+    from livebokeh.errors import SourceError
+
+    text = device.strip()
+    if text.isdigit() or "://" in text or text.startswith("/dev/"):
+        return  # an index, a stream address or a device
+    p = Path(text)
+    if p.is_dir():
+        raise SourceError(f"--camera {device} is a folder; give a camera index (0, 1, ...), a device such as "
+                          "/dev/video2, or a video file to play as a camera")
+    if p.suffix and not p.exists():
+        raise SourceError(f"--camera {device}: no such file; give a camera index (0, 1, ...), a device such as "
+                          "/dev/video2, or a video file to play as a camera")
+
+
 def camera_source(c: CameraConfig) -> Source:
     """The live source the ``[camera]`` settings name (unopened): a webcam that is reopened when
     it is lost (:class:`Reconnecting`), or a video file played as a camera (:class:`ClipCamera`)."""
     if is_clip(c.device):
         return SOURCES.get("clip")(c.device, loop=c.loop)
+    check_camera_device(c.device)
     return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc), watchdog_s=c.watchdog)
 
 

@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from livebokeh.sources.animation import AnimationSource, is_animation
+from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.video import VideoFileSource
 from livebokeh.types import Frame, StreamInfo
@@ -34,8 +35,10 @@ class ClipCamera(Source):
 
     Args:
         path: any video the file input reads, or an animated PNG or WebP.
-        loop: start again at the end (each repeat starts a new stream for the smoothing:
-            :attr:`Frame.cut`); without it the stream ends with the file.
+        loop: start again at the end, as a camera whose picture jumps: no new stream begins (a
+            cut would show the picture all background until the model's next mask; the live
+            matte and RVM's memory see the jump by themselves); without it the stream ends with
+            the file.
         fps: play at this rate, one frame every ``1 / fps`` seconds, instead of the file's own
             timing (benchmarks: a 25 fps clip as a 30 fps camera).
         clock_ns, sleep: monotonic clock and sleep (injectable for tests).
@@ -56,11 +59,11 @@ class ClipCamera(Source):
         self._period = 1 / 30
         self._last_t = 0.0  # time of the last frame decoded in this repeat
         self._in_repeat = 0  # frames decoded in this repeat
-        self._repeat_start = False
         #: Frames passed over because the next one was already due (a camera would have replaced them).
         self.skipped = 0
         #: Frames delivered.
         self.delivered = 0
+        self._warned = False
 
     def _open(self) -> StreamInfo:
         inner: Source = AnimationSource(self.path) if is_animation(self.path) else VideoFileSource(self.path)
@@ -71,7 +74,6 @@ class ClipCamera(Source):
         self._period = 1.0 / float(info.fps) if info.fps else 1 / 30
         self._offset, self._base, self._last_t, self._in_repeat = 0.0, 0, 0.0, 0
         self._first_t: float | None = None  # the first picture's time in the file
-        self._repeat_start = False
         self._wake.clear()
         self._t0 = None  # the clip starts playing at the first read (not while a model loads)
         log.info("playing %s as a camera%s", self.path.name, ", looped" if self.loop else "")
@@ -79,8 +81,17 @@ class ClipCamera(Source):
                                    frame_count=None if self.loop else info.frame_count)
 
     def _next_decoded(self) -> Frame | None:
-        """The next frame of the file (a new repeat when looping), or None at its end."""
-        frame = self._inner.read() if self._inner is not None else None
+        """The next frame of the file (a new repeat when looping), or None at its end. Looping,
+        a file that ends early (truncated, damaged at the end) starts again where it stops."""
+        try:
+            frame = self._inner.read() if self._inner is not None else None
+        except SourceError as err:
+            if not (self.loop and self._in_repeat):
+                raise
+            if not self._warned:
+                log.warning("%s ends early (%s); playing it again from there", self.path.name, err)
+                self._warned = True
+            frame = None
         if frame is None and self.loop and self._inner is not None:
             span = self._last_t + self._period
             count = self._base + self._in_repeat
@@ -89,7 +100,6 @@ class ClipCamera(Source):
             self._offset += span
             self._base = count
             self._last_t, self._in_repeat = 0.0, 0
-            self._repeat_start = True
             frame = self._inner.read()
         return frame
 
@@ -114,9 +124,8 @@ class ClipCamera(Source):
                 self._sleep(-late_ns / 1e9)
                 if self._wake.is_set():
                     return None
-            cut, self._repeat_start = self._repeat_start, False
             self.delivered += 1
-            return Frame(frame.image, self._base + frame.index, self._clock_ns(), None, cut=cut)
+            return Frame(frame.image, self._base + frame.index, self._clock_ns(), None)
         return None
 
     def interrupt(self) -> None:

@@ -470,3 +470,10 @@ def test_bench_depth_short(data_dir, depth_weights, tmp_path, capsys):
     for cost in report["cost"]:
         assert cost["plate_ms_gather"] > cost["plate_ms_levels"] > 0 and cost["model_ms"] > 0 and cost["live_cores"] > 0
     assert "pipeline" not in report and "rank corr." in capsys.readouterr().out
+
+
+def test_a_bench_never_replaces_its_json_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    out.write_text("keep")
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--json", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_text() == "keep"

@@ -140,3 +140,35 @@ def test_tracking_size_and_still_weight():
 def test_bad_strength(strength):
     with pytest.raises(ValueError):
         LiveMatte(strength)
+
+
+def test_after_a_jump_of_the_picture_the_next_result_is_taken_as_it_is():
+    matte = LiveMatte(strength=1.0)
+    img, mask = scene(40)
+    for i in range(WARM_RESULTS + 1):  # past the stream's first results: history counts
+        matte.update(track_gray(img, mask.shape), i, measured(img, mask, i))
+    n = WARM_RESULTS + 1
+    rng = np.random.default_rng(3)
+    other = rng.integers(0, 255, img.shape, dtype=np.uint8)  # another picture altogether
+    other_mask = np.zeros_like(mask)
+    other_mask[20:100, 200:300] = 1.0
+    matte.update(track_gray(other, mask.shape), n)
+    shown = matte.update(track_gray(other, mask.shape), n + 1, measured(other, other_mask, n + 1))
+    np.testing.assert_allclose(shown, other_mask, atol=1e-6)
+
+
+def test_a_late_result_is_carried_along_the_frames_shown_since():
+    """Moved frame by frame (the flow between neighbours), a result 6 frames old lands where the
+    person is now, as well as one moved in one step from its own frame would at best."""
+    matte = LiveMatte(strength=0.0)
+    img, mask = scene(40)
+    matte.update(track_gray(img, mask.shape), 0, measured(img, mask, 0))
+    grays = {}
+    for t in range(1, 7):  # 5 px a frame
+        frame, _ = scene(40 + 5 * t)
+        grays[t] = track_gray(frame, mask.shape)
+        matte.update(grays[t], t)
+    late_img, late_mask = scene(45)  # the model's result for frame 1 comes at frame 7
+    img7, truth7 = scene(75)
+    shown = matte.update(track_gray(img7, mask.shape), 7, Measurement(late_mask, grays[1], 1))
+    assert iou(shown > 0.5, truth7 > 0.5) > 0.95

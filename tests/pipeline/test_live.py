@@ -115,3 +115,26 @@ def test_a_file_cannot_swap_its_model():
     with FakeSource(count=3) as src, Pipeline(src, FakeSegmenter(), [ListSink()]) as p:
         with pytest.raises(RuntimeError, match="one model"):
             p.swap_segmenter(FakeSegmenter())
+
+
+def test_max_frames_counts_the_frames_a_live_source_passed_over():
+    from livebokeh.pipeline.run import Run
+
+    class Gappy(FakeSource):
+        def read(self):
+            frame = super().read()
+            return None if frame is None else Frame(frame.image, [0, 1, 5, 6, 7][frame.index], frame.capture_ns)
+
+    src = Gappy(count=5, live=True, fps=1000)
+    with src:
+        run = Run(src, [], max_frames=4)
+        read = [f.index for f in iter(run.read, None)]
+    assert read == [0, 1] and run.frames_in + run.skipped == 4  # frame 5 is the sixth captured: past the limit
+
+
+def test_the_rate_ceiling_wins_over_the_floor():
+    from livebokeh.pipeline.live import Pacing
+
+    assert Pacing().latest() == 1 / MIN_RATE
+    assert Pacing(max_rate=10).latest() == 1 / MIN_RATE
+    assert Pacing(max_rate=0.5).latest() == 2.0  # --model-rate 0.5: once in 2 s, whatever the floor

@@ -191,3 +191,15 @@ def test_no_writer_replaces_files_unless_asked():
             checked.append(fn)
             assert param.default in (False, inspect.Parameter.empty), fn
     assert len(checked) >= 9
+
+
+def test_overwrite_removes_an_earlier_runs_numbered_files(tmp_path):
+    """With --overwrite a pattern's files are this run's: a frame it does not write (dropped
+    live) has no file left from before."""
+    for name in ("m_0001.png", "m_0002.png", "m_0003.png", "other.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((4, 4), np.uint8))
+    sink = MaskSink(tmp_path / "m_%04d.png", VIDEO, overwrite=True)
+    sink.write(_item(0))
+    sink.write(_item(2))  # frame 1 was dropped
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0001.png", "m_0003.png", "other.png"]
