@@ -192,6 +192,7 @@ class LiveScheduler:
         #: Whether the model's thread got a lower scheduling priority than the others.
         self.model_deprioritised = False
         self._primary = processor.segmenter
+        self._retired: list[Any] = []  # models to close at the next swap
         self._fallback_factory = fallback
         self._on_fallback = False
         self._cost = self._cost_applied = 0
@@ -266,9 +267,10 @@ class LiveScheduler:
         without a jump: the new model's results are blended into it (:meth:`FrameProcessor.follow`).
         It becomes the run's own model: the controller's fallback steps back to it."""
         self._swapped.clear()
+        if self._on_fallback and self._primary is not segmenter:
+            self._retired.append(self._primary)  # the run's own, kept while the fallback ran: not coming back
         self._swap = (segmenter, close_old)
-        if segmenter is not self._primary and not self._on_fallback:
-            self._primary = segmenter
+        self._primary, self._on_fallback = segmenter, False  # the run's own now (a fallback in use is closed)
 
     def wait_swapped(self, timeout: float) -> bool:
         """Whether the last :meth:`swap` took effect within ``timeout`` seconds."""
@@ -284,10 +286,15 @@ class LiveScheduler:
             self._cost_applied = 0
             if close_old and old is not new and old is not self._primary and hasattr(old, "close"):
                 old.close()
+            while self._retired:
+                retired = self._retired.pop()
+                if retired is not new and hasattr(retired, "close"):
+                    retired.close()
             self._swapped.set()
         if self._cost != self._cost_applied:
-            self.processor.segmenter.set_cost_level(self._cost) if hasattr(self.processor.segmenter,
-                                                                            "set_cost_level") else None
+            set_level = getattr(self.processor.segmenter, "set_cost_level", None)
+            if set_level is not None:
+                set_level(self._cost)
             self._cost_applied = self._cost
 
     # -- the controller's levels ---------------------------------------------------------------
