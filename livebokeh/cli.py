@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--runtime", dest="segmenter.runtime", default=cfg)
     g.add_argument("--precision", dest="segmenter.precision", default=cfg)
     g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg)
+    g.add_argument("--deeplab-decoder", dest="segmenter.decoder", metavar="auto|on|off", default=cfg)
     g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg)
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)

@@ -92,6 +92,11 @@ class SegmenterConfig:
         "auto", ("auto", "float32", "mixed"), "DeepLab keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
     )
     weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
+    decoder: str = _choice(
+        "auto", ("auto", "on", "off"),
+        "DeepLab-v3+ decoder (livebokeh's, trained for people): auto = on when its weights are there (they ship "
+        "with livebokeh; LIVEBOKEH_DEEPLAB_DECODER names another file), off = DeepLab-v3 as Google released it",
+    )
     rvm_weights: str = _plain("", "RVM weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
     roi: bool = _plain(True, "second model pass on the region around the person: sharper edges, up to 2x inference")
     tta: str = _choice(

@@ -249,6 +249,7 @@ def _isolated_model_cache(tmp_path_factory, monkeypatch):
     :func:`default_weights`), DeepLab's only where a test asks for them."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)
+    monkeypatch.delenv("LIVEBOKEH_DEEPLAB_DECODER", raising=False)  # the package's own decoder
     if SHARED_RVM.is_file():
         monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(SHARED_RVM))
     else:

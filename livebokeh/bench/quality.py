@@ -324,10 +324,9 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
     portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
-    for label, backend, live in _configurations(backends, sc):
+    for label, backend, live, own in _configurations(backends, sc):
         try:
-            seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live,
-                                                             own=weights_only(backend, sc)))
+            seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live, own=own))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", label, err)
             continue
@@ -355,20 +354,26 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     return report
 
 
-def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool]]:
-    """``(label, backend, live)`` to measure: each backend as it runs on files and photos, and
-    again as it runs live when it runs otherwise there (a model that rests live, RVM on the CPU,
-    also runs smaller: ``"rvm, live"``)."""
+def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool, object]]:
+    """``(label, backend, live, own options)`` to measure: each backend as it runs on files and
+    photos, and again as it runs live when it runs otherwise there (a model that rests live, RVM on
+    the CPU, also runs smaller: ``"rvm, live"``); DeepLab twice, with livebokeh's decoder
+    (``"deeplab v3+"``) and as Google released it (``"deeplab v3"``)."""
     out = []
     for backend in backends:
-        out.append((backend, backend, False))
+        own = weights_only(backend, sc)
+        if backend == "deeplab":  # the two networks side by side
+            out.append(("deeplab v3+", backend, False, dataclasses.replace(own, decoder="on")))
+            out.append(("deeplab v3", backend, False, dataclasses.replace(own, decoder="off")))
+        else:
+            out.append((backend, backend, False, own))
         try:
             with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, sc))) as seg:
                 rests = seg.traits.live_duty < 1
         except LivebokehError:
             rests = False  # reported when the files configuration is built
         if rests:
-            out.append((f"{backend}, live", backend, True))
+            out.append((f"{backend}, live", backend, True, own))
     return out
 
 

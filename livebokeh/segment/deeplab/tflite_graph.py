@@ -320,7 +320,7 @@ def _bytes_vector(b, data: bytes) -> int:
     b.StartVector(1, len(data), 16)
     b.head = b.head - len(data)
     b.Bytes[b.head : b.head + len(data)] = data
-    return b.EndVector(len(data))
+    return b.EndVector()
 
 
 def _int_vector(b, values) -> int:
@@ -328,11 +328,11 @@ def _int_vector(b, values) -> int:
     b.StartVector(4, len(values), 4)
     for v in reversed(values):
         b.PrependInt32(v)
-    return b.EndVector(len(values))
+    return b.EndVector()
 
 
 def _offset_vector(b, offsets: list[int]) -> int:
     b.StartVector(4, len(offsets), 4)
     for off in reversed(offsets):
         b.PrependUOffsetTRelative(off)
-    return b.EndVector(len(offsets))
+    return b.EndVector()
