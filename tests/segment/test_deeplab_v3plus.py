@@ -16,12 +16,12 @@ from livebokeh.segment.deeplab.train import fit as F
 # -- the decoder file ----------------------------------------------------------------------------
 
 
-def _random_decoder(rng, low_channels=72, channels=16, skip=8, train_aspp=False, release=None):
+def _random_decoder(rng, low_channels=72, channels=16, skip=8, train_aspp=False, prior=False, release=None):
     shapes = F.Shapes(low_channels=low_channels, decoder_channels=channels, skip_channels=skip)
-    params = F.init_params(shapes, rng, release, train_aspp)
+    params = F.init_params(shapes, rng, release, train_aspp, prior)
     params["logits/semantic"]["w"] = rng.normal(0, 0.5, params["logits/semantic"]["w"].shape).astype(np.float32)
     meta = {"classes": 2, "person_class": 1, "decoder_channels": channels, "skip_channels": skip,
-            "trained_aspp": train_aspp}
+            "trained_aspp": train_aspp, "prior": prior}
     return params, meta
 
 
@@ -48,6 +48,8 @@ def test_decoder_file_round_trip_and_its_checks(tmp_path):
         dec.save(tmp_path / "bad.npz", tensors, meta)
     with pytest.raises(ModelError, match="ASPP was trained but has no"):
         dec.save(tmp_path / "bad.npz", F.to_tensors(params), {**meta, "trained_aspp": True})
+    with pytest.raises(ModelError, match="no decoder/prior/weights"):
+        dec.save(tmp_path / "bad.npz", F.to_tensors(params), {**meta, "prior": True})
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="is not a DeepLab decoder file"):
         dec.load(tmp_path / "junk.npz")
@@ -170,8 +172,8 @@ def test_the_release_round_trips_through_the_graph_writer_bit_exactly(deeplab_we
     assert len(cut.ops) == 11 and cut.tensors[cut.outputs[0]].shape == (1, 65, 65, 72)
 
 
-@pytest.mark.parametrize("train_aspp", [False, True])
-def test_grafted_tflite_keras_and_training_head_agree(deeplab_weights, train_aspp, tmp_path):
+@pytest.mark.parametrize("train_aspp, prior", [(False, False), (False, True), (True, True)])
+def test_grafted_tflite_keras_and_training_head_agree(deeplab_weights, train_aspp, prior, tmp_path):
     """The three forms of the v3+ network (TFLite graft, Keras model, the JAX head training uses
     on the release's features) give the same logits."""
     from livebokeh.models import manifest
@@ -181,7 +183,7 @@ def test_grafted_tflite_keras_and_training_head_agree(deeplab_weights, train_asp
 
     rng = np.random.default_rng(3)
     release = read_tflite_tensors(deeplab_weights)
-    params, meta = _random_decoder(rng, train_aspp=train_aspp, release=release)
+    params, meta = _random_decoder(rng, train_aspp=train_aspp, prior=prior, release=release)
     if train_aspp:
         params["aspp0"]["w"] = params["aspp0"]["w"] * 1.2  # differs from the release's
     d = dec.load(dec.save(tmp_path / "d.npz", F.to_tensors(params), meta))
@@ -252,3 +254,21 @@ def test_deeplab_decoder_settings_are_checked(deeplab_weights, tmp_path, monkeyp
         assert seg.variant == "v3"
     with pytest.raises(ModelError, match="no DeepLab-v3\\+ decoder weights"):
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder="on"))
+
+
+def test_the_prior_starts_from_the_released_background_and_person(deeplab_weights):
+    """With the decoder's own logits at zero, v3+ with a fresh prior decides as the release's
+    person-minus-background logit does."""
+    from livebokeh.segment.deeplab.weights import read_tflite_tensors
+
+    release = read_tflite_tensors(deeplab_weights)
+    params = F.init_params(F.Shapes(low_channels=72), np.random.default_rng(0), release, prior=True)
+    w = release["logits/semantic/weights"][:, 0, 0, :]
+    np.testing.assert_array_equal(params[dec.PRIOR]["w"].T, w[[0, 15]])
+    params["logits/semantic"] = {k: np.zeros_like(v) for k, v in params["logits/semantic"].items()}
+    rng = np.random.default_rng(1)
+    low, aspp = rng.random((1, 9, 9, 72), np.float32), rng.random((1, 5, 5, 256), np.float32)
+    z = np.asarray(F.head(params, low, aspp))[0]
+    b = release["logits/semantic/Conv2D_bias"]
+    direct = aspp[0] @ (w[15] - w[0]) + b[15] - b[0]  # at stride 8
+    np.testing.assert_allclose(z[::8, ::8], direct, rtol=1e-4, atol=1e-4)

@@ -16,7 +16,7 @@ network is put together when the segmenter is built:
 The file: arrays named as the released file names its tensors (``{scope}/weights``,
 ``{scope}/Conv2D_bias``, ``{scope}/depthwise_weights``, ``{scope}/depthwise_bias``) in TFLite
 layouts (``[out, kh, kw, in]``, ``[1, kh, kw, channels]``), and ``meta``, a JSON text: the
-architecture (``decoder_channels``, ``skip_channels``, ``classes``, ``person_class``), the
+architecture (``decoder_channels``, ``skip_channels``, ``classes``, ``person_class``, ``prior``), the
 released file it was trained on (sha256), whether the ASPP was trained too (then its tensors are
 in the file and replace the released ones) and how it was trained.
 """
@@ -47,6 +47,8 @@ ASPP_TENSOR = ASPP_SCOPE + "/Relu"
 BACKBONE_TENSOR = BACKBONE_SCOPE + "/BatchNorm/FusedBatchNorm"
 #: The ASPP's layers (replaced when the ASPP was trained too).
 ASPP_LAYERS = ("image_pooling", "aspp0", ASPP_SCOPE)
+#: The prior: a 1x1 convolution of the ASPP output to the logits, added to the decoder's (optional).
+PRIOR = "decoder/prior"
 #: The decoder's layers, in order: ``(scope, kind)``.
 DECODER_LAYERS = (
     ("decoder/feature_projection0", "conv"),
@@ -93,11 +95,17 @@ class Decoder:
     def trained_aspp(self) -> bool:
         return bool(self.meta.get("trained_aspp", False))
 
+    @property
+    def prior(self) -> bool:
+        """Whether it has ``decoder/prior``: the ASPP output's own logits added to the decoder's."""
+        return bool(self.meta.get("prior", False))
+
     def spec(self, width: int, height: int, output_stride: int, width_multiplier: float) -> DeepLabSpec:
         """The v3+ model's spec at ``width`` x ``height``."""
         return DeepLabSpec(height=height, width=width, num_classes=self.classes, output_stride=output_stride,
                            width_multiplier=width_multiplier, decoder=True,
-                           decoder_channels=self.decoder_channels, skip_channels=self.skip_channels)
+                           decoder_channels=self.decoder_channels, skip_channels=self.skip_channels,
+                           decoder_prior=self.prior)
 
 
 def shipped_path() -> Path:
@@ -166,8 +174,9 @@ def check(dec: Decoder) -> Decoder:
         "decoder/decoder_conv1_depthwise": ((1, 3, 3, c), (c,)),
         "decoder/decoder_conv1_pointwise": ((c, 1, 1, c), (c,)),
         "logits/semantic": ((k, 1, 1, c), (k,)),
+        PRIOR: ((k, 1, 1, 256), (k,)),
     }
-    for scope, kind in DECODER_LAYERS:
+    for scope, kind in DECODER_LAYERS + (((PRIOR, "conv"),) if dec.prior else ()):
         names = tensor_names(scope, kind)
         for name, shape in zip(names, want[scope]):
             if name not in t:
@@ -230,6 +239,9 @@ def v3plus_tflite(release: bytes, dec: Decoder) -> bytes:
     for scope, kind in DECODER_LAYERS[1:-1]:
         x = layer(x, scope, kind)
     logits = layer(x, "logits/semantic", "conv", activation="none")
+    if dec.prior:
+        prior = g.resize(layer(aspp, PRIOR, "conv", activation="none"), (lh, lw), PRIOR + "/resize")
+        logits = g.add("ADD", [logits, prior], PRIOR + "/add", g.tensors[logits].shape, activation=0)
     g.outputs = [g.resize(logits, (h, w), "logits/resize")]
     g.description = "DeepLab-v3+ (livebokeh): the released DeepLab-v3 with livebokeh's person decoder"
     g.prune()

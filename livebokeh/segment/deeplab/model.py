@@ -14,7 +14,8 @@ is the Keras layer ``MobilenetV2__expanded_conv_3__expand``), which is how the i
   TF-Slim graph.
 - The optional v3+ decoder: a 48-channel projection of the stride-4 features, concatenated with
   the ASPP output upsampled to stride 4 and refined by two separable 3x3 convolutions
-  (``decoder_channels`` wide: 256 in the paper), then the logits. Google's released MobileNetV2
+  (``decoder_channels`` wide: 256 in the paper), then the logits; optionally (``decoder_prior``)
+  plus a linear map of the ASPP output to the logits, upsampled (a skip around the decoder). Google's released MobileNetV2
   PASCAL weights (``deeplabv3_257_mv_gpu.tflite``) have no decoder; livebokeh trains one for two
   classes, background and person (:mod:`livebokeh.segment.deeplab.train`).
 
@@ -56,6 +57,9 @@ class DeepLabSpec:
         decoder: add the DeepLab-v3+ decoder (needs weights that contain it).
         decoder_channels: width of the decoder's two separable 3x3 convolutions.
         skip_channels: channels of the projected stride-4 features.
+        decoder_prior: also a 1x1 convolution of the ASPP output to the logits (``decoder/prior``),
+            upsampled to stride 4 and added to the decoder's: livebokeh's decoder starts from the
+            released classifier's background and person logits there and learns a correction.
     """
 
     height: int = 257
@@ -67,6 +71,7 @@ class DeepLabSpec:
     decoder: bool = False
     decoder_channels: int = 256
     skip_channels: int = 48
+    decoder_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.output_stride not in (8, 16, 32):
@@ -127,21 +132,13 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
 #: again (TF-Slim scope; a 65x65x72 tensor at 257x257 in the release), and the ASPP output.
 LOW_LEVEL_SCOPE = "MobilenetV2/expanded_conv_3/expand"
 ASPP_SCOPE = "concat_projection"
-#: The backbone's last output (before the ASPP), where training starts when the ASPP is trained too.
+#: The backbone's last output (before the ASPP), where training starts when the ASPP is trained too
+#: (:mod:`livebokeh.segment.deeplab.train` trains on these features, cached).
 BACKBONE_SCOPE = "MobilenetV2/expanded_conv_16/project"
 
 
-def feature_sizes(spec: DeepLabSpec) -> dict[str, tuple[int, int, int]]:
-    """``(h, w, channels)`` of the stride-4 features (``low``), the backbone output (``backbone``)
-    and the ASPP output (``aspp``) for ``spec``."""
-    low_hw = (same_size(spec.height, 4), same_size(spec.width, 4))
-    hw = (same_size(spec.height, spec.output_stride), same_size(spec.width, spec.output_stride))
-    mult = spec.width_multiplier
-    return {"low": (*low_hw, int(24 * mult) * 6), "backbone": (*hw, int(320 * mult)), "aspp": (*hw, 256)}
-
-
 class _Layers:
-    """The layer helpers of :func:`build_deeplab` and :func:`build_head` (Keras imported lazily)."""
+    """The layer helpers of :func:`build_deeplab` (Keras imported lazily)."""
 
     def __init__(self, dtype: str | None) -> None:
         import keras
@@ -225,9 +222,14 @@ class _Layers:
         x = self.separable(x, spec.decoder_channels, "decoder/decoder_conv0")
         return self.separable(x, spec.decoder_channels, "decoder/decoder_conv1")
 
-    def logits(self, x, spec: DeepLabSpec):
+    def logits(self, x, spec: DeepLabSpec, aspp=None):
         logits = self.layers.Conv2D(spec.num_classes, 1, padding="same", name=keras_name("logits/semantic"),
                                     dtype=self.dtype)(x)
+        if aspp is not None:  # the decoder's prior: the ASPP output's own logits, upsampled, added
+            prior = self.layers.Conv2D(spec.num_classes, 1, padding="same", name=keras_name("decoder/prior"),
+                                       dtype=self.dtype)(aspp)
+            prior = self.resize(prior, (logits.shape[1], logits.shape[2]), "decoder__prior_resize")
+            logits = self.layers.Add(name="decoder__prior_add", dtype=self.dtype)([logits, prior])
         return self.resize(logits, (spec.height, spec.width), "logits__resize", dtype="float32")
 
 
@@ -274,34 +276,10 @@ def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):
             x, channels = y, out_channels
             block += 1
 
-    x = L.aspp(x, spec)
+    x = aspp = L.aspp(x, spec)
     if spec.decoder:
         if low_level is None:
             raise ValueError("the decoder needs stride-4 features; use output_stride 8 or 16")
         x = L.decoder(x, low_level, spec)
-    return L.keras.Model(inputs, L.logits(x, spec), name="deeplabv3_mobilenetv2")
-
-
-def build_head(spec: DeepLabSpec, train_aspp: bool = False, dtype: str | None = None):
-    """The v3+ decoder and logits alone (and the ASPP before them with ``train_aspp``), with the
-    layer names of :func:`build_deeplab`, for training on cached backbone features: weights move
-    between the two by layer name.
-
-    Returns:
-        ``keras.Model`` with inputs ``low`` (the stride-4 features) and ``aspp`` (the ASPP output)
-        or, with ``train_aspp``, ``backbone`` (the backbone's output), each ``(N, h, w, c)``, and
-        the ``(N, H, W, classes)`` logits at ``spec``'s input size.
-    """
-    if not spec.decoder:
-        raise ValueError("build_head builds the decoder: spec.decoder must be on")
-    L = _Layers(dtype)
-    sizes = feature_sizes(spec)
-    low = L.keras.Input(sizes["low"], name="low")
-    if train_aspp:
-        feats = L.keras.Input(sizes["backbone"], name="backbone")
-        x = L.aspp(feats, spec)
-    else:
-        feats = L.keras.Input(sizes["aspp"], name="aspp")
-        x = feats
-    x = L.decoder(x, low, spec)
-    return L.keras.Model({"low": low, feats.name: feats}, L.logits(x, spec), name="deeplabv3plus_head")
+    logits = L.logits(x, spec, aspp if spec.decoder and spec.decoder_prior else None)
+    return L.keras.Model(inputs, logits, name="deeplabv3_mobilenetv2")

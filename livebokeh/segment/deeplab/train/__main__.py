@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--portraits", choices=("none", "half"), default=d.portraits,
                    help="none: every portrait held out for validation; half: every other one trained on")
     p.add_argument("--train-aspp", action="store_true", help="train the ASPP (the encoder's last layers) too")
+    p.add_argument("--no-prior", dest="prior", action="store_false",
+                   help="no linear skip from the ASPP to the logits (started from the released classifier's "
+                        "background and person)")
     p.add_argument("--decoder-channels", type=int, default=d.decoder_channels)
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch", type=int, default=d.batch)
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("jax").setLevel(logging.WARNING)  # its "no TPU" notice
     try:
         return run(args)
     except LivebokehError as err:
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from livebokeh.segment.deeplab.weights import read_tflite_tensors
 
     settings = S.Settings(seed=args.seed, variants=args.variants, portraits=args.portraits,
-                          train_aspp=args.train_aspp, decoder_channels=args.decoder_channels, steps=args.steps,
+                          train_aspp=args.train_aspp, prior=args.prior, decoder_channels=args.decoder_channels,
+                          steps=args.steps,
                           batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads)
     data = require_data(args.data)
     work = Path(args.work) if args.work else cache_dir() / "train-deeplab"
@@ -117,11 +122,12 @@ def run(args: argparse.Namespace) -> int:
                       skip_channels=settings.skip_channels)
     params, curve = F.train(arrays, shapes, settings.steps, settings.batch, settings.crop, settings.lr,
                             settings.weight_decay, settings.edge_weight, settings.seed,
-                            release=read_tflite_tensors(release), train_aspp=settings.train_aspp)
+                            release=read_tflite_tensors(release), train_aspp=settings.train_aspp,
+                            prior=settings.prior)
     times["fit_s"] = time.perf_counter() - t0
     meta = {"classes": 2, "class_names": ["background", "person"], "person_class": F.PERSON,
             "decoder_channels": settings.decoder_channels, "skip_channels": settings.skip_channels,
-            "trained_aspp": settings.train_aspp, "release_sha256": report.files["release"]["sha256"],
+            "trained_aspp": settings.train_aspp, "prior": settings.prior, "release_sha256": report.files["release"]["sha256"],
             "input_size": [257, 257], "training": {"settings": report.settings, "samples": cache.n,
                                                    "final_loss": curve[-1][1] if curve else None}}
     dec.save(out, F.to_tensors(params), meta)

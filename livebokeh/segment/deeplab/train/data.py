@@ -170,35 +170,66 @@ def empty_background(image: np.ndarray, alpha: np.ndarray, size: int = 256) -> n
 
 
 def synthetic_background(rng: np.random.Generator, size: tuple[int, int] = (384, 256)) -> np.ndarray:
-    """A room-like picture with no person: a gradient between two muted colours, soft blotches,
-    rectangles (shelves, doors, windows, screens) and lines with a little shading, fine sensor-like
-    noise, sometimes out of focus. ``(h, w, 3)`` uint8."""
+    """A made-up background with no person, ``(h, w, 3)`` uint8, of one of four kinds: a room
+    (muted gradient, rectangles and lines: shelves, doors, windows, screens), foliage (hundreds of
+    leaf-like blobs and branches, sky between), clutter (shelves of small boxes, like books) or a
+    regular pattern (blinds, tiles); then sometimes out of focus, and a little sensor noise.
+
+    The clips' own backgrounds are plain walls: without textured backgrounds the decoder learns
+    that texture means person."""
     w, h = size
-
-    def colour() -> np.ndarray:
-        grey = rng.uniform(30, 230)
-        return np.clip(grey + rng.normal(0, rng.uniform(5, 45), 3), 0, 255)
-
-    c0, c1 = colour(), colour()
-    ang = rng.uniform(0, 2 * np.pi)
+    kind = rng.choice(["room", "foliage", "clutter", "pattern"], p=[0.3, 0.3, 0.2, 0.2])
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def colour(lo: float = 30, hi: float = 230, spread: float = 45) -> tuple[float, float, float]:
+        grey = rng.uniform(lo, hi)
+        return tuple(float(v) for v in np.clip(grey + rng.normal(0, rng.uniform(5, spread), 3), 0, 255))
+
+    c0, c1 = np.array(colour()), np.array(colour())
+    ang = rng.uniform(0, 2 * np.pi)
     g = ((xx / w - 0.5) * np.cos(ang) + (yy / h - 0.5) * np.sin(ang) + 0.5).clip(0, 1)[:, :, None]
     img = (c0 * (1 - g) + c1 * g).astype(np.float32)
-    blotch = rng.normal(0, rng.uniform(3, 15), (max(2, h // 48), max(2, w // 48), 1)).astype(np.float32)
-    img += cv2.resize(blotch, (w, h), interpolation=cv2.INTER_CUBIC)[:, :, None]
-    for _ in range(int(rng.integers(2, 14))):
-        x0, y0 = int(rng.integers(-w // 4, w)), int(rng.integers(-h // 4, h))
-        x1, y1 = x0 + int(rng.integers(6, w // 2)), y0 + int(rng.integers(6, h // 2))
-        c = colour()
-        if rng.random() < 0.75:
-            patch = np.zeros_like(img)
-            cv2.rectangle(patch, (x0, y0), (x1, y1), (1.0, 1.0, 1.0), -1)
-            shade = 1 + rng.uniform(-0.15, 0.15) * (yy - y0) / max(1, y1 - y0)
-            img = img * (1 - patch) + patch * (c * shade[:, :, None])
-        else:
-            cv2.line(img, (x0, y0), (x1, y1), tuple(float(v) for v in c), int(rng.integers(1, 6)))
-    if rng.random() < 0.4:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(2, 10))
+    if kind == "room":
+        blotch = rng.normal(0, rng.uniform(3, 15), (max(2, h // 48), max(2, w // 48), 1)).astype(np.float32)
+        img += cv2.resize(blotch, (w, h), interpolation=cv2.INTER_CUBIC)[:, :, None]
+        for _ in range(int(rng.integers(2, 14))):
+            x0, y0 = int(rng.integers(-w // 4, w)), int(rng.integers(-h // 4, h))
+            x1, y1 = x0 + int(rng.integers(6, w // 2)), y0 + int(rng.integers(6, h // 2))
+            if rng.random() < 0.75:
+                cv2.rectangle(img, (x0, y0), (x1, y1), colour(), -1)
+            else:
+                cv2.line(img, (x0, y0), (x1, y1), colour(), int(rng.integers(1, 6)))
+    elif kind == "foliage":
+        hue = rng.uniform(0.3, 1.0)  # from autumn brown to green
+        for _ in range(int(rng.integers(150, 700))):
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            axes = (int(rng.integers(2, 18)), int(rng.integers(1, 9)))
+            level = rng.uniform(0.15, 1.0)
+            leaf = (level * rng.uniform(20, 90), level * (90 + 130 * hue) * rng.uniform(0.6, 1.0),
+                    level * rng.uniform(40, 140) * (1.2 - hue))
+            cv2.ellipse(img, centre, axes, rng.uniform(0, 180), 0, 360, leaf, -1)
+        for _ in range(int(rng.integers(0, 12))):
+            pts = np.cumsum(rng.normal(0, 12, (8, 2)), axis=0) + rng.uniform(0, [w, h])
+            cv2.polylines(img, [pts.astype(np.int32)], False, colour(20, 90, 15), int(rng.integers(1, 5)))
+    elif kind == "clutter":
+        y = int(rng.integers(0, 20))
+        while y < h:
+            row = int(rng.integers(18, 60))
+            x = int(rng.integers(-10, 10))
+            while x < w:
+                bw = int(rng.integers(3, 20))
+                cv2.rectangle(img, (x, y + int(rng.integers(0, row // 3))), (x + bw, y + row), colour(10, 240, 70), -1)
+                x += bw + int(rng.integers(0, 4))
+            cv2.rectangle(img, (0, y + row), (w, y + row + int(rng.integers(2, 8))), colour(), -1)
+            y += row + int(rng.integers(6, 14))
+    else:
+        period = rng.uniform(4, 40)
+        theta = rng.uniform(0, np.pi)
+        phase = (xx * np.cos(theta) + yy * np.sin(theta)) / period
+        wave = (np.sin(2 * np.pi * phase) > rng.uniform(-0.5, 0.5)).astype(np.float32)[:, :, None]
+        img = img * (1 - wave) + np.array(colour()) * wave
+    if rng.random() < 0.35:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(1.5, 8))
     img += rng.normal(0, rng.uniform(0.5, 4), (h, w, 1)).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -230,7 +261,7 @@ ASPECT_P = (0.3, 0.3, 0.4)
 
 
 def augment(src: Source, backgrounds: list[np.ndarray], rng: np.random.Generator,
-            plain: bool, canvas_height: int = 384) -> tuple[np.ndarray, np.ndarray, dict]:
+            plain: bool, canvas_height: int = 320) -> tuple[np.ndarray, np.ndarray, dict]:
     """One training picture made from ``src``.
 
     ``plain``: the picture itself, cropped (zoom 1 to 1.3) and flipped at random. Otherwise the

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livebokeh.segment.deeplab.decoder import ASPP_LAYERS, DECODER_LAYERS, tensor_names
+from livebokeh.segment.deeplab.decoder import ASPP_LAYERS, DECODER_LAYERS, PRIOR, tensor_names
 from livebokeh.segment.deeplab.model import resize_matrix
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,12 @@ log = logging.getLogger(__name__)
 #: Output pixels (at the model's input resolution) next to a crop's cut side left out of the loss:
 #: two 3x3 layers at stride 4 reach 8 pixels, and the upsampling blends the next stride-4 pixel.
 MARGIN = 12
-#: Share of the crops centred on a pixel of the person's edge (the rest anywhere).
-EDGE_CROPS = 0.75
+#: Share of the crops centred on a pixel of the person's edge (the rest anywhere: the background
+#: far from the person must be seen too, or textures there come out as person).
+EDGE_CROPS = 0.5
 PERSON = 1  # class index of the person in the logits (0 is the background)
+#: The released classifier's classes the prior starts from: PASCAL VOC background and person.
+RELEASE_CLASSES = (0, 15)
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class Shapes:
 
 
 def init_params(shapes: Shapes, rng: np.random.Generator, release: dict[str, np.ndarray] | None = None,
-                train_aspp: bool = False) -> dict[str, dict[str, np.ndarray]]:
-    """He-initialised decoder weights (and the released ASPP's, to be trained with ``train_aspp``).
+                train_aspp: bool = False, prior: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """He-initialised decoder weights (and the released ASPP's, to be trained with ``train_aspp``;
+    with ``prior`` the prior, started from the released classifier's background and person rows).
 
     Layouts: 1x1 convolutions ``(in, out)``, depthwise ``(3, 3, channels)``."""
     c, s = shapes.decoder_channels, shapes.skip_channels
@@ -68,9 +72,13 @@ def init_params(shapes: Shapes, rng: np.random.Generator, release: dict[str, np.
         "decoder/decoder_conv1_pointwise": {"w": he(c, (c, c)), "b": np.zeros(c, np.float32)},
         "logits/semantic": {"w": (rng.normal(0, 0.01, (c, 2))).astype(np.float32), "b": np.zeros(2, np.float32)},
     }
+    if (train_aspp or prior) and release is None:
+        raise ValueError("the ASPP and the prior start from the released weights: pass them")
+    if prior:
+        w, b = release["logits/semantic/weights"], release["logits/semantic/Conv2D_bias"]
+        rows = list(RELEASE_CLASSES)
+        p[PRIOR] = {"w": np.ascontiguousarray(w[rows, 0, 0, :].T), "b": b[rows].astype(np.float32)}
     if train_aspp:
-        if release is None:
-            raise ValueError("training the ASPP starts from the released weights: pass them")
         for scope in ASPP_LAYERS:
             w = release[f"{scope}/weights"]  # [out, 1, 1, in]
             b = release.get(f"{scope}/Conv2D_bias", release.get(f"{scope}/biases"))
@@ -81,7 +89,7 @@ def init_params(shapes: Shapes, rng: np.random.Generator, release: dict[str, np.
 def to_tensors(params: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Parameters -> the decoder file's tensors (TFLite layouts, the release's names)."""
     out = {}
-    kinds = dict(DECODER_LAYERS) | {scope: "conv" for scope in ASPP_LAYERS}
+    kinds = dict(DECODER_LAYERS) | {scope: "conv" for scope in (*ASPP_LAYERS, PRIOR)}
     for scope, wb in params.items():
         kind = kinds[scope]
         wn, bn = tensor_names(scope, kind)
@@ -94,7 +102,7 @@ def to_tensors(params: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray
 def from_tensors(tensors: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """The inverse of :func:`to_tensors` (for the layers present)."""
     p = {}
-    for scope, kind in list(DECODER_LAYERS) + [(s, "conv") for s in ASPP_LAYERS]:
+    for scope, kind in list(DECODER_LAYERS) + [(s, "conv") for s in (*ASPP_LAYERS, PRIOR)]:
         wn, bn = tensor_names(scope, kind)
         if wn not in tensors:
             continue
@@ -134,7 +142,8 @@ def resize_ac(x, out_hw: tuple[int, int]):
 
 
 def head(params, low, feats, pooled=None, out_hw: tuple[int, int] | None = None):
-    """The decoder (and, given ``pooled``, the ASPP before it) on feature maps.
+    """The decoder (and, given ``pooled``, the ASPP before it; and the prior when ``params`` has it)
+    on feature maps.
 
     Args:
         low: ``(B, h, w, c)`` stride-4 features; feats: ``(B, (h+1)/2, (w+1)/2, 256)`` ASPP
@@ -166,6 +175,8 @@ def head(params, low, feats, pooled=None, out_hw: tuple[int, int] | None = None)
         x = relu(depthwise3x3(x, dw["w"]) + dw["b"])
         x = relu(conv(x, f"decoder/decoder_conv{n}_pointwise"))
     logits = conv(x, "logits/semantic")
+    if PRIOR in params:
+        logits = logits + resize_ac(conv(feats, PRIOR), (h, w))
     z = logits[..., PERSON] - logits[..., 1 - PERSON]
     out_hw = out_hw or (4 * (h - 1) + 1, 4 * (w - 1) + 1)
     return resize_ac(z[..., None], out_hw)[..., 0]
@@ -297,13 +308,14 @@ def schedule(step: int, steps: int) -> float:
 
 def train(arrays: dict, shapes: Shapes, steps: int, batch: int, crop: int, lr: float, weight_decay: float,
           edge_weight: float, seed: int, release: dict[str, np.ndarray] | None = None, train_aspp: bool = False,
-          log_every: int = 50, progress: Callable[[int, float], None] | None = None) -> tuple[dict, list]:
+          prior: bool = False, log_every: int = 50,
+          progress: Callable[[int, float], None] | None = None) -> tuple[dict, list]:
     """Train the decoder; returns ``(params, curve)`` with ``curve`` the mean loss of every
     ``log_every`` steps as ``[step, loss]``."""
     import jax
 
     rng = np.random.default_rng([seed, 2])
-    params = jax.tree_util.tree_map(np.asarray, init_params(shapes, rng, release, train_aspp))
+    params = jax.tree_util.tree_map(np.asarray, init_params(shapes, rng, release, train_aspp, prior))
     batches = Batches(arrays, crop, batch, np.random.default_rng([seed, 3]), edge_weight, backbone=train_aspp)
     init, update = adamw(lr, weight_decay)
     state = init(params)

@@ -31,6 +31,7 @@ class Settings:
     portrait_repeat: int = 8
     portraits: str = "none"
     train_aspp: bool = False
+    prior: bool = True
     decoder_channels: int = 64
     skip_channels: int = 48
     steps: int = 1500
@@ -38,7 +39,7 @@ class Settings:
     crop: int = 33
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    edge_weight: float = 4.0
+    edge_weight: float = 2.0
     threads: int = 2
 
 
@@ -97,7 +98,7 @@ def pictures(sources: list[D.Source], s: Settings) -> Iterator[tuple[np.ndarray,
     rng = np.random.default_rng([s.seed, 1])
     distinct = list({id(x): x for x in sources}.values())
     backgrounds = [D.empty_background(x.image, x.alpha) for x in distinct[:: max(1, len(distinct) // 120)]]
-    backgrounds += [D.synthetic_background(rng) for _ in range(len(backgrounds))]
+    backgrounds += [D.synthetic_background(rng) for _ in range(2 * len(backgrounds))]
     for src in sources:
         for v in range(s.variants):
             yield D.augment(src, backgrounds, rng, plain=v == 0)
