@@ -1,7 +1,9 @@
 """``livebokeh bench quality``: what each mask step buys, per backend, on the evaluation data.
 
 Rows: the raw model output (bilinear upsampling, probability > 0.5) and livebokeh's mask with
-every step, and with each step taken out. Columns (metrics of ``../shared/data/README.md``):
+every step, and with each step taken out. Files a measured model was trained on (its
+``trained_on``: the clips and portraits of livebokeh's DeepLab-v3+ decoder) are left out for every
+backend of the run. Columns (metrics of ``../shared/data/README.md``):
 
 - IoU and Boundary IoU on ``stills/`` and ``portraits/`` (reference alpha > 0.5);
 - flicker on still content over ``videos/`` (per mille; lower is steadier);
@@ -320,11 +322,16 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
     sc = sc or SegmenterConfig()
     base = base or MaskConfig()
     vs = variants(base)
-    clips = sorted((data / "videos").glob("*.mp4"))
-    stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
-    portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
-    report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
-    for label, backend, live, own in _configurations(backends, sc):
+    configurations = _configurations(backends, sc)
+    left_out = _trained_on(configurations)
+    clips = [c for c in sorted((data / "videos").glob("*.mp4")) if c.name not in left_out]
+    stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))
+              if p.name not in left_out][::stills_step]
+    portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))
+                 if p.name not in left_out]
+    report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {},
+                    "left_out": sorted(left_out)}
+    for label, backend, live, own in configurations:
         try:
             seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live, own=own))
         except LivebokehError as err:
@@ -352,6 +359,19 @@ def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip
         report["backends"][label] = {"rows": rows, "cost_720p": c, "input": list(seg.input_size)}
         log.info("%s done", label)
     return report
+
+
+def _trained_on(configurations: list[tuple[str, str, bool, object]]) -> frozenset[str]:
+    """The evaluation files any measured model was trained on: left out for every row, so that
+    the rows stay comparable and none is scored on what it learnt from."""
+    out: frozenset[str] = frozenset()
+    for _label, backend, live, own in configurations:
+        try:
+            with create_segmenter(backend, SegmenterOptions(live=live, own=own)) as seg:
+                out |= seg.trained_on
+        except LivebokehError:
+            continue  # reported when the row is measured
+    return out
 
 
 def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool, object]]:
@@ -399,5 +419,8 @@ def render(report: dict) -> str:
         if c:
             parts.append(f"cost per 1280x720 frame: smoothing + refinement {c['ours']:.2f} ms, raw upsampling "
                          f"{c['raw']:.2f} ms, added {c['added_ms']:.2f} ms")
+    if report.get("left_out"):
+        parts.append("Left out of every row (a measured model was trained on them: livebokeh's DeepLab-v3+ "
+                     f"decoder): {', '.join(report['left_out'])}")
     parts.append(report["machine"])
     return "\n\n".join(parts)

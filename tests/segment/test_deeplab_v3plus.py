@@ -79,6 +79,9 @@ def test_the_package_ships_a_decoder_that_loads():
     assert d.classes == 2 and d.meta["class_names"][d.person_class] == "person"
     assert dec.shipped_path().stat().st_size < 1_000_000  # the decoder alone: small
     assert "training" in d.meta and d.meta["training"]["settings"]["seed"] == 0
+    # never the stills (commercial masks), never the validation clips
+    assert d.trained_on and not any(n.startswith("hs_") for n in d.trained_on)
+    assert not d.trained_on & {"d0_greenscreen.mp4", "d12.mp4", "d20.mp4", "office720p.mp4"}
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -272,3 +275,72 @@ def test_the_prior_starts_from_the_released_background_and_person(deeplab_weight
     b = release["logits/semantic/Conv2D_bias"]
     direct = aspp[0] @ (w[15] - w[0]) + b[15] - b[0]  # at stride 8
     np.testing.assert_allclose(z[::8, ::8], direct, rtol=1e-4, atol=1e-4)
+
+
+def test_bench_quality_measures_v3plus_and_v3_side_by_side(deeplab_weights):
+    from livebokeh.bench.quality import _configurations
+    from livebokeh.config import SegmenterConfig
+
+    got = _configurations(["deeplab"], SegmenterConfig(weights=str(deeplab_weights)))
+    assert [(label, own.decoder) for label, _backend, _live, own in got] == [("deeplab v3+", "on"), ("deeplab v3", "off")]
+
+
+# -- the command, end to end on a tiny made-up data set (RVM as the teacher, from ../shared) -----
+
+
+def _tiny_data(root):
+    """videos/ with a training clip and the green-screen validation clip, portraits/ with two
+    photos: a disc of skin colour on a background, moving."""
+    import av
+    import cv2
+
+    (root / "videos").mkdir(parents=True)
+    (root / "portraits").mkdir()
+    for name, bg in (("t1", (200, 180, 160)), ("d0_greenscreen", (60, 170, 60))):
+        with av.open(str(root / "videos" / f"{name}.mp4"), "w") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width = s.height = 96
+            s.pix_fmt = "yuv420p"
+            for t in range(14):
+                img = np.full((96, 96, 3), bg, np.uint8)
+                cv2.ellipse(img, (40 + t, 60), (22, 36), 0, 0, 360, (90, 120, 190), -1)
+                for packet in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                    c.mux(packet)
+            for packet in s.encode():
+                c.mux(packet)
+    for i in range(2):
+        img = np.full((120, 100, 3), (50 + 80 * i, 90, 140), np.uint8)
+        alpha = np.zeros((120, 100), np.uint8)
+        cv2.ellipse(alpha, (50, 80), (25, 40), 0, 0, 360, 255, -1)
+        img[alpha > 0] = (80, 110, 200)
+        cv2.imwrite(str(root / "portraits" / f"p_{i}.jpg"), img)
+        cv2.imwrite(str(root / "portraits" / f"p_{i}.png"), alpha)
+
+
+@pytest.mark.slow
+def test_the_training_command_end_to_end(deeplab_weights, rvm_weights, tmp_path, capsys):
+    from livebokeh.segment.deeplab.train.__main__ import main
+
+    _tiny_data(tmp_path / "data")
+    out = tmp_path / "out" / "dec.npz"
+    args = ["--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"), "--out", str(out),
+            "--deeplab-weights", str(deeplab_weights), "--rvm-weights", str(rvm_weights),
+            "--steps", "4", "--batch", "2", "--variants", "2", "--portraits", "half", "--portrait-repeat", "1"]
+    assert main(args) == 0
+    d = dec.load(out)
+    assert d.prior and d.meta["training"]["settings"]["steps"] == 4
+    assert d.trained_on == {"t1.mp4", "p_0.jpg"}
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["split"]["train_clips"] == ["t1.mp4"] and report["split"]["validation_clips"] == ["d0_greenscreen.mp4"]
+    assert report["split"]["train_portraits"] == ["p_0.jpg"] and report["split"]["validation_portraits"] == ["p_1.jpg"]
+    assert report["fit"]["samples"] == (2 + 1) * 2  # 2 clip frames kept and 1 portrait, 2 pictures each
+    ev = report["evaluation"]
+    assert set(ev["models"]) == {"deeplab v3+", "deeplab v3", "mediapipe raw", "rvm default (files)"}
+    assert ev["models"]["deeplab v3+"]["clips"]["d0_greenscreen"]["reference"] == "chroma key"
+    assert any(k.startswith("portraits: Boundary IoU") for k in ev["targets"])
+    # nothing is replaced without --overwrite; with it, the cached mattes and features are used again
+    assert main(args) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--no-evaluate"]) == 0
+    log = (tmp_path / "work" / "train.log").read_text()
+    assert "samples cached" in log

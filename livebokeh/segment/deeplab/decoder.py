@@ -96,6 +96,11 @@ class Decoder:
         return bool(self.meta.get("trained_aspp", False))
 
     @property
+    def trained_on(self) -> frozenset[str]:
+        """Names of the evaluation data's files it was trained on (clips and portraits)."""
+        return frozenset(self.meta.get("trained_on", ()))
+
+    @property
     def prior(self) -> bool:
         """Whether it has ``decoder/prior``: the ASPP output's own logits added to the decoder's."""
         return bool(self.meta.get("prior", False))
@@ -220,7 +225,8 @@ def v3plus_tflite(release: bytes, dec: Decoder) -> bytes:
             for name, release_names in zip(tensor_names(scope, "conv"), _release_names(scope)):
                 i = _first(g, release_names)
                 if g.tensors[i].shape != t[name].shape:
-                    raise ModelError(f"{name}: the decoder's {t[name].shape} does not fit the release's {g.tensors[i].shape}")
+                    raise ModelError(f"{name}: the decoder's {t[name].shape} does not fit "
+                                     f"the release's {g.tensors[i].shape}")
                 g.tensors[i].data = t[name]
     low, aspp = g.index(LOW_LEVEL_TENSOR), g.index(ASPP_TENSOR)
     n, lh, lw, lc = g.tensors[low].shape

@@ -15,7 +15,8 @@ is the Keras layer ``MobilenetV2__expanded_conv_3__expand``), which is how the i
 - The optional v3+ decoder: a 48-channel projection of the stride-4 features, concatenated with
   the ASPP output upsampled to stride 4 and refined by two separable 3x3 convolutions
   (``decoder_channels`` wide: 256 in the paper), then the logits; optionally (``decoder_prior``)
-  plus a linear map of the ASPP output to the logits, upsampled (a skip around the decoder). Google's released MobileNetV2
+  plus a linear map of the ASPP output to the logits, upsampled (a skip around the decoder).
+  Google's released MobileNetV2
   PASCAL weights (``deeplabv3_257_mv_gpu.tflite``) have no decoder; livebokeh trains one for two
   classes, background and person (:mod:`livebokeh.segment.deeplab.train`).
 

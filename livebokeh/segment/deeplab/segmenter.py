@@ -227,6 +227,7 @@ class DeepLabSegmenter(Segmenter):
         self.manifest = manifest("deeplab")
         self.decoder = find_decoder(own)  # before a download of the weights: a bad setting fails first
         self.variant = "v3+" if self.decoder is not None else "v3"
+        self.trained_on = self.decoder.trained_on if self.decoder is not None else frozenset()
         self.weights = locate("deeplab", own.weights or None)
         gpus = tf_gpus() if own.runtime in ("auto", "keras") else []
         size = own.size or (GPU_SIZE if gpus else CPU_SIZE)

@@ -32,12 +32,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="decoder weights to write (default: WORK/deeplabv3plus_person.npz); "
                    "the report goes beside it as .json")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--deeplab-weights", metavar="FILE", help="the released DeepLab .tflite (default: as livebokeh finds it)")
+    p.add_argument("--deeplab-weights", metavar="FILE",
+                   help="the released DeepLab .tflite (default: as livebokeh finds it)")
     p.add_argument("--rvm-weights", metavar="FILE", help="RVM's .onnx, the teacher (default: as livebokeh finds it)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--variants", type=int, default=d.variants, help="pictures made of each training frame")
     p.add_argument("--portraits", choices=("none", "half"), default=d.portraits,
                    help="none: every portrait held out for validation; half: every other one trained on")
+    p.add_argument("--portrait-repeat", type=int, default=d.portrait_repeat,
+                   help="pictures made of a portrait trained on, in multiples of --variants")
     p.add_argument("--train-aspp", action="store_true", help="train the ASPP (the encoder's last layers) too")
     p.add_argument("--no-prior", dest="prior", action="store_false",
                    help="no linear skip from the ASPP to the logits (started from the released classifier's "
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from livebokeh.segment.deeplab.weights import read_tflite_tensors
 
     settings = S.Settings(seed=args.seed, variants=args.variants, portraits=args.portraits,
+                          portrait_repeat=args.portrait_repeat,
                           train_aspp=args.train_aspp, prior=args.prior, decoder_channels=args.decoder_channels,
                           steps=args.steps,
                           batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads)
@@ -127,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
     times["fit_s"] = time.perf_counter() - t0
     meta = {"classes": 2, "class_names": ["background", "person"], "person_class": F.PERSON,
             "decoder_channels": settings.decoder_channels, "skip_channels": settings.skip_channels,
-            "trained_aspp": settings.train_aspp, "prior": settings.prior, "release_sha256": report.files["release"]["sha256"],
-            "input_size": [257, 257], "training": {"settings": report.settings, "samples": cache.n,
+            "trained_aspp": settings.train_aspp, "prior": settings.prior,
+            "release_sha256": report.files["release"]["sha256"],
+            "input_size": [257, 257],
+            "trained_on": sorted(p.name for p in split.train_clips + split.train_portraits),
+            "training": {"settings": report.settings, "samples": cache.n,
                                                    "final_loss": curve[-1][1] if curve else None}}
     dec.save(out, F.to_tensors(params), meta)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)

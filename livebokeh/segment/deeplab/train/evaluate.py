@@ -90,15 +90,15 @@ def clips(seg, split: D.Split, teacher: dict[str, Path]) -> dict[str, dict]:
 
 
 def portraits(seg, split: D.Split) -> dict:
-    ious, bious = [], []
+    """Mean IoU and Boundary IoU over the held-out portraits, and each photo's."""
+    each = {}
     for p in split.validation_portraits:
         img = cv2.imread(str(p))
         ref = cv2.imread(str(p.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
         seg.reset()
-        i, b = _score(seg.model_output(img), ref > 127)
-        ious.append(i)
-        bious.append(b)
-    return {"iou": float(np.mean(ious)), "biou": float(np.mean(bious)), "photos": len(ious)}
+        each[p.stem] = _score(seg.model_output(img), ref > 127)
+    return {"iou": float(np.mean([v[0] for v in each.values()])), "biou": float(np.mean([v[1] for v in each.values()])),
+            "photos": len(each), "each": {k: [round(v[0], 4), round(v[1], 4)] for k, v in each.items()}}
 
 
 def cost(factories: dict[str, Callable], clip: Path, frames: int = COST_FRAMES) -> dict[str, float]:

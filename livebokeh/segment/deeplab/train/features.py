@@ -3,9 +3,9 @@
 Each training picture becomes ``variants`` samples (the first plain, the others composited over
 other backgrounds, :func:`~.data.augment`), each pre-processed exactly as the segmenter does
 (:func:`~livebokeh.segment.deeplab.segmenter.preprocess`) and run through the released TFLite graph
-cut at the decoder's inputs: the stride-4 features, the ASPP output and (for ``--train-aspp``) the
-backbone's output. They are stored as float16 arrays on disk (``numpy.memmap``), beside the
-targets (the alpha at the model's input size, uint8) and what each sample was made of.
+cut at the decoder's inputs: the stride-4 features, the ASPP output and the backbone's output (for
+``--train-aspp``). They are stored as float16 arrays on disk (``numpy.memmap``), beside the targets
+(the alpha at the model's input size, uint8) and what each sample was made of.
 """
 
 from __future__ import annotations

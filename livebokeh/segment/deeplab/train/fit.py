@@ -65,7 +65,8 @@ def init_params(shapes: Shapes, rng: np.random.Generator, release: dict[str, np.
         return (rng.normal(0, math.sqrt(2.0 / fan_in), shape)).astype(np.float32)
 
     p = {
-        "decoder/feature_projection0": {"w": he(shapes.low_channels, (shapes.low_channels, s)), "b": np.zeros(s, np.float32)},
+        "decoder/feature_projection0": {"w": he(shapes.low_channels, (shapes.low_channels, s)),
+                                        "b": np.zeros(s, np.float32)},
         "decoder/decoder_conv0_depthwise": {"w": he(9, (3, 3, cin)), "b": np.zeros(cin, np.float32)},
         "decoder/decoder_conv0_pointwise": {"w": he(cin, (cin, c)), "b": np.zeros(c, np.float32)},
         "decoder/decoder_conv1_depthwise": {"w": he(9, (3, 3, c)), "b": np.zeros(c, np.float32)},
