@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -77,15 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from livebokeh.models import cache_dir, locate
     from livebokeh.segment.deeplab import decoder as dec
     from livebokeh.segment.deeplab.train import data as D
-    from livebokeh.segment.deeplab.train import fit as F
     from livebokeh.segment.deeplab.train import stages as S
-    from livebokeh.segment.deeplab.weights import read_tflite_tensors
 
     settings = S.Settings(seed=args.seed, variants=args.variants, portraits=args.portraits,
-                          portrait_repeat=args.portrait_repeat,
-                          train_aspp=args.train_aspp, prior=args.prior, decoder_channels=args.decoder_channels,
-                          steps=args.steps,
-                          batch=args.batch, crop=args.crop, lr=args.lr, threads=args.threads)
+                          portrait_repeat=args.portrait_repeat, train_aspp=args.train_aspp, prior=args.prior,
+                          decoder_channels=args.decoder_channels, steps=args.steps, batch=args.batch,
+                          crop=args.crop, lr=args.lr, threads=args.threads)
     data = require_data(args.data)
     work = Path(args.work) if args.work else cache_dir() / "train-deeplab"
     out = Path(args.out) if args.out else work / dec.DECODER_FILE
@@ -100,15 +98,41 @@ def run(args: argparse.Namespace) -> int:
     release = locate("deeplab", args.deeplab_weights)
     rvm = str(locate("rvm", args.rvm_weights))
     work.mkdir(parents=True, exist_ok=True)
-    file_log = logging.FileHandler(work / "train.log")
-    file_log.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(file_log)
+    with _log_to(work / "train.log"):
+        return _stages(settings, split, data, work, out, release, rvm, evaluate=not args.no_evaluate)
+
+
+@contextlib.contextmanager
+def _log_to(path: Path):
+    """livebokeh's log (INFO and up) also goes to ``path`` while open."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("livebokeh")
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
+def _stages(settings, split, data: Path, work: Path, out: Path, release: Path, rvm: str, evaluate: bool) -> int:
+    from livebokeh.segment.deeplab import decoder as dec
+    from livebokeh.segment.deeplab.train import fit as F
+    from livebokeh.segment.deeplab.train import stages as S
+    from livebokeh.segment.deeplab.weights import read_tflite_tensors
+
     log.info("settings: %s", json.dumps(dataclasses.asdict(settings), sort_keys=True))
     log.info("split: %s", json.dumps(split.describe()))
 
     report = S.Report(settings=dataclasses.asdict(settings), split=split.describe())
-    report.files = {"release": {"path": str(release), "sha256": S._digest(release)},
-                    "teacher": {"path": rvm, "sha256": S._digest(Path(rvm))}, "data": str(data)}
+    report.files = {"release": {"path": str(release), "sha256": S.digest(release)},
+                    "teacher": {"path": rvm, "sha256": S.digest(Path(rvm))}, "data": str(data)}
     report.fit["environment"] = _environment()
     times = {}
     t0 = time.perf_counter()
@@ -136,15 +160,16 @@ def run(args: argparse.Namespace) -> int:
             "input_size": [257, 257],
             "trained_on": sorted(p.name for p in split.train_clips + split.train_portraits),
             "training": {"settings": report.settings, "samples": cache.n,
-                                                   "final_loss": curve[-1][1] if curve else None}}
+                         "final_loss": curve[-1][1] if curve else None}}
     dec.save(out, F.to_tensors(params), meta)
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
-    report.fit.update(samples=cache.n, curve=curve, weights=str(out), weights_sha256=S._digest(out))
+    report.fit.update(samples=cache.n, curve=curve, weights=str(out), weights_sha256=S.digest(out))
 
-    if not args.no_evaluate:
+    if evaluate:
+        from livebokeh.segment.deeplab.train.evaluate import evaluate as validate
+
         t0 = time.perf_counter()
-        report.evaluation = __import__("livebokeh.segment.deeplab.train.evaluate", fromlist=["evaluate"]).evaluate(
-            split, teacher, release, out, rvm, data, settings.threads)
+        report.evaluation = validate(split, teacher, release, out, rvm, data, settings.threads)
         times["evaluate_s"] = time.perf_counter() - t0
         for k, v in report.evaluation["targets"].items():
             log.info("target %s: %s by %+.3f", k, "met" if v["met"] else "MISSED", v["margin"])

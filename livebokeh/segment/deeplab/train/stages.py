@@ -116,9 +116,9 @@ def features_stage(split: D.Split, teacher: dict[str, Path], work: Path, s: Sett
     """The feature cache of the training pictures (made again when its inputs changed)."""
     from livebokeh.segment.deeplab.train import features as F
 
-    key = {"split": split.describe(), "teacher": {k: _digest(v) for k, v in sorted(teacher.items())
+    key = {"split": split.describe(), "teacher": {k: digest(v) for k, v in sorted(teacher.items())
                                                   if k in {c.stem for c in split.train_clips}},
-           "release": _digest(release), "seed": s.seed, "variants": s.variants,
+           "release": digest(release), "seed": s.seed, "variants": s.variants,
            "portrait_repeat": s.portrait_repeat,
            "augment": _digest_source(D) + _digest_source(sys.modules[__name__])}
     folder = work / "features"
@@ -133,7 +133,8 @@ def features_stage(split: D.Split, teacher: dict[str, Path], work: Path, s: Sett
     return F.build(folder, pictures(sources, s), count, release, s.threads, True, key)
 
 
-def _digest(path: Path) -> str:
+def digest(path: Path) -> str:
+    """The first 16 hex digits of a file's sha256."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
