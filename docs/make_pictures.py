@@ -10,7 +10,11 @@ It writes ``docs/before_after.jpg`` (original | blurred background | replaced ba
 ``docs/mask.png``, and prints the variance of the Laplacian inside and outside the person, so the
 picture's claim is checked by numbers too; and ``docs/framing.jpg``: the same portrait small in a
 wide, generated room, as a 3-second clip through ``livebokeh --framing`` (the clip's last frame,
-before | after), with the person's share of the picture's height printed for both.
+before | after), with the person's share of the picture's height printed for both; and
+``docs/depth.jpg``: the portrait in front of the generated room of ``livebokeh bench depth`` (a
+plank floor receding to a brick wall), through ``--no-depth`` and ``--depth`` at the same f-stop,
+with the detail kept on the floor near and far printed for both. ``--depth`` needs the depth
+model: downloaded on first use, or ``LIVEBOKEH_DEPTH_WEIGHTS=FILE``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def make(out_dir: Path) -> None:
     cv2.imwrite(str(out_dir / "mask.png"), m)
     print(f"wrote {out_dir / 'before_after.jpg'} and {out_dir / 'mask.png'}")
     make_framing(photo, m, out_dir)
+    make_depth(photo, m, out_dir)
 
 
 def make_framing(photo: np.ndarray, mask: np.ndarray, out_dir: Path) -> None:
@@ -99,6 +104,42 @@ def make_framing(photo: np.ndarray, mask: np.ndarray, out_dir: Path) -> None:
     row = cv2.resize(row, (row.shape[1] // 2, row.shape[0] // 2), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(out_dir / "framing.jpg"), row, [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"wrote {out_dir / 'framing.jpg'} (the output {last.shape[1]}x{last.shape[0]}, the input's size)")
+
+
+def make_depth(photo: np.ndarray, mask: np.ndarray, out_dir: Path) -> None:
+    """The portrait close to the camera (1 m, cut by the frame's bottom edge) in front of the
+    generated room, through --no-depth and --depth at f/1.4 focused at 1 m."""
+    from livebokeh.bench.depth_scene import room
+
+    image, depth, floor, _ = room()
+    frame = image.copy()
+    side = 560
+    person = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(mask, (side, side), interpolation=cv2.INTER_AREA)[:, :, None].astype(np.float32) / 255
+    x0, y0 = 180, 720 - side
+    region = frame[y0:, x0:x0 + side].astype(np.float32)
+    frame[y0:, x0:x0 + side] = (alpha * person + (1 - alpha) * region).astype(np.uint8)
+    outs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "room.png"
+        cv2.imwrite(str(src), frame)
+        for name in ("no-depth", "depth"):
+            out = Path(tmp) / f"{name}.png"
+            if livebokeh(["--input", str(src), "--output", str(out), "--fstop", "1.4", f"--{name}", "-q"]) != 0:
+                sys.exit(f"livebokeh --{name} failed (--depth needs the depth model: LIVEBOKEH_DEPTH_WEIGHTS=FILE)")
+            outs[name] = cv2.imread(str(out))
+    clear = np.zeros(floor.shape, bool)
+    clear[:, x0 + side + 40:] = True  # away from the person
+    near = floor & clear & (depth < 2.6)
+    far = ~floor & clear & (depth > depth[~floor].mean())
+    for region, what in ((near, "the floor from 1.9 to 2.6 m"), (far, "the far wall")):
+        kept = [laplacian_var(outs[n], region) / laplacian_var(frame, region) for n in ("no-depth", "depth")]
+        print(f"depth: detail kept on {what}: --no-depth {100 * kept[0]:.1f}%, --depth {100 * kept[1]:.1f}%")
+    row = np.hstack([label(outs["no-depth"], "livebokeh --fstop 1.4 --no-depth"),
+                     label(outs["depth"], "livebokeh --fstop 1.4 --depth")])
+    row = cv2.resize(row, (row.shape[1] // 2, row.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out_dir / "depth.jpg"), row, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {out_dir / 'depth.jpg'}")
 
 
 if __name__ == "__main__":

@@ -11,32 +11,36 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
 
 log = logging.getLogger("livebokeh")
 
 EPILOG = """\
 commands:
   livebokeh models list|download|path [NAME]      downloadable model weights
-  livebokeh bench models|quality|render|pipeline|cost|soak|framing|ondemand   benchmarks
+  livebokeh bench models|quality|render|depth|pipeline|cost|live|soak|framing|ondemand|control   benchmarks
   livebokeh doctor                                checks cameras, virtual camera, GPU, models, service
   livebokeh service install|uninstall|status      always-on virtual camera at login (Linux, systemd)
+  livebokeh ctl status|get|set|snapshot|pause|resume   steer a running livebokeh (its control page too)
 
 examples:
   livebokeh                                       webcam 0 -> virtual camera + preview
   livebokeh --camera 1 --config call --no-preview
   livebokeh --input talk.mp4 --output talk_portrait.mp4
+  livebokeh --camera talk.mp4 --loop              a recording played as the webcam (try settings, demos)
   livebokeh --input photo.jpg --output photo_portrait.jpg --save-mask photo_mask.png
   livebokeh --print-config > my.toml              write every setting, then edit and pass --config my.toml
 
-In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording.
+In the preview window: q or Esc quits. Ctrl-C stops cleanly and finalises any recording. A live run
+serves a control page on 127.0.0.1 (its address is logged; `livebokeh ctl status` prints it) and
+reads its settings file again on SIGHUP.
 """
 
 
@@ -59,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = argparse.SUPPRESS  # flags that override config keys appear only when given
 
     g = p.add_argument_group("input and output")
-    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH", default=cfg)
+    g.add_argument("--camera", dest="camera.device", metavar="INDEX|PATH|FILE", default=cfg)
+    g.add_argument("--loop", dest="camera.loop", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--input", "-i", metavar="FILE", nargs="+",
                    help="process video or image files (or a folder of images) instead of a camera")
     g.add_argument("--output-dir", metavar="DIR", help="with several inputs: write NAME_portrait.EXT for each here")
@@ -89,17 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("segmentation")
     g.add_argument("--backend", dest="segmenter.backend", default=cfg)
-    g.add_argument("--model", dest="segmenter.model", default=cfg)
+    g.add_argument("--model", dest="mediapipe.model", default=cfg)
     g.add_argument("--threads", dest="segmenter.threads", default=cfg)
-    g.add_argument("--model-size", dest="segmenter.size", metavar="PX", default=cfg)
-    g.add_argument("--backbone", dest="segmenter.backbone", metavar="PX", default=cfg)
+    g.add_argument("--model-size", dest="model.size", metavar="PX", default=cfg)
+    g.add_argument("--backbone", dest="rvm.backbone", metavar="PX", default=cfg)
     g.add_argument("--model-rate", dest="segmenter.rate", metavar="N", default=cfg)
-    g.add_argument("--model-aspect", dest="segmenter.aspect", metavar="SHAPE", default=cfg)
-    g.add_argument("--runtime", dest="segmenter.runtime", default=cfg)
-    g.add_argument("--precision", dest="segmenter.precision", default=cfg)
-    g.add_argument("--deeplab-weights", dest="segmenter.weights", metavar="FILE", default=cfg)
-    g.add_argument("--deeplab-decoder", dest="segmenter.decoder", metavar="auto|on|off", default=cfg)
-    g.add_argument("--rvm-weights", dest="segmenter.rvm_weights", metavar="FILE", default=cfg)
+    g.add_argument("--model-aspect", dest="deeplab.aspect", metavar="SHAPE", default=cfg)
+    g.add_argument("--runtime", dest="deeplab.runtime", default=cfg)
+    g.add_argument("--precision", dest="deeplab.precision", default=cfg)
+    g.add_argument("--deeplab-weights", dest="deeplab.weights", metavar="FILE", default=cfg)
+    g.add_argument("--deeplab-decoder", dest="deeplab.decoder", metavar="auto|on|off", default=cfg)
+    g.add_argument("--rvm-weights", dest="rvm.weights", metavar="FILE", default=cfg)
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)
     g.add_argument("--mask-low", dest="mask.low", default=cfg)
@@ -117,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--effect", dest="render.effect", default=cfg)
     g.add_argument("--blur", dest="render.blur", default=cfg)
     g.add_argument("--fstop", dest="render.fstop", metavar="N", default=cfg)
+    g.add_argument("--focus-distance", dest="render.focus_distance", metavar="METRES", default=cfg)
+    g.add_argument("--depth", dest="render.depth", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--max-blur", dest="render.max_blur", metavar="F", default=cfg)
+    g.add_argument("--depth-weights", dest="render.depth_weights", metavar="FILE", default=cfg)
     g.add_argument("--aperture", dest="render.aperture", metavar="SHAPE", default=cfg)
     g.add_argument("--blades", dest="render.blades", metavar="N", default=cfg)
     g.add_argument("--linear", dest="render.linear", action=argparse.BooleanOptionalAction, default=cfg)
@@ -124,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--light-wrap", dest="render.light_wrap", metavar="S", default=cfg)
     g.add_argument("--light-wrap-size", dest="render.light_wrap_size", metavar="F", default=cfg)
     g.add_argument("--background", dest="render.background", metavar="IMAGE|VIDEO|COLOUR", default=cfg)
+    g.add_argument("--mirror", dest="render.mirror", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--mask", metavar="PATH",
                    help="render with these masks instead of segmenting: a gray image, a mask video or a "
                         "pattern such as masks/%%05d.png (as written by --save-mask)")
+
+    g = p.add_argument_group("live")
+    g.add_argument("--adapt", dest="live.adapt", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--fallback", dest="live.fallback", metavar="BACKEND", default=cfg)
 
     g = p.add_argument_group("live outputs")
     g.add_argument("--virtual-camera", dest="virtual_camera.enabled", action=argparse.BooleanOptionalAction,
@@ -137,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--on-demand", dest="virtual_camera.on_demand", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--preview", dest="preview.enabled", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--overlay", dest="preview.overlay", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control", dest="control.enabled", action=argparse.BooleanOptionalAction, default=cfg)
+    g.add_argument("--control-port", dest="control.port", metavar="PORT", default=cfg)
+    g.add_argument("--backgrounds", dest="control.backgrounds", metavar="DIR", default=cfg)
 
     g = p.add_argument_group("general")
     g.add_argument("--config", "-c", metavar="FILE|PRESET", action="append",
@@ -156,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: What a flag's help adds to its settings key's meaning, for the command line only.
-HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - e f m o q"}
+HINTS = {"preview.enabled": "for files only when asked; keys in the window: + - d [ ] e f m o q"}
 
 
 def _from_schema(action: argparse.Action, hint: str) -> None:
@@ -212,7 +229,15 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if "." in k}
+    """The settings the flags give, with what they imply (:func:`livebokeh.config.with_implied`)."""
+    from livebokeh.config import with_implied
+
+    return with_implied({k: v for k, v in vars(args).items() if "." in k})
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Settings key -> the flag that sets it (``render.blur`` -> ``--blur``), for errors."""
+    return {a.dest: a.option_strings[0] for a in parser._actions if "." in a.dest and a.option_strings}
 
 
 #: Subcommands: name -> module (imported on use) with ``main(argv) -> int``.
@@ -221,6 +246,7 @@ COMMANDS = {
     "bench": "livebokeh.commands.bench",
     "doctor": "livebokeh.commands.doctor",
     "service": "livebokeh.commands.service",
+    "ctl": "livebokeh.commands.ctl",
 }
 
 
@@ -243,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0
@@ -252,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("error")
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
-        return exit_code(err)
+        return _as_service(exit_code(err))
     except KeyboardInterrupt:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
@@ -265,36 +291,29 @@ def main(argv: list[str] | None = None) -> int:
             f"{f' ({where})' if where else ''}; run with --debug for the traceback",
             file=sys.stderr,
         )
-        return 1
+        return _as_service(1)
 
 
-def check_on_demand(cfg: Any) -> None:
-    """On demand needs Linux and the virtual camera it watches."""
-    from livebokeh.sources.ondemand import check_supported
+def _as_service(code: int) -> int:
+    """``code``; run by the service's unit, the journal also gets what systemd does next."""
+    if os.environ.get("LIVEBOKEH_SERVICE"):
+        from livebokeh.commands.service import exit_note
 
-    check_supported()
-    if not cfg.virtual_camera.enabled:
-        raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
-
-
-def exit_code(err: LivebokehError) -> int:
-    """2 when the command line or a settings file asks for what cannot be done (nothing was
-    started), 1 when a file, device or model failed."""
-    return 2 if isinstance(err, ConfigError) else 1
+        if note := exit_note(code):
+            print(f"livebokeh: {note}", file=sys.stderr)
+    return code
 
 
-@dataclass(frozen=True)
-class Job:
-    """One input and where its results go."""
-
-    input: str | None  # None = the camera
-    output: str | None
-    save_mask: str | None
-    alpha_output: str | None
 
 
-def _jobs(args: argparse.Namespace) -> list[Job]:
-    from livebokeh.sources import IMAGE_SUFFIXES
+def _jobs(args: argparse.Namespace) -> list[Any]:
+    from livebokeh.app import Job
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation
+
+    def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
+        return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
+                   overwrite=args.overwrite, explicit_preview="preview.enabled" in vars(args),
+                   config_files=tuple(args.config or ()))
 
     inputs: list[str] = []
     for item in args.input or []:
@@ -307,9 +326,9 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
         else:
             inputs.append(item)
     if not inputs:
-        return [Job(None, args.output, args.save_mask, args.alpha_output)]
+        return [job(None, args.output, args.save_mask, args.alpha_output)]
     if len(inputs) == 1 and not args.output_dir:
-        return [Job(inputs[0], args.output, args.save_mask, args.alpha_output)]
+        return [job(inputs[0], args.output, args.save_mask, args.alpha_output)]
     if not args.output_dir:
         raise ConfigError("several inputs need --output-dir DIR (each result is named after its input)")
     if args.output or args.save_mask or args.alpha_output:
@@ -325,6 +344,8 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if is_animation(p):  # read as a video
+            suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
         key = os.path.normcase(os.path.abspath(out))
         if key in taken:
@@ -332,11 +353,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 f"{taken[key]} and {item} would both be written to {out}; rename one, or process them in separate runs"
             )
         taken[key] = item
-        jobs.append(Job(item, str(out), None, None))
+        jobs.append(job(item, str(out)))
     return jobs
 
 
-def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
+def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
     """The output policy (:mod:`livebokeh.sinks.files`) for every file the whole run will write,
     before any input is read; then temporary files a killed run left on these outputs are kept."""
     from livebokeh.config import preset_names
@@ -354,6 +375,10 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     for out in outputs:  # a killed run's files first: kept whether or not this run may go on
         recover_stale(out)
     read: list[str | Path] = [job.input for job in jobs if job.input]
+    from livebokeh.sources import is_clip
+
+    if any(job.input is None for job in jobs) and is_clip(cfg.camera.device):
+        read.append(cfg.camera.device)  # a video played as the camera is an input too
     if args.mask:  # its files are inputs (Output.of refuses a bad pattern)
         mask = Output.of("--mask", args.mask)
         read += mask.existing() if mask.pattern else [mask.path]
@@ -364,19 +389,20 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Job]) -> None:
     check_outputs(outputs, read, args.overwrite)
 
 
-def _check_ending(out: Any, job: Job) -> None:
+def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
     from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_image_path
+    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
 
-    still = job.input is not None and is_image_path(job.input)
+    still = job.input is not None and is_still_input(job.input)
     images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
         IMAGE_SUFFIXES, "images")
     if out.pattern or still:
         allowed, what = images, kind
     else:
         allowed = {"--output": COLOR_CODECS, "--save-mask": MASK_CODECS, "--alpha-output": ALPHA_CODECS}[out.flag]
-        what = f"videos ({'a camera' if job.input is None else 'the input'} gives video)"
+        what = "videos (" + ("a camera gives video" if job.input is None else "the input is an animated image, read "
+                             "as a video" if is_animation(job.input) else "the input gives video") + ")"
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
@@ -387,10 +413,6 @@ def _check_ending(out: Any, job: Job) -> None:
 def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.mask and not args.input:
-        raise ConfigError("--mask needs --input: given masks follow a file's frames")
-    if cfg.virtual_camera.on_demand and args.input:
-        raise ConfigError("--on-demand is for the camera: a file is read whole; leave out --on-demand or --input")
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []
@@ -406,7 +428,7 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     return code
 
 
-def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _StopSignals, reports: list[Any]) -> int:
+def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _StopSignals, reports: list[Any]) -> int:
     failed = 0
     for n, job in enumerate(jobs, start=1):
         log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
@@ -425,65 +447,26 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Job], signals: _St
     return 0
 
 
-def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals, reports: list[Any]) -> int:
-    from livebokeh.app import open_pipeline, open_sinks, virtual_camera_device
-    from livebokeh.controls import LiveControls
-    from livebokeh.render import open_background
-    from livebokeh.sources import CameraSource, Reconnecting, Source, is_image_path, source_for_input
-    from livebokeh.sources.ondemand import OnDemand
-
-    if job.input and is_image_path(job.input) and not (job.output or job.save_mask or job.alpha_output):
-        raise ConfigError("an image input needs --output FILE (and/or --save-mask FILE)")
-    if job.output and job.input is None and is_image_path(job.output):
-        raise ConfigError(f"--output {job.output} is an image but a camera gives video; use e.g. out.mp4")
+def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals, reports: list[Any]) -> int:
+    from livebokeh.app import open_run
 
     with ExitStack() as stack:
-        if job.input:
-            # A video without outputs is played like a camera (paced) into the live outputs.
-            source = source_for_input(job.input, pace=not (job.output or job.save_mask or job.alpha_output))
-        else:
-            c = cfg.camera
+        run = stack.enter_context(open_run(cfg, job))
+        info = run.info
+        # a live run reads its settings file again on SIGHUP; a file's run stops (a closed terminal)
+        run.reload_settings = lambda: _reload(run, args)
+        stack.enter_context(signals.stopping(run, reload=run.reload_settings if info.live else None))
+        if info.live and cfg.control.enabled:
+            from livebokeh.control.server import serve
 
-            def camera() -> Source:
-                return Reconnecting(lambda: CameraSource(c.device, c.width, c.height, c.fps, c.fourcc),
-                                    watchdog_s=c.watchdog)
-
-            source = camera()
-            if cfg.virtual_camera.on_demand:
-                check_on_demand(cfg)
-                source = OnDemand(camera)
-        info = source.open()
-        stack.callback(source.close)
-        if job.output and info.still != is_image_path(job.output):
-            kind = "an image" if info.still else "a video"
-            raise ConfigError(f"the input is {kind}; give --output a matching file ending")
-
-        background = None
-        if cfg.render.effect == "replace" or cfg.render.background:
-            background = stack.enter_context(open_background(cfg.render.background))
-        controls = LiveControls(cfg.render, can_replace=background is not None, overlay=cfg.preview.overlay,
-                                framing=cfg.framing.enabled)
-        sinks = open_sinks(cfg, info, stack, controls=controls, output=job.output, save_mask=job.save_mask,
-                           alpha_output=job.alpha_output, audio_from=job.input, overwrite=args.overwrite,
-                           explicit_preview="preview.enabled" in vars(args))
-        if not sinks:
-            raise ConfigError("nothing to do: every output is off; give --output, or enable the virtual camera or preview")
-        if isinstance(source, OnDemand):
-            source.watch(virtual_camera_device(sinks))
-        # stopped before the sinks are closed (finalised)
-        pipeline = stack.enter_context(open_pipeline(cfg, source, sinks, masks=args.mask, background=background,
-                                                     controls=controls, max_frames=args.max_frames))
-        stack.enter_context(signals.stopping(pipeline))
-        pollers = [s.poll for s in sinks if type(s).poll is not _base_poll()]
+            stack.enter_context(serve(run))  # closed (no more requests) before the run
+        pollers = [s.poll for s in run.sinks if type(s).poll is not _base_poll()]
         if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
-            pollers.append(stack.enter_context(Progress(pipeline, info.frame_count, args.max_frames, info.name)))
+            pollers.append(stack.enter_context(Progress(run.pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),
-                 ", ".join(s.name for s in sinks), "  (Ctrl-C to stop)" if info.live else "")
-        report = pipeline.run(poll)
-        if not signals.received:
-            for sink in sinks:
-                sink.mark_complete()  # finalise under the real name
+                 ", ".join(s.name for s in run.sinks), "  (Ctrl-C to stop)" if info.live else "")
+        report = run.run(poll)  # the outputs finalised under their names unless a signal stopped it
         reports.append(report)
 
     if args.stats:
@@ -492,6 +475,24 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Job, signals: _StopSignals
         log.warning("stopped after %d frames; outputs were finalised", report.frames_out)
         return 130
     return 0
+
+
+def _reload(run: Any, args: argparse.Namespace) -> list[str]:
+    """SIGHUP (or the control page): the settings files (and the flags over them) read again and
+    applied to ``run``; what cannot change live is logged and returned. Never stops the run: a
+    bad file is logged, one line (and raised to the page)."""
+    from livebokeh.config import load_config
+
+    try:
+        cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(build_parser()))
+        lines = run.reload(cfg)
+    except LivebokehError as err:
+        log.warning("settings not reloaded: %s", one_line(err))
+        raise
+    log.info("settings reloaded from %s", ", ".join(args.config or ["the defaults"]))
+    for line in lines:
+        log.warning("%s", line)
+    return lines
 
 
 class Progress:
@@ -531,6 +532,9 @@ def _base_poll() -> Any:
 class _StopSignals:
     """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) for a whole run.
 
+    SIGHUP stops only a run that reads files: a live run (camera, service) reads its settings
+    file again instead (on a thread of its own, never in the handler), as daemons do.
+
     The first stops reading the source: the frames in flight are finished and every output is
     finalised. A second one stops the pipeline at once; the outputs are still finalised, as
     partial files. Later ones wait for that: the handlers stay installed until the last output
@@ -542,9 +546,13 @@ class _StopSignals:
         self.restore = restore
         self.received: list[int] = []
         self._pipeline: Any = None
+        self._reload: Callable[[], object] | None = None
         self._previous: list[tuple[int, Any]] = []
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        if signum == getattr(signal, "SIGHUP", None) and self._reload is not None:
+            threading.Thread(target=_reload_logged, args=(self._reload,), name="livebokeh-reload", daemon=True).start()
+            return
         self.received.append(signum)
         pipeline = self._pipeline
         if pipeline is None:
@@ -575,16 +583,27 @@ class _StopSignals:
         self._previous.clear()
 
     @contextmanager
-    def stopping(self, pipeline: Any) -> Iterator[None]:
-        """While inside, signals stop ``pipeline``; a signal received before (between two inputs
-        of a batch) stops it before it starts."""
-        self._pipeline = pipeline
+    def stopping(self, pipeline: Any, reload: Callable[[], object] | None = None) -> Iterator[None]:
+        """While inside, signals stop ``pipeline`` (anything with ``request_stop`` and ``abort``:
+        a run), and SIGHUP calls ``reload`` instead when given; a signal received before (between
+        two inputs of a batch) stops it before it starts."""
+        self._pipeline, self._reload = pipeline, reload
         if self.received:
             pipeline.request_stop()
         try:
             yield
         finally:
-            self._pipeline = _Finishing()
+            self._pipeline, self._reload = _Finishing(), None
+
+
+def _reload_logged(reload: Callable[[], object]) -> None:
+    """SIGHUP's reload, on its own thread: a failure is logged (one line), never raised."""
+    try:
+        reload()
+    except LivebokehError:
+        pass  # logged by _reload
+    except Exception as err:  # noqa: BLE001 - a bug must not end the run either
+        log.warning("settings not reloaded: internal error: %s: %s", type(err).__name__, one_line(err))
 
 
 class _Finishing:

@@ -10,44 +10,41 @@ sections, plus ``[backend.NAME]`` tables for one backend (see :func:`quality_pre
 from __future__ import annotations
 
 import dataclasses
-import math
+import logging
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from livebokeh.errors import ConfigError
-
-# ---------------------------------------------------------------------------------------------
-# Field helpers: the metadata of each field says what values it accepts.
-
-
-def _num(default: float, lo: float, hi: float, doc: str) -> Any:
-    return field(default=default, metadata={"range": (lo, hi), "doc": doc})
-
-
-def _choice(default: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]], doc: str) -> Any:
-    return field(default=default, metadata={"choices": choices, "doc": doc})
-
-
-def _plain(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
-
+from livebokeh.schema import choice as _choice
+from livebokeh.schema import choices_of as _choices
+from livebokeh.schema import coerce as _coerce
+from livebokeh.schema import describe as _describe
+from livebokeh.schema import number as _num
+from livebokeh.schema import plain as _plain
+from livebokeh.segment.options import BACKEND_OPTIONS, DeepLabOptions, MediaPipeOptions, RVMOptions
 
 #: The segmentation backends (the names ``livebokeh.segment.SEGMENTERS`` registers; a test keeps
-#: them equal). Named here so that the settings schema does not import the segmenters.
-BACKENDS: tuple[str, ...] = ("mediapipe", "deeplab", "rvm")
+#: them equal), each with its own settings section (:mod:`livebokeh.segment.options`).
+BACKENDS: tuple[str, ...] = tuple(BACKEND_OPTIONS)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CameraConfig:
-    device: str = _plain("0", "camera index (0, 1, ...) or device path such as /dev/video2")
+    device: str = _plain(
+        "0", "camera index (0, 1, ...), device path such as /dev/video2, or a video file played as a camera in real "
+        "time at its own frame rate (frames the pipeline has no time for are dropped, as from a webcam)"
+    )
     width: int = _num(1280, 16, 7680, "requested capture width in pixels")
     height: int = _num(720, 16, 4320, "requested capture height in pixels")
     fps: float = _num(30.0, 1.0, 240.0, "requested capture frame rate")
     fourcc: str = _plain("MJPG", "requested pixel format: MJPG (most webcams need it for 720p and 1080p at 30 fps), YUYV (raw), ...; empty keeps the camera's")
     watchdog: float = _num(2.0, 0.1, 60.0, "seconds without a frame after which the camera counts as lost")
+    loop: bool = _plain(False, "a video file as the camera: play it again from the start when it ends")
 
     def __post_init__(self) -> None:
         if self.fourcc and len(self.fourcc) != 4:
@@ -58,51 +55,42 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class SegmenterConfig:
+    """What every backend shares; each backend's own options are its section (``[rvm]``, ...)."""
+
     backend: str = _choice(
         "rvm", BACKENDS,
         "segmentation backend: rvm (matting, hair included; GPL-3.0 weights downloaded on first use), "
-        "mediapipe (bundled, lightest) or deeplab"
-    )
-    model: str = _choice(
-        "general", ("general", "landscape"), "MediaPipe model: general (256x256) or landscape (144x256, faster)"
+        "mediapipe (lightest; a 0.25 MB model downloaded on first use) or deeplab; its own options are in its section: "
+        "[rvm], [mediapipe], [deeplab]"
     )
     threads: int = _num(
         0, 0, 64, "CPU threads for inference; 0 = automatic (1 on machines with up to 4 cores, where the "
         "pipeline's stages already fill them, else 2; a recurrent model reading a file, which runs one frame "
         "at a time while the rest waits on it, every core up to 4)"
     )
-    size: int = _num(
-        0, 0, 2049, "model input in pixels: DeepLab's height (0 = 257 on the CPU, 513 on a GPU); RVM's long side "
-        "(0 = 640 for files, 512 live), where its refiner works"
-    )
-    backbone: int = _num(
-        0, 0, 2048, "RVM: long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
-        "512 with --quality best, 256 live); larger is finer and slower"
-    )
     rate: float = _num(
         0.0, 0.0, 240.0, "live: most model runs a second, masks moved by optical flow to the frames between "
         "(0 = automatic: RVM on the CPU runs at most 60% of the time, about 12 a second here; the others as fast as they go)"
     )
-    aspect: str = _choice("square", ("square", "frame"), "DeepLab input shape: square, or the frame's aspect ratio")
-    runtime: str = _choice(
-        "auto", ("auto", "tflite", "keras"),
-        "DeepLab runtime: tflite (CPU, 257x257 only), keras (TensorFlow graph, GPU when present), auto",
-    )
-    precision: str = _choice(
-        "auto", ("auto", "float32", "mixed"), "DeepLab keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
-    )
-    weights: str = _plain("", "DeepLab weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
-    decoder: str = _choice(
-        "auto", ("auto", "on", "off"),
-        "DeepLab-v3+ decoder (livebokeh's, trained for people): auto = on when its weights are there (they ship "
-        "with livebokeh; LIVEBOKEH_DEEPLAB_DECODER names another file), off = DeepLab-v3 as Google released it",
-    )
-    rvm_weights: str = _plain("", "RVM weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
     roi: bool = _plain(True, "second model pass on the region around the person: sharper edges, up to 2x inference")
     tta: str = _choice(
         "auto", ("auto", "on", "off"),
         "also segment the mirrored picture and average (2x inference); auto = on for single images only",
     )
+
+
+#: Keys that ``[segmenter]`` held before each backend had its own section: old key -> the new
+#: keys it sets. Still read (with a warning) from settings files and presets.
+MOVED_SEGMENTER_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("mediapipe.model",),
+    "size": ("deeplab.size", "rvm.size"),  # the one size meant the chosen backend's
+    "backbone": ("rvm.backbone",),
+    "aspect": ("deeplab.aspect",),
+    "runtime": ("deeplab.runtime",),
+    "precision": ("deeplab.precision",),
+    "weights": ("deeplab.weights",),
+    "rvm_weights": ("rvm.weights",),
+}
 
 
 @dataclass(frozen=True)
@@ -144,6 +132,21 @@ class RenderConfig:
     fstop: float = _num(
         0.0, 0.0, 32.0, "f-number-like strength (1.4 strong ... 8 subtle): radius = 0.06 / fstop; 0 = use blur"
     )
+    focus_distance: float = _num(
+        1.0, 0.3, 100.0, "with fstop: metres from the camera to the person, where the lens focuses (a 50 mm "
+        "full-frame lens): nearer blurs the background more, as a real lens does"
+    )
+    depth: bool = _plain(
+        False, "blur grows with the distance from the person's depth, from a depth model beside the matte (what "
+        "is near them, such as the floor at their feet, stays near focus; the far end gets blur or fstop's blur)"
+    )
+    max_blur: float = _num(
+        0.0, 0.0, 0.25, "with depth: largest blur radius, as a fraction of frame height, for what is in front of "
+        "the person (0 = no more than the far end's)"
+    )
+    depth_weights: str = _plain(
+        "", "depth model file (.onnx); empty = LIVEBOKEH_DEPTH_WEIGHTS, the cache or a download"
+    )
     aperture: str = _choice("disc", ("disc", "polygon", "gaussian"), "bokeh shape")
     blades: int = _num(6, 3, 12, "aperture blades for the polygon shape")
     linear: bool = _plain(True, "blur in linear light (lens-like; false = on the encoded pixels)")
@@ -157,6 +160,7 @@ class RenderConfig:
         True, "effect replace: take the old background's colour out of the person's partly transparent edge "
         "(hair) before the new one goes behind"
     )
+    mirror: bool = _plain(False, "flip the output left to right, as a mirror shows you (what the virtual camera sends too)")
 
 
 @dataclass(frozen=True)
@@ -201,21 +205,60 @@ class FramingConfig:
 
 
 @dataclass(frozen=True)
+class LiveConfig:
+    adapt: bool = _plain(
+        True, "keep the camera's frame rate first: under load the model runs less often, then smaller, then "
+        "the fallback backend takes over, then the render gets lighter; back up when there is room again"
+    )
+    fallback: str = _choice(
+        "mediapipe", ("",) + BACKENDS, "backend the live controller falls back to as its last resort (empty: none)"
+    )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = _num(4, 1, 64, "frames buffered between stages when processing files")
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    enabled: bool = _plain(
+        True, "live runs serve a control page on this computer only (127.0.0.1) and answer `livebokeh ctl`"
+    )
+    port: int = _num(0, 0, 65535, "the control page's port on 127.0.0.1; 0 = any free one (`livebokeh ctl status` tells)")
+    backgrounds: str = _plain(
+        "", "a folder of pictures and videos the control page offers as backgrounds; empty = only those uploaded "
+        "there (kept in the user's data folder, livebokeh/backgrounds)"
+    )
 
 
 @dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    mediapipe: MediaPipeOptions = field(default_factory=MediaPipeOptions)
+    deeplab: DeepLabOptions = field(default_factory=DeepLabOptions)
+    rvm: RVMOptions = field(default_factory=RVMOptions)
     mask: MaskConfig = field(default_factory=MaskConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     virtual_camera: VirtualCameraConfig = field(default_factory=VirtualCameraConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     framing: FramingConfig = field(default_factory=FramingConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+
+    def backend_options(self) -> Any:
+        """The chosen backend's own options (its section)."""
+        return getattr(self, self.segmenter.backend)
+
+
+def with_backend(cfg: Config, backend: str) -> Config:
+    """``cfg`` with ``backend`` chosen (its section as ``cfg`` has it)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown segmenter backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    return dataclasses.replace(cfg, segmenter=dataclasses.replace(cfg.segmenter, backend=backend))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,16 +269,6 @@ def sections() -> dict[str, type]:
     """Section name -> dataclass, in file order."""
     defaults = Config()
     return {f.name: type(getattr(defaults, f.name)) for f in dataclasses.fields(Config)}
-
-
-def _describe(f: dataclasses.Field) -> str:
-    md = f.metadata
-    if "range" in md:
-        lo, hi = md["range"]
-        return f"a number from {lo:g} to {hi:g}"
-    if "choices" in md:
-        return "one of: " + ", ".join(_choices(f))
-    return {bool: "true or false", str: "a string"}.get(type(f.default), "a value")
 
 
 @dataclass(frozen=True)
@@ -250,53 +283,68 @@ class KeyInfo:
     choices: tuple[str, ...] = ()
 
 
+#: ``model.KEY`` (the command line's ``--model-size``) is the chosen backend's ``KEY``.
+CHOSEN = "model"
+
+
 def describe_key(dotted: str) -> KeyInfo:
-    """The schema's description of ``section.key`` (KeyError for an unknown key)."""
+    """The schema's description of ``section.key`` (KeyError for an unknown key); ``model.KEY``
+    describes the key of that name that the backends which have one share."""
     section, _, name = dotted.partition(".")
+    if section == CHOSEN:
+        owners = [(b, f) for b in BACKENDS for f in dataclasses.fields(BACKEND_OPTIONS[b]) if f.name == name]
+        if not owners:
+            raise KeyError(dotted)
+        doc = "the chosen backend's " + name + ": " + "; ".join(f"{b}: {f.metadata.get('doc', '')}" for b, f in owners)
+        return KeyInfo(dotted, doc, owners[0][1].default, _describe(owners[0][1]))
     fields = {f.name: f for f in dataclasses.fields(sections()[section])}
     f = fields[name]
     choices = _choices(f) if "choices" in f.metadata else ()
     return KeyInfo(dotted, f.metadata.get("doc", ""), f.default, _describe(f), choices)
 
 
-def _choices(f: dataclasses.Field) -> tuple[str, ...]:
-    ch = f.metadata["choices"]
-    return ch() if callable(ch) else ch
+def field_of(dotted: str) -> dataclasses.Field:
+    """The schema's field of ``section.key`` (ConfigError naming the keys there for an unknown one)."""
+    section, _, name = dotted.partition(".")
+    known = sections()
+    if section not in known:
+        raise ConfigError(f"unknown settings key {dotted!r}; sections: {', '.join(known)}")
+    fields = {f.name: f for f in dataclasses.fields(known[section])}
+    if name not in fields:
+        raise ConfigError(f"unknown key '{dotted}'; allowed keys in [{section}]: {', '.join(fields)}")
+    return fields[name]
 
 
-def _coerce(key: str, f: dataclasses.Field, value: Any, origin: str) -> Any:
-    """Check ``value`` for field ``f`` (named ``key``) and return it in the field's type."""
-    expected = type(f.default)
-    bad = ConfigError(f"{origin}: {key} must be {_describe(f)}, got {value!r}")
-    if expected is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if expected in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if expected is int and (isinstance(value, float) and not value.is_integer()):
-            raise bad
-        value = expected(value)
-        if not math.isfinite(value):
-            raise bad
-        lo, hi = f.metadata["range"]
-        if not lo <= value <= hi:
-            raise bad
-        return value
-    if expected is str:
-        if not isinstance(value, str):
-            raise bad
-        if "choices" in f.metadata and value not in _choices(f):
-            raise bad
-        return value
-    raise TypeError(f"unsupported config field type for {key}")  # programming error
+def _moved(updates: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
+    """``updates`` with ``[segmenter]``'s old keys moved to the backends' sections (a warning
+    says where each now lives); a key the same layer also sets at its new place keeps that one."""
+    seg = updates.get("segmenter")
+    if not isinstance(seg, Mapping) or not MOVED_SEGMENTER_KEYS.keys() & seg.keys():
+        return updates
+    out: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in updates.items()}
+    for old in [k for k in seg if k in MOVED_SEGMENTER_KEYS]:
+        value = out["segmenter"].pop(old)
+        new_keys = MOVED_SEGMENTER_KEYS[old]
+        for new in new_keys:
+            section, _, key = new.partition(".")
+            target = out.setdefault(section, {})
+            if isinstance(target, Mapping):
+                target.setdefault(key, value)
+        where = " and ".join(f"[{n.partition('.')[0]}] {n.partition('.')[2]}" for n in new_keys)
+        log.warning("%s: segmenter.%s has moved to %s (each backend has its own section now); it still works "
+                    "for now: move it there (`livebokeh --print-config` writes every key where it lives)", origin, old, where)
+    return out
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -> Config:
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str,
+           flags: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with ``updates`` (section -> key -> value) checked and applied; errors name
+    ``origin`` and the key, or for a key in ``flags`` (``{"render.blur": "--blur"}``) the flag
+    that gave the value."""
+    flags = flags or {}
     known = sections()
     new_sections = {}
-    for section_name, values in updates.items():
+    for section_name, values in _moved(updates, origin).items():
         if section_name not in known:
             raise ConfigError(
                 f"{origin}: unknown section [{section_name}]; allowed sections: {', '.join(known)}"
@@ -312,18 +360,80 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str) -
                     f"{origin}: unknown key '{section_name}.{key}'; allowed keys in "
                     f"[{section_name}]: {', '.join(fields)}"
                 )
-            changes[key] = _coerce(f"{section_name}.{key}", fields[key], value, origin)
+            dotted = f"{section_name}.{key}"
+            changes[key] = _coerce(flags.get(dotted) or f"{origin}: {dotted}", fields[key], value)
         try:
             new_sections[section_name] = dataclasses.replace(section, **changes)
         except ConfigError as err:
-            raise ConfigError(f"{origin}: {err}") from None
+            # a check across keys (mask.low < mask.high): named by the flags that gave them
+            message = str(err)
+            given = {f"{section_name}.{k}": flags[f"{section_name}.{k}"] for k in changes if f"{section_name}.{k}" in flags}
+            for dotted, flag in given.items():
+                message = message.replace(dotted, flag)
+            raise ConfigError(message if given else f"{origin}: {message}") from None
     return dataclasses.replace(cfg, **new_sections)
+
+
+def _nested(overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    nested: dict[str, dict[str, Any]] = {}
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        nested.setdefault(section, {})[key] = value
+    return nested
+
+
+def apply_keys(cfg: Config, keys: Mapping[str, Any], origin: str) -> Config:
+    """``cfg`` with the dotted keys of ``keys`` set, each checked by the schema (any backend's
+    section, chosen or not: the benchmarks give every backend its weights)."""
+    return _apply(cfg, _nested(keys), origin) if keys else cfg
+
+
+def override(cfg: Config, overrides: Mapping[str, Any], origin: str = "command line",
+             flags: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` with the dotted keys of ``overrides`` (``{"render.blur": 0.05}``) over it, checked.
+
+    A key of a backend's section applies only when that backend is the one chosen (by these
+    overrides or by ``cfg``): another backend's key is an error naming the keys that apply, not
+    silence. ``model.KEY`` is the chosen backend's ``KEY``. ``flags`` names each key's
+    command-line flag, for the messages.
+    """
+    nested = _nested(overrides)
+    chosen = nested.get("segmenter", {}).get("backend", cfg.segmenter.backend)
+    if chosen not in BACKENDS:  # the schema's message
+        _apply(cfg, {"segmenter": {"backend": chosen}}, origin, flags)
+
+    def named(key: str) -> str:
+        flag = (flags or {}).get(key) or (flags or {}).get(f"{CHOSEN}.{key.partition('.')[2]}")
+        return f"{flag} ({key})" if flag else key
+
+    def takes() -> str:
+        keys = [f"{chosen}.{f.name}" for f in dataclasses.fields(BACKEND_OPTIONS[chosen])]
+        own = ", ".join(named(k) for k in keys) if keys else "no options of its own"
+        return f"{chosen} takes {own}"
+
+    flags = dict(flags or {})
+    for key, value in nested.pop(CHOSEN, {}).items():
+        names = {f.name for f in dataclasses.fields(BACKEND_OPTIONS[chosen])}
+        if key not in names:
+            flag = flags.get(f"{CHOSEN}.{key}", f"{CHOSEN}.{key}")
+            raise ConfigError(f"{origin}: {flag} does not apply to the {chosen} backend; {takes()}")
+        nested.setdefault(chosen, {})[key] = value
+        if f"{CHOSEN}.{key}" in flags:  # a bad value is named by the flag typed
+            flags.setdefault(f"{chosen}.{key}", flags[f"{CHOSEN}.{key}"])
+    for section, values in nested.items():
+        if section in BACKENDS and section != chosen:
+            key = f"{section}.{next(iter(values))}"
+            choose = f"{(flags or {}).get('segmenter.backend', 'segmenter.backend =')} {section}"
+            raise ConfigError(f"{origin}: {named(key)} does not apply to the {chosen} backend (it is {section}'s); "
+                              f"{takes()}; leave it out, or choose {choose}")
+    return _apply(cfg, nested, origin, flags) if nested else cfg
 
 
 def load_config(
     path: str | Path | Sequence[str | Path] | None = None,
     overrides: Mapping[str, Any] | None = None,
     quality: str | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Config:
     """Build a :class:`Config`: the defaults, then each file in turn, then the quality preset, then
     the overrides (each layer above the ones before it).
@@ -332,25 +442,54 @@ def load_config(
         path: a TOML file or a preset name (see :func:`preset_names`), a sequence of them (a later
             file wins over an earlier one), or None for the defaults.
         overrides: dotted keys such as ``{"render.blur": 0.05}`` applied last (these come from
-            command-line flags and are checked the same way).
+            command-line flags and are checked the same way, see :func:`override`: a key of a
+            backend other than the chosen one is an error).
         quality: the name of a quality preset (see :func:`quality_names`), applied between the
             files and the overrides; its per-backend tables follow the backend the other layers
             choose.
+        flags: each override's command-line flag, for the messages.
+
+    A file's section of a backend other than the chosen one is kept (it applies when that
+    backend is chosen): one settings file may hold every backend's options.
     """
     cfg = Config()
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
     for item in paths:
         file = resolve_config_path(item)
         cfg = _apply(cfg, _read_toml(file), str(file))
-    nested: dict[str, dict[str, Any]] = {}
-    for dotted, value in (overrides or {}).items():
-        section, _, key = dotted.partition(".")
-        nested.setdefault(section, {})[key] = value
+    overrides = overrides or {}
     if quality is not None:
-        cfg = _apply_quality(cfg, quality, nested)
-    if nested:
-        cfg = _apply(cfg, nested, "command line")
-    return cfg
+        cfg = _apply_quality(cfg, quality, _nested(overrides))
+    return override(cfg, overrides, "command line", flags)
+
+
+def parse_settings(text: str, origin: str, base: Config | None = None) -> Config:
+    """The settings a TOML text gives over ``base`` (default: the defaults), checked as a file's."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{origin}: not valid TOML ({err})") from None
+    return _apply(base or Config(), data, origin)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` (a bool, number or string) as TOML writes it."""
+    return _toml_value(value)
+
+
+def with_implied(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line overrides with what they imply: a background given on the command line is
+    meant to be seen, so ``--background`` without ``--effect`` means ``--effect replace`` (over
+    any settings file); beside ``--effect blur`` or ``none`` it is refused (the preview's e key
+    switches effects live)."""
+    out = dict(overrides)
+    background, effect = out.get("render.background"), out.get("render.effect")
+    if background and effect is None:
+        out["render.effect"] = "replace"
+    elif background and effect != "replace":
+        raise ConfigError(f"--background {background} is shown only with --effect replace, not --effect {effect}; "
+                          "leave out --effect (or --background)")
+    return out
 
 
 def _read_toml(file: Path, flag: str = "--config") -> dict[str, Any]:
@@ -423,6 +562,10 @@ def quality_preset(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
             raise ConfigError(f"{origin} must be a table of sections such as mask.lookahead = 4")
         if isinstance(sections_.get("segmenter"), Mapping) and "backend" in sections_["segmenter"]:
             raise ConfigError(f"{origin}: cannot set segmenter.backend (it is what chooses this table)")
+        others = [s for s in sections_ if s in BACKENDS and s != backend]
+        if others:
+            raise ConfigError(f"{origin}: sets [{others[0]}], another backend's options; a [backend.{backend}] "
+                              f"table sets {backend}'s own ({backend}.KEY) and the shared sections")
         _apply(Config(), sections_, origin)
     return data, dict(per_backend), str(file)
 
@@ -455,6 +598,7 @@ def to_toml(cfg: Config) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a TOML basic string: control characters as \uXXXX
+        return '"' + "".join(f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F
+                             else c for c in value) + '"'
     return repr(value)

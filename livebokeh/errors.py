@@ -28,3 +28,18 @@ class SinkError(LivebokehError):
 
 class ModelError(LivebokehError):
     """A segmentation model is missing, unreadable or failed to run."""
+
+
+class SetupError(LivebokehError):
+    """This machine lacks something the run needs, and trying again will not bring it: the
+    v4l2loopback module or device, a weights file a setting names. Exit status 3, which the
+    service's unit does not restart on."""
+
+
+def exit_code(err: LivebokehError) -> int:
+    """The exit status for ``err``: 2 when the command line or a settings file asks for what cannot
+    be done (nothing was started), 3 when this machine lacks what the run needs (install it, then
+    run again), 1 when a file, device or model failed."""
+    if isinstance(err, ConfigError):
+        return 2
+    return 3 if isinstance(err, SetupError) else 1

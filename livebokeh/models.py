@@ -1,24 +1,30 @@
 """Downloadable model weights: manifests, the per-user cache, checked downloads.
 
 Manifests are the TOML files in the repository's ``models/`` folder (installed as
-``livebokeh/manifests``). A file is looked for, in order, at the path given on the command line
-(``--deeplab-weights``), at the environment variable named in the manifest entry
-(``LIVEBOKEH_DEEPLAB_WEIGHTS``), in the cache, and otherwise downloaded from the official URL into
-the cache: to a temporary name first, its size and sha256 checked, then moved into place, so an
-interrupted or corrupt transfer never leaves a file that looks usable.
+``livebokeh/manifests``), one a file. A model's file is looked for, in order:
+
+1. at the path given on the command line (``--rvm-weights``), used as it is;
+2. at the environment variable named after the model (``LIVEBOKEH_RVM_WEIGHTS``), used as it is;
+3. in ``LIVEBOKEH_MODEL_DIR``, under its upstream name, if its size and sha256 match the manifest
+   (one folder for every model, for offline machines);
+4. in the per-user cache (``LIVEBOKEH_CACHE`` or the platform's cache folder), likewise checked;
+5. otherwise it is downloaded from the manifest's upstream URL into the cache: to a temporary name
+   first, its size and sha256 checked, then moved into place, so an interrupted or corrupt transfer
+   never leaves a file that looks usable.
+
+:func:`find` looks without changing anything (``models list``, ``doctor``); :func:`locate` also
+downloads. Neither deletes a file: a damaged cached file is replaced only by a checked download.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import http.client
 import logging
 import os
 import platform
 import sys
 import tomllib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -29,10 +35,14 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
 
+#: One folder holding model files under their upstream names, looked at before the cache.
+MODEL_DIR_VAR = "LIVEBOKEH_MODEL_DIR"
+CACHE_VAR = "LIVEBOKEH_CACHE"
+
 
 @dataclass(frozen=True)
 class Manifest:
-    """One downloadable model (see ``models/*.toml``)."""
+    """One downloadable model file (see ``models/*.toml``)."""
 
     name: str
     file: str
@@ -50,10 +60,29 @@ class Manifest:
     output_stride: int = 0
     width_multiplier: float = 1.0
     decoder: bool = False
+    #: The ``--backend`` (or other user of the file) these weights belong to; default: ``name``.
+    #: ``livebokeh models download BACKEND`` fetches every file of a backend.
+    backend: str = ""
+    #: Which of the backend's models this is (MediaPipe's ``general`` or ``landscape``).
+    variant: str = ""
+    #: The command-line option that names another file for it (``--rvm-weights``), if any.
+    option: str = ""
+    #: What a user can do without this file, for the end of the offline error (``run with
+    #: --no-depth``); empty: nothing to add.
+    instead: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.backend:
+            object.__setattr__(self, "backend", self.name)
 
     @property
     def env_var(self) -> str:
         return f"LIVEBOKEH_{self.name.upper()}_WEIGHTS"
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``the rvm model``, ``the mediapipe landscape model``."""
+        return f"the {self.backend} {self.variant} model" if self.variant else f"the {self.name} model"
 
 
 def manifests_dir() -> Path:
@@ -82,10 +111,33 @@ def manifest(name: str) -> Manifest:
     return known[name]
 
 
+def select(name: str) -> list[Manifest]:
+    """The manifests a user's word names: a model (``selfie_landscape``), a backend (``mediapipe``:
+    each of its files) or ``all``."""
+    known = manifests()
+    if name == "all":
+        return list(known.values())
+    if name in known:
+        return [known[name]]
+    group = [m for m in known.values() if m.backend == name]
+    if not group:
+        names = sorted(set(known) | {m.backend for m in known.values()})
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(names)} or all")
+    return group
+
+
+def for_backend(backend: str, variant: str = "") -> Manifest | None:
+    """The manifest of ``backend``'s weights (of its ``variant`` where it has several), if any."""
+    for m in manifests().values():
+        if m.backend == backend and (not variant or not m.variant or m.variant == variant):
+            return m
+    return None
+
+
 def cache_dir() -> Path:
     """Per-user cache: ``LIVEBOKEH_CACHE``, else the platform's cache folder."""
-    if os.environ.get("LIVEBOKEH_CACHE"):
-        return Path(os.environ["LIVEBOKEH_CACHE"])
+    if os.environ.get(CACHE_VAR):
+        return Path(os.environ[CACHE_VAR])
     system = platform.system()
     if system == "Windows":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
@@ -95,8 +147,38 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livebokeh"
 
 
+def _cache_name() -> str:
+    d = cache_dir()
+    return f"{CACHE_VAR}={d}" if os.environ.get(CACHE_VAR) else f"the model cache {d}"
+
+
+def cache_problem() -> str:
+    """Why the cache cannot take a download ("" when it can): not a folder, or read-only."""
+    d = cache_dir()
+    probe = d
+    while not probe.exists() and probe.parent != probe:  # the nearest existing folder makes the cache
+        probe = probe.parent
+    if d.exists() and not d.is_dir():
+        return f"{_cache_name()} is not a folder"
+    if not probe.is_dir():
+        return f"{_cache_name()} cannot be made ({probe} is not a folder)"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{_cache_name()} is read-only"
+    return ""
+
+
+#: What to do about a cache that cannot take a download.
+CACHE_FIX = f"point {CACHE_VAR} at a writable folder"
+
+
 def cached_path(m: Manifest) -> Path:
     return cache_dir() / m.file
+
+
+def model_dir() -> Path | None:
+    """``LIVEBOKEH_MODEL_DIR``, if set."""
+    value = os.environ.get(MODEL_DIR_VAR)
+    return Path(value) if value else None
 
 
 def sha256_of(path: Path) -> str:
@@ -107,79 +189,216 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:
-    """Path of the weights of model ``name``; downloads them into the cache when missing.
+def check(path: Path, m: Manifest) -> str:
+    """What is wrong with ``path`` as ``m``'s file ("" when its size and sha256 match)."""
+    try:
+        size = path.stat().st_size
+        if size != m.size:
+            return f"{size} bytes, not {m.size}"
+        if sha256_of(path) != m.sha256:
+            return "its sha256 differs from the release's"
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    return ""
 
-    Raises:
-        ModelError: a given file is missing, or the download failed (one line saying what to do).
+
+@dataclass(frozen=True)
+class Found:
+    """Where a model's file is, as :func:`find` saw it.
+
+    Attributes:
+        manifest: the model.
+        path: the usable file, or None.
+        source: where ``path`` came from: ``option``, ``environment``, ``model dir`` or ``cache``.
+        damaged: a cached file whose size or checksum is wrong (kept: only a download replaces it).
+        problem: one line saying what is wrong and what to do ("" when ``path`` is usable, or
+            when the model is simply not downloaded).
+    """
+
+    manifest: Manifest
+    path: Path | None = None
+    source: str = ""
+    damaged: Path | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+
+def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
+    """Where model ``name``'s file is, without downloading, writing or deleting anything.
+
+    A path given (``explicit``, then the model's environment variable) is used as it is: it may be
+    another build of the model. Files in ``LIVEBOKEH_MODEL_DIR`` and the cache count only when
+    their size and sha256 match the manifest.
     """
     m = manifest(name)
     if explicit:
         p = Path(explicit)
         if not p.is_file():
-            raise ModelError(f"weights file {p} does not exist; check --{name}-weights")
-        return p
+            what = m.option or "the weights option"
+            return Found(m, problem=f"weights file {p} does not exist; check {what}")
+        return Found(m, p, "option")
     env = os.environ.get(m.env_var)
     if env:
         p = Path(env)
         if not p.is_file():
-            raise ModelError(f"{m.env_var}={env} does not exist; fix or unset it")
-        return p
+            return Found(m, problem=f"{m.env_var}={env} does not exist; fix or unset it")
+        return Found(m, p, "environment")
+    folder = model_dir()
+    if folder is not None:
+        if not folder.is_dir():
+            return Found(m, problem=f"{MODEL_DIR_VAR}={folder} is not a folder; fix or unset it")
+        p = folder / m.file
+        if p.is_file():
+            wrong = check(p, m)
+            if wrong:
+                return Found(m, problem=f"{MODEL_DIR_VAR} holds a damaged {p} ({wrong}); replace it with {m.url} "
+                             f"(sha256 {m.sha256[:12]}...) or remove it")
+            return Found(m, p, "model dir")
     p = cached_path(m)
-    if p.is_file():
-        if p.stat().st_size == m.size and sha256_of(p) == m.sha256:
-            return p
-        log.warning("cached %s is damaged; downloading it again", p)
-        p.unlink()
+    try:
+        present = p.is_file()
+    except OSError:  # a cache path through a file, a loop ...: nothing is cached there
+        present = False
+    if present:
+        wrong = check(p, m)
+        if not wrong:
+            return Found(m, p, "cache")
+        blocked = cache_problem()
+        if blocked:
+            return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}) and cannot be downloaded again "
+                         f"there: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
+        return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}); run `livebokeh models download "
+                     f"{m.backend}` to fetch it again")
+    return Found(m)
+
+
+def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:
+    """Path of model ``name``'s file (see the module text for the order); downloads it into the
+    cache when it is nowhere, or only damaged there, and ``download_missing``.
+
+    Raises:
+        ModelError: a given file is missing, a file is damaged where it cannot be replaced, or the
+            download failed (one line saying what to do).
+    """
+    found = find(name, explicit)
+    if found.ok:
+        return found.path  # type: ignore[return-value]
+    m = found.manifest
+    if found.problem and found.damaged is None:  # a given file missing, a wrong model folder
+        raise ModelError(found.problem)
     if not download_missing:
-        raise ModelError(_offline_hint(m, "is not downloaded"))
+        raise ModelError(found.problem or _offline_hint(m, "is not downloaded"))
+    blocked = cache_problem()
+    if blocked:  # found.problem already says so for a damaged file
+        raise ModelError(found.problem or f"{m.label} is not downloaded and cannot be: {blocked}; {CACHE_FIX}, "
+                         f"or {_elsewhere(m)}")
+    if found.damaged:
+        log.warning("the cached %s is damaged; downloading it again", found.damaged)
     return download(m)
 
 
+def _elsewhere(m: Manifest) -> str:
+    """How to give the file without the cache."""
+    way = f"put {m.file} ({m.url}) in a folder and set {MODEL_DIR_VAR} to it"
+    if m.option:
+        way += f", or pass {m.option} FILE (or set {m.env_var})"
+    return way
+
+
 def _offline_hint(m: Manifest, what: str) -> str:
-    return (
-        f"{m.name} weights {what}; run `livebokeh models download {m.name}` with internet access, "
-        f"or get {m.url} and pass --{m.name}-weights FILE (or set {m.env_var}), "
-        f"or use --backend mediapipe, which needs no download"
-    )
+    hint = (f"{m.label} {what}; run `livebokeh models download {m.backend}` with internet access, "
+            f"or {_elsewhere(m)}")
+    if m.backend in ("rvm", "deeplab"):  # the segmentation backends with a lighter one beside them
+        here = find("selfie_general").ok
+        hint += f", or use --backend mediapipe ({'its model is here' if here else 'a 0.25 MB download'})"
+    if m.instead:
+        hint += f", or {m.instead}"
+    return hint
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class _WriteFailed(Exception):
+    """Writing the download to disk failed (not the network)."""
+
+    def __init__(self, err: OSError) -> None:
+        super().__init__(err)
+        self.err = err
 
 
 def download(m: Manifest, url: str | None = None, dest: Path | None = None, progress: bool | None = None,
              timeout: float = 30.0) -> Path:
     """Download ``m`` (from ``url`` if given, else its official URL) to ``dest`` (default: the cache).
 
-    The file is written as ``<dest>.part``, checked (size and sha256) and only then renamed; on
-    any failure the partial file is removed and :class:`ModelError` raised.
+    The file is written as ``<dest>.part``, checked (size and sha256) and only then moved onto
+    ``dest`` (so a damaged file there is replaced only by a whole, checked one); on any failure the
+    partial file is removed and :class:`ModelError` raised, naming the network or the disk.
     """
+    import http.client  # here: a run that finds its files never pays for the HTTP stack
+    import urllib.error
+    import urllib.request
+
     url = url or m.url
-    dest = dest or cached_path(m)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest is None:
+        blocked = cache_problem()
+        if blocked:
+            raise ModelError(f"cannot save {m.label}: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
+        dest = cached_path(m)
     part = dest.with_name(dest.name + ".part")
     show = sys.stderr.isatty() if progress is None else progress
-    log.info("downloading %s weights from %s", m.name, url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(part, "wb") as out:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        out = open(part, "wb")
+    except OSError as err:
+        raise ModelError(_unwritable(m, dest, err)) from None
+    log.info("downloading %s from %s", m.label, url)
+    try:
+        with out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or m.size)
             got = _copy(resp, out, total, show, m.name)
         if got != m.size:
-            raise ModelError(f"download of {m.name} stopped at {got} of {m.size} bytes; try again")
+            raise ModelError(f"download of {m.label} stopped at {got} of {m.size} bytes; try again")
         digest = sha256_of(part)
         if digest != m.sha256:
-            raise ModelError(f"download of {m.name} has the wrong checksum (sha256 {digest[:12]}..., "
+            raise ModelError(f"download of {m.label} has the wrong checksum (sha256 {digest[:12]}..., "
                              f"expected {m.sha256[:12]}...); the file was discarded, try again")
         os.replace(part, dest)
     except ModelError:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
+    except _WriteFailed as failed:
+        _discard(part)
+        raise ModelError(_unwritable(m, dest, failed.err)) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-        part.unlink(missing_ok=True)
+        _discard(part)
         reason = getattr(err, "reason", None) or err
+        if isinstance(err, OSError) and not isinstance(err, urllib.error.URLError) and (
+                err.filename or err.errno in _DISK_ERRORS):
+            raise ModelError(_unwritable(m, dest, err)) from None  # os.replace and the like: the disk
         raise ModelError(_offline_hint(m, f"could not be downloaded ({reason})")) from None
     except BaseException:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
     log.info("saved %s", dest)
     return dest
+
+
+def _discard(part: Path) -> None:
+    try:
+        part.unlink(missing_ok=True)
+    except OSError:  # a read-only folder: nothing was written there either
+        pass
+
+
+def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
+    why = err.strerror or str(err)
+    if err.errno == errno.ENOSPC:
+        return f"no space left to save {m.label} in {dest.parent}; free some space, or {_elsewhere(m)}"
+    return f"cannot save {m.label} in {dest.parent} ({why}); {CACHE_FIX}, or {_elsewhere(m)}"
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str) -> int:
@@ -189,7 +408,10 @@ def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str) -> i
     with tqdm(total=total or None, unit="B", unit_scale=True, desc=label, disable=not show, file=sys.stderr,
               leave=False) as bar:
         while chunk := src.read(_CHUNK):
-            dst.write(chunk)
+            try:
+                dst.write(chunk)
+            except OSError as err:
+                raise _WriteFailed(err) from None
             got += len(chunk)
             bar.update(len(chunk))
     return got

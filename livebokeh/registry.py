@@ -19,9 +19,10 @@ class Registry(Generic[T]):
     1
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, order: tuple[str, ...] = ()) -> None:
         self._kind = kind
         self._items: dict[str, T] = {}
+        self._order = order  # names listed in this order (whichever registers first), the others after
 
     def add(self, name: str, item: T) -> None:
         if name in self._items:
@@ -46,10 +47,11 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> tuple[str, ...]:
-        return tuple(self._items)
+        rank = {name: i for i, name in enumerate(self._order)}
+        return tuple(sorted(self._items, key=lambda n: rank.get(n, len(rank))))
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self.names())

@@ -9,7 +9,10 @@ about 8% more frames per second and 3 ms less CPU per frame with one thread each
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,8 +20,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from livebokeh.types import SegmenterTraits
 
+log = logging.getLogger(__name__)
+
 #: Up to this many cores, the stages themselves keep every core busy.
 FEW_CORES = 4
+#: How much lower than the others the live model's thread is scheduled (a nice value added).
+MODEL_NICE = 10
 
 
 def cpu_cores() -> int:
@@ -92,3 +99,19 @@ def opencv_threads(plan: ThreadPlan) -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(previous)
+
+
+def lower_priority(nice: int = MODEL_NICE) -> bool:
+    """Schedule the calling thread ``nice`` steps below the process's other threads (Linux,
+    where a thread has a priority of its own; elsewhere nothing happens). Live, the model's
+    thread does this: on a machine short of CPU time the frames keep the camera's rate and the
+    model runs less often, rather than the other way round. Returns whether it was done."""
+    if not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as err:  # a sandbox may forbid it: the model then competes as an equal
+        log.debug("could not lower the model thread's priority: %s", err)
+        return False
+    return True

@@ -107,14 +107,15 @@ class Composite:
         image: ``(H, W, 3)`` uint8 BGR output, read-only.
         mask: the person alpha used for compositing, at the frame's size or at the refinement's
             smaller working size (same aspect ratio); :attr:`alpha` gives it at frame size.
-        shown: the part of the frame the output shows, ``(x, y, width, height)`` in pixels, when
-            auto-framing cropped it (scaled to the frame's size); None: all of it.
+        shown: the part of the frame the output shows, ``(left, top, width, height)`` in pixels
+            (fractional: placed sub-pixel), when auto-framing cropped it (scaled to the frame's
+            size); None: all of it. The mask covers exactly this part.
     """
 
     frame: Frame
     image: np.ndarray
     mask: Mask
-    shown: tuple[int, int, int, int] | None = None
+    shown: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         _readonly(self.image)
@@ -127,9 +128,11 @@ class Composite:
             return self.frame.image
         import cv2
 
-        x, y, w, h = self.shown
-        return cv2.resize(self.frame.image[y:y + h, x:x + w], (self.frame.width, self.frame.height),
-                          interpolation=cv2.INTER_LINEAR)
+        from livebokeh.framing.crop import covering_box, cut, place
+
+        size = (self.frame.width, self.frame.height)
+        box = covering_box(self.shown, size)
+        return place(cut(self.frame.image, box), box, self.shown, size, cv2.INTER_LINEAR)
 
     @functools.cached_property
     def alpha(self) -> Mask:

@@ -165,6 +165,35 @@ class FakeSegmenter:
         return Mask((image.mean(axis=2) > 150).astype(np.float32))
 
 
+class FakeDepthModel:
+    """Stands in for the depth network: the picture's blue channel is its inverse depth (255 =
+    nearest); each call may scale and shift it (``jitter``), as the real network's output drifts.
+    Thread-safe enough for counting (the count is only read after a run)."""
+
+    def __init__(self, jitter: float = 0.0, seed: int = 0) -> None:
+        self.calls = 0
+        self.closed = 0
+        self.jitter = jitter
+        self.rng = np.random.default_rng(seed)
+
+    def estimate(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        import cv2
+
+        from livebokeh.depth import map_size
+
+        self.calls += 1
+        h, w = image.shape[:2]
+        size = size or map_size(w, h)
+        d = cv2.resize(image[:, :, 0], size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        if self.jitter:
+            d = d * np.float32(1 + self.rng.uniform(-self.jitter, self.jitter)) + np.float32(
+                self.rng.uniform(-self.jitter, self.jitter))
+        return d
+
+    def close(self) -> None:
+        self.closed += 1
+
+
 class ListSink:
     """Collects what it receives."""
 
@@ -240,16 +269,41 @@ def rvm_weights() -> Path:
 
 #: The default backend's weights (RVM), as a user has them after the first download.
 SHARED_RVM = SHARED / "models" / "rvm_mobilenetv3_fp32.onnx"
+#: The depth model of ``--depth`` (TCMonoDepth small).
+SHARED_DEPTH = SHARED / "models" / "tcmonodepth_tcsmallnet_192x320.onnx"
+
+
+#: MediaPipe's selfie models, as a user has them after the first run (or `models download mediapipe`).
+SELFIE_FILES = ("selfie_segmentation.tflite", "selfie_segmentation_landscape.tflite")
+
+
+@pytest.fixture(scope="session")
+def _selfie_model_dir(tmp_path_factory) -> Path | None:
+    """A folder holding only the selfie models (links into ../shared/models), for
+    ``LIVEBOKEH_MODEL_DIR``; None without ../shared."""
+    if not all((SHARED / "models" / f).is_file() for f in SELFIE_FILES):
+        return None
+    folder = tmp_path_factory.mktemp("model_dir")
+    for f in SELFIE_FILES:
+        (folder / f).symlink_to(SHARED / "models" / f)
+    return folder
 
 
 @pytest.fixture(autouse=True)
-def _isolated_model_cache(tmp_path_factory, monkeypatch):
+def _isolated_model_cache(tmp_path_factory, monkeypatch, _selfie_model_dir):
     """Tests never read or fill the user's cache, and never reach the internet for weights: the
     default backend's weights come from ../shared (tests that run it skip without them, see
-    :func:`default_weights`), DeepLab's only where a test asks for them."""
+    :func:`default_weights`), MediaPipe's selfie models from a ``LIVEBOKEH_MODEL_DIR`` of links into
+    ../shared (tests that run them ask for :func:`selfie_models`), DeepLab's only where a test
+    asks for them."""
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.delenv("LIVEBOKEH_DEEPLAB_WEIGHTS", raising=False)
+    for name in ("DEEPLAB", "SELFIE_GENERAL", "SELFIE_LANDSCAPE", "DEPTH"):
+        monkeypatch.delenv(f"LIVEBOKEH_{name}_WEIGHTS", raising=False)
     monkeypatch.delenv("LIVEBOKEH_DEEPLAB_DECODER", raising=False)  # the package's own decoder
+    if _selfie_model_dir is not None:
+        monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(_selfie_model_dir))
+    else:
+        monkeypatch.delenv("LIVEBOKEH_MODEL_DIR", raising=False)
     if SHARED_RVM.is_file():
         monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(SHARED_RVM))
     else:
@@ -257,9 +311,26 @@ def _isolated_model_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def selfie_models() -> Path:
+    """For tests that run the mediapipe backend: the folder of its two models, or a skip."""
+    for f in SELFIE_FILES:
+        _need(SHARED / "models" / f)
+    return SHARED / "models"
+
+
+@pytest.fixture
 def default_weights() -> Path:
     """For tests that run the default backend (RVM): its weights, or a skip."""
     return _need(SHARED_RVM)
+
+
+@pytest.fixture
+def depth_weights(monkeypatch) -> Path:
+    """The depth model from ../shared/models (never downloaded in tests), also as
+    ``LIVEBOKEH_DEPTH_WEIGHTS`` for runs that load it themselves."""
+    path = _need(SHARED_DEPTH)
+    monkeypatch.setenv("LIVEBOKEH_DEPTH_WEIGHTS", str(path))
+    return path
 
 
 @pytest.fixture
@@ -282,7 +353,7 @@ def _logging_as_it_was():
 
 #: Fixtures that bring ../shared data or weights: a test using one is marked ``shared``.
 _SHARED_FIXTURES = frozenset({"data_dir", "clip", "half_body_stills", "deeplab_weights", "rvm_weights",
-                              "default_weights"})
+                              "default_weights", "selfie_models", "depth_weights"})
 
 
 @pytest.fixture(scope="session")

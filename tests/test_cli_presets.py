@@ -32,11 +32,11 @@ def test_config_given_twice_stacks_under_quality_and_flags(tmp_path, capsys):
     mine.write_text("[render]\nblur = 0.05\n[mask]\nlookahead = 2\n")
     assert main(["--config", "call", "--config", str(mine), "--print-config"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
-    assert printed["render"]["blur"] == 0.05 and printed["segmenter"]["model"] == "landscape"  # mine over call
+    assert printed["render"]["blur"] == 0.05 and printed["mediapipe"]["model"] == "landscape"  # mine over call
     assert main(["-c", "call", "-c", str(mine), "--quality", "best", "--lookahead", "3", "--print-config"]) == 0
     printed = tomllib.loads(capsys.readouterr().out)
     # call chose MediaPipe: best's MediaPipe table over both files, the flag over best
-    assert (printed["segmenter"]["model"], printed["segmenter"]["roi"], printed["mask"]["lookahead"]) == (
+    assert (printed["mediapipe"]["model"], printed["segmenter"]["roi"], printed["mask"]["lookahead"]) == (
         "general", True, 3)
 
 
@@ -55,3 +55,11 @@ def test_readme_lists_every_quality_preset():
     readme = (REPO / "README.md").read_text()
     for name in config.quality_names():
         assert f"| `{name}` | " in readme, name  # a row of the --quality table
+
+
+def test_a_backend_flag_that_does_not_apply_is_a_one_line_error(capsys):
+    assert main(["--backend", "rvm", "--model", "landscape", "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--model (mediapipe.model) does not apply to the rvm backend" in err
+    assert "--rvm-weights (rvm.weights), --backbone (rvm.backbone), --model-size (rvm.size)" in err

@@ -41,10 +41,10 @@ def test_presets_load_and_differ_from_default(name):
 def test_file_values_and_flag_overrides(tmp_path):
     p = tmp_path / "my.toml"
     p.write_text('[render]\nblur = 0.05\n[camera]\ndevice = "/dev/video4"\nwidth = 640\n')
-    cfg = load_config(p, {"render.blur": 0.01, "segmenter.model": "landscape"})
+    cfg = load_config(p, {"render.blur": 0.01, "segmenter.backend": "mediapipe", "mediapipe.model": "landscape"})
     assert cfg.render.blur == 0.01  # the flag wins
     assert cfg.camera.device == "/dev/video4" and cfg.camera.width == 640
-    assert cfg.segmenter.model == "landscape"
+    assert cfg.mediapipe.model == "landscape"
     assert cfg.mask == Config().mask  # untouched sections keep their defaults
 
 
@@ -65,6 +65,9 @@ def test_ints_are_accepted_for_floats():
         ("[camera]\nwidth = true\n", "camera.width must be a number"),
         ("[camera]\nfourcc = 'MJPEG'\n", "camera.fourcc must be 4 characters"),
         ("[preview]\nenabled = 1\n", "preview.enabled must be true or false, got 1"),
+        ("[render]\ndepth = 'yes'\n", "render.depth must be true or false, got 'yes'"),
+        ("[render]\nfocus_distance = 0.1\n", "render.focus_distance must be a number from 0.3 to 100, got 0.1"),
+        ("[render]\nmax_blur = 0.5\n", "render.max_blur must be a number from 0 to 0.25, got 0.5"),
         ("[mask]\nlow = 0.9\nhigh = 0.1\n", "mask.low (0.9) must be smaller than mask.high (0.1)"),
         ("render = 3\n", "[render] must be a table"),
         ("[render\n", "not valid TOML"),
@@ -84,6 +87,36 @@ def test_bad_files_give_one_line_errors_naming_the_key(tmp_path, toml, message):
 def test_bad_override_names_the_command_line():
     with pytest.raises(ConfigError, match="command line: mask.smoothing must be a number from 0 to 1, got 3"):
         load_config(None, {"mask.smoothing": 3.0})
+
+
+def test_an_override_from_a_flag_names_the_flag():
+    flags = {"mask.smoothing": "--smoothing", "mask.low": "--mask-low", "mask.high": "--mask-high"}
+    with pytest.raises(ConfigError, match="^--smoothing must be a number from 0 to 1, got 3"):
+        load_config(None, {"mask.smoothing": 3.0}, flags=flags)
+    with pytest.raises(ConfigError, match=r"^--mask-low \(0.7\) must be smaller than --mask-high \(0.3\)$"):
+        load_config(None, {"mask.low": 0.7, "mask.high": 0.3}, flags=flags)
+    with pytest.raises(ConfigError, match="^command line: render.blur must be"):  # a key without a flag
+        load_config(None, {"render.blur": 3.0}, flags=flags)
+
+
+@pytest.mark.parametrize("value, ok", [(0, True), (64, True), (512, True), (2048, True), (1, False), (63, False),
+                                       (2049, False), (-1, False)])
+def test_the_backbone_is_automatic_or_what_rvm_can_use(value, ok):
+    if ok:
+        assert load_config(None, {"rvm.backbone": value}).rvm.backbone == value
+    else:
+        with pytest.raises(ConfigError, match="rvm.backbone must be 0 or a number from 64 to 2048"):
+            load_config(None, {"rvm.backbone": value})
+
+
+def test_a_background_flag_implies_replace():
+    from livebokeh.config import with_implied
+
+    assert with_implied({"render.background": "x.jpg"}) == {"render.background": "x.jpg", "render.effect": "replace"}
+    assert with_implied({"render.background": ""}) == {"render.background": ""}
+    assert with_implied({"render.effect": "blur"}) == {"render.effect": "blur"}
+    with pytest.raises(ConfigError, match="shown only with --effect replace, not --effect blur"):
+        with_implied({"render.background": "x.jpg", "render.effect": "blur"})
 
 
 def test_unknown_config_name():
@@ -120,6 +153,18 @@ def test_random_configs_are_either_valid_or_a_config_error(data):
         tomllib.loads(to_toml(cfg))
 
 
+@pytest.mark.parametrize("value", ["\x1f", 'a"b\\c\nd\te', "\x7f", "plain", "€ é"])
+def test_printed_settings_read_back_whatever_a_string_holds(value):
+    cfg = load_config(None, {"camera.device": value, "render.background": value})
+    assert load_config_text(to_toml(cfg)) == cfg
+
+
+def load_config_text(text):
+    from livebokeh.config import _apply
+
+    return _apply(Config(), tomllib.loads(text), "printed")
+
+
 def test_the_schema_names_every_registered_backend():
     from livebokeh.config import BACKENDS
     from livebokeh.segment import SEGMENTERS
@@ -135,9 +180,9 @@ def test_the_schema_names_every_registered_backend():
 QUALITY_EXPECTED = {
     "fast": {backend: {"mask.lookahead": 0} for backend in BACKENDS},
     "best": {
-        "mediapipe": {"mask.lookahead": 4, "segmenter.roi": True, "segmenter.model": "general"},
-        "deeplab": {"mask.lookahead": 4, "segmenter.size": 513, "segmenter.aspect": "frame"},
-        "rvm": {"segmenter.backbone": 512},  # RVM's look-ahead measured no gain
+        "mediapipe": {"mask.lookahead": 4, "segmenter.roi": True, "mediapipe.model": "general"},
+        "deeplab": {"mask.lookahead": 4, "deeplab.size": 513, "deeplab.aspect": "frame"},
+        "rvm": {"rvm.backbone": 512},  # RVM's look-ahead measured no gain
     },
 }
 
@@ -166,10 +211,10 @@ def test_every_quality_preset_sets_exactly_its_keys_for_every_backend(name, back
 
 def test_quality_sits_over_the_config_files_and_under_the_flags(tmp_path):
     mine = tmp_path / "mine.toml"
-    mine.write_text('[segmenter]\nbackend = "rvm"\nbackbone = 300\n[mask]\nlookahead = 2\n')
-    assert load_config(mine, quality="best").segmenter.backbone == 512  # preset beats --config
+    mine.write_text('[segmenter]\nbackend = "rvm"\n[rvm]\nbackbone = 300\n[mask]\nlookahead = 2\n')
+    assert load_config(mine, quality="best").rvm.backbone == 512  # preset beats --config
     assert load_config(mine, quality="best").mask.lookahead == 2  # what it leaves alone stays
-    assert load_config(mine, {"segmenter.backbone": 448}, quality="best").segmenter.backbone == 448  # flag beats preset
+    assert load_config(mine, {"rvm.backbone": 448}, quality="best").rvm.backbone == 448  # flag beats preset
     assert load_config(mine, quality="fast").mask.lookahead == 0
     assert load_config(mine, {"mask.lookahead": 3}, quality="fast").mask.lookahead == 3
 
@@ -177,21 +222,23 @@ def test_quality_sits_over_the_config_files_and_under_the_flags(tmp_path):
 def test_the_backend_tables_follow_the_backend_the_config_or_the_flags_choose(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text('[segmenter]\nbackend = "deeplab"\n')
-    dl = load_config(mine, quality="best").segmenter
-    assert (dl.backend, dl.size, dl.aspect, dl.backbone) == ("deeplab", 513, "frame", 0)
-    rvm = load_config(mine, {"segmenter.backend": "rvm"}, quality="best").segmenter  # the flag chooses
-    assert (rvm.backend, rvm.size, rvm.aspect, rvm.backbone) == ("rvm", 0, "square", 512)
+    dl = load_config(mine, quality="best")
+    assert (dl.segmenter.backend, dl.deeplab.size, dl.deeplab.aspect, dl.rvm.backbone) == ("deeplab", 513, "frame", 0)
+    rvm = load_config(mine, {"segmenter.backend": "rvm"}, quality="best")  # the flag chooses
+    assert (rvm.segmenter.backend, rvm.deeplab.size, rvm.deeplab.aspect, rvm.rvm.backbone) == ("rvm", 0, "square", 512)
     mp = load_config("call", quality="best")  # call: MediaPipe, landscape model, no ROI pass
-    assert (mp.segmenter.model, mp.segmenter.roi, mp.mask.lookahead) == ("general", True, 4)
+    assert (mp.mediapipe.model, mp.segmenter.roi, mp.mask.lookahead) == ("general", True, 4)
 
 
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("[backend.rvm]\nsegmenter.backbon = 512\n",
-         "[backend.rvm]: unknown key 'segmenter.backbon'; allowed keys in [segmenter]: backend"),
-        ("[backend.deeplab]\nsegmenter.size = 9999\n",  # a backend other than the chosen one is checked too
-         "[backend.deeplab]: segmenter.size must be a number from 0 to 2049, got 9999"),
+        ("[backend.rvm]\nrvm.backbon = 512\n",
+         "[backend.rvm]: unknown key 'rvm.backbon'; allowed keys in [rvm]: weights, backbone, size"),
+        ("[backend.deeplab]\ndeeplab.size = 9999\n",  # a backend other than the chosen one is checked too
+         "[backend.deeplab]: deeplab.size must be a number from 0 to 2049, got 9999"),
+        ("[backend.rvm]\nmediapipe.model = 'landscape'\n",
+         "[backend.rvm]: sets [mediapipe], another backend's options"),
         ("[backend.rvm]\nrenderer.blur = 0.1\n", "[backend.rvm]: unknown section [renderer]"),
         ("[backend.yolo]\nmask.lookahead = 4\n", "unknown backend [backend.yolo]; backends: mediapipe, deeplab, rvm"),
         ("[backend.rvm]\nsegmenter.backend = 'deeplab'\n", "[backend.rvm]: cannot set segmenter.backend"),
@@ -224,7 +271,7 @@ def test_config_files_stack_and_the_later_one_wins(tmp_path):
     mine.write_text("[render]\nblur = 0.05\n[segmenter]\nroi = true\n")
     cfg = load_config(["call", mine])
     assert (cfg.render.blur, cfg.segmenter.roi) == (0.05, True)  # mine over call
-    assert (cfg.segmenter.backend, cfg.segmenter.model, cfg.preview.enabled) == ("mediapipe", "landscape", False)
+    assert (cfg.segmenter.backend, cfg.mediapipe.model, cfg.preview.enabled) == ("mediapipe", "landscape", False)
     assert load_config([mine, "call"]).segmenter.roi is False  # call over mine
     assert load_config(["call"]) == load_config("call")
     assert load_config([]) == Config()
@@ -244,13 +291,95 @@ def test_an_installed_package_finds_its_presets_where_the_wheel_puts_them(tmp_pa
     include = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     package = tmp_path / "livebokeh"
     package.mkdir()
-    for name in ("__init__.py", "errors.py", "config.py"):
+    for name in ("__init__.py", "errors.py", "config.py", "schema.py", "segment/__init__.py", "segment/options.py"):
+        (package / name).parent.mkdir(exist_ok=True)
         shutil.copy(repo / "livebokeh" / name, package / name)
     for src, dst in include.items():
         shutil.copytree(repo / src, tmp_path / dst)
     code = ("from livebokeh import config; print(config.presets_dir()); print(*config.preset_names());"
             "print(*config.quality_names()); print(config.load_config(None, {'segmenter.backend': 'deeplab'},"
-            " quality='best').segmenter.size)")
+            " quality='best').deeplab.size)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True,
                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
     assert out.stdout.splitlines() == [str(package / "configs"), " ".join(preset_names()), "best fast", "513"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Each backend's own section
+
+
+def test_each_backend_section_is_its_options_dataclass():
+    from livebokeh.segment import BACKEND_OPTIONS
+
+    secs = sections()
+    for backend, options in BACKEND_OPTIONS.items():
+        assert secs[backend] is options
+        assert getattr(Config(), backend) == options()
+    cfg = Config()
+    assert cfg.backend_options() is cfg.rvm  # the default backend's
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"segmenter.backend": "rvm", "mediapipe.model": "landscape"},
+         "--model (mediapipe.model) does not apply to the rvm backend (it is mediapipe's); rvm takes --rvm-weights "
+         "(rvm.weights), --backbone (rvm.backbone), --model-size (rvm.size); leave it out, or choose --backend mediapipe"),
+        ({"rvm.backbone": 512, "segmenter.backend": "deeplab"}, "--backbone (rvm.backbone) does not apply to the deeplab"),
+        ({"segmenter.backend": "mediapipe", "model.size": 300},
+         "--model-size does not apply to the mediapipe backend; mediapipe takes --model (mediapipe.model)"),
+        ({"deeplab.weights": "x.tflite"}, "--deeplab-weights (deeplab.weights) does not apply to the rvm backend"),
+    ],
+)
+def test_a_flag_of_a_backend_not_chosen_is_an_error_naming_what_applies(overrides, message):
+    from livebokeh.cli import build_parser, flag_names
+
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides, flags=flag_names(build_parser()))
+    assert message in str(info.value)
+
+
+def test_model_size_is_the_chosen_backends_size(tmp_path):
+    assert load_config(None, {"model.size": 480}).rvm.size == 480  # rvm, the default
+    dl = load_config(None, {"segmenter.backend": "deeplab", "model.size": 321})
+    assert (dl.deeplab.size, dl.rvm.size) == (321, 0)
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[segmenter]\nbackend = "deeplab"\n')
+    assert load_config(mine, {"model.size": 321}).deeplab.size == 321  # the file chooses
+
+
+def test_a_file_keeps_every_backends_section_for_when_it_is_chosen(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[segmenter]\nbackend = "rvm"\n[mediapipe]\nmodel = "landscape"\n[rvm]\nbackbone = 320\n')
+    cfg = load_config(mine)
+    assert (cfg.rvm.backbone, cfg.mediapipe.model) == (320, "landscape")
+    assert load_config(mine, {"segmenter.backend": "mediapipe"}).backend_options().model == "landscape"
+
+
+def test_old_flat_segmenter_keys_still_work_with_a_warning_naming_the_new_place(tmp_path, caplog):
+    old = tmp_path / "old.toml"
+    old.write_text('[segmenter]\nbackend = "mediapipe"\nmodel = "landscape"\nsize = 513\nrvm_weights = "/w.onnx"\n'
+                   'weights = "/d.tflite"\nbackbone = 320\naspect = "frame"\n')
+    with caplog.at_level("WARNING", logger="livebokeh.config"):
+        cfg = load_config(old)
+    assert cfg.mediapipe.model == "landscape"
+    assert (cfg.deeplab.size, cfg.deeplab.weights, cfg.deeplab.aspect) == (513, "/d.tflite", "frame")
+    assert (cfg.rvm.size, cfg.rvm.weights, cfg.rvm.backbone) == (513, "/w.onnx", 320)
+    text = caplog.text
+    assert "segmenter.model has moved to [mediapipe] model" in text
+    assert "segmenter.size has moved to [deeplab] size and [rvm] size" in text
+    assert str(old) in text
+    # the new place, given in the same file, wins over the old key
+    both = tmp_path / "both.toml"
+    both.write_text('[segmenter]\nmodel = "landscape"\n[mediapipe]\nmodel = "general"\n')
+    assert load_config(both).mediapipe.model == "general"
+
+
+def test_shipped_settings_use_no_old_key(caplog):
+    with caplog.at_level("WARNING", logger="livebokeh.config"):
+        for name in preset_names():
+            load_config(name)
+        for name in quality_names():
+            for backend in BACKENDS:
+                load_config(None, {"segmenter.backend": backend}, quality=name)
+    assert "has moved" not in caplog.text

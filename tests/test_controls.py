@@ -40,3 +40,23 @@ def test_preview_keys_and_overlay(monkeypatch):
     img = np.zeros((360, 640, 3), np.uint8)
     out = draw_overlay(img, lines)
     assert out[5:60, 5:200].max() > 200 and img.max() == 0  # text drawn, on a copy
+
+
+def test_depth_and_focus_keys():
+    c = LiveControls(RenderConfig(fstop=2.0, depth=True))
+    assert c.can_depth
+    assert c.handle_key("d") == "effect blur, f/2 at 1 m, disc" and not c.render.depth
+    assert c.handle_key("d").endswith(", by depth") and c.render.depth
+    c.handle_key("[")
+    assert c.render.focus_distance == 0.8
+    c.handle_key("]")
+    c.handle_key("]")
+    assert c.render.focus_distance == 1.25
+    for _ in range(40):
+        c.handle_key("[")
+    assert c.render.focus_distance == 0.3  # the schema's lower bound
+
+
+def test_depth_key_without_the_model_loaded():
+    c = LiveControls(RenderConfig())
+    assert not c.can_depth and c.handle_key("d") == "depth: start with --depth to use it" and not c.render.depth

@@ -93,7 +93,7 @@ def test_explicit_and_environment_paths(deeplab_weights, monkeypatch, tmp_path):
 
 
 def test_offline_without_weights(monkeypatch):
-    with pytest.raises(ModelError, match="is not downloaded; run `livebokeh models download deeplab`"):
+    with pytest.raises(ModelError, match="the deeplab model is not downloaded; run `livebokeh models download deeplab`"):
         models.locate("deeplab", download_missing=False)
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         models.manifest("nope")
@@ -112,7 +112,7 @@ def test_models_command(server, capsys):
     assert "not downloaded" in capsys.readouterr().out
     assert models_main(["download", "deeplab", "--url", url]) == 0
     assert capsys.readouterr().out.strip().endswith("deeplabv3_257_mv_gpu.tflite")
-    assert models_main(["path"]) == 0
+    assert models_main(["path", "deeplab"]) == 0
     assert models_main(["list"]) == 0
     assert str(models.cache_dir()) in capsys.readouterr().out
     assert models_main(["download", "nope"]) == 1
@@ -138,7 +138,7 @@ def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_che
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(ModelError, match="rvm weights is not downloaded; run `livebokeh models download rvm`"):
+        with pytest.raises(ModelError, match="the rvm model is not downloaded; run `livebokeh models download rvm`"):
             models.locate("rvm", download_missing=False)
         url = f"http://127.0.0.1:{httpd.server_address[1]}/rvm_mobilenetv3_fp32.onnx"
         assert models_main(["download", "rvm", "--url", url]) == 0

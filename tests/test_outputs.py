@@ -128,6 +128,96 @@ def test_an_existing_mask_pattern_is_kept_unless_overwrite(video, mask, tmp_path
     assert len(list((tmp_path / "masks").glob("*.png"))) == 12
 
 
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_patterns_file_another_program_writes_during_the_run_is_kept(video, mask, tmp_path, capsys, monkeypatch,
+                                                                     flag, overwrite):
+    """Frame 6's name is written by another program while frame 3 is read: without --overwrite
+    its file is kept, this run's image goes to a partial name and the run says so (exit 1); with
+    --overwrite the run replaces it, as asked."""
+    from livebokeh.sources.video import VideoFileSource
+
+    (tmp_path / "seq").mkdir()
+    theirs = tmp_path / "seq" / "00006.png"
+    real_read = VideoFileSource.read
+
+    def read(self):
+        frame = real_read(self)
+        if frame is not None and frame.index == 3:
+            theirs.write_bytes(b"the other program's")
+        return frame
+
+    monkeypatch.setattr(VideoFileSource, "read", read)
+    args = ["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+            flag, str(tmp_path / "seq" / "%05d.png"), "-q"]
+    code = main(args + (["--overwrite"] if overwrite else []))
+    if overwrite:
+        assert code == 0
+        assert cv2.imread(str(theirs)) is not None and len(list((tmp_path / "seq").glob("*.png"))) == 12
+        return
+    assert code == 1
+    line = error_line(capsys.readouterr().err)
+    assert "00006.png appeared during the run (another program wrote it) and was kept" in line
+    assert theirs.read_bytes() == b"the other program's"
+    assert cv2.imread(str(tmp_path / "seq" / "00006.partial.png")) is not None
+    assert probe_video(tmp_path / "o.partial.mp4")["frames"] >= 6  # the video is kept as a partial, not lost
+    assert not (tmp_path / "o.mp4").exists()
+
+
+_HOLDING_RUN = """
+import sys
+from livebokeh.cli import main
+from livebokeh.sources.video import VideoFileSource
+
+real_read = VideoFileSource.read
+
+def read(self):
+    frame = real_read(self)
+    if frame is not None and frame.index == 2:
+        print("running", flush=True)
+        sys.stdin.readline()  # holds the run here until the test says go on
+    return frame
+
+VideoFileSource.read = read
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("flag", "first", "second"), [
+    ("--save-mask", "%05d.png", "%05d.png"),
+    ("--alpha-output", "%05d.png", "%d.png"),  # another spelling whose names meet the first's
+])
+def test_two_runs_writing_one_pattern_at_once_never_interleave(video, mask, tmp_path, capsys, flag, first, second):
+    """A second run on the pattern a live run is writing is refused with one line (exit 1) and
+    writes nothing; the first goes on and writes every frame."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    (tmp_path / "seq").mkdir()
+    first_run = subprocess.Popen(
+        [sys.executable, "-c", _HOLDING_RUN, "--input", str(video), "--mask", str(mask), "-q",
+         "--output", str(tmp_path / "a.mp4"), flag, str(tmp_path / "seq" / first)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert first_run.stdout.readline().strip() == "running"
+        lines = []
+        for overwrite in ([], ["--overwrite"]):  # its files exist: the run, not --overwrite, is what is said
+            code = main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "b.mp4"),
+                         flag, str(tmp_path / "seq" / second), "-q", *overwrite])
+            lines.append((code, error_line(capsys.readouterr().err)))
+    finally:
+        out, err = first_run.communicate("go on\n", timeout=120)
+    for code, line in lines:
+        assert code == 1
+        assert f"another livebokeh run (process {first_run.pid}) is writing" in line and "choose another name" in line
+    assert first_run.returncode == 0, err
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
+    assert not (tmp_path / "b.mp4").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_an_output_that_is_not_a_regular_file_is_refused(video, mask, tmp_path, capsys):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)
@@ -554,11 +644,11 @@ def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
         from livebokeh.sinks.video import VideoWriter
         from livebokeh.cli import main
         real = VideoWriter.write
-        def write(self, image, time_s=None):
+        def write(self, image, time_s=None, capture_ns=None):
             if self.frames == 300:
                 Path({str(reached)!r}).write_text("300")
                 threading.Event().wait()
-            real(self, image, time_s)
+            real(self, image, time_s, capture_ns)
         VideoWriter.write = write
         main(["--input", {str(src)!r}, "--mask", {str(mask)!r}, "--output", {str(tmp_path / "r.mkv")!r}, "-q",
               "--preset", "ultrafast"])
@@ -648,3 +738,47 @@ def test_a_signal_after_the_run_ended_does_not_kill_the_command():
         assert signals.received == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.slow
+def test_a_live_recording_stopped_by_ctrl_c_is_whole_under_its_name(tmp_path, selfie_models):
+    """Live, Ctrl-C is how a recording ends (a camera has no end of its own): the first one
+    finalises it under the name asked for, with every frame that went out."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from tests.conftest import REPO
+    from tests.sources.test_clip import numbered_clip
+
+    clip = numbered_clip(tmp_path / "c.mkv", frames=20, fps=20, size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    reached, out = tmp_path / "reached", tmp_path / "rec.mkv"
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from livebokeh.sinks.video import VideoWriter
+        from livebokeh.cli import main
+        real = VideoWriter.write
+        def write(self, *a, **k):
+            real(self, *a, **k)
+            if self.frames == 10:
+                Path({str(reached)!r}).write_text("10")
+        VideoWriter.write = write
+        raise SystemExit(main(["--camera", {str(clip)!r}, "--loop", "--backend", "mediapipe", "--output", {str(out)!r},
+                               "--no-virtual-camera", "--no-preview", "-q"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        deadline = time.monotonic() + 300  # only catches a hang
+        while not reached.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.is_file() and not list(tmp_path.glob("rec.partial*"))
+    assert probe_video(out)["frames"] >= 10

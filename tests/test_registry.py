@@ -25,5 +25,5 @@ def test_duplicate_registration_is_refused():
 
 def test_builtin_registries():
     assert SEGMENTERS.names() == ("mediapipe", "deeplab", "rvm")
-    assert set(SOURCES.names()) == {"camera", "video", "image"}  # Reconnecting wraps "camera"
+    assert set(SOURCES.names()) == {"camera", "clip", "video", "image", "animation"}  # Reconnecting wraps "camera"
     assert set(SINKS.names()) == {"video", "alpha", "image", "mask", "virtual-camera", "preview"}

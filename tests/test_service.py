@@ -1,37 +1,101 @@
-"""``livebokeh service``: the systemd user unit, written, checked, never replacing what the user owns."""
+"""``livebokeh service``: the systemd user unit, checked before it is written, never replacing what
+the user owns, taken back when systemd refuses it.
+
+systemctl is a fake (recorded calls, chosen answers) and sysfs a folder of the test's own, so no
+test needs a user session, v4l2loopback or the network.
+"""
 
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from livebokeh.commands import service
+from livebokeh.errors import ModelError
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="a systemd user unit: Linux only")
 
 
+class Systemctl:
+    """A fake ``systemctl --user``: records each call; ``fail`` maps a verb to its error text."""
+
+    def __init__(self, manager_env: str) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.fail: dict[str, str] = {}
+        self.manager_env = manager_env
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.calls.append(args)
+        for verb, why in self.fail.items():
+            if verb in ("*", args[0]):
+                return subprocess.CompletedProcess(["systemctl", "--user", *args], 1, "", why)
+        out = self.manager_env if args[0] == "show-environment" else "ok\n"
+        return subprocess.CompletedProcess(["systemctl", "--user", *args], 0, out, "")
+
+    def verbs(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+def loopback(sysfs: Path, loaded: bool = True) -> None:
+    """sysfs as Linux shows it with v4l2loopback loaded (one device), or without it."""
+    (sysfs / "module" / "videodev").mkdir(parents=True, exist_ok=True)
+    if loaded:
+        (sysfs / "module" / "v4l2loopback").mkdir(exist_ok=True)
+        (sysfs / "devices" / "virtual" / "video4linux" / "video10").mkdir(parents=True, exist_ok=True)
+    else:
+        shutil.rmtree(sysfs / "module" / "v4l2loopback", ignore_errors=True)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A config home of the test's own; systemctl calls recorded, never run."""
+    """A home and config home of the test's own, a user systemd that answers (its environment has
+    HOME and PATH), v4l2loopback loaded, and RVM's weights named by LIVEBOKEH_RVM_WEIGHTS (a
+    stand-in file: only its presence is checked)."""
+    user = tmp_path / "home"
+    user.mkdir()
+    monkeypatch.setenv("HOME", str(user))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    calls = []
+    weights = tmp_path / "weights" / "rvm.onnx"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights")
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(weights))
+    from livebokeh.sinks import virtualcam
 
-    def systemctl(*args):
-        calls.append(args)
-        return subprocess.CompletedProcess(["systemctl", "--user", *args], 0, "ok\n", "")
-
-    monkeypatch.setattr(service, "_systemctl", systemctl)
-    return calls
+    monkeypatch.setattr(virtualcam, "SYSFS", tmp_path / "sys")
+    monkeypatch.setattr(virtualcam, "modules_dir", lambda release=None: tmp_path / "modules")
+    loopback(tmp_path / "sys")
+    fake = Systemctl(f"HOME={user}\nPATH=/usr/bin:/bin\nLANG=C.UTF-8\n")
+    monkeypatch.setattr(service, "_systemctl", fake)
+    return fake
 
 
 def _unit(path):
     parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
     parser.read_string(path.read_text())
     return parser
+
+
+def _environment(path) -> dict[str, str]:
+    """The unit's Environment= lines, unquoted (one assignment each, as this command writes them)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("Environment="):
+            value = line[len("Environment="):]
+            assert value[0] == value[-1] == '"'
+            key, _, val = value[1:-1].replace("%%", "%").replace('\\"', '"').replace("\\\\", "\\").partition("=")
+            env[key] = val
+    return env
+
+
+def _left_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
 def test_install_writes_an_on_demand_unit_and_the_default_settings(home, capsys):
@@ -47,10 +111,45 @@ def test_install_writes_an_on_demand_unit_and_the_default_settings(home, capsys)
     from livebokeh.config import Config, load_config
 
     assert load_config(settings) == Config()  # the defaults, as a file the user edits
-    assert home == [("daemon-reload",), ("enable", "--now", "livebokeh.service")]
-    assert "enabled and started" in capsys.readouterr().out
+    assert home.verbs() == ["show-environment", "daemon-reload", "enable"]
+    assert home.calls[-1] == ("enable", "--now", "livebokeh.service")
+    out = capsys.readouterr().out
+    assert "enabled and started" in out and "the rvm weights the service uses" in out
     st = service.state()
     assert st.installed and st.ours and st.on_demand
+    assert _left_in(unit.parent) == {"livebokeh.service"}  # no temporary file left
+
+
+def test_the_unit_stops_retrying_and_never_on_what_a_restart_cannot_mend(home):
+    assert service.main(["install", "--no-start"]) == 0
+    u = _unit(service.unit_path())
+    assert int(u["Unit"]["StartLimitBurst"]) == service.START_LIMIT_BURST <= 5
+    assert int(u["Unit"]["StartLimitIntervalSec"]) == service.START_LIMIT_INTERVAL > 0  # 0 would retry forever
+    assert int(u["Service"]["RestartSec"]) * service.START_LIMIT_BURST < service.START_LIMIT_INTERVAL
+    assert set(u["Service"]["RestartPreventExitStatus"].split()) == {"2", "3"}
+    assert u["Service"]["SuccessExitStatus"] == "130" and u["Service"]["WorkingDirectory"] == "%h"
+    assert _environment(service.unit_path())["LIVEBOKEH_SERVICE"] == "livebokeh.service"
+
+
+def test_the_journal_says_what_systemd_does_next():
+    env = {"LIVEBOKEH_SERVICE": "livebokeh.service"}
+    for code in (2, 3):
+        assert "does not restart after exit" in service.exit_note(code, env)
+    assert "tries again in 10 s, at most 5 starts in 120 s" in service.exit_note(1, env)
+    assert service.exit_note(0, env) is None and service.exit_note(130, env) is None
+    assert service.exit_note(3, {}) is None  # not the service: nothing to add
+
+
+def test_a_failing_run_under_the_unit_writes_the_note_to_the_journal(monkeypatch, capsys):
+    from livebokeh.cli import main
+
+    monkeypatch.setenv("LIVEBOKEH_SERVICE", "livebokeh.service")
+    assert main(["--blur", "5", "--print-config"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("livebokeh: error: --blur") and "does not restart after exit 2" in err[1]
+    monkeypatch.delenv("LIVEBOKEH_SERVICE")
+    assert main(["--blur", "5", "--print-config"]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
 
 
 def test_nothing_the_user_owns_is_replaced(home, capsys):
@@ -78,13 +177,294 @@ def test_a_broken_settings_file_fails_at_install_not_at_every_login(home, capsys
     assert "blurr" in capsys.readouterr().err and not service.unit_path().exists()
 
 
+@pytest.mark.parametrize("text, said", [
+    ("[virtual_camera]\nenabled = false\n", "turn the virtual camera off"),
+    ('[virtual_camera]\nbackend = "obs"\n', "virtual camera backend 'obs'"),
+    ('[render]\neffect = "replace"\nbackground = "beach.jpg"\n', "background 'beach.jpg' is neither a file nor"),
+    ('[render]\neffect = "replace"\n', "effect 'replace' needs a background"),
+])
+def test_settings_the_service_cannot_run_with_are_refused(home, capsys, text, said):
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text(text)
+    assert service.main(["install"]) == 2
+    assert said in capsys.readouterr().err and not service.unit_path().exists() and home.calls == []
+
+
+def test_a_relative_background_is_looked_for_where_the_service_starts(home, tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text('[render]\neffect = "replace"\nbackground = "beach.png"\n')
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite(str(tmp_path / "beach.png"), np.zeros((8, 8, 3), np.uint8))  # here, not in the home folder
+    assert service.main(["install"]) == 2 and "beach.png" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "home" / "beach.png"), np.zeros((8, 8, 3), np.uint8))
+    assert service.main(["install"]) == 0
+
+
 def test_uninstall_stops_and_removes_only_the_unit(home, capsys):
     assert service.main(["install", "--no-start"]) == 0
     assert service.main(["uninstall"]) == 0
     assert not service.unit_path().exists() and service.settings_path().exists()
-    assert ("disable", "--now", "livebokeh.service") in home
+    assert ("disable", "--now", "livebokeh.service") in home.calls
     assert service.main(["uninstall"]) == 0 and "nothing to do" in capsys.readouterr().out
     assert service.main(["status"]) == 0 and "not installed" in capsys.readouterr().out
+
+
+# -- checked before anything is written -------------------------------------------------------
+
+
+def test_without_a_user_systemd_install_writes_nothing_and_says_so(home, capsys):
+    home.fail["*"] = "Failed to connect to bus: No medium found"
+    for _ in range(2):  # a retry says the same, never 'exists; pass --overwrite'
+        assert service.main(["install"]) == 3
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "nothing was written" in err
+        assert "your user's systemd cannot be reached (Failed to connect to bus: No medium found)" in err
+        assert "--no-start writes the unit anyway" in err
+        assert not service.unit_path().exists() and not service.settings_path().exists()
+        assert _left_in(service.unit_path().parent) == set()
+    assert home.verbs() == ["show-environment", "show-environment"]  # asked, nothing enabled
+    # --no-start: written, no systemd needed
+    assert service.main(["install", "--no-start"]) == 0
+    assert "start it with: systemctl --user daemon-reload" in capsys.readouterr().out
+    assert service.unit_path().is_file() and service.settings_path().is_file()
+
+
+def test_without_systemctl_at_all(home, monkeypatch, capsys):
+    monkeypatch.setattr(service, "_systemctl", lambda *a: None)
+    assert service.main(["install"]) == 3
+    assert "there is no systemctl here" in capsys.readouterr().err and not service.unit_path().exists()
+
+
+@pytest.mark.parametrize("installed, said", [
+    (False, "the v4l2loopback module is not installed: install v4l2loopback-dkms"),
+    (True, "the v4l2loopback module is installed but not loaded: run `sudo modprobe v4l2loopback"),
+])
+def test_without_v4l2loopback_install_says_how_and_writes_nothing(home, tmp_path, capsys, installed, said):
+    loopback(tmp_path / "sys", loaded=False)
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "modules.dep").write_text("updates/dkms/v4l2loopback.ko:\n" if installed else "")
+    assert service.main(["install"]) == 3
+    err = capsys.readouterr().err
+    assert f"no virtual camera: {said}" in err and err.count("\n") == 1
+    assert not service.unit_path().exists() and not service.settings_path().exists()
+    assert "enable" not in home.verbs()
+    assert service.main(["install", "--no-start"]) == 0  # written, and the warning printed
+    out = capsys.readouterr().out
+    assert f"warning: no virtual camera: {said}" in out and service.unit_path().is_file()
+
+
+def test_a_vcam_device_in_the_settings_must_be_a_loopback_device(home, capsys):
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text('[virtual_camera]\ndevice = "/dev/video-none"\n')
+    assert service.main(["install"]) == 3
+    assert "virtual camera device /dev/video-none" in capsys.readouterr().err and not service.unit_path().exists()
+
+
+def test_every_problem_is_told_in_one_line(home, tmp_path, monkeypatch, capsys):
+    """No systemd, no v4l2loopback, no weights: all three at once, so one fix round is enough."""
+    home.fail["*"] = "Failed to connect to bus: No medium found"
+    loopback(tmp_path / "sys", loaded=False)
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(tmp_path / "gone.onnx"))
+    assert service.main(["install"]) == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "cannot be reached" in line and "v4l2loopback" in line and "gone.onnx" in line
+    assert not service.unit_path().exists()
+
+
+def test_missing_weights_are_fetched_at_install_or_the_install_is_refused(home, tmp_path, monkeypatch, capsys):
+    """Starting now is the first use: weights missing from the service's cache are downloaded
+    there; offline, the install stops with the download's own advice. --no-start only warns."""
+    from livebokeh import models
+
+    monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS")
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")  # only this shell has it
+    fetched = []
+
+    def online(name, explicit=None, download_missing=True):
+        if not download_missing:
+            raise ModelError(f"{name} weights is not downloaded; run `livebokeh models download {name}`")
+        fetched.append((os.environ["LIVEBOKEH_CACHE"], os.environ["HOME"], os.environ.get("https_proxy")))
+        return Path(os.environ["LIVEBOKEH_CACHE"]) / "rvm.onnx"
+
+    monkeypatch.setattr(models, "locate", online)
+    assert service.main(["install"]) == 0
+    # into the cache the service reads (carried), under its home, through this shell's proxy
+    assert fetched == [(os.environ["LIVEBOKEH_CACHE"], str(tmp_path / "home"), "http://proxy.example:3128")]
+    assert f"the rvm weights the service uses: {os.environ['LIVEBOKEH_CACHE']}" in capsys.readouterr().out
+    assert service.main(["uninstall"]) == 0
+
+    def offline(name, explicit=None, download_missing=True):
+        raise ModelError("rvm weights could not be downloaded (no network); run `livebokeh models download rvm` "
+                         "with internet access")  # (this text names no other backend)
+
+    monkeypatch.setattr(models, "locate", offline)
+    capsys.readouterr()
+    assert service.main(["install"]) == 3
+    err = capsys.readouterr().err
+    assert "will not find the weights of the settings' backend rvm (rvm weights could not be downloaded" in err
+    assert 'backend = "mediapipe"' in err and not service.unit_path().exists()
+    assert service.main(["install", "--no-start"]) == 0
+    assert "warning: the service will not find the weights" in capsys.readouterr().out
+
+
+def test_the_weights_are_looked_for_as_the_service_will_look(home, tmp_path, monkeypatch):
+    """In the environment of the user's systemd, with what the unit carries: a variable only this
+    shell has does not count, LIVEBOKEH_* and XDG_CACHE_HOME are carried (made absolute)."""
+    from livebokeh import models
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", "weights/rvm.onnx")  # relative: made absolute
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg cache"))
+    monkeypatch.setenv("ONLY_IN_THIS_SHELL", "1")
+    seen = {}
+
+    def locate(name, explicit=None, download_missing=True):
+        seen.update(os.environ)
+        return Path(os.environ["LIVEBOKEH_RVM_WEIGHTS"])
+
+    monkeypatch.setattr(models, "locate", locate)
+    assert service.main(["install"]) == 0
+    assert seen["HOME"] == str(tmp_path / "home") and seen["PATH"] == "/usr/bin:/bin" and "ONLY_IN_THIS_SHELL" not in seen
+    carried = _environment(service.unit_path())
+    assert carried["LIVEBOKEH_RVM_WEIGHTS"] == seen["LIVEBOKEH_RVM_WEIGHTS"] == str(tmp_path / "weights" / "rvm.onnx")
+    assert carried["XDG_CACHE_HOME"] == str(tmp_path / "xdg cache") and carried["LIVEBOKEH_CACHE"] == os.environ["LIVEBOKEH_CACHE"]
+    assert "ONLY_IN_THIS_SHELL" in os.environ  # this process's environment is back as it was
+
+
+def test_a_relative_weights_path_in_the_settings_is_the_service_home(home, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS")
+    settings = service.settings_path()
+    settings.parent.mkdir(parents=True)
+    settings.write_text('[rvm]\nweights = "models/rvm.onnx"\n')
+    assert service.main(["install"]) == 3  # not under the home the service starts in
+    assert str(tmp_path / "home" / "models" / "rvm.onnx") in capsys.readouterr().err
+    (tmp_path / "home" / "models").mkdir()
+    (tmp_path / "home" / "models" / "rvm.onnx").write_bytes(b"w")
+    assert service.main(["install"]) == 0
+
+
+# -- taken back when systemd refuses -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["daemon-reload", "enable"])
+def test_a_failing_systemctl_leaves_nothing_installed(home, capsys, verb):
+    home.fail[verb] = "Access denied"
+    assert service.main(["install"]) == 1
+    err = capsys.readouterr().err
+    assert f"systemctl --user {verb}" in err and "Access denied" in err and "taken back" in err
+    assert not service.unit_path().exists() and not service.settings_path().exists()
+    assert _left_in(service.unit_path().parent) == set()
+    if verb == "enable":
+        assert ("disable", "livebokeh.service") in home.calls and home.verbs()[-1] == "daemon-reload"
+    del home.fail[verb]
+    assert service.main(["install"]) == 0  # a retry works: nothing in its way
+
+
+def test_a_failing_overwrite_puts_the_old_unit_back(home, capsys):
+    assert service.main(["install", "--no-start", "--always"]) == 0
+    before = service.unit_path().read_bytes()
+    home.fail["enable"] = "Access denied"
+    assert service.main(["install", "--overwrite"]) == 1
+    assert service.unit_path().read_bytes() == before and service.settings_path().is_file()  # the settings were there
+
+
+# -- the paths it writes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", "relative/home"])
+def test_an_empty_or_relative_home_is_refused_in_one_line(monkeypatch, capsys, value):
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", value)
+    for argv in (["install"], ["install", "--no-start"], ["uninstall"], ["status"]):
+        assert service.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("livebokeh service: error: HOME is ") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as info:
+        service.main(["install", "--help"])
+    assert info.value.code == 0 and "~/.config/livebokeh/settings.toml" in capsys.readouterr().out
+
+
+def test_doctor_tells_an_unusable_home(monkeypatch):
+    from livebokeh.commands.doctor import check_service
+
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", "")
+    check = check_service()
+    assert not check.ok and not check.required and check.detail.startswith("HOME is empty")
+
+
+def test_a_relative_config_home_is_ignored(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert service.unit_path() == tmp_path / ".config" / "systemd" / "user" / "livebokeh.service"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_dangling_link_at_the_units_path(home, tmp_path, capsys, overwrite):
+    unit = service.unit_path()
+    unit.parent.mkdir(parents=True)
+    unit.symlink_to(tmp_path / "dotfiles" / "livebokeh.service")  # the user's, its target gone
+    if not overwrite:
+        assert service.main(["install"]) == 2
+        assert "is a link to a missing file; pass --overwrite" in capsys.readouterr().err
+        assert unit.is_symlink() and _left_in(unit.parent) == {"livebokeh.service"}
+        assert service.main(["uninstall"]) == 2 and unit.is_symlink()  # not ours to remove
+        assert not service.settings_path().exists()
+    else:
+        assert service.main(["install", "--overwrite"]) == 0
+        assert not unit.is_symlink() and service.state().ours
+        assert _left_in(unit.parent) == {"livebokeh.service"}  # no partial, no temporary file
+
+
+def test_a_temporary_unit_never_has_a_name_systemd_loads(home, monkeypatch, capsys):
+    """Written hidden and not ending in .service (systemd skips both), removed when moving it fails."""
+    names = []
+    real_link = os.link
+
+    def failing_link(src, dst):
+        if Path(dst) != service.unit_path():
+            return real_link(src, dst)  # the settings file goes in
+        names.append(Path(src).name)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", failing_link)
+    assert service.main(["install", "--no-start"]) == 1
+    assert "cannot write " + str(service.unit_path()) + ": No space left on device; free some space" in capsys.readouterr().err
+    (name,) = names
+    assert name.startswith(".") and not name.endswith(".service")
+    monkeypatch.setattr(os, "link", real_link)
+    folder = service.unit_path().parent
+    assert _left_in(folder) == set() and not service.settings_path().exists()  # the settings taken back too
+
+
+def test_a_settings_name_that_is_not_utf8_is_refused_before_anything_is_written(home, tmp_path, capsys):
+    name = os.fsdecode(str(tmp_path).encode() + b"/r\xe9glages.toml")  # Latin-1, as an old file system gives it
+    assert service.main(["install", "--config", name]) == 2
+    err = capsys.readouterr().err
+    assert "the settings file name " in err and "r\\xe9glages.toml is not UTF-8 text" in err and err.count("\n") == 1
+    err.encode("utf-8")  # printable as it is
+    assert not Path(name).exists() and not service.unit_path().exists() and home.calls == []
+    Path(name).write_text("[render]\nblur = 0.05\n")  # an existing file of that name: the same
+    assert service.main(["install", "--config", name]) == 2 and not service.unit_path().exists()
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [b"/tmp/w\xffeights.onnx", b"/tmp/two\nlines.onnx"])
+def test_a_carried_variable_systemd_cannot_hold_is_refused(home, monkeypatch, capsys, value):
+    monkeypatch.setenv("LIVEBOKEH_CACHE", os.fsdecode(value))
+    assert service.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert "LIVEBOKEH_CACHE" in err and "set LIVEBOKEH_CACHE to a plain path, or unset it" in err
+    assert err.count("\n") == 1 and not service.unit_path().exists() and not service.settings_path().exists()
+
+
+# -- the unit's text -----------------------------------------------------------------------------
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
@@ -101,8 +481,9 @@ def test_systemd_accepts_the_unit(tmp_path):
 
     ok = verify(unit)
     assert ok.returncode == 0 and not ok.stderr.strip(), ok.stderr
-    odd = tmp_path / "odd.service"  # a settings path with a space, a specifier and a variable in it
-    odd.write_text(service.unit_text(tmp_path / "my settings %h $HOME.toml"))
+    odd = tmp_path / "odd.service"  # a settings path and an environment with spaces, specifiers, variables, quotes
+    odd.write_text(service.unit_text(tmp_path / "my settings %h $HOME.toml", environment={
+        "LIVEBOKEH_CACHE": '/home/me/a "quoted" cache %h $HOME', "XDG_CACHE_HOME": "/home/me/back\\slash"}))
     assert verify(odd).returncode == 0 and not verify(odd).stderr.strip()
     bad = verify(broken)  # the check can fail: a wrong value is reported
     assert "restart specifier" in bad.stderr
@@ -112,6 +493,8 @@ def test_arguments_are_quoted_for_systemd_not_for_a_shell():
     assert service.systemd_quote("/home/me/s.toml") == "/home/me/s.toml"
     assert service.systemd_quote("/home/me/my s.toml") == '"/home/me/my s.toml"'
     assert service.systemd_quote('a%b$c"d\\e') == '"a%%b$$c\\"d\\\\e"'
+    # in Environment= "$" is plain, "%" a specifier
+    assert service.systemd_environment("X", 'a%b$c"d\\e') == '"X=a%%b$c\\"d\\\\e"'
     with pytest.raises(service.ConfigError, match="quotes, % or"):
         service.unit_text("/s.toml", python="/opt/50%/bin/python")
 
@@ -129,8 +512,7 @@ def test_a_preset_name_is_used_as_it_is(home):
 def test_uninstall_when_systemd_cannot_be_reached(home, monkeypatch, capsys):
     """Never enabled: the file goes (nothing runs it). Enabled: it stays, with systemctl's reason."""
     assert service.main(["install", "--no-start"]) == 0
-    monkeypatch.setattr(service, "_systemctl", lambda *a: subprocess.CompletedProcess(
-        ["systemctl"], 1, "", "Failed to connect to bus: No medium found"))
+    home.fail["*"] = "Failed to connect to bus: No medium found"
     assert service.main(["uninstall"]) == 0 and not service.unit_path().exists()
     assert "never enabled" in capsys.readouterr().out
     assert service.main(["install", "--no-start"]) == 0
@@ -141,24 +523,9 @@ def test_uninstall_when_systemd_cannot_be_reached(home, monkeypatch, capsys):
     assert "Failed to connect to bus" in capsys.readouterr().err and service.unit_path().exists()
 
 
-def test_a_name_that_is_no_preset_is_refused_and_missing_weights_are_told(home, monkeypatch, capsys):
+def test_a_name_that_is_no_preset_is_refused(home, capsys):
     assert service.main(["install", "--no-start", "--config", "nosuch"]) == 2
     assert "neither a file nor a preset" in capsys.readouterr().err and not service.unit_path().exists()
-    from livebokeh import models
-    from livebokeh.errors import ModelError
-
-    def nothing_here(name, explicit=None, download_missing=True):
-        raise ModelError("not downloaded")
-
-    monkeypatch.setattr(models, "locate", nothing_here)
-    assert service.main(["install", "--no-start"]) == 0  # the default backend, RVM, has no weights here
-    assert "has no weights here yet: run `livebokeh models download rvm`" in capsys.readouterr().out
-
-
-def test_a_relative_config_home_is_ignored(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert service.unit_path() == tmp_path / ".config" / "systemd" / "user" / "livebokeh.service"
 
 
 def test_a_refused_install_writes_nothing(home):
@@ -167,3 +534,57 @@ def test_a_refused_install_writes_nothing(home):
     unit.write_text("[Service]\nExecStart=/usr/bin/true\n")  # the user's own
     assert service.main(["install"]) == 2
     assert not service.settings_path().exists() and unit.read_text() == "[Service]\nExecStart=/usr/bin/true\n"
+
+
+def test_the_service_serves_the_control_page_and_reloads_on_sighup(home):
+    assert service.main(["install", "--no-start"]) == 0
+    text = service.unit_path().read_text()
+    exec_start = _unit(service.unit_path())["Service"]["ExecStart"].split()
+    assert "--control" in exec_start  # whatever the settings file says
+    assert _environment(service.unit_path())["LIVEBOKEH_SERVICE"] == "livebokeh.service"  # its run file says so
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in text  # systemctl --user reload: the settings read again
+
+
+def test_status_prints_the_running_services_page_with_its_key(home, tmp_path, monkeypatch, capsys):
+    import os
+
+    from livebokeh.control.runtime import RunFile, publish
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert service.main(["status"]) == 0
+    assert "control page: none (the service is not running" in capsys.readouterr().out
+    publish(RunFile(os.getpid(), 45678, "s3cret", "camera 0", 1.0, service=True))
+    assert service.main(["status"]) == 0
+    assert "control page: http://127.0.0.1:45678/?key=s3cret" in capsys.readouterr().out
+
+
+# -- as a user runs it: a real process, a fake systemctl on PATH ---------------------------------
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "$@" >> "{log}"
+echo "Failed to connect to bus: No medium found" >&2
+exit 1
+"""
+
+
+def test_the_command_without_a_user_session(tmp_path):
+    """``livebokeh service install`` where no user systemd runs (a container, sudo, a bare ssh):
+    exit 3 with every reason on one line, nothing written, and the same again on a retry."""
+    from tests.conftest import REPO
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemctl"
+    fake.write_text(FAKE_SYSTEMCTL.format(log=log))
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=str(REPO),
+               HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "livebokeh", "service", "install"], capture_output=True,
+                              text=True, env=env, timeout=120)
+        assert proc.returncode == 3, proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert "your user's systemd cannot be reached (Failed to connect to bus: No medium found)" in line
+        assert "Traceback" not in proc.stderr and not (tmp_path / "config").exists()
+    assert log.read_text().splitlines() == ["--user show-environment"] * 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+import shutil
 import signal
 import tempfile
 import time
@@ -30,7 +32,9 @@ def default_data_dir() -> Path | None:
 def require_data(data: str | Path | None) -> Path:
     d = Path(data) if data else default_data_dir()
     if d is None or not d.is_dir():
-        raise ConfigError("no evaluation data: pass --data DIR (a folder with stills/, portraits/, videos/)")
+        where = f" ({d} is no folder)" if d is not None else " (none in $LIVEBOKEH_DATA, $LIVEBOKEH_SHARED/data or ../shared/data)"
+        raise ConfigError(f"no evaluation data{where}: pass --data DIR (a folder with stills/, portraits/, videos/), "
+                          "or set LIVEBOKEH_DATA")
     return d
 
 
@@ -90,8 +94,29 @@ def scratch_dir() -> Iterator[Path]:
     """A fresh temporary folder for a bench's intermediate files (a re-encoded clip), removed with
     everything in it however the bench ends: done, failed, interrupted (Ctrl-C), or stopped by
     SIGTERM or SIGHUP (a CI timeout, a closed terminal), which unwind here as Ctrl-C does."""
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as d, _termination_unwinds():
-        yield Path(d)
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    try:
+        with _termination_unwinds():
+            yield folder
+    finally:
+        with _signals_held():  # a second Ctrl-C waits until the folder is gone
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """While open, Ctrl-C, SIGTERM and SIGHUP wait (they are delivered on leaving); where signals
+    cannot be held (Windows, not the main thread), nothing changes."""
+    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager
@@ -135,19 +160,32 @@ def table(rows: list[dict], columns: Sequence[tuple[str, str, str]]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def write_json(path: str | Path | None, payload: dict) -> None:
-    """A bench report as JSON (``--json``), when a path is given."""
+def write_json(path: str | Path | None, payload: dict, overwrite: bool = False) -> None:
+    """A bench report as JSON (``--json``), when a path is given; an existing file only with ``overwrite``."""
     if path:
         from livebokeh.sinks.files import write_json as write_whole
 
-        write_whole(Path(path), payload)
+        write_whole(Path(path), payload, overwrite)
 
 
 
-def weights_only(backend: str, sc: Any) -> object:
-    """``backend``'s own options at their defaults, with the weights files of the settings ``sc``
+def weights_only(backend: str, cfg: Any) -> object:
+    """``backend``'s own options at their defaults, with the weights files of the settings ``cfg``
     (the benchmarks measure each backend as it ships, wherever its weights are)."""
-    from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions
+    from livebokeh.segment import BACKEND_OPTIONS
 
-    return {"mediapipe": MediaPipeOptions(), "deeplab": DeepLabOptions(weights=sc.weights),
-            "rvm": RVMOptions(weights=sc.rvm_weights)}[backend]
+    own = BACKEND_OPTIONS[backend]()
+    section = getattr(cfg, backend)
+    for key in ("weights", "decoder_weights"):  # decoder_weights: DeepLab-v3+'s decoder
+        value = getattr(section, key, None)
+        if value is not None:
+            own = dataclasses.replace(own, **{key: value})
+    return own
+
+
+def null_outputs(cfg: Any) -> Any:
+    """``cfg`` without the virtual camera, the preview or the control page: a bench's own sink
+    stands in for the virtual camera (the same conversion, no device)."""
+    return dataclasses.replace(cfg, virtual_camera=dataclasses.replace(cfg.virtual_camera, enabled=False),
+                               preview=dataclasses.replace(cfg.preview, enabled=False),
+                               control=dataclasses.replace(cfg.control, enabled=False))

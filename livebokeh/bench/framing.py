@@ -14,10 +14,16 @@ position asks for (:func:`~livebokeh.framing.ideal_crop` of the portrait's own m
   from 1 s on (each path starts with the operator framing the person from the whole picture);
 - lag: the shift that best aligns the crop's path with the known one during the moves;
 - zoom pumping: how much the crop's size varies over the still speaker's last 10 s.
+- judder, on the pan and a slow pan: how much the room's velocity in the output changes from one
+  frame to the next, as a share of the output width (the mean and the 95th percentile over the
+  move), for the crop placed as the renderer places it (sub-pixel,
+  :func:`~livebokeh.framing.crop.shown_rect`) and rounded to whole pixels of the picture, as it
+  was placed before.
 
 Live, the operator's masks are the model's own, unsmoothed: mask noise reaches it as it is.
 
-It also times the framing itself and the renderer on a 2x crop against the whole frame.
+It also times the framing itself, the renderer on a 2x crop against the whole frame, and the
+crop's sub-pixel placement against a whole-pixel resize.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine
-from livebokeh.config import Config, FramingConfig
+from livebokeh.config import Config, FramingConfig, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.framing import (
     WHOLE,
@@ -42,6 +48,7 @@ from livebokeh.framing import (
     ideal_crop,
     observe,
 )
+from livebokeh.framing.crop import pixel_box, shown_rect
 from livebokeh.framing.operator import clamp
 
 log = logging.getLogger(__name__)
@@ -82,6 +89,33 @@ def paths(seconds: float = 1.0) -> list[MotionPath]:
         MotionPath("walk out and back", walk, [0, f(2), f(3.5), f(5.5)]),
         MotionPath("approach (zoom)", approach, [0, f(2), f(5)]),
     ]
+
+
+def judder_paths(seconds: float = 1.0) -> list[MotionPath]:
+    """The pans the judder is measured on: the bench's pan and a slow one (a sixth of the width in
+    6 s: about 1.2 pixels of the picture a frame, where whole-pixel steps show most)."""
+    def f(s: float) -> int:
+        return max(1, round(s * seconds * FPS))
+
+    slow = [(0.36, 0.62)] * f(2) + [(x, 0.62) for x in _ramp(0.36, 0.52, f(6))] + [(0.52, 0.62)] * f(2)
+    pan = next(p for p in paths(seconds) if p.name == "pan")
+    return [pan, MotionPath("slow pan", slow, [0, f(2), f(8)])]
+
+
+def judder(crops: list[Crop], path: MotionPath, whole_pixels: bool = False) -> dict:
+    """How much the room's velocity in the output changes from frame to frame over the move, as a
+    share of the output width: ``{"mean", "p95"}``, for the crops placed as the renderer does
+    (sub-pixel) or rounded to whole pixels of the picture."""
+    size = (W, H)
+    rects = [pixel_box(c, size) if whole_pixels else shown_rect(c, size) for c in crops]
+    left = np.array([r[0] for r in rects], np.float64)
+    width = np.array([r[2] for r in rects], np.float64)
+    # three points of the room: where each shows in the output, frame by frame
+    shown = np.stack([(x - left) * W / width for x in (0.25 * W, 0.5 * W, 0.75 * W)])
+    change = np.abs(np.diff(shown, n=2, axis=1)).mean(axis=0) / W
+    moving = slice(max(0, path.changes[1] - 2), min(len(change), path.changes[-1] + int(FPS)))
+    part = change[moving]
+    return {"mean": float(part.mean()), "p95": float(np.percentile(part, 95))}
 
 
 def _room(rng: np.random.Generator) -> np.ndarray:
@@ -189,10 +223,11 @@ def run(data: Path, cfg: Config | None = None, seconds: float = 1.0) -> dict:
     person, matte = _portrait(data)
     room = _room(np.random.default_rng(0))
     report: dict = {"machine": machine(), "framing": fc.__dict__, "paths": {}}
-    options = SegmenterOptions.from_config(cfg.segmenter, (W, H), live=True, backend="mediapipe")
+    options = SegmenterOptions.from_config(with_backend(cfg, "mediapipe"), (W, H), live=True)
     observe_ns = operate_ns = frames = 0
     with create_segmenter("mediapipe", options) as seg:
-        for path in paths(seconds):
+        measured = paths(seconds)
+        for path in measured + [p for p in judder_paths(seconds) if p.name not in {m.name for m in measured}]:
             truth, ideal, seen = [], [], []
             for key in path.keys:
                 image, true_alpha = _place(room, person, matte, key)
@@ -210,12 +245,17 @@ def run(data: Path, cfg: Config | None = None, seconds: float = 1.0) -> dict:
             operate_ns += time.perf_counter_ns() - t0
             file_crops = [c for _, c in [x for i, o in enumerate(seen) for x in files.push(i, o)] + files.flush()]
             naive = [naive_crop(o, fc) for o in seen]
-            report["paths"][path.name] = {
-                "frames": len(path.keys),
-                "live": _metrics(live_crops, truth, ideal, path),
-                "files": _metrics(file_crops, truth, ideal, path),
-                "naive": _metrics(naive, truth, ideal, path),
-            }
+            if path in measured:
+                report["paths"][path.name] = {
+                    "frames": len(path.keys),
+                    "live": _metrics(live_crops, truth, ideal, path),
+                    "files": _metrics(file_crops, truth, ideal, path),
+                    "naive": _metrics(naive, truth, ideal, path),
+                }
+            if path.name in {p.name for p in judder_paths(seconds)}:
+                report.setdefault("judder", {})[path.name] = {
+                    op: {"sub_pixel": judder(crops, path), "whole_pixels": judder(crops, path, whole_pixels=True)}
+                    for op, crops in (("live", live_crops), ("files", file_crops), ("naive", naive))}
             log.info("%s: done", path.name)
     report["framing_us_per_frame"] = (observe_ns + operate_ns) / max(1, frames) / 1e3
     report.update(_render_cost(room, person, matte, cfg))
@@ -264,8 +304,22 @@ def _render_cost(room: np.ndarray, person: np.ndarray, matte: np.ndarray, cfg: C
             best = min(best, (time.thread_time() - c0) / (repeats // 3) * 1e3)
         return best
 
+    from livebokeh.framing.crop import covering_box, cut, place, scaled
+
+    rendered = proc.render(Segmented(frame, mask)).image
+    rect = shown_rect(Crop(0.5, 0.75, 0.6213), (W, H))  # 1.6x, at a sub-pixel position
+    box = covering_box(rect, (W, H))
+    inner = pixel_box(Crop(0.5, 0.75, 0.6213), (W, H))
+
+    def sub_pixel() -> None:
+        place(cut(rendered, box), box, rect, (W, H))
+
+    def whole_pixels() -> None:
+        scaled(cut(rendered, inner), (W, H))
+
     return {"render_whole_ms": cpu_ms(whole), "render_crop_2x_ms": cpu_ms(cropped),
-            "render_then_crop_2x_ms": cpu_ms(after)}
+            "render_then_crop_2x_ms": cpu_ms(after), "place_sub_pixel_ms": cpu_ms(sub_pixel),
+            "place_whole_pixels_ms": cpu_ms(whole_pixels)}
 
 
 def render(r: dict) -> str:
@@ -284,9 +338,22 @@ def render(r: dict) -> str:
             size = "" if m["size_range"] is None else f"{100 * m['size_range']:.2f}%"
             lines.append(f"| {name} | {op} | {med} | {p90} | {m['jerk']:.2f} | "
                          f"{lag} | {size} |")
+    if r.get("judder"):
+        lines += ["", "judder: how much the room's velocity in the output changes from frame to frame during the move, "
+                      "as a share of the output width (mean / 95th percentile), the crop placed sub-pixel (as rendered) "
+                      "and rounded to whole pixels of the picture:",
+                  "| path | operator | sub-pixel | whole pixels |", "| --- | --- | --- | --- |"]
+        for name, ops in r["judder"].items():
+            for op, m in ops.items():
+                sub, whole = m["sub_pixel"], m["whole_pixels"]
+                lines.append(f"| {name} | {op} | {sub['mean']:.5f} / {sub['p95']:.5f} | "
+                             f"{whole['mean']:.5f} / {whole['p95']:.5f} |")
     lines.append(f"framing itself: {r['framing_us_per_frame']:.0f} us a frame (observe + operator)")
     lines.append(f"renderer, CPU ms a 720p frame: whole frame {r['render_whole_ms']:.1f}; 2x crop rendered at its "
                  f"own size and resampled {r['render_crop_2x_ms']:.1f}; whole frame rendered, then cropped and scaled "
                  f"{r['render_then_crop_2x_ms']:.1f}")
+    if "place_sub_pixel_ms" in r:
+        lines.append(f"placing a 1.6x crop at 720p: sub-pixel {r['place_sub_pixel_ms']:.2f} ms, a whole-pixel resize "
+                     f"{r['place_whole_pixels_ms']:.2f} ms (CPU)")
     lines.append(r["machine"])
     return "\n".join(lines)

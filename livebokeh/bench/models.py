@@ -18,7 +18,7 @@ import numpy as np
 
 from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, time_per_item, video_frames
 from livebokeh.bench.metrics import iou
-from livebokeh.config import SegmenterConfig
+from livebokeh.config import Config
 from livebokeh.errors import LivebokehError
 from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions, SegmenterOptions, create_segmenter
 
@@ -32,11 +32,12 @@ class Row:
     options: SegmenterOptions
 
 
-def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
-    """The rows, with the weights files of the settings ``sc``."""
+def rows(cfg: Config, threads: int) -> list[Row]:
+    """The rows, with the weights files of the settings ``cfg``."""
     base = SegmenterOptions(threads=threads, serial_threads=threads, frame_size=(1280, 720), roi=False)
-    rvm = RVMOptions(weights=sc.rvm_weights)
-    v3plus, v3 = DeepLabOptions(weights=sc.weights, decoder="on"), DeepLabOptions(weights=sc.weights, decoder="off")
+    rvm = RVMOptions(weights=cfg.rvm.weights)
+    v3plus = DeepLabOptions(weights=cfg.deeplab.weights, decoder="on", decoder_weights=cfg.deeplab.decoder_weights)
+    v3 = DeepLabOptions(weights=cfg.deeplab.weights, decoder="off")
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, own=MediaPipeOptions("general"))),
         Row("mediapipe general + ROI pass", "mediapipe", replace(base, own=MediaPipeOptions("general"), roi=True)),
@@ -49,13 +50,13 @@ def rows(sc: SegmenterConfig, threads: int) -> list[Row]:
             replace(base, own=replace(v3plus, runtime="keras", precision="float32"))),
         Row("deeplab v3+ TF graph 457x257 (16:9)", "deeplab",
             replace(base, own=replace(v3plus, runtime="keras", precision="float32", aspect="frame"))),
-        Row("rvm live: 512 px, backbone 256", "rvm", replace(base, own=rvm)),
+        Row("rvm live: 640 px, backbone 320", "rvm", replace(base, own=rvm)),
         Row("rvm files: 640 px, backbone 384", "rvm", replace(base, own=rvm, live=False)),
         Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, own=replace(rvm, backbone=512), live=False)),
     ]
 
 
-def run(data: Path, frames: int = 60, threads: int = 2, sc: SegmenterConfig | None = None,
+def run(data: Path, frames: int = 60, threads: int = 2, cfg: Config | None = None,
         stills_step: int = 1) -> dict:
     clip = data / "videos" / "office720p.mp4"
     if clip.is_file():
@@ -68,7 +69,7 @@ def run(data: Path, frames: int = 60, threads: int = 2, sc: SegmenterConfig | No
     photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
               for p, m in pairs]
     results = []
-    for row in rows(sc or SegmenterConfig(), threads):
+    for row in rows(cfg or Config(), threads):
         try:
             seg = create_segmenter(row.backend, row.options)
         except LivebokehError as err:

@@ -11,19 +11,16 @@ while active), closes it (time until the camera is released), and idles again.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from contextlib import ExitStack
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
-from livebokeh.app import open_pipeline, open_sinks
-from livebokeh.bench.common import machine
+from livebokeh.app import Job, open_run
+from livebokeh.bench.common import machine, scratch_dir
 from livebokeh.config import Config
 from livebokeh.sources.base import Source
-from livebokeh.sources.ondemand import OnDemand
 from livebokeh.types import Frame, StreamInfo
 
 
@@ -108,21 +105,17 @@ def run(cfg: Config | None = None, idle_s: float = 60.0, active_s: float = 5.0) 
     saved = dict(pvc.BACKENDS)
     pyvirtualcam.register_backend("bench-file", FileCamera)
     try:
-        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-            device = Path(tmp) / "video10"
+        with scratch_dir() as tmp, ExitStack() as stack:  # removed however the bench ends (Ctrl-C too)
+            device = tmp / "video10"
             device.write_bytes(b"")
             base = cfg or Config()
             cfg = dataclasses.replace(
                 base, preview=dataclasses.replace(base.preview, enabled=False),
                 virtual_camera=dataclasses.replace(base.virtual_camera, enabled=True, backend="bench-file",
                                                    device=str(device), on_demand=True))
-            source = OnDemand(camera)
-            info = source.open()
-            stack.callback(source.close)
-            sinks = open_sinks(cfg, info, stack)
-            source.watch(device)
-            p = stack.enter_context(open_pipeline(cfg, source, sinks))
-            p.start()
+            # the command's run: the camera reconnecting and on demand, the virtual camera watched
+            run = stack.enter_context(open_run(cfg, Job(), camera=camera))
+            run.start()
             result: dict = {"machine": machine(), "backend": cfg.segmenter.backend}
             result["start_release_s"] = _wait(lambda: not camera_on())
             result["idle_cores"] = _cpu_share(idle_s)
@@ -133,8 +126,8 @@ def run(cfg: Config | None = None, idle_s: float = 60.0, active_s: float = 5.0) 
                 result["active_fps"] = sum(1 for t in sent if t > time.monotonic() - active_s) / active_s
             result["release_s"] = _wait(lambda: not camera_on())  # from the close
             result["idle_again_cores"] = _cpu_share(min(idle_s, 10.0))
-            p.request_stop()
-            report = p.wait()
+            run.request_stop()
+            report = run.wait()
             result["frames_out"] = report.frames_out
             result["idle_s"], result["active_s"] = idle_s, active_s
             return result

@@ -30,16 +30,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, scratch_dir, table, video_frames
-from livebokeh.config import Config, load_config, sections
+from livebokeh.bench.common import machine, null_outputs, scratch_dir, table, video_frames
+from livebokeh.config import Config, load_config, sections, with_backend
 from livebokeh.errors import LivebokehError
-from livebokeh.app import open_pipeline, open_sinks
+from livebokeh.app import Job, open_run
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.sinks.base import Sink
 from livebokeh.sources.base import Source
+from livebokeh.sources.clip import ClipCamera
 from livebokeh.sources.video import VideoFileSource
 from livebokeh.threads import cpu_cores
-from livebokeh.types import Composite, Frame, StreamInfo
+from livebokeh.types import Composite, Frame
 
 log = logging.getLogger(__name__)
 
@@ -58,43 +59,6 @@ class NullSink(Sink):
         self.frames += 1
 
 
-class LoopingSource(Source):
-    """A video file played in a loop at its frame rate (or ``fps``), like a camera."""
-
-    def __init__(self, path: Path, limit: int, fps: float | None = None) -> None:
-        self.path, self.limit, self.fps = path, limit, fps
-        self._inner: VideoFileSource | None = None
-        self._n = 0
-        self._t0 = 0.0
-
-    def _open(self) -> StreamInfo:
-        self._inner = VideoFileSource(self.path)
-        info = self._inner.open()
-        self._n, self._t0 = 0, time.monotonic()
-        fps = Fraction(self.fps).limit_denominator(1001) if self.fps else info.fps
-        return dataclasses.replace(info, live=True, fps=fps, frame_count=self.limit)
-
-    def read(self) -> Frame | None:
-        if self._n >= self.limit:
-            return None
-        f = self._inner.read()
-        if f is None:
-            self._inner.close()
-            self._inner.open()
-            f = self._inner.read()
-        due = self._t0 + self._n / float(self.info.fps)
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        frame = Frame(f.image, self._n, time.monotonic_ns())
-        self._n += 1
-        return frame
-
-    def _release(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-
-
 def rss_mb() -> float:
     """Resident memory of this process (Linux /proc; elsewhere the peak from getrusage)."""
     try:
@@ -106,13 +70,14 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_pipeline(source: Source, backend: str, cfg: Config) -> dict:
+def _run_pipeline(source: Source, cfg: Config, max_frames: int | None = None) -> dict:
+    """``source`` through the run the settings ``cfg`` make (its backend), into a :class:`NullSink`."""
     sink = NullSink()
-    with source, open_pipeline(cfg, source, [sink], backend=backend) as p:
+    with open_run(null_outputs(cfg), Job(max_frames=max_frames), source=source, sinks=[sink]) as run:
         cpu0 = time.process_time()
-        report = p.run()
+        report = run.run()
         cpu = time.process_time() - cpu0
-    lat = np.fromiter(p.latency.values_ns, dtype=np.int64) / 1e6
+    lat = np.fromiter(run.pipeline.latency.values_ns, dtype=np.int64) / 1e6
     return {
         "frames_in": report.frames_in, "frames_out": report.frames_out, "dropped": report.dropped,
         "fps": report.frames_out / report.wall_s if report.wall_s else 0.0,
@@ -144,14 +109,14 @@ def decode_alone(path: Path) -> dict:
         return _rate(src, lambda f: None)
 
 
-def segmenter_alone(path: Path, backend: str, cfg: Config) -> dict:
-    """Decode and segment every frame, nothing else: the model's limit (with 2 inference threads,
-    its fastest here, and OpenCV's default threads)."""
+def segmenter_alone(path: Path, cfg: Config) -> dict:
+    """Decode and segment every frame with the backend of ``cfg``, nothing else: the model's limit
+    (with 2 inference threads, its fastest here, and OpenCV's default threads)."""
     src = VideoFileSource(path)
     with src:
-        opts = dataclasses.replace(SegmenterOptions.from_config(cfg.segmenter, (src.info.width, src.info.height),
-                                                                live=False, backend=backend), threads=2, serial_threads=2)
-        with create_segmenter(backend, opts) as seg:
+        opts = dataclasses.replace(SegmenterOptions.from_config(cfg, (src.info.width, src.info.height), live=False),
+                                   threads=2, serial_threads=2)
+        with create_segmenter(cfg.segmenter.backend, opts) as seg:
             return _rate(src, lambda f: seg.segment(f.image))
 
 
@@ -216,21 +181,13 @@ def _timed(frames: int, t0: float, cpu0: float) -> dict:
     return {"fps": frames / wall, "cpu_ms_per_frame": 1e3 * cpu / max(1, frames), "cores": cpu / wall}
 
 
-def job(path: Path, backend: str, cfg: Config, out: Path, frames: int) -> dict:
+def job(path: Path, cfg: Config, out: Path, frames: int) -> dict:
     """The first ``frames`` of ``path`` into an H.264 file at ``out``, as ``livebokeh --input PATH
-    --output OUT`` runs them: the command's sinks and pipeline, the file finalised (encoder
-    flushed, sound copied, moved into place) before the clock stops."""
-    from contextlib import ExitStack
-
-    source = _Limited(path, frames)
-    with ExitStack() as stack:
-        stack.enter_context(source)
-        sinks = open_sinks(cfg, source.info, stack, output=out, audio_from=path, overwrite=True)
-        with open_pipeline(cfg, source, sinks, backend=backend) as p:
-            t0, cpu0 = time.perf_counter(), time.process_time()  # the model loaded, as the naive loop's
-            report = p.run()
-        for sink in sinks:
-            sink.mark_complete()
+    --output OUT`` runs them (:func:`livebokeh.app.open_run`), the file finalised (encoder flushed,
+    sound copied, moved into place) before the clock stops."""
+    with open_run(cfg, Job(str(path), str(out), overwrite=True), source=_Limited(path, frames)) as run:
+        t0, cpu0 = time.perf_counter(), time.process_time()  # the model loaded, as the naive loop's
+        report = run.run()
     return {**_timed(report.frames_out, t0, cpu0), "frames_out": report.frames_out}
 
 
@@ -277,13 +234,14 @@ def _run_cases(clip: Path, clip1080: Path, backends: list[str], frames: int, pac
                cfg: Config, scratch: Path) -> dict:
     rows, jobs = [], []
     for backend in backends:
+        bcfg = with_backend(cfg, backend)  # the settings of a run with this backend, as a user's
         for label, path in (("1280x720 file", clip), ("1920x1080 file", clip1080)):
             best: dict[str, dict] = {}
             try:
                 for _ in range(max(1, repeats)):
-                    _keep_fastest(best, "pipeline", _run_pipeline(_Limited(path, frames), backend, cfg))
+                    _keep_fastest(best, "pipeline", _run_pipeline(_Limited(path, frames), bcfg))
                     _keep_fastest(best, "decode", decode_alone(path))
-                    _keep_fastest(best, "alone", segmenter_alone(path, backend, cfg))
+                    _keep_fastest(best, "alone", segmenter_alone(path, bcfg))
                     _keep_fastest(best, "naive", naive_loop(path))
             except LivebokehError as err:
                 log.warning("%s: skipped (%s)", backend, err)
@@ -298,11 +256,11 @@ def _run_cases(clip: Path, clip1080: Path, backends: list[str], frames: int, pac
                          "naive_cpu_ms": naive["cpu_ms_per_frame"], "busy_fps": busy,
                          "busy_vs_naive": busy / naive["fps"], "busy_vs_segmenter": busy / alone["fps"]})
         else:
-            r = _run_pipeline(LoopingSource(clip, paced_frames, 30.0), backend, cfg)
+            r = _run_pipeline(ClipCamera(clip, loop=True, fps=30.0), bcfg, paced_frames)
             rows.append({"case": f"{backend}, paced 30 fps 1280x720", **r})
             best = {}
             for _ in range(max(1, repeats)):
-                _keep_fastest(best, "job", job(clip, backend, cfg, scratch / "job.mp4", frames))
+                _keep_fastest(best, "job", job(clip, bcfg, scratch / "job.mp4", frames))
                 _keep_fastest(best, "naive", naive_loop(clip, scratch / "naive.mp4", cfg, limit=frames))
             j, naive = best["job"], best["naive"]
             jobs.append({"case": f"{backend}, 1280x720 clip to H.264", **j, "naive_fps": naive["fps"],
@@ -363,10 +321,10 @@ def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int 
     best: dict[str, dict] = {}
     refs: dict[str, dict] = {}
     for _ in range(max(1, repeats)):
-        _keep_fastest(refs, "alone", segmenter_alone(clip, backend, base))
+        _keep_fastest(refs, "alone", segmenter_alone(clip, base))
         _keep_fastest(refs, "naive", naive_loop(clip))
         for label, cfg in configs:
-            _keep_fastest(best, label, _run_pipeline(_Limited(clip, frames), backend, cfg))
+            _keep_fastest(best, label, _run_pipeline(_Limited(clip, frames), cfg))
     alone, naive = refs["alone"]["fps"], refs["naive"]["fps"]
     ref_cpu = best[configs[0][0]]["cpu_ms_per_frame"]
     rows = [{"case": label, "fps": best[label]["fps"], "vs_naive": best[label]["fps"] / naive,
@@ -459,11 +417,12 @@ def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict
     clip = data / "videos" / "office720p.mp4"
     cfg = cfg or Config()
     samples: list[tuple[int, float, int]] = []
-    source = LoopingSource(clip, frames, fps)
+    source = ClipCamera(clip, loop=True, fps=fps)
     sink = NullSink()
     threads_before = threading.active_count()
-    with source, open_pipeline(cfg, source, [sink]) as p:
-        p.start()
+    with open_run(null_outputs(cfg), Job(max_frames=frames), source=source, sinks=[sink]) as run:
+        p = run.pipeline
+        run.start()
         step = max(1, frames // 40)
         next_at = 0
 

@@ -30,21 +30,19 @@ import numpy as np
 
 from livebokeh.bench.common import machine, table, video_frames, weights_only
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
-from livebokeh.config import MaskConfig, SegmenterConfig
+from livebokeh.config import Config, MaskConfig, RenderConfig
 from livebokeh.errors import LivebokehError
 from livebokeh.mask import (
-    FlowEstimator,
     LookaheadSmoother,
     MaskSmoother,
     refine_alpha,
     resolve_auto,
     small_gray,
     upsample,
-    warp,
 )
 from livebokeh.segment import SegmenterOptions, create_segmenter
 from livebokeh.segment.passes import extent
-from livebokeh.types import Mask
+from livebokeh.types import Frame, Mask
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,8 @@ def variants(base: MaskConfig) -> list[Variant]:
         Variant("  guided filter the other way (on/off)", base, flip_guided=True),
         Variant("  without island removal", r(base, islands=0.0)),
         Variant("livebokeh file, look-ahead 2", r(base, lookahead=2), file_mode=True),
-        Variant(f"livebokeh live, model on 1 frame in {LIVE_EVERY}, flow between", base, model_every=LIVE_EVERY),
+        Variant(f"livebokeh live, model on 1 frame in {LIVE_EVERY} (the live matte between)", base,
+                model_every=LIVE_EVERY),
     ]
 
 
@@ -214,6 +213,39 @@ def moving_sequence(image: np.ndarray, alpha: np.ndarray, frames: int, speed: in
     return out
 
 
+def camera_move(image: np.ndarray, ref: np.ndarray, frames: int, size: tuple[int, int] = (1280, 720),
+                seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A hand-held camera moving over a photo: a slow pan and zoom (eased in and out) of a 16:9
+    window inside it, ``(frame, reference)`` pairs.
+
+    Args:
+        image: ``(h, w, 3)`` uint8 photo; ref: ``(h, w)`` its mask (any dtype), moved alike.
+        frames: length; size: ``(W, H)`` of the frames; seed: picks the move (repeatable).
+
+    Returns:
+        ``frames`` pairs of a ``(H, W, 3)`` uint8 frame and its ``(H, W)`` reference, ``ref``'s dtype.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    aspect = size[0] / size[1]
+    full = min(w, h * aspect)
+    widths = full * rng.uniform(0.75, 0.95), full * rng.uniform(0.6, 0.9)
+    x0, y0 = rng.uniform(0.4, 0.6) * w, rng.uniform(0.4, 0.6) * h
+    x1, y1 = x0 + rng.uniform(-0.15, 0.15) * w, y0 + rng.uniform(-0.1, 0.1) * h
+    out = []
+    for i in range(frames):
+        a = 0.5 - 0.5 * np.cos(np.pi * i / max(1, frames - 1))
+        cw = widths[0] + (widths[1] - widths[0]) * a
+        ch = cw / aspect
+        cx = min(max(x0 + (x1 - x0) * a, cw / 2), w - cw / 2)
+        cy = min(max(y0 + (y1 - y0) * a, ch / 2), h - ch / 2)
+        k = size[0] / cw
+        m = np.array([[k, 0, -(cx - cw / 2) * k], [0, k, -(cy - ch / 2) * k]], np.float32)
+        out.append((cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT),
+                    cv2.warpAffine(ref, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)))
+    return out
+
+
 def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict) -> None:
     for img, ref in _read_pairs(pairs):
         seg.reset()  # each sequence is a stream of its own
@@ -233,7 +265,7 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
     for v in vs:
         sm = _smoother(v)
         if v.model_every > 1:
-            yield v, _resting_live(seg, frames, probs, grays, sm, v.model_every)
+            yield v, _resting_live(seg, frames, v.cfg, v.model_every)
         elif isinstance(sm, LookaheadSmoother):
             done = []
             for t, (p, g) in enumerate(zip(probs, grays)):
@@ -246,28 +278,32 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
             yield v, raws
 
 
-def _resting_live(seg, frames, probs, grays, smoother: MaskSmoother, every: int) -> list[np.ndarray]:
-    """What a live pipeline renders when the model takes one frame in ``every`` and needs the
-    time of ``every - 1`` frames for it: each frame gets the newest smoothed mask the model has
-    finished, moved to it by optical flow and smoothed again with the frames shown before (as the
-    live render stage does for a resting model; the first frames get the first mask). A stateful
-    model runs again on those frames alone, from a fresh memory: what it remembers is what it saw."""
-    taken = range(0, len(frames), every)
-    if seg.traits.stateful:
-        seg.reset()
-        raw = {t: seg.segment(frames[t]).data for t in taken}
-    else:
-        raw = {t: probs[t] for t in taken}
-    masks = {t: smoother.update(Mask(raw[t]), grays[t]).data for t in taken}
-    shown = MaskSmoother(smoother.strength, smoother.flow)  # the renderer's own, as live
-    flow = FlowEstimator()
-    out = []
-    for t in range(len(frames)):
-        src = max(0, (t - (every - 1)) // every * every)
-        m = masks[src]
-        moved = m if src == t else np.clip(warp(m, flow.backward(grays[t], grays[src])), 0.0, 1.0)
-        out.append(shown.update(Mask(moved.astype(np.float32, copy=False)), grays[t]).data)
-    return out
+def _resting_live(seg, frames, cfg: MaskConfig, every: int) -> list[np.ndarray]:
+    """What the live pipeline shows when the model takes one frame in ``every`` and its result
+    comes ``every - 1`` frames later: the live path's own :class:`FrameProcessor` (its
+    :meth:`~FrameProcessor.segment` on the frames the model takes, :meth:`~FrameProcessor.follow`
+    on every frame: the live matte), on a schedule instead of the clock. The frames before the
+    first result get the first mask shown (the start is no flicker). A stateful model runs on
+    those frames alone, from a fresh memory: what it remembers is what it saw."""
+    from livebokeh.controls import LiveControls
+    from livebokeh.pipeline.processor import FrameProcessor
+
+    seg.reset()
+    proc = FrameProcessor(seg, cfg, LiveControls(RenderConfig()), live=True)
+    pending: dict[int, object] = {}
+    newest = None
+    out: list[np.ndarray | None] = []
+    for t, image in enumerate(frames):
+        frame = Frame(image, t, 0)
+        newest = pending.pop(t, newest)
+        if t % every == 0:
+            pending[t + every - 1] = proc.segment(frame)
+        if every == 1:
+            newest = pending.pop(t)
+        shown = proc.follow(newest, frame) if newest is not None else None
+        out.append(None if shown is None else shown.mask.data)
+    first = next(m for m in out if m is not None)
+    return [first if m is None else m for m in out]
 
 
 def _clips(seg, clips: list[Path], vs: list[Variant], limit: int, acc: dict) -> None:
@@ -316,13 +352,13 @@ def cost(base: MaskConfig, frames: list[np.ndarray], seg) -> dict:
     return out
 
 
-def run(data: Path, backends: list[str], sc: SegmenterConfig | None = None, clip_frames: int = 100000,
+def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames: int = 100000,
         stills_step: int = 1, base: MaskConfig | None = None, base_tta: str = "auto") -> dict:
-    """Every variant of :func:`variants` for each backend; ``sc`` gives the weights files."""
-    sc = sc or SegmenterConfig()
+    """Every variant of :func:`variants` for each backend; ``cfg`` gives the weights files."""
+    cfg = cfg or Config()
     base = base or MaskConfig()
     vs = variants(base)
-    configurations = _configurations(backends, sc)
+    configurations = _configurations(backends, cfg)
     left_out = _trained_on(configurations)
     clips = [c for c in sorted((data / "videos").glob("*.mp4")) if c.name not in left_out]
     stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))
@@ -374,21 +410,21 @@ def _trained_on(configurations: list[tuple[str, str, bool, object]]) -> frozense
     return out
 
 
-def _configurations(backends: list[str], sc: SegmenterConfig) -> list[tuple[str, str, bool, object]]:
+def _configurations(backends: list[str], cfg: Config) -> list[tuple[str, str, bool, object]]:
     """``(label, backend, live, own options)`` to measure: each backend as it runs on files and
     photos, and again as it runs live when it runs otherwise there (a model that rests live, RVM on
     the CPU, also runs smaller: ``"rvm, live"``); DeepLab twice, with livebokeh's decoder
     (``"deeplab v3+"``) and as Google released it (``"deeplab v3"``)."""
     out = []
     for backend in backends:
-        own = weights_only(backend, sc)
+        own = weights_only(backend, cfg)
         if backend == "deeplab":  # the two networks side by side
             out.append(("deeplab v3+", backend, False, dataclasses.replace(own, decoder="on")))
             out.append(("deeplab v3", backend, False, dataclasses.replace(own, decoder="off")))
         else:
             out.append((backend, backend, False, own))
         try:
-            with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, sc))) as seg:
+            with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, cfg))) as seg:
                 rests = seg.traits.live_duty < 1
         except LivebokehError:
             rests = False  # reported when the files configuration is built

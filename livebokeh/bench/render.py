@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from livebokeh.bench.common import machine, table, time_per_item
-from livebokeh.config import RenderConfig, SegmenterConfig
+from livebokeh.config import Config, RenderConfig, with_backend
 from livebokeh.render import blur_background, blur_radius, composite, cover, render_bokeh, to_linear
 
 BAND = 24
@@ -137,7 +137,7 @@ def _new_background(size: tuple[int, int]) -> np.ndarray:
     return np.clip(grad + noise, 0, 255).astype(np.uint8)
 
 
-def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], sc: SegmenterConfig, backends: Sequence[str],
+def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], settings: Config, backends: Sequence[str],
             frames: list[np.ndarray]) -> dict[str, list[np.ndarray] | str]:
     """Each backend's alpha for each frame (as a still: a fresh memory, the mirror pass), at the
     refinement's working size with its default mask settings; an error text when it cannot run."""
@@ -148,8 +148,7 @@ def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], sc: SegmenterConfig,
 
     out: dict[str, list[np.ndarray] | str] = {}
     for backend in backends:
-        opts = SegmenterOptions.from_config(dataclasses.replace(sc, backend=backend), (1280, 720), still=True,
-                                            live=False)
+        opts = SegmenterOptions.from_config(with_backend(settings, backend), (1280, 720), still=True, live=False)
         try:
             seg = create_segmenter(backend, opts)
         except LivebokehError as err:
@@ -165,7 +164,7 @@ def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], sc: SegmenterConfig,
     return out
 
 
-def replacement(data: Path, cfg: RenderConfig, sc: SegmenterConfig | None = None,
+def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
                 backends: Sequence[str] = ("mediapipe", "rvm"), size: tuple[int, int] = (1280, 720),
                 limit: int = 15) -> dict:
     """Background replacement's colour error at the person's edge, against the exact composite.
@@ -197,7 +196,7 @@ def replacement(data: Path, cfg: RenderConfig, sc: SegmenterConfig | None = None
             band = cv2.dilate(edge, np.ones((2 * EDGE_BAND + 1,) * 2, np.uint8)) > 0
             cases.append((name, composite(person, old, a), a, band, composite(person, new, a)))
     alphas: dict[str, list[np.ndarray] | str] = {"reference alpha": [c[2] for c in cases]}
-    alphas.update(_alphas(portraits, sc or SegmenterConfig(), backends, [c[1] for c in cases]))
+    alphas.update(_alphas(portraits, settings or Config(), backends, [c[1] for c in cases]))
     rows = []
     for source, per_case in alphas.items():
         if isinstance(per_case, str):
@@ -218,13 +217,36 @@ def replacement(data: Path, cfg: RenderConfig, sc: SegmenterConfig | None = None
     return {"portraits": len(portraits), "band_px": EDGE_BAND, "rows": rows}
 
 
-def run(data: Path | None, cfg: RenderConfig | None = None, segmenter: SegmenterConfig | None = None,
+def _portraits(data: Path) -> list[Path]:
+    """The portraits with their mattes (``portraits/p_*.jpg`` beside ``p_*.png``)."""
+    return [p for p in sorted((data / "portraits").glob("p_*.jpg")) if p.with_suffix(".png").is_file()]
+
+
+def missing_data(data: Path | None) -> list[str]:
+    """What the halo and replacement measurements cannot have from ``data``, each a line saying
+    why and what to do (empty: they run as designed)."""
+    if data is None:
+        return ["halo and replacement colours: no evaluation data (pass --data DIR, or set LIVEBOKEH_DATA or "
+                "LIVEBOKEH_SHARED; the default is ../shared/data)"]
+    if not data.is_dir():
+        return [f"halo and replacement colours: {data} is no folder; pass --data DIR with portraits/ and stills/"]
+    if not _portraits(data):
+        return [f"halo and replacement colours: {data} has no portraits/p_*.jpg with their .png mattes"]
+    if not any((data / "stills").glob("hs_*.png")):
+        return [f"the background scene: {data} has no stills/hs_*.png, so the halo and replacement are measured "
+                "over a noise texture instead of a real room"]
+    return []
+
+
+def run(data: Path | None, cfg: RenderConfig | None = None, settings: Config | None = None,
         backends: Sequence[str] = ("mediapipe", "rvm")) -> dict:
     cfg = cfg or RenderConfig()
-    report = {"machine": machine(), "config": dataclasses.asdict(cfg)}
-    if data is not None and (data / "portraits").is_dir():
+    report: dict = {"machine": machine(), "config": dataclasses.asdict(cfg), "skipped": missing_data(data)}
+    if data is not None and data.is_dir() and _portraits(data):
         report["halo"] = halo(data, cfg)
-        report["replacement"] = replacement(data, cfg, segmenter, backends)
+        report["replacement"] = replacement(data, cfg, settings, backends)
+        report["skipped"] += [f"replacement colours with {r['alpha']}'s alpha: {r['error']}"
+                              for r in report["replacement"]["rows"] if "error" in r]
     report["bokeh"] = bokeh(cfg)
     report["speed"] = [speed(cfg, (1280, 720)), speed(cfg, (1920, 1080))]
     return report
@@ -258,5 +280,6 @@ def render(report: dict) -> str:
         )
     parts.append(table(report["speed"], [("size", "frame", ""), ("ms_ours", "livebokeh ms", ".2f"),
                                           ("ms_naive", "GaussianBlur(15)+blend ms", ".2f"), ("ratio", "ratio", ".2f")]))
+    parts += [f"left out: {line}" for line in report.get("skipped", [])]
     parts.append(report["machine"])
     return "\n\n".join(parts)

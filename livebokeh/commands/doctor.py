@@ -1,6 +1,9 @@
 """``livebokeh doctor``: is this machine ready for live use? Each check says how to fix what fails.
 
-Exit status 0 only when live use will work: a camera opens and a virtual camera is available.
+Exit status 0 only when live use will work: a camera opens, a virtual camera is available and the
+default backend's weights are usable (or only not downloaded yet: the first run downloads them).
+With ``--no-devices`` the exit status covers the checks that ran, and doctor does not call the
+machine ready.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Check:
     detail: str
     fix: str = ""
     required: bool = True  # needed for live use
+    #: What live use still waits for though nothing failed (the default weights' first download).
+    pending: str = ""
 
 
 def _version(dist: str) -> str:
@@ -32,10 +37,18 @@ def _version(dist: str) -> str:
         return "missing"
 
 
+#: OpenCV comes as one of these wheels (each holds cv2; the default install brings opencv-python).
+OPENCV_DISTS = ("opencv-python", "opencv-contrib-python", "opencv-python-headless", "opencv-contrib-python-headless")
+
+
 def check_packages() -> Check:
-    names = ["numpy", "opencv-contrib-python", "mediapipe", "ai-edge-litert", "onnxruntime", "tensorflow", "av",
-             "pyvirtualcam", "inotify_simple"]
+    names = ["numpy", "opencv-python", "ai-edge-litert", "onnxruntime", "tensorflow", "av", "pyvirtualcam",
+             "inotify_simple"]
     versions = {n: _version(n) for n in names}
+    if versions["opencv-python"] == "missing":
+        other = next((d for d in OPENCV_DISTS if _version(d) != "missing"), None)
+        if other:
+            versions["opencv-python"] = f"({other}) {_version(other)}"
     if versions["onnxruntime"] == "missing" and _version("onnxruntime-gpu") != "missing":
         versions["onnxruntime"] = f"(gpu) {_version('onnxruntime-gpu')}"
     optional = {"tensorflow"} | ({"inotify_simple"} if platform.system() != "Linux" else set())  # an extra; Linux only
@@ -114,27 +127,109 @@ def check_gpu() -> Check:
     if gpus:
         return Check("GPU", True, f"TensorFlow sees {', '.join(g.name for g in gpus)}", required=False)
     return Check("GPU", False, "NVIDIA driver found but TensorFlow sees no GPU",
-                 "pip install 'tensorflow[and-cuda]<2.20' (mediapipe 0.10.21 needs protobuf<5) matching your driver",
+                 "pip install 'tensorflow[and-cuda]' matching your driver",
                  required=False)
 
 
-def check_models() -> Check:
-    from livebokeh import models
-    from livebokeh.errors import LivebokehError
-    from livebokeh.segment.selfie import bundled_model_path
+def _fix(problem: str) -> str:
+    """The what-to-do part of a model problem's line (its last clause)."""
+    return problem.rsplit("; ", 1)[-1]
 
-    parts, ok = [], True
+
+def _default_model():
+    """The default settings' backend and the manifest of its weights (None: it needs no file)."""
+    from livebokeh import models
+    from livebokeh.config import Config
+
+    cfg = Config()
+    return cfg.segmenter.backend, models.for_backend(cfg.segmenter.backend, getattr(cfg.backend_options(), "model", ""))
+
+
+def check_model_cache() -> Check:
+    """The per-user cache can take downloads (a warning: files can also come from elsewhere)."""
+    from livebokeh import models
+
+    problem = models.cache_problem()
+    if problem:
+        return Check("model cache", False, f"{problem}: downloads cannot be saved", f"{models.CACHE_FIX}, or set "
+                     f"{models.MODEL_DIR_VAR} to a folder holding the model files", required=False)
+    folder = models.model_dir()
+    extra = f"; model folder {folder} ({models.MODEL_DIR_VAR}) first" if folder else ""
+    return Check("model cache", True, f"{models.cache_dir()}{extra}", required=False)
+
+
+def check_models() -> Check:
+    """The other backends' models: available offline or not. Nothing is downloaded or deleted."""
+    from livebokeh import models
+    from livebokeh.config import BACKENDS
+
+    _, default = _default_model()
+    parts, fixes = [], []
+    for m in models.manifests().values():
+        if default is not None and m.name == default.name:
+            continue  # the default backend's: its own check
+        found = models.find(m.name)
+        if found.ok:
+            parts.append(f"{m.name}: {found.path}")
+        elif found.problem:
+            parts.append(f"{m.name}: {found.problem}")
+            fixes.append(_fix(found.problem))
+        else:
+            use = f"--backend {m.backend}" if m.backend in BACKENDS else f"--{m.backend}"  # the depth model: --depth
+            parts.append(f"{m.name}: not downloaded (optional, for {use}: "
+                         f"`livebokeh models download {m.backend}`)")
+    return Check("models", not fixes, "; ".join(parts) or "none", "; ".join(dict.fromkeys(fixes)), required=False)
+
+
+def _loads(backend: str) -> str:
+    """Build the default backend as a run would ("" when it loads, else the one-line reason)."""
+    from livebokeh.config import Config, with_backend
+    from livebokeh.errors import LivebokehError, one_line
+    from livebokeh.segment import SegmenterOptions, create_segmenter
+
     try:
-        parts.append(f"mediapipe selfie models: {bundled_model_path('general').parent}")
+        with create_segmenter(backend, SegmenterOptions.from_config(with_backend(Config(), backend))):
+            return ""
     except LivebokehError as err:
-        parts.append(f"mediapipe: {err}")
-        ok = False
-    for name in models.manifests():
-        try:
-            parts.append(f"{name}: {models.locate(name, download_missing=False)}")
-        except LivebokehError:
-            parts.append(f"{name}: not downloaded (optional: `livebokeh models download {name}`)")
-    return Check("models", ok, "; ".join(parts), "" if ok else "pip install mediapipe==0.10.21")
+        return one_line(err)
+    except Exception as err:  # noqa: BLE001 - whatever the runtime raises for a bad file is the finding
+        return f"{type(err).__name__}: {one_line(err)}"
+
+
+def check_default_backend() -> Check:
+    """The default backend's weights: usable, or not downloaded yet (the first run downloads them).
+    A file given through the environment that is not the release is loaded to see that it works."""
+    from livebokeh import models
+
+    backend, m = _default_model()
+    name = "default backend"
+    if m is None:
+        return Check(name, True, f"{backend}: needs no weights file")
+    found = models.find(m.name)
+    blocked = models.cache_problem()
+    if found.problem and (found.damaged is None or blocked):  # nothing a run could mend by itself
+        return Check(name, False, f"{backend} (the default): {found.problem}", _fix(found.problem))
+    if not found.ok:
+        if blocked:
+            return Check(name, False, f"{backend} (the default): {m.label} not downloaded, and the cache cannot "
+                         f"take it: {blocked}", f"{models.CACHE_FIX}, or set {models.MODEL_DIR_VAR} to a folder "
+                         f"holding {m.file}")
+        what = (found.problem.split("; ", 1)[0] + "; the first run downloads it again" if found.damaged else
+                f"{m.label} ({m.size / 1e6:.1f} MB) is not downloaded yet; the first run downloads it")
+        return Check(name, False, f"{backend} (the default): {what}, which needs internet access", f"livebokeh models download {backend}", required=False,
+                     pending=f"{backend}'s weights are downloaded (the first run does it, with internet access; "
+                             f"or `livebokeh models download {backend}` now)")
+    if found.source in ("cache", "model dir"):
+        return Check(name, True, f"{backend}: {found.path} ({found.source}, checksum ok)")
+    differs = models.check(found.path, m)
+    if not differs:
+        return Check(name, True, f"{backend}: {found.path} ({found.source}, the release file)")
+    why = _loads(backend)
+    where = f"{m.env_var}={found.path}" if found.source == "environment" else str(found.path)
+    if why:
+        return Check(name, False, f"{backend} (the default): {where} does not load: {why}",
+                     f"fix or unset {m.env_var}" if found.source == "environment" else "give the right file")
+    return Check(name, True, f"{backend}: {where} (not the release file: {differs}; it loads)")
 
 
 def check_service() -> Check:
@@ -143,8 +238,12 @@ def check_service() -> Check:
         return Check("service", True, "no systemd service on this system: start livebokeh from a login item",
                      required=False)
     from livebokeh.commands.service import state
+    from livebokeh.errors import LivebokehError, one_line
 
-    st = state()
+    try:
+        st = state()
+    except LivebokehError as err:  # HOME unusable, say
+        return Check("service", False, one_line(err), required=False)
     if not st.installed:
         return Check("service", True, st.line(), required=False)
     running = st.active == "active"
@@ -157,26 +256,9 @@ def check_service() -> Check:
     return Check("service", running, st.line(), fix, required=False)
 
 
-def check_default_backend() -> Check:
-    """The default backend's weights are here (a first live run would otherwise download them)."""
-    from livebokeh import models
-    from livebokeh.config import Config
-    from livebokeh.errors import LivebokehError
-
-    backend = Config().segmenter.backend
-    if backend not in models.manifests():
-        return Check("default backend", True, f"{backend}: bundled", required=False)
-    try:
-        where = models.locate(backend, download_missing=False)
-    except LivebokehError:
-        return Check("default backend", False, f"{backend} (the default): weights not downloaded; the first run "
-                     "downloads them (and fails offline)",
-                     f"livebokeh models download {backend}, or use --backend mediapipe (bundled)", required=False)
-    return Check("default backend", True, f"{backend}: {where}", required=False)
-
-
 def run_checks(skip_devices: bool = False) -> list[Check]:
-    checks = [check_packages(), check_models(), check_default_backend(), check_gpu(), check_service()]
+    checks = [check_packages(), check_default_backend(), check_model_cache(), check_models(), check_gpu(),
+              check_service()]
     if not skip_devices:
         checks += [check_cameras(), check_virtual_camera()]
     return checks
@@ -194,5 +276,16 @@ def main(argv: list[str]) -> int:
         if not c.ok and c.fix:
             print(f"       fix: {c.fix}")
     ready = all(c.ok for c in checks if c.required)
-    print("ready for live use" if ready else "not ready for live use: fix the FAIL lines above", file=sys.stderr)
+    pending = [c.pending for c in checks if c.pending]
+    if not ready:
+        summary = "not ready for live use: fix the FAIL lines above"
+    elif args.no_devices:
+        summary = "no problem found; the camera and the virtual camera were not checked (--no-devices)"
+        if pending:
+            summary += f"; live use also waits until {'; '.join(pending)}"
+    elif pending:
+        summary = f"ready for live use once {'; '.join(pending)}"
+    else:
+        summary = "ready for live use"
+    print(summary, file=sys.stderr)
     return 0 if ready else 1

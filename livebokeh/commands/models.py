@@ -6,19 +6,71 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError
+from livebokeh.errors import LivebokehError, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="livebokeh models", description="Downloadable model weights.")
+    p = argparse.ArgumentParser(
+        prog="livebokeh models", description="Downloadable model weights. NAME is a model (`models list`), a backend "
+        "(mediapipe: both its models) or all; the default is the default backend's.")
     sub = p.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="models, their files and whether they are available offline")
-    d = sub.add_parser("download", help="download weights into the cache (checksum checked)")
-    d.add_argument("name", nargs="?", default="deeplab")
-    d.add_argument("--url", help="download from this address instead of the official one (a mirror)")
+    d = sub.add_parser("download", help="download weights into the cache (checksum checked; a valid file is kept)")
+    d.add_argument("name", nargs="?", default=None)
+    d.add_argument("--url", help="download from this address instead of the official one (a mirror; one model)")
     w = sub.add_parser("path", help="print where the weights are (or would be) cached")
-    w.add_argument("name", nargs="?", default="deeplab")
+    w.add_argument("name", nargs="?", default=None)
     return p
+
+
+def _default_backend() -> str:
+    from livebokeh.config import Config
+
+    return Config().segmenter.backend
+
+
+def _where(found) -> str:
+    if found.ok:
+        return f"{found.path} ({found.source})"
+    if found.problem:
+        return f"PROBLEM: {found.problem}"
+    return f"not downloaded (run `livebokeh models download {found.manifest.backend}`)"
+
+
+def _list() -> int:
+    from livebokeh import models
+    from livebokeh.config import BACKENDS
+
+    folder = models.model_dir()
+    print(f"model folder: {folder}" if folder else f"model folder: none ({models.MODEL_DIR_VAR} is not set)")
+    print(f"cache: {models.cache_dir()}" + (f" ({problem})" if (problem := models.cache_problem()) else ""))
+    default = _default_backend()
+    for m in models.manifests().values():
+        tag = " (the default backend)" if m.backend == default else ""
+        use = f"--backend {m.backend}" if m.backend in BACKENDS else f"--{m.backend}"  # the depth model: --depth
+        print(f"{m.name:<17} {m.file}  {m.size / 1e6:.1f} MB  {m.licence}  {use}{tag}")
+        print(f"{'':<17} {_where(models.find(m.name))}")
+    return 0
+
+
+def _download(name: str | None, url: str | None) -> int:
+    from livebokeh import models
+
+    chosen = models.select(name or _default_backend())
+    if url and len(chosen) != 1:
+        raise LivebokehError(f"--url gives one file; name one model of: {', '.join(m.name for m in chosen)}")
+    failed = 0
+    for m in chosen:
+        found = models.find(m.name)
+        if found.ok and found.source in ("cache", "model dir"):  # checked: nothing better to fetch
+            print(f"{found.path}  (already here, checksum ok)")
+            continue
+        try:
+            print(models.download(m, url=url))
+        except LivebokehError as err:
+            print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def main(argv: list[str]) -> int:
@@ -28,21 +80,15 @@ def main(argv: list[str]) -> int:
 
     try:
         if args.action == "list":
-            for m in models.manifests().values():
-                try:
-                    where = str(models.locate(m.name, download_missing=False))
-                except LivebokehError:
-                    where = f"not downloaded (run `livebokeh models download {m.name}`)"
-                print(f"{m.name:<10} {m.file}  {m.size / 1e6:.1f} MB  {m.licence}  {where}")
-                print(f"{'':<10} {m.description}")
-            print("mediapipe  selfie_segmentation(_landscape).tflite  bundled with mediapipe==0.10.21  Apache-2.0")
-        elif args.action == "download":
-            m = models.manifest(args.name)
-            path = models.download(m, url=args.url)
-            print(path)
-        else:
-            print(models.cached_path(models.manifest(args.name)))
+            return _list()
+        if args.action == "download":
+            return _download(args.name, args.url)
+        for m in models.select(args.name or _default_backend()):
+            print(models.cached_path(m))
     except LivebokehError as err:
-        print(f"livebokeh: error: {err}", file=sys.stderr)
+        print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the manifests or the cache unreadable: still one line
+        print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return 1
     return 0

@@ -2,32 +2,66 @@
 
 ``install`` writes a systemd user unit that starts livebokeh at login with the user's settings
 file and ``--on-demand``: the webcam and the model run only while an app reads the virtual
-camera. The unit restarts livebokeh when it fails and logs to the journal
+camera. Before it writes anything it checks what the service will need (a user systemd to run
+it, the v4l2loopback device, the settings' model weights where the service will look) and says
+what to do; a failed install leaves nothing behind. The unit restarts livebokeh a few times when
+it fails, never when it cannot ever work (exit 2 or 3), and logs to the journal
 (``journalctl --user -u livebokeh``). Nothing the user owns is replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, SetupError, exit_code, one_line
 
 UNIT = "livebokeh.service"
 #: The first line of every unit this command writes: uninstall removes only such a file.
 MARK = "# Written by `livebokeh service install`; remove with `livebokeh service uninstall`."
+#: Set in the unit's environment: a failing run then says in the journal what systemd does next.
+SERVICE_ENV = "LIVEBOKEH_SERVICE"
+#: Seconds between restarts after a failure, and how many starts systemd allows within
+#: START_LIMIT_INTERVAL seconds before it gives up (a webcam or network back within a minute is
+#: worth a retry; a fault that stays is not worth a camera light blinking forever).
+RESTART_SEC = 10
+START_LIMIT_BURST = 5
+START_LIMIT_INTERVAL = 120
+#: Exit statuses a restart cannot mend: 2, the settings ask for what cannot be done; 3, this
+#: machine lacks what the run needs (v4l2loopback, weights a setting names).
+NO_RESTART = (2, 3)
+#: Environment variables that tell livebokeh where its weights are: the unit carries those set at
+#: install (with each model's LIVEBOKEH_<NAME>_WEIGHTS), so that the service finds what the
+#: install's check found.
+CARRIED = ("LIVEBOKEH_CACHE", "LIVEBOKEH_MODEL_DIR", "XDG_CACHE_HOME")
+
+
+def home() -> Path:
+    """The user's home: ``$HOME``, which must be an absolute path (an empty or relative one would
+    put the unit under ``/`` or the current folder), or the password database's when unset."""
+    value = os.environ.get("HOME")
+    if value is None:
+        return Path.home()
+    if not value or not os.path.isabs(value):
+        what = "empty" if not value else f"a relative path ({_printable(value)})"
+        raise ConfigError(f"HOME is {what}; set it to your home folder (export HOME=/home/$USER) and run this again")
+    return Path(value)
 
 
 def config_home() -> Path:
     """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says)."""
     value = os.environ.get("XDG_CONFIG_HOME", "")
-    return Path(value) if value and Path(value).is_absolute() else Path.home() / ".config"
+    return Path(value) if value and Path(value).is_absolute() else home() / ".config"
 
 
 def unit_path() -> Path:
@@ -40,48 +74,91 @@ def settings_path() -> Path:
     return config_home() / "livebokeh" / "settings.toml"
 
 
+def _printable(text: str) -> str:
+    """``text`` as it can be printed: bytes that are no UTF-8 (a file name's) as ``\\xff``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _utf8(text: str, what: str, fix: str = "rename it") -> None:
+    """Raises ConfigError unless ``text`` is UTF-8 text on one line (a unit file is both), with
+    ``fix`` for what to do."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} {_printable(text)} is not UTF-8 text, which a systemd unit must be: {fix}") from None
+    if any(c in text for c in "\n\r\0"):
+        raise ConfigError(f"{what} {text!r} holds a line break, which a systemd unit cannot: {fix}")
+
+
 def systemd_quote(arg: str) -> str:
     """``arg`` as one word of a systemd ``ExecStart=`` line: in double quotes when it needs them,
     with ``\\``, ``"`` escaped and ``%`` and ``$`` doubled (systemd expands specifiers and
     variables even inside quotes)."""
-    if any(c in arg for c in "\n\r\0"):
-        raise ConfigError(f"{arg!r} holds a line break; systemd cannot run it: move it to a plain path")
+    _utf8(arg, "the argument")
     escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
     plain = escaped == arg and not any(c in arg for c in " \t'")
     return arg if plain else f'"{escaped}"'
 
 
-def unit_text(settings: str | Path, python: str = sys.executable, on_demand: bool = True) -> str:
-    """The unit file that runs livebokeh (with ``python``) on ``settings``, a file or a preset name."""
-    if any(c in python for c in "'\"\\%$\n"):
+def systemd_environment(name: str, value: str) -> str:
+    """One ``Environment=`` assignment, quoted: ``\\`` and ``"`` escaped, ``%`` doubled (a
+    specifier); ``$`` is plain there."""
+    _utf8(value, name, f"set {name} to a plain path, or unset it")
+    return '"' + f"{name}={value}".replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def unit_text(settings: str | Path, python: str = sys.executable, on_demand: bool = True,
+              environment: Mapping[str, str] | None = None) -> str:
+    """The unit file that runs livebokeh (with ``python``) on ``settings``, a file or a preset
+    name, with ``environment`` (variable -> value) besides its own."""
+    _utf8(python, "the Python path", "install livebokeh into a virtual environment on a plain path")
+    if any(c in python for c in "'\"\\%$"):
         raise ConfigError(f"systemd cannot run a Python whose path holds quotes, % or $ ({python}); "
                           "install livebokeh into a virtual environment on a plain path")
+    _utf8(str(settings), "the settings file name", "rename it, or pass --config another file")
     args = [python, "-m", "livebokeh", "--config", str(settings), "--no-preview",
-            "--on-demand" if on_demand else "--no-on-demand"]
+            "--on-demand" if on_demand else "--no-on-demand", "--control"]
+    env = {"PYTHONUNBUFFERED": "1", SERVICE_ENV: UNIT, **(environment or {})}
     return "\n".join([
         MARK,
         "[Unit]",
         "Description=livebokeh: webcam background blur as a virtual camera",
         "Documentation=https://github.com/livebokeh/livebokeh#always-on",
-        # a missing webcam or v4l2loopback is not fixed by a quick restart: keep trying every
-        # few seconds instead of giving up after systemd's default burst
-        "StartLimitIntervalSec=0",
+        # a few tries (a webcam or the network back within a minute), then it stays failed
+        f"StartLimitIntervalSec={START_LIMIT_INTERVAL}",
+        f"StartLimitBurst={START_LIMIT_BURST}",
         "",
         "[Service]",
         "Type=simple",
         f"ExecStart={' '.join(systemd_quote(a) for a in args)}",
+        "WorkingDirectory=%h",
         "Restart=on-failure",
-        "RestartSec=5",
+        f"RestartSec={RESTART_SEC}",
         # 130: stopped by SIGTERM (systemctl stop, logout), outputs finalised: a clean stop.
-        # 2: the settings ask for what cannot be done: restarting will not help; fix them first
+        # 2: the settings ask for what cannot be done; 3: this machine lacks what it needs
+        # (v4l2loopback, weights): restarting will not help; fix them first
         "SuccessExitStatus=130",
-        "RestartPreventExitStatus=2",
-        "Environment=PYTHONUNBUFFERED=1",
+        f"RestartPreventExitStatus={' '.join(map(str, NO_RESTART))}",
+        *(f"Environment={systemd_environment(k, v)}" for k, v in env.items()),
+        # SIGHUP (systemctl --user reload livebokeh) reads the settings file again, without a restart
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "",
         "[Install]",
         "WantedBy=default.target",
         "",
     ])
+
+
+def exit_note(code: int, environ: Mapping[str, str] | None = None) -> str | None:
+    """What systemd does after livebokeh, run by the unit, exits with ``code`` (None outside the
+    service, and for a clean stop): the line the journal shows after the error."""
+    if (environ if environ is not None else os.environ).get(SERVICE_ENV) != UNIT or code in (0, 130):
+        return None
+    if code in NO_RESTART:
+        return (f"the service does not restart after exit {code} (it would fail the same way): fix the above, then "
+                f"`systemctl --user restart {UNIT}`")
+    return (f"the service tries again in {RESTART_SEC} s, at most {START_LIMIT_BURST} starts in {START_LIMIT_INTERVAL} s; "
+            f"after that it stays stopped until `systemctl --user restart {UNIT}`")
 
 
 @dataclass(frozen=True)
@@ -99,6 +176,19 @@ class State:
             return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
         how = "on demand" if self.on_demand else "always running the camera"
         return f"{unit_path()}: {how}; enabled: {self.enabled}; active: {self.active}"
+
+
+def control_line() -> str:
+    """Where the running service's control page is (its address with the key), or why none is known."""
+    from livebokeh.control.runtime import find_runs
+
+    try:
+        runs = [r for r in find_runs() if r.service]
+    except LivebokehError as err:
+        return f"control page: unknown ({one_line(err)})"
+    if not runs:
+        return "control page: none (the service is not running, or runs with --no-control)"
+    return f"control page: {runs[-1].url} (or `livebokeh ctl`)"
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -135,28 +225,49 @@ def state() -> State:
                  _answer("is-enabled", UNIT), _answer("is-active", UNIT))
 
 
-def install(settings: str | Path, overwrite: bool = False, start: bool = True, on_demand: bool = True) -> list[str]:
-    """Writes the unit (and, if ``settings`` is a missing file, the default settings there);
-    enables and starts it when ``start`` and systemctl is there. ``settings``: a file or a preset
-    name (``call``). Returns what was done, one line each."""
-    from livebokeh.config import Config, load_config, preset_names, to_toml
-    from livebokeh.sinks.files import write_bytes
+@dataclass(frozen=True)
+class Plan:
+    """What ``install`` will write, worked out (and checked) before anything is written."""
+
+    unit: Path
+    text: bytes
+    cfg: Any  # the settings the service runs with
+    settings: Path | None  # a settings file to write with the defaults (None: it exists, or a preset)
+    environment: dict[str, str]  # what the unit carries
+
+
+def carried_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of :data:`CARRIED` and each model's ``LIVEBOKEH_<NAME>_WEIGHTS`` that are set
+    (in ``environ``, default this process's), a relative path made absolute: the service starts
+    in the home folder, with the environment of the user's systemd, which has none of them."""
+    from livebokeh import models
+
+    environ = os.environ if environ is None else environ
+    names = [*CARRIED, *(m.env_var for m in models.manifests().values())]
+    return {n: os.path.abspath(environ[n]) for n in names if environ.get(n)}
+
+
+def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) -> Plan:
+    """Works out and checks what ``install`` writes; writes nothing. Raises ConfigError for
+    settings that cannot be, a unit in the way, a name systemd cannot take."""
+    from livebokeh.config import Config, load_config, preset_names
 
     if platform.system() != "Linux":
         raise ConfigError("the service is a systemd user unit: Linux only; on Windows and macOS start livebokeh "
                           "from a login item (see the README)")
     path = unit_path()
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} exists; pass --overwrite to replace it, or `livebokeh service uninstall` first")
-    done = []
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        what = "is a link to a missing file" if not path.exists() else "exists"
+        raise ConfigError(f"{path} {what}; pass --overwrite to replace it, or `livebokeh service uninstall` first")
     name = str(settings)
+    _utf8(name, "the settings file name", "rename it, or pass --config another file")
     bare = not Path(name).exists() and Path(name).suffix == "" and "/" not in name
     if bare and name not in preset_names():
         raise ConfigError(f"--config {name!r} is neither a file nor a preset; presets: {', '.join(preset_names())}; "
                           "give a settings file's path (a missing .toml file is written with the defaults)")
+    new_settings = None
     if bare:
-        cfg = load_config(name)
-        target = name  # a preset: nothing to write
+        cfg, target = load_config(name), name  # a preset: nothing to write
     else:
         file = Path(settings).expanduser().absolute()  # a symlinked file stays a link: edits follow it
         if file.is_symlink() and not file.exists():
@@ -164,51 +275,241 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
         if file.exists():
             cfg = load_config(file)  # a broken settings file fails now, not at every login
         else:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes(file, to_toml(Config()).encode(), overwrite=False)
-            done.append(f"wrote the default settings to {file} (edit them there)")
-            cfg = Config()
+            cfg, new_settings = Config(), file
         target = str(file)
-    done += _weights_warning(cfg)
-    text = unit_text(target, on_demand=on_demand)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, text.encode(), overwrite=overwrite)
-    done.append(f"wrote {path}")
+    if not cfg.virtual_camera.enabled:
+        raise ConfigError(f"the settings {target} turn the virtual camera off ([virtual_camera] enabled = false), "
+                          "and the service only sends to it: set it to true, or pass --config another file")
+    from livebokeh.sinks.virtualcam import check_backend
+
+    check_backend(cfg.virtual_camera.backend)
+    if cfg.render.effect == "replace" or cfg.render.background:
+        from livebokeh.render import open_background
+
+        with contextlib.chdir(home()), open_background(cfg.render.background):  # where the service starts
+            pass
+    environment = carried_environment()
+    text = unit_text(target, on_demand=on_demand, environment=environment).encode()
+    return Plan(path, text, cfg, new_settings, environment)
+
+
+def _manager_environment() -> tuple[dict[str, str] | None, str]:
+    """The user's systemd's environment, which the service starts with (None and why when it
+    cannot be reached)."""
+    done = _systemctl("show-environment")
+    if done is None:
+        return None, "there is no systemctl here (the service needs systemd)"
+    if done.returncode != 0:
+        return None, (f"your user's systemd cannot be reached ({_why(done)}): run this in your own login session, "
+                      "not under sudo, su or a bare ssh")
+    env = {}
+    for line in done.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.isidentifier():
+            env[key] = value
+    return env, ""
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment is ``env`` while inside (the service's, to look as it will)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def service_environment(p: Plan, manager: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment the service will run in: its systemd's (this process's when that cannot be
+    asked), the user's home, and what the unit carries."""
+    env = dict(manager) if manager is not None else dict(os.environ)
+    env.setdefault("HOME", str(home()))  # systemd gives a service its user's home
+    env.update(p.environment)
+    return env
+
+
+def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[str | None, Path | None]:
+    """Whether the service, in ``env``, will find the weights of the settings' backend: (None,
+    where) when it will, (why not, None) when not. ``download``: fetch them into the cache the
+    service reads when they are missing there."""
+    from livebokeh import models
+
+    sc = cfg.segmenter
+    own = cfg.backend_options()
+    m = models.for_backend(sc.backend, getattr(own, "model", ""))
+    if m is None:
+        return None, None  # no weights file
+    explicit = getattr(own, "weights", "") or None
+    if explicit and not os.path.isabs(explicit):
+        explicit = os.path.join(env["HOME"], explicit)  # the service starts in the home folder
+    with _environment(env):
+        try:
+            return None, models.locate(m.name, explicit, download_missing=False)
+        except LivebokehError as err:
+            failure = err
+    if download:  # into the cache the service reads, through this shell's network settings (a proxy)
+        places = ["HOME", *CARRIED, *(m.env_var for m in models.manifests().values())]
+        fetch = {k: v for k, v in os.environ.items() if k not in places} | {k: env[k] for k in places if k in env}
+        with _environment(fetch):
+            try:
+                return None, models.locate(m.name, explicit, download_missing=True)
+            except LivebokehError as err:
+                failure = err
+    why = f"the service will not find the weights of the settings' backend {sc.backend} ({one_line(failure)})"
+    if sc.backend != "mediapipe":
+        why += '; or set [segmenter] backend = "mediapipe" in its settings (a 0.25 MB model)'
+    return why, None
+
+
+def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
+    """What would keep the service from working, each a sentence with its fix, and what was found
+    (notes). ``start``: it is to start now, so its systemd must be reachable, and missing weights
+    are downloaded (as its first run would)."""
+    from livebokeh.sinks.virtualcam import loopback_problem
+
+    problems, notes = [], []
+    manager = None
+    if start:
+        manager, why = _manager_environment()
+        if manager is None:
+            problems.append(why)
+    vc = p.cfg.virtual_camera
+    if vc.backend in ("", "v4l2loopback") and (problem := loopback_problem(vc.device)):
+        problems.append(f"no virtual camera: {problem}")
+    env = service_environment(p, manager)
+    problem, where = weights_problem(p.cfg, env, download=start and not problems)
+    if problem:
+        problems.append(problem)
+    elif where is not None:
+        notes.append(f"the {p.cfg.segmenter.backend} weights the service uses: {where}")
+    return problems, notes
+
+
+def _place(path: Path, data: bytes, overwrite: bool) -> None:
+    """Writes ``data`` under a name systemd never loads (hidden, and not ending in ``.service``),
+    then moves it to ``path``: over an existing file (or link) only with ``overwrite``. Nothing
+    else is left behind, whatever fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # never over a file (or a dangling link) that appeared meanwhile
+        except FileExistsError:
+            raise ConfigError(f"{path} appeared meanwhile; pass --overwrite to replace it") from None
+    except OSError as err:
+        from livebokeh.sinks.files import reason
+
+        raise LivebokehError(f"cannot write {path}: {reason(err)}; check who owns {path.parent} "
+                             "(a folder made with sudo?)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Written:
+    """The files ``install`` wrote, to be taken back when a later step fails."""
+
+    def __init__(self) -> None:
+        self._undo: list[Any] = []
+
+    def settings(self, path: Path, data: bytes) -> None:
+        from livebokeh.sinks.files import write_bytes
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(path, data, overwrite=False)
+        self._undo.append(lambda: path.unlink(missing_ok=True))
+
+    def unit(self, path: Path, data: bytes, overwrite: bool) -> None:
+        """Puts the unit in place (:func:`_place`); the old one, with ``overwrite``, is kept (its
+        text, or the link it was) to be put back."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old_link = os.readlink(path) if path.is_symlink() else None
+        old = path.read_bytes() if old_link is None and path.is_file() else None
+        _place(path, data, overwrite)
+
+        def undo() -> None:
+            if old_link is not None:
+                path.unlink(missing_ok=True)
+                path.symlink_to(old_link)
+            elif old is not None:
+                _place(path, old, overwrite=True)
+            else:
+                path.unlink(missing_ok=True)
+
+        self._undo.append(undo)
+
+    def roll_back(self) -> None:
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except OSError:
+                pass
+        self._undo.clear()
+
+
+def install(settings: str | Path, overwrite: bool = False, start: bool = True, on_demand: bool = True,
+            say: Any = print) -> None:
+    """Checks what the service needs, then writes the unit (and, if ``settings`` is a missing
+    file, the default settings there), and enables and starts it when ``start``. ``settings``: a
+    file or a preset name (``call``). ``say``: called with each line of what was done or found.
+
+    Raises:
+        ConfigError: the settings or the unit's name cannot be; a unit is in the way.
+        SetupError: what the service needs is missing (with ``start``); nothing was written.
+        LivebokehError: systemctl failed; what was written is taken back.
+    """
+    from livebokeh.config import Config, to_toml
+
+    p = plan(settings, on_demand, overwrite)
+    problems, notes = check(p, start)
+    if problems and start:
+        raise SetupError("the service cannot work here yet, nothing was written: " + "; ".join(problems)
+                         + " (--no-start writes the unit anyway)")
+    for line in notes:
+        say(line)
+    for problem in problems:
+        say(f"warning: {problem}")
+    written = _Written()
+    try:
+        if p.settings is not None:
+            written.settings(p.settings, to_toml(Config()).encode())
+        written.unit(p.unit, p.text, overwrite)
+    except BaseException:
+        written.roll_back()
+        raise
+    if p.settings is not None:
+        say(f"wrote the default settings to {p.settings} (edit them there)")
+    say(f"wrote {p.unit}")
     if not start:
-        done.append(f"start it with: systemctl --user daemon-reload && systemctl --user enable --now {UNIT}")
-        return done
+        say(f"start it with: systemctl --user daemon-reload && systemctl --user enable --now {UNIT}")
+        return
+    reloaded = False
     for args in (("daemon-reload",), ("enable", "--now", UNIT)):
         result = _systemctl(*args)
-        if result is None:
-            done.append(f"no systemctl here: start it with `systemctl --user enable --now {UNIT}` where systemd runs")
-            break
-        if result.returncode != 0:
-            raise LivebokehError(f"systemctl --user {' '.join(args)} failed: {_why(result)}; the unit is written at {path}")
-    else:
-        done.append(f"enabled and started {UNIT}; logs: journalctl --user -u livebokeh")
-    return done
-
-
-def _weights_warning(cfg: object) -> list[str]:
-    """A line when the settings' backend has no weights here (the service would fail to start
-    offline and restart every few seconds)."""
-    from livebokeh import models
-    from livebokeh.errors import LivebokehError
-
-    sc = cfg.segmenter  # type: ignore[attr-defined]
-    if sc.backend not in models.manifests():
-        return []
-    explicit = {"deeplab": sc.weights, "rvm": sc.rvm_weights}.get(sc.backend) or None
-    try:
-        models.locate(sc.backend, explicit, download_missing=False)
-    except LivebokehError:
-        return [f"warning: the settings' backend {sc.backend} has no weights here yet: run `livebokeh models "
-                f"download {sc.backend}` (or set [segmenter] backend = \"mediapipe\") before the service starts"]
-    return []
+        if result is None or result.returncode != 0:
+            why = "systemctl is gone" if result is None else _why(result)
+            if args[0] == "enable":
+                _systemctl("disable", UNIT)  # a half-done enable: its link goes too
+            written.roll_back()
+            if reloaded:
+                _systemctl("daemon-reload")
+            raise LivebokehError(f"systemctl --user {' '.join(args)} failed: {why}; what install wrote was taken "
+                                 "back; run it again where your user's systemd is reachable")
+        reloaded = True
+    say(f"enabled and started {UNIT}; logs: journalctl --user -u livebokeh")
 
 
 def uninstall() -> list[str]:
     path = unit_path()
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{path} is a link to a missing file, not a unit `livebokeh service install` wrote; "
+                          "remove it yourself if you mean to")
     if not path.exists():
         return [f"nothing to do: {path} does not exist"]
     if not path.read_text(errors="replace").startswith(MARK):
@@ -232,33 +533,38 @@ def uninstall() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        default = str(settings_path())
+    except ConfigError:  # HOME unusable: said when a command needs it
+        default = "~/.config/livebokeh/settings.toml"
     p = argparse.ArgumentParser(prog="livebokeh service", description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="what", required=True, metavar="install|uninstall|status")
-    i = sub.add_parser("install", help="write and start the systemd user unit")
+    i = sub.add_parser("install", help="check what it needs, then write and start the systemd user unit")
     i.add_argument("--config", default=None,
-                   help=f"the settings file it runs with, or a preset name (default {settings_path()}; "
+                   help=f"the settings file it runs with, or a preset name (default {default}; "
                         "a missing file is written with the defaults)")
     i.add_argument("--overwrite", action="store_true", help="replace an existing unit file")
-    i.add_argument("--no-start", action="store_true", help="only write the unit; do not enable or start it")
+    i.add_argument("--no-start", action="store_true",
+                   help="only write the unit (what it lacks is a warning); do not enable or start it")
     i.add_argument("--always", action="store_true", help="run the camera all the time instead of on demand")
     sub.add_parser("uninstall", help="stop, disable and remove the unit (the settings file stays)")
     sub.add_parser("status", help="is it installed, enabled, running, on demand?")
     args = p.parse_args(argv)
     try:
         if args.what == "install":
-            lines = install(args.config or settings_path(), args.overwrite, not args.no_start, not args.always)
+            install(args.config or settings_path(), args.overwrite, not args.no_start, not args.always, say=print)
         elif args.what == "uninstall":
-            lines = uninstall()
+            for line in uninstall():
+                print(line)
         else:
-            lines = [state().line()]
+            print(state().line())
+            print(control_line())
     except LivebokehError as err:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
-        return 2 if isinstance(err, ConfigError) else 1
+        return exit_code(err)
     except OSError as err:
-        where = f" {err.filename}" if err.filename else ""
+        where = f" {_printable(str(err.filename))}" if err.filename else ""
         print(f"livebokeh service: error: cannot write{where}: {err.strerror or err}; check who owns it "
               "(a folder made with sudo?)", file=sys.stderr)
         return 1
-    for line in lines:
-        print(line)
     return 0

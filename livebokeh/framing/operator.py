@@ -143,6 +143,11 @@ class Operator:
         self.vel = np.zeros(3)
         self.aim = WHOLE.as_array()  # the goal eased in: the spring never gets a step (no jerk spike)
 
+    def retune(self, cfg: FramingConfig) -> None:
+        """New settings (zoom, speed ...) from the next frame on, from where the frame is now:
+        the crop eases to the new goal as it would after a move."""
+        self.cfg = self.goals.cfg = cfg
+
     def update(self, obs: Observation | None) -> Crop:
         target = self.goals.update(obs).as_array()
         quick = 3.0 if self.goals.jumped else 1.0

@@ -1,4 +1,9 @@
-"""Dense optical flow (OpenCV's DIS, ultrafast) and backward warping, at mask resolution."""
+"""Dense optical flow (OpenCV's DIS, ultrafast) and backward warping, at mask resolution.
+
+OpenCV's DIS needs pictures of at least about 32 pixels a side: smaller ones raise an error
+or, for some shapes (128x16, 40x8), crash the process (SIGSEGV in OpenCV 4.11). Pictures with
+a side under :data:`MIN_SIDE` are scaled up to it for the flow, which is scaled back down.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,11 @@ def small_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``(H, W, 3)`` uint8 BGR -> ``(h, w)`` uint8 gray at ``size = (w, h)`` (new array)."""
     small = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
+
+#: Shortest side DIS is given (every shape from 32x32 to 32x10000 was checked; under it, some
+#: shapes fail or crash).
+MIN_SIDE = 32
 
 
 class FlowEstimator:
@@ -28,8 +38,20 @@ class FlowEstimator:
         return dis
 
     def backward(self, current: np.ndarray, previous: np.ndarray) -> np.ndarray:
-        """Flow ``f`` with ``current(x) ~ previous(x + f(x))``: ``(h, w, 2)`` float32, pixels."""
-        return self._dis().calc(current, previous, None)
+        """Flow ``f`` with ``current(x) ~ previous(x + f(x))``: ``(h, w, 2)`` float32, pixels.
+
+        Args:
+            current, previous: ``(h, w)`` uint8 gray pictures of one size, any size from 1x1.
+        """
+        h, w = current.shape[:2]
+        if min(h, w) >= MIN_SIDE:
+            return self._dis().calc(current, previous, None)
+        # too small for DIS: the flow of the pictures stretched to MIN_SIDE, brought back
+        big = (max(w, MIN_SIDE), max(h, MIN_SIDE))
+        up = [cv2.resize(g, big, interpolation=cv2.INTER_LINEAR) for g in (current, previous)]
+        flow = cv2.resize(self._dis().calc(up[0], up[1], None), (w, h), interpolation=cv2.INTER_AREA)
+        flow *= np.array([w / big[0], h / big[1]], np.float32)
+        return flow
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -41,18 +41,24 @@ def consistency(current: np.ndarray, warped_previous: np.ndarray) -> np.ndarray:
     return np.exp(np.maximum(err, 0.0) * np.float32(-1.0 / CONSISTENCY_SCALE))
 
 
-def history_weight(prob: np.ndarray, strength: float, agree: np.ndarray | None) -> np.ndarray:
+def uncertainty(prob: np.ndarray) -> np.ndarray:
+    """How unsure a model's output is: ``(h, w)`` float32, 1 at probability 0.5, 0 at 0 or 1."""
+    return np.float32(1.0) - np.float32(2.0) * np.abs(prob - np.float32(0.5))
+
+
+def history_weight(prob: np.ndarray, strength: float, agree: np.ndarray | None,
+                   unsure: np.ndarray | None = None) -> np.ndarray:
     """Share of the (warped) history for each pixel.
 
     With flow (``agree`` given): ``strength`` scaled by how well the flow explains the picture,
     and halved where the model is confident. Without flow: by the model's uncertainty alone
-    (confident pixels follow at once, as in MediaPipe's smoothing).
+    (confident pixels follow at once, as in MediaPipe's smoothing). ``unsure``: the model's
+    :func:`uncertainty`, when ``prob`` is no longer its own output (stretched to an alpha).
     """
-    d = prob - np.float32(0.5)
-    uncertainty = np.float32(1.0) - np.float32(2.0) * np.abs(d)  # 1 at p = 0.5, 0 at 0 or 1
+    uncertainty_ = uncertainty(prob) if unsure is None else unsure
     if agree is None:
-        return np.float32(strength * MAX_HISTORY) * uncertainty
-    return np.float32(strength * MAX_HISTORY) * (np.float32(0.5) + np.float32(0.5) * uncertainty) * agree
+        return np.float32(strength * MAX_HISTORY) * uncertainty_
+    return np.float32(strength * MAX_HISTORY) * (np.float32(0.5) + np.float32(0.5) * uncertainty_) * agree
 
 
 @dataclass

@@ -42,6 +42,10 @@ class Run:
         self._input_error_at = 0
         self._lock = threading.Lock()
         self.frames_in = 0
+        #: Frames the source passed over before they were read (gaps in its frame numbers: a
+        #: camera replacing a frame its reader came too late for); captured, and dropped.
+        self.skipped = 0
+        self._last_index = -1
         self.latency = LatencyLog()
         self.timers: dict[str, StageTimer] = {}
 
@@ -51,13 +55,21 @@ class Run:
         return self.timers.setdefault(stage, StageTimer(stage))
 
     def read(self) -> Frame | None:
-        """The next frame, or None at the end (of the source, of ``max_frames``, or when told to
-        stop reading). Call from one thread at a time."""
-        if self.drain.is_set() or (self.max_frames is not None and self.frames_in >= self.max_frames):
+        """The next frame, or None at the end (of the source, of ``max_frames`` frames captured:
+        read, or passed over by a live source, or when told to stop reading). Call from one
+        thread at a time."""
+        limit = self.max_frames
+        if self.drain.is_set() or (limit is not None and self.frames_in + self.skipped >= limit):
             return None
         frame = self.source.read()
         if frame is not None:
+            gap = max(0, frame.index - self._last_index - 1)
+            self._last_index = frame.index
+            if limit is not None and self.frames_in + self.skipped + gap >= limit:
+                self.skipped = limit - self.frames_in  # the frames up to the limit passed over; this one is past it
+                return None
             self.frames_in += 1
+            self.skipped += gap
         return frame
 
     def write(self, item: Composite) -> None:

@@ -94,6 +94,25 @@ class Report:
     propagated: int = 0
     #: CPU time of the whole process during the run (every thread, the libraries' own included).
     cpu_s: float = 0.0
+    #: Live: model runs (every frame's mask for files).
+    model_runs: int = 0
+    #: Live: seconds spent at each level of the controller (:mod:`livebokeh.pipeline.controller`).
+    levels: dict = field(default_factory=dict)
+    #: Live: the controller's level at the end, and how often it changed.
+    level: str = ""
+    level_changes: int = 0
+    #: Live: why the controller is at that level.
+    level_why: str = ""
+    #: Live: what called the model's runs (the person's edge moved, the picture changed, its floor rate).
+    model_asked_by: dict = field(default_factory=dict)
+    #: Live: frames that went out but an output on its own thread (the virtual camera) replaced by
+    #: a newer one before it could take them (its reader, the call app, was slow), by output.
+    sink_dropped: dict = field(default_factory=dict)
+
+    @property
+    def model_rate(self) -> float:
+        """Model runs a second."""
+        return self.model_runs / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
     def cores(self) -> float:
@@ -101,9 +120,9 @@ class Report:
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "cores": self.cores}
+        return {**asdict(self), "cores": self.cores, "model_rate": self.model_rate}
 
-    def write_json(self, path: str | Path, overwrite: bool = True) -> Path:
+    def write_json(self, path: str | Path, overwrite: bool = False) -> Path:
         """The report as JSON, written whole or not at all (see :func:`livebokeh.sinks.files.write_json`)."""
         from livebokeh.sinks.files import write_json
 
@@ -118,8 +137,19 @@ class Report:
             f"CPU {1e3 * self.cpu_s / max(1, self.frames_out):.1f} ms a frame, {self.cores:.2f} cores busy",
             f"{'stage':<10} {'frames':>7} {'ms/frame':>9} {'CPU ms':>7} {'dropped':>8}",
         ]
+        if self.live and any(self.sink_dropped.values()):
+            lines.insert(2, "not taken by a slow output: " + ", ".join(f"{n} by {name}" for name, n in
+                                                                        self.sink_dropped.items()))
+        if self.live and self.levels:
+            spent = ", ".join(f"{name} {sec:.1f} s" for name, sec in self.levels.items() if sec >= 0.05)
+            asked = ", ".join(f"{n} by {why}" for why, n in sorted(self.model_asked_by.items()))
+            why = f", {self.level_why}" if self.level_changes else ""
+            lines.insert(2, f"model {self.model_rate:.1f} runs a second ({asked or 'none after the first'}); live level "
+                            f"at the end: {self.level}{why} ({self.level_changes} changes; {spent})")
         for s in self.stages:
-            lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.cpu_ms:>7.2f} {s.dropped_before:>8}")
+            # live, the frames the model did not see are not dropped: they got the live matte
+            skipped = f"{s.dropped_before} unseen" if self.live and s.name == "inference" else s.dropped_before
+            lines.append(f"{s.name:<10} {s.frames:>7} {s.mean_ms:>9.2f} {s.cpu_ms:>7.2f} {skipped:>8}")
         return "\n".join(lines)
 
 

@@ -6,9 +6,11 @@ from livebokeh.render.bokeh import (
     blur_background,
     blur_radius,
     composite,
+    far_and_max_radius,
     light_wrap,
     render_bokeh,
 )
+from livebokeh.render.defocus import circle_of_confusion, defocus_background, level_radii
 from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
 from livebokeh.render.unmix import background_estimate, unmix, unmix_foreground
 
@@ -19,9 +21,13 @@ __all__ = [
     "background_weight",
     "blur_background",
     "blur_radius",
+    "circle_of_confusion",
     "composite",
+    "defocus_background",
+    "far_and_max_radius",
     "cover",
     "from_linear",
+    "level_radii",
     "light_wrap",
     "open_background",
     "parse_colour",

@@ -97,20 +97,23 @@ class ImageBackground(Background):
 
 
 class VideoBackground(Background):
-    """A video played in a loop: output frame ``i`` gets the loop's ``i``-th picture, whichever
-    thread asks and in whatever order (the pool's workers render side by side), so a file's result is
-    the same on every run. Pictures decoded ahead of a request wait in a small window; a
-    picture the video cannot give (a corrupt stretch) ends the loop early, with a warning."""
+    """A video (or an animated PNG or WebP) played in a loop: output frame ``i`` gets the loop's
+    ``i``-th picture, whichever thread asks and in whatever order (the pool's workers render side
+    by side), so a file's result is the same on every run. Pictures decoded ahead of a request
+    wait in a small window; a picture the video cannot give (a corrupt stretch) ends the loop
+    early, with a warning."""
 
     #: Output frames a request may lag the newest decoded one (more than the pipeline has in flight).
     WINDOW = 64
 
     def __init__(self, path: Path) -> None:
+        from livebokeh.sources.animation import AnimationSource, is_animation
         from livebokeh.sources.video import VideoFileSource
 
         self._path = path
         self._lock = threading.Lock()
-        self._source: Any = VideoFileSource(path)
+        self._source: Any = (AnimationSource(path, what="background image") if is_animation(path)
+                             else VideoFileSource(path))
         self._source.open()
         self._ahead: dict[int, np.ndarray] = {}  # output index -> picture, decoded and not yet asked for
         self._next = 0  # output index of the next picture to decode
@@ -138,6 +141,8 @@ class VideoBackground(Background):
 
     def plate(self, size: tuple[int, int], index: int | None = None) -> np.ndarray:
         with self._lock:
+            if self._closed:  # replaced while a frame was rendered with it: its last picture
+                return cover(self._last if self._last is not None else np.zeros((8, 8, 3), np.uint8), size)
             if index is None:
                 index, self._auto = self._auto, self._auto + 1
             while self._next <= index:
@@ -158,7 +163,7 @@ class VideoBackground(Background):
 
 
 def open_background(spec: str) -> Background:
-    """A colour name or code, an image file, or a video file."""
+    """A colour name or code, an image file, an animated PNG or WebP (looped, as a video), or a video file."""
     if not spec:
         raise ConfigError("effect 'replace' needs a background: --background IMAGE|VIDEO|COLOUR (e.g. green)")
     colour = parse_colour(spec)
@@ -170,4 +175,6 @@ def open_background(spec: str) -> Background:
             f"background {spec!r} is neither a file nor a colour; give an image, a video, #rrggbb or one of: "
             + ", ".join(COLOURS)
         )
-    return ImageBackground(path) if is_image_path(path) else VideoBackground(path)
+    from livebokeh.sources.animation import is_animation
+
+    return ImageBackground(path) if is_image_path(path) and not is_animation(path) else VideoBackground(path)

@@ -26,55 +26,43 @@ percent of a frame); person tiles are copied and background tiles are the plate 
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 from livebokeh.config import RenderConfig
-from livebokeh.render.fill import push_pull
-from livebokeh.render.lens import aperture_kernel, from_linear, to_linear
+from livebokeh.render.defocus import circle_of_confusion, defocus_background
+from livebokeh.render.lens import aperture_kernel
+from livebokeh.render.plate import (
+    MAX_SMALL_RADIUS,
+    background_plate,
+    background_weight,
+    plate_to_frame,
+    reduction,
+    shrink,
+)
 from livebokeh.render.unmix import background_estimate, unmixed_pixels
 
-#: Largest aperture radius, in pixels of the reduced copy (an 11x11 kernel).
-MAX_SMALL_RADIUS = 5.0
+__all__ = ["MAX_SMALL_RADIUS", "background_weight", "blur_background", "blur_radius", "composite",
+           "far_and_max_radius", "light_wrap", "render_bokeh"]
+
+#: The lens ``fstop`` stands for: its focal length in metres (a 50 mm lens on a full-frame
+#: sensor 24 mm high) and the focus distance at which its blur radius is ``0.06 / fstop`` of the
+#: frame's height.
+FOCAL_LENGTH = 0.05
+REFERENCE_FOCUS = 1.0
 
 
 def blur_radius(cfg: RenderConfig, height: int) -> float:
-    """Aperture radius in pixels for a frame ``height`` high (``fstop`` wins over ``blur`` when set)."""
-    fraction = cfg.blur if cfg.fstop <= 0 else 0.06 / cfg.fstop
-    return fraction * height
+    """Aperture radius in pixels for a frame ``height`` high (``fstop`` wins over ``blur`` when
+    set): the blur of what is far behind the person.
 
-
-def background_weight(alpha: np.ndarray) -> np.ndarray:
-    """Weight of each pixel as background: 1 outside the person, 0 from alpha 0.5 inwards.
-
-    Args:
-        alpha: ``(H, W)`` float32 in ``[0, 1]``.
-
-    Returns:
-        New ``(H, W)`` float32 in ``[0, 1]``.
-    """
-    w = np.float32(1.0) - np.float32(2.0) * alpha
-    return np.clip(w, 0.0, 1.0, out=w)
-
-
-def _factor(radius: float, width: int, height: int) -> int:
-    """Reduction factor for an aperture of ``radius``: at least ``radius / MAX_SMALL_RADIUS``, and
-    preferably one that divides the frame's sides, for OpenCV's integer area path (1920x1080 with
-    a 32 px aperture: 8 instead of 7, 0.8 ms instead of 6.2 ms)."""
-    k = max(1, math.ceil(radius / MAX_SMALL_RADIUS - 1e-6))
-    for j in range(k, k + k // 2 + 1):
-        if width % j == 0 and height % j == 0:
-            return j
-    return k
-
-
-def _shrink(image: np.ndarray, k: int) -> np.ndarray:
-    if k == 1:
-        return image
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
+    With ``fstop``, as a lens's blur at infinity, ``f^2 / (N (S - f))`` for an f-number ``N``
+    focused at ``S = cfg.focus_distance``: ``0.06 / fstop`` of the height at 1 m (a 50 mm lens on
+    a full-frame sensor), a third of that at 3 m."""
+    if cfg.fstop <= 0:
+        return cfg.blur * height
+    focus = (REFERENCE_FOCUS - FOCAL_LENGTH) / (max(cfg.focus_distance, 2 * FOCAL_LENGTH) - FOCAL_LENGTH)
+    return 0.06 / cfg.fstop * focus * height
 
 
 def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: RenderConfig | None = None) -> np.ndarray:
@@ -93,28 +81,10 @@ def blur_background(image: np.ndarray, alpha: np.ndarray, radius: float, cfg: Re
     """
     cfg = cfg or RenderConfig()
     h, w = image.shape[:2]
-    k = _factor(radius, w, h)
-    if cfg.linear:  # linear light before averaging: a small bright light keeps its energy
-        small = _shrink(to_linear(image, cfg.highlights), k)
-    else:  # averaging commutes with the scaling: shrink the 8-bit frame (OpenCV's fast path) first
-        small = _shrink(image, k).astype(np.float32) * np.float32(1 / 255)
-    sh, sw = small.shape[:2]
-    ah, aw = alpha.shape
-    if (ah, aw) == (sh, sw):
-        weight = background_weight(alpha)
-    else:  # area averaging where OpenCV has its fast integer path, bilinear otherwise (8x cheaper)
-        whole = aw % sw == 0 and ah % sh == 0
-        weight = background_weight(cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA if whole else cv2.INTER_LINEAR))
-    # push-pull: every pixel's background estimate from the background around it
-    coarse = push_pull(cv2.pyrDown(small * weight[:, :, None]), cv2.pyrDown(weight))
-    coarse = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
-    filled = coarse + (small - coarse) * weight[:, :, None]
+    k = reduction(radius, w, h)
+    filled = background_plate(image, alpha, k, cfg)
     kernel = aperture_kernel(round(radius / k, 2), cfg.aperture, cfg.blades)
-    plate = cv2.filter2D(filled, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    out = from_linear(plate) if cfg.linear else cv2.convertScaleAbs(plate, alpha=255.0)
-    if k > 1:
-        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-    return out
+    return plate_to_frame(cv2.filter2D(filled, -1, kernel, borderType=cv2.BORDER_REFLECT), (w, h), cfg)
 
 
 def light_wrap(alpha: np.ndarray, strength: float, size: float) -> np.ndarray:
@@ -133,7 +103,7 @@ def light_wrap(alpha: np.ndarray, strength: float, size: float) -> np.ndarray:
         return alpha.copy()
     h, w = alpha.shape
     k = max(1, int(size))
-    small = _shrink(alpha, k)
+    small = shrink(alpha, k)
     outside = cv2.GaussianBlur(np.float32(1.0) - small, (0, 0), max(0.5, size / k))
     wrap = np.float32(strength) * outside * small
     if k > 1:
@@ -278,7 +248,16 @@ def _blend_into(out: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarr
     out[ys, xs] = cv2.blendLinear(f, bg[ys, xs], a, np.float32(1.0) - a)
 
 
-def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replacement: np.ndarray | None = None) -> np.ndarray:
+def far_and_max_radius(cfg: RenderConfig, height: int) -> tuple[float, float]:
+    """With depth: the blur radius of the far end (:func:`blur_radius`) and the largest at any
+    depth (``cfg.max_blur`` of the height, never less than the far end's), in pixels of a frame
+    ``height`` high."""
+    far = blur_radius(cfg, height)
+    return far, max(far, cfg.max_blur * height)
+
+
+def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replacement: np.ndarray | None = None,
+                 depth: np.ndarray | None = None) -> np.ndarray:
     """Render one output frame.
 
     Args:
@@ -288,6 +267,11 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
             :func:`livebokeh.mask.refine_alpha`), upsampled once for the final blend.
         cfg: effect, strength, aperture, light wrap, unmixing.
         replacement: ``(H, W, 3)`` uint8 BGR new background for ``effect = "replace"``.
+        depth: ``(hd, wd)`` float32 normalised depth of the background (0 at its far end, 1 at
+            the focus plane; :class:`livebokeh.depth.DepthTracker`) at any size covering the
+            frame: the blur grows with the distance from the focus plane
+            (:func:`livebokeh.render.defocus_background`) and what is in focus keeps the
+            picture's own pixels. None: one blur for the whole background.
 
     Returns:
         New ``(H, W, 3)`` uint8 BGR frame: the person as captured over the blurred (or
@@ -305,12 +289,20 @@ def render_bokeh(image: np.ndarray, alpha: np.ndarray, cfg: RenderConfig, replac
         if replacement is None or replacement.shape != image.shape:
             raise ValueError("effect 'replace' needs a replacement background of the frame's size")
         plate = replacement
-    else:
+    sharpness = None
+    if cfg.effect == "blur" and depth is not None:
+        far, top = far_and_max_radius(cfg, height)
+        if top < 1.0:
+            return image.copy()
+        plate, sharpness = defocus_background(image, alpha, circle_of_confusion(depth, far, top), top, cfg)
+    elif cfg.effect == "blur":
         radius = blur_radius(cfg, height)
         if radius < 1.0:
             return image.copy()
         plate = blur_background(image, alpha, radius, cfg)
     a = light_wrap(alpha, cfg.light_wrap, cfg.light_wrap_size * h)
+    if sharpness is not None:  # what is in focus keeps its own pixels, as the person does
+        a = cv2.subtract(cv2.add(a, sharpness), cv2.multiply(a, sharpness))  # a + (1 - a) * sharpness
     estimate = background_estimate(image, alpha) if cfg.unmix and cfg.effect == "replace" else None
     if plate is replacement:
         return composite(image, plate, a, estimate, alpha)

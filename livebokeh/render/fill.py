@@ -18,17 +18,18 @@ def push_pull(num: np.ndarray, den: np.ndarray, depth: int = 10) -> np.ndarray:
     from a coarser pyramid level, i.e. from the nearest weighted pixels around.
 
     Args:
-        num: ``(h, w, 3)`` float32, ``image * weight`` (possibly pooled).
+        num: ``(h, w, 3)`` or ``(h, w)`` float32, ``image * weight`` (possibly pooled).
         den: ``(h, w)`` float32, ``weight`` pooled the same way.
 
     Returns:
-        New ``(h, w, 3)`` float32.
+        New float32 shaped like ``num``.
     """
-    ratio = num / np.maximum(den, _EPS)[:, :, None]
+    per_pixel = (lambda a: a[:, :, None]) if num.ndim == 3 else (lambda a: a)
+    ratio = num / per_pixel(np.maximum(den, _EPS))
     h, w = den.shape
     if depth == 0 or min(h, w) < 4 or float(den.min()) >= _FILL_BELOW:
         return ratio
     coarse = push_pull(cv2.pyrDown(num), cv2.pyrDown(den), depth - 1)
     coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    keep = np.minimum(den * np.float32(1.0 / _FILL_BELOW), np.float32(1.0))[:, :, None]
+    keep = per_pixel(np.minimum(den * np.float32(1.0 / _FILL_BELOW), np.float32(1.0)))
     return coarse + (ratio - coarse) * keep

@@ -12,11 +12,12 @@ import numpy as np
 
 from livebokeh.closing import Closeable
 from livebokeh.registry import Registry
+from livebokeh.segment.options import BACKEND_OPTIONS
 from livebokeh.segment.passes import mirrored, roi_pass
 from livebokeh.types import Frame, Mask, SegmenterTraits
 
 if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
+    from livebokeh.config import Config
     from livebokeh.threads import ThreadPlan
 
 log = logging.getLogger(__name__)
@@ -71,28 +72,24 @@ class SegmenterOptions:
             raise ValueError(f"threads must be planned numbers >= 1, got {self.threads}, {self.serial_threads}")
 
     @classmethod
-    def from_config(cls, sc: SegmenterConfig, frame_size: tuple[int, int] | None = None,
-                    still: bool = False, live: bool = True, plan: ThreadPlan | None = None,
-                    backend: str | None = None) -> SegmenterOptions:
-        """The options the ``[segmenter]`` settings ``sc`` describe for ``backend`` (default
-        ``sc.backend``), for frames of ``frame_size`` (``still``: a single picture, where ``tta =
-        "auto"`` turns the mirrored pass on; ``live``: from a live source), with the runtime
-        threads of ``plan`` (default: planned here from ``sc.threads``)."""
+    def from_config(cls, cfg: Config, frame_size: tuple[int, int] | None = None,
+                    still: bool = False, live: bool = True, plan: ThreadPlan | None = None) -> SegmenterOptions:
+        """The options the settings ``cfg`` describe for their backend (``cfg.segmenter.backend``,
+        with its own section, such as ``cfg.rvm``), for frames of ``frame_size`` (``still``: a
+        single picture, where ``tta = "auto"`` turns the mirrored pass on; ``live``: from a live
+        source), with the runtime threads of ``plan`` (default: planned here from
+        ``[segmenter] threads``)."""
         from livebokeh.threads import plan_threads
 
+        sc = cfg.segmenter
         plan = plan or plan_threads(sc.threads)
-        own = SEGMENTERS.get(backend or sc.backend).Options.from_config(sc)
         return cls(threads=plan.inference, serial_threads=plan.ordered_model, frame_size=frame_size, roi=sc.roi,
-                   tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live, own=own)
+                   tta=sc.tta == "on" or (sc.tta == "auto" and still), live=live, own=getattr(cfg, sc.backend))
 
 
 @dataclass(frozen=True)
 class NoOptions:
     """A backend with no options of its own."""
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> NoOptions:
-        return cls()
 
 
 class Segmenter(Closeable, ABC):
@@ -109,7 +106,8 @@ class Segmenter(Closeable, ABC):
 
     #: What this backend is; subclasses declare theirs (per instance where it depends on options).
     traits: SegmenterTraits = SegmenterTraits()
-    #: The backend's own options: a frozen dataclass with ``from_config(sc)``; subclasses declare theirs.
+    #: The backend's own options: a frozen dataclass (:mod:`livebokeh.segment.options`, the schema
+    #: of its settings section); subclasses declare theirs.
     Options: ClassVar[type[Any]] = NoOptions
     #: Files of the evaluation data (``../shared/data``) this model was trained on, by name: the
     #: benchmarks leave them out (livebokeh's own DeepLab-v3+ decoder declares its training files).
@@ -185,16 +183,31 @@ class Segmenter(Closeable, ABC):
     def reset(self) -> None:
         """Forget what earlier frames taught a stateful model (nothing to do for a stateless one)."""
 
+    def cost_levels(self) -> tuple[str, ...]:
+        """Live: the settings this backend can run at, dearest (its configured one) first, each
+        cheaper than the one before, named for the log (RVM: its backbone sizes). The live
+        controller (:mod:`livebokeh.pipeline.controller`) steps through them under load."""
+        return ()
+
+    def set_cost_level(self, level: int) -> None:
+        """Run at ``cost_levels()[level]`` from the next call on (call from the thread that
+        segments); a backend without levels ignores it."""
+
     def _roi_pass(self, image: np.ndarray, first: np.ndarray) -> np.ndarray:
         return roi_pass(image, first, self._infer, self.output_size)
 
 
 
-SEGMENTERS: Registry[type[Segmenter]] = Registry("segmenter backend")
+#: Listed in the settings' order (:data:`livebokeh.segment.options.BACKEND_OPTIONS`), whichever
+#: backend module was imported first.
+SEGMENTERS: Registry[type[Segmenter]] = Registry("segmenter backend", tuple(BACKEND_OPTIONS))
 
 
 def create_segmenter(backend: str, options: SegmenterOptions) -> Segmenter:
     """Build the registered backend ``backend``."""
+    from livebokeh.segment import load_backends
+
+    load_backends()
     cls = SEGMENTERS.get(backend)
     seg = cls(options)
     log.debug("segmenter: %s, input %dx%d", backend, *seg.input_size)

@@ -1,8 +1,11 @@
-"""MediaPipe's selfie segmenter, run from the ``.tflite`` files that ship in mediapipe 0.10.21.
+"""MediaPipe's selfie segmenter: the two ``.tflite`` models run with the LiteRT interpreter.
 
-The models are plain TFLite files inside the mediapipe wheel. They are located with
-``importlib.util.find_spec`` (``import mediapipe`` would take seconds) and run with the LiteRT
-interpreter (``ai-edge-litert``), or TensorFlow's ``tf.lite`` when LiteRT is missing.
+The files are Google's (Apache-2.0), the ones ``mediapipe==0.10.21`` shipped; current mediapipe
+releases ship none. They come like every other model (:mod:`livebokeh.models`): from
+``LIVEBOKEH_MODEL_DIR``, the per-user cache, or a checked download on first use (0.25 MB each;
+``livebokeh models download mediapipe``). They run on LiteRT (``ai-edge-litert``, or TensorFlow's
+``tf.lite`` when LiteRT is missing), not through mediapipe's Tasks API, which measured slower to
+start and adds a larger install (README, Backends).
 
 - ``general``: input 1x256x256x3, output 1x256x256x1.
 - ``landscape``: input 1x144x256x3, output 1x144x256x1 (fewer pixels, made for 16:9).
@@ -13,56 +16,38 @@ graph does); the output is already a probability.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from livebokeh import models
 from livebokeh.errors import ModelError
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
+from livebokeh.segment.options import MediaPipeOptions
 from livebokeh.segment.tflite import Interpreters
 
-if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_FILES = {
-    "general": "selfie_segmentation.tflite",
-    "landscape": "selfie_segmentation_landscape.tflite",
+#: ``--model`` -> the model's manifest (``models/mediapipe_selfie_*.toml``).
+MODELS = {
+    "general": "selfie_general",
+    "landscape": "selfie_landscape",
 }
 
 
-def bundled_model_path(model: str) -> Path:
-    """Path of a selfie model inside the installed mediapipe package (not imported)."""
-    if model not in MODEL_FILES:
-        raise ModelError(f"unknown MediaPipe model {model!r}; choose one of: {', '.join(MODEL_FILES)}")
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("mediapipe is not installed; run `pip install mediapipe==0.10.21`")
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "modules" / "selfie_segmentation" / MODEL_FILES[model]
-        if path.is_file():
-            return path
-    raise ModelError(
-        f"{MODEL_FILES[model]} is not inside the installed mediapipe; install mediapipe==0.10.21, "
-        "the last release that ships the selfie models"
-    )
+def selfie_model_path(model: str, download_missing: bool = True) -> Path:
+    """The ``.tflite`` file of selfie model ``model`` (``general`` or ``landscape``): found in
+    ``LIVEBOKEH_MODEL_DIR`` or the cache, else downloaded (when ``download_missing``).
 
-
-@dataclass(frozen=True)
-class MediaPipeOptions:
-    """MediaPipe's own option: ``model``, ``general`` (256x256) or ``landscape`` (256x144)."""
-
-    model: str = "general"
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> MediaPipeOptions:
-        return cls(model=sc.model)
+    Raises:
+        ModelError: an unknown model, or the file cannot be had (one line saying what to do).
+    """
+    if model not in MODELS:
+        raise ModelError(f"unknown MediaPipe model {model!r}; choose one of: {', '.join(MODELS)}")
+    return models.locate(MODELS[model], download_missing=download_missing)
 
 
 @SEGMENTERS.register("mediapipe")
@@ -73,7 +58,7 @@ class SelfieSegmenter(Segmenter):
 
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
-        self.model_path = bundled_model_path(self.own.model)
+        self.model_path = selfie_model_path(self.own.model)
         self._interps = Interpreters(self.model_path, options.threads)
         inp = self._interps.first.get_input_details()[0]
         out = self._interps.first.get_output_details()[0]

@@ -1,5 +1,10 @@
 """The source's audio in a written video: copied when the container can hold it, else re-encoded.
 
+The sound keeps the timing it had against the pictures: its packets are placed on the file's
+one timeline (:class:`livebokeh.sources.decoding.Timeline`, the same the pictures' source
+runs over the same packets), so a video that starts after its sound, or a file whose
+timestamps jump (joined MPEG-TS), comes out in sync.
+
 Audio is never a reason to lose the video: a stream that cannot be copied or re-encoded is left
 out with one warning (naming the file and ``--no-audio``), and the video is written without it.
 """
@@ -7,6 +12,7 @@ out with one warning (naming the file and ``--no-audio``), and the video is writ
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,8 @@ class _Stream:
     def __init__(self, ins: Any, out: Any, resampler: Any = None) -> None:
         self.ins, self.out, self.resampler = ins, out, resampler
         self.failed = False
+        self.next_pts: int | None = None  # re-encoded: the next sample's place, in samples of the output
+        self.end = float("-inf")  # copied: where the sound written so far ends, in seconds
 
 
 class AudioCopy:
@@ -46,7 +54,7 @@ class AudioCopy:
         self._suffix = suffix
         self._streams: list[_Stream] = []
         self._packets: Any = None  # the demuxer, from the first copy on
-        self._start: dict[int, Any] = {}
+        self._timeline: Any = None
         self._held: Any = None  # the first packet beyond the last copy's end
         self._exhausted = False
         self._finished = False
@@ -112,7 +120,7 @@ class AudioCopy:
         return "audio: " + ", ".join(parts)
 
     def copy_until(self, end_s: float, final: bool = True) -> None:
-        """Audio up to ``end_s`` seconds of the source's start.
+        """Audio up to ``end_s`` seconds on the file's timeline (where the video's frames are).
 
         Called after each video frame (``final=False``) it muxes the sound that belongs before
         that frame and holds the first packet beyond it, so that sound and pictures reach the
@@ -128,8 +136,12 @@ class AudioCopy:
         if not self._streams or self._finished:
             return
         if self._packets is None:
-            self._packets = self._src.demux([s.ins for s in self._streams])
-            self._start = {s.ins.index: (s.ins.start_time or 0) * s.ins.time_base for s in self._streams}
+            from livebokeh.sources.decoding import Timeline, timeline_streams
+            from livebokeh.sources.video import video_stream
+
+            # the pictures' streams too: their packets move the timeline as they do in the source
+            self._timeline = Timeline(self._src, timeline_streams(self._src, video_stream(self._src)))
+            self._packets = self._src.demux(self._timeline.streams)
         by_index = {s.ins.index: s for s in self._streams}
         while True:
             if self._held is not None:
@@ -146,15 +158,25 @@ class AudioCopy:
                     self._exhausted = True
                     self._warn(f"reading its audio stopped ({_reason(err)})", "the video is written without the rest of it")
                     break
-            stream = by_index[packet.stream.index]
-            if packet.pts is None or stream.failed:
-                continue
-            if float(packet.pts * stream.ins.time_base - self._start[stream.ins.index]) >= end_s:
+                self._timeline.place(packet)
+            stream = by_index.get(packet.stream.index)
+            if stream is None or packet.pts is None or stream.failed:
+                continue  # a picture's packet, or one that cannot be placed
+            start = self._timeline.seconds(packet.pts, stream.ins.time_base)
+            if start >= end_s:
                 if final:
                     continue  # past the video's end: left out
                 self._held = packet  # belongs after a later frame
                 return
             if stream.resampler is None:
+                length = float(packet.duration * stream.ins.time_base) if packet.duration else 0.0
+                if start < stream.end - length / 2:
+                    continue  # sound that overlaps what was written (after a discontinuity): left out
+                stream.end = start + length
+                origin = self._timeline.ticks(stream.ins.time_base)
+                packet.pts -= origin
+                if packet.dts is not None:
+                    packet.dts -= origin
                 packet.stream = stream.out
                 self._container.mux(packet)
                 continue
@@ -179,9 +201,17 @@ class AudioCopy:
             return []
         try:
             packets = []
+            rate = stream.out.rate
             for frame in frames:
+                if frame is not None and frame.pts is not None:  # where this sound belongs
+                    at = round(self._timeline.seconds(frame.pts, frame.time_base) * rate)
+                    if stream.next_pts is None or at > stream.next_pts + rate // 10:
+                        stream.next_pts = at  # the start, or after a gap (a discontinuity)
+                    elif at + frame.samples * rate / (frame.sample_rate or rate) <= stream.next_pts:
+                        continue  # wholly before what was written (overlap after a discontinuity)
                 for rf in stream.resampler.resample(frame):
-                    rf.pts = None
+                    rf.pts, rf.time_base = stream.next_pts or 0, Fraction(1, stream.out.rate)
+                    stream.next_pts = (stream.next_pts or 0) + rf.samples
                     packets.extend(stream.out.encode(rf))
             if frames == [None]:
                 packets.extend(stream.out.encode(None))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 
 from livebokeh.closing import Closeable
@@ -24,8 +23,6 @@ class Sink(Closeable, ABC):
     #: Whether the whole input went through (:meth:`mark_complete`): file sinks then finalise
     #: under their own name at :meth:`close`, otherwise (stopped, failed) as partial files.
     complete: bool = False
-    #: A status line (fps, latency) for sinks that show one, such as the preview; set by the caller.
-    status: Callable[[], str] | None = None
 
     def mark_complete(self) -> None:
         """The whole input went through: :meth:`close` finalises under the final name."""

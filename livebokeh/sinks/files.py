@@ -14,7 +14,11 @@
   its temporary file (``flock``; where there is none, its process id in the name tells), so a live
   run's file is never taken.
 - A pattern (one file per frame) has exactly one ``%d`` or ``%0Nd`` in its file name and no other
-  ``%`` conversion (:func:`check_pattern`).
+  ``%`` conversion (:func:`check_pattern`). Its images are published one by one under the same
+  rule as every file (a name that appears during the run is kept, without ``overwrite``), and
+  its writer claims the pattern for the run (:func:`claim_pattern`): a second run writing the
+  same pattern, or one that can give the same names, into the same folder at the same time is
+  refused instead of interleaving its frames with the first's.
 - Names too long for the file system with the temporary or partial tag are shortened (with a
   hash of the whole name, so two long names stay apart).
 
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Marks temporary files: ``.NAME.livebokeh-tmp-PID.EXT`` beside the final ``NAME.EXT``.
 TEMP_TAG = ".livebokeh-tmp"
+#: Marks a run's claim on a pattern: ``.PATTERN.livebokeh-claim`` beside its images.
+CLAIM_TAG = ".livebokeh-claim"
 
 #: printf conversions Python's ``%`` understands (``%%`` is a literal percent sign).
 _CONVERSION = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
@@ -62,6 +68,13 @@ def is_pattern(path: str | Path) -> bool:
     """True for paths holding a printf conversion, such as ``masks/%05d.png`` (one file per
     frame); :func:`check_pattern` says whether it is one livebokeh writes and reads."""
     return bool(_conversions(str(path)))
+
+
+def numbered(pattern: str | Path, index: int) -> Path:
+    """The file of a pattern (``masks/%05d.png``) for the frame of 0-based ``index``: frames are
+    counted from 1, as FFmpeg's image sequences count them (frame 0 -> ``masks/00001.png``). A
+    live source's frames keep the numbers the source gave them, so a dropped frame leaves a gap."""
+    return Path(str(pattern) % (index + 1))
 
 
 def check_pattern(flag: str, path: str | Path) -> None:
@@ -164,6 +177,7 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
     Raises:
         ConfigError: the first output that would replace an input, share a path with another
             output, replace an existing file without ``overwrite``, or cannot be written.
+        SinkError: a pattern another live run is writing (:func:`check_unclaimed`).
     """
     ins = [Path(p) for p in inputs]
     for n, out in enumerate(outputs):
@@ -179,6 +193,8 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
         for p in out.existing():
             if p.exists() and not stat.S_ISREG(p.stat().st_mode):  # a link to a device counts as one
                 raise ConfigError(f"{out.flag} {p} is not a regular file (a device or a pipe); give a file name")
+        if out.pattern:  # a live run writing these names: say so rather than "exists"
+            check_unclaimed(out.flag, out.path)
         existing = out.existing()
         if existing and not overwrite:
             more = f" ({len(existing)} files match {out.path.name})" if out.pattern else ""
@@ -344,20 +360,26 @@ def _glob(folder: Path, pattern: str) -> list[Path]:
 def _alive(temp: Path) -> bool:
     """Whether a live writer holds ``temp``: its lock (see :func:`create_locked`), else the
     process whose id ends the name's stem still runs."""
+    return _held(temp, lambda: _pid_alive(temp), unreadable=True)  # cannot tell: leave it
+
+
+def _held(path: Path, by_pid: Any, unreadable: bool) -> bool:
+    """Whether a live process holds ``path``'s lock; ``by_pid()`` tells where there are no locks,
+    ``unreadable`` where the file cannot be opened."""
     try:
         import fcntl
     except ImportError:
-        return _pid_alive(temp)
+        return bool(by_pid())
     try:
-        fd = os.open(temp, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return True  # cannot tell: leave it
+        return unreadable
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     except OSError:  # a file system without locks
-        return _pid_alive(temp)
+        return bool(by_pid())
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -369,14 +391,18 @@ def _pid_alive(temp: Path) -> bool:
     tail = temp.stem.rpartition(TEMP_TAG)[2]
     if not tail.startswith("-") or not tail[1:].isdigit():
         return False  # an older name without a process id
-    pid = int(tail[1:])
+    return _pid_running(int(tail[1:]))
+
+
+def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` runs (another user's counts)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's live process
+    except OSError:  # another user's live process
         return True
     return True
 
@@ -392,7 +418,7 @@ def reason(err: BaseException) -> str:
     return text
 
 
-def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool = True) -> Path:
+def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool) -> Path:
     """Write a whole small file (an image, a JSON report) under a temporary name, then publish it:
     a full disk leaves the old file as it was, never a truncated one."""
     tmp = temp_path(path)
@@ -410,8 +436,151 @@ def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool = True) ->
     return publish(tmp, path, overwrite)
 
 
-def write_json(path: Path, payload: Any, overwrite: bool = True) -> Path:
+def write_json(path: Path, payload: Any, overwrite: bool) -> Path:
     """``payload`` as indented JSON, written whole or not at all (:func:`write_bytes`)."""
     import json
 
     return write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode(), overwrite)
+
+
+class PatternClaim:
+    """A run's claim on a pattern's names (see :func:`claim_pattern`); :meth:`release` is safe twice."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path, self._fd, self._held = path, fd, True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        try:
+            self.path.unlink(missing_ok=True)  # still locked: no other run holds this file
+        except OSError:
+            pass
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def claim_path(pattern: Path) -> Path:
+    """The claim file of ``pattern``: ``.PATTERN.livebokeh-claim`` in its folder."""
+    return pattern.parent / _fit("." + pattern.name, CLAIM_TAG)
+
+
+def claim_pattern(flag: str, pattern: Path) -> PatternClaim:
+    """Claim ``pattern`` (a checked one, such as ``masks/%05d.png``) for this run, or raise.
+
+    The claim is a small file beside the images, ``.PATTERN.livebokeh-claim``, holding this
+    process's id and the pattern, locked (``flock``) while the run lives and removed at
+    :meth:`PatternClaim.release`. Another live claim in the folder on the same pattern, or on one
+    that can give one of its names (``%d.png`` and ``%05d.png``), refuses this one. A claim left by
+    a killed run is not held and is taken over.
+
+    Raises:
+        SinkError: another run writes these names now (one line naming its process and what to do).
+    """
+    path = claim_path(pattern)
+    claim = PatternClaim(path, _lock_claim(flag, pattern, path))
+    try:
+        check_unclaimed(flag, pattern, mine=path)
+    except BaseException:
+        claim.release()
+        raise
+    return claim
+
+
+def check_unclaimed(flag: str, pattern: Path, mine: Path | None = None) -> None:
+    """Raise :class:`SinkError` when a live run claims ``pattern`` or a pattern in its folder that
+    can give one of its names (claims other than this run's own ``mine``)."""
+    for other in _glob(pattern.parent, f".*{glob.escape(CLAIM_TAG)}"):
+        if mine is not None and other.name == mine.name:
+            continue
+        held = _read_claim(other)
+        if held is None or not _claim_alive(other, held[0]):
+            continue
+        pid, name = held
+        if name == pattern.name:
+            raise SinkError(f"{flag} {pattern}: another livebokeh run (process {pid}) is writing these files now; "
+                            "wait for it to end or choose another name")
+        try:
+            overlap = _patterns_overlap(pattern, pattern.parent / name)
+        except (ValueError, TypeError):  # not a pattern of ours
+            continue
+        if overlap:
+            raise SinkError(f"{flag} {pattern}: another livebokeh run (process {pid}) is writing "
+                            f"{pattern.parent / name}, which gives some of the same names; wait for it to end "
+                            "or choose another name")
+
+
+def _lock_claim(flag: str, pattern: Path, path: Path) -> int | None:
+    """Create (or open) the claim file and lock it; the descriptor (None without ``flock``)."""
+    record = f"{os.getpid()}\n{pattern.name}\n".encode()
+    for _ in range(10):  # the file may be removed by the run that held it between open and lock
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise SinkError(f"{flag} {pattern}: cannot claim its names in {pattern.parent}: {reason(err)}") from None
+        try:
+            import fcntl
+        except ImportError:  # Windows: the process id inside tells whether its run lives
+            os.close(fd)
+            return _claim_by_pid(flag, pattern, path, record)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = _read_claim(path)
+            os.close(fd)
+            who = f" (process {held[0]})" if held else ""
+            raise SinkError(f"{flag} {pattern}: another livebokeh run{who} is writing these files now; wait for "
+                            "it to end or choose another name") from None
+        except OSError:  # a file system without locks: the process id inside tells
+            os.close(fd)
+            return _claim_by_pid(flag, pattern, path, record)
+        try:
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise FileNotFoundError
+        except FileNotFoundError:  # removed by its last holder after we opened it: once more
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.write(fd, record)
+        return fd
+    raise SinkError(f"{flag} {pattern}: cannot claim its names in {pattern.parent} (the claim file keeps "
+                    "changing); try again")
+
+
+def _claim_by_pid(flag: str, pattern: Path, path: Path, record: bytes) -> None:
+    """Where there are no locks: create the claim exclusively, taking over one whose process is gone."""
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            held = _read_claim(path)
+            if held is not None and _pid_running(held[0]):
+                raise SinkError(f"{flag} {pattern}: another livebokeh run (process {held[0]}) is writing these "
+                                "files now; wait for it to end or choose another name") from None
+            path.unlink(missing_ok=True)  # its run is gone
+            continue
+        except OSError as err:
+            raise SinkError(f"{flag} {pattern}: cannot claim its names in {pattern.parent}: {reason(err)}") from None
+        try:
+            os.write(fd, record)
+        finally:
+            os.close(fd)
+        return None
+    raise SinkError(f"{flag} {pattern}: cannot claim its names in {pattern.parent}; try again")
+
+
+def _read_claim(path: Path) -> tuple[int, str] | None:
+    """(process id, pattern name) recorded in a claim file, or None when it holds no record yet."""
+    try:
+        pid, name = path.read_bytes().decode("utf-8", "surrogateescape").split("\n")[:2]
+        return int(pid), name
+    except (OSError, ValueError):
+        return None
+
+
+def _claim_alive(path: Path, pid: int) -> bool:
+    """Whether another claim file is held by a live run: its lock, else its process id."""
+    return _held(path, lambda: _pid_running(pid), unreadable=False)  # removed: its run ended

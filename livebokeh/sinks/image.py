@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import write_bytes
+from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, write_bytes
 from livebokeh.sources.base import IMAGE_SUFFIXES
 from livebokeh.types import Composite
 
+log = logging.getLogger(__name__)
 
-def write_image(path: Path, image: np.ndarray, overwrite: bool = True) -> Path:
+
+def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
     """Encode by the file ending and write under a temporary name, then move into place (any path
-    encoding): a full disk leaves an existing file as it was. Returns where the image went."""
+    encoding): a full disk leaves an existing file as it was, and without ``overwrite`` a file
+    found at ``path`` when the image is moved there is kept (:func:`~livebokeh.sinks.files.publish`).
+    Returns where the image went."""
     ok, data = cv2.imencode(path.suffix, image)
     if not ok:
         raise SinkError(f"cannot encode {path.name}; use .png or .jpg")
@@ -30,13 +36,52 @@ def check_image_path(path: str | Path) -> Path:
     return p
 
 
+class ImageSequence(Closeable):
+    """One image per frame under a printf pattern (``masks/%05d.png``), named by the number of
+    its source frame counted from 1 (:func:`~livebokeh.sinks.files.numbered`).
+
+    The pattern is claimed for the run (:func:`~livebokeh.sinks.files.claim_pattern`): a second
+    run writing it at the same time is refused. Each image is published on its own; without
+    ``overwrite`` a file another program wrote under one of the names during the run is kept, and
+    the write raises :class:`SinkError` saying where this run's image went.
+
+    Args:
+        flag: the option that named it (for messages).
+        path: the pattern.
+        overwrite: existing images may be replaced.
+    """
+
+    def __init__(self, flag: str, path: str | Path, overwrite: bool) -> None:
+        check_pattern(flag, path)
+        self.path = Path(path)
+        check_image_path(str(path) % 0)
+        self.overwrite = overwrite
+        self._claim = claim_pattern(flag, self.path)
+        if overwrite:  # the pattern's files are this run's: none of an earlier run stays among them
+            stale = Output.of(flag, self.path).existing()
+            for old in stale:
+                old.unlink(missing_ok=True)
+            if stale:
+                log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)", flag, len(stale))
+
+    def name(self, index: int) -> Path:
+        """The file of the frame of 0-based ``index``."""
+        return numbered(self.path, index)
+
+    def write(self, index: int, image: np.ndarray) -> Path:
+        return write_image(self.name(index), image, self.overwrite)
+
+    def _release(self) -> None:
+        self._claim.release()
+
+
 @SINKS.register("image")
 class ImageFileSink(Sink):
     """The rendered frame of a still input as an image file."""
 
     name = "image"
 
-    def __init__(self, path: str | Path, overwrite: bool = True) -> None:
+    def __init__(self, path: str | Path, overwrite: bool = False) -> None:
         self.path = check_image_path(path)
         if self.path.exists() and not overwrite:
             raise SinkError(f"{self.path} exists; pass --overwrite to replace it, or choose another name")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from livebokeh.sinks.base import SINKS, Sink
-from livebokeh.sinks.files import check_pattern, is_pattern
-from livebokeh.sinks.image import check_image_path, write_image
-from livebokeh.sinks.video import VideoWriter
+from livebokeh.sinks.files import is_pattern
+from livebokeh.sinks.image import ImageSequence, check_image_path, write_image
+from livebokeh.sinks.video import VideoWriter, live_capture
 from livebokeh.types import Composite, StreamInfo
 
 
@@ -15,22 +15,24 @@ from livebokeh.types import Composite, StreamInfo
 class MaskSink(Sink):
     """Writes alpha as 0..255 gray.
 
-    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, numbered by frame index.
+    - ``PATH`` with a printf pattern (``masks/%05d.png``): one PNG per frame, named by
+      the number of its source frame counted from 1 (:func:`~livebokeh.sinks.files.numbered`;
+      :class:`~livebokeh.sinks.image.ImageSequence`: claimed for the run).
     - a still input: one image.
     - a video input: a video with the same frame count (lossless FFV1 for ``.mkv``).
     """
 
     name = "mask"
 
-    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True) -> None:
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = False) -> None:
         self.path = Path(path)
+        self._live = info.live
         self.overwrite = overwrite
         self.frames = 0
         self._writer: VideoWriter | None = None
-        self._pattern = is_pattern(path)
-        if self._pattern:
-            check_pattern("--save-mask", path)
-            check_image_path(str(path) % 0)
+        self._sequence: ImageSequence | None = None
+        if is_pattern(path):
+            self._sequence = ImageSequence("--save-mask", path, overwrite)
         elif info.still:
             check_image_path(path)
         else:
@@ -39,13 +41,17 @@ class MaskSink(Sink):
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(gray, item.frame.time_s)
-        elif self._pattern:
-            write_image(Path(str(self.path) % item.frame.index), gray)
+            self._writer.write(gray, item.frame.time_s, live_capture(item, self._live))
+        elif self._sequence is not None:
+            self._sequence.write(item.frame.index, gray)
         else:
             write_image(self.path, gray, self.overwrite)
         self.frames += 1
 
     def _release(self) -> None:
-        if self._writer is not None:
-            self._writer.close(self.complete)
+        try:
+            if self._writer is not None:
+                self._writer.close(self.complete)
+        finally:
+            if self._sequence is not None:
+                self._sequence.close()

@@ -99,7 +99,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
                  crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
-                 overwrite: bool = True, threads: int = 0) -> None:
+                 overwrite: bool = False, threads: int = 0) -> None:
         import av
 
         self.path = check_output_path(path)
@@ -163,6 +163,7 @@ class VideoWriter:
         self.frames = 0
         self.last_time = 0.0
         self._last_pts = -1
+        self._first_capture_ns: int | None = None
         self._closed = False
         self._failed = False  # a write failed: what was written is kept as a partial
         self._muxed = 0  # video packets in the file: the frames it holds
@@ -171,7 +172,10 @@ class VideoWriter:
                  float(self._fps), codec.name,
                  pix_fmt, f", {self._audio.describe()}" if self._audio else "")
 
-    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+    def write(self, image: np.ndarray, time_s: float | None = None, capture_ns: int | None = None) -> None:
+        """Encode one picture at ``time_s`` (seconds in the input), or, for a live source, at its
+        ``capture_ns`` since the first one's (a dropped frame leaves its time empty: the
+        recording keeps real time), or else at the next frame period."""
         import av
 
         h, w = image.shape[:2]
@@ -181,6 +185,10 @@ class VideoWriter:
             bottom, right = self._pad
             image = np.pad(image, ((0, bottom), (0, right)) + ((0, 0),) * (image.ndim - 2), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self._format)
+        if time_s is None and capture_ns is not None:
+            if self._first_capture_ns is None:
+                self._first_capture_ns = capture_ns
+            time_s = (capture_ns - self._first_capture_ns) / 1e9
         t = time_s if time_s is not None else self.frames / self._fps
         pts = max(self._last_pts + 1, round(Fraction(t).limit_denominator(10**6) / self._time_base))
         frame.pts, frame.time_base = pts, self._time_base
@@ -267,6 +275,12 @@ def _format_of(suffix: str) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}[suffix]
 
 
+def live_capture(item: Composite, live: bool) -> int | None:
+    """The capture time that places ``item`` in a recording of a live source (None for files,
+    whose frames carry their own time)."""
+    return item.frame.capture_ns if live else None
+
+
 @SINKS.register("video")
 class VideoFileSink(Sink):
     """The rendered frames as a video file, with the source's audio (see the module text).
@@ -278,7 +292,8 @@ class VideoFileSink(Sink):
     name = "video"
 
     def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
-                 audio_from: str | Path | None = None, overwrite: bool = True, threads: int = 0) -> None:
+                 audio_from: str | Path | None = None, overwrite: bool = False, threads: int = 0) -> None:
+        self._live = info.live
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
                                    audio_from=audio_from, overwrite=overwrite, threads=threads)
         self.result: Path | None = None
@@ -288,7 +303,7 @@ class VideoFileSink(Sink):
         return self._writer.frames
 
     def write(self, item: Composite) -> None:
-        self._writer.write(item.image, item.frame.time_s)
+        self._writer.write(item.image, item.frame.time_s, live_capture(item, self._live))
 
     def _release(self) -> None:
         self.result = self._writer.close(self.complete)
@@ -300,33 +315,35 @@ class AlphaVideoSink(Sink):
 
     ``.mov``: ProRes 4444; ``.webm``: VP9 with alpha; ``.mkv``: lossless FFV1 BGRA (each with the
     source's sound from ``audio_from``); or a printf pattern of PNGs (``alpha/%05d.png``), one RGBA
-    image per frame. The colour channels hold the
+    image per frame (named as :func:`~livebokeh.sinks.files.numbered` says). The colour channels hold the
     person's own colours where the alpha is partly transparent (``unmix``, see
     :func:`livebokeh.render.unmix_foreground`), so no rim of the old background shows over a new one.
     """
 
     name = "alpha"
 
-    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = True, unmix: bool = True,
+    def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = False, unmix: bool = True,
                  audio_from: str | Path | None = None) -> None:
+        self._live = info.live
         from livebokeh.sinks.files import is_pattern
+        from livebokeh.sinks.image import ImageSequence
 
         self.unmix = unmix
         self.path = Path(path)
-        self._pattern = is_pattern(path)
-        if self._pattern:
+        pattern = is_pattern(path)
+        if pattern:
             check_pattern("--alpha-output", path)
             suffix = self.path.suffix.lower()
             if suffix not in ALPHA_IMAGE_SUFFIXES:
                 raise ConfigError(f"--alpha-output {path}: {suffix or 'that ending'} images hold no transparency; "
                                 f"use a PNG pattern such as {self.path.with_suffix('.png')}")
-            check_output_path(str(path) % 0)
         self.overwrite = overwrite
-        self._single = info.still and not self._pattern  # a photo: one RGBA image
+        self._single = info.still and not pattern  # a photo: one RGBA image
         if self._single and self.path.suffix.lower() not in ALPHA_IMAGE_SUFFIXES:
             raise ConfigError(f"--alpha-output {path}: the input is an image; give an image ending that keeps "
                               f"transparency ({', '.join(sorted(ALPHA_IMAGE_SUFFIXES))})")
-        self._writer = None if self._pattern or self._single else VideoWriter(
+        self._sequence = ImageSequence("--alpha-output", path, overwrite) if pattern else None
+        self._writer = None if pattern or self._single else VideoWriter(
             path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from)
         self.frames = 0
 
@@ -342,16 +359,19 @@ class AlphaVideoSink(Sink):
         bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
         bgra[:, :, 3] = alpha.to_uint8()
         if self._writer is not None:
-            self._writer.write(bgra, item.frame.time_s)
+            self._writer.write(bgra, item.frame.time_s, live_capture(item, self._live))
+        elif self._sequence is not None:
+            self._sequence.write(item.frame.index, bgra)
         else:
             from livebokeh.sinks.image import write_image
 
-            if self._single:
-                write_image(self.path, bgra, self.overwrite)
-            else:
-                write_image(Path(str(self.path) % item.frame.index), bgra)
+            write_image(self.path, bgra, self.overwrite)
         self.frames += 1
 
     def _release(self) -> None:
-        if self._writer is not None:
-            self._writer.close(self.complete)
+        try:
+            if self._writer is not None:
+                self._writer.close(self.complete)
+        finally:
+            if self._sequence is not None:
+                self._sequence.close()

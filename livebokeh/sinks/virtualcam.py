@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
+from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import SinkError
+from livebokeh.errors import ConfigError, SetupError, SinkError
 from livebokeh.sinks.base import SINKS, Sink
 from livebokeh.types import Composite, StreamInfo
 
@@ -27,6 +29,81 @@ def setup_hint(system: str | None = None, required: bool = False) -> str:
     return f"install OBS Studio 28 or newer and click 'Start Virtual Camera' once{instead}"
 
 
+#: Where Linux tells which modules are loaded and which video devices are virtual.
+SYSFS = Path("/sys")
+
+
+def modules_dir(release: str | None = None) -> Path:
+    """The running kernel's modules (``/lib/modules/RELEASE``)."""
+    return Path("/lib/modules") / (release or platform.release())
+
+
+def check_backend(backend: str) -> None:
+    """Raises ConfigError when ``backend`` (``virtual_camera.backend``) names no pyvirtualcam
+    backend of this system (``obs`` on Linux): a wrong setting, told before anything opens."""
+    import pyvirtualcam
+
+    known = list(pyvirtualcam.camera.BACKENDS)
+    if backend and backend not in known:
+        instead = f"; leave it empty (any) or use {', '.join(known)}" if known else ""
+        raise ConfigError(f"virtual camera backend {backend!r} (--vcam-backend, virtual_camera.backend) is not "
+                          f"available on {platform.system()}{instead}")
+
+
+def loopback_problem(device: str = "", sysfs: Path | None = None, modules: Path | None = None) -> str | None:
+    """Why no v4l2loopback device can take frames now, as a sentence that names the fix; None
+    when one can, or when this system does not say (no sysfs).
+
+    Args:
+        device: the device asked for (``virtual_camera.device``); empty = any loopback device.
+        sysfs: the sysfs root (:data:`SYSFS`).
+        modules: the running kernel's modules folder (:func:`modules_dir`).
+    """
+    sysfs = sysfs or SYSFS
+    if not (sysfs / "module").is_dir():
+        return None  # no sysfs here (a container, another OS): pyvirtualcam will tell
+    if not (sysfs / "module" / "v4l2loopback").is_dir():
+        dep = (modules or modules_dir()) / "modules.dep"
+        try:
+            installed = "v4l2loopback.ko" in dep.read_text(errors="replace")
+        except OSError:
+            installed = False
+        if installed:
+            return f"the v4l2loopback module is installed but not loaded: run `{LINUX_SETUP}` (and load it at boot)"
+        return (f"the v4l2loopback module is not installed: install v4l2loopback-dkms (Fedora: akmod-v4l2loopback), "
+                f"then run `{LINUX_SETUP}`")
+    virtual = sysfs / "devices" / "virtual" / "video4linux"
+    found = sorted(p.name for p in virtual.glob("video*")) if virtual.is_dir() else []
+    if not found:
+        return f"v4l2loopback is loaded but has no device: reload it with `sudo modprobe -r v4l2loopback && {LINUX_SETUP}`"
+    if device:
+        if not os.path.exists(device):
+            return (f"virtual camera device {device} (--vcam-device, virtual_camera.device) does not exist; "
+                    f"the v4l2loopback devices here: {', '.join('/dev/' + n for n in found)}")
+        if Path(os.path.realpath(device)).name not in found:
+            return (f"{device} (--vcam-device, virtual_camera.device) is no v4l2loopback device; those here: "
+                    f"{', '.join('/dev/' + n for n in found)}")
+    return None
+
+
+def check_available(vc: Any, required: bool = False) -> None:
+    """Checks, before a camera opens, that the virtual camera ``vc`` (the ``[virtual_camera]``
+    settings) can take frames: ConfigError for a backend this system lacks, SetupError (exit 3)
+    when v4l2loopback or its device is missing (``required``: the run cannot do without it, so
+    turning it off is not offered). Other backends (OBS, ones registered in-process) are tried
+    when the sink opens."""
+    import pyvirtualcam
+
+    check_backend(vc.backend)
+    candidates = [vc.backend] if vc.backend else list(pyvirtualcam.camera.BACKENDS)
+    if platform.system() != "Linux" or candidates != ["v4l2loopback"]:
+        return
+    problem = loopback_problem(vc.device)
+    if problem:
+        instead = "; --on-demand needs it" if required else "; or run with --no-virtual-camera"
+        raise SetupError(f"no virtual camera: {problem}{instead}")
+
+
 @SINKS.register("virtual-camera")
 class VirtualCameraSink(Sink):
     """Sends every rendered frame to a virtual camera that video-call apps and OBS can select.
@@ -45,9 +122,7 @@ class VirtualCameraSink(Sink):
                  required: bool = False) -> None:
         import pyvirtualcam
 
-        if backend and backend not in pyvirtualcam.camera.BACKENDS:
-            known = ", ".join(pyvirtualcam.camera.BACKENDS) or "none on this system"
-            raise SinkError(f"unknown virtual camera backend {backend!r}; available: {known}")
+        check_backend(backend)
         if not pyvirtualcam.camera.BACKENDS:
             raise SinkError(f"no virtual camera backend for {platform.system()}; {setup_hint(required=required)}")
         rate = float(fps or info.fps)

@@ -11,22 +11,42 @@ import numpy as np
 
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
+from livebokeh.sources.imageinfo import check_pixels, probe_image
 from livebokeh.types import Frame, StreamInfo
 
 
 def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.ndarray:
     """Read any still as ``(H, W, 3)`` uint8 BGR, or ``(H, W)`` gray with ``gray``.
 
-    Grayscale, RGBA and 16-bit files are converted; ``what`` names the file in errors.
+    Grayscale, RGBA and 16-bit files are converted (an animation gives its first frame); ``what``
+    names the file in errors. A header that claims more than
+    :data:`~livebokeh.sources.imageinfo.MAX_PIXELS` is refused before anything is decoded.
     """
     p = Path(path)
     if not p.is_file():
         raise SourceError(f"{what} {p} does not exist; check the path")
+    info = probe_image(p)
+    if info is not None:
+        check_pixels(what, p, info.width, info.height)
     data = np.fromfile(p, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as err:  # a header beyond OpenCV's own limit, a codec this OpenCV lacks
+        raise SourceError(f"cannot read {what} {p} as an image ({cv_reason(err)}); pass a JPEG or PNG file") from None
     if image is None:
         raise SourceError(f"cannot read {what} {p} as an image; is it a valid JPEG/PNG file?")
     return image
+
+
+def cv_reason(err: BaseException) -> str:
+    """OpenCV's error as a short phrase (its text holds a source path and line)."""
+    text = str(err)
+    if "MAX_IMAGE_PIXELS" in text:
+        return "the picture is too large"
+    for line in reversed(text.splitlines()):
+        if "error:" in line:
+            return line.split("error:", 1)[1].split(" in function")[0].strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 @SOURCES.register("image")

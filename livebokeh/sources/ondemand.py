@@ -154,6 +154,15 @@ class OnDemand(Source):
         self._watch = ReaderWatch(device)
         log.info("on demand: the camera runs while an app reads %s (%d now)", device, self._watch.readers)
 
+    @property
+    def readers(self) -> int | None:
+        """Apps reading the virtual camera (None before :meth:`watch`)."""
+        return self._watch.readers if self._watch is not None else None
+
+    def on_demand_state(self) -> dict[str, object]:
+        """Whether frames go to a reader now, whether the camera is open, and the sessions so far."""
+        return {"active": self._session_open, "camera_open": self._inner is not None, "sessions": self.sessions}
+
     def _open(self) -> StreamInfo:
         inner = self._make()
         info = inner.open()

@@ -12,6 +12,7 @@ from typing import Any
 
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
+from livebokeh.sources.decoding import DecodeFailed, Timeline, decode_pictures, fit_picture, timeline_streams
 from livebokeh.types import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -23,28 +24,28 @@ class VideoFileSource(Source):
 
     Args:
         path: the file.
-        pace: deliver frames at the file's frame rate, like a camera (for playback into a
-            virtual camera); the stream is then live. Without it frames come as fast as they
-            are asked for and none is ever dropped.
         clock_ns: monotonic clock, injectable for tests.
+
+    Frames come as fast as they are asked for and none is ever dropped; to play a file in real
+    time as a camera, see :class:`livebokeh.sources.clip.ClipCamera`.
     """
 
-    def __init__(self, path: str | Path, pace: bool = False, clock_ns: Any = time.monotonic_ns) -> None:
+    def __init__(self, path: str | Path, clock_ns: Any = time.monotonic_ns) -> None:
         self.path = Path(path)
-        self.pace = pace
         self._clock_ns = clock_ns
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
         self._peeked: tuple[Any, float | None] | None = None
         self._index = 0
-        self._t0 = 0
-        self._start = 0.0
         self._decoded = 0
         self._last_end: float | None = None  # where the last frame shown ends, in the file's time
         self._fps = 30.0
         self._expected: int | None = None  # frames the header promises (for the truncation check)
         self._end: float | None = None  # where the video track should end, in the file's time
         self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
+        self._timeline: Timeline | None = None
+        self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
+        self._resized = False  # a picture of another size was met (and logged)
 
     def _open(self) -> StreamInfo:
         import av
@@ -58,70 +59,88 @@ class VideoFileSource(Source):
         if stream is None:
             container.close()
             raise SourceError(f"{self.path} has no video stream; pass a video or image file")
-        stream.thread_type = "AUTO"
         fps = stream.average_rate or stream.guessed_rate or Fraction(30)
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             container.close()
             raise SourceError(f"{self.path}: the video stream has no picture size; the file may be corrupt")
         self._container = container
-        self._frames = container.decode(stream)
+        self._timeline = Timeline(container, timeline_streams(container, stream), self.path.name)
+        self._frames = decode_pictures(container, stream, self._timeline)
         self._index = 0
         self._decoded = 0
         self._last_end = None
         self._fps = float(fps)
         count = self._expected = frame_count(self.path, container, stream)
         self._end, self._end_is_own = expected_end(container, stream)
-        self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         # Peek at the first frame: phone clips carry a rotation that changes the picture's shape.
+        self._size, self._resized = None, False
         self._peeked = self._decode_next()
         if self._peeked is not None:
             height, width = self._peeked[0].shape[:2]
-        self._t0 = self._clock_ns()
         return StreamInfo(
             name=self.path.name,
             width=int(width),
             height=int(height),
             fps=Fraction(fps),
-            live=self.pace,
+            live=False,
             frame_count=count,
         )
 
     def _decode_next(self) -> tuple[Any, float | None] | None:
-        """Next decoded picture, upright, with its time in seconds; None at the end."""
-        import av
-
+        """Next decoded picture, upright and at the stream's size, with its time in seconds on the
+        file's timeline (:mod:`livebokeh.sources.decoding`); None at the end."""
         try:
             vf = next(self._frames)
         except StopIteration:
             self._check_complete()
             return None
-        except av.FFmpegError as err:
-            if self._index == 0:
-                raise SourceError(f"cannot decode {self.path} ({_reason(err)}); the file may be corrupt") from None
+        except DecodeFailed as failed:
+            self._check_complete()  # a file cut short says so; else it is corrupt here
+            if self._decoded == 0:
+                raise SourceError(f"cannot decode {self.path} ({_reason(failed.error)}); the file may be corrupt") from None
             raise SourceError(
-                f"{self.path} is corrupt after frame {self._index} ({_reason(err)}); the frames before were kept"
-            ) from None
-        image = upright(to_bgr(vf), getattr(vf, "rotation", 0) or 0)
-        t = None if vf.time is None else max(0.0, float(vf.time) - self._start)
-        self._decoded += 1
+                f"{self.path} is corrupt after frame {self._decoded} ({_reason(failed.error)}); the frames before "
+                "were kept") from None
+        image = self._conform(upright(to_bgr(vf), getattr(vf, "rotation", 0) or 0))
+        t = self._timeline.seconds(vf.pts, vf.time_base)
         if t is not None:
+            t = max(0.0, t)
+        self._decoded += 1
+        if vf.time is not None:
             shown = float(vf.duration * vf.time_base) if vf.duration and vf.time_base else 0.0
             self._last_end = float(vf.time) + (shown or 1 / (self._fps or 30.0))
         return image, t
+
+    def _conform(self, image: Any) -> Any:
+        """The stream's size is its first picture's; a picture of another size (the stream changes
+        size midway) is scaled to fit it (logged once)."""
+        h, w = image.shape[:2]
+        if self._size is None:
+            self._size = (w, h)
+        elif (w, h) != self._size:
+            if not self._resized:
+                self._resized = True
+                log.warning("%s: the picture changes size at frame %d (%dx%d, the video is %dx%d); such frames are "
+                            "scaled to fit %dx%d, their aspect kept, with black bars", self.path.name, self._decoded,
+                            w, h, *self._size, *self._size)
+            image = fit_picture(image, self._size)
+        return image
 
     def _check_complete(self) -> None:
         """At the end: did the file hold as many frames (or as much time) as its header says?
 
         The count is the header's less the samples an MP4/MOV edit list hides (see
         :func:`frame_count`); the time is where the video track ends, as its edit list shows it
-        (see :func:`expected_end`).
+        (see :func:`expected_end`), unless the timestamps jumped (joined files: the header's end
+        is no longer where the timeline ends).
         """
         slack = 3 / (self._fps or 30.0)
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
+        timed = self._timeline is None or self._timeline.jumps == 0
         short = (self._expected is not None and self._decoded < self._expected - 1) or (
-            self._end is not None and self._last_end is not None and self._last_end + slack < self._end
+            timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
         if short:
             raise SourceError(
@@ -139,11 +158,6 @@ class VideoFileSource(Source):
         if decoded is None:
             return None
         image, time_s = decoded
-        if self.pace:
-            due = self._t0 + int(self._index * 1e9 / float(self.info.fps))
-            wait = due - self._clock_ns()
-            if wait > 0:
-                time.sleep(wait / 1e9)
         frame = Frame(image, self._index, self._clock_ns(), time_s)
         self._index += 1
         return frame

@@ -10,7 +10,7 @@ from livebokeh.bench import pipeline as bench_pipeline
 from livebokeh.bench.common import half_body_ids
 from livebokeh.bench.pipeline import every_core_busy
 from livebokeh.cli import main
-from livebokeh.config import load_config
+from livebokeh.config import load_config, with_backend
 from tests.conftest import HALF_BODY
 
 
@@ -90,7 +90,8 @@ def test_bench_soak_short(data_dir, tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["bench", "soak", "--data", str(data_dir), "--short", "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["frames"] == 300 and r["frames_out"] + r["dropped"] == 300
+    # 300 frames read; the clip, played as a camera, may pass over more while the machine is busy
+    assert r["frames"] >= 300 and r["frames_out"] + r["dropped"] == r["frames"]
     assert r["threads_after"] <= r["threads_before"] + 1  # every pipeline thread ended
     assert r["rss_mb_max"] > 0 and "RSS" in capsys.readouterr().out
 
@@ -217,13 +218,13 @@ def test_bench_pipeline_runs_with_the_given_settings():
     from livebokeh.segment import SegmenterOptions
 
     cfg = _config(build_parser().parse_args(["pipeline", "--config", "call", "--rvm-weights", "r.onnx"]))
-    opts = SegmenterOptions.from_config(cfg.segmenter, (1280, 720))  # the preset's backend: MediaPipe
+    opts = SegmenterOptions.from_config(cfg, (1280, 720))  # the preset's backend: MediaPipe
     assert (opts.own.model, opts.roi, opts.threads, opts.frame_size) == ("landscape", False, 1, (1280, 720))
-    rvm = SegmenterOptions.from_config(cfg.segmenter, backend="rvm")
-    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench
+    rvm = SegmenterOptions.from_config(with_backend(cfg, "rvm"))
+    assert rvm.own.weights == "r.onnx"  # the weights flags reach every bench, whatever the backend chosen
     cfg = load_config("call")
     diff = _differences(cfg)
-    assert diff["segmenter.model"] == "landscape" and diff["segmenter.roi"] is False
+    assert diff["mediapipe.model"] == "landscape" and diff["segmenter.roi"] is False
     assert "render.blur" not in diff  # the preset sets it to its default value
     assert _differences(load_config(None)) == {}
 
@@ -279,3 +280,202 @@ def test_bench_framing_follows_the_known_paths(data_dir):
     still = report["paths"]["still speaker"]
     assert still["live"]["size_range"] < 0.01 and still["files"]["size_range"] < 0.01
     assert report["render_crop_2x_ms"] > 0 and "framing" in framing.render(report)
+    # the crop placed sub-pixel glides: its room changes velocity less than with whole pixels,
+    # and far less than under naive centring
+    assert set(report["judder"]) == {"pan", "slow pan"}
+    for name, ops in report["judder"].items():
+        for op in ("live", "files"):
+            sub, whole = ops[op]["sub_pixel"]["mean"], ops[op]["whole_pixels"]["mean"]
+            assert sub < 0.6 * whole and sub < 0.25 * ops["naive"]["sub_pixel"]["mean"], (name, op, ops)
+    assert report["place_sub_pixel_ms"] > 0 and "judder" in framing.render(report)
+
+
+def test_judder_is_the_rooms_velocity_change_per_frame():
+    """A crop panning at a steady speed has none; one that steps in whole pixels has some; a
+    known jolt gives its size as a share of the width."""
+    from livebokeh.bench import framing
+    from livebokeh.framing import Crop
+
+    n = 60
+    path = framing.MotionPath("test", [(0.5, 0.6)] * n, [0, 10, 50])
+    steady = [Crop(0.4 + k * 0.0007, 0.5, 0.6) for k in range(n)]  # 0.9 pixels of the picture a frame
+    assert framing.judder(steady, path)["mean"] < 1e-9
+    assert framing.judder(steady, path, whole_pixels=True)["mean"] > 1e-4
+    jolt = [Crop(0.4 + (0.01 if k >= 30 else 0.0), 0.5, 0.6) for k in range(n)]
+    jump = 0.01 / 0.6  # the room jumps a sixtieth of the output once: two velocity changes that size
+    moving = 50  # frames 8 (two before the move) to 58 (the path's end), of 58 second differences
+    assert framing.judder(jolt, path)["mean"] == pytest.approx(2 * jump / moving)
+
+
+def test_bench_control_times_changes_and_the_pages_cost(tmp_path, capsys, monkeypatch, selfie_models):
+    """A short run: every change is found in the frames sent (none lost), the page's requests are
+    counted and cost something, the closed page answers nothing; the JSON and the table agree."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    out = tmp_path / "control.json"
+    assert main(["bench", "control", "-c", "call", "--changes", "4", "--seconds", "2", "--swaps", "0",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["backend"] == "mediapipe" and len(report["change_frames"]) == 4
+    assert all(1 <= f < 60 for f in report["change_frames"])  # each change reached the virtual camera
+    assert report["page_requests_closed"] == 0 and report["page_server_cores_closed"] == 0.0
+    assert report["page_requests_open_per_s"] > 1 and report["page_server_cores_open"] > 0
+    text = capsys.readouterr().out
+    assert "4 changes: shown in frame" in text and "target <= 5%" in text
+
+
+def test_bench_render_says_what_it_leaves_out_without_data(tmp_path, monkeypatch, capsys):
+    from livebokeh.bench import render as bench_render
+
+    monkeypatch.setattr(bench_render, "speed", lambda cfg, size, runs=40: {"size": f"{size[0]}x{size[1]}", "ms_ours": 1.0,
+                                                                         "ms_naive": 1.0, "ratio": 1.0})
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert main(["bench", "render", "--data", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert f"left out: halo and replacement colours: {empty} has no portraits/p_*.jpg with their .png mattes" in out
+    assert "bokeh:" in out and "halo," not in out
+    monkeypatch.delenv("LIVEBOKEH_DATA", raising=False)
+    monkeypatch.delenv("LIVEBOKEH_SHARED", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    assert main(["bench", "render"]) == 0
+    assert "left out: halo and replacement colours: no evaluation data (pass --data DIR" in capsys.readouterr().out
+
+
+def test_bench_render_lists_each_gap_in_the_data(tmp_path):
+    import cv2
+
+    from livebokeh.bench.render import missing_data
+
+    data = tmp_path / "data"
+    assert "no evaluation data" in missing_data(None)[0]
+    assert "is no folder" in missing_data(data)[0]
+    (data / "portraits").mkdir(parents=True)
+    cv2.imwrite(str(data / "portraits" / "p_001.jpg"), np.zeros((8, 8, 3), np.uint8))
+    assert "no portraits/p_*.jpg with their .png mattes" in missing_data(data)[0]  # a photo without its matte
+    cv2.imwrite(str(data / "portraits" / "p_001.png"), np.zeros((8, 8), np.uint8))
+    assert "over a noise texture" in missing_data(data)[0]  # no stills for the background scene
+    (data / "stills").mkdir()
+    cv2.imwrite(str(data / "stills" / "hs_001.png"), np.zeros((8, 8), np.uint8))
+    assert missing_data(data) == []
+
+
+def test_bench_render_names_a_backend_it_could_not_run(data_dir, tmp_path, monkeypatch, no_rvm_weights, capsys):
+    import urllib.error
+    import urllib.request
+
+    from livebokeh.bench import render as bench_render
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(bench_render, "speed", lambda cfg, size, runs=40: {"size": "1x1", "ms_ours": 1.0,
+                                                                         "ms_naive": 1.0, "ratio": 1.0})
+    monkeypatch.setattr(bench_render, "bokeh", lambda cfg: {"radius_px": 1.0, "energy_inside": 1.0,
+                                                            "core_variation": 0.0, "core_level": 1.0,
+                                                            "core_level_encoded": 1.0})
+    report = bench_render.run(data_dir, backends=("rvm",))
+    (line,) = report["skipped"]
+    assert line.startswith("replacement colours with rvm's alpha: the rvm model could not be downloaded")
+    assert f"left out: {line}" in bench_render.render(report)
+
+
+def test_bench_ondemand_short(capsys):
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--config", "call"]) == 0
+    out = capsys.readouterr().out
+    assert "on demand (mediapipe" in out and "camera released" in out
+
+
+def test_ctrl_c_in_bench_ondemand_ends_cleanly_and_removes_its_folder(bench_tmp, monkeypatch, capsys):
+    from livebokeh.bench import ondemand
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt  # Ctrl-C while it measures the idle CPU
+
+    monkeypatch.setattr(ondemand, "_cpu_share", interrupted)
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--config", "call"]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "livebokeh: interrupted" and "Traceback" not in err
+    assert list(bench_tmp.iterdir()) == []
+
+
+#: ``livebokeh bench ondemand`` as a user runs it, with Ctrl-C delivered as a terminal does.
+_ONDEMAND_RUN = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test runner may ignore it)
+from livebokeh.cli import main
+sys.exit(main(["bench", "ondemand", "--idle", "120", "--active", "1", "--config", "call"]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_in_bench_ondemand_exits_130_without_a_traceback(bench_tmp, signame):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(bench_tmp))
+    proc = subprocess.Popen([sys.executable, "-c", _ONDEMAND_RUN], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    seen = []
+    try:
+        for line in proc.stderr:  # idle: the camera was released after the start
+            seen.append(line)
+            if "no reader of" in line:
+                break
+        assert list(bench_tmp.glob("livebokeh-bench-*/video10")), "".join(seen)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "livebokeh: interrupted" and "Traceback" not in err and out == ""
+    assert list(bench_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["models", "quality", "pipeline", "soak", "framing"])
+def test_a_bench_without_its_data_says_where_to_get_it(tmp_path, capsys, what):
+    assert main(["bench", what, "--data", str(tmp_path / "none")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"livebokeh: error: no evaluation data ({tmp_path / 'none'} is no folder): pass --data DIR")
+
+
+def test_bench_depth_short(data_dir, depth_weights, tmp_path, capsys):
+    """The scene's targets with the real depth model; the flicker of a short still clip; the cost
+    rows (no pipeline runs)."""
+    settings = tmp_path / "fast.toml"
+    settings.write_text('[segmenter]\nbackend = "mediapipe"\n')
+    out = tmp_path / "d.json"
+    assert main(["bench", "depth", "--data", str(data_dir), "--json", str(out), "--config", str(settings),
+                 "--flicker-frames", "8", "--paced-frames", "0", "--file-frames", "0", "--clips", "d6.mp4"]) == 0
+    report = json.loads(out.read_text())
+    rows = {(r["wall"], r["portrait"], r["depth"]): r for r in report["scene"]}
+    assert len(rows) == 12
+    for (wall, portrait, depth), r in rows.items():
+        if depth == "no depth":
+            assert r["rank_correlation"] is None and r["radius_near"] > 15  # one radius everywhere
+            continue
+        # the target is 0.9 (met by all four with the model, 0.90 to 0.99 here); a margin for
+        # other runtimes' rounding
+        assert r["rank_correlation_binned"] >= (0.95 if depth == "ideal depth" else 0.85), r
+        assert r["detail_ratio"] >= 2 and r["radius_near"] < 3 < 15 < r["radius_wall"], r
+        if depth == "model depth":
+            assert abs(r["person_vs_no_depth"]) <= 0.02, r
+    assert [(f["clip"], f["mode"]) for f in report["flicker"]] == [
+        ("room + noise", "files"), ("room + noise", "live"), ("d6.mp4", "files"), ("d6.mp4", "live")]
+    assert all(f["mean"] < 0.02 for f in report["flicker"]), report["flicker"]
+    assert [c["scene"] for c in report["cost"]] == ["room", "webcam (office720p)"]
+    for cost in report["cost"]:
+        assert cost["plate_ms_gather"] > cost["plate_ms_levels"] > 0 and cost["model_ms"] > 0 and cost["live_cores"] > 0
+    assert "pipeline" not in report and "rank corr." in capsys.readouterr().out
+
+
+def test_a_bench_never_replaces_its_json_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    out.write_text("keep")
+    assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--json", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_text() == "keep"

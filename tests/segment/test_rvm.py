@@ -30,7 +30,7 @@ def test_declares_a_stateful_matting_model(opts):
         t = seg.traits
         assert t.stateful and t.matte and not t.roi_helps and not t.heavy
         assert 0 < t.live_duty < 1  # on the CPU it rests between runs in a live pipeline
-        assert (seg.input_size, seg.backbone, seg.threads) == ((384, 384), 256, 1)  # live: 512x288's pixels
+        assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 320, 1)  # live: 640x360's pixels
     with create_segmenter("rvm", dataclasses.replace(opts, live=False, serial_threads=3)) as seg:
         # a file: it runs alone on its step, on every thread planned for that
         assert (seg.input_size, seg.backbone, seg.threads) == ((480, 480), 384, 3)
@@ -63,10 +63,15 @@ def test_the_memory_follows_the_stream_and_reset_forgets_it(opts, frames):
 
 
 def test_a_fresh_memory_is_warmed_up_on_its_first_frame(opts, frames):
-    with create_segmenter("rvm", opts) as seg:
+    """Files and photos: the first frame runs WARM_PASSES times. Live: once (the frames wait for
+    the first mask, all background until it comes; the runs after it refine it)."""
+    with create_segmenter("rvm", dataclasses.replace(opts, live=False)) as seg:
         raw = seg.model_output(frames[0])  # one pass from an empty memory
         warm = seg.segment(frames[0]).data
         assert WARM_PASSES > 1 and np.abs(raw - warm).max() > 1e-3
+    with create_segmenter("rvm", opts) as seg:
+        assert opts.live
+        np.testing.assert_array_equal(seg.model_output(frames[0]), seg.segment(frames[0]).data)
 
 
 def test_the_raw_and_mirrored_views_keep_memories_of_their_own(opts, frames):
@@ -104,7 +109,7 @@ def test_missing_broken_or_unloadable_weights_are_one_line_errors(tmp_path, monk
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(ModelError, match=r"rvm weights could not be downloaded .*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
+    with pytest.raises(ModelError, match=r"the rvm model could not be downloaded .*LIVEBOKEH_MODEL_DIR.*--rvm-weights FILE .*LIVEBOKEH_RVM_WEIGHTS"):
         create_segmenter("rvm", SegmenterOptions())
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model" * 100)
@@ -146,3 +151,55 @@ def test_on_a_gpu_it_runs_every_live_frame_and_mattes_as_on_the_cpu(gpu, rvm_wei
         rvm.providers = real
     for x, y in zip(a, b):
         assert iou(x > 0.5, y > 0.5) > 0.98 and float(np.abs(x - y).mean()) < 0.01
+
+
+def _fake_rvm(tmp_path, outputs):
+    from tests.segment.onnx_graph import identity_model
+
+    path = tmp_path / "fake_rvm.onnx"
+    path.write_bytes(identity_model(["src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"], outputs))
+    return path
+
+
+@pytest.mark.parametrize("outputs", [
+    {"fgr": "src", "alpha": "r1i"},  # other names
+    {"fgr": "src", "pha": "r1i"},  # the alpha but no states
+    {"pha": "r1i", "r1o": "r1i", "r2o": "r2i"},  # two states of four
+])
+def test_a_model_with_rvms_inputs_but_other_outputs_is_a_one_line_error(tmp_path, outputs):
+    weights = _fake_rvm(tmp_path, outputs)
+    with pytest.raises(ModelError, match="does not give its outputs") as info:
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights))))
+    message = str(info.value)
+    assert "\n" not in message and "pha, r1o" in message and "livebokeh models download rvm" in message
+    assert f"it gives {', '.join(outputs)}" in message
+
+
+@pytest.mark.parametrize("pha", ["src", "downsample_ratio", "r1i"])
+def test_a_model_with_rvms_names_but_another_alpha_is_a_one_line_error(tmp_path, pha):
+    """The names are RVM's, the alpha is not an alpha of the input's size: told at the first frame."""
+    weights = _fake_rvm(tmp_path, {"pha": pha, "r1o": "r1i", "r2o": "r2i", "r3o": "r3i", "r4o": "r4i"})
+    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights)))) as seg:
+        with pytest.raises(ModelError, match=r"gave an alpha of shape .* \(RVM gives 1x1xHxW\)") as info:
+            seg.segment(np.zeros((72, 128, 3), np.uint8))
+    assert "\n" not in str(info.value)
+
+
+def test_the_backbone_picture_keeps_a_short_side_the_network_takes():
+    from livebokeh.segment.rvm import MIN_BACKBONE_SIDE, backbone_scale
+
+    assert backbone_scale((640, 360), 384) == pytest.approx(pixel_scale(640, 360, 384))  # the usual: unchanged
+    assert backbone_scale((640, 360), 64) == pytest.approx(0.1)
+    for size, backbone in [((640, 360), 1), ((640, 360), 2), ((16, 2048), 64), ((2048, 16), 1), ((480, 480), 1)]:
+        scale = backbone_scale(size, backbone)
+        assert 0 < scale <= 1 and int(min(size) * scale + 1e-6) >= min(MIN_BACKBONE_SIDE, min(size))
+
+
+@pytest.mark.parametrize("backbone, frame", [(1, (1280, 720)), (2, (1280, 720)), (64, (2048, 16)), (64, (16, 1200))])
+def test_the_smallest_backbones_run_on_any_frame(rvm_weights, backbone, frame):
+    """Below what the settings take, and on strips far from 16:9: the network gets a picture it
+    takes (ONNX Runtime refused 1280x720 at backbone 1 and a 16-pixel strip at 8)."""
+    options = SegmenterOptions(threads=1, frame_size=frame, own=RVMOptions(weights=str(rvm_weights), backbone=backbone))
+    with create_segmenter("rvm", options) as seg:
+        alpha = seg.segment(np.full((frame[1], frame[0], 3), 128, np.uint8)).data
+    assert alpha.shape[::-1] == seg.input_size and np.isfinite(alpha).all()

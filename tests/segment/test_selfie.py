@@ -8,13 +8,13 @@ import pytest
 
 from livebokeh.errors import ConfigError, ModelError
 from livebokeh.segment import MediaPipeOptions, SegmenterOptions, create_segmenter
-from livebokeh.segment.selfie import bundled_model_path
+from livebokeh.segment.selfie import selfie_model_path
 from livebokeh.segment.tflite import Interpreters, make_interpreter, native_stderr_silenced
 from tests.conftest import mean_iou_on
 
 
 @pytest.mark.parametrize(("model", "size"), [("general", (256, 256)), ("landscape", (256, 144))])
-def test_bundled_models_run_and_give_probabilities(model, size):
+def test_models_run_and_give_probabilities(model, size, selfie_models):
     with create_segmenter("mediapipe", SegmenterOptions(threads=1, own=MediaPipeOptions(model))) as seg:
         assert seg.input_size == size
         img = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
@@ -25,7 +25,7 @@ def test_bundled_models_run_and_give_probabilities(model, size):
         np.testing.assert_array_equal(img, before)  # the input is not touched
 
 
-def test_close_is_safe_twice_and_a_closed_segmenter_refuses_work():
+def test_close_is_safe_twice_and_a_closed_segmenter_refuses_work(selfie_models):
     seg = create_segmenter("mediapipe", SegmenterOptions())
     seg.close()
     seg.close()
@@ -37,7 +37,7 @@ def test_unknown_backend_and_model():
     with pytest.raises(ConfigError, match="choose one of: mediapipe"):
         create_segmenter("nope", SegmenterOptions())
     with pytest.raises(ModelError, match="choose one of: general, landscape"):
-        bundled_model_path("huge")
+        selfie_model_path("huge")
 
 
 def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
@@ -47,7 +47,7 @@ def test_a_file_that_is_not_a_model_is_a_model_error(tmp_path):
         make_interpreter(bad, 1)
 
 
-def test_same_input_gives_identical_masks():
+def test_same_input_gives_identical_masks(selfie_models):
     img = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     with create_segmenter("mediapipe", SegmenterOptions()) as a, create_segmenter("mediapipe", SegmenterOptions()) as b:
         np.testing.assert_array_equal(a.segment(img).data, b.segment(img).data)
@@ -75,8 +75,8 @@ def test_model_input_shrink_matches_an_area_resize():
     np.testing.assert_array_equal(shrink_for_model(img, (1280, 720)), img)
 
 
-def test_each_thread_gets_its_own_interpreter():
-    interps = Interpreters(bundled_model_path("landscape"), 1)
+def test_each_thread_gets_its_own_interpreter(selfie_models):
+    interps = Interpreters(selfie_model_path("landscape"), 1)
     worker = []
     t = threading.Thread(target=lambda: worker.extend([interps.get(), interps.get()]))
     t.start()
@@ -87,7 +87,7 @@ def test_each_thread_gets_its_own_interpreter():
     assert mine is interps.get() and mine is not interps.first
 
 
-def test_segment_from_several_threads_at_once_gives_the_masks_of_one():
+def test_segment_from_several_threads_at_once_gives_the_masks_of_one(selfie_models):
     """The file pipeline runs a heavy model on two threads: calls overlapping in time must give
     what one thread gives, frame by frame."""
     rng = np.random.default_rng(1)

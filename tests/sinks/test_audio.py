@@ -137,3 +137,133 @@ def test_audio_failing_while_reencoding_leaves_the_video_complete(tmp_path, monk
         assert _write(out, src) == out  # not kept as a .partial file
     assert probe_video(out)["frames"] == SECONDS * FPS
     _one_warning(caplog, src)
+
+
+# -- picture and sound keep the timing they had --------------------------------------------------
+
+
+def _through(src, out, **kw):
+    """``src`` read by the video source and written with its sound, frame by frame at each
+    frame's time (the pipeline's path without a model)."""
+    from livebokeh.sources import VideoFileSource
+
+    with VideoFileSource(src) as s:
+        w = VideoWriter(out, s.info.width, s.info.height, s.info.fps, audio_from=src, preset="ultrafast", **kw)
+        while (f := s.read()) is not None:
+            w.write(f.image, f.time_s)
+    return w.close()
+
+
+@pytest.mark.parametrize("container", [".mkv", ".mp4", ".ts", ".mov"])
+@pytest.mark.parametrize(("video_start", "audio_start"), [(1.0, 0.0), (0.0, 1.0), (0.0, 0.0), (0.4, 0.0)])
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # AAC copied; copied; re-encoded to Opus
+def test_picture_and_sound_keep_their_timing(tmp_path, container, video_start, audio_start, out_suffix):
+    """A video that starts after its sound (or the reverse) comes out with the white frame
+    and the sound's burst together, as in the input, every frame, and the sound not cut."""
+    from tests.media import av_clip, flash_and_burst, sound_seconds, video_times
+
+    src = av_clip(tmp_path / f"in{container}", video_start=video_start, audio_start=audio_start, flash_at=2.2)
+    flash, burst = flash_and_burst(src)
+    out = _through(src, tmp_path / f"out{out_suffix}")
+    got_flash, got_burst = flash_and_burst(out)
+    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002  # within a frame, as in the input
+    assert len(video_times(out)) == len(video_times(src)) == 90
+    # the sound is kept to the video's end: with a late video, all of it
+    video_end = video_times(out)[-1] + 1 / 30
+    expected = min(sound_seconds(src), video_end - max(0.0, audio_start - video_start) + 0.0)
+    assert sound_seconds(out) >= expected - 0.05
+    if video_start > audio_start:
+        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # the second before the video is not cut
+
+
+def _joined_ts(tmp_path, sizes=((64, 48), (64, 48)), seconds=(2.0, 3.0)):
+    """Two MPEG-TS clips, each starting at 0, written one after the other (``cat a.ts b.ts``):
+    the timestamps jump back at the join. Each has a flash and a burst 1.5 s in."""
+    from tests.media import av_clip
+
+    parts = [av_clip(tmp_path / f"part{i}.ts", seconds=s, size=size, flash_at=1.5, pattern=True)
+             for i, (s, size) in enumerate(zip(seconds, sizes))]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return joined
+
+
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm", ".mov"])
+def test_joined_mpeg_ts_is_finalised_with_every_frame_and_its_sound(tmp_path, out_suffix):
+    """Timestamps that jump back (joined MPEG-TS) were 'finishing o.mp4 failed: Invalid argument'."""
+    from tests.media import sound_seconds, video_times
+
+    out = _through(_joined_ts(tmp_path), tmp_path / f"out{out_suffix}")
+    assert out == tmp_path / f"out{out_suffix}"  # complete, not a partial
+    times = video_times(out)
+    assert len(times) == 150
+    steps = np.diff(times)
+    assert (steps > 0).all() and steps.max() < 2.5 / 30  # one timeline: no jump back, no gap
+    assert abs(times[-1] + 1 / 30 - times[0] - 5.0) < 0.1
+    assert abs(sound_seconds(out) - 5.0) < 0.1  # both parts' sound
+
+
+def test_joined_mpeg_ts_keeps_each_parts_sound_with_its_pictures(tmp_path):
+    """The second part's flash and burst stay together after the join."""
+    import av
+
+    out = _through(_joined_ts(tmp_path, seconds=(2.0, 3.0)), tmp_path / "out.mkv")
+    with av.open(str(out)) as c:
+        levels = [(float(f.time), float(f.to_ndarray(format="gray").mean())) for f in c.decode(video=0)]
+    with av.open(str(out)) as c:
+        loud = []
+        for f in c.decode(audio=0):
+            x = np.abs(f.to_ndarray()).max(axis=0)
+            loud += [f.time + i / f.sample_rate for i in np.nonzero(x > 0.2 * (32767 if x.dtype.kind == "i" else 1))[0]]
+    flashes = [t for t, v in levels if v > 200]
+    assert len(flashes) == 2
+    bursts = [min(t for t in loud if abs(t - f) < 0.5) for f in flashes]
+    assert all(abs(b - f) < 1 / 30 + 0.005 for f, b in zip(flashes, bursts)), (flashes, bursts)
+
+
+def test_two_sound_streams_that_start_apart_each_keep_their_timing(tmp_path):
+    """Two audio streams starting at 0 and 0.5 s, the picture at 1 s: each stream's burst stays
+    with the white frame, copied or re-encoded."""
+    import av
+
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        tracks = [c.add_stream("aac", rate=48000), c.add_stream("aac", rate=48000)]
+        for a in tracks:
+            a.layout = "mono"
+        events = [(1.0 + i / 30, -1, i) for i in range(60)]
+        events += [(start + k / 48000, n, k) for n, start in enumerate((0.0, 0.5)) for k in range(0, 96000, 1024)]
+        for t, n, k in sorted(events):
+            if n < 0:
+                f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 255 if k == 30 else 30, np.uint8), format="bgr24")
+                f.pts, f.time_base = round(t * 30), Fraction(1, 30)
+                for p in v.encode(f):
+                    c.mux(p)
+                continue
+            ts = t + np.arange(1024) / 48000
+            x = np.where(np.abs(ts - 2.05) < 0.05, 0.8 * np.sin(2 * np.pi * 1000 * ts), 0).astype(np.float32)
+            fr = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = 48000, round(t * 48000), Fraction(1, 48000)
+            for p in tracks[n].encode(fr):
+                c.mux(p)
+        for s in (v, *tracks):
+            for p in s.encode(None):
+                c.mux(p)
+    for suffix in (".mkv", ".webm"):
+        out = _through(src, tmp_path / f"out{suffix}")
+        with av.open(str(out)) as c:
+            flash = [f.time for f in c.decode(video=0) if f.to_ndarray(format="gray").mean() > 200]
+            count = len(c.streams.audio)
+        bursts = []
+        for i in range(count):
+            with av.open(str(out)) as c:
+                for f in c.decode(audio=i):
+                    x = np.abs(f.to_ndarray()).max(axis=0)
+                    on = np.nonzero(x > 0.2)[0]
+                    if on.size:
+                        bursts.append(f.time + on[0] / f.sample_rate)
+                        break
+        assert count == 2 and len(flash) == 1 and len(bursts) == 2
+        assert all(abs(b - flash[0]) < 1 / 30 + 0.005 for b in bursts), (suffix, flash, bursts)

@@ -22,14 +22,14 @@ VIDEO = StreamInfo("v", 32, 24, Fraction(30), live=False, frame_count=3)
 STILL = StreamInfo("s", 32, 24, Fraction(1), live=False, frame_count=1, still=True)
 
 
-def test_pattern_writes_one_png_per_frame_numbered_by_index(tmp_path):
+def test_pattern_writes_one_png_per_frame_numbered_from_1(tmp_path):
     sink = MaskSink(tmp_path / "m_%04d.png", VIDEO)
     for i in range(3):
         sink.write(_item(i))
     sink.close()
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["m_0000.png", "m_0001.png", "m_0002.png"]
-    m = cv2.imread(str(tmp_path / "m_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert files == ["m_0001.png", "m_0002.png", "m_0003.png"]  # frame 0 is the first: 1, as FFmpeg counts
+    m = cv2.imread(str(tmp_path / "m_0002.png"), cv2.IMREAD_UNCHANGED)
     assert m.dtype == np.uint8 and m.ndim == 2
     assert m[5, 0] == 255 and m[5, -1] == 0 and m[0, 0] == 128
 
@@ -68,8 +68,8 @@ def test_alpha_output_stores_the_persons_own_colours(tmp_path):
         sink = AlphaVideoSink(tmp_path / name, VIDEO, unmix=unmix)
         sink.write(item)
         sink.close()
-    unmixed = cv2.imread(str(tmp_path / "u_0.png"), cv2.IMREAD_UNCHANGED)
-    as_captured = cv2.imread(str(tmp_path / "f_0.png"), cv2.IMREAD_UNCHANGED)
+    unmixed = cv2.imread(str(tmp_path / "u_1.png"), cv2.IMREAD_UNCHANGED)
+    as_captured = cv2.imread(str(tmp_path / "f_1.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(unmixed[..., 3], as_captured[..., 3])
     np.testing.assert_array_equal(as_captured[..., :3], frame)
     ramp = (alpha > 0.1) & (alpha < 0.9)
@@ -78,3 +78,128 @@ def test_alpha_output_stores_the_persons_own_colours(tmp_path):
     assert err[alpha[ramp] > 0.3].max() <= 4  # 8-bit rounding of the mixture, divided by the alpha
     whole = (alpha == 0) | (alpha == 1)
     np.testing.assert_array_equal(unmixed[..., :3][whole], frame[whole])
+
+
+# -- patterns: never a file another program wrote, never two runs at once -----------------------
+
+
+def _pattern_sink(kind, path, overwrite=False):
+    from livebokeh.sinks.video import AlphaVideoSink
+
+    return MaskSink(path, VIDEO, overwrite=overwrite) if kind == "mask" else AlphaVideoSink(path, VIDEO, overwrite=overwrite)
+
+
+@pytest.mark.parametrize("kind", ["mask", "alpha"])
+def test_a_patterns_file_that_appears_during_the_run_is_kept(tmp_path, kind):
+    """Another program writes the third frame's name (00003.png) after the run started: without
+    overwrite its file stays, this run's image goes to a partial name, and the write says so."""
+    sink = _pattern_sink(kind, tmp_path / "%05d.png")
+    sink.write(_item(0))
+    sink.write(_item(1))
+    (tmp_path / "00003.png").write_bytes(b"the other program's")
+    with pytest.raises(SinkError, match=r"00003.png appeared during the run .* this run's result is in .*00003.partial.png"):
+        sink.write(_item(2))
+    sink.close()
+    assert (tmp_path / "00003.png").read_bytes() == b"the other program's"
+    assert cv2.imread(str(tmp_path / "00003.partial.png"), cv2.IMREAD_UNCHANGED) is not None
+    assert cv2.imread(str(tmp_path / "00002.png"), cv2.IMREAD_UNCHANGED) is not None
+
+
+@pytest.mark.parametrize("kind", ["mask", "alpha"])
+def test_with_overwrite_a_patterns_file_is_replaced(tmp_path, kind):
+    sink = _pattern_sink(kind, tmp_path / "%05d.png", overwrite=True)
+    (tmp_path / "00001.png").write_bytes(b"an older run's")
+    sink.write(_item(0))
+    sink.close()
+    assert cv2.imread(str(tmp_path / "00001.png"), cv2.IMREAD_UNCHANGED) is not None
+    assert not list(tmp_path.glob("*partial*"))
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("%05d.png", "%05d.png"),  # the same pattern
+    ("%05d.png", "%d.png"),  # 12345.png from frame 12345 on
+    ("a%d.png", "a1%d.png"),  # a10.png from frame 0 / frame 10 on
+    ("m%04d.png", "m%05d.png"),  # m10000.png
+])
+def test_two_sinks_on_names_that_meet_are_refused_while_the_first_runs(tmp_path, first, second):
+    a = _pattern_sink("mask", tmp_path / first)
+    with pytest.raises(SinkError, match=r"another livebokeh run \(process \d+\) is writing .*wait for it to end or "
+                                        r"choose another name") as info:
+        _pattern_sink("alpha", tmp_path / second, overwrite=True)  # --overwrite does not make it right
+    assert "\n" not in str(info.value)
+    a.close()
+    b = _pattern_sink("alpha", tmp_path / second)  # the first has ended: free
+    b.close()
+    assert not list(tmp_path.glob(".*livebokeh-claim"))  # the claims are gone with their runs
+
+
+def test_patterns_that_never_meet_run_side_by_side(tmp_path):
+    (tmp_path / "other").mkdir()
+    sinks = [_pattern_sink("mask", tmp_path / "m%05d.png"), _pattern_sink("alpha", tmp_path / "a%05d.png"),
+             _pattern_sink("mask", tmp_path / "other" / "m%05d.png")]
+    for s in sinks:
+        s.write(_item(0))
+        s.close()
+    assert {p.name for p in tmp_path.rglob("*.png")} == {"m00001.png", "a00001.png"}
+    assert len(list(tmp_path.rglob("*.png"))) == 3
+
+
+def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over(tmp_path):
+    """The claim is a lock a real second process holds; once that process is killed, its claim
+    file (left behind) no longer counts."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, pathlib; from livebokeh.sinks.files import claim_pattern;"
+            f"c = claim_pattern('--save-mask', pathlib.Path({str(tmp_path / '%05d.png')!r})); print('held', flush=True);"
+            "sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(SinkError, match=rf"another livebokeh run \(process {child.pid}\) is writing these files"):
+            _pattern_sink("mask", tmp_path / "%05d.png")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert list(tmp_path.glob(".*livebokeh-claim"))  # a killed run leaves its claim file
+    sink = _pattern_sink("mask", tmp_path / "%05d.png")
+    sink.write(_item(0))
+    sink.close()
+    assert (tmp_path / "00001.png").is_file() and not list(tmp_path.glob(".*livebokeh-claim"))
+
+
+def test_no_writer_replaces_files_unless_asked():
+    """Every sink and writer that takes ``overwrite`` refuses to replace by default (or has no
+    default at all): a caller that forgets the run's flag never replaces a user's file."""
+    import inspect
+
+    from livebokeh.pipeline.stats import Report
+    from livebokeh.sinks import SINKS, VideoWriter
+    from livebokeh.sinks.files import publish, write_bytes, write_json
+    from livebokeh.sinks.image import ImageSequence, write_image
+
+    checked = []
+    for fn in [*(SINKS.get(n) for n in SINKS.names()), VideoWriter, ImageSequence, write_image, write_bytes,
+               write_json, publish, Report.write_json]:
+        param = inspect.signature(fn).parameters.get("overwrite")
+        if param is not None:
+            checked.append(fn)
+            assert param.default in (False, inspect.Parameter.empty), fn
+    assert len(checked) >= 9
+
+
+def test_overwrite_removes_an_earlier_runs_numbered_files(tmp_path):
+    """With --overwrite a pattern's files are this run's: a frame it does not write (dropped
+    live) has no file left from before."""
+    for name in ("m_0001.png", "m_0002.png", "m_0003.png", "other.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((4, 4), np.uint8))
+    sink = MaskSink(tmp_path / "m_%04d.png", VIDEO, overwrite=True)
+    sink.write(_item(0))
+    sink.write(_item(2))  # frame 1 was dropped
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0001.png", "m_0003.png", "other.png"]

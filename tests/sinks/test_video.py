@@ -308,3 +308,25 @@ def test_an_output_that_appears_during_the_run_is_kept(tmp_path):
     with pytest.raises(SinkError, match=r"c.mp4 appeared during the run .* this run's result is in .*c.partial.mp4"):
         w.close()
     assert out.read_bytes() == b"the other program's" and probe_video(tmp_path / "c.partial.mp4")["frames"] == 3
+
+
+@pytest.mark.parametrize("name", ["live.mp4", "live.mkv"])
+def test_a_live_recording_keeps_real_time_across_dropped_frames(tmp_path, name):
+    from livebokeh.sinks.video import VideoFileSink
+    from livebokeh.types import Composite, Frame, Mask, StreamInfo
+
+    info = StreamInfo("camera", 64, 48, Fraction(30), live=True)
+    sink = VideoFileSink(tmp_path / name, info, overwrite=False)
+    period_ns = 1_000_000_000 // 30
+    shown = [0, 1, 2, 5, 6, 9]  # frames 3, 4, 7 and 8 were dropped on the way
+    for i, img in zip(shown, _frames(len(shown), 64, 48)):
+        frame = Frame(img, i, 7_000_000_000 + i * period_ns)
+        sink.write(Composite(frame, img, Mask(np.zeros((48, 64), np.float32))))
+    sink.mark_complete()
+    sink.close()
+    import av
+
+    with av.open(str(tmp_path / name)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    # each picture at its capture time since the first: the gaps stay, the clip keeps real time
+    assert np.allclose(times, [i / 30 for i in shown], atol=0.002)

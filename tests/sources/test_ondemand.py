@@ -147,7 +147,7 @@ def test_it_says_where_it_cannot_work():
     check_supported("Linux")
 
 
-def test_the_command_on_demand_end_to_end(device, monkeypatch):
+def test_the_command_on_demand_end_to_end(device, monkeypatch, selfie_models):
     """``livebokeh --on-demand``: the virtual camera opens at once; frames reach it only while
     an app reads the device, the webcam is released when the app leaves, and Ctrl-C ends it."""
     import pyvirtualcam
@@ -215,6 +215,84 @@ def test_the_command_refuses_on_demand_without_a_camera_or_virtual_camera(argv, 
 
     assert main(["--on-demand", "--no-preview", *argv]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--on-demand"], [], ["--vcam-device", "/dev/video10"]])
+def test_without_v4l2loopback_the_webcam_is_never_opened(tmp_path, monkeypatch, capsys, argv):
+    """The service's path (and any live run with a virtual camera): no loopback device, no camera
+    light; exit 3, which the unit does not restart on."""
+    import platform
+
+    import pyvirtualcam.camera as pvc
+
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+    from livebokeh.sinks import virtualcam
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    (tmp_path / "module" / "videodev").mkdir(parents=True)  # a sysfs without v4l2loopback
+    monkeypatch.setattr(virtualcam, "SYSFS", tmp_path)
+    monkeypatch.setattr(virtualcam, "modules_dir", lambda release=None: tmp_path / "none")
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(pvc, "BACKENDS", {"v4l2loopback": object})
+    assert main([*argv, "--no-preview", "--backend", "mediapipe"]) == 3
+    err = capsys.readouterr().err
+    assert "error: no virtual camera: the v4l2loopback module is not installed" in err and "sudo modprobe" in err
+    assert ("--on-demand needs it" in err) == ("--on-demand" in argv)
+    assert cams.made == []  # not even opened to learn its picture size
+    (tmp_path / "module" / "v4l2loopback").mkdir()  # loaded, but with no device
+    assert main([*argv, "--no-preview", "--backend", "mediapipe"]) == 3
+    assert "loaded but has no device" in capsys.readouterr().err and cams.made == []
+
+
+def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeypatch, capsys):
+    """Weights a setting names that are not there: exit 3, as the unit wants; weights missing from
+    the cache: downloaded before the camera opens (offline: exit 1, the camera still closed)."""
+    import platform
+    import urllib.error
+    import urllib.request
+
+    import pyvirtualcam.camera as pvc
+
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+    from livebokeh.sinks import virtualcam
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    (tmp_path / "module" / "v4l2loopback").mkdir(parents=True)  # v4l2loopback loaded, with a device
+    (tmp_path / "devices" / "virtual" / "video4linux" / "video10").mkdir(parents=True)
+    monkeypatch.setattr(virtualcam, "SYSFS", tmp_path)
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(pvc, "BACKENDS", {"v4l2loopback": object})
+    gone = tmp_path / "gone.onnx"
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(gone))
+    assert main(["--on-demand", "--no-preview"]) == 3
+    assert f"the rvm weights {gone} (LIVEBOKEH_RVM_WEIGHTS) do not exist" in capsys.readouterr().err
+    assert main(["--on-demand", "--no-preview", "--rvm-weights", str(gone)]) == 3
+    assert "(--rvm-weights, rvm.weights) do not exist" in capsys.readouterr().err
+    monkeypatch.delenv("LIVEBOKEH_RVM_WEIGHTS")
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    assert main(["--on-demand", "--no-preview"]) == 1
+    assert "the rvm model could not be downloaded" in capsys.readouterr().err
+    assert cams.made == []
+
+
+@pytest.mark.parametrize("argv", [["--on-demand"], [], ["--effect", "replace"]])
+def test_a_background_that_is_not_there_is_told_before_the_camera_opens(monkeypatch, capsys, argv):
+    import livebokeh.sources as sources
+    from livebokeh.cli import main
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    assert main([*argv, "--background", "/nonexistent/beach.jpg", "--no-preview"]) == 2
+    assert "background '/nonexistent/beach.jpg' is neither a file nor a colour" in capsys.readouterr().err
+    assert cams.made == []
 
 
 def test_each_session_starts_fresh_at_the_first_size_and_a_busy_camera_gives_placeholders(device):

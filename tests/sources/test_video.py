@@ -23,11 +23,6 @@ def test_reads_every_frame_of_a_real_clip(clip):
     assert frames[0].image.shape == (info.height, info.width, 3)
 
 
-def test_pace_makes_a_file_live(clip):
-    with VideoFileSource(clip, pace=True) as src:
-        assert src.info.live
-
-
 @pytest.mark.parametrize(
     ("content", "message"),
     [

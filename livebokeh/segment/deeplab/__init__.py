@@ -2,7 +2,8 @@
 
 Importing this package is cheap; the model, Keras and TensorFlow load when a segmenter is built. It
 picks Keras's backend first: where TensorFlow is not installed (it is the ``tensorflow`` extra),
-Keras runs on JAX, which the default install brings (see :func:`~.model.choose_keras_backend`).
+Keras runs on JAX where that is installed (the ``test`` extra brings it; see
+:func:`~.model.choose_keras_backend`).
 """
 
 from livebokeh.segment.deeplab.model import choose_keras_backend

@@ -84,8 +84,9 @@ class DeepLabSpec:
 def choose_keras_backend() -> str | None:
     """Point Keras 3 at JAX where TensorFlow, its default backend, is not installed.
 
-    TensorFlow is the ``tensorflow`` extra; the default install brings JAX (through mediapipe), on
-    which the Keras model and its weight import run as they do on TensorFlow. Nothing changes when
+    TensorFlow is the ``tensorflow`` extra; JAX (the ``test`` extra, or installed by hand) runs the
+    Keras model and its weight import as TensorFlow does. The default install brings neither: the
+    CPU path of DeepLab is TFLite. Nothing changes when
     ``KERAS_BACKEND`` is set, when Keras is already imported (its backend is fixed then) or when
     TensorFlow is installed. Cheap: it looks the packages up without importing them.
 

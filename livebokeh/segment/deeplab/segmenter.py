@@ -41,11 +41,11 @@ import numpy as np
 from livebokeh.errors import ModelError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
+from livebokeh.segment.options import DeepLabOptions
 from livebokeh.segment.tflite import Interpreters, native_stderr_silenced
 from livebokeh.types import SegmenterTraits
 
 if TYPE_CHECKING:
-    from livebokeh.config import SegmenterConfig
     from livebokeh.segment.deeplab.decoder import Decoder
 
 log = logging.getLogger(__name__)
@@ -173,36 +173,6 @@ def find_decoder(own: DeepLabOptions) -> Decoder | None:
         log.warning("deeplab: no decoder weights (%s); running DeepLab-v3", dec.DECODER_FILE)
         return None
     return dec.load(path)
-
-
-@dataclasses.dataclass(frozen=True)
-class DeepLabOptions:
-    """DeepLab's own options.
-
-    Attributes:
-        size: input height; 0 = 257 on the CPU, 513 on a GPU.
-        aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
-        runtime: ``auto``, ``tflite`` or ``keras`` (a TensorFlow graph: the tensorflow extra).
-        precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, keras).
-        weights: the released weights file; empty = the cache, the environment variable or a download.
-        decoder: ``auto`` (DeepLab-v3+ when the decoder's weights are found, as in the package),
-            ``on`` (v3+, an error without them) or ``off`` (DeepLab-v3 as released).
-        decoder_weights: the decoder's file; empty = ``$LIVEBOKEH_DEEPLAB_DECODER``, else the
-            package's.
-    """
-
-    size: int = 0
-    aspect: str = "square"
-    runtime: str = "auto"
-    precision: str = "auto"
-    weights: str = ""
-    decoder: str = "auto"
-    decoder_weights: str = ""
-
-    @classmethod
-    def from_config(cls, sc: SegmenterConfig) -> DeepLabOptions:
-        return cls(size=sc.size, aspect=sc.aspect, runtime=sc.runtime, precision=sc.precision, weights=sc.weights,
-                   decoder=sc.decoder)
 
 
 @SEGMENTERS.register("deeplab")

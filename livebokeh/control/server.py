@@ -1,0 +1,485 @@
+"""The control page and its JSON API, served by a live run on 127.0.0.1 (the standard library's
+``http.server``; the page is three static files, no build step, nothing from the network).
+
+Every request is refused (403, or 421 for a foreign Host) unless all of these hold:
+
+- it came to 127.0.0.1 (the server listens nowhere else);
+- its ``Host`` is ``127.0.0.1:PORT`` or ``localhost:PORT`` (a page on another name that resolves
+  here, DNS rebinding, is refused);
+- its ``Origin``, when it has one, is the page's own (``http://127.0.0.1:PORT`` or
+  ``http://localhost:PORT``), and its ``Sec-Fetch-Site``, when it has one, is ``same-origin`` or
+  ``none`` (no other web page can drive it, nor embed it: ``frame-ancestors 'none'``);
+- it carries the run's secret: ``Authorization: Bearer SECRET`` (``livebokeh ctl``), the cookie the
+  page gets (HttpOnly, SameSite=Strict), or, for a GET, ``?key=SECRET`` (the address ``ctl status``
+  prints; the page then sets the cookie and drops the key from the address bar).
+
+Changes are made only by POST, with a JSON body (``Content-Type: application/json``, so that a
+plain HTML form of another site cannot even send one) of bounded size; GET only reads.
+Nothing in a request becomes a path: backgrounds are picked by the ids the picker lists or
+uploaded (decoded first, kept in the user's data folder: :mod:`livebokeh.control.backgrounds`);
+snapshots go back to the caller, who writes them.
+
+API (all JSON unless said):
+
+==========================  =================================================================
+``GET /``                   the page (``/app.js``, ``/style.css``: its script and style)
+``GET /api/state``          what the run does now (:meth:`livebokeh.app.Run.state`)
+``GET /api/settings``       the settings in effect, how each key changes while running
+                            (``now``, ``swap``: a new model, ``restart``), and the schema
+``POST /api/settings``      ``{"changes": {"render.blur": 0.05, ...}}``: all applied or none
+``POST /api/pause``         ``{"mode": "still" | "blank"}``; ``POST /api/resume`` ``{}``
+``GET /api/frame.jpg``      the newest picture sent, small (``?w=`` 160 to 640 px wide), JPEG
+``GET /api/snapshot.png``   the newest picture sent, full size, PNG
+``GET /api/backgrounds``    the pictures and videos offered: ``{"items": [{"id", "name", "kind"}]}``
+``GET /api/thumb?id=ID``    a small JPEG of one of them
+``POST /api/background``    ``{"id": ID}`` picks one; ``{"upload": BASE64, "name": NAME}`` uploads
+                            one; either with ``"apply": true`` also sets ``render.effect replace``
+``POST /api/defaults``      ``{"overwrite": bool}``: the changes into the settings file (409
+                            with ``"exists": true`` when it exists and overwrite is false)
+``POST /api/reload``        ``{}``: the settings file read again, as SIGHUP does
+==========================  =================================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from livebokeh.control import backgrounds
+from livebokeh.control.runtime import RunFile, publish
+from livebokeh.controls import NotLive, changeable
+from livebokeh.errors import ConfigError, LivebokehError, one_line
+
+log = logging.getLogger(__name__)
+
+PAGE = Path(__file__).resolve().parent / "page"
+#: Path -> (file in :data:`PAGE`, content type): the only files served.
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+#: Largest JSON body of a change, and of an upload (base64 of :data:`backgrounds.MAX_UPLOAD`).
+MAX_BODY = 64 * 1024
+MAX_UPLOAD_BODY = backgrounds.MAX_UPLOAD * 4 // 3 + 4096
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+PREVIEW_WIDTHS = (160, 640)
+
+
+class ControlServer(ThreadingHTTPServer):
+    """The HTTP server of one run (see the module's text); :meth:`close` stops it."""
+
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, run: Any, port: int = 0, secret: str | None = None) -> None:
+        try:
+            super().__init__(("127.0.0.1", port), Handler)
+        except OSError as err:
+            raise ConfigError(f"the control page cannot listen on 127.0.0.1:{port} ({err.strerror}); choose another "
+                              "--control-port (0 = any free one), or --no-control") from None
+        self.run = run
+        self.port = int(self.server_address[1])
+        self.secret = secret or secrets.token_urlsafe(32)
+        self.hosts = frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
+        self.origins = frozenset(f"http://{h}" for h in self.hosts)
+        self.cookie = f"livebokeh-{self.port}"
+        self._preview_lock = threading.Lock()
+        self._preview: tuple[int, int, bytes] | None = None  # (frame index, width, JPEG)
+        self.refused = 0  # requests refused by the checks (for the tests and the log)
+        self.requests = 0  # requests answered
+        self.cpu_ns = 0  # CPU time the answering took, every request's (its thread's own)
+        self._count_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.closing = False  # the run is ending: a connection kept alive gets no more answers
+
+    def start(self) -> ControlServer:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="livebokeh-control", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.closing = True
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(2.0)
+            self._thread = None
+        self.server_close()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"
+
+    def counted(self, cpu_ns: int) -> None:
+        with self._count_lock:
+            self.requests += 1
+            self.cpu_ns += cpu_ns
+
+    def preview_jpeg(self, width: int) -> bytes | None:
+        """The newest picture sent, ``width`` px wide, as JPEG (encoded once per frame and width,
+        whoever asks)."""
+        import cv2
+
+        composite = self.run.snapshot()
+        if composite is None:
+            return None
+        key = (composite.frame.index, width)
+        with self._preview_lock:
+            if self._preview is not None and self._preview[:2] == key:
+                return self._preview[2]
+            image = composite.image
+            h, w = image.shape[:2]
+            small = cv2.resize(image, (width, max(2, round(h * width / w))), interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 75])
+            data = bytes(buf)
+            self._preview = (*key, data)
+            return data
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ControlServer
+    server_version = "livebokeh"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = 15  # a client that stops sending is dropped
+
+    def handle_one_request(self) -> None:
+        t0 = time.thread_time_ns()  # CPU only: waiting for the next request of a kept-alive connection is not
+        super().handle_one_request()
+        if self.command:
+            self.server.counted(time.thread_time_ns() - t0)
+
+    # -- the checks every request passes ----------------------------------------------------
+
+    def _check(self) -> None:
+        srv = self.server
+        host = self.headers.get("Host", "")
+        if host not in srv.hosts:
+            raise Refused(HTTPStatus.MISDIRECTED_REQUEST, f"Host {host!r} is not this page's (127.0.0.1:{srv.port})")
+        origin = self.headers.get("Origin")
+        if origin is not None and origin not in srv.origins:
+            raise Refused(HTTPStatus.FORBIDDEN, f"requests from {origin} are refused")
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
+            raise Refused(HTTPStatus.FORBIDDEN, f"{site} requests are refused")
+        if not self._authorised():
+            raise Refused(HTTPStatus.FORBIDDEN, "this needs the run's key: open the address `livebokeh ctl status` "
+                                                "prints (url)")
+
+    def _authorised(self) -> bool:
+        secret = self.server.secret.encode()
+        given: list[str] = []
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given.append(auth[7:].strip())
+        for part in self.headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == self.server.cookie:
+                given.append(value)
+        if self.command in ("GET", "HEAD"):
+            given += parse_qs(urlsplit(self.path).query).get("key", [])
+        return any(hmac.compare_digest(g.encode(), secret) for g in given)
+
+    def _guarded(self, handle: Any) -> None:
+        try:
+            if self.server.closing:
+                raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "this livebokeh run is ending")
+            self._check()
+            handle()
+        except Refused as err:
+            self.server.refused += 1
+            log.debug("control: refused %s %s: %s", self.command, self.path.split("?")[0], err)
+            self._json({"error": str(err)}, err.status)
+        except NotLive as err:
+            self._json({"error": one_line(err), "restart": True}, HTTPStatus.CONFLICT)
+        except LivebokehError as err:
+            self._json({"error": one_line(err)}, HTTPStatus.BAD_REQUEST)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as err:  # noqa: BLE001 - a bug: one line back, the traceback in the log
+            log.warning("control: %s %s failed: %s", self.command, self.path.split("?")[0], one_line(err),
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            self._json({"error": f"internal error: {type(err).__name__}: {one_line(err)}"},
+                       HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    # -- methods ------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._guarded(self._get)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._guarded(self._post)
+
+    def _refuse_method(self) -> None:
+        self._guarded(lambda: self._json({"error": f"{self.command} is not answered here"},
+                                         HTTPStatus.METHOD_NOT_ALLOWED, {"Allow": "GET, HEAD, POST"}))
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method  # noqa: N815
+
+    def _get(self) -> None:
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query)
+        run = self.server.run
+        if path in STATIC:
+            if "key" in query:  # the address with the key: a cookie instead, and the key off the address bar
+                self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {
+                    "Location": path,
+                    "Set-Cookie": f"{self.server.cookie}={self.server.secret}; Path=/; HttpOnly; SameSite=Strict"})
+                return
+            name, ctype = STATIC[path]
+            self._send(HTTPStatus.OK, (PAGE / name).read_bytes(), ctype)
+        elif path == "/api/state":
+            self._json(run.state())
+        elif path == "/api/settings":
+            self._json(settings_payload(run))
+        elif path == "/api/frame.jpg":
+            width = _int(query.get("w", ["320"])[0], 320)
+            width = min(PREVIEW_WIDTHS[1], max(PREVIEW_WIDTHS[0], width))
+            data = self.server.preview_jpeg(width)
+            if data is None:
+                self._json({"error": "no picture sent yet"}, HTTPStatus.SERVICE_UNAVAILABLE)
+            else:
+                self._send(HTTPStatus.OK, data, "image/jpeg")
+        elif path == "/api/snapshot.png":
+            import cv2
+
+            composite = run.snapshot()
+            if composite is None:
+                self._json({"error": "no picture sent yet"}, HTTPStatus.SERVICE_UNAVAILABLE)
+                return
+            ok, buf = cv2.imencode(".png", composite.image)
+            self._send(HTTPStatus.OK, bytes(buf), "image/png")
+        elif path == "/api/backgrounds":
+            items = backgrounds.listing(run.settings().control.backgrounds)
+            self._json({"folder": run.settings().control.backgrounds or None,
+                        "uploads": str(backgrounds.uploads_dir()),
+                        "items": [i.public() for i in items.values()],
+                        "current": _current_background_id(run, items)})
+        elif path == "/api/thumb":
+            item = backgrounds.listing(run.settings().control.backgrounds).get(query.get("id", [""])[0])
+            if item is None:
+                raise Refused(HTTPStatus.NOT_FOUND, "no such background")
+            self._send(HTTPStatus.OK, backgrounds.thumbnail(item), "image/jpeg")
+        else:
+            raise Refused(HTTPStatus.NOT_FOUND, f"nothing at {path}")
+
+    def _post(self) -> None:
+        path = urlsplit(self.path).path
+        routes = {"/api/settings": MAX_BODY, "/api/pause": MAX_BODY, "/api/resume": MAX_BODY,
+                  "/api/background": MAX_UPLOAD_BODY, "/api/defaults": MAX_BODY, "/api/reload": MAX_BODY}
+        if path not in routes:
+            raise Refused(HTTPStatus.NOT_FOUND, f"nothing at {path}")
+        body = self._body(routes[path])
+        run = self.server.run
+        if path == "/api/settings":
+            changes = body.get("changes")
+            if not isinstance(changes, dict) or not all(isinstance(k, str) for k in changes):
+                raise ConfigError('give {"changes": {"section.key": value, ...}}')
+            check_background(run, changes)
+            applied = run.change(changes, "control")
+            self._json({"applied": applied, "state": run.state()})
+        elif path == "/api/pause":
+            run.pause(str(body.get("mode", "still")))
+            self._json({"state": run.state()})
+        elif path == "/api/resume":
+            run.resume()
+            self._json({"state": run.state()})
+        elif path == "/api/background":
+            self._background(run, body)
+        elif path == "/api/defaults":
+            self._defaults(run, body)
+        else:
+            reload = run.reload_settings
+            if reload is None:
+                raise NotLive("this run cannot read its settings file again (it was not started from the command line)")
+            self._json({"restart": reload()})
+
+    def _background(self, run: Any, body: dict[str, Any]) -> None:
+        if "upload" in body:
+            data = body["upload"]
+            if not isinstance(data, str):
+                raise ConfigError("upload must be the file's bytes in base64")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError("upload is not base64") from None
+            path = backgrounds.store_upload(raw)
+        elif "id" in body:
+            item = backgrounds.listing(run.settings().control.backgrounds).get(str(body["id"]))
+            if item is None:
+                raise ConfigError("no such background in the list; reload the page")
+            path = item.path
+        else:
+            raise ConfigError('give {"id": ID} of a listed background, or {"upload": BASE64}')
+        changes: dict[str, Any] = {"render.background": str(path)}
+        if body.get("apply"):
+            changes["render.effect"] = "replace"
+        applied = run.change(changes, "control")
+        items = backgrounds.listing(run.settings().control.backgrounds)
+        self._json({"applied": applied, "current": _current_background_id(run, items), "state": run.state()})
+
+    def _defaults(self, run: Any, body: dict[str, Any]) -> None:
+        from livebokeh.control.defaults import Exists, keep_defaults
+
+        try:
+            done = keep_defaults(run.settings(), run.job.config_files, overwrite=bool(body.get("overwrite")))
+        except Exists as err:
+            self._json({"error": one_line(err), "exists": True, "path": str(err.path), "keys": err.keys},
+                       HTTPStatus.CONFLICT)
+            return
+        self._json(done)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _body(self, limit: int) -> dict[str, Any]:
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "changes are POSTed as JSON (Content-Type: application/json)")
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise Refused(HTTPStatus.LENGTH_REQUIRED, "a JSON body with its Content-Length is needed")
+        size = int(length)
+        if size > limit:
+            self.close_connection = True
+            raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body is {size} bytes; the most here is {limit}")
+        raw = self.rfile.read(size)
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise Refused(HTTPStatus.BAD_REQUEST, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise Refused(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+        return body
+
+    def _json(self, payload: Any, status: int = HTTPStatus.OK, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload, default=str).encode(), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
+            self.send_header(name, value)
+        if (status >= 400 and self.command == "POST") or self.server.closing:
+            self.close_connection = True  # a refused body may be unread; a run that ends answers no more
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+        log.debug("control: " + format, *args)
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _current_background_id(run: Any, items: dict[str, backgrounds.Item]) -> str | None:
+    current = run.settings().render.background
+    for item in items.values():
+        if str(item.path) == current:
+            return item.id
+    return None
+
+
+def check_background(run: Any, changes: dict[str, Any]) -> None:
+    """``render.background`` over the API is a colour, nothing, or a background the run already
+    knows (the one in use, the one it started with, one the picker lists): never a new path."""
+    value = changes.get("render.background")
+    if value is None or not isinstance(value, str) or value == "":
+        return
+    from livebokeh.render.background import parse_colour
+
+    if parse_colour(value) is not None:
+        return
+    known = {run.settings().render.background, run.cfg.render.background}
+    known |= {str(i.path) for i in backgrounds.listing(run.settings().control.backgrounds).values()}
+    if value not in known:
+        raise ConfigError("render.background over the control API takes a colour (#00ff00, green, chroma-green), "
+                          "or a background the picker lists; upload a picture or video to use a new one "
+                          "(`livebokeh ctl set render.background FILE` uploads it)")
+
+
+def settings_payload(run: Any) -> dict[str, Any]:
+    """The settings in effect, how each key changes while running, and each key's schema."""
+    import dataclasses
+
+    from livebokeh.config import describe_key, sections
+
+    cfg = run.settings()
+    values, schema = {}, {}
+    for name in sections():
+        section = getattr(cfg, name)
+        for f in dataclasses.fields(section):
+            key = f"{name}.{f.name}"
+            values[key] = getattr(section, f.name)
+            info = describe_key(key)
+            entry: dict[str, Any] = {"doc": info.doc, "accepts": info.accepts, "default": info.default}
+            if info.choices:
+                entry["choices"] = list(info.choices)
+            if "range" in f.metadata:
+                entry["range"] = list(f.metadata["range"])
+            schema[key] = entry
+    return {"settings": values, "live": changeable(), "schema": schema, "backend": cfg.segmenter.backend,
+            "paused": run.controls.paused, "can_swap": run.controls.swap is not None
+            and hasattr(run.pipeline, "swap_segmenter")}
+
+
+@contextlib.contextmanager
+def serve(run: Any, port: int | None = None) -> Iterator[ControlServer]:
+    """Serve ``run``'s control page while inside; publish its address and secret in the user's
+    runtime folder (:mod:`livebokeh.control.runtime`), removed at the end."""
+    server = ControlServer(run, run.settings().control.port if port is None else port)
+    service = bool(os.environ.get("LIVEBOKEH_SERVICE"))
+    info = RunFile(os.getpid(), server.port, server.secret, run.info.name if run.info else "", time.time(), service)
+    try:
+        path = publish(info)
+    except BaseException:
+        server.server_close()
+        raise
+    server.start()
+    if service:  # the journal is read by others than the user (adm): the address without its key
+        log.info("control page: %s (its key: `livebokeh service status`)", info.address())
+    else:
+        log.info("control page: %s", info.url)
+    try:
+        yield server
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)

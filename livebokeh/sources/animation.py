@@ -1,0 +1,133 @@
+"""Animated PNG and WebP: every frame, read as a video (OpenCV's ``imreadanimation``; FFmpeg
+decodes no animated WebP). Played as a camera, :class:`~livebokeh.sources.clip.ClipCamera`
+paces it as it paces a video.
+
+Each frame keeps its own delay: frame ``i`` is shown at the sum of the delays before it (a
+delay under 20 ms counts as 100 ms, as browsers play such files). The frames are decoded in
+groups that fit :data:`BUDGET` bytes; a file too long for one group is decoded again from its
+start for each (an animation's frames are drawn over the ones before), which costs time but
+never more memory.
+"""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livebokeh.errors import SourceError
+from livebokeh.sources.base import SOURCES, Source
+from livebokeh.sources.imageinfo import check_pixels, probe_image
+from livebokeh.types import Frame, StreamInfo
+
+#: Bytes of decoded frames held at once.
+BUDGET = 256 << 20
+#: Delays under this many ms are played as :data:`SHORT_DELAY_MS`, as browsers do.
+MIN_DELAY_MS = 20
+SHORT_DELAY_MS = 100
+
+
+def is_animation(path: str | Path) -> bool:
+    """Whether ``path`` is an animated PNG or WebP (more than one frame), by its header."""
+    if Path(path).suffix.lower() not in (".png", ".apng", ".webp"):
+        return False
+    info = probe_image(path)
+    return info is not None and info.animated
+
+
+@SOURCES.register("animation")
+class AnimationSource(Source):
+    """Every frame of an animated PNG or WebP, in order, with its time.
+
+    Args:
+        path: the file.
+        what: how errors name the file (``input``, ``background image``).
+        clock_ns: monotonic clock for the frames' capture times, injectable for tests.
+
+    Frames come as fast as they are asked for, as a video file's do.
+    """
+
+    def __init__(self, path: str | Path, what: str = "input", clock_ns: Any = time.monotonic_ns) -> None:
+        self.path = Path(path)
+        self.what = what
+        self._clock_ns = clock_ns
+        self._count = 0
+        self._chunk = 1
+        self._held: list[tuple[np.ndarray, int]] = []  # decoded, not yet read: (image, delay ms)
+        self._next = 0  # index of the next frame to decode
+        self._index = 0  # index of the next frame to give
+        self._time_ms = 0
+        self._size = (0, 0)
+
+    def _open(self) -> StreamInfo:
+        info = probe_image(self.path)
+        if info is None:
+            raise SourceError(f"cannot read {self.what} {self.path} as an animated image; is it a valid PNG or WebP file?")
+        check_pixels(self.what, self.path, info.width, info.height)
+        self._count, self._size = info.frames, (info.width, info.height)
+        self._chunk = max(1, BUDGET // max(1, info.width * info.height * 4))
+        self._held, self._next, self._index, self._time_ms = [], 0, 0, 0
+        first = self._decode_more()
+        if not first:
+            raise SourceError(f"cannot read {self.what} {self.path}: no frame of the animation can be decoded")
+        total_ms = sum(d for _, d in self._held) * self._count / len(self._held)
+        fps = Fraction(self._count * 1000, max(1, round(total_ms))).limit_denominator(1001)
+        h, w = self._held[0][0].shape[:2]
+        self._size = (w, h)
+        return StreamInfo(name=self.path.name, width=w, height=h, fps=fps, live=False, frame_count=self._count)
+
+    def _decode_more(self) -> bool:
+        """Decode the next group of frames into ``_held``; False when none is left."""
+        import cv2
+
+        if self._next >= self._count:
+            return False
+        try:
+            ok, animation = cv2.imreadanimation(str(self.path), self._next, self._chunk)
+        except cv2.error as err:
+            from livebokeh.sources.image import cv_reason
+
+            raise SourceError(f"cannot decode {self.what} {self.path} ({cv_reason(err)})") from None
+        frames = list(animation.frames) if ok else []
+        if not frames:
+            self._count = self._next  # the header promised more than the file holds
+            return False
+        delays = list(animation.durations) + [SHORT_DELAY_MS] * len(frames)
+        for image, delay in zip(frames, delays):
+            self._held.append((_bgr(image), int(delay) if int(delay) >= MIN_DELAY_MS else SHORT_DELAY_MS))
+        self._next += len(frames)
+        return True
+
+    def read(self) -> Frame | None:
+        if self._info is None:
+            return None
+        if not self._held and not self._decode_more():
+            return None
+        image, delay = self._held.pop(0)
+        if image.shape[:2] != (self._size[1], self._size[0]):
+            from livebokeh.sources.decoding import fit_picture
+
+            image = fit_picture(image, self._size)
+        frame = Frame(image, self._index, self._clock_ns(), self._time_ms / 1000)
+        self._index += 1
+        self._time_ms += delay
+        return frame
+
+    def _release(self) -> None:
+        self._held = []
+
+
+def _bgr(image: Any) -> np.ndarray:
+    """An OpenCV frame (gray, BGR or BGRA; 8 or 16 bits) as ``(H, W, 3)`` uint8 BGR."""
+    import cv2
+
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)

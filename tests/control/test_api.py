@@ -1,0 +1,304 @@
+"""The control API of a running camera: every change shows in the virtual camera's frames (by
+numbers), what cannot change live says so, state reads back, ``livebokeh ctl`` drives the same."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.app import Job
+from tests.conftest import FakeSource, synthetic_frame, until
+from tests.control.conftest import Client, live_settings, outside_variance, person_of, started
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def frames_after(cam, n: int = 3) -> list[np.ndarray]:
+    """The next ``n`` frames the virtual camera gets from now on."""
+    start = len(cam.frames)
+    until(lambda: len(cam.frames) >= start + n, f"{n} more frames at the virtual camera")
+    return cam.frames[start:start + n]
+
+
+def test_state_reads_back_what_the_run_does(live):
+    run, server, cam = live
+    state = Client(server).json("GET", "/api/state")
+    assert state["live"] is True and state["size"] == [160, 120] and state["backend"] == "mediapipe"
+    assert state["virtual_camera"]["device"] == "memory0" and state["virtual_camera"]["readers"] is None
+    assert state["paused"] is None and state["frames_out"] > 0
+    assert {"fps", "cores", "model_rate", "controller", "dropped", "framing", "changes"} <= set(state)
+    settings = Client(server).json("GET", "/api/settings")
+    assert settings["settings"]["render.blur"] == 0.03
+    assert settings["live"]["render.blur"] == "now" and settings["live"]["camera.width"] == "restart"
+    assert settings["live"]["segmenter.backend"] == "swap" and settings["live"]["rvm.backbone"] == "swap"
+    assert settings["schema"]["render.effect"]["choices"] == ["blur", "replace", "none"]
+
+
+def test_blur_and_effect_change_the_frames_sent(live):
+    run, server, cam = live
+    c = Client(server)
+    c.json("POST", "/api/settings", {"changes": {"render.effect": "none"}})
+    sharp = frames_after(cam)[-1]
+    base = outside_variance(sharp, person_of(sharp))
+    done = c.json("POST", "/api/settings", {"changes": {"render.effect": "blur", "render.blur": 0.12}})
+    assert done["applied"] == {"render.effect": "blur", "render.blur": 0.12}
+    until(lambda: outside_variance(cam.frames[-1], person_of(cam.frames[-1])) < 0.2 * base, "a strongly blurred frame")
+    assert run.settings().render.blur == 0.12
+
+
+def test_background_colour_then_nothing_else_of_the_room_is_sent(live):
+    run, server, cam = live
+    c = Client(server)
+    c.json("POST", "/api/settings", {"changes": {"render.background": "#ff0000", "render.effect": "replace"}})
+
+    def red_outside() -> bool:
+        img = cam.frames[-1]
+        away = cv2.erode((~person_of(img)).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+        return float(np.abs(img[away].astype(int) - [0, 0, 255]).mean()) < 3.0
+
+    until(red_outside, "frames with the new background outside the person")
+
+
+def test_pause_sends_a_still_or_a_blank_picture_then_the_camera_again(live):
+    run, server, cam = live
+    c = Client(server)
+    state = c.json("POST", "/api/pause", {"mode": "still"})["state"]
+    assert state["paused"] == "still"
+    still = frames_after(cam, 6)
+    assert all(np.array_equal(f, still[0]) for f in still)  # the square moves: a still is the same picture
+    c.json("POST", "/api/pause", {"mode": "blank"})
+    until(lambda: cam.frames[-1].max() == 0, "a blank frame")
+    assert all(f.max() == 0 for f in frames_after(cam, 3))
+    assert c.json("POST", "/api/resume", {})["state"]["paused"] is None
+    until(lambda: cam.frames[-1].max() > 0, "the camera again")
+    moving = frames_after(cam, 3)
+    assert not np.array_equal(moving[0], moving[-1])
+
+
+def test_mirror_flips_what_is_sent(live):
+    run, server, cam = live
+    c = Client(server)
+    c.json("POST", "/api/settings", {"changes": {"render.effect": "none", "render.mirror": True}})
+    room = synthetic_frame(0)[:, ::-1]
+    rows = np.r_[0:25, 105:120]  # above and below the moving square: the room alone
+
+    def mirrored() -> bool:
+        return float(np.abs(cam.frames[-1][rows].astype(int) - room[rows]).mean()) < 1.0
+
+    until(mirrored, "a mirrored frame")
+    c.json("POST", "/api/settings", {"changes": {"render.mirror": False}})
+    until(lambda: float(np.abs(cam.frames[-1][rows].astype(int) - synthetic_frame(0)[rows]).mean()) < 1.0,
+          "an unmirrored frame")
+
+
+def test_framing_and_zoom_change_live(live):
+    run, server, cam = live
+    c = Client(server)
+    done = c.json("POST", "/api/settings", {"changes": {"framing.enabled": True, "framing.zoom_max": 3.0}})
+    assert done["applied"] == {"framing.enabled": True, "framing.zoom_max": 3.0}
+    until(lambda: c.json("GET", "/api/state")["framing"] != "off", "the operator at work")
+    assert run.controls.framing_cfg.zoom_max == 3.0
+
+
+def test_what_cannot_change_live_says_so_and_nothing_changes(live):
+    run, server, cam = live
+    c = Client(server)
+    before = run.controls.changes
+    status, _, body = c.post("/api/settings", {"changes": {"render.blur": 0.1, "camera.width": 640}})
+    assert status == 409
+    reply = json.loads(body)
+    assert "camera.width cannot change while livebokeh runs: restart it" in reply["error"] and reply["restart"]
+    assert run.settings().render.blur == 0.03 and run.controls.changes == before  # all or nothing
+    status, _, body = c.post("/api/settings", {"changes": {"render.blurr": 0.1}})
+    assert status == 400 and "allowed keys in [render]: effect, blur" in json.loads(body)["error"]
+    status, _, body = c.post("/api/settings", {"changes": {"render.blur": 7}})
+    assert status == 400 and "render.blur must be a number from 0 to 0.25, got 7" in json.loads(body)["error"]
+    status, _, body = c.post("/api/settings", {"changes": {"render.effect": "replace"}})
+    assert status == 400 and "needs a background" in json.loads(body)["error"]
+    status, _, body = c.post("/api/settings", {"changes": {"rvm.backbone": 320}})
+    assert status == 400 and "does not apply to the mediapipe backend in use" in json.loads(body)["error"]
+    assert run.controls.changes == before
+
+
+def test_the_settings_file_read_again_applies_what_changes_live(live, tmp_path):
+    from livebokeh.config import load_config
+
+    run, server, cam = live
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[segmenter]\nbackend = "mediapipe"\n[render]\nblur = 0.08\nmirror = true\n'
+                    '[camera]\nwidth = 640\n[virtual_camera]\nbackend = "memory"\n[preview]\nenabled = false\n')
+    lines = run.reload(load_config(mine))
+    assert run.settings().render.blur == 0.08 and run.settings().render.mirror is True
+    assert lines == ["camera.width changed in the settings file: restart livebokeh to apply it"]
+
+
+def test_a_run_of_given_masks_has_no_model_to_swap(memory_vcam, tmp_path):
+    from tests.control.conftest import write_clip
+
+    clip = write_clip(tmp_path / "camera.mp4", frames=300, size=(160, 120))
+    mask = tmp_path / "mask.png"
+    cv2.imwrite(str(mask), np.full((120, 160), 255, np.uint8))
+    with started(live_settings(), Job(input=str(clip), mask=str(mask))) as (run, server):
+        status, _, body = Client(server).post("/api/settings", {"changes": {"segmenter.backend": "rvm"}})
+        assert status == 409 and "restart livebokeh to apply it" in json.loads(body)["error"]
+        assert Client(server).json("POST", "/api/settings", {"changes": {"render.blur": 0.1}})["applied"]
+
+
+def test_keep_as_defaults_edits_the_settings_file_and_asks_before_replacing_it(memory_vcam, tmp_path):
+    mine = tmp_path / "mine.toml"
+    text = '# my settings\n[segmenter]\nbackend = "mediapipe"  # light\n\n[render]\n# how much\nblur = 0.03\n'
+    mine.write_text(text)
+    cfg = live_settings()
+    job = Job(config_files=(str(mine),))
+    with started(cfg, job, source=FakeSource(count=10**7, live=True, fps=60)) as (run, server):
+        c = Client(server)
+        c.json("POST", "/api/settings", {"changes": {"render.blur": 0.07, "framing.enabled": True}})
+        status, _, body = c.post("/api/defaults", {"overwrite": False})
+        reply = json.loads(body)
+        assert status == 409 and reply["exists"] and reply["path"] == str(mine)
+        assert mine.read_text() == text  # not asked yet: untouched
+        done = c.json("POST", "/api/defaults", {"overwrite": True})
+        assert done["path"] == str(mine) and done["written"]["render.blur"] == 0.07
+    new = mine.read_text()
+    assert new.startswith("# my settings\n") and "# how much\nblur = 0.07\n" in new and "# light" in new
+    assert "[framing]\nenabled = true\n" in new
+    from livebokeh.config import load_config
+
+    again = load_config(mine)
+    assert again.render.blur == 0.07 and again.framing.enabled and again.segmenter.backend == "mediapipe"
+
+
+def test_keep_as_defaults_writes_the_users_settings_file_when_the_run_has_none(memory_vcam, tmp_path):
+    from livebokeh.commands.service import settings_path
+
+    with started(live_settings(), source=FakeSource(count=10**7, live=True, fps=60)) as (run, server):
+        c = Client(server)
+        assert c.json("POST", "/api/defaults", {})["written"] == {"segmenter.backend": "mediapipe"}
+        c.json("POST", "/api/settings", {"changes": {"render.light_wrap": 0.5}})
+        status, _, _ = c.post("/api/defaults", {})
+        assert status == 409  # it exists now
+    path = settings_path()
+    assert path.is_file() and "light_wrap" not in path.read_text()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    return bytes(cv2.imencode(".png", image)[1])
+
+
+def test_uploads_are_decoded_and_kept_in_the_users_data_folder(live, tmp_path):
+    from livebokeh.control.backgrounds import uploads_dir
+
+    run, server, cam = live
+    c = Client(server)
+    picture = np.zeros((90, 160, 3), np.uint8)
+    picture[:, :, 0] = 255  # blue
+    done = c.json("POST", "/api/background", {"upload": base64.b64encode(png_bytes(picture)).decode(), "apply": True})
+    stored = Path(run.settings().render.background)
+    assert stored.parent == uploads_dir() and stored.name.startswith("upload-") and stored.suffix == ".png"
+    assert done["current"] == f"uploads:{stored.name}" and run.settings().render.effect == "replace"
+    until(lambda: float(np.abs(cam.frames[-1][:20].astype(int) - [255, 0, 0]).mean()) < 3.0, "the picture behind")
+    listed = c.json("GET", "/api/backgrounds")
+    assert [i["id"] for i in listed["items"]] == [f"uploads:{stored.name}"] and "path" not in listed["items"][0]
+    status, headers, thumb = c.get(f"/api/thumb?id=uploads:{stored.name}")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg" and thumb[:3] == b"\xff\xd8\xff"
+
+
+def test_the_picker_offers_the_users_folder_and_picks_by_id(memory_vcam, tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "green.png"), np.full((90, 160, 3), (0, 200, 0), np.uint8))
+    (folder / "notes.txt").write_text("not a picture")
+    import dataclasses
+
+    cfg = live_settings()
+    cfg = dataclasses.replace(cfg, control=dataclasses.replace(cfg.control, backgrounds=str(folder)))
+    with started(cfg, source=FakeSource(count=10**7, live=True, fps=60)) as (run, server):
+        cam = memory_vcam[0]
+        c = Client(server)
+        items = c.json("GET", "/api/backgrounds")["items"]
+        assert items == [{"id": "folder:green.png", "name": "green.png", "kind": "image", "origin": "folder"}]
+        c.json("POST", "/api/background", {"id": "folder:green.png", "apply": True})
+        assert run.settings().render.background == str(folder / "green.png")
+        until(lambda: len(cam.frames) and float(np.abs(cam.frames[-1][:20].astype(int) - [0, 200, 0]).mean()) < 3.0,
+              "the picked picture behind")
+        # the same path given as a value is one the run knows now (it is listed): accepted
+        c.json("POST", "/api/settings", {"changes": {"render.background": str(folder / "green.png")}})
+
+
+def test_snapshot_is_what_the_virtual_camera_sends(live):
+    run, server, cam = live
+    status, headers, body = Client(server).get("/api/snapshot.png")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (120, 160, 3)
+    status, headers, body = Client(server).get("/api/frame.jpg?w=160")
+    assert status == 200 and cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape[1] == 160
+
+
+# ---------------------------------------------------------------------------------------------
+# livebokeh ctl
+
+
+def ctl(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from livebokeh.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["ctl", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_ctl_finds_the_run_and_drives_it(live, tmp_path):
+    run, server, cam = live
+    code, out, _ = ctl("status")
+    state = json.loads(out)
+    assert code == 0 and state["url"] == server.url() and state["pid"] == run.state()["pid"]
+    assert ctl("set", "render.blur", "0.06")[:2] == (0, "render.blur = 0.06\n")
+    assert ctl("get", "render.blur")[:2] == (0, "0.06\n")
+    assert ctl("set", "render.effect", "none", "render.mirror", "on")[0] == 0
+    assert run.settings().render.effect == "none" and run.settings().render.mirror is True
+    code, _, err = ctl("set", "camera.width", "640")
+    assert code == 2 and "cannot change while livebokeh runs" in err and err.count("\n") == 1
+    code, _, err = ctl("set", "render.blur", "lots")
+    assert code == 2 and "render.blur must be a number from 0 to 0.25" in err
+    assert ctl("pause", "--blank")[0] == 0 and run.controls.paused == "blank"
+    snap = tmp_path / "snap.png"
+    assert ctl("snapshot", str(snap))[0] == 0
+    assert cv2.imread(str(snap)).max() == 0  # what the camera sends: blank
+    code, _, err = ctl("snapshot", str(snap))
+    assert code == 2 and "exists; pass --overwrite" in err
+    assert ctl("resume")[0] == 0 and run.controls.paused is None
+
+
+def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
+    run, server, cam = live
+    pic = tmp_path / "mine.png"
+    cv2.imwrite(str(pic), np.full((90, 160, 3), (200, 0, 200), np.uint8))
+    code, out, _ = ctl("set", "render.background", str(pic), "render.effect", "replace")
+    assert code == 0
+    kept = Path(run.settings().render.background)
+    assert kept != pic and kept.read_bytes() == pic.read_bytes() and run.settings().render.effect == "replace"
+
+
+def test_ctl_without_a_run_or_with_several_says_what_to_do(live, monkeypatch, tmp_path):
+    from livebokeh.control.runtime import RunFile, publish
+
+    run, server, cam = live
+    other = RunFile(pid=1, port=1, secret="x", source="other", started=1.0)  # pid 1 lives
+    publish(other)
+    code, _, err = ctl("status")
+    assert code == 2 and "2 livebokeh runs" in err and "--run PID" in err
+    code, out, _ = ctl("--run", str(run.state()["pid"]), "get", "render.effect")
+    assert (code, out) == (0, "blur\n")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    code, _, err = ctl("status")
+    assert code == 1 and "no running livebokeh serves a control page" in err

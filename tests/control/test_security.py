@@ -1,0 +1,199 @@
+"""The control page is a door into the user's machine: every way in without the run's secret, from
+another origin or host, or around the rules for changes and uploads is refused, and refusing
+changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import stat
+import struct
+import zlib
+
+import pytest
+
+from livebokeh.control import backgrounds
+from tests.control.conftest import Client
+
+pytestmark = pytest.mark.timeout(120)
+
+PATHS_GET = ["/", "/app.js", "/style.css", "/api/state", "/api/settings", "/api/frame.jpg", "/api/snapshot.png",
+             "/api/backgrounds", "/api/thumb?id=x"]
+CHANGE = {"changes": {"render.blur": 0.2}}
+
+
+def _refusals(c: Client) -> list[tuple[str, tuple[int, dict, bytes]]]:
+    """Every request the server must refuse, each with what it tries."""
+    port, secret = c.port, c.secret
+    body = json.dumps(CHANGE).encode()
+    json_type = {"Content-Type": "application/json"}
+    tries = []
+    for path in PATHS_GET:  # static files too
+        tries.append((f"GET {path} without the secret", c.get(path, auth=False)))
+        tries.append((f"GET {path} with a wrong secret", c.get(path, auth=False, headers={"Authorization": "Bearer x"})))
+        tries.append((f"GET {path} with a wrong key", c.get(path + ("&" if "?" in path else "?") + "key=nope", auth=False)))
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1", "localhost",
+                 f"127.0.0.2:{port}", f"[::1]:{port}", ""):
+        tries.append((f"GET / with Host {host!r}", c.get("/api/state", host=host)))
+        tries.append((f"POST with Host {host!r}", c.send("POST", "/api/settings", body, host=host, headers=json_type)))
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port + 1}", f"https://127.0.0.1:{port}",
+                   f"http://evil.example:{port}", f"http://localhost.evil.example:{port}"):
+        tries.append((f"POST from Origin {origin}", c.send("POST", "/api/settings", body,
+                                                            headers={**json_type, "Origin": origin})))
+        tries.append((f"GET from Origin {origin}", c.get("/api/state", headers={"Origin": origin})))
+    for site in ("cross-site", "same-site"):
+        tries.append((f"POST with Sec-Fetch-Site {site}", c.send("POST", "/api/settings", body,
+                                                                 headers={**json_type, "Sec-Fetch-Site": site})))
+    # the key in the address is for reading (the page's address), never for a change
+    tries.append(("POST with the key in the address only", c.send("POST", f"/api/settings?key={secret}", body,
+                                                                   auth=False, headers=json_type)))
+    # a cookie of another port's page, or a wrong one
+    tries.append(("GET with another page's cookie", c.get("/api/state", auth=False,
+                                                          headers={"Cookie": f"livebokeh-{port + 1}={secret}"})))
+    tries.append(("GET with a wrong cookie", c.get("/api/state", auth=False, headers={"Cookie": f"livebokeh-{port}=x"})))
+    # changes only by POST with a JSON body
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""):
+        headers = {"Content-Type": ctype} if ctype else {}
+        tries.append((f"POST as {ctype or 'no type'}", c.send("POST", "/api/settings", body, headers=headers)))
+    tries.append(("POST without a length", c.send("POST", "/api/settings", None, headers=json_type)))
+    tries.append(("POST that is not JSON", c.send("POST", "/api/settings", b"render.blur=0.2", headers=json_type)))
+    tries.append(("POST a JSON list", c.send("POST", "/api/settings", b"[1]", headers=json_type)))
+    tries.append(("POST too big", c.send("POST", "/api/settings", b" " * (65 * 1024), headers=json_type)))
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+        tries.append((f"{method} a change", c.send(method, "/api/settings", body, headers=json_type)))
+    for path in ("/api/pause", "/api/resume", "/api/defaults", "/api/reload", "/api/background"):
+        tries.append((f"GET {path} (changes are POSTs)", c.get(path)))
+    # nothing in a request becomes a path
+    for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/page/index.html", "/app.js/../index.html",
+                 "//etc/passwd", "/api/../app.js"):
+        tries.append((f"GET {path}", c.get(path)))
+    for bad in ("/etc/passwd", "../../x.png", "~/secret.png", os.__file__):
+        tries.append((f"background path {bad}", c.post("/api/settings", {"changes": {"render.background": bad}})))
+    for bad in ("folder:../../etc/passwd", "uploads:../../../etc/hosts", "/etc/passwd", "uploads:nope.png"):
+        tries.append((f"pick {bad}", c.post("/api/background", {"id": bad})))
+        tries.append((f"thumb {bad}", c.get(f"/api/thumb?id={bad}")))
+    return tries
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's first bytes)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def test_every_way_in_without_the_secret_or_from_elsewhere_is_refused(live):
+    run, server, cam = live
+    c = Client(server)
+    before = (run.controls.changes, run.settings())
+    accepted = []
+    for what, (status, headers, _body) in _refusals(c):
+        if status < 400:
+            accepted.append(f"{what}: {status}")
+        assert headers.get("Content-Security-Policy", "").startswith("default-src 'none'"), what
+        assert headers.get("X-Frame-Options") == "DENY", what
+    assert accepted == []  # 0 requests accepted
+    assert (run.controls.changes, run.settings()) == before  # and nothing changed
+    assert server.refused > 60
+
+
+@pytest.mark.parametrize(
+    ("what", "upload", "message"),
+    [
+        ("not a picture", b"#!/bin/sh\nrm -rf ~\n" * 20, "neither a picture"),
+        ("a bomb's header", _png_header(60000, 60000), "pictures up to 50 megapixels"),
+        ("a damaged picture", _png_header(64, 64) + b"\x00" * 100, "could not be decoded"),
+        ("empty", b"", "the upload is empty"),
+    ],
+)
+def test_uploads_are_decoded_before_use_and_refused_when_they_are_not_pictures(live, what, upload, message):
+    run, server, cam = live
+    c = Client(server)
+    status, _, body = c.post("/api/background", {"upload": base64.b64encode(upload).decode(), "apply": True})
+    assert status == 400 and message in json.loads(body)["error"], what
+    assert not backgrounds.uploads_dir().exists() or not any(backgrounds.uploads_dir().iterdir())
+    assert run.settings().render.background == ""
+
+
+def test_uploads_have_a_size_limit(live, monkeypatch):
+    run, server, cam = live
+    c = Client(server)
+    big = b"x" * (backgrounds.MAX_UPLOAD + 1)  # within the body's limit, over the file's
+    status, _, body = c.post("/api/background", {"upload": base64.b64encode(big).decode()})
+    assert status == 400 and "the most is 32 MB" in json.loads(body)["error"]
+    # over the body's limit: refused from its length, before a byte of it is read
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(f"POST /api/background HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"Authorization: Bearer {server.secret}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {100 * 2**20}\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):  # the server closes the connection after its answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"the most here is" in answer
+    status, _, body = c.post("/api/background", {"upload": "!!! not base64 !!!"})
+    assert status == 400 and "not base64" in json.loads(body)["error"]
+
+
+def test_the_page_sets_a_strict_cookie_from_the_key_and_drops_the_key(live):
+    run, server, cam = live
+    c = Client(server)
+    status, headers, _ = c.get(f"/?key={server.secret}", auth=False)
+    assert status == 303 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"]
+    assert cookie.startswith(f"livebokeh-{server.port}={server.secret};")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    status, headers, body = c.get("/", auth=False, headers={"Cookie": f"livebokeh-{server.port}={server.secret}"})
+    assert status == 200 and b"<title>livebokeh</title>" in body
+    assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+    assert c.get("/", host=f"localhost:{server.port}")[0] == 200  # the other name of the page
+
+
+def test_it_listens_on_the_loopback_interface_only(live):
+    run, server, cam = live
+    assert server.server_address[0] == "127.0.0.1"
+    try:  # another address of this machine, where there is one, does not answer
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: it only picks the outgoing address
+            outside = s.getsockname()[0]
+    except OSError:
+        outside = None
+    if outside and not outside.startswith("127."):
+        with pytest.raises(OSError):
+            socket.create_connection((outside, server.port), timeout=2).close()
+
+
+def test_the_secret_is_in_a_file_only_the_user_can_read(live):
+    from livebokeh.control.runtime import find_runs, runtime_dir
+
+    run, server, cam = live
+    folder = runtime_dir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    (path,) = folder.glob("run-*.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (found,) = find_runs()
+    assert (found.port, found.secret) == (server.port, server.secret) and len(server.secret) >= 40
+    assert found.url == f"http://127.0.0.1:{server.port}/?key={server.secret}"
+
+
+def test_a_runtime_folder_others_may_enter_is_refused(tmp_path, monkeypatch):
+    from livebokeh.control.runtime import runtime_dir
+    from livebokeh.errors import ConfigError
+
+    shared = tmp_path / "shared"
+    (shared / "livebokeh").mkdir(parents=True)
+    os.chmod(shared / "livebokeh", 0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    with pytest.raises(ConfigError, match="is not a private folder of yours"):
+        runtime_dir(create=True)
+
+
+def test_the_run_file_goes_with_the_run(memory_vcam):
+    from livebokeh.control.runtime import runtime_dir
+    from tests.conftest import FakeSource
+    from tests.control.conftest import live_settings, started
+
+    with started(live_settings(), source=FakeSource(count=10**7, live=True, fps=60)):
+        assert len(list(runtime_dir().glob("run-*.json"))) == 1
+    assert list(runtime_dir().glob("run-*.json")) == []

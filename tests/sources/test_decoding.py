@@ -1,0 +1,279 @@
+"""Decoding: one timeline, every decodable frame, one picture size (livebokeh.sources.decoding)."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from livebokeh.errors import SourceError
+from livebokeh.sources import VideoFileSource
+from livebokeh.sources.decoding import Timeline, fit_picture
+from tests.media import av_clip
+
+
+def _read_all(path):
+    """(frames, the error that ended the read or None)."""
+    frames, error = [], None
+    try:
+        with VideoFileSource(path) as src:
+            while (f := src.read()) is not None:
+                frames.append(f)
+    except SourceError as err:
+        error = err
+    return frames, error
+
+
+# -- the timeline ------------------------------------------------------------------------------
+
+
+class _Stream:
+    def __init__(self, index, kind="video", start=0, time_base=Fraction(1, 1000), rate=30):
+        self.index, self.type, self.start_time, self.time_base = index, kind, start, time_base
+        self.average_rate = self.guessed_rate = Fraction(rate) if kind == "video" else None
+        self.codec_context = type("cc", (), {"frame_size": 1024, "sample_rate": 48000})()
+
+
+class _Packet:
+    def __init__(self, stream, pts, dts="same", duration=0):
+        self.stream, self.time_base = stream, stream.time_base
+        self.pts, self.dts, self.duration = pts, pts if dts == "same" else dts, duration
+
+
+class _Container:
+    def __init__(self, flags=0):
+        self.format = type("fmt", (), {"flags": flags})()
+
+
+def test_the_origin_is_the_earliest_start_of_picture_and_sound():
+    video, audio = _Stream(0, start=1000), _Stream(1, "audio", start=0)
+    line = Timeline(_Container(), [video, audio])
+    assert line.origin == 0 and line.seconds(1000, Fraction(1, 1000)) == 1.0  # the picture starts 1 s in
+    assert Timeline(_Container(), [_Stream(0, start=500), _Stream(1, "audio", start=700)]).origin == Fraction(1, 2)
+
+
+@pytest.mark.parametrize("flags", [0, 0x0200])  # any format; MPEG-TS (ts_discont)
+def test_a_jump_back_continues_the_timeline_for_every_stream(flags):
+    video, audio = _Stream(0), _Stream(1, "audio")
+    line = Timeline(_Container(flags), [video, audio])
+    placed = []
+    for part in range(2):  # the same 2 s twice, as when two recordings are joined
+        for k in range(60):
+            for p in (_Packet(video, k * 1000 // 30, duration=33), _Packet(audio, k * 1000 // 30, duration=33)):
+                line.place(p)
+                placed.append((p.stream.type, p.pts))
+    assert line.jumps == 1
+    for kind in ("video", "audio"):
+        pts = [t for k, t in placed if k == kind]
+        assert all(b > a for a, b in zip(pts, pts[1:]))  # never back
+        assert abs(pts[60] - pts[59] - 33) <= 1  # the second part goes on a frame after the first
+
+
+def test_b_frames_presentation_order_is_no_jump():
+    """Matroska gives B-frames' presentation times (going back within the reorder) and decoding
+    times only later: no discontinuity there."""
+    video = _Stream(0)
+    line = Timeline(_Container(), [video])
+    for pts, dts in [(0, None), (133, None), (67, 0), (33, 33), (100, 67), (267, 100), (200, 133), (167, 167)]:
+        p = _Packet(video, pts, dts, duration=33)
+        line.place(p)
+        assert p.pts == pts
+    assert line.jumps == 0
+
+
+def test_forward_jumps_count_only_in_formats_whose_timestamps_jump():
+    """A 20 s gap is a recording paused in MP4/MKV (kept), a discontinuity in MPEG-TS (closed)."""
+    for flags, jumps in ((0, 0), (0x0200, 1)):
+        video = _Stream(0)
+        line = Timeline(_Container(flags), [video])
+        for t in (0, 33, 66, 20066, 20099):
+            line.place(_Packet(video, t, duration=33))
+        assert line.jumps == jumps
+
+
+# -- every decodable frame ---------------------------------------------------------------------
+
+
+def _complete_packets(path) -> int:
+    """Video packets of ``path`` whose data is whole (each one frame): what a decoder that is
+    flushed at the end can give, as FFmpeg's own command does."""
+    import av
+
+    n = 0
+    with av.open(str(path)) as c:
+        try:
+            for p in c.demux(c.streams.video[0]):
+                n += bool(p.size and not p.is_corrupt and not p.is_discard)
+        except av.FFmpegError:
+            pass
+    return n
+
+
+@pytest.mark.parametrize("container", [".mp4", ".mkv", ".ts"])
+def test_a_truncated_file_keeps_every_decodable_frame(tmp_path, container):
+    """Cut at many places: every frame whose data is whole is read (with B-frames the decoder
+    holds two when the file ends; they were lost), then the truncation is said."""
+    options = {"movflags": "+faststart"} if container == ".mp4" else {}  # an MP4's index first: a cut one opens
+    full = av_clip(tmp_path / f"full{container}", seconds=4, size=(96, 64), pattern=True, audio_start=0.0,
+                   options=options)
+    data = full.read_bytes()
+    checked = 0
+    for share in np.linspace(0.3, 0.97, 12):
+        cut = tmp_path / f"cut{container}"
+        cut.write_bytes(data[: int(len(data) * share)])
+        whole = _complete_packets(cut)
+        if whole == 0:
+            continue
+        frames, error = _read_all(cut)
+        assert len(frames) == whole, share
+        if container == ".mp4":  # the header says how long it should be
+            assert error is not None and "truncated" in str(error) and "\n" not in str(error)
+        checked += 1
+    assert checked >= 8
+
+
+def test_a_corrupt_packet_midway_keeps_every_frame_before_it(tmp_path):
+    """Bytes overwritten in the middle of the file: the frames before the damage are read,
+    the decoder's held ones too, then one line names the damage."""
+    path = av_clip(tmp_path / "in.mkv", seconds=4, size=(96, 64), pattern=True, audio_start=None)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 400] = bytes(400)
+    path.write_bytes(bytes(data))
+    frames, error = _read_all(path)
+    assert 40 <= len(frames) <= 120
+    assert [f.index for f in frames] == list(range(len(frames)))
+    if error is not None:
+        assert "\n" not in str(error) and "the frames before were kept" in str(error)
+
+
+# -- one picture size --------------------------------------------------------------------------
+
+
+def _raw_h264(path, size, frames, level):
+    import av
+
+    with av.open(str(path), "w", format="h264") as c:
+        s = c.add_stream("libx264", rate=30, options={"bf": "2"})
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), level, np.uint8), format="bgr24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize(("first", "second"), [((240, 240), (320, 180)), ((320, 180), (240, 240)),
+                                                ((64, 48), (128, 96)), ((128, 96), (34, 18))])
+def test_a_stream_that_changes_size_keeps_every_frame_at_the_first_size(tmp_path, caplog, first, second):
+    """Joined H.264 of two sizes stopped at the join ('frame 320x180 differs from the video's
+    240x240'); now every frame comes, the later ones fitted into the first size (aspect kept,
+    black bars), and it is said once."""
+    a = _raw_h264(tmp_path / "a.h264", first, 20, 200)
+    b = _raw_h264(tmp_path / "b.h264", second, 25, 200)
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    with caplog.at_level(logging.WARNING):
+        frames, error = _read_all(joined)
+    assert error is None
+    assert len(frames) == 45
+    assert all(f.image.shape == (first[1], first[0], 3) for f in frames)
+    said = [r.getMessage() for r in caplog.records if "changes size" in r.getMessage()]
+    assert len(said) == 1 and f"{second[0]}x{second[1]}" in said[0]
+    last = frames[-1].image.astype(int)
+    s = min(first[0] / second[0], first[1] / second[1])
+    inner_w, inner_h = round(second[0] * s), round(second[1] * s)
+    x0, y0 = (first[0] - inner_w) // 2, (first[1] - inner_h) // 2
+    assert abs(last[y0 + inner_h // 2, x0 + inner_w // 2].mean() - 200) < 12  # the picture, whole
+    if x0 > 1:
+        assert last[:, : x0 - 1].max() < 20  # black bars at the sides
+    if y0 > 1:
+        assert last[: y0 - 1].max() < 20  # or above and below
+
+
+def test_joined_mpeg_ts_of_two_sizes_keeps_every_frame(tmp_path):
+    parts = [av_clip(tmp_path / "a.ts", seconds=2, size=(240, 240), audio_start=0.0),
+             av_clip(tmp_path / "b.ts", seconds=3, size=(320, 180), audio_start=0.0)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    frames, error = _read_all(joined)
+    assert error is None and len(frames) == 150
+    assert {f.image.shape for f in frames} == {(240, 240, 3)}
+    times = [f.time_s for f in frames]
+    assert all(b > a for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize(("image", "size"), [((180, 320), (240, 240)), ((240, 240), (320, 180)),
+                                             ((17, 33), (128, 96)), ((1, 1), (4, 2)), ((1000, 16), (16, 16))])
+def test_fit_picture_keeps_the_aspect_inside_the_size(image, size):
+    img = np.full((*image, 3), 150, np.uint8)
+    out = fit_picture(img, size)
+    assert out.shape == (size[1], size[0], 3) and out.dtype == np.uint8
+    filled = out.max(axis=2) > 0
+    rows, cols = np.nonzero(filled.any(axis=1))[0], np.nonzero(filled.any(axis=0))[0]
+    h, w = np.ptp(rows) + 1, np.ptp(cols) + 1
+    assert (w == size[0] or h == size[1])  # touches two sides
+    assert abs(w / h - image[1] / image[0]) <= max(1 / h, 1 / w) * (image[1] / image[0]) + 1 / min(h, w) + 0.05
+
+
+def test_fit_picture_of_the_right_size_is_the_picture():
+    img = np.zeros((4, 6, 3), np.uint8)
+    assert fit_picture(img, (6, 4)) is img
+
+
+def test_an_ordinary_clip_reads_as_before(tmp_path):
+    """Nothing changes for a clip without any of this: every frame, times from 0 a frame apart."""
+    frames, error = _read_all(av_clip(tmp_path / "in.mp4", seconds=2, audio_start=0.0))
+    assert error is None and len(frames) == 60
+    assert frames[0].time_s == 0 and abs(frames[-1].time_s - 59 / 30) < 1e-3
+
+
+def test_a_video_that_starts_after_its_sound_keeps_its_start(tmp_path):
+    frames, error = _read_all(av_clip(tmp_path / "in.mkv", video_start=1.0, audio_start=0.0))
+    assert error is None and len(frames) == 90
+    assert abs(frames[0].time_s - 1.0) < 1e-3  # on the file's timeline, whose 0 is the sound's start
+
+
+def test_a_vp9_webm_that_changes_size_at_a_keyframe_keeps_every_frame(tmp_path):
+    """WebRTC recordings change size midway: VP9 keyframes carry the new size."""
+    import av
+
+    def packets(size, n, start):
+        enc = av.CodecContext.create("libvpx-vp9", "w")
+        enc.width, enc.height, enc.pix_fmt = *size, "yuv420p"
+        enc.time_base, enc.framerate = Fraction(1, 30), 30
+        out = []
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 120, np.uint8), format="bgr24")
+            f.pts, f.time_base = start + i, Fraction(1, 30)
+            out += enc.encode(f)
+        return out + enc.encode(None)
+
+    path = tmp_path / "resized.webm"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libvpx-vp9", rate=30)
+        s.width, s.height, s.pix_fmt = 96, 96, "yuv420p"
+        for p in packets((96, 96), 20, 0) + packets((128, 72), 25, 20):
+            p.stream, p.time_base = s, Fraction(1, 30)
+            c.mux(p)
+    frames, error = _read_all(path)
+    assert error is None and len(frames) == 45 and {f.image.shape for f in frames} == {(96, 96, 3)}
+    assert frames[-1].image[48, 48].mean() > 100 and frames[-1].image[5, 48].max() < 20  # fitted, bars above
+
+
+def test_a_forward_jump_in_mpeg_ts_is_closed_and_not_called_truncated(tmp_path):
+    """A second part that starts 30 s later (a TS discontinuity): one timeline, every frame, and
+    the header's 32 s end is not taken for a cut-short file."""
+    parts = [av_clip(tmp_path / "a.ts", seconds=2, audio_start=0.0),
+             av_clip(tmp_path / "b.ts", seconds=2, video_start=30.0, audio_start=30.0)]
+    joined = tmp_path / "jump.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    frames, error = _read_all(joined)
+    assert error is None and len(frames) == 120
+    steps = np.diff([f.time_s for f in frames])
+    assert (steps > 0).all() and steps.max() < 2.5 / 30

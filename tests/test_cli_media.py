@@ -1,0 +1,224 @@
+"""Media that broke promises, through the ``livebokeh`` command: tiny frames with every backend,
+pictures whose header claims a huge size, animated images, sound that starts before the
+picture, streams that change size or jump in time, truncated files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livebokeh.cli import main
+from tests.conftest import REPO, probe_video
+from tests.media import av_clip, flash_and_burst, sound_seconds, video_times
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """The command in a fresh process: a crash (SIGSEGV) fails the test, not the test run."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "livebokeh", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("livebokeh: error")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+def _clean(code: int, err: str) -> None:
+    assert code == 0, err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+# -- tiny frames -------------------------------------------------------------------------------
+
+#: (w, h): 128x16 crashed (SIGSEGV in OpenCV's optical flow), 1000x16 was an internal error.
+TINY = [(128, 16), (16, 16), (1000, 16), (16, 1000), (1, 1), (3, 7)]
+
+
+def _tiny_inputs(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
+    """A textured picture and a 12-frame lossless video of ``size``."""
+    import av
+
+    w, h = size
+    rng = np.random.default_rng(0)
+    photo = folder / f"t{w}x{h}.png"
+    cv2.imwrite(str(photo), rng.integers(0, 255, (h, w, 3), np.uint8))
+    video = folder / f"t{w}x{h}.mkv"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("ffv1", rate=30)
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for i in range(12):
+            f = av.VideoFrame.from_ndarray(np.roll(rng.integers(0, 255, (h, w, 3), np.uint8), i, axis=1), format="bgr24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return photo, video
+
+
+def _tiny_runs(tmp_path, size, backend_args, extra=()):
+    photo, video = _tiny_inputs(tmp_path, size)
+    w, h = size
+    for args in (
+        ["--input", str(photo), "--output", str(tmp_path / "o.png"), "--save-mask", str(tmp_path / "m.png")],
+        ["--input", str(video), "--output", str(tmp_path / "o.mp4"), "--save-mask", str(tmp_path / "m%03d.png"),
+         "--alpha-output", str(tmp_path / "a.mkv"), "--framing", *extra],
+    ):
+        code, err = run_cli(*backend_args, *args, "--overwrite", "-q")
+        _clean(code, err)
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (h, w, 3)
+    out = probe_video(tmp_path / "o.mp4")
+    assert out["frames"] == 12 and (out["width"], out["height"]) == (w + w % 2, h + h % 2)
+    assert len(list(tmp_path.glob("m0*.png"))) == 12
+
+
+@pytest.mark.parametrize("size", TINY)
+def test_tiny_frames_with_mediapipe(tmp_path, size):
+    _tiny_runs(tmp_path, size, ["--backend", "mediapipe"], extra=("--effect", "replace", "--background", "green"))
+
+
+@pytest.mark.parametrize("size", [(128, 16), (1000, 16), (16, 1000), (1, 1)])
+def test_tiny_frames_with_rvm(tmp_path, rvm_weights, size):
+    _tiny_runs(tmp_path, size, ["--backend", "rvm", "--rvm-weights", str(rvm_weights)])
+
+
+@pytest.mark.parametrize("size", [(128, 16), (1000, 16), (16, 1000), (1, 1)])
+def test_tiny_frames_with_deeplab(tmp_path, deeplab_weights, size):
+    _tiny_runs(tmp_path, size, ["--backend", "deeplab", "--deeplab-weights", str(deeplab_weights)],
+               extra=("--quality", "best"))
+
+
+# -- pictures whose header claims a huge size ----------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["input", "background"])
+def test_a_small_png_claiming_50000x50000_is_one_line(tmp_path, role):
+    from tests.sources.test_imageinfo import _png_claiming
+
+    big = _png_claiming(tmp_path / "big.png", 50000, 50000)
+    small = tmp_path / "s.png"
+    cv2.imwrite(str(small), np.full((24, 32, 3), 90, np.uint8))
+    if role == "input":
+        args = ["--input", str(big), "--output", str(tmp_path / "o.png")]
+    else:
+        args = ["--input", str(small), "--output", str(tmp_path / "o.png"), "--effect", "replace", "--background", str(big)]
+    code, err = run_cli("--backend", "mediapipe", *args)
+    assert code == 1
+    line = error_line(err)
+    assert "big.png is 50000x50000 (2500 MP)" in line and "scale it down" in line
+    assert not (tmp_path / "o.png").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# -- animated images -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_an_animated_image_is_read_as_a_video(tmp_path, capsys, suffix):
+    from tests.sources.test_animation import make_animation
+
+    anim = make_animation(tmp_path / f"a{suffix}", levels=tuple(range(0, 240, 20)), delays=(100,) * 12, size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(anim), "--mask", str(mask), "--output", str(out), "-q"]) == 0
+    times = video_times(out)
+    assert len(times) == 12 and times == pytest.approx([i / 10 for i in range(12)], abs=1e-3)
+    # an image output for it says why not
+    assert main(["--input", str(anim), "--mask", str(mask), "--output", str(tmp_path / f"o{suffix}")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "the input is an animated image, read as a video" in line and ".mp4" in line
+
+
+def test_an_animated_background_plays_and_loops(tmp_path):
+    from tests.sources.test_animation import make_animation
+
+    bg = make_animation(tmp_path / "bg.webp", levels=(10, 120, 240), delays=(100, 100, 100), size=(64, 48))
+    clip = av_clip(tmp_path / "in.mkv", seconds=7 / 30, size=(64, 48), audio_start=None)
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.zeros((48, 64), np.uint8))  # all background
+    out = tmp_path / "o.mkv"
+    assert main(["--input", str(clip), "--mask", str(mask), "--output", str(out), "--effect", "replace",
+                 "--background", str(bg), "--crf", "0", "-q"]) == 0
+    levels = [round(float(g.mean()) / 10) for g in probe_video(out)["gray"]]
+    assert levels == [1, 12, 24, 1, 12, 24, 1]
+
+
+def test_a_batch_names_an_animations_result_as_a_video(tmp_path):
+    from tests.sources.test_animation import make_animation
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    make_animation(tmp_path / "in" / "a.webp", size=(64, 48))
+    cv2.imwrite(str(tmp_path / "in" / "b.png"), np.full((48, 64, 3), 90, np.uint8))
+    code, err = run_cli("--backend", "mediapipe", "--input", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"))
+    _clean(code, err)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_portrait.mp4", "b_portrait.png"]
+    assert probe_video(tmp_path / "out" / "a_portrait.mp4")["frames"] == 5
+
+
+# -- sound and picture, streams that change ------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", [".mkv", ".mp4", ".ts"])
+@pytest.mark.parametrize(("video_start", "audio_start"), [(1.0, 0.0), (0.0, 1.0)])
+def test_sound_stays_with_the_picture_through_the_command(tmp_path, container, video_start, audio_start):
+    src = av_clip(tmp_path / f"in{container}", video_start=video_start, audio_start=audio_start, flash_at=2.2,
+                  size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))  # all person: the flash shows as it was
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(out), "-q"]) == 0
+    (flash, burst), (got_flash, got_burst) = flash_and_burst(src), flash_and_burst(out)
+    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002
+    assert len(video_times(out)) == 90
+    if video_start > audio_start:
+        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # not cut by the second before the picture
+
+
+@pytest.mark.parametrize("sizes", [((64, 48), (64, 48)), ((96, 96), (128, 72))])
+def test_joined_mpeg_ts_is_one_clean_run(tmp_path, capsys, sizes):
+    """Timestamps that jump back ended in 'finishing o.mp4 failed: Invalid argument'; a size
+    change stopped at the join ('frame 128x72 differs from the video's 96x96')."""
+    parts = [av_clip(tmp_path / f"p{i}.ts", seconds=s, size=size, audio_start=0.0, pattern=True)
+             for i, (s, size) in enumerate(zip((2.0, 3.0), sizes))]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full(sizes[0][::-1], 255, np.uint8))
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(joined), "--mask", str(mask), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "error" not in err
+    assert err.count("changes size") == (1 if sizes[0] != sizes[1] else 0)
+    times = video_times(out)
+    assert len(times) == 150 and (np.diff(times) > 0).all() and abs(times[-1] - times[0] - 149 / 30) < 0.1
+    assert abs(sound_seconds(out) - 5.0) < 0.1
+    assert {(probe_video(out)["width"], probe_video(out)["height"])} == {sizes[0]}
+
+
+def test_a_truncated_mp4_keeps_every_decodable_frame(tmp_path, capsys):
+    """FFmpeg's own command decodes two frames more than livebokeh kept (the decoder's held
+    B-frames, never flushed): now the partial holds every frame whose data is whole."""
+    from tests.sources.test_decoding import _complete_packets
+
+    fast = av_clip(tmp_path / "full.mp4", seconds=4, size=(96, 64), pattern=True, audio_start=0.0,
+                   options={"movflags": "+faststart"})  # the index first: a cut file still opens
+    data = fast.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 3 // 10])
+    whole = _complete_packets(cut)
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((64, 96), 255, np.uint8))
+    assert main(["--input", str(cut), "--mask", str(mask), "--output", str(tmp_path / "o.mp4")]) == 1
+    assert "truncated" in error_line(capsys.readouterr().err)
+    assert probe_video(tmp_path / "o.partial.mp4")["frames"] == whole >= 20
