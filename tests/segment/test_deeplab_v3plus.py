@@ -278,10 +278,14 @@ def test_the_prior_starts_from_the_released_background_and_person(deeplab_weight
 
 
 def test_bench_quality_measures_v3plus_and_v3_side_by_side(deeplab_weights):
-    from livebokeh.bench.quality import _configurations
-    from livebokeh.config import SegmenterConfig
+    import dataclasses
 
-    got = _configurations(["deeplab"], SegmenterConfig(weights=str(deeplab_weights)))
+    from livebokeh.bench.quality import _configurations
+    from livebokeh.config import Config
+
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, deeplab=dataclasses.replace(cfg.deeplab, weights=str(deeplab_weights)))
+    got = _configurations(["deeplab"], cfg)
     assert [(label, own.decoder) for label, _backend, _live, own in got] == [("deeplab v3+", "on"), ("deeplab v3", "off")]
 
 
@@ -344,3 +348,22 @@ def test_the_training_command_end_to_end(deeplab_weights, rvm_weights, tmp_path,
     assert main([*args, "--overwrite", "--no-evaluate"]) == 0
     log = (tmp_path / "work" / "train.log").read_text()
     assert "samples cached" in log
+
+
+def test_the_training_command_says_what_it_lacks(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from livebokeh.segment.deeplab.train.__main__ import main
+
+    assert main(["--data", str(tmp_path / "none")]) == 2
+    assert "no evaluation data" in capsys.readouterr().err
+    (tmp_path / "d" / "videos").mkdir(parents=True)
+    (tmp_path / "out.npz").write_bytes(b"mine")
+    assert main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "out.npz")]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out.npz").read_bytes() == b"mine"
+    assert main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "new.npz")]) == 2
+    assert "lacks the training or the validation clips" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "jax", None)
+    assert main(["--data", str(tmp_path / "d"), "--out", str(tmp_path / "new.npz")]) == 2
+    assert "livebokeh[train]" in capsys.readouterr().err

@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from livebokeh.segment.deeplab.train import data as D
     from livebokeh.segment.deeplab.train import stages as S
 
+    try:
+        import jax  # noqa: F401 - the fit runs on it
+    except ImportError:
+        raise ConfigError("training the decoder needs JAX, which is not installed: pip install 'livebokeh[train]'") from None
     settings = S.Settings(seed=args.seed, variants=args.variants, portraits=args.portraits,
                           portrait_repeat=args.portrait_repeat, train_aspp=args.train_aspp, prior=args.prior,
                           decoder_channels=args.decoder_channels, steps=args.steps, batch=args.batch,
