@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--runtime", dest="deeplab.runtime", default=cfg)
     g.add_argument("--precision", dest="deeplab.precision", default=cfg)
     g.add_argument("--deeplab-weights", dest="deeplab.weights", metavar="FILE", default=cfg)
+    g.add_argument("--deeplab-decoder", dest="deeplab.decoder", metavar="auto|on|off", default=cfg)
     g.add_argument("--rvm-weights", dest="rvm.weights", metavar="FILE", default=cfg)
     g.add_argument("--roi", dest="segmenter.roi", action=argparse.BooleanOptionalAction, default=cfg)
     g.add_argument("--tta", dest="segmenter.tta", metavar="auto|on|off", default=cfg)

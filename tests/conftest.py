@@ -299,6 +299,7 @@ def _isolated_model_cache(tmp_path_factory, monkeypatch, _selfie_model_dir):
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(tmp_path_factory.mktemp("cache")))
     for name in ("DEEPLAB", "SELFIE_GENERAL", "SELFIE_LANDSCAPE", "DEPTH"):
         monkeypatch.delenv(f"LIVEBOKEH_{name}_WEIGHTS", raising=False)
+    monkeypatch.delenv("LIVEBOKEH_DEEPLAB_DECODER", raising=False)  # the package's own decoder
     if _selfie_model_dir is not None:
         monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(_selfie_model_dir))
     else:

@@ -170,13 +170,17 @@ def write_json(path: str | Path | None, payload: dict, overwrite: bool = False) 
 
 
 def weights_only(backend: str, cfg: Any) -> object:
-    """``backend``'s own options at their defaults, with the weights file of the settings ``cfg``
+    """``backend``'s own options at their defaults, with the weights files of the settings ``cfg``
     (the benchmarks measure each backend as it ships, wherever its weights are)."""
     from livebokeh.segment import BACKEND_OPTIONS
 
     own = BACKEND_OPTIONS[backend]()
-    weights = getattr(getattr(cfg, backend), "weights", None)
-    return dataclasses.replace(own, weights=weights) if weights is not None else own
+    section = getattr(cfg, backend)
+    for key in ("weights", "decoder_weights"):  # decoder_weights: DeepLab-v3+'s decoder
+        value = getattr(section, key, None)
+        if value is not None:
+            own = dataclasses.replace(own, **{key: value})
+    return own
 
 
 def null_outputs(cfg: Any) -> Any:

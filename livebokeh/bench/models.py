@@ -1,7 +1,8 @@
 """``livebokeh bench models``: segmenter speed and mask quality, every backend in one run.
 
 Speed: median ms per frame of ``segment()`` (pre-processing and inference, the mask at model
-resolution) on 1280x720 frames of a clip, in order. Quality: IoU (probability > 0.5, upsampled to
+resolution) on 1280x720 frames of a clip, in order. DeepLab appears twice, as Google released it
+(v3) and with livebokeh's decoder (v3+, the default). Quality: IoU (probability > 0.5, upsampled to
 the photo) against the reference masks of ``stills/``, all of them and the half-body subset, each
 photo on its own (a stateful model is reset before each).
 """
@@ -34,15 +35,21 @@ class Row:
 def rows(cfg: Config, threads: int) -> list[Row]:
     """The rows, with the weights files of the settings ``cfg``."""
     base = SegmenterOptions(threads=threads, serial_threads=threads, frame_size=(1280, 720), roi=False)
-    deeplab, rvm = DeepLabOptions(weights=cfg.deeplab.weights), RVMOptions(weights=cfg.rvm.weights)
+    rvm = RVMOptions(weights=cfg.rvm.weights)
+    v3plus = DeepLabOptions(weights=cfg.deeplab.weights, decoder="on", decoder_weights=cfg.deeplab.decoder_weights)
+    v3 = DeepLabOptions(weights=cfg.deeplab.weights, decoder="off")
     return [
         Row("mediapipe general 256x256", "mediapipe", replace(base, own=MediaPipeOptions("general"))),
         Row("mediapipe general + ROI pass", "mediapipe", replace(base, own=MediaPipeOptions("general"), roi=True)),
         Row("mediapipe landscape 256x144", "mediapipe", replace(base, own=MediaPipeOptions("landscape"))),
-        Row("deeplab tflite 257x257", "deeplab", replace(base, own=replace(deeplab, runtime="tflite"))),
-        Row("deeplab TF graph 257x257", "deeplab", replace(base, own=replace(deeplab, runtime="keras", precision="float32"))),
-        Row("deeplab TF graph 457x257 (16:9)", "deeplab",
-            replace(base, own=replace(deeplab, runtime="keras", precision="float32", aspect="frame"))),
+        Row("deeplab v3 tflite 257x257", "deeplab", replace(base, own=replace(v3, runtime="tflite"))),
+        Row("deeplab v3+ tflite 257x257", "deeplab", replace(base, own=replace(v3plus, runtime="tflite"))),
+        Row("deeplab v3 TF graph 257x257", "deeplab",
+            replace(base, own=replace(v3, runtime="keras", precision="float32"))),
+        Row("deeplab v3+ TF graph 257x257", "deeplab",
+            replace(base, own=replace(v3plus, runtime="keras", precision="float32"))),
+        Row("deeplab v3+ TF graph 457x257 (16:9)", "deeplab",
+            replace(base, own=replace(v3plus, runtime="keras", precision="float32", aspect="frame"))),
         Row("rvm live: 640 px, backbone 320", "rvm", replace(base, own=rvm)),
         Row("rvm files: 640 px, backbone 384", "rvm", replace(base, own=rvm, live=False)),
         Row("rvm --quality best: 640 px, backbone 512", "rvm", replace(base, own=replace(rvm, backbone=512), live=False)),

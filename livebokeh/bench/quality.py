@@ -1,7 +1,9 @@
 """``livebokeh bench quality``: what each mask step buys, per backend, on the evaluation data.
 
 Rows: the raw model output (bilinear upsampling, probability > 0.5) and livebokeh's mask with
-every step, and with each step taken out. Columns (metrics of ``../shared/data/README.md``):
+every step, and with each step taken out. Files a measured model was trained on (its
+``trained_on``: the clips and portraits of livebokeh's DeepLab-v3+ decoder) are left out for every
+backend of the run. Columns (metrics of ``../shared/data/README.md``):
 
 - IoU and Boundary IoU on ``stills/`` and ``portraits/`` (reference alpha > 0.5);
 - flicker on still content over ``videos/`` (per mille; lower is steadier);
@@ -356,14 +358,18 @@ def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames:
     cfg = cfg or Config()
     base = base or MaskConfig()
     vs = variants(base)
-    clips = sorted((data / "videos").glob("*.mp4"))
-    stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))][::stills_step]
-    portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))]
-    report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {}}
-    for label, backend, live in _configurations(backends, cfg):
+    configurations = _configurations(backends, cfg)
+    left_out = _trained_on(configurations)
+    clips = [c for c in sorted((data / "videos").glob("*.mp4")) if c.name not in left_out]
+    stills = [(p, p.with_suffix(".png")) for p in sorted((data / "stills").glob("hs_*.jpg"))
+              if p.name not in left_out][::stills_step]
+    portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))
+                 if p.name not in left_out]
+    report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {},
+                    "left_out": sorted(left_out)}
+    for label, backend, live, own in configurations:
         try:
-            seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live,
-                                                             own=weights_only(backend, cfg)))
+            seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live, own=own))
         except LivebokehError as err:
             log.warning("%s: skipped (%s)", label, err)
             continue
@@ -391,20 +397,39 @@ def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames:
     return report
 
 
-def _configurations(backends: list[str], cfg: Config) -> list[tuple[str, str, bool]]:
-    """``(label, backend, live)`` to measure: each backend as it runs on files and photos, and
-    again as it runs live when it runs otherwise there (a model that rests live, RVM on the CPU,
-    also runs smaller: ``"rvm, live"``)."""
+def _trained_on(configurations: list[tuple[str, str, bool, object]]) -> frozenset[str]:
+    """The evaluation files any measured model was trained on: left out for every row, so that
+    the rows stay comparable and none is scored on what it learnt from."""
+    out: frozenset[str] = frozenset()
+    for _label, backend, live, own in configurations:
+        try:
+            with create_segmenter(backend, SegmenterOptions(live=live, own=own)) as seg:
+                out |= seg.trained_on
+        except LivebokehError:
+            continue  # reported when the row is measured
+    return out
+
+
+def _configurations(backends: list[str], cfg: Config) -> list[tuple[str, str, bool, object]]:
+    """``(label, backend, live, own options)`` to measure: each backend as it runs on files and
+    photos, and again as it runs live when it runs otherwise there (a model that rests live, RVM on
+    the CPU, also runs smaller: ``"rvm, live"``); DeepLab twice, with livebokeh's decoder
+    (``"deeplab v3+"``) and as Google released it (``"deeplab v3"``)."""
     out = []
     for backend in backends:
-        out.append((backend, backend, False))
+        own = weights_only(backend, cfg)
+        if backend == "deeplab":  # the two networks side by side
+            out.append(("deeplab v3+", backend, False, dataclasses.replace(own, decoder="on")))
+            out.append(("deeplab v3", backend, False, dataclasses.replace(own, decoder="off")))
+        else:
+            out.append((backend, backend, False, own))
         try:
             with create_segmenter(backend, SegmenterOptions(live=True, own=weights_only(backend, cfg))) as seg:
                 rests = seg.traits.live_duty < 1
         except LivebokehError:
             rests = False  # reported when the files configuration is built
         if rests:
-            out.append((f"{backend}, live", backend, True))
+            out.append((f"{backend}, live", backend, True, own))
     return out
 
 
@@ -430,5 +455,8 @@ def render(report: dict) -> str:
         if c:
             parts.append(f"cost per 1280x720 frame: smoothing + refinement {c['ours']:.2f} ms, raw upsampling "
                          f"{c['raw']:.2f} ms, added {c['added_ms']:.2f} ms")
+    if report.get("left_out"):
+        parts.append("Left out of every row (a measured model was trained on them: livebokeh's DeepLab-v3+ "
+                     f"decoder): {', '.join(report['left_out'])}")
     parts.append(report["machine"])
     return "\n\n".join(parts)

@@ -109,6 +109,9 @@ class Segmenter(Closeable, ABC):
     #: The backend's own options: a frozen dataclass (:mod:`livebokeh.segment.options`, the schema
     #: of its settings section); subclasses declare theirs.
     Options: ClassVar[type[Any]] = NoOptions
+    #: Files of the evaluation data (``../shared/data``) this model was trained on, by name: the
+    #: benchmarks leave them out (livebokeh's own DeepLab-v3+ decoder declares its training files).
+    trained_on: frozenset[str] = frozenset()
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options

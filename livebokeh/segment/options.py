@@ -31,7 +31,11 @@ class DeepLabOptions:
         aspect: ``square`` input, or ``frame`` (the input keeps the frame's aspect ratio).
         runtime: ``auto``, ``tflite`` or ``keras`` (a TensorFlow graph: the tensorflow extra).
         precision: ``auto`` (float32), ``float32`` or ``mixed`` (float16 compute, keras).
-        weights: the weights file; empty = the cache, the environment variable or a download.
+        weights: the released weights file; empty = the cache, the environment variable or a download.
+        decoder: ``auto`` (DeepLab-v3+ when the decoder's weights are found, as in the package),
+            ``on`` (v3+, an error without them) or ``off`` (DeepLab-v3 as released).
+        decoder_weights: the decoder's file; empty = ``$LIVEBOKEH_DEEPLAB_DECODER``, else the
+            package's.
     """
 
     size: int = number(0, 0, 2049, "model input height in pixels (0 = 257 on the CPU, 513 on a GPU)")
@@ -44,6 +48,12 @@ class DeepLabOptions:
         "auto", ("auto", "float32", "mixed"), "keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
     )
     weights: str = plain("", "weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
+    decoder: str = choice(
+        "auto", ("auto", "on", "off"),
+        "DeepLab-v3+ decoder (livebokeh's, trained for people): auto = on when its weights are there (they ship "
+        "with livebokeh), off = DeepLab-v3 as Google released it",
+    )
+    decoder_weights: str = plain("", "the decoder's weights file; empty = LIVEBOKEH_DEEPLAB_DECODER, else the package's")
 
 
 @dataclass(frozen=True)

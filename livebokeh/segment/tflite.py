@@ -40,8 +40,9 @@ def native_stderr_silenced() -> Iterator[None]:
             os.close(saved)
 
 
-def make_interpreter(path: Path, threads: int) -> Any:
-    """A TFLite interpreter for ``path`` (LiteRT if installed, else tf.lite), tensors allocated."""
+def make_interpreter(path: Path | None, threads: int, content: bytes | None = None) -> Any:
+    """A TFLite interpreter for ``path``, or for the model ``content`` (bytes) when given (LiteRT if
+    installed, else tf.lite), tensors allocated."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - depends on the environment
@@ -52,10 +53,14 @@ def make_interpreter(path: Path, threads: int) -> Any:
         Interpreter = tf.lite.Interpreter
     try:
         with native_stderr_silenced():
-            interp = Interpreter(model_path=str(path), num_threads=threads)
+            if content is not None:
+                interp = Interpreter(model_content=content, num_threads=threads)
+            else:
+                interp = Interpreter(model_path=str(path), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:
-        raise ModelError(f"{path} is not a usable TFLite model ({err}); download it again") from None
+        what = f"the model built from {path}" if content is not None else str(path)
+        raise ModelError(f"{what} is not a usable TFLite model ({err}); download it again") from None
     return interp
 
 
@@ -69,11 +74,12 @@ class Interpreters:
     Args:
         path: the ``.tflite`` file.
         threads: the runtime's own threads for each interpreter.
+        content: the model's bytes, when it is built in memory (``path`` then names its source).
     """
 
-    def __init__(self, path: Path, threads: int) -> None:
-        self.path, self.threads = path, threads
-        self.first = make_interpreter(path, threads)  # also the source of the tensor details
+    def __init__(self, path: Path, threads: int, content: bytes | None = None) -> None:
+        self.path, self.threads, self.content = path, threads, content
+        self.first = make_interpreter(path, threads, content)  # also the source of the tensor details
         self._unclaimed = [self.first]
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -85,6 +91,6 @@ class Interpreters:
             with self._lock:
                 interp = self._unclaimed.pop() if self._unclaimed else None
             if interp is None:
-                interp = make_interpreter(self.path, self.threads)
+                interp = make_interpreter(self.path, self.threads, self.content)
             self._local.interp = interp
         return interp

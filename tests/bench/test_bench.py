@@ -28,14 +28,16 @@ def test_bench_models_short_run(data_dir, deeplab_weights, rvm_weights, tmp_path
     # the TF graph rows need the tensorflow extra; without it they carry the one-line error naming it
     tf = importlib.util.find_spec("tensorflow") is not None
     graph = {name for name in rows if "TF graph" in name}
-    assert len(rows) == 9 and len(graph) == 2
+    assert len(rows) == 11 and len(graph) == 3
     for name, r in rows.items():
         if name in graph and not tf:
             assert "livebokeh[tensorflow]" in r["error"]
             continue
         assert "error" not in r and r["ms_per_frame"] > 0 and 0.5 < r["iou_stills"] <= 1
     if tf:  # same weights, two runtimes: the same masks
-        assert abs(rows["deeplab tflite 257x257"]["iou_stills"] - rows["deeplab TF graph 257x257"]["iou_stills"]) < 1e-3
+        for net in ("v3", "v3+"):
+            assert abs(rows[f"deeplab {net} tflite 257x257"]["iou_stills"]
+                       - rows[f"deeplab {net} TF graph 257x257"]["iou_stills"]) < 1e-3
     assert "| mediapipe general 256x256 |" in capsys.readouterr().out
     assert bench_models.render(report).count("\n") >= 7
 

@@ -13,9 +13,12 @@ is the Keras layer ``MobilenetV2__expanded_conv_3__expand``), which is how the i
 - Logits, then bilinear upsampling to the input size with ``align_corners`` semantics, as in the
   TF-Slim graph.
 - The optional v3+ decoder: a 48-channel projection of the stride-4 features, concatenated with
-  the upsampled ASPP output and refined by two separable 3x3 convolutions. Google's released
-  MobileNetV2 PASCAL weights (``deeplabv3_257_mv_gpu.tflite``) have no decoder, so it is off unless
-  weights that include it are loaded.
+  the ASPP output upsampled to stride 4 and refined by two separable 3x3 convolutions
+  (``decoder_channels`` wide: 256 in the paper), then the logits; optionally (``decoder_prior``)
+  plus a linear map of the ASPP output to the logits, upsampled (a skip around the decoder).
+  Google's released MobileNetV2
+  PASCAL weights (``deeplabv3_257_mv_gpu.tflite``) have no decoder; livebokeh trains one for two
+  classes, background and person (:mod:`livebokeh.segment.deeplab.train`).
 
 Inputs are RGB scaled to ``[-1, 1]``, NHWC, of the size given when the model is built.
 """
@@ -53,6 +56,11 @@ class DeepLabSpec:
         width_multiplier: MobileNetV2 channel multiplier (0.5 in the released weights).
         aspp_rates: dilation rates of extra atrous ASPP branches (none in the released weights).
         decoder: add the DeepLab-v3+ decoder (needs weights that contain it).
+        decoder_channels: width of the decoder's two separable 3x3 convolutions.
+        skip_channels: channels of the projected stride-4 features.
+        decoder_prior: also a 1x1 convolution of the ASPP output to the logits (``decoder/prior``),
+            upsampled to stride 4 and added to the decoder's: livebokeh's decoder starts from the
+            released classifier's background and person logits there and learns a correction.
     """
 
     height: int = 257
@@ -62,6 +70,9 @@ class DeepLabSpec:
     width_multiplier: float = 0.5
     aspp_rates: tuple[int, ...] = ()
     decoder: bool = False
+    decoder_channels: int = 256
+    skip_channels: int = 48
+    decoder_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.output_stride not in (8, 16, 32):
@@ -119,6 +130,111 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
+#: The stride-4 features the decoder takes: the expansion of the first block that halves them
+#: again (TF-Slim scope; a 65x65x72 tensor at 257x257 in the release), and the ASPP output.
+LOW_LEVEL_SCOPE = "MobilenetV2/expanded_conv_3/expand"
+ASPP_SCOPE = "concat_projection"
+#: The backbone's last output (before the ASPP), where training starts when the ASPP is trained too
+#: (:mod:`livebokeh.segment.deeplab.train` trains on these features, cached).
+BACKBONE_SCOPE = "MobilenetV2/expanded_conv_16/project"
+
+
+class _Layers:
+    """The layer helpers of :func:`build_deeplab` (Keras imported lazily)."""
+
+    def __init__(self, dtype: str | None) -> None:
+        import keras
+        from keras import layers, ops
+
+        self.keras, self.layers, self.dtype = keras, layers, dtype
+
+        class ImagePooling(layers.Layer):
+            """Global mean over height and width, kept as a 1x1 map (works at any size)."""
+
+            def call(self, x):
+                return ops.mean(x, axis=(1, 2), keepdims=True)
+
+        class AlignCornersResize(layers.Layer):
+            """Bilinear resize to a fixed size with ``align_corners=True`` (exact, any backend)."""
+
+            def __init__(self, in_hw, out_hw, **kw):
+                super().__init__(**kw)
+                self.in_hw, self.out_hw = tuple(in_hw), tuple(out_hw)
+                self._ry = resize_matrix(self.in_hw[0], self.out_hw[0])
+                self._rx = resize_matrix(self.in_hw[1], self.out_hw[1])
+
+            def call(self, x):
+                if self.in_hw == (1, 1):  # a broadcast
+                    return ops.repeat(ops.repeat(x, self.out_hw[0], axis=1), self.out_hw[1], axis=2)
+                if self.in_hw == self.out_hw:
+                    return x
+                ry = ops.convert_to_tensor(self._ry, dtype=x.dtype)
+                rx = ops.convert_to_tensor(self._rx, dtype=x.dtype)
+                y = ops.einsum("yh,bhwc->bywc", ry, x)
+                return ops.einsum("xw,bywc->byxc", rx, y)
+
+            def get_config(self):
+                return {**super().get_config(), "in_hw": self.in_hw, "out_hw": self.out_hw}
+
+        self.ImagePooling, self.AlignCornersResize = ImagePooling, AlignCornersResize
+
+    def conv(self, x, filters, kernel, scope, stride=1, rate=1, act="relu6"):
+        x = self.layers.Conv2D(filters, kernel, strides=stride, dilation_rate=rate, padding="same",
+                               name=keras_name(scope), dtype=self.dtype)(x)
+        return self.activation(x, act, scope)
+
+    def depthwise(self, x, scope, stride=1, rate=1, act="relu6"):
+        x = self.layers.DepthwiseConv2D(3, strides=stride, dilation_rate=rate, padding="same",
+                                        name=keras_name(scope), dtype=self.dtype)(x)
+        return self.activation(x, act, scope)
+
+    def activation(self, x, act, scope):
+        if act == "relu6":
+            return self.layers.ReLU(6.0, name=keras_name(scope) + "__Relu6", dtype=self.dtype)(x)
+        if act == "relu":
+            return self.layers.ReLU(name=keras_name(scope) + "__Relu", dtype=self.dtype)(x)
+        return x
+
+    def separable(self, x, filters, scope, rate=1):
+        x = self.depthwise(x, scope + "_depthwise", rate=rate, act="relu")
+        return self.conv(x, filters, 1, scope + "_pointwise", act="relu")
+
+    def resize(self, x, out_hw, name, dtype=None):
+        return self.AlignCornersResize((x.shape[1], x.shape[2]), out_hw, name=name, dtype=dtype or self.dtype)(x)
+
+    def aspp(self, x, spec: DeepLabSpec):
+        """Image pooling and the 1x1 branch (and atrous branches), concatenated and projected."""
+        fh, fw = x.shape[1], x.shape[2]
+        pooled = self.ImagePooling(name="AvgPool2D", dtype=self.dtype)(x)
+        pooled = self.conv(pooled, 256, 1, "image_pooling", act="relu")
+        branches = [self.AlignCornersResize((1, 1), (fh, fw), name="image_pooling__resize", dtype=self.dtype)(pooled),
+                    self.conv(x, 256, 1, "aspp0", act="relu")]
+        for i, r in enumerate(spec.aspp_rates, start=1):
+            branches.append(self.separable(x, 256, f"aspp{i}", rate=r))
+        x = self.layers.Concatenate(name="concat", dtype=self.dtype)(branches)
+        return self.conv(x, 256, 1, ASPP_SCOPE, act="relu")
+
+    def decoder(self, x, low_level, spec: DeepLabSpec):
+        """The v3+ decoder: ASPP output ``x`` upsampled to the stride-4 ``low_level`` features'
+        size, concatenated with their projection, refined."""
+        lh, lw = low_level.shape[1], low_level.shape[2]
+        skip = self.conv(low_level, spec.skip_channels, 1, "decoder/feature_projection0", act="relu")
+        x = self.resize(x, (lh, lw), "decoder__resize")
+        x = self.layers.Concatenate(name="decoder__concat", dtype=self.dtype)([x, skip])
+        x = self.separable(x, spec.decoder_channels, "decoder/decoder_conv0")
+        return self.separable(x, spec.decoder_channels, "decoder/decoder_conv1")
+
+    def logits(self, x, spec: DeepLabSpec, aspp=None):
+        logits = self.layers.Conv2D(spec.num_classes, 1, padding="same", name=keras_name("logits/semantic"),
+                                    dtype=self.dtype)(x)
+        if aspp is not None:  # the decoder's prior: the ASPP output's own logits, upsampled, added
+            prior = self.layers.Conv2D(spec.num_classes, 1, padding="same", name=keras_name("decoder/prior"),
+                                       dtype=self.dtype)(aspp)
+            prior = self.resize(prior, (logits.shape[1], logits.shape[2]), "decoder__prior_resize")
+            logits = self.layers.Add(name="decoder__prior_add", dtype=self.dtype)([logits, prior])
+        return self.resize(logits, (spec.height, spec.width), "logits__resize", dtype="float32")
+
+
 def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):
     """Build the Keras model.
 
@@ -130,63 +246,12 @@ def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):
     Returns:
         ``keras.Model`` mapping ``(N, H, W, 3)`` float32 in ``[-1, 1]`` to ``(N, H, W, classes)`` logits.
     """
-    import keras
-    from keras import layers, ops
-
-    class ImagePooling(layers.Layer):
-        """Global mean over height and width, kept as a 1x1 map (works at any size)."""
-
-        def call(self, x):
-            return ops.mean(x, axis=(1, 2), keepdims=True)
-
-    class AlignCornersResize(layers.Layer):
-        """Bilinear resize to a fixed size with ``align_corners=True`` (exact, any backend)."""
-
-        def __init__(self, in_hw, out_hw, **kw):
-            super().__init__(**kw)
-            self.in_hw, self.out_hw = tuple(in_hw), tuple(out_hw)
-            self._ry = resize_matrix(self.in_hw[0], self.out_hw[0])
-            self._rx = resize_matrix(self.in_hw[1], self.out_hw[1])
-
-        def call(self, x):
-            if self.in_hw == (1, 1):  # a broadcast
-                return ops.repeat(ops.repeat(x, self.out_hw[0], axis=1), self.out_hw[1], axis=2)
-            if self.in_hw == self.out_hw:
-                return x
-            ry = ops.convert_to_tensor(self._ry, dtype=x.dtype)
-            rx = ops.convert_to_tensor(self._rx, dtype=x.dtype)
-            y = ops.einsum("yh,bhwc->bywc", ry, x)
-            return ops.einsum("xw,bywc->byxc", rx, y)
-
-        def get_config(self):
-            return {**super().get_config(), "in_hw": self.in_hw, "out_hw": self.out_hw}
-
-    def conv(x, filters, kernel, scope, stride=1, rate=1, act="relu6"):
-        x = layers.Conv2D(filters, kernel, strides=stride, dilation_rate=rate, padding="same",
-                          name=keras_name(scope), dtype=dtype)(x)
-        return _activation(x, act, scope)
-
-    def depthwise(x, scope, stride=1, rate=1, act="relu6"):
-        x = layers.DepthwiseConv2D(3, strides=stride, dilation_rate=rate, padding="same",
-                                   name=keras_name(scope), dtype=dtype)(x)
-        return _activation(x, act, scope)
-
-    def _activation(x, act, scope):
-        if act == "relu6":
-            return layers.ReLU(6.0, name=keras_name(scope) + "__Relu6", dtype=dtype)(x)
-        if act == "relu":
-            return layers.ReLU(name=keras_name(scope) + "__Relu", dtype=dtype)(x)
-        return x
-
-    def separable(x, filters, scope, rate=1):
-        x = depthwise(x, scope + "_depthwise", rate=rate, act="relu")
-        return conv(x, filters, 1, scope + "_pointwise", act="relu")
-
+    L = _Layers(dtype)
     h, w = spec.height, spec.width
-    inputs = keras.Input((h, w, 3), name="image")
+    inputs = L.keras.Input((h, w, 3), name="image")
     mult = spec.width_multiplier
 
-    x = conv(inputs, int(32 * mult), 3, "MobilenetV2/Conv", stride=2)
+    x = L.conv(inputs, int(32 * mult), 3, "MobilenetV2/Conv", stride=2)
     current_stride, rate, channels = 2, 1, int(32 * mult)
     block = 0
     low_level = None
@@ -203,37 +268,20 @@ def build_deeplab(spec: DeepLabSpec = DeepLabSpec(), dtype: str | None = None):
             scope = "MobilenetV2/expanded_conv" + (f"_{block}" if block else "")
             y = x
             if t != 1:
-                y = conv(y, channels * t, 1, scope + "/expand")
+                y = L.conv(y, channels * t, 1, scope + "/expand")
                 if layer_stride == 2 and current_stride == 8 and low_level is None:
                     low_level = y  # stride-4 features, before the block that halves them
-            y = depthwise(y, scope + "/depthwise", stride=layer_stride, rate=layer_rate)
-            y = conv(y, out_channels, 1, scope + "/project", act=None)
+            y = L.depthwise(y, scope + "/depthwise", stride=layer_stride, rate=layer_rate)
+            y = L.conv(y, out_channels, 1, scope + "/project", act=None)
             if layer_stride == 1 and channels == out_channels:
-                y = layers.Add(name=keras_name(scope + "/add"), dtype=dtype)([x, y])
+                y = L.layers.Add(name=keras_name(scope + "/add"), dtype=dtype)([x, y])
             x, channels = y, out_channels
             block += 1
 
-    fh, fw = x.shape[1], x.shape[2]
-    pooled = ImagePooling(name="AvgPool2D", dtype=dtype)(x)
-    pooled = conv(pooled, 256, 1, "image_pooling", act="relu")
-    branches = [AlignCornersResize((1, 1), (fh, fw), name="image_pooling__resize", dtype=dtype)(pooled),
-                conv(x, 256, 1, "aspp0", act="relu")]
-    for i, r in enumerate(spec.aspp_rates, start=1):
-        branches.append(separable(x, 256, f"aspp{i}", rate=r))
-    x = layers.Concatenate(name="concat", dtype=dtype)(branches)
-    x = conv(x, 256, 1, "concat_projection", act="relu")
-
+    x = aspp = L.aspp(x, spec)
     if spec.decoder:
         if low_level is None:
             raise ValueError("the decoder needs stride-4 features; use output_stride 8 or 16")
-        lh, lw = low_level.shape[1], low_level.shape[2]
-        skip = conv(low_level, 48, 1, "decoder/feature_projection0", act="relu")
-        x = AlignCornersResize((fh, fw), (lh, lw), name="decoder__resize", dtype=dtype)(x)
-        x = layers.Concatenate(name="decoder__concat", dtype=dtype)([x, skip])
-        x = separable(x, 256, "decoder/decoder_conv0")
-        x = separable(x, 256, "decoder/decoder_conv1")
-        fh, fw = lh, lw
-
-    logits = layers.Conv2D(spec.num_classes, 1, padding="same", name=keras_name("logits/semantic"), dtype=dtype)(x)
-    logits = AlignCornersResize((fh, fw), (h, w), name="logits__resize", dtype="float32")(logits)
-    return keras.Model(inputs, logits, name="deeplabv3_mobilenetv2")
+        x = L.decoder(x, low_level, spec)
+    logits = L.logits(x, spec, aspp if spec.decoder and spec.decoder_prior else None)
+    return L.keras.Model(inputs, logits, name="deeplabv3_mobilenetv2")

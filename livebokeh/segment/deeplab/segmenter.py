@@ -1,4 +1,12 @@
-"""The ``deeplab`` backend: DeepLab-v3 MobileNetV2 PASCAL, person = class 15.
+"""The ``deeplab`` backend: DeepLab-v3+ MobileNetV2, or DeepLab-v3 as Google released it.
+
+Networks:
+
+- ``v3+`` (when the decoder's weights are there, as they are in the package): Google's released
+  MobileNetV2 backbone and ASPP with livebokeh's own v3+ decoder, trained for two classes,
+  background and person (:mod:`livebokeh.segment.deeplab.decoder`, ``models/deeplabv3plus.md``).
+- ``v3`` (``decoder = "off"``, or no decoder weights): the release as it is, 21 PASCAL VOC classes,
+  person = class 15.
 
 Runtimes:
 
@@ -25,7 +33,7 @@ import os
 import platform
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -37,6 +45,8 @@ from livebokeh.segment.options import DeepLabOptions
 from livebokeh.segment.tflite import Interpreters, native_stderr_silenced
 from livebokeh.types import SegmenterTraits
 
+if TYPE_CHECKING:
+    from livebokeh.segment.deeplab.decoder import Decoder
 
 log = logging.getLogger(__name__)
 
@@ -119,24 +129,56 @@ def preprocess(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return x
 
 
-def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: str | None = None):
-    """The Keras DeepLab for manifest ``m`` at ``size = (w, h)``, with the weights loaded."""
+def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: str | None = None,
+                      decoder: Decoder | None = None):
+    """The Keras DeepLab for manifest ``m`` at ``size = (w, h)``, with the weights loaded (v3+ with
+    ``decoder``)."""
+    from livebokeh.segment.deeplab.decoder import keras_tensors
     from livebokeh.segment.deeplab.model import DeepLabSpec, build_deeplab
     from livebokeh.segment.deeplab.weights import (
         load_tflite_weights,
         read_tflite_tensors,
     )
 
-    spec = DeepLabSpec(height=size[1], width=size[0], num_classes=m.classes, output_stride=m.output_stride,
-                       width_multiplier=m.width_multiplier, decoder=m.decoder)
+    tensors = read_tflite_tensors(weights)
+    if decoder is not None:
+        spec = decoder.spec(size[0], size[1], m.output_stride, m.width_multiplier)
+        tensors = keras_tensors(tensors, decoder)
+    else:
+        spec = DeepLabSpec(height=size[1], width=size[0], num_classes=m.classes, output_stride=m.output_stride,
+                           width_multiplier=m.width_multiplier, decoder=m.decoder)
     model = build_deeplab(spec, dtype=dtype)
-    load_tflite_weights(model, read_tflite_tensors(weights))
+    load_tflite_weights(model, tensors)
     return model
+
+
+def find_decoder(own: DeepLabOptions) -> Decoder | None:
+    """The v3+ decoder ``own`` asks for: None for ``decoder = "off"``, or with ``auto`` when no
+    decoder weights are found.
+
+    Raises:
+        ModelError: an unknown ``decoder`` setting, ``on`` with no weights, or a bad file.
+    """
+    from livebokeh.segment.deeplab import decoder as dec
+
+    if own.decoder not in ("auto", "on", "off"):
+        raise ModelError(f"unknown DeepLab decoder setting {own.decoder!r}; choose auto, on or off")
+    if own.decoder == "off":
+        return None
+    path = dec.find(own.decoder_weights or None)
+    if path is None:
+        if own.decoder == "on":
+            raise ModelError(f"no DeepLab-v3+ decoder weights: this install lacks {dec.DECODER_FILE}; "
+                             f"set {dec.ENV_VAR}=FILE, or use decoder off (DeepLab-v3)")
+        log.warning("deeplab: no decoder weights (%s); running DeepLab-v3", dec.DECODER_FILE)
+        return None
+    return dec.load(path)
 
 
 @SEGMENTERS.register("deeplab")
 class DeepLabSegmenter(Segmenter):
-    """DeepLab-v3 MobileNetV2 (PASCAL VOC), person probability = softmax at class 15."""
+    """DeepLab-v3+ MobileNetV2 with livebokeh's person decoder (person probability = softmax at
+    its person class), or DeepLab-v3 (PASCAL VOC, softmax at class 15)."""
 
     # Measured: on a crop around the person DeepLab loses the context it needs (IoU on the
     # stills fell from 0.74 to 0.47), so the ROI pass stays off for it. Its logits are 33x33
@@ -153,6 +195,9 @@ class DeepLabSegmenter(Segmenter):
         if own.runtime == "keras" and not have_tf:  # before a download of the weights
             raise ModelError(NO_TENSORFLOW)
         self.manifest = manifest("deeplab")
+        self.decoder = find_decoder(own)  # before a download of the weights: a bad setting fails first
+        self.variant = "v3+" if self.decoder is not None else "v3"
+        self.trained_on = self.decoder.trained_on if self.decoder is not None else frozenset()
         self.weights = locate("deeplab", own.weights or None)
         gpus = tf_gpus() if own.runtime in ("auto", "keras") else []
         size = own.size or (GPU_SIZE if gpus else CPU_SIZE)
@@ -178,15 +223,21 @@ class DeepLabSegmenter(Segmenter):
         # keeps one caller: TensorFlow spreads each call over its own threads
         self.traits = dataclasses.replace(self.traits, heavy=runtime == "tflite")
         self.device = "CPU"
-        self._person = self.manifest.person_class
+        self._person = self.decoder.person_class if self.decoder is not None else self.manifest.person_class
         if runtime == "tflite":
-            self._interps = Interpreters(self.weights, options.threads)
+            content = None
+            if self.decoder is not None:
+                from livebokeh.segment.deeplab.decoder import v3plus_tflite
+
+                content = v3plus_tflite(self.weights.read_bytes(), self.decoder)
+            self._interps = Interpreters(self.weights, options.threads, content)
             self._in = self._interps.first.get_input_details()[0]["index"]
             self._out = self._interps.first.get_output_details()[0]["index"]
             self.precision = "float32"
         else:
             self._setup_keras(options, gpus)
-        log.info("deeplab: %s on the %s, input %dx%d, %s", self.runtime, self.device, *self._size, self.precision)
+        log.info("deeplab: DeepLab-%s, %s on the %s, input %dx%d, %s", self.variant, self.runtime, self.device,
+                 *self._size, self.precision)
 
     def _setup_keras(self, options: SegmenterOptions, gpus: list[Any]) -> None:
         tf = import_tensorflow()
@@ -205,7 +256,7 @@ class DeepLabSegmenter(Segmenter):
         self.device = gpus[0].name.replace("/physical_device:", "/") if gpus else "CPU"
         with native_stderr_silenced(), tf.device(self.device if gpus else "/CPU:0"):
             model = build_keras_model(self.manifest, self.weights, self._size,
-                                      dtype="mixed_float16" if mixed else None)
+                                      dtype="mixed_float16" if mixed else None, decoder=self.decoder)
         person = self._person
 
         @tf.function(reduce_retracing=True)
