@@ -265,7 +265,10 @@ def _smoothed(seg, frames: list[np.ndarray], vs: list[Variant]):
     for v in vs:
         sm = _smoother(v)
         if v.model_every > 1:
-            yield v, _resting_live(seg, frames, v.cfg, v.model_every)
+            # the live matte's masks are alphas already (each result stretched by the model's
+            # levels): refined as the live path refines them, not stretched a second time
+            shown = dataclasses.replace(v, cfg=dataclasses.replace(v.cfg, low=0.0, high=1.0))
+            yield shown, _resting_live(seg, frames, v.cfg, v.model_every)
         elif isinstance(sm, LookaheadSmoother):
             done = []
             for t, (p, g) in enumerate(zip(probs, grays)):

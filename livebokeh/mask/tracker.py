@@ -57,7 +57,9 @@ class Measurement:
     """A model result for the live matte.
 
     Attributes:
-        mask: ``(h, w)`` float32 in ``[0, 1]``, the model's output as an alpha.
+        mask: ``(h, w)`` float32, the model's output as an alpha: 0 and 1 are its levels
+            for background and person, and a model's confident outputs may lie beyond them
+            (:func:`~livebokeh.pipeline.processor.stretch`; clip what is shown).
         gray: ``(th, tw)`` uint8, the gray picture of its frame at :func:`track_size`.
         index: its frame's number.
         unsure: ``(h, w)`` float32, how unsure the model was (:func:`~livebokeh.mask.smoother.uncertainty`
@@ -153,7 +155,7 @@ class LiveMatte:
         if self._mask is None:
             return
         (lo0, hi0), (lo1, hi1) = old, new
-        alpha = np.clip((self._mask - np.float32(lo0)) * np.float32(1 / (hi0 - lo0)), 0.0, 1.0)
+        alpha = (self._mask - np.float32(lo0)) * np.float32(1 / (hi0 - lo0))
         mask = np.float32(lo1) + alpha * np.float32(hi1 - lo1)
         h, w = shape
         if mask.shape != (h, w):
@@ -175,7 +177,7 @@ class LiveMatte:
             result: the newest model result (it is blended in once, when it is new).
 
         Returns:
-            ``(h, w)`` float32 in ``[0, 1]`` (a new array, or the previous one when nothing
+            ``(h, w)`` float32 in the results' terms (a new array, or the previous one when nothing
             moved and nothing came), or None before the first result.
         """
         if result is not None and (result.index <= self._seen or result.index < self._from):
@@ -204,7 +206,6 @@ class LiveMatte:
                 unsure = self._moved_here(dataclasses.replace(result, mask=result.unsure), gray)
             w = history_weight(m, strength, _to_mask(agree, m.shape), unsure)
             mask = m + (mask - m) * w
-            np.clip(mask, 0.0, 1.0, out=mask)
             self._set(mask, gray, result.index)
             return mask
         self._mask, self._gray, self._agree = mask, gray, agree
@@ -252,7 +253,7 @@ class LiveMatte:
         """Add this frame's move of the edge (mean flow length where the mask is fractional,
         in mask pixels) to :attr:`motion`."""
         fh, fw = f.shape[:2]
-        small = cv2.resize(mask, (fw, fh), interpolation=cv2.INTER_AREA)
+        small = np.clip(cv2.resize(mask, (fw, fh), interpolation=cv2.INTER_AREA), 0.0, 1.0)
         edge = small * (1.0 - small)
         total = float(edge.sum())
         if total < 1e-3:

@@ -20,7 +20,7 @@ from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import covering_box, cut, place, resample, shown_rect
-from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, remap, resolve_auto, small_gray, upsample
+from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
 from livebokeh.mask.smoother import uncertainty
 from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
@@ -290,13 +290,13 @@ class FrameProcessor:
                 if (low, high) == (0.0, 1.0):
                     measured = Measurement(own, result.gray, result.frame.index)
                 else:  # the history weighed by how unsure the model itself was, not its stretched alpha
-                    measured = Measurement(remap(own, low, high), result.gray, result.frame.index, uncertainty(own))
+                    measured = Measurement(stretch(own, low, high), result.gray, result.frame.index, uncertainty(own))
             gray = track_gray(frame.image, shape)
             data = matte.update(gray, frame.index, measured)
         if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
             return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=cfg)
-        mask = Mask(data)
+        mask = Mask(np.clip(data, 0.0, 1.0))
         depth = None
         if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
             depth = self._shown_depth.update(gray, frame.index, result.depth, result.gray,
@@ -391,3 +391,13 @@ class FrameProcessor:
 def _levels(cfg: MaskConfig) -> tuple[float, float]:
     """The model outputs that map to alpha 0 and 1 under resolved mask settings ``cfg``."""
     return cfg.low, cfg.high
+
+
+def stretch(prob: np.ndarray, low: float, high: float) -> np.ndarray:
+    """A model's output ``(h, w)`` float32 as an alpha by its levels, not clipped: ``low`` is 0,
+    ``high`` is 1, and what lies beyond keeps its distance (a confident 0.9 of a probability model
+    at levels 0.4 and 0.6 is 2.5). The live matte blends these, so that a blend of a confident
+    result and an unsure history stays as confident as a blend of the model's own outputs
+    would, and each model's results are in the same terms (an alpha of 0 and 1 means the same for
+    all); what is shown is clipped to ``[0, 1]``."""
+    return (prob - np.float32(low)) * np.float32(1.0 / (high - low))

@@ -172,3 +172,26 @@ def test_a_late_result_is_carried_along_the_frames_shown_since():
     img7, truth7 = scene(75)
     shown = matte.update(track_gray(img7, mask.shape), 7, Measurement(late_mask, grays[1], 1))
     assert iou(shown > 0.5, truth7 > 0.5) > 0.95
+
+
+def test_an_unsure_result_does_not_wear_down_a_confident_history():
+    """The live matte blends each model's output stretched by its levels but not clipped (as the
+    file mode blends the model's own outputs): one unsure result (probability 0.5) after confident
+    ones (0.9, at levels 0.4 and 0.6) leaves the pixel shown as person, where clipped alphas
+    would have faded it to about 0.97 at once and further with each unsure result."""
+    from livebokeh.mask.smoother import uncertainty
+    from livebokeh.mask.tracker import WARM_RESULTS
+    from livebokeh.pipeline.processor import stretch
+
+    gray = np.full((36, 64), 120, np.uint8)
+    sure = np.full((36, 64), 0.9, np.float32)
+    unsure = np.full((36, 64), 0.5, np.float32)
+    assert stretch(sure, 0.4, 0.6)[0, 0] == pytest.approx(2.5)
+    matte = LiveMatte(1.0)
+    for i in range(WARM_RESULTS + 1):
+        matte.update(gray, i, Measurement(stretch(sure, 0.4, 0.6), gray, i, uncertainty(sure)))
+    shown = []
+    for i in range(WARM_RESULTS + 1, WARM_RESULTS + 4):
+        out = matte.update(gray, i, Measurement(stretch(unsure, 0.4, 0.6), gray, i, uncertainty(unsure)))
+        shown.append(float(np.clip(out, 0.0, 1.0).min()))
+    assert shown == [1.0, 1.0, 1.0]
