@@ -149,6 +149,47 @@ def test_a_corrupt_packet_midway_keeps_every_frame_before_it(tmp_path):
         assert "\n" not in str(error) and "the frames before were kept" in str(error)
 
 
+def damage_packets(path, indexes):
+    """Overwrite the 4-byte NAL length at the start of video packets ``indexes`` (in file
+    order) of an MP4 with nonsense: the H.264 decoder refuses those packets ('Invalid data'),
+    as it refused a packet of a clip with 200 random bytes changed. The file's size, index and
+    every other packet stay as they were."""
+    import av
+
+    with av.open(str(path)) as c:
+        where = [p.pos for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
+    for i in indexes:
+        data[where[i]:where[i] + 4] = b"\xff\xff\xff\xf0"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("damaged", [[40], [30, 31, 60]])
+def test_a_damaged_packet_midway_is_passed_over_and_every_frame_after_it_kept(tmp_path, caplog, damaged):
+    """A packet the decoder refuses ended the read there, called 'truncated' (25 of 90 frames);
+    FFmpeg decodes on. Every other frame is read, in order, with one warning naming the damage."""
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=3, size=(96, 64), pattern=True, audio_start=None),
+                          damaged)
+    with caplog.at_level(logging.WARNING):
+        frames, error = _read_all(path)
+    assert error is None
+    assert 90 - 2 * len(damaged) <= len(frames) <= 90 - len(damaged)  # a lost packet may take its B-frame's place
+    assert [f.index for f in frames] == list(range(len(frames)))
+    times = [f.time_s for f in frames]
+    assert times == sorted(times) and times[-1] == pytest.approx(89 / 30, abs=1e-3)  # on to the end
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "corrupt" in warnings[0] and "truncated" not in warnings[0], warnings
+    assert str(path) in warnings[0] and "\n" not in warnings[0]
+
+
+def test_a_file_whose_every_packet_is_damaged_is_one_line(tmp_path):
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=0.5, size=(96, 64), audio_start=None), range(15))
+    frames, error = _read_all(path)
+    assert frames == [] and error is not None
+    assert "cannot decode" in str(error) and "corrupt" in str(error) and "\n" not in str(error)
+
+
 # -- one picture size --------------------------------------------------------------------------
 
 
