@@ -61,7 +61,7 @@ class VideoFileSource(Source):
         if stream is None:
             container.close()
             raise SourceError(f"{self.path} has no video stream; pass a video or image file")
-        fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+        fps = frame_rate(container, stream)
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             container.close()
@@ -221,6 +221,23 @@ def is_attached_picture(stream: Any) -> bool:
 def video_stream(container: Any) -> Any:
     """The first real video stream of an open container (attached pictures skipped), or None."""
     return next((s for s in container.streams.video if not is_attached_picture(s)), None)
+
+
+#: FFmpeg's flag of formats whose packets carry no timestamps of their own (``AVFMT_NOTIMESTAMPS``):
+#: raw H.264, HEVC and other elementary streams.
+AVFMT_NOTIMESTAMPS = 0x0080
+
+
+def frame_rate(container: Any, stream: Any) -> Fraction:
+    """The stream's frame rate, as FFmpeg's own command takes it.
+
+    A raw elementary stream (Annex-B H.264 or HEVC: ``.h264``, ``.hevc``) has no timestamps; its
+    demuxer says 25 fps whatever the stream is, while the stream's own rate (its SPS timing) is
+    what FFmpeg guesses (``av_guess_frame_rate``), and its frames are timed by it. Other files
+    give their average rate."""
+    raw = bool(int(getattr(container.format, "flags", 0) or 0) & AVFMT_NOTIMESTAMPS)
+    rate = (stream.guessed_rate or stream.average_rate) if raw else (stream.average_rate or stream.guessed_rate)
+    return Fraction(rate) if rate else Fraction(30)
 
 
 def frame_count(path: Path, container: Any, stream: Any) -> int | None:
