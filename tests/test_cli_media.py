@@ -181,8 +181,20 @@ def test_sound_stays_with_the_picture_through_the_command(tmp_path, container, v
     (flash, burst), (got_flash, got_burst) = flash_and_burst(src), flash_and_burst(out)
     assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002
     assert len(video_times(out)) == 90
-    if video_start > audio_start:
-        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # not cut by the second before the picture
+    # all of it: not cut by the second before the picture, nor (a late sound) after its last frame
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
+
+
+def test_max_frames_ends_the_sound_with_the_last_picture(tmp_path):
+    """The whole input keeps all its sound; a part of it (--max-frames) keeps the sound of that part."""
+    src = av_clip(tmp_path / "in.mp4", seconds=2.0, audio_seconds=3.0, size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    whole, part = tmp_path / "whole.mp4", tmp_path / "part.mp4"
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(whole), "-q"]) == 0
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(part), "--max-frames", "30", "-q"]) == 0
+    assert abs(sound_seconds(whole) - 3.0) < 0.05
+    assert len(video_times(part)) == 30 and abs(sound_seconds(part) - 1.0) < 0.05
 
 
 @pytest.mark.parametrize("sizes", [((64, 48), (64, 48)), ((96, 96), (128, 72))])

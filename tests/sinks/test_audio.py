@@ -147,6 +147,7 @@ def _through(src, out, **kw):
     frame's time (the pipeline's path without a model)."""
     from livebokeh.sources import VideoFileSource
 
+    kw.setdefault("audio_tail", True)  # the whole input goes through
     with VideoFileSource(src) as s:
         w = VideoWriter(out, s.info.width, s.info.height, s.info.fps, audio_from=src, preset="ultrafast", **kw)
         while (f := s.read()) is not None:
@@ -168,12 +169,31 @@ def test_picture_and_sound_keep_their_timing(tmp_path, container, video_start, a
     got_flash, got_burst = flash_and_burst(out)
     assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002  # within a frame, as in the input
     assert len(video_times(out)) == len(video_times(src)) == 90
-    # the sound is kept to the video's end: with a late video, all of it
-    video_end = video_times(out)[-1] + 1 / 30
-    expected = min(sound_seconds(src), video_end - max(0.0, audio_start - video_start) + 0.0)
-    assert sound_seconds(out) >= expected - 0.05
-    if video_start > audio_start:
-        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # the second before the video is not cut
+    # all of the sound: before the video starts and after it ends (a late sound was cut at the last picture)
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
+
+
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied; copied; re-encoded
+def test_sound_longer_than_the_picture_is_kept_whole(tmp_path, out_suffix):
+    """2 s of picture, 3 s of sound: the last second of sound was lost. Kept, as FFmpeg keeps it;
+    a part of the input (``audio_tail`` off: --max-frames) or a partial ends with its picture."""
+    from tests.media import av_clip, sound_seconds
+
+    src = av_clip(tmp_path / "long.mp4", seconds=2.0, audio_seconds=3.0)
+    assert abs(sound_seconds(src) - 3.0) < 0.05
+    out = _through(src, tmp_path / f"out{out_suffix}")
+    assert abs(sound_seconds(out) - 3.0) < 0.05
+    cut = _through(src, tmp_path / f"cut{out_suffix}", audio_tail=False)
+    assert abs(sound_seconds(cut) - 2.0) < 0.05
+    from livebokeh.sources import VideoFileSource
+
+    with VideoFileSource(src) as s:
+        w = VideoWriter(tmp_path / f"stop{out_suffix}", 64, 48, s.info.fps, audio_from=src, audio_tail=True)
+        for _ in range(30):  # stopped after 1 s
+            f = s.read()
+            w.write(f.image, f.time_s)
+    partial = w.close(complete=False)
+    assert partial.name.startswith("stop.partial") and abs(sound_seconds(partial) - 1.0) < 0.05
 
 
 def _joined_ts(tmp_path, sizes=((64, 48), (64, 48)), seconds=(2.0, 3.0)):
