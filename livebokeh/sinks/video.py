@@ -125,6 +125,10 @@ class VideoWriter:
             log.info("%s: %dx%d has an odd side; written as %dx%d (the edge repeated) so that every player plays it",
                      self.path.name, width, height, width + self._pad[1], height + self._pad[0])
         options = dict(codec.options)
+        if codec.name == "ffv1" and width + self._pad[1] < 2:
+            # FFV1's default level cuts each picture into slices, which a 1-pixel-wide one cannot
+            # give ("Function not implemented"); level 1 (one slice, still lossless) can
+            options["level"] = "1"
         if crf is not None and "crf" in options:
             options["crf"] = str(crf)
         if preset and codec.name == "libx264":
