@@ -48,6 +48,7 @@ class VideoFileSource(Source):
         self._resized = False  # a picture of another size was met (and logged)
         self._damaged = 0  # packets that could not be decoded (passed over)
         self._damage: BaseException | None = None  # the first one's error
+        self._damage_at = 0  # the frame it came after
 
     def _open(self) -> StreamInfo:
         import av
@@ -121,7 +122,7 @@ class VideoFileSource(Source):
         """A damaged packet was passed over (decoding goes on, as FFmpeg's does): said once."""
         self._damaged += 1
         if self._damage is None:
-            self._damage = err
+            self._damage, self._damage_at = err, self._decoded
             log.warning("%s is corrupt after frame %d: a damaged packet cannot be decoded (%s); decoding goes on "
                         "and every frame the decoder gives past it is kept (they may show damage until the next "
                         "keyframe)", self.path, self._decoded, _reason(err))
@@ -156,6 +157,11 @@ class VideoFileSource(Source):
         short = (self._expected is not None and self._decoded + self._damaged < self._expected - 1) or (
             timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
+        if short and self._damage is not None:  # its index may be damaged too: no more packets to read
+            raise SourceError(
+                f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the file "
+                f"ends after {self._decoded} frames, before its header says it should; the frames before were kept"
+            )
         if short:
             raise SourceError(
                 f"{self.path} ends after {self._decoded} frames, before its header says it should: the file is "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -181,6 +182,25 @@ def test_a_damaged_packet_midway_is_passed_over_and_every_frame_after_it_kept(tm
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "corrupt" in warnings[0] and "truncated" not in warnings[0], warnings
     assert str(path) in warnings[0] and "\n" not in warnings[0]
+
+
+def test_a_damaged_file_that_ends_early_is_called_corrupt_not_truncated(tmp_path):
+    """A clip with 200 random bytes changed: a packet refused, and its damaged index gives 65 of
+    120 packets; FFmpeg decodes the same 64 frames. It was called 'truncated'."""
+    import av
+
+    full = av_clip(tmp_path / "in.mp4", seconds=3, size=(96, 64), pattern=True, audio_start=None,
+                   options={"movflags": "+faststart"})  # the index first: a shortened file still opens
+    with av.open(str(full)) as c:
+        ends = [p.pos + p.size for p in c.demux(c.streams.video[0]) if p.size]
+    path = damage_packets(full, [20])
+    path.write_bytes(path.read_bytes()[: ends[59]])  # the packets after the 60th gone, as a damaged index loses them
+    frames, error = _read_all(path)
+    assert 57 <= len(frames) <= 59 and error is not None
+    text = str(error)
+    assert "corrupt" in text and "truncated" not in text and "\n" not in text
+    assert re.search(r"a packet after frame 1[5-9] could not be decoded", text)  # in decoding order, B-frames held
+    assert f"ends after {len(frames)} frames" in text
 
 
 def test_a_file_whose_every_packet_is_damaged_is_one_line(tmp_path):
