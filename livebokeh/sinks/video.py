@@ -5,7 +5,8 @@
 - Frames keep their source timestamps (variable-frame-rate phone clips stay in sync with their
   sound), on a 90 kHz clock.
 - The source's audio streams are copied unchanged when the container can hold them, and
-  re-encoded otherwise (AAC; Opus for WebM).
+  re-encoded otherwise (AAC; Opus for WebM); all of it, also what goes on after the last picture,
+  when the whole input was written (see :mod:`livebokeh.sinks.audio`).
 - Pictures with an odd width or height are padded to even sides (the last column or row
   repeated): chroma-subsampled video (yuv420p) is what browsers, QuickTime and hardware decoders
   play, and it needs even sides.

@@ -72,6 +72,7 @@ class AnimationSource(Source):
         self._size = (0, 0)
         self._claimed = 0  # the header's frame count
         self._short = False  # the file holds fewer frames than its header says (said at the end)
+        self._told = False  # the warning of a header that over-claims was given (once, loops included)
 
     def _open(self) -> StreamInfo:
         info = probe_image(self.path)
@@ -144,8 +145,10 @@ class AnimationSource(Source):
         if _cut_short(self.path):
             raise SourceError(f"{self.what} {self.path} ends after {self._count} frames, before its header's "
                               f"{self._claimed}: the file is truncated; the frames before were kept")
-        log.warning("%s %s holds %d frames, though its header says %d; all %d were read", self.what, self.path,
-                    self._count, self._claimed, self._count)
+        if not self._told:  # a background or a --loop camera opens it again at each loop
+            self._told = True
+            log.warning("%s %s holds %d frames, though its header says %d; all %d were read", self.what, self.path,
+                        self._count, self._claimed, self._count)
 
     def _release(self) -> None:
         self._held = []

@@ -49,6 +49,7 @@ class VideoFileSource(Source):
         self._damaged = 0  # packets that could not be decoded (passed over)
         self._damage: BaseException | None = None  # the first one's error
         self._damage_at = 0  # the frame it came after
+        self._told_damage = False  # said (once for this source: a background loops, opening it again)
 
     def _open(self) -> StreamInfo:
         import av
@@ -123,6 +124,8 @@ class VideoFileSource(Source):
         self._damaged += 1
         if self._damage is None:
             self._damage, self._damage_at = err, self._decoded
+        if not self._told_damage:
+            self._told_damage = True
             log.warning("%s is corrupt after frame %d: a damaged packet cannot be decoded (%s); decoding goes on "
                         "and every frame the decoder gives past it is kept (they may show damage until the next "
                         "keyframe)", self.path, self._decoded, _reason(err))

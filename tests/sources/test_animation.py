@@ -130,6 +130,11 @@ def test_an_apng_claiming_more_frames_than_it_holds_gives_all_it_holds(tmp_path,
     assert info.frame_count == 20 and float(info.fps) == pytest.approx(10, rel=0.01)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and f"its header says {claimed}" in warnings[0]
+    source = AnimationSource(path)  # looped (a background): opened again at each loop, said once
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            _frames(source)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 2
 
 
 def test_a_cut_apng_gives_the_frames_before_the_cut_then_says_truncated(tmp_path):

@@ -184,6 +184,22 @@ def test_a_damaged_packet_midway_is_passed_over_and_every_frame_after_it_kept(tm
     assert str(path) in warnings[0] and "\n" not in warnings[0]
 
 
+def test_a_looped_damaged_file_is_said_once(tmp_path, caplog):
+    """A background or a --loop camera opens its file again at each loop: one warning in all."""
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=1, size=(96, 64), pattern=True, audio_start=None),
+                          [10])
+    source = VideoFileSource(path)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            source.open()
+            counted = 0
+            while source.read() is not None:
+                counted += 1
+            source.close()
+            assert counted >= 28
+    assert sum("corrupt" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_a_damaged_file_that_ends_early_is_called_corrupt_not_truncated(tmp_path):
     """A clip with 200 random bytes changed: a packet refused, and its damaged index gives 65 of
     120 packets; FFmpeg decodes the same 64 frames. It was called 'truncated'."""
