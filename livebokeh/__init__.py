@@ -6,6 +6,13 @@ runtime) are imported by the component that needs them.
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# OpenCV decodes no picture over livebokeh's limit (sources.imageinfo.MAX_PIXELS, 268 MP; its
+# own is 1 GP): read when OpenCV loads, so set before anything imports it. Formats whose header
+# livebokeh does not read are held to the limit by OpenCV itself.
+_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
+
 from livebokeh.errors import (  # noqa: E402
     ConfigError,
     LivebokehError,

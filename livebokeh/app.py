@@ -571,17 +571,19 @@ def open_outputs(cfg: Config, info: Any, stack: ExitStack, job: Job, *, controls
 
     oc = cfg.output
     audio = job.input if (job.input and oc.audio and not info.still) else None
+    tail = job.max_frames is None  # the whole input: its sound to its end, not cut at the last picture
     if job.output:
         if info.still:
             add(SINKS.get("image")(job.output, overwrite=job.overwrite))
         else:
             add(SINKS.get("video")(job.output, info, crf=oc.crf, preset=oc.preset, audio_from=audio,
-                                   overwrite=job.overwrite, threads=plan_threads(cfg.segmenter.threads).encoder))
+                                   overwrite=job.overwrite, threads=plan_threads(cfg.segmenter.threads).encoder,
+                                   audio_tail=tail))
     if job.save_mask:
         add(SINKS.get("mask")(job.save_mask, info, overwrite=job.overwrite))
     if job.alpha_output:
         add(SINKS.get("alpha")(job.alpha_output, info, overwrite=job.overwrite, unmix=cfg.render.unmix,
-                               audio_from=audio))
+                               audio_from=audio, audio_tail=tail))
     if info.live and cfg.virtual_camera.enabled:
         vc = cfg.virtual_camera
         camera = SINKS.get("virtual-camera")(info, vc.device, vc.backend, vc.fps, required=vc.on_demand)

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from livebokeh import __version__
-from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
+from livebokeh.errors import (
+    ConfigError,
+    LivebokehError,
+    exit_code,
+    one_line,
+    stdout_gone,
+)
 
 log = logging.getLogger("livebokeh")
 
@@ -251,6 +257,29 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; its exit status. A reader that closes the pipe early (``livebokeh models
+    list | head``) ends it quietly, as other commands end: status 141 (128 + SIGPIPE), no message."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        if not stdout_gone():
+            raise
+        _drop_stdout()
+        return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so that nothing more is written to the closed
+    pipe (Python's last flush at exit would report the error again)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     argv_given = argv is not None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS:
@@ -283,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - a bug: one line, traceback with --debug
+        if isinstance(err, BrokenPipeError) and stdout_gone():
+            raise  # --print-config | head: the reader is gone (see main)
         if args.debug:
             log.exception("internal error")
         where = "; ".join(getattr(err, "__notes__", []))

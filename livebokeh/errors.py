@@ -4,6 +4,8 @@ Every :class:`LivebokehError` carries a one-line message that says what went wro
 do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
+import sys
+
 
 def one_line(err: BaseException) -> str:
     """``err``'s message on one line (its class name when it has none)."""
@@ -43,3 +45,23 @@ def exit_code(err: LivebokehError) -> int:
     if isinstance(err, ConfigError):
         return 2
     return 3 if isinstance(err, SetupError) else 1
+
+
+def stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has gone (``livebokeh models list | head``):
+    a ``BrokenPipeError`` then came from it, not from another pipe or socket, and the command
+    ends quietly, as other commands do."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or stdout is no file
+        return False

@@ -15,10 +15,10 @@ FLASH = 255  # the flash frame's grey level; the others are dark
 def av_clip(path: Path, *, seconds: float = 3.0, fps: int = 30, size: tuple[int, int] = (64, 48),
             video_start: float = 0.0, audio_start: float | None = 0.0, flash_at: float = 2.0,
             audio_codec: str = "aac", sizes: list[tuple[int, int]] | None = None, pattern: bool = False,
-            options: dict[str, str] | None = None) -> Path:
+            options: dict[str, str] | None = None, audio_seconds: float | None = None) -> Path:
     """A clip: ``seconds`` of video from ``video_start`` (dark frames, one white frame at
-    ``flash_at`` s of the file's time) and ``seconds`` of sound from ``audio_start`` (silence, a
-    loud burst at ``flash_at``; None: no sound). ``sizes`` gives the picture size per frame (a
+    ``flash_at`` s of the file's time) and ``seconds`` (or ``audio_seconds``) of sound from
+    ``audio_start`` (silence, a loud burst at ``flash_at``; None: no sound). ``sizes`` gives the picture size per frame (a
     stream that changes size); ``pattern`` gives each frame a texture (for the decoder's sake);
     ``options`` go to the muxer (``{"movflags": "+faststart"}``: an MP4's index first).
 
@@ -44,7 +44,7 @@ def av_clip(path: Path, *, seconds: float = 3.0, fps: int = 30, size: tuple[int,
             t = video_start + i / fps
             events.append((t, "v", i))
         if a is not None:
-            for k in range(0, round(seconds * RATE), 960):
+            for k in range(0, round((seconds if audio_seconds is None else audio_seconds) * RATE), 960):
                 events.append((audio_start + k / RATE, "a", k))
         rng = np.random.default_rng(0)
         for t, kind, k in sorted(events, key=lambda e: e[0]):

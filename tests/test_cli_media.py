@@ -181,8 +181,20 @@ def test_sound_stays_with_the_picture_through_the_command(tmp_path, container, v
     (flash, burst), (got_flash, got_burst) = flash_and_burst(src), flash_and_burst(out)
     assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002
     assert len(video_times(out)) == 90
-    if video_start > audio_start:
-        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # not cut by the second before the picture
+    # all of it: not cut by the second before the picture, nor (a late sound) after its last frame
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
+
+
+def test_max_frames_ends_the_sound_with_the_last_picture(tmp_path):
+    """The whole input keeps all its sound; a part of it (--max-frames) keeps the sound of that part."""
+    src = av_clip(tmp_path / "in.mp4", seconds=2.0, audio_seconds=3.0, size=(64, 48))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    whole, part = tmp_path / "whole.mp4", tmp_path / "part.mp4"
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(whole), "-q"]) == 0
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(part), "--max-frames", "30", "-q"]) == 0
+    assert abs(sound_seconds(whole) - 3.0) < 0.05
+    assert len(video_times(part)) == 30 and abs(sound_seconds(part) - 1.0) < 0.05
 
 
 @pytest.mark.parametrize("sizes", [((64, 48), (64, 48)), ((96, 96), (128, 72))])
@@ -222,3 +234,71 @@ def test_a_truncated_mp4_keeps_every_decodable_frame(tmp_path, capsys):
     assert main(["--input", str(cut), "--mask", str(mask), "--output", str(tmp_path / "o.mp4")]) == 1
     assert "truncated" in error_line(capsys.readouterr().err)
     assert probe_video(tmp_path / "o.partial.mp4")["frames"] == whole >= 20
+
+
+# -- native libraries' own lines, a closed pipe ----------------------------------------------------
+
+
+def _damaged_png(path: Path) -> Path:
+    _, data = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8))
+    path.write_bytes(data.tobytes()[: len(data) * 9 // 10])  # cut in its image data: libpng says so itself
+    return path
+
+
+def _damaged_webp(path: Path) -> Path:
+    from tests.sources.test_animation import make_animation
+
+    make_animation(path, levels=tuple(range(0, 240, 20)), delays=(100,) * 12, size=(64, 48))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    return path
+
+
+@pytest.mark.parametrize("damaged", [_damaged_png, _damaged_webp])
+@pytest.mark.parametrize("role", ["input", "background", "mask"])
+def test_a_damaged_picture_is_one_line_without_native_lines(tmp_path, damaged, role):
+    """'libpng error: ...' and OpenCV's '[ERROR:0@...] ... grfmt_webp.cpp' blocks were printed
+    beside livebokeh's own line."""
+    bad = damaged(tmp_path / ("bad.png" if damaged is _damaged_png else "bad.webp"))
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.full((48, 64, 3), 90, np.uint8))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    args = {"input": ["--input", str(bad), "--mask", str(mask)],
+            "background": ["--input", str(good), "--mask", str(mask), "--effect", "replace", "--background", str(bad)],
+            "mask": ["--input", str(good), "--mask", str(bad)]}[role]
+    out = tmp_path / ("o.mp4" if role == "input" and damaged is _damaged_webp else "o.png")
+    code, err = run_cli(*args, "--output", str(out))
+    # livebokeh's one line only (libwebp decodes no frame of a cut animation)
+    assert code == 1 and [ln for ln in err.splitlines() if ln.strip()] == [error_line(err)], err
+
+
+@pytest.mark.parametrize("args", [["models", "list"], ["--print-config"]])
+def test_a_closed_pipe_ends_the_command_quietly(args):
+    """`livebokeh models list | head` said 'livebokeh: error: [Errno 32] Broken pipe'."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "livebokeh", *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, env=env, timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert proc.stderr == ""
+    assert proc.returncode == 141  # as a command that SIGPIPE ends
+
+
+def test_a_damaged_packet_midway_keeps_every_frame_after_it(tmp_path, capsys):
+    """A packet the decoder refuses stopped the run there ('ends after 25 frames ... truncated');
+    FFmpeg decodes on. The run completes with every other frame and says once that the file is
+    corrupt there."""
+    from tests.sources.test_decoding import damage_packets
+
+    src = damage_packets(av_clip(tmp_path / "in.mp4", seconds=3, size=(64, 48), pattern=True), [25])
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(src), "--mask", str(mask), "--output", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("corrupt") == 1 and "truncated" not in err and "error" not in err, err
+    assert 88 <= len(video_times(out)) <= 89 and abs(sound_seconds(out) - sound_seconds(src)) < 0.05

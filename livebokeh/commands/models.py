@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError, one_line
+from livebokeh.errors import LivebokehError, one_line, stdout_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +89,8 @@ def main(argv: list[str]) -> int:
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return 1
     except OSError as err:  # the manifests or the cache unreadable: still one line
+        if isinstance(err, BrokenPipeError) and stdout_gone():
+            raise  # the reader of its output is gone: the command ends quietly (livebokeh.cli.main)
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return 1
     return 0

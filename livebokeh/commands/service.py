@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, LivebokehError, SetupError, exit_code, one_line
+from livebokeh.errors import ConfigError, LivebokehError, SetupError, exit_code, one_line, stdout_gone
 
 UNIT = "livebokeh.service"
 #: The first line of every unit this command writes: uninstall removes only such a file.
@@ -563,6 +563,8 @@ def main(argv: list[str]) -> int:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)
     except OSError as err:
+        if isinstance(err, BrokenPipeError) and stdout_gone():
+            raise  # the reader of its output is gone: the command ends quietly (livebokeh.cli.main)
         where = f" {_printable(str(err.filename))}" if err.filename else ""
         print(f"livebokeh service: error: cannot write{where}: {err.strerror or err}; check who owns it "
               "(a folder made with sudo?)", file=sys.stderr)

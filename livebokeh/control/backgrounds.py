@@ -135,7 +135,10 @@ def check_upload(data: bytes) -> tuple[str, str]:
         import cv2
         import numpy as np
 
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        from livebokeh.sources.quiet import quiet_native
+
+        with quiet_native():  # a damaged upload: the run's terminal gets no libpng or OpenCV lines
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None or image.shape[:2] != (h, w):
             raise ConfigError("the picture could not be decoded; it may be damaged")
         ending = next(e for magic, e in _IMAGE_ENDINGS.items() if data.startswith(magic))

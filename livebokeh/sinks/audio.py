@@ -5,6 +5,13 @@ one timeline (:class:`livebokeh.sources.decoding.Timeline`, the same the picture
 runs over the same packets), so a video that starts after its sound, or a file whose
 timestamps jump (joined MPEG-TS), comes out in sync.
 
+Sound whose format changes midway (joined MPEG-TS: 44.1 kHz mono, then 48 kHz stereo) is
+re-encoded, as FFmpeg's default conversion does: every part is converted to the first part's
+rate and channels (copied, the later parts would play at the wrong pitch or not at all). AVI
+keeps no start time for its sound: a re-encoded stream there begins with the silence before the
+sound (and fills its gaps with silence), so picture and sound keep their timing; a copied
+stream that starts late is re-encoded for that.
+
 Audio is never a reason to lose the video: a stream that cannot be copied or re-encoded is left
 out with one warning (naming the file and ``--no-audio``), and the video is written without it.
 """
@@ -33,11 +40,17 @@ AUDIO_COPY: dict[str, frozenset[str]] = {
 DEFAULT_LAYOUTS: dict[int, str] = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-class _Stream:
-    """One source audio stream and where it goes: copied (``resampler`` None) or re-encoded."""
+#: Containers whose sound has no start time of its own: a late start or a gap is silence in the file.
+_SILENCE_PADDED = frozenset({".avi"})
 
-    def __init__(self, ins: Any, out: Any, resampler: Any = None) -> None:
-        self.ins, self.out, self.resampler = ins, out, resampler
+
+class _Stream:
+    """One source audio stream and where it goes: copied, or re-encoded to ``layout``."""
+
+    def __init__(self, ins: Any, out: Any, reencode: bool = False, layout: str | None = None) -> None:
+        self.ins, self.out, self.reencode, self.layout = ins, out, reencode, layout
+        self.resampler: Any = None  # re-encoded: to the encoder's format, from the input's current one
+        self.source_format: tuple[str, str, int] | None = None  # the format ``resampler`` converts from
         self.failed = False
         self.next_pts: int | None = None  # re-encoded: the next sample's place, in samples of the output
         self.end = float("-inf")  # copied: where the sound written so far ends, in seconds
@@ -67,13 +80,31 @@ class AudioCopy:
         for ins in self._src.streams.audio:
             name = ins.codec_context.name
             try:
-                if name in AUDIO_COPY.get(suffix, frozenset()):
+                if name in AUDIO_COPY.get(suffix, frozenset()) and not self._must_reencode(ins):
                     self._streams.append(_Stream(ins, container.add_stream_from_template(ins)))
                 else:
                     self._streams.append(self._reencoder(ins))
             except Exception as err:  # the video is written whatever the audio does
                 log.debug("audio stream %d of %s", ins.index, source, exc_info=True)
                 self._warn(f"its {name} audio (stream {ins.index}) cannot be written to {suffix} ({_reason(err)})")
+
+    def _must_reencode(self, ins: Any) -> bool:
+        """Whether a stream the container could hold as it is must be re-encoded all the same:
+        its format changes midway, or (AVI) it starts after the picture and needs leading silence."""
+        if self._suffix in _SILENCE_PADDED and ins.start_time is not None:
+            from livebokeh.sources.decoding import Timeline, timeline_streams
+            from livebokeh.sources.video import video_stream
+
+            origin = Timeline(self._src, timeline_streams(self._src, video_stream(self._src))).origin
+            if Fraction(ins.start_time) * ins.time_base - origin > Fraction(1, 1000):
+                log.info("%s: its audio (stream %d) starts after the picture; re-encoded, with silence before it, "
+                         "as %s keeps no start time", self._source, ins.index, self._suffix)
+                return True
+        changed = format_change(self._src, ins)
+        if changed:
+            log.info("%s: its audio (stream %d) changes format midway (%s); re-encoded to one format, as FFmpeg "
+                     "converts it", self._source, ins.index, changed)
+        return bool(changed)
 
     def _reencoder(self, ins: Any) -> _Stream:
         """An encoder for ``ins`` whose whole chain (resampler, encoder) was tried on a silent frame
@@ -97,7 +128,7 @@ class AudioCopy:
                 continue
             out = self._container.add_stream(codec, rate=rate)
             out.layout = layout
-            return _Stream(ins, out, av.AudioResampler(format=out.format.name, layout=layout, rate=rate))
+            return _Stream(ins, out, reencode=True, layout=layout)
         raise ValueError(f"no {codec} encoder for its {channels} channels; " + "; ".join(errors))
 
     def _warn(self, what: str, result: str = "the video is written without it") -> None:
@@ -115,7 +146,7 @@ class AudioCopy:
     def describe(self) -> str:
         if not self._streams:
             return "no audio in the source" if self._src is not None and not self._src.streams.audio else "no audio"
-        parts = [f"{s.ins.codec_context.name} {'copied' if s.resampler is None else 're-encoded to ' + s.out.codec_context.name}"
+        parts = [f"{s.ins.codec_context.name} {'re-encoded to ' + s.out.codec_context.name if s.reencode else 'copied'}"
                  for s in self._streams]
         return "audio: " + ", ".join(parts)
 
@@ -125,8 +156,9 @@ class AudioCopy:
         Called after each video frame (``final=False``) it muxes the sound that belongs before
         that frame and holds the first packet beyond it, so that sound and pictures reach the
         file side by side (a muxer waiting for audio buffers up to 10 s of video, which a killed
-        run would lose). The last call (``final=True``) muxes what remains before ``end_s`` and
-        flushes the encoders; later calls do nothing.
+        run would lose). The last call (``final=True``) muxes what remains before ``end_s``
+        (``math.inf``: all of it, the sound that goes on after the last picture included, as
+        FFmpeg keeps it) and flushes the encoders; later calls do nothing.
 
         Errors of the output file (a full disk) propagate; errors of the source's audio or its
         re-encoding only leave (the rest of) that audio out, with a warning.
@@ -168,7 +200,7 @@ class AudioCopy:
                     continue  # past the video's end: left out
                 self._held = packet  # belongs after a later frame
                 return
-            if stream.resampler is None:
+            if not stream.reencode:
                 length = float(packet.duration * stream.ins.time_base) if packet.duration else 0.0
                 if start < stream.end - length / 2:
                     continue  # sound that overlaps what was written (after a discontinuity): left out
@@ -191,25 +223,34 @@ class AudioCopy:
             return
         self._finished = True
         for stream in self._streams:
-            if stream.resampler is not None:
+            if stream.reencode:
                 for p in self._encode(stream, [None]):
                     self._container.mux(p)
 
     def _encode(self, stream: _Stream, frames: list[Any]) -> list[Any]:
-        """Encoded packets of decoded ``frames`` (``[None]`` flushes); none once the stream failed."""
+        """Encoded packets of decoded ``frames`` (``[None]`` flushes); none once the stream failed.
+
+        Each frame goes through a resampler from its own format (one per format met: the sound's
+        format may change midway) to the encoder's."""
         if stream.failed:
             return []
         try:
             packets = []
             rate = stream.out.rate
+            pad = self._suffix in _SILENCE_PADDED
             for frame in frames:
                 if frame is not None and frame.pts is not None:  # where this sound belongs
                     at = round(self._timeline.seconds(frame.pts, frame.time_base) * rate)
-                    if stream.next_pts is None or at > stream.next_pts + rate // 10:
-                        stream.next_pts = at  # the start, or after a gap (a discontinuity)
+                    if stream.next_pts is None and pad:
+                        packets.extend(self._silence(stream, 0, max(0, at)))  # the start of the file
+                    elif stream.next_pts is None or at > stream.next_pts + rate // 10:
+                        if pad:
+                            packets.extend(self._silence(stream, stream.next_pts, at))
+                        else:
+                            stream.next_pts = at  # the start, or after a gap (a discontinuity)
                     elif at + frame.samples * rate / (frame.sample_rate or rate) <= stream.next_pts:
                         continue  # wholly before what was written (overlap after a discontinuity)
-                for rf in stream.resampler.resample(frame):
+                for rf in self._resample(stream, frame, packets):
                     rf.pts, rf.time_base = stream.next_pts or 0, Fraction(1, stream.out.rate)
                     stream.next_pts = (stream.next_pts or 0) + rf.samples
                     packets.extend(stream.out.encode(rf))
@@ -219,6 +260,45 @@ class AudioCopy:
         except Exception as err:  # noqa: BLE001 - the video is written whatever the audio does
             self._drop(stream, err)
             return []
+
+    def _resample(self, stream: _Stream, frame: Any, packets: list[Any]) -> list[Any]:
+        """``frame`` (None: the end) in the encoder's format. A frame of another format than the
+        one before first flushes the old resampler (its last samples encoded into ``packets``)."""
+        import av
+
+        if frame is not None:
+            fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if fmt != stream.source_format:
+                if stream.resampler is not None:
+                    for rf in stream.resampler.resample(None):
+                        rf.pts, rf.time_base = stream.next_pts or 0, Fraction(1, stream.out.rate)
+                        stream.next_pts = (stream.next_pts or 0) + rf.samples
+                        packets.extend(stream.out.encode(rf))
+                stream.source_format = fmt
+                stream.resampler = av.AudioResampler(format=stream.out.format.name, layout=stream.layout,
+                                                     rate=stream.out.rate)
+        if stream.resampler is None:
+            return []
+        return stream.resampler.resample(frame)
+
+    def _silence(self, stream: _Stream, start: int | None, end: int) -> list[Any]:
+        """Packets of silence from sample ``start`` (None: 0) to ``end`` of the output stream, which
+        then goes on from ``end``."""
+        import av
+
+        start = start or 0
+        packets: list[Any] = []
+        rate = stream.out.rate
+        while start < end:
+            n = min(end - start, rate)
+            frame = av.AudioFrame(format=stream.out.format.name, layout=stream.layout, samples=n)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            packets.extend(stream.out.encode(frame))
+            start += n
+        stream.next_pts = max(start, stream.next_pts or 0)
+        return packets
 
     def close(self) -> None:
         if self._src is not None:
@@ -245,6 +325,40 @@ def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> None:
     for frame in resampler.resample(probe):
         frame.pts = None
         encoder.encode(frame)
+
+
+def format_change(container: Any, ins: Any) -> str | None:
+    """Where the sound of ``ins`` changes format (rate, channels or sample format) midway, said
+    as ``44100 Hz mono -> 48000 Hz stereo``; None where it keeps one.
+
+    Only formats whose timestamps may jump (MPEG-TS, MPEG-PS, FLV: FFmpeg's ``ts_discont``) are
+    looked at: there files are joined (``cat a.ts b.ts``), and a stream's header gives its first
+    part's format only. Their sound is decoded from a second reader of the file, to the first
+    change (AAC decodes at hundreds of times real time; the demuxer reads the whole file)."""
+    import av
+
+    from livebokeh.sources.decoding import AVFMT_TS_DISCONT
+
+    if not int(getattr(container.format, "flags", 0) or 0) & AVFMT_TS_DISCONT:
+        return None
+    first = None
+    try:
+        with av.open(container.name) as again:
+            stream = again.streams[ins.index]
+            for packet in again.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue  # a damaged packet: it says nothing of the format
+                for frame in frames:
+                    fmt = (frame.sample_rate, frame.layout.name, frame.format.name)
+                    if first is None:
+                        first = fmt
+                    elif fmt != first:
+                        return f"{first[0]} Hz {first[1]} -> {fmt[0]} Hz {fmt[1]}"
+    except (av.FFmpegError, OSError, ValueError) as err:
+        log.debug("looking for format changes in %s: %s", container.name, err)
+    return None
 
 
 def _reason(err: BaseException) -> str:

@@ -5,7 +5,8 @@
 - Frames keep their source timestamps (variable-frame-rate phone clips stay in sync with their
   sound), on a 90 kHz clock.
 - The source's audio streams are copied unchanged when the container can hold them, and
-  re-encoded otherwise (AAC; Opus for WebM).
+  re-encoded otherwise (AAC; Opus for WebM); all of it, also what goes on after the last picture,
+  when the whole input was written (see :mod:`livebokeh.sinks.audio`).
 - Pictures with an odd width or height are padded to even sides (the last column or row
   repeated): chroma-subsampled video (yuv420p) is what browsers, QuickTime and hardware decoders
   play, and it needs even sides.
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -89,6 +91,9 @@ class VideoWriter:
         kind: ``color``, ``gray`` (masks) or ``alpha`` (BGRA).
         crf, preset: H.264/VP9 quality (lower CRF = better, bigger) and x264 speed preset.
         audio_from: copy (or re-encode) the audio streams of this file.
+        audio_tail: when closed complete, keep the sound that goes on after the last picture (a
+            sound that starts late or outlasts the picture: the whole input was written); else
+            the sound ends with the last picture (a part of the input: ``--max-frames``, a stop).
         overwrite: replace an existing file; otherwise an existing ``path`` is an error.
         threads: the encoder's own threads (0 = FFmpeg's choice: about one and a half per core);
             planned with the pipeline's (:attr:`livebokeh.threads.ThreadPlan.encoder`).
@@ -99,10 +104,11 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
                  crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
-                 overwrite: bool = False, threads: int = 0) -> None:
+                 overwrite: bool = False, threads: int = 0, audio_tail: bool = False) -> None:
         import av
 
         self.path = check_output_path(path)
+        self._audio_tail = audio_tail
         if self.path.exists() and not overwrite:
             raise SinkError(f"{self.path} exists; pass --overwrite to replace it, or choose another name")
         table = {"color": COLOR_CODECS, "gray": MASK_CODECS, "alpha": ALPHA_CODECS}[kind]
@@ -120,6 +126,10 @@ class VideoWriter:
             log.info("%s: %dx%d has an odd side; written as %dx%d (the edge repeated) so that every player plays it",
                      self.path.name, width, height, width + self._pad[1], height + self._pad[0])
         options = dict(codec.options)
+        if codec.name == "ffv1" and width + self._pad[1] < 2:
+            # FFV1's default level cuts each picture into slices, which a 1-pixel-wide one cannot
+            # give ("Function not implemented"); level 1 (one slice, still lossless) can
+            options["level"] = "1"
         if crf is not None and "crf" in options:
             options["crf"] = str(crf)
         if preset and codec.name == "libx264":
@@ -227,7 +237,8 @@ class VideoWriter:
                 for packet in self._stream.encode(None):
                     self._mux(packet)
                 if self._audio is not None and self.frames:
-                    self._audio.copy_until(self.last_time)
+                    whole = complete and self._audio_tail
+                    self._audio.copy_until(math.inf if whole else self.last_time)
         except (av.FFmpegError, OSError) as err:
             failure = f"finishing {self.path} failed: {reason(err)}"
         finally:
@@ -286,16 +297,19 @@ class VideoFileSink(Sink):
     """The rendered frames as a video file, with the source's audio (see the module text).
 
     Call :meth:`mark_complete` once the whole input went through; otherwise :meth:`close` keeps
-    what was written as ``NAME.partial.EXT``.
+    what was written as ``NAME.partial.EXT``. Complete, the file keeps all of the input's sound
+    (also what goes on after the last picture) unless ``audio_tail`` is False (the run wrote
+    only a part of the input: ``--max-frames``); a partial's sound ends with its last picture.
     """
 
     name = "video"
 
     def __init__(self, path: str | Path, info: StreamInfo, crf: int | None = None, preset: str | None = None,
-                 audio_from: str | Path | None = None, overwrite: bool = False, threads: int = 0) -> None:
+                 audio_from: str | Path | None = None, overwrite: bool = False, threads: int = 0,
+                 audio_tail: bool = True) -> None:
         self._live = info.live
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
-                                   audio_from=audio_from, overwrite=overwrite, threads=threads)
+                                   audio_from=audio_from, overwrite=overwrite, threads=threads, audio_tail=audio_tail)
         self.result: Path | None = None
 
     @property
@@ -323,7 +337,7 @@ class AlphaVideoSink(Sink):
     name = "alpha"
 
     def __init__(self, path: str | Path, info: StreamInfo, overwrite: bool = False, unmix: bool = True,
-                 audio_from: str | Path | None = None) -> None:
+                 audio_from: str | Path | None = None, audio_tail: bool = True) -> None:
         self._live = info.live
         from livebokeh.sinks.files import is_pattern
         from livebokeh.sinks.image import ImageSequence
@@ -344,7 +358,8 @@ class AlphaVideoSink(Sink):
                               f"transparency ({', '.join(sorted(ALPHA_IMAGE_SUFFIXES))})")
         self._sequence = ImageSequence("--alpha-output", path, overwrite) if pattern else None
         self._writer = None if pattern or self._single else VideoWriter(
-            path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from)
+            path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from,
+            audio_tail=audio_tail)
         self.frames = 0
 
     def write(self, item: Composite) -> None:

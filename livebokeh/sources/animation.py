@@ -7,10 +7,16 @@ delay under 20 ms counts as 100 ms, as browsers play such files). The frames are
 groups that fit :data:`BUDGET` bytes; a file too long for one group is decoded again from its
 start for each (an animation's frames are drawn over the ones before), which costs time but
 never more memory.
+
+A file that holds fewer frames than its header says (an APNG cut short, or one whose ``acTL``
+claims more) gives every frame that decodes, as FFmpeg does: a cut file then ends as a cut video
+does (an error after its frames, so the outputs are kept as partial files); a whole file whose
+header claims too many is read to its end with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +27,10 @@ import numpy as np
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.imageinfo import check_pixels, probe_image
+from livebokeh.sources.quiet import quiet_native
 from livebokeh.types import Frame, StreamInfo
+
+log = logging.getLogger(__name__)
 
 #: Bytes of decoded frames held at once.
 BUDGET = 256 << 20
@@ -61,6 +70,9 @@ class AnimationSource(Source):
         self._index = 0  # index of the next frame to give
         self._time_ms = 0
         self._size = (0, 0)
+        self._claimed = 0  # the header's frame count
+        self._short = False  # the file holds fewer frames than its header says (said at the end)
+        self._told = False  # the warning of a header that over-claims was given (once, loops included)
 
     def _open(self) -> StreamInfo:
         info = probe_image(self.path)
@@ -68,11 +80,13 @@ class AnimationSource(Source):
             raise SourceError(f"cannot read {self.what} {self.path} as an animated image; is it a valid PNG or WebP file?")
         check_pixels(self.what, self.path, info.width, info.height)
         self._count, self._size = info.frames, (info.width, info.height)
+        self._claimed, self._short = info.frames, False
         self._chunk = max(1, BUDGET // max(1, info.width * info.height * 4))
         self._held, self._next, self._index, self._time_ms = [], 0, 0, 0
         first = self._decode_more()
         if not first:
-            raise SourceError(f"cannot read {self.what} {self.path}: no frame of the animation can be decoded")
+            raise SourceError(f"cannot read {self.what} {self.path}: no frame of the animation can be decoded (the file "
+                              "is damaged or cut short); pass a whole file")
         total_ms = sum(d for _, d in self._held) * self._count / len(self._held)
         fps = Fraction(self._count * 1000, max(1, round(total_ms))).limit_denominator(1001)
         h, w = self._held[0][0].shape[:2]
@@ -85,15 +99,20 @@ class AnimationSource(Source):
 
         if self._next >= self._count:
             return False
+        wanted = min(self._chunk, self._count - self._next)
         try:
-            ok, animation = cv2.imreadanimation(str(self.path), self._next, self._chunk)
+            with quiet_native():  # a damaged file: our one line, not libpng's or OpenCV's own
+                _ok, animation = cv2.imreadanimation(str(self.path), self._next, wanted)
         except cv2.error as err:
             from livebokeh.sources.image import cv_reason
 
             raise SourceError(f"cannot decode {self.what} {self.path} ({cv_reason(err)})") from None
-        frames = list(animation.frames) if ok else []
+        # OpenCV says it failed when the file ends before ``wanted`` frames, and gives the ones before
+        frames = list(animation.frames)
+        if len(frames) < wanted:
+            self._count = self._next + len(frames)  # the header promised more than the file holds
+            self._short = True
         if not frames:
-            self._count = self._next  # the header promised more than the file holds
             return False
         delays = list(animation.durations) + [SHORT_DELAY_MS] * len(frames)
         for image, delay in zip(frames, delays):
@@ -105,6 +124,7 @@ class AnimationSource(Source):
         if self._info is None:
             return None
         if not self._held and not self._decode_more():
+            self._end_short()
             return None
         image, delay = self._held.pop(0)
         if image.shape[:2] != (self._size[1], self._size[0]):
@@ -116,8 +136,38 @@ class AnimationSource(Source):
         self._time_ms += delay
         return frame
 
+    def _end_short(self) -> None:
+        """At the end of a file that held fewer frames than its header says: a cut file is an
+        error (its frames were given), a whole one a warning; each said once."""
+        if not self._short:
+            return
+        self._short = False
+        if _cut_short(self.path):
+            raise SourceError(f"{self.what} {self.path} ends after {self._count} frames, before its header's "
+                              f"{self._claimed}: the file is truncated; the frames before were kept")
+        if not self._told:  # a background or a --loop camera opens it again at each loop
+            self._told = True
+            log.warning("%s %s holds %d frames, though its header says %d; all %d were read", self.what, self.path,
+                        self._count, self._claimed, self._count)
+
     def _release(self) -> None:
         self._held = []
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether the file ends before its format's end: a PNG without its closing ``IEND`` chunk, a
+    WebP shorter than its RIFF header says."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            fh.seek(0, 2)
+            size = fh.tell()
+            if head[:4] == b"RIFF":
+                return int.from_bytes(head[4:8], "little") + 8 > size
+            fh.seek(max(0, size - 12))
+            return fh.read()[4:8] != b"IEND"
+    except OSError:
+        return True
 
 
 def _bgr(image: Any) -> np.ndarray:

@@ -11,9 +11,11 @@ its sound, every picture the decoder can give, and one picture size for the whol
   of the sound each run a :class:`Timeline` over the same packets in the same order, so they
   shift them alike.
 - **Every picture.** Slice threading (errors come with the packet that caused them; frame
-  threading loses the frames it holds when a packet of a truncated file fails), and at the end
-  of the file or at a packet that cannot be read the decoder is flushed: the frames it holds
-  (two, for H.264 with B-frames) are given too, as FFmpeg gives them.
+  threading loses the frames it holds when a packet of a truncated file fails). A damaged packet
+  that cannot be decoded is passed over and decoding goes on, as FFmpeg's own command does (the
+  pictures after it come as the decoder can make them); at the end of the file, or where the
+  file cannot be read further, the decoder is flushed: the frames it holds (two, for H.264 with
+  B-frames) are given too, as FFmpeg gives them.
 - **One size.** A stream whose picture size changes midway (concatenated H.264 of two sizes)
   keeps every frame: the others are scaled to fit the first size, their aspect kept, with black
   bars (:func:`fit_picture`).
@@ -22,7 +24,7 @@ its sound, every picture the decoder can give, and one picture size for the whol
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -137,12 +139,15 @@ class DecodeFailed(Exception):
         self.error = error
 
 
-def decode_pictures(container: Any, stream: Any, timeline: Timeline) -> Iterator[Any]:
+def decode_pictures(container: Any, stream: Any, timeline: Timeline,
+                    damaged: Callable[[BaseException], None] | None = None) -> Iterator[Any]:
     """Every picture of ``stream`` (PyAV video frames, timestamps on ``timeline``), in order.
 
     The other streams of the timeline are demuxed beside it (their packets only move the
-    timeline). At the end, or at a packet that cannot be read or decoded, the decoder is
-    flushed and the pictures it held are given; then a failure raises :class:`DecodeFailed`.
+    timeline). A packet that cannot be decoded is passed over (``damaged`` is told FFmpeg's
+    error) and decoding goes on. At the end, or where the file cannot be read further, the
+    decoder is flushed and the pictures it held are given; then a read failure raises
+    :class:`DecodeFailed`.
     """
     import av
 
@@ -162,9 +167,11 @@ def decode_pictures(container: Any, stream: Any, timeline: Timeline) -> Iterator
             continue  # another stream's, or the demuxer's own flush (done below)
         try:
             frames = stream.decode(packet)
-        except av.FFmpegError as err:
-            failure = err
-            break
+        except av.FFmpegError as err:  # a damaged packet: its picture is lost, the next ones are not
+            log.debug("a packet of stream %d cannot be decoded: %s", stream.index, err)
+            if damaged is not None:
+                damaged(err)
+            continue
         yield from frames
     try:
         frames = stream.decode(None)

@@ -11,7 +11,8 @@ import numpy as np
 
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
-from livebokeh.sources.imageinfo import check_pixels, probe_image
+from livebokeh.sources.imageinfo import MAX_PIXELS, check_pixels, probe_image
+from livebokeh.sources.quiet import quiet_native
 from livebokeh.types import Frame, StreamInfo
 
 
@@ -30,11 +31,16 @@ def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.
         check_pixels(what, p, info.width, info.height)
     data = np.fromfile(p, dtype=np.uint8)
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
+        with quiet_native():  # a damaged file: our one line, not libpng's or OpenCV's own
+            image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
     except cv2.error as err:  # a header beyond OpenCV's own limit, a codec this OpenCV lacks
+        if "MAX_IMAGE_PIXELS" in str(err):  # held to livebokeh's limit by OpenCV (livebokeh/__init__.py)
+            raise SourceError(f"{what} {p} is larger than livebokeh takes ({MAX_PIXELS / 1e6:.0f} MP, 16384x16384): "
+                              "scale it down first") from None
         raise SourceError(f"cannot read {what} {p} as an image ({cv_reason(err)}); pass a JPEG or PNG file") from None
     if image is None:
         raise SourceError(f"cannot read {what} {p} as an image; is it a valid JPEG/PNG file?")
+    check_pixels(what, p, image.shape[1], image.shape[0])  # a format whose header was not read above
     return image
 
 

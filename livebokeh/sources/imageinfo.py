@@ -54,9 +54,8 @@ def probe_image(path: str | Path) -> ImageInfo | None:
             w, h = struct.unpack("<HH", head[6:10])
             return ImageInfo(w, h)
         if head[:2] == b"BM":
-            w, h = struct.unpack("<ii", head[18:26])
-            return ImageInfo(abs(w), abs(h))
-        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _bmp(head)
+        if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return _tiff(path)
         if head[:1] == b"P" and head[1:2] in b"123456":
             return _pnm(head)
@@ -160,19 +159,41 @@ def _webp(fh) -> ImageInfo:
     return ImageInfo(info.width, info.height, max(1, frames))
 
 
+def _bmp(head: bytes) -> ImageInfo:
+    """The info header's size: 16-bit sides in OS/2's 12-byte ``BITMAPCOREHEADER``, else 32-bit
+    ones (negative height: the rows run top down)."""
+    (header_size,) = struct.unpack("<I", head[14:18])
+    if header_size == 12:
+        w, h = struct.unpack("<HH", head[18:22])
+    else:
+        w, h = struct.unpack("<ii", head[18:26])
+    return ImageInfo(abs(w), abs(h))
+
+
+#: TIFF field types of a size: SHORT, LONG and (BigTIFF) LONG8, as ``struct`` formats.
+_TIFF_TYPES = {3: "H", 4: "I", 16: "Q"}
+
+
 def _tiff(path: str | Path) -> ImageInfo:
-    """The first image's width and length tags."""
+    """The first image's width and length tags (classic TIFF, or BigTIFF's 64-bit offsets)."""
     with open(path, "rb") as fh:
-        data = fh.read(_HEAD)
+        data = fh.read(16)
         order = "<" if data[:2] == b"II" else ">"
-        (offset,) = struct.unpack(order + "I", data[4:8])
+        big = struct.unpack(order + "H", data[2:4])[0] == 43
+        if big:  # BigTIFF: offset size 8, then the first directory's 64-bit offset
+            (offset,) = struct.unpack(order + "Q", data[8:16])
+            count_fmt, entry_fmt, value_size = "Q", "HHQ8s", 20
+        else:
+            (offset,) = struct.unpack(order + "I", data[4:8])
+            count_fmt, entry_fmt, value_size = "H", "HHI4s", 12
         fh.seek(offset)
-        (count,) = struct.unpack(order + "H", fh.read(2))
+        (count,) = struct.unpack(order + count_fmt, fh.read(struct.calcsize(count_fmt)))
         size: dict[int, int] = {}
         for _ in range(min(count, 512)):
-            tag, kind, _n, value = struct.unpack(order + "HHI4s", fh.read(12))
+            tag, kind, _n, value = struct.unpack(order + entry_fmt, fh.read(value_size))
             if tag in (256, 257):
-                size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), value[: 2 if kind == 3 else 4])[0]
+                fmt = _TIFF_TYPES.get(kind, "I")
+                size[tag] = struct.unpack(order + fmt, value[: struct.calcsize(fmt)])[0]
         return ImageInfo(size[256], size[257])
 
 

@@ -46,6 +46,10 @@ class VideoFileSource(Source):
         self._timeline: Timeline | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
         self._resized = False  # a picture of another size was met (and logged)
+        self._damaged = 0  # packets that could not be decoded (passed over)
+        self._damage: BaseException | None = None  # the first one's error
+        self._damage_at = 0  # the frame it came after
+        self._told_damage = False  # said (once for this source: a background loops, opening it again)
 
     def _open(self) -> StreamInfo:
         import av
@@ -59,16 +63,17 @@ class VideoFileSource(Source):
         if stream is None:
             container.close()
             raise SourceError(f"{self.path} has no video stream; pass a video or image file")
-        fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+        fps = frame_rate(container, stream)
         width, height = stream.codec_context.width, stream.codec_context.height
         if not width or not height:
             container.close()
             raise SourceError(f"{self.path}: the video stream has no picture size; the file may be corrupt")
         self._container = container
         self._timeline = Timeline(container, timeline_streams(container, stream), self.path.name)
-        self._frames = decode_pictures(container, stream, self._timeline)
+        self._frames = decode_pictures(container, stream, self._timeline, self._passed_over)
         self._index = 0
         self._decoded = 0
+        self._damaged, self._damage = 0, None
         self._last_end = None
         self._fps = float(fps)
         count = self._expected = frame_count(self.path, container, stream)
@@ -93,6 +98,8 @@ class VideoFileSource(Source):
         try:
             vf = next(self._frames)
         except StopIteration:
+            if self._decoded == 0 and self._damage is not None:
+                raise SourceError(f"cannot decode {self.path} ({_reason(self._damage)}); the file may be corrupt") from None
             self._check_complete()
             return None
         except DecodeFailed as failed:
@@ -111,6 +118,17 @@ class VideoFileSource(Source):
             shown = float(vf.duration * vf.time_base) if vf.duration and vf.time_base else 0.0
             self._last_end = float(vf.time) + (shown or 1 / (self._fps or 30.0))
         return image, t
+
+    def _passed_over(self, err: BaseException) -> None:
+        """A damaged packet was passed over (decoding goes on, as FFmpeg's does): said once."""
+        self._damaged += 1
+        if self._damage is None:
+            self._damage, self._damage_at = err, self._decoded
+        if not self._told_damage:
+            self._told_damage = True
+            log.warning("%s is corrupt after frame %d: a damaged packet cannot be decoded (%s); decoding goes on "
+                        "and every frame the decoder gives past it is kept (they may show damage until the next "
+                        "keyframe)", self.path, self._decoded, _reason(err))
 
     def _conform(self, image: Any) -> Any:
         """The stream's size is its first picture's; a picture of another size (the stream changes
@@ -131,17 +149,22 @@ class VideoFileSource(Source):
         """At the end: did the file hold as many frames (or as much time) as its header says?
 
         The count is the header's less the samples an MP4/MOV edit list hides (see
-        :func:`frame_count`); the time is where the video track ends, as its edit list shows it
-        (see :func:`expected_end`), unless the timestamps jumped (joined files: the header's end
-        is no longer where the timeline ends).
+        :func:`frame_count`) and the damaged packets passed over (said when met); the time is
+        where the video track ends, as its edit list shows it (see :func:`expected_end`), unless
+        the timestamps jumped (joined files: the header's end is no longer where the timeline ends).
         """
         slack = 3 / (self._fps or 30.0)
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
         timed = self._timeline is None or self._timeline.jumps == 0
-        short = (self._expected is not None and self._decoded < self._expected - 1) or (
+        short = (self._expected is not None and self._decoded + self._damaged < self._expected - 1) or (
             timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
+        if short and self._damage is not None:  # its index may be damaged too: no more packets to read
+            raise SourceError(
+                f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the file "
+                f"ends after {self._decoded} frames, before its header says it should; the frames before were kept"
+            )
         if short:
             raise SourceError(
                 f"{self.path} ends after {self._decoded} frames, before its header says it should: the file is "
@@ -207,6 +230,23 @@ def is_attached_picture(stream: Any) -> bool:
 def video_stream(container: Any) -> Any:
     """The first real video stream of an open container (attached pictures skipped), or None."""
     return next((s for s in container.streams.video if not is_attached_picture(s)), None)
+
+
+#: FFmpeg's flag of formats whose packets carry no timestamps of their own (``AVFMT_NOTIMESTAMPS``):
+#: raw H.264, HEVC and other elementary streams.
+AVFMT_NOTIMESTAMPS = 0x0080
+
+
+def frame_rate(container: Any, stream: Any) -> Fraction:
+    """The stream's frame rate, as FFmpeg's own command takes it.
+
+    A raw elementary stream (Annex-B H.264 or HEVC: ``.h264``, ``.hevc``) has no timestamps; its
+    demuxer says 25 fps whatever the stream is, while the stream's own rate (its SPS timing) is
+    what FFmpeg guesses (``av_guess_frame_rate``), and its frames are timed by it. Other files
+    give their average rate."""
+    raw = bool(int(getattr(container.format, "flags", 0) or 0) & AVFMT_NOTIMESTAMPS)
+    rate = (stream.guessed_rate or stream.average_rate) if raw else (stream.average_rate or stream.guessed_rate)
+    return Fraction(rate) if rate else Fraction(30)
 
 
 def frame_count(path: Path, container: Any, stream: Any) -> int | None:

@@ -147,6 +147,7 @@ def _through(src, out, **kw):
     frame's time (the pipeline's path without a model)."""
     from livebokeh.sources import VideoFileSource
 
+    kw.setdefault("audio_tail", True)  # the whole input goes through
     with VideoFileSource(src) as s:
         w = VideoWriter(out, s.info.width, s.info.height, s.info.fps, audio_from=src, preset="ultrafast", **kw)
         while (f := s.read()) is not None:
@@ -168,12 +169,31 @@ def test_picture_and_sound_keep_their_timing(tmp_path, container, video_start, a
     got_flash, got_burst = flash_and_burst(out)
     assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002  # within a frame, as in the input
     assert len(video_times(out)) == len(video_times(src)) == 90
-    # the sound is kept to the video's end: with a late video, all of it
-    video_end = video_times(out)[-1] + 1 / 30
-    expected = min(sound_seconds(src), video_end - max(0.0, audio_start - video_start) + 0.0)
-    assert sound_seconds(out) >= expected - 0.05
-    if video_start > audio_start:
-        assert sound_seconds(out) >= sound_seconds(src) - 0.05  # the second before the video is not cut
+    # all of the sound: before the video starts and after it ends (a late sound was cut at the last picture)
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
+
+
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied; copied; re-encoded
+def test_sound_longer_than_the_picture_is_kept_whole(tmp_path, out_suffix):
+    """2 s of picture, 3 s of sound: the last second of sound was lost. Kept, as FFmpeg keeps it;
+    a part of the input (``audio_tail`` off: --max-frames) or a partial ends with its picture."""
+    from tests.media import av_clip, sound_seconds
+
+    src = av_clip(tmp_path / "long.mp4", seconds=2.0, audio_seconds=3.0)
+    assert abs(sound_seconds(src) - 3.0) < 0.05
+    out = _through(src, tmp_path / f"out{out_suffix}")
+    assert abs(sound_seconds(out) - 3.0) < 0.05
+    cut = _through(src, tmp_path / f"cut{out_suffix}", audio_tail=False)
+    assert abs(sound_seconds(cut) - 2.0) < 0.05
+    from livebokeh.sources import VideoFileSource
+
+    with VideoFileSource(src) as s:
+        w = VideoWriter(tmp_path / f"stop{out_suffix}", 64, 48, s.info.fps, audio_from=src, audio_tail=True)
+        for _ in range(30):  # stopped after 1 s
+            f = s.read()
+            w.write(f.image, f.time_s)
+    partial = w.close(complete=False)
+    assert partial.name.startswith("stop.partial") and abs(sound_seconds(partial) - 1.0) < 0.05
 
 
 def _joined_ts(tmp_path, sizes=((64, 48), (64, 48)), seconds=(2.0, 3.0)):
@@ -267,3 +287,100 @@ def test_two_sound_streams_that_start_apart_each_keep_their_timing(tmp_path):
                         break
         assert count == 2 and len(flash) == 1 and len(bursts) == 2
         assert all(abs(b - flash[0]) < 1 / 30 + 0.005 for b in bursts), (suffix, flash, bursts)
+
+
+@pytest.mark.parametrize("container", [".mp4", ".mkv", ".ts"])
+@pytest.mark.parametrize(("video_start", "audio_start"), [(0.0, 1.0), (1.0, 0.0)])
+def test_avi_keeps_a_late_sound_start_with_silence(tmp_path, container, video_start, audio_start):
+    """AVI keeps no start time for its sound: a sound starting 1 s after the picture came out
+    1 s early (the flash-to-burst gap -0.04 s instead of -1.0 s in a clip whose burst comes
+    before its flash). The re-encoded sound now begins with the silence before it."""
+    from tests.media import av_clip, flash_and_burst, sound_seconds, video_times
+
+    src = av_clip(tmp_path / f"in{container}", video_start=video_start, audio_start=audio_start, flash_at=2.2)
+    flash, burst = flash_and_burst(src)
+    out = _through(src, tmp_path / "out.avi")
+    got_flash, got_burst = flash_and_burst(out)
+    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002
+    assert len(video_times(out)) == 90
+    assert abs(sound_seconds(out) - (sound_seconds(src) + max(0.0, audio_start - video_start))) < 0.05
+
+
+def _tone_ts(path, rate, layout, seconds=2.0, freq=440.0):
+    """An MPEG-TS part: 64x48 H.264 at 30 fps and an AAC ``freq`` Hz tone at ``rate`` in ``layout``."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=rate)
+        a.layout = layout
+        channels = 1 if layout == "mono" else 2
+        events = [(i / 30, "v", i) for i in range(round(seconds * 30))]
+        events += [(k / rate, "a", k) for k in range(0, round(seconds * rate), 1024)]
+        for t, kind, k in sorted(events, key=lambda e: e[0]):
+            if kind == "v":
+                f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60, np.uint8), format="bgr24")
+                f.pts, f.time_base = k, Fraction(1, 30)
+                for p in v.encode(f):
+                    c.mux(p)
+                continue
+            x = (0.5 * np.sin(2 * np.pi * freq * (k + np.arange(1024)) / rate)).astype(np.float32)
+            fr = av.AudioFrame.from_ndarray(np.tile(x, (channels, 1)), format="fltp", layout=layout)
+            fr.sample_rate, fr.pts, fr.time_base = rate, k, Fraction(1, rate)
+            for p in a.encode(fr):
+                c.mux(p)
+        for s in (v, a):
+            for p in s.encode(None):
+                c.mux(p)
+    return path
+
+
+def _pitches(path):
+    """The tone's frequency in each half second of the first audio stream's decoded sound (every
+    channel), and the sound's length; a decoding error fails."""
+    import av
+
+    with av.open(str(path)) as c:
+        rate = c.streams.audio[0].codec_context.sample_rate
+        chunks = [f.to_ndarray().reshape(len(f.layout.channels), -1) if f.format.is_planar
+                  else f.to_ndarray().reshape(-1, len(f.layout.channels)).T for f in c.decode(audio=0)]
+    sound = np.concatenate(chunks, axis=1).astype(np.float64)
+    found = []
+    for start in range(rate // 4, sound.shape[1] - rate // 2, rate // 2):
+        for channel in sound:
+            spectrum = np.abs(np.fft.rfft(channel[start:start + rate // 4]))
+            found.append(np.argmax(spectrum) * 4.0)  # a quarter second: 4 Hz a bin
+    return found, sound.shape[1] / rate
+
+
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied before; copied; re-encoded
+def test_sound_that_changes_format_midway_keeps_its_pitch_and_length(tmp_path, out_suffix, caplog):
+    """`cat A.ts G48.ts A.ts` (44.1 kHz mono, 48 kHz stereo, 44.1 kHz mono): copied, the middle
+    played at 406 Hz and mono after stereo did not decode; re-encoded, 'Frame does not match
+    AudioResampler setup' kept 2 of 6 s. Now all 6 s at 440 Hz, as FFmpeg converts it."""
+    parts = [_tone_ts(tmp_path / "a.ts", 44100, "mono"), _tone_ts(tmp_path / "g.ts", 48000, "stereo")]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(parts[0].read_bytes() + parts[1].read_bytes() + parts[0].read_bytes())
+    with caplog.at_level(logging.WARNING):
+        out = _through(joined, tmp_path / f"out{out_suffix}")
+    assert out == tmp_path / f"out{out_suffix}"
+    assert not [r for r in caplog.records if "audio" in r.getMessage()], caplog.text
+    pitches, seconds = _pitches(out)
+    assert abs(seconds - 6.0) < 0.15
+    assert all(abs(p - 440) <= 8 for p in pitches), pitches
+
+
+def test_sound_of_one_format_in_mpeg_ts_is_still_copied(tmp_path):
+    from livebokeh.sinks.audio import AudioCopy
+
+    src = _tone_ts(tmp_path / "a.ts", 44100, "mono")
+    out = _through(src, tmp_path / "out.mp4")
+    import av
+
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac" and c.streams.audio[0].rate == 44100
+    with av.open(str(tmp_path / "x.mp4"), "w") as c:
+        copy = AudioCopy(c, src, ".mp4")
+        assert copy.describe() == "audio: aac copied"
+        copy.close()

@@ -80,6 +80,27 @@ def test_gray_masks_in_mkv_are_lossless(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(("name", "kind"), [("m.mkv", "gray"), ("m.avi", "gray"), ("a.mkv", "alpha")])
+@pytest.mark.parametrize(("w", "h"), [(1, 100), (1, 2), (1, 1), (3, 2)])
+@pytest.mark.parametrize("threads", [0, 2])
+def test_ffv1_writes_pictures_one_pixel_wide_losslessly(tmp_path, name, kind, w, h, threads):
+    """FFV1's default level cannot slice a 1-pixel-wide picture: 'writing m.mkv failed: Function
+    not implemented' (--save-mask m.mkv, --alpha-output a.mkv, .avi on a 1xN video)."""
+    import av
+
+    rng = np.random.default_rng(0)
+    shape = (h, w) if kind == "gray" else (h, w, 4)
+    pictures = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(4)]
+    writer = VideoWriter(tmp_path / name, w, h, Fraction(30), kind=kind, threads=threads)
+    for picture in pictures:
+        writer.write(picture)
+    assert writer.close() == tmp_path / name
+    with av.open(str(tmp_path / name)) as c:
+        got = [f.to_ndarray(format="gray" if kind == "gray" else "bgra") for f in c.decode(video=0)]
+        assert c.streams.video[0].codec_context.name == "ffv1"
+    assert len(got) == 4 and all(np.array_equal(a, b) for a, b in zip(pictures, got))
+
+
 def test_bad_outputs(tmp_path):
     with pytest.raises(ConfigError, match="unknown container .xyz"):
         VideoWriter(tmp_path / "a.xyz", 64, 48, Fraction(30))

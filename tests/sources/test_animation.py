@@ -101,3 +101,53 @@ def test_an_animation_background_loops_frame_by_frame(tmp_path):
     with open_background(str(path)) as bg:
         levels = [round(float(bg.plate((32, 24)).mean()) / 10) for _ in range(7)]
     assert levels == [1, 12, 24, 1, 12, 24, 1]
+
+
+def _claiming(path, frames):
+    """``path``'s APNG with its ``acTL`` chunk rewritten to claim ``frames`` frames (CRC fixed)."""
+    import struct
+    import zlib
+
+    data = bytearray(path.read_bytes())
+    at = data.find(b"acTL")
+    data[at + 4:at + 8] = struct.pack(">I", frames)
+    data[at + 12:at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 12])) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("claimed", [1000, 2**31 - 1])
+def test_an_apng_claiming_more_frames_than_it_holds_gives_all_it_holds(tmp_path, caplog, claimed):
+    """acTL patched to claim 1000 frames: 'no frame of the animation can be decoded' (OpenCV, asked
+    for more than the file holds, says it failed and gives the frames it has). FFmpeg reads 20."""
+    import logging
+
+    levels = tuple(range(0, 200, 10))
+    path = _claiming(make_animation(tmp_path / "a.png", levels=levels, delays=(100,) * 20), claimed)
+    with caplog.at_level(logging.WARNING):
+        info, frames = _frames(AnimationSource(path))
+    assert [round(float(f.image.mean())) for f in frames] == list(levels)
+    assert info.frame_count == 20 and float(info.fps) == pytest.approx(10, rel=0.01)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and f"its header says {claimed}" in warnings[0]
+    source = AnimationSource(path)  # looped (a background): opened again at each loop, said once
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            _frames(source)
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 2
+
+
+def test_a_cut_apng_gives_the_frames_before_the_cut_then_says_truncated(tmp_path):
+    """Cut to 60%: every frame was lost; FFmpeg decodes the 12 before the cut."""
+    levels = tuple(range(0, 200, 10))
+    path = make_animation(tmp_path / "a.png", levels=levels, delays=(100,) * 20, size=(64, 48))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    frames = []
+    with pytest.raises(SourceError) as info, AnimationSource(path) as source:
+        while (f := source.read()) is not None:
+            frames.append(f)
+    assert 8 <= len(frames) < 20
+    assert [round(float(f.image.mean())) for f in frames] == list(levels[: len(frames)])
+    text = str(info.value)
+    assert "\n" not in text and "truncated" in text and f"ends after {len(frames)} frames" in text

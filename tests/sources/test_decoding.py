@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -147,6 +148,82 @@ def test_a_corrupt_packet_midway_keeps_every_frame_before_it(tmp_path):
     assert [f.index for f in frames] == list(range(len(frames)))
     if error is not None:
         assert "\n" not in str(error) and "the frames before were kept" in str(error)
+
+
+def damage_packets(path, indexes):
+    """Overwrite the 4-byte NAL length at the start of video packets ``indexes`` (in file
+    order) of an MP4 with nonsense: the H.264 decoder refuses those packets ('Invalid data'),
+    as it refused a packet of a clip with 200 random bytes changed. The file's size, index and
+    every other packet stay as they were."""
+    import av
+
+    with av.open(str(path)) as c:
+        where = [p.pos for p in c.demux(c.streams.video[0]) if p.size]
+    data = bytearray(path.read_bytes())
+    for i in indexes:
+        data[where[i]:where[i] + 4] = b"\xff\xff\xff\xf0"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("damaged", [[40], [30, 31, 60]])
+def test_a_damaged_packet_midway_is_passed_over_and_every_frame_after_it_kept(tmp_path, caplog, damaged):
+    """A packet the decoder refuses ended the read there, called 'truncated' (25 of 90 frames);
+    FFmpeg decodes on. Every other frame is read, in order, with one warning naming the damage."""
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=3, size=(96, 64), pattern=True, audio_start=None),
+                          damaged)
+    with caplog.at_level(logging.WARNING):
+        frames, error = _read_all(path)
+    assert error is None
+    assert 90 - 2 * len(damaged) <= len(frames) <= 90 - len(damaged)  # a lost packet may take its B-frame's place
+    assert [f.index for f in frames] == list(range(len(frames)))
+    times = [f.time_s for f in frames]
+    assert times == sorted(times) and times[-1] == pytest.approx(89 / 30, abs=1e-3)  # on to the end
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "corrupt" in warnings[0] and "truncated" not in warnings[0], warnings
+    assert str(path) in warnings[0] and "\n" not in warnings[0]
+
+
+def test_a_looped_damaged_file_is_said_once(tmp_path, caplog):
+    """A background or a --loop camera opens its file again at each loop: one warning in all."""
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=1, size=(96, 64), pattern=True, audio_start=None),
+                          [10])
+    source = VideoFileSource(path)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            source.open()
+            counted = 0
+            while source.read() is not None:
+                counted += 1
+            source.close()
+            assert counted >= 28
+    assert sum("corrupt" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_damaged_file_that_ends_early_is_called_corrupt_not_truncated(tmp_path):
+    """A clip with 200 random bytes changed: a packet refused, and its damaged index gives 65 of
+    120 packets; FFmpeg decodes the same 64 frames. It was called 'truncated'."""
+    import av
+
+    full = av_clip(tmp_path / "in.mp4", seconds=3, size=(96, 64), pattern=True, audio_start=None,
+                   options={"movflags": "+faststart"})  # the index first: a shortened file still opens
+    with av.open(str(full)) as c:
+        ends = [p.pos + p.size for p in c.demux(c.streams.video[0]) if p.size]
+    path = damage_packets(full, [20])
+    path.write_bytes(path.read_bytes()[: ends[59]])  # the packets after the 60th gone, as a damaged index loses them
+    frames, error = _read_all(path)
+    assert 57 <= len(frames) <= 59 and error is not None
+    text = str(error)
+    assert "corrupt" in text and "truncated" not in text and "\n" not in text
+    assert re.search(r"a packet after frame 1[5-9] could not be decoded", text)  # in decoding order, B-frames held
+    assert f"ends after {len(frames)} frames" in text
+
+
+def test_a_file_whose_every_packet_is_damaged_is_one_line(tmp_path):
+    path = damage_packets(av_clip(tmp_path / "in.mp4", seconds=0.5, size=(96, 64), audio_start=None), range(15))
+    frames, error = _read_all(path)
+    assert frames == [] and error is not None
+    assert "cannot decode" in str(error) and "corrupt" in str(error) and "\n" not in str(error)
 
 
 # -- one picture size --------------------------------------------------------------------------

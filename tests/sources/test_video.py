@@ -385,3 +385,35 @@ def test_a_device_is_not_a_regular_file():
 def test_a_folder_is_not_a_video(tmp_path):
     with pytest.raises(SourceError, match="is a folder"):
         VideoFileSource(tmp_path).open()
+
+
+@pytest.mark.parametrize(("codec", "fmt"), [("libx264", "h264"), ("libx265", "hevc")])
+@pytest.mark.parametrize("fps", [30, 24])
+def test_a_raw_annex_b_stream_keeps_its_own_frame_rate(tmp_path, codec, fmt, fps):
+    """A raw H.264/HEVC stream has no timestamps and its demuxer says 25 fps: a 30 fps stream
+    was written at 25 (7.2 s instead of 6). Its own rate (the SPS timing, as FFmpeg guesses it)."""
+    import av
+
+    from livebokeh.sinks import VideoWriter
+
+    raw = tmp_path / f"cat.{fmt}"
+    with av.open(str(raw), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=fps, options={"x265-params": "log-level=none"} if codec == "libx265" else {})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(2 * fps):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 2, np.uint8), format="bgr24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with VideoFileSource(raw) as src:
+        assert src.info.fps == fps
+        out = tmp_path / "o.mp4"
+        w = VideoWriter(out, 64, 48, src.info.fps)
+        while (f := src.read()) is not None:
+            w.write(f.image, f.time_s)
+    assert w.close() == out
+    with av.open(str(out)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert len(times) == 2 * fps and times[-1] - times[0] == pytest.approx((2 * fps - 1) / fps, abs=1e-3)
