@@ -189,6 +189,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def runtime_source(path: Path) -> str | bytes:
+    """What a model runtime's loader is given for ``path``: the path, or the file's bytes where
+    the path is no UTF-8 text (a folder named with bytes such as ``\\xff``), which the loaders of
+    ONNX Runtime and LiteRT cannot take (both also load a model from its bytes).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Path(path).read_bytes()
+    return text
+
+
 def check(path: Path, m: Manifest) -> str:
     """What is wrong with ``path`` as ``m``'s file ("" when its size and sha256 match)."""
     try:
