@@ -276,8 +276,12 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
     p = cached_path(m)
     try:
         present = p.is_file()
+        in_the_way = not present and p.exists()
     except OSError:  # a cache path through a file, a loop ...: nothing is cached there
-        present = False
+        present = in_the_way = False
+    if in_the_way:  # a folder (or a device) under the file's name: a download cannot land there
+        return Found(m, problem=f"{p} is {'a folder' if p.is_dir() else 'not a file'} where the cache keeps "
+                     f"{m.label}, so it can be neither found nor downloaded there; move or rename {p}")
     if present:
         wrong = check(p, m)
         if not wrong:
@@ -364,6 +368,8 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
         if blocked:
             raise ModelError(f"cannot save {m.label}: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
         dest = cached_path(m)
+    if dest.is_dir():
+        raise ModelError(f"{dest} is a folder where {m.label} is to be saved; move or rename {dest}")
     part = dest.with_name(dest.name + ".part")
     show = sys.stderr.isatty() if progress is None else progress
     try:
