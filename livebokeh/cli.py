@@ -269,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
+            flags = flag_names(parser)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flags)
+            from livebokeh.config import check_mask_range
+
+            bounds = ("mask.low", "mask.high")  # named by their flags when a flag set one of them
+            names = {k: flags[k] for k in bounds} if set(bounds) & set(_overrides(args)) else {}
+            check_mask_range(cfg.mask, "given" if args.mask else cfg.segmenter.backend, names)
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0

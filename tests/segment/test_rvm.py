@@ -253,3 +253,16 @@ def test_the_smallest_backbones_run_on_any_frame(rvm_weights, backbone, frame):
     with create_segmenter("rvm", options) as seg:
         alpha = seg.segment(np.full((frame[1], frame[0], 3), 128, np.uint8)).data
     assert alpha.shape[::-1] == seg.input_size and np.isfinite(alpha).all()
+
+
+def test_the_backends_said_to_give_a_matte_before_loading_are_those_that_do(tmp_path):
+    """The settings check (config.check_mask_range) knows a backend's automatic mask range before
+    its model loads, from MATTE_BACKENDS: it must agree with the segmenters' own traits."""
+    from livebokeh.segment.deeplab.segmenter import DeepLabSegmenter
+    from livebokeh.segment.options import BACKEND_OPTIONS, MATTE_BACKENDS
+    from livebokeh.segment.selfie import SelfieSegmenter
+
+    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(rvm_like(tmp_path / "r.onnx"))))) as seg:
+        assert seg.traits.matte
+    matte = {"rvm": True, "mediapipe": SelfieSegmenter.traits.matte, "deeplab": DeepLabSegmenter.traits.matte}
+    assert set(matte) == set(BACKEND_OPTIONS) and MATTE_BACKENDS == {b for b, m in matte.items() if m}
