@@ -419,6 +419,10 @@ def _check_ending(out: Any, job: Any) -> None:
 def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if cfg.virtual_camera.backend:  # refused on every run, as a live one refuses it (not only when it opens)
+        from livebokeh.sinks.virtualcam import check_backend
+
+        check_backend(cfg.virtual_camera.backend)
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []

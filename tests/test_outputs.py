@@ -902,3 +902,11 @@ def test_two_patterns_meet_exactly_when_some_frame_gives_both_one_name():
 
     check()
 
+
+def test_a_virtual_camera_backend_that_is_not_there_is_refused_on_a_file_run_too(video, mask, tmp_path, capsys):
+    """A live run refused it (exit 2); a file run took it silently (exit 0)."""
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), "--vcam-backend", "nonsense"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "virtual camera backend 'nonsense' (--vcam-backend, virtual_camera.backend) is not available on" in line
+    assert not out.exists()
