@@ -298,7 +298,13 @@ def _main(argv: list[str] | None) -> int:
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags
-            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flag_names(parser))
+            flags = flag_names(parser)
+            cfg = load_config(args.config, _overrides(args), quality=args.quality, flags=flags)
+            from livebokeh.config import check_mask_range
+
+            bounds = ("mask.low", "mask.high")  # named by their flags when a flag set one of them
+            names = {k: flags[k] for k in bounds} if set(bounds) & set(_overrides(args)) else {}
+            check_mask_range(cfg.mask, "given" if args.mask else cfg.segmenter.backend, names)
             if args.print_config:
                 print(to_toml(cfg), end="")
                 return 0
@@ -444,6 +450,10 @@ def _check_ending(out: Any, job: Any) -> None:
 def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if cfg.virtual_camera.backend:  # refused on every run, as a live one refuses it (not only when it opens)
+        from livebokeh.sinks.virtualcam import check_backend
+
+        check_backend(cfg.virtual_camera.backend)
     jobs = _jobs(args)
     _check_outputs(args, cfg, jobs)
     reports: list[Any] = []

@@ -24,7 +24,7 @@ from livebokeh.schema import coerce as _coerce
 from livebokeh.schema import describe as _describe
 from livebokeh.schema import number as _num
 from livebokeh.schema import plain as _plain
-from livebokeh.segment.options import BACKEND_OPTIONS, DeepLabOptions, MediaPipeOptions, RVMOptions
+from livebokeh.segment.options import BACKEND_OPTIONS, MATTE_BACKENDS, DeepLabOptions, MediaPipeOptions, RVMOptions
 
 #: The segmentation backends (the names ``livebokeh.segment.SEGMENTERS`` registers; a test keeps
 #: them equal), each with its own settings section (:mod:`livebokeh.segment.options`).
@@ -121,8 +121,42 @@ class MaskConfig:
     islands: float = _num(0.05, 0.0, 1.0, "drop person blobs smaller than this share of the largest (0 = off)")
 
     def __post_init__(self) -> None:
+        for key in ("low", "high"):
+            value = getattr(self, key)
+            if value < 0 and value != -1:  # only -1 means automatic
+                raise ConfigError(f"mask.{key} ({value:g}) must be from 0 to 1, or -1 for automatic")
         if self.low >= 0 and self.high >= 0 and self.low >= self.high:
             raise ConfigError(f"mask.low ({self.low}) must be smaller than mask.high ({self.high})")
+
+
+#: ``[mask] low`` and ``high`` when automatic (-1), for a matting model (its output is an alpha
+#: already) and for a probability model (:func:`livebokeh.mask.resolve_auto`).
+AUTO_MASK_RANGE = {True: (0.0, 1.0), False: (0.4, 0.6)}
+
+
+def check_mask_range(mask: MaskConfig, backend: str, names: Mapping[str, str] | None = None) -> None:
+    """Refuse a ``[mask]`` low or high that leaves no room for the other's automatic value with
+    ``backend`` (``--mask-high 0.2`` with MediaPipe, whose automatic low is 0.4), before a model
+    loads; ``backend`` ``given``: the masks of ``--mask`` (alpha mattes). ``names``: how to call
+    ``mask.low`` and ``mask.high`` (the flags that set them).
+
+    Raises:
+        ConfigError: one line naming both, the automatic value and what to do.
+    """
+    if (mask.low < 0) == (mask.high < 0) or backend not in (*BACKEND_OPTIONS, "given"):
+        return  # both automatic, or both given (MaskConfig checks those)
+    auto_low, auto_high = AUTO_MASK_RANGE[backend in MATTE_BACKENDS or backend == "given"]
+    low, high = (auto_low if mask.low < 0 else mask.low), (auto_high if mask.high < 0 else mask.high)
+    if low < high:
+        return
+    names = names or {}
+    given, auto = ("low", "high") if mask.low >= 0 else ("high", "low")
+    g, a = (names.get(f"mask.{k}") or f"mask.{k}" for k in (given, auto))
+    side = "below" if given == "low" else "above"
+    value, other = (low, high) if given == "low" else (high, low)
+    what = "masks given with --mask" if backend == "given" else f"the {backend} backend"
+    raise ConfigError(f"{g} {value:g} must be {side} {a}, which is {other:g} for {what} (automatic); "
+                      f"give {a} as well, or a {g} {side} {other:g}")
 
 
 @dataclass(frozen=True)

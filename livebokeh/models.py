@@ -189,6 +189,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def runtime_source(path: Path) -> str | bytes:
+    """What a model runtime's loader is given for ``path``: the path, or the file's bytes where
+    the path is no UTF-8 text (a folder named with bytes such as ``\\xff``), which the loaders of
+    ONNX Runtime and LiteRT cannot take (both also load a model from its bytes).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Path(path).read_bytes()
+    return text
+
+
 def check(path: Path, m: Manifest) -> str:
     """What is wrong with ``path`` as ``m``'s file ("" when its size and sha256 match)."""
     try:
@@ -260,8 +276,12 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
     p = cached_path(m)
     try:
         present = p.is_file()
+        in_the_way = not present and p.exists()
     except OSError:  # a cache path through a file, a loop ...: nothing is cached there
-        present = False
+        present = in_the_way = False
+    if in_the_way:  # a folder (or a device) under the file's name: a download cannot land there
+        return Found(m, problem=f"{p} is {'a folder' if p.is_dir() else 'not a file'} where the cache keeps "
+                     f"{m.label}, so it can be neither found nor downloaded there; move or rename {p}")
     if present:
         wrong = check(p, m)
         if not wrong:
@@ -348,6 +368,8 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
         if blocked:
             raise ModelError(f"cannot save {m.label}: {blocked}; {CACHE_FIX}, or {_elsewhere(m)}")
         dest = cached_path(m)
+    if dest.is_dir():
+        raise ModelError(f"{dest} is a folder where {m.label} is to be saved; move or rename {dest}")
     part = dest.with_name(dest.name + ".part")
     show = sys.stderr.isatty() if progress is None else progress
     try:

@@ -274,6 +274,16 @@ def test_live_path_into_a_virtual_camera(clip, memory_vcam, tmp_path, monkeypatc
         (["--max-frames", "0"], "--max-frames must be at least 1", 2),
         (["--effect", "sparkle"], "error: --effect must be one of: blur, replace, none", 2),
         (["--mask-low", "0.7", "--mask-high", "0.3"], "error: --mask-low (0.7) must be smaller than --mask-high (0.3)", 2),
+        # one of them given, the other automatic for the backend: named by the flags, before a model loads
+        (["--mask-high", "0.2", "--backend", "mediapipe"], ("error: --mask-high 0.2 must be above --mask-low, which is "
+         "0.4 for the mediapipe backend (automatic); give --mask-low as well, or a --mask-high above 0.4"), 2),
+        (["--mask-low", "0.9", "--backend", "deeplab", "--print-config"], ("error: --mask-low 0.9 must be below "
+         "--mask-high, which is 0.6 for the deeplab backend (automatic)"), 2),
+        (["--mask", "m.png", "--mask-low", "1", "--input", "x.jpg", "--output", "y.jpg"], ("--mask-low 1 must be "
+         "below --mask-high, which is 1 for masks given with --mask (automatic)"), 2),
+        # only -1 is automatic
+        (["--mask-high", "-0.5"], "error: --mask-high (-0.5) must be from 0 to 1, or -1 for automatic", 2),
+        (["--mask-low", "-0.01", "--print-config"], "error: --mask-low (-0.01) must be from 0 to 1, or -1", 2),
         (["--fourcc", "ab"], "error: --fourcc must be 4 characters", 2),
         (["--no-roi", "--quality", "best", "--lookahead", "9"], "error: --lookahead must be a number from -1 to 8", 2),
         # RVM's backbone: 0 (automatic) or what the network can use
@@ -309,6 +319,12 @@ def test_a_settings_file_value_is_named_by_its_key_a_flag_value_by_its_flag(tmp_
     cfg.write_text("[mask]\nhigh = 0.3\n")
     assert main(["--config", str(cfg), "--mask-low", "0.7", "--print-config"]) == 2  # one from each
     assert "error: --mask-low (0.7) must be smaller than mask.high (0.3)" in error_line(capsys.readouterr().err)
+    cfg.write_text('[segmenter]\nbackend = "mediapipe"\n[mask]\nhigh = 0.3\n')
+    assert main(["--config", str(cfg), "--print-config"]) == 2  # the automatic low is 0.4 for it
+    assert "error: mask.high 0.3 must be above mask.low, which is 0.4 for the mediapipe backend" in error_line(
+        capsys.readouterr().err)
+    assert main(["--config", str(cfg), "--backend", "rvm", "--print-config"]) == 0  # 0 for RVM's alpha
+    capsys.readouterr()
     cfg.write_text("[rvm]\nbackbone = 1\n")
     assert main(["--config", str(cfg), "--print-config"]) == 2
     assert f"{cfg}: rvm.backbone must be 0 or a number from 64 to 2048, got 1" in error_line(capsys.readouterr().err)

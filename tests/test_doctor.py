@@ -73,3 +73,32 @@ def test_valid_default_weights_named_by_the_variable_load(default_weights, monke
     main(["doctor", "--no-devices"])
     line = _default_line(capsys.readouterr().out)
     assert line.startswith("[ok") and "does not load" not in line
+
+
+def test_default_weights_whose_alpha_is_not_a_number_do_not_load(tmp_path, monkeypatch, capsys):
+    """They load in ONNX Runtime but give NaN: the load check's probe says so (it said "it loads")."""
+    from tests.segment.test_rvm import rvm_like
+
+    bad = rvm_like(tmp_path / "rvm.onnx", "nan")
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(bad))
+    assert main(["doctor", "--no-devices"]) == 1
+    line = _default_line(capsys.readouterr().out)
+    assert line.startswith("[FAIL]") and "does not load" in line and "not a number" in line
+
+
+def test_a_run_with_weights_whose_alpha_is_not_a_number_stops_in_one_line(tmp_path, capsys):
+    """Was a white picture and exit 0 (with --save-mask, a numpy warning)."""
+    import cv2
+    import numpy as np
+
+    from tests.segment.test_rvm import rvm_like
+
+    bad = rvm_like(tmp_path / "rvm.onnx", "nan")
+    photo, out = tmp_path / "p.jpg", tmp_path / "o.jpg"
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 90, np.uint8))
+    assert main(["--input", str(photo), "--output", str(out), "--save-mask", str(tmp_path / "m.png"),
+                 "--backend", "rvm", "--rvm-weights", str(bad)]) == 1
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert line.startswith("livebokeh: error: ") and "gave an alpha that is not a number" in line
+    assert not out.exists() and not (tmp_path / "m.png").exists()

@@ -374,17 +374,66 @@ def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monke
     code = main(["doctor", "--no-devices"])
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err and "default backend: rvm" in out.out
-    if where != "the model's name is a folder":
-        assert code == 1 and ("is not a folder" in out.out or "cannot be made" in out.out)
+    folder = where == "the model's name is a folder"
+    # the folder in the way is named (doctor said "no problem found", the download "point
+    # LIVEBOKEH_CACHE at a writable folder", though it is writable)
+    said = f"{cache / 'rvm_mobilenetv3_fp32.onnx'} is a folder where the cache keeps the rvm model" if folder else \
+        "LIVEBOKEH_CACHE"
+    assert code == 1
+    assert said in out.out if folder else ("is not a folder" in out.out or "cannot be made" in out.out)
     assert models_main(["download", "rvm"]) == 1
     line = _one_error(capsys.readouterr().err)
-    assert "LIVEBOKEH_CACHE" in line
+    assert said in line and (not folder or "writable" not in line)
     assert main(["--input", str(_photo(tmp_path)), "--output", str(tmp_path / "o.png")]) == 1
-    assert "LIVEBOKEH_CACHE" in _one_error(capsys.readouterr().err)
+    assert said in _one_error(capsys.readouterr().err)
     assert blocker.read_text() == "not a folder"
-    if where == "the model's name is a folder":
-        assert server["hits"]  # it tried, and left no partial file beside the folder
+    if folder:
+        assert not server["hits"]  # nothing fetched that could not land, no partial file beside the folder
         assert sorted(p.name for p in cache.iterdir()) == ["rvm_mobilenetv3_fp32.onnx"]
+        with pytest.raises(ModelError, match="is a folder where the rvm model is to be saved"):
+            models.download(models.manifest("rvm"))
+
+
+@pytest.mark.parametrize("why", ["the variable names a missing file", "the model folder is a file",
+                                 "the model folder holds a damaged file"])
+def test_a_download_says_why_a_run_cannot_find_the_model_instead_of_fetching_it(why, server, tmp_path, monkeypatch,
+                                                                              no_rvm_weights, no_model_dir, capsys):
+    """It downloaded a file the cache already held, said so, and the run still failed."""
+    from livebokeh.commands.models import main as models_main
+
+    m = models.manifest("rvm")
+    cached = models.cached_path(m)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_shared_file(m), cached)  # valid: what a run would use were nothing else wrong
+    if why == "the variable names a missing file":
+        monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(tmp_path / "gone.onnx"))
+        said = f"LIVEBOKEH_RVM_WEIGHTS={tmp_path / 'gone.onnx'} does not exist; fix or unset it"
+    elif why == "the model folder is a file":
+        (tmp_path / "models.txt").write_text("x")
+        monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(tmp_path / "models.txt"))
+        said = "LIVEBOKEH_MODEL_DIR=" + str(tmp_path / "models.txt") + " is not a folder"
+    else:
+        _damage(tmp_path / "md" / m.file, m, "truncated")
+        monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(tmp_path / "md"))
+        said = f"LIVEBOKEH_MODEL_DIR holds a damaged {tmp_path / 'md' / m.file}"
+    before = cached.stat().st_mtime_ns
+    assert models_main(["download", "rvm"]) == 1
+    out = capsys.readouterr()
+    assert said in _one_error(out.err) and out.out == ""
+    assert not server["hits"] and cached.stat().st_mtime_ns == before
+    assert main(["--input", str(_photo(tmp_path)), "--output", str(tmp_path / "o.png")]) == 1
+    assert said in _one_error(capsys.readouterr().err)
+
+
+def test_a_download_while_the_variable_names_the_file_in_use_says_so(server, rvm_weights, monkeypatch, no_model_dir,
+                                                                     capsys):
+    from livebokeh.commands.models import main as models_main
+
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(rvm_weights))
+    assert models_main(["download", "rvm"]) == 0
+    out = capsys.readouterr().out
+    assert f"{rvm_weights}  (LIVEBOKEH_RVM_WEIGHTS names it: runs use it, not the cache" in out
+    assert not server["hits"]
 
 
 def test_the_service_install_check_knows_mediapipe_needs_its_model(no_model_dir, server):

@@ -782,3 +782,131 @@ def test_a_live_recording_stopped_by_ctrl_c_is_whole_under_its_name(tmp_path, se
             proc.kill()
     assert out.is_file() and not list(tmp_path.glob("rec.partial*"))
     assert probe_video(out)["frames"] >= 10
+
+
+# -- found by the second adversarial trial ---------------------------------------------------------
+
+
+def _all_files(folder: Path) -> dict[str, tuple[bool, bytes]]:
+    """Every name in ``folder``: whether it is a symbolic link, and the bytes it reads as."""
+    return {p.name: (p.is_symlink(), p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+def test_a_pattern_never_replaces_a_hard_link_of_the_input(mask, tmp_path, capsys, flag):
+    """The input is link.png, the same file as 00001.png, which the pattern would replace (and,
+    with --overwrite, remove at the start as an earlier run's image)."""
+    hp = tmp_path / "hp"
+    hp.mkdir()
+    for i in range(1, 4):
+        cv2.imwrite(str(hp / f"{i:05d}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    os.link(hp / "00001.png", hp / "link.png")
+    before = _all_files(hp)
+    assert main(["--input", str(hp / "link.png"), "--mask", str(mask), flag, str(hp / "%05d.png"), "--overwrite"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert f"would replace the input {hp / 'link.png'} ({hp / '00001.png'} is the same file)" in line
+    assert _all_files(hp) == before and (hp / "00001.png").stat().st_nlink == 2
+
+
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+def test_a_pattern_never_replaces_a_symbolic_link_to_the_input(video, mask, tmp_path, capsys, flag):
+    hp = tmp_path / "hp"
+    hp.mkdir()
+    cv2.imwrite(str(hp / "00001.png"), np.zeros((48, 64), np.uint8))
+    (hp / "00003.png").symlink_to(video)
+    before, clip = _all_files(hp), video.read_bytes()
+    ending = "%05d.png"
+    assert main(["--input", str(video), "--mask", str(mask), flag, str(hp / ending), "--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert _all_files(hp) == before and video.read_bytes() == clip  # nothing removed at the start either
+    # another name for the same pattern's folder gives no way round it
+    (tmp_path / "alias").symlink_to(hp)
+    assert main(["--input", str(video), "--mask", str(mask), flag, str(tmp_path / "alias" / ending), "--overwrite"]) == 2
+    assert "would replace the input" in error_line(capsys.readouterr().err)
+    assert _all_files(hp) == before
+    # without the link the same run writes every frame
+    (hp / "00003.png").unlink()
+    assert main(["--input", str(video), "--mask", str(mask), flag, str(hp / ending), "--overwrite", "-q"]) == 0
+    assert sorted(p.name for p in hp.iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
+
+
+def test_a_pattern_and_a_file_output_that_is_one_of_its_images_collide(video, mask, tmp_path, capsys):
+    hp = tmp_path / "hp"
+    hp.mkdir()
+    (hp / "00002.png").write_bytes(b"the user's")
+    os.link(hp / "00002.png", tmp_path / "o.png")
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"),
+                 "--save-mask", str(hp / "%05d.png"), "--alpha-output", str(tmp_path / "o.mkv"), "--overwrite",
+                 "--stats-json", str(tmp_path / "o.png")]) == 2
+    assert "name the same file" in error_line(capsys.readouterr().err)
+    assert (hp / "00002.png").read_bytes() == b"the user's"
+
+
+def test_patterns_that_meet_past_any_frame_count_are_refused(video, mask, tmp_path, capsys):
+    """%05d and %06d first give one name at frame 100000 (100000.png): the shapes tell, not a probe."""
+    (tmp_path / "p").mkdir()
+    assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "p" / "%05d.png"),
+                 "--alpha-output", str(tmp_path / "p" / "%06d.png")]) == 2
+    assert "name the same file" in error_line(capsys.readouterr().err)
+    assert list((tmp_path / "p").iterdir()) == []
+
+
+@pytest.mark.parametrize(("a", "b", "name"), [
+    ("%05d.png", "%06d.png", "100000.png"),
+    ("%05d.png", "%d.png", "10000.png"),
+    ("a1%d.png", "a%d.png", "a10.png"),
+    ("%d.png", "%d.png", "0.png"),
+    ("x%03d.png", "x1%03d.png", "x1000.png"),
+    ("%d%%.png", "%05d%%.png", "10000%.png"),
+    ("n%d.png", "w%05d.png", None),
+    ("%d.png", "%d.jpg", None),
+    ("%05d.png", "%05d.png.png", None),
+    ("a%d.png", "%d.png", None),
+    ("x%05d.png", "x0%05d.png", None),  # %05d's longer numbers never start with 0
+    ("x%05d.png", "x0%04d.png", "x00000.png"),
+    ("1%02d.png", "%04d.png", "1100.png"),  # not 1000: %02d never gives 000
+    ("%02d1.png", "%03d.png", "001.png"),
+])
+def test_the_names_two_patterns_share_come_from_their_shapes(a, b, name):
+    from livebokeh.sinks.files import _pattern_regex, shared_name
+
+    for x, y in ((a, b), (b, a)):
+        found = shared_name(Path(x), Path(y))
+        assert (found is None) == (name is None)
+        if found is not None:
+            assert _pattern_regex(Path(x)).fullmatch(found) and _pattern_regex(Path(y)).fullmatch(found)
+    assert shared_name(Path(a), Path(b)) == name  # the shortest, smallest such name
+
+
+def test_two_patterns_meet_exactly_when_some_frame_gives_both_one_name():
+    """Against every frame number up to 20000 for small shapes: any name both give is found, and
+    the name found is one both give."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from livebokeh.sinks.files import _pattern_regex, shared_name
+
+    text = st.text(alphabet="01a", max_size=2)
+    conv = st.sampled_from(["%d", "%02d", "%03d", "%04d"])
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(text, conv, text, text, conv, text)
+    def check(pa, ca, sa, pb, cb, sb):
+        a, b = Path(pa + ca + sa + ".png"), Path(pb + cb + sb + ".png")
+        found = shared_name(a, b)
+        if found is not None:
+            assert _pattern_regex(a).fullmatch(found) and _pattern_regex(b).fullmatch(found)
+        rb = _pattern_regex(b)
+        if any(rb.fullmatch(a.name % n) for n in range(20000)):
+            assert found is not None
+
+    check()
+
+
+def test_a_virtual_camera_backend_that_is_not_there_is_refused_on_a_file_run_too(video, mask, tmp_path, capsys):
+    """A live run refused it (exit 2); a file run took it silently (exit 0)."""
+    out = tmp_path / "o.mp4"
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(out), "--vcam-backend", "nonsense"]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "virtual camera backend 'nonsense' (--vcam-backend, virtual_camera.backend) is not available on" in line
+    assert not out.exists()

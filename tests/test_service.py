@@ -588,3 +588,98 @@ def test_the_command_without_a_user_session(tmp_path):
         assert "your user's systemd cannot be reached (Failed to connect to bus: No medium found)" in line
         assert "Traceback" not in proc.stderr and not (tmp_path / "config").exists()
     assert log.read_text().splitlines() == ["--user show-environment"] * 2
+
+
+# -- found by the second adversarial trial ---------------------------------------------------------
+
+_REAL_SYSTEMCTL = service._systemctl
+
+SCRIPTS = {
+    "hangs": "#!/bin/sh\nexec sleep 60\n",
+    "answers in latin-1": "#!/bin/sh\nprintf 'enabled \\351t\\351\\n'\nprintf 'HOME=/x\\377\\n'\nexit 0\n",
+    "fails in latin-1": "#!/bin/sh\nprintf '\\311chec: bus \\377\\n' >&2\nexit 1\n",
+}
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_a_systemctl_that_hangs_or_answers_in_other_bytes_is_told_in_one_line(home, tmp_path, monkeypatch, capsys,
+                                                                              script):
+    """Were tracebacks (subprocess.TimeoutExpired, UnicodeDecodeError) from install, status,
+    uninstall and doctor."""
+    from livebokeh.commands.doctor import check_service
+
+    assert service.main(["install", "--no-start"]) == 0  # no systemctl needed
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(SCRIPTS[script])
+    (bin_dir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(service, "_systemctl", _REAL_SYSTEMCTL)
+    monkeypatch.setattr(service, "SYSTEMCTL_TIMEOUT", 0.5)
+    capsys.readouterr()
+    assert service.main(["status"]) == 0
+    out = capsys.readouterr().out
+    said = {"hangs": "enabled: unknown (systemctl --user did not answer within 0.5 s)",
+            "answers in latin-1": "enabled: enabled \ufffdt\ufffd",
+            "fails in latin-1": "enabled: unknown (\ufffdchec: bus \ufffd)"}[script]
+    assert said in out
+    check = check_service()
+    assert said.partition(": ")[2] in check.detail
+    code = service.main(["install", "--overwrite"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == (0 if code == 0 else 1)
+    if script == "hangs":
+        assert code == 3 and "your user's systemd cannot be reached (systemctl --user did not answer" in err
+    assert service.main(["uninstall"]) in (0, 1)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") <= 1
+
+
+def test_a_taken_back_install_leaves_no_folder_it_made(home, tmp_path, monkeypatch, capsys):
+    """systemctl enable makes default.target.wants; taken back, it goes with the others it made."""
+    config = tmp_path / "config"
+    wants = config / "systemd" / "user" / "default.target.wants"
+
+    def systemctl(*args):
+        if args[0] == "enable":  # as systemd does, then fails
+            wants.mkdir(parents=True, exist_ok=True)
+            (wants / "livebokeh.service").symlink_to(service.unit_path())
+            return subprocess.CompletedProcess(["systemctl", *args], 1, "", "Access denied")
+        if args[0] == "disable":
+            (wants / "livebokeh.service").unlink(missing_ok=True)
+        return home(*args)
+
+    monkeypatch.setattr(service, "_systemctl", systemctl)
+    assert service.main(["install"]) == 1
+    assert "taken back" in capsys.readouterr().err
+    assert not config.exists()
+    # a folder that was there before stays
+    (config / "livebokeh").mkdir(parents=True)
+    assert service.main(["install"]) == 1
+    assert sorted(p.relative_to(config).as_posix() for p in config.rglob("*")) == ["livebokeh"]
+
+
+def test_a_folder_where_the_unit_goes_is_named_as_such(home, capsys):
+    from livebokeh.commands.doctor import check_service
+
+    unit = service.unit_path()
+    unit.mkdir(parents=True)
+    for argv, code in ((["status"], 0), (["install", "--overwrite"], 2), (["install", "--no-start", "--overwrite"], 2),
+                       (["uninstall"], 2)):
+        assert service.main(argv) == code
+        out = capsys.readouterr()
+        assert f"{unit} is a folder, not a unit file" in out.out + out.err and "sudo" not in out.err
+        assert "absent" not in out.out
+    assert unit.is_dir() and not service.settings_path().exists()
+    check = check_service()
+    assert not check.ok and "is a folder, not a unit file" in check.detail
+
+
+def test_a_home_that_does_not_exist_is_refused_and_not_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "nonexistent" / "x"))
+    for argv in (["install", "--no-start"], ["install"], ["status"], ["uninstall"]):
+        assert service.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "HOME is " in err and "which is no folder" in err and err.count("\n") == 1
+    assert not (tmp_path / "nonexistent").exists()

@@ -63,18 +63,65 @@ def place_person(photo: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) ->
     return img, al
 
 
-def halo(data: Path, cfg: RenderConfig, size: tuple[int, int] = (1280, 720), limit: int = 15) -> dict:
+#: Portraits each measurement takes (the first, by name).
+PORTRAITS = 15
+
+
+def jpeg_cut_short(data: bytes) -> bool:
+    """Whether a JPEG file's bytes stop before the end of its picture: no end-of-image marker
+    after its last scan (an embedded thumbnail has its own markers before it; a marker's bytes
+    cannot occur inside a scan's data). Such a file decodes with grey rows and no error. False
+    for any other kind of file."""
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    scan = data.rfind(b"\xff\xda")
+    return scan < 0 or data.find(b"\xff\xd9", scan) < 0
+
+
+def load_portraits(data: Path, limit: int = PORTRAITS) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
+    """The first ``limit`` portraits of ``data/portraits`` (``p_*.jpg`` with its matte ``p_*.png``)
+    as ``(photo, alpha)`` (uint8 BGR, float32 in ``[0, 1]``), and a line for each one left out: a
+    photo cut short or unreadable, a matte missing, unreadable or of another size."""
+    from livebokeh.segment.tflite import native_stderr_silenced
+
+    kept, left = [], []
+    for photo_path in sorted((data / "portraits").glob("p_*.jpg"))[:limit]:
+        matte_path = photo_path.with_suffix(".png")
+        try:
+            raw, matte_raw = photo_path.read_bytes(), matte_path.read_bytes() if matte_path.is_file() else None
+        except OSError as err:
+            left.append(f"portrait {photo_path.name}: cannot be read ({err.strerror or err})")
+            continue
+        if jpeg_cut_short(raw):  # OpenCV decodes what is there, grey below
+            left.append(f"portrait {photo_path.name}: its photo is cut short (no end of the picture); "
+                        "measured without it")
+            continue
+        with native_stderr_silenced():  # libjpeg's, libpng's and OpenCV's own lines about a bad file
+            photo = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
+            alpha = (cv2.imdecode(np.frombuffer(matte_raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+                     if matte_raw else None)
+        why = ("its photo cannot be read as an image" if photo is None else
+               f"it has no matte {matte_path.name}" if matte_raw is None else
+               f"its matte {matte_path.name} cannot be read as an image" if alpha is None else
+               f"its matte is {alpha.shape[1]}x{alpha.shape[0]}, the photo {photo.shape[1]}x{photo.shape[0]}"
+               if alpha.shape != photo.shape[:2] else "")
+        if why:
+            left.append(f"portrait {photo_path.name}: {why}; measured without it")
+            continue
+        kept.append((photo, alpha.astype(np.float32) / 255))
+    return kept, left
+
+
+def halo(data: Path, cfg: RenderConfig, size: tuple[int, int] = (1280, 720), limit: int = PORTRAITS,
+         portraits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
+    """The halo measurement (module text) on ``portraits`` (default: :func:`load_portraits`)."""
     bg = background_photo(data, size)
     radius = blur_radius(cfg, size[1])
     plate_ours = blur_background(bg, np.zeros(bg.shape[:2], np.float32), radius, cfg)
     plate_naive = cv2.GaussianBlur(bg, (0, 0), radius / 2)
     ours, naive = [], []
-    for photo_path in sorted((data / "portraits").glob("p_*.jpg"))[:limit]:
-        photo = cv2.imread(str(photo_path))
-        alpha = cv2.imread(str(photo_path.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
-        if photo is None or alpha is None:
-            continue
-        person, a = place_person(photo, alpha.astype(np.float32) / 255, size)
+    for photo, alpha in portraits if portraits is not None else load_portraits(data, limit)[0]:
+        person, a = place_person(photo, alpha, size)
         frame = composite(person, bg, a)
         dist = cv2.distanceTransform((a <= 0.5).astype(np.uint8), cv2.DIST_L2, 5)
         band = (dist > 0) & (dist <= BAND)
@@ -166,7 +213,7 @@ def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], settings: Config, ba
 
 def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
                 backends: Sequence[str] = ("mediapipe", "rvm"), size: tuple[int, int] = (1280, 720),
-                limit: int = 15) -> dict:
+                limit: int = PORTRAITS, portraits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
     """Background replacement's colour error at the person's edge, against the exact composite.
 
     Each portrait is put, with its alpha matte, over an old background (a keying green, and a real
@@ -183,20 +230,15 @@ def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
             "scene": background_photo(data, size)}
     new = _new_background(size)
     cases = []  # (old background name, frame, reference alpha, band, reference composite)
-    portraits = []
-    for photo_path in sorted((data / "portraits").glob("p_*.jpg"))[:limit]:
-        photo = cv2.imread(str(photo_path))
-        alpha = cv2.imread(str(photo_path.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
-        if photo is None or alpha is None:
-            continue
-        portraits.append(place_person(photo, alpha.astype(np.float32) / 255, size))
+    placed = [place_person(photo, alpha, size)
+              for photo, alpha in (portraits if portraits is not None else load_portraits(data, limit)[0])]
     for name, old in olds.items():
-        for person, a in portraits:
+        for person, a in placed:
             edge = ((a > 1 / 255) & (a < 254 / 255)).astype(np.uint8)
             band = cv2.dilate(edge, np.ones((2 * EDGE_BAND + 1,) * 2, np.uint8)) > 0
             cases.append((name, composite(person, old, a), a, band, composite(person, new, a)))
     alphas: dict[str, list[np.ndarray] | str] = {"reference alpha": [c[2] for c in cases]}
-    alphas.update(_alphas(portraits, settings or Config(), backends, [c[1] for c in cases]))
+    alphas.update(_alphas(placed, settings or Config(), backends, [c[1] for c in cases]))
     rows = []
     for source, per_case in alphas.items():
         if isinstance(per_case, str):
@@ -214,7 +256,7 @@ def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
     for r in rows:
         if base is not None and "error_green" in r:
             r["vs_before"] = {k: r[f"error_{k}"] / base[f"error_{k}"] for k in olds}
-    return {"portraits": len(portraits), "band_px": EDGE_BAND, "rows": rows}
+    return {"portraits": len(placed), "band_px": EDGE_BAND, "rows": rows}
 
 
 def _portraits(data: Path) -> list[Path]:
@@ -243,10 +285,15 @@ def run(data: Path | None, cfg: RenderConfig | None = None, settings: Config | N
     cfg = cfg or RenderConfig()
     report: dict = {"machine": machine(), "config": dataclasses.asdict(cfg), "skipped": missing_data(data)}
     if data is not None and data.is_dir() and _portraits(data):
-        report["halo"] = halo(data, cfg)
-        report["replacement"] = replacement(data, cfg, settings, backends)
-        report["skipped"] += [f"replacement colours with {r['alpha']}'s alpha: {r['error']}"
-                              for r in report["replacement"]["rows"] if "error" in r]
+        portraits, left = load_portraits(data)
+        report["skipped"] += left
+        if portraits:
+            report["halo"] = halo(data, cfg, portraits=portraits)
+            report["replacement"] = replacement(data, cfg, settings, backends, portraits=portraits)
+            report["skipped"] += [f"replacement colours with {r['alpha']}'s alpha: {r['error']}"
+                                  for r in report["replacement"]["rows"] if "error" in r]
+        else:
+            report["skipped"].append(f"halo and replacement colours: no portrait of {data} could be used")
     report["bokeh"] = bokeh(cfg)
     report["speed"] = [speed(cfg, (1280, 720)), speed(cfg, (1920, 1080))]
     return report

@@ -244,6 +244,8 @@ def check_service() -> Check:
         st = state()
     except LivebokehError as err:  # HOME unusable, say
         return Check("service", False, one_line(err), required=False)
+    if st.problem:  # a folder where the unit goes
+        return Check("service", False, st.problem, required=False)
     if not st.installed:
         return Check("service", True, st.line(), required=False)
     running = st.active == "active"

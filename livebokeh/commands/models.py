@@ -65,6 +65,14 @@ def _download(name: str | None, url: str | None) -> int:
         if found.ok and found.source in ("cache", "model dir"):  # checked: nothing better to fetch
             print(f"{found.path}  (already here, checksum ok)")
             continue
+        if found.ok:  # the variable names the file runs use: a download into the cache would not be
+            print(f"{found.path}  ({m.env_var} names it: runs use it, not the cache; unset {m.env_var} to use "
+                  "a download)")
+            continue
+        if found.problem and found.damaged is None:  # a download into the cache would not mend it
+            print(f"livebokeh: error: {found.problem}", file=sys.stderr)
+            failed += 1
+            continue
         try:
             print(models.download(m, url=url))
         except LivebokehError as err:

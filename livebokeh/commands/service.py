@@ -59,9 +59,20 @@ def home() -> Path:
 
 
 def config_home() -> Path:
-    """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says)."""
+    """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says).
+
+    Raises:
+        ConfigError: the home folder is needed and does not exist (a mistyped ``HOME``): nothing
+            is made under it.
+    """
     value = os.environ.get("XDG_CONFIG_HOME", "")
-    return Path(value) if value and Path(value).is_absolute() else home() / ".config"
+    if value and Path(value).is_absolute():
+        return Path(value)
+    user = home()
+    if not user.is_dir():
+        raise ConfigError(f"HOME is {_printable(str(user))}, which is no folder; set it to your home folder "
+                          "(export HOME=/home/$USER) and run this again")
+    return user / ".config"
 
 
 def unit_path() -> Path:
@@ -161,6 +172,14 @@ def exit_note(code: int, environ: Mapping[str, str] | None = None) -> str | None
             f"after that it stays stopped until `systemctl --user restart {UNIT}`")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path``, where the unit goes, cannot be it ("" when it can): a folder in the way."""
+    if path.is_dir():
+        return (f"{path} is a folder, not a unit file: systemd ignores it and install cannot write there; "
+                "move it away (it is not livebokeh's to remove)")
+    return ""
+
+
 @dataclass(frozen=True)
 class State:
     """What ``status`` and ``livebokeh doctor`` report."""
@@ -170,8 +189,11 @@ class State:
     on_demand: bool
     enabled: str  # systemctl's answer, or why there is none
     active: str
+    problem: str = ""  # something in the unit's place that is no unit (a folder)
 
     def line(self) -> str:
+        if self.problem:
+            return self.problem
         if not self.installed:
             return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
         how = "on demand" if self.on_demand else "always running the camera"
@@ -191,12 +213,31 @@ def control_line() -> str:
     return f"control page: {runs[-1].url} (or `livebokeh ctl`)"
 
 
+#: Seconds ``systemctl --user`` has to answer (a user manager that hangs must not hang livebokeh).
+SYSTEMCTL_TIMEOUT = 30.0
+#: systemctl programs that did not answer in time: later calls in this process fail at once.
+_HUNG: set[str] = set()
+
+
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
-    """``systemctl --user ARGS``, or None where there is no systemctl."""
+    """``systemctl --user ARGS``, or None where there is no systemctl. One that does not answer
+    within :data:`SYSTEMCTL_TIMEOUT` (then, in this process, at once), or cannot be run, gives a
+    failed result saying so; output that is not UTF-8 is read with its bad bytes replaced."""
     exe = shutil.which("systemctl")
     if exe is None:
         return None
-    return subprocess.run([exe, "--user", *args], capture_output=True, text=True, timeout=30, check=False)
+    command = [exe, "--user", *args]
+    late = f"systemctl --user did not answer within {SYSTEMCTL_TIMEOUT:g} s"
+    if exe in _HUNG:
+        return subprocess.CompletedProcess(command, 124, "", late)
+    try:
+        return subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace",
+                              timeout=SYSTEMCTL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        _HUNG.add(exe)
+        return subprocess.CompletedProcess(command, 124, "", late)
+    except OSError as err:  # not executable, say
+        return subprocess.CompletedProcess(command, 126, "", f"{exe} cannot be run ({err.strerror or err})")
 
 
 def _why(done: subprocess.CompletedProcess[str]) -> str:
@@ -217,6 +258,9 @@ def _answer(*args: str) -> str:
 
 def state() -> State:
     path = unit_path()
+    problem = _not_a_file(path)
+    if problem:
+        return State(False, False, False, "no", "no", problem)
     if not path.is_file():
         return State(False, False, False, "no", "no")
     text = path.read_text(errors="replace")
@@ -256,6 +300,8 @@ def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) 
         raise ConfigError("the service is a systemd user unit: Linux only; on Windows and macOS start livebokeh "
                           "from a login item (see the README)")
     path = unit_path()
+    if problem := _not_a_file(path):
+        raise ConfigError(problem)
     if (path.exists() or path.is_symlink()) and not overwrite:
         what = "is a link to a missing file" if not path.exists() else "exists"
         raise ConfigError(f"{path} {what}; pass --overwrite to replace it, or `livebokeh service uninstall` first")
@@ -413,10 +459,21 @@ def _place(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 class _Written:
-    """The files ``install`` wrote, to be taken back when a later step fails."""
+    """The files ``install`` wrote, to be taken back when a later step fails, and the folders it
+    (or systemctl) made for them, removed with them when left empty."""
 
     def __init__(self) -> None:
         self._undo: list[Any] = []
+        self._folders: list[Path] = []
+
+    def folders(self, *paths: Path) -> None:
+        """Note which of ``paths`` and the folders above them do not exist yet (made by what follows)."""
+        for path in paths:
+            missing = []
+            while not path.exists() and not path.is_symlink() and path.parent != path:
+                missing.append(path)
+                path = path.parent
+            self._folders += [p for p in missing if p not in self._folders]
 
     def settings(self, path: Path, data: bytes) -> None:
         from livebokeh.sinks.files import write_bytes
@@ -451,6 +508,12 @@ class _Written:
             except OSError:
                 pass
         self._undo.clear()
+        for folder in sorted(self._folders, key=lambda p: len(p.parts), reverse=True):  # the deepest first
+            try:
+                folder.rmdir()  # only when empty: anything put there since stays
+            except OSError:
+                pass
+        self._folders.clear()
 
 
 def install(settings: str | Path, overwrite: bool = False, start: bool = True, on_demand: bool = True,
@@ -476,6 +539,8 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     for problem in problems:
         say(f"warning: {problem}")
     written = _Written()
+    # what systemctl enable makes (default.target.wants) goes too when the install is taken back
+    written.folders(p.unit.parent / "default.target.wants", *([p.settings.parent] if p.settings else []))
     try:
         if p.settings is not None:
             written.settings(p.settings, to_toml(Config()).encode())
@@ -507,6 +572,8 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
 
 def uninstall() -> list[str]:
     path = unit_path()
+    if problem := _not_a_file(path):
+        raise ConfigError(problem)
     if path.is_symlink() and not path.exists():
         raise ConfigError(f"{path} is a link to a missing file, not a unit `livebokeh service install` wrote; "
                           "remove it yourself if you mean to")

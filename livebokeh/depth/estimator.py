@@ -21,7 +21,7 @@ import numpy as np
 
 from livebokeh.closing import Closeable
 from livebokeh.errors import ModelError
-from livebokeh.models import locate
+from livebokeh.models import locate, runtime_source
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class DepthEstimator(Closeable):
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.log_severity_level = 3
         try:
-            self._session: Any = ort.InferenceSession(str(self.weights), so, providers=["CPUExecutionProvider"])
+            self._session: Any = ort.InferenceSession(runtime_source(self.weights), so,
+                                                      providers=["CPUExecutionProvider"])
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for bad files
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ModelError(f"{self.weights} is not a usable depth model ({first}); "
@@ -109,6 +110,8 @@ class DepthEstimator(Closeable):
                              f"download it again with `livebokeh models download {MODEL}`")
         self._input = inputs[0].name
         self._lock = threading.Lock()  # guards closing, not the calls
+        # one run on a grey picture: weights that take the input but give no usable map fail here
+        self._run(np.full((1, 3, INPUT_SIZE[1], INPUT_SIZE[0]), 128.0, np.float32))
         self.calls = 0
         log.info("depth: TCMonoDepth small, %s", self.weights)
 
@@ -123,17 +126,37 @@ class DepthEstimator(Closeable):
             New ``(h, w)`` float32, no fixed scale or offset (normalise it with
             :mod:`livebokeh.depth.normalise`).
         """
-        x = model_input(image)
-        session = self._session
-        if session is None:
-            raise RuntimeError("DepthEstimator is closed")
-        out = session.run(None, {self._input: x})[0][0, 0]
+        out = self._run(model_input(image))
         with self._lock:
             self.calls += 1
         h, w = image.shape[:2]
         size = size or map_size(w, h)
         interp = cv2.INTER_AREA if size[0] < INPUT_SIZE[0] and size[1] < INPUT_SIZE[1] else cv2.INTER_LINEAR
         return cv2.resize(out.astype(np.float32, copy=False), size, interpolation=interp)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """The network on its input ``x``: the ``(192, 320)`` map, or :class:`ModelError` when the
+        output is not one (another shape, values that are not numbers)."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("DepthEstimator is closed")
+        try:
+            out = session.run(None, {self._input: x})[0]
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ModelError(f"{self.weights} failed on a picture ({first}); "
+                             f"download it again with `livebokeh models download {MODEL}`") from None
+        want = (1, 1, INPUT_SIZE[1], INPUT_SIZE[0])
+        if getattr(out, "shape", None) != want:
+            shape = "x".join(map(str, getattr(out, "shape", ()))) or "none"
+            raise ModelError(f"{self.weights} gives a map of shape {shape}, not the TCMonoDepth model's "
+                             f"{'x'.join(map(str, want))}; download it again with "
+                             f"`livebokeh models download {MODEL}`, or pass another --depth-weights")
+        if not np.isfinite(out).all():
+            raise ModelError(f"{self.weights} gave a depth map with values that are not numbers (NaN or "
+                             f"infinite): the weights are damaged or not the TCMonoDepth model; download them "
+                             f"again with `livebokeh models download {MODEL}`, or run with --no-depth")
+        return out[0, 0]
 
     def _release(self) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livebokeh.config import MaskConfig
+from livebokeh.config import AUTO_MASK_RANGE, MaskConfig
 from livebokeh.types import SegmenterTraits
 
 
@@ -181,10 +181,11 @@ def resolve_auto(cfg: MaskConfig, traits: SegmenterTraits) -> MaskConfig:
 
     coarse = traits.coarse_edges
     changes: dict = {}
+    auto_low, auto_high = AUTO_MASK_RANGE[bool(traits.matte)]
     if cfg.low < 0:
-        changes["low"] = 0.0 if traits.matte else 0.4
+        changes["low"] = auto_low
     if cfg.high < 0:
-        changes["high"] = 1.0 if traits.matte else 0.6
+        changes["high"] = auto_high
     if cfg.guided == "auto":
         changes["guided"] = "on" if coarse else "off"
     if cfg.lookahead < 0:

@@ -18,6 +18,7 @@ import numpy as np
 
 from livebokeh.config import FramingConfig, MaskConfig
 from livebokeh.controls import LiveControls
+from livebokeh.errors import ConfigError
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import covering_box, cut, place, resample, shown_rect
 from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
@@ -191,9 +192,14 @@ class FrameProcessor:
         them into what is shown (nothing jumps)."""
         if not self.live:
             raise RuntimeError("a file is segmented by one model from its first frame to its last")
+        try:
+            mask_cfg = resolve_auto(self.user_mask_cfg, segmenter.traits)
+        except ConfigError as err:  # a low or high given alone leaves the new model no room (MediaPipe's 0.4)
+            log.warning("%s; the swapped-in model uses its automatic mask low and high", err)
+            mask_cfg = resolve_auto(dataclasses.replace(self.user_mask_cfg, low=-1.0, high=-1.0), segmenter.traits)
         old, self.segmenter = self.segmenter, segmenter
         self.traits = segmenter.traits
-        self.mask_cfg = resolve_auto(self.user_mask_cfg, segmenter.traits)
+        self.mask_cfg = mask_cfg
         return old
 
     def smooth(self, raw: Segmented) -> list[Segmented]:

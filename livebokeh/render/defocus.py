@@ -76,7 +76,7 @@ def defocus_background(image: np.ndarray, alpha: np.ndarray, coc: np.ndarray, ma
         alpha: ``(h, w)`` float32 person alpha in ``[0, 1]``, at the image's size or smaller
             (same aspect ratio).
         coc: ``(hd, wd)`` float32 blur radius in pixels of ``image``, at any size covering the
-            frame (:func:`circle_of_confusion` of a depth map).
+            frame (:func:`circle_of_confusion` of a depth map); NaN counts as ``max_radius``.
         max_radius: the largest radius ``coc`` may hold, in pixels of ``image`` (it sets the
             reduction and the levels, so keep it fixed along a stream).
         cfg: aperture shape, linear light and highlight settings (defaults when None).
@@ -88,6 +88,8 @@ def defocus_background(image: np.ndarray, alpha: np.ndarray, coc: np.ndarray, ma
         (1 in focus, 0 from the first level's radius on).
     """
     cfg = cfg or RenderConfig()
+    if not np.isfinite(coc).all():  # a distance not known (a depth map's NaN): blurred as the farthest
+        coc = np.nan_to_num(coc, nan=max_radius, posinf=max_radius, neginf=0.0)
     H, W = image.shape[:2]
     h, w = alpha.shape
     k = reduction(max_radius, W, H)

@@ -78,3 +78,7 @@ class RVMOptions:
 #: Backend name -> its options (the names :data:`livebokeh.segment.SEGMENTERS` registers, in the
 #: order every list of backends shows; a test keeps them equal).
 BACKEND_OPTIONS: dict[str, type] = {"mediapipe": MediaPipeOptions, "deeplab": DeepLabOptions, "rvm": RVMOptions}
+#: The backends whose output is an alpha matte (their segmenter's ``traits.matte``), not a person
+#: probability: known before a model loads, for the automatic mask range
+#: (:func:`livebokeh.config.check_mask_range`; a test keeps it equal to the traits).
+MATTE_BACKENDS = frozenset({"rvm"})

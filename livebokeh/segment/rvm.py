@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from livebokeh.errors import ModelError
-from livebokeh.models import locate
+from livebokeh.models import locate, runtime_source
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions, shrink_for_model
 from livebokeh.segment.options import RVMOptions
 from livebokeh.types import SegmenterTraits
@@ -87,6 +87,9 @@ CPU_LIVE_DUTY = 0.6
 #: ``fgr``, the foreground colour, is not used: see the module text).
 INPUTS = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUTS = ("pha", "r1o", "r2o", "r3o", "r4o")
+#: The picture ``(width, height)`` the weights are tried on when they load (a run of about a
+#: millisecond): weights that give no usable alpha fail there.
+PROBE_SIZE = (64, 36)
 #: Fewest pixels on the short side of the backbone's picture. The network fails outright below 1
 #: (a 16:9 picture at ``backbone`` 1 is 1x0: "Invalid input shape" in ONNX Runtime), and the
 #: settings take 64 and up, where a 16:9 picture has 36; only a frame far from 16:9 (a 16x2048
@@ -206,7 +209,7 @@ class RVMSegmenter(Segmenter):
         self._run_options = ort.RunOptions()
         self._run_options.log_severity_level = 4  # a failing run is told once, as a ModelError
         try:
-            self._session = ort.InferenceSession(str(self.weights), so, providers=self.providers)
+            self._session = ort.InferenceSession(runtime_source(self.weights), so, providers=self.providers)
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for bad files
             raise ModelError(f"{self.weights} is not a usable RVM model ({_first_line(err)}); "
                              "download it again with `livebokeh models download rvm`") from None
@@ -233,8 +236,18 @@ class RVMSegmenter(Segmenter):
         self._memories: dict[str, _Memory] = {}
         self._lock = threading.Lock()  # one call at a time: the memory follows one stream
         self.resets = 0
+        self._probe()
         log.info("rvm: %s, input long side %d, backbone %d, runtime threads: %d", self.device, self.long_side,
                  self.backbone, self.threads)
+
+    def _probe(self) -> None:
+        """One run on a small grey picture with a fresh memory, so that weights that load but
+        give no usable alpha (of another shape, not a number) fail here, in one line, not at the
+        first frame or never (a NaN alpha is a white picture)."""
+        size = PROBE_SIZE
+        src = np.full((1, 3, size[1], size[0]), 0.5, np.float32)
+        ratio = np.array([backbone_scale(size, self.backbone)], np.float32)
+        self._call(src, [np.zeros((1, 1, 1, 1), np.float32)] * 4, ratio, size)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -315,6 +328,10 @@ class RVMSegmenter(Segmenter):
             raise ModelError(f"{self.weights} gave an alpha of shape {pha.shape} for a {size[0]}x{size[1]} "
                              "input (RVM gives 1x1xHxW): it is no RVM MobileNetV3 export; download it again "
                              "with `livebokeh models download rvm`")
+        if not np.isfinite(pha).all():
+            raise ModelError(f"{self.weights} gave an alpha that is not a number (NaN or infinite) for a "
+                             f"{size[0]}x{size[1]} input: the weights are damaged or no RVM MobileNetV3 export; "
+                             "download them again with `livebokeh models download rvm`")
         return pha, new
 
     def _release(self) -> None:

@@ -60,6 +60,10 @@ class SelfieSegmenter(Segmenter):
         super().__init__(options)
         self.model_path = selfie_model_path(self.own.model)
         self._interps = Interpreters(self.model_path, options.threads)
+        m = models.manifest(MODELS[self.own.model])
+        self._interps.check_shapes([[1, -1, -1, 3]], [[1, -1, -1, 1]], (
+            f"it is no MediaPipe selfie model; download it again with `livebokeh models download mediapipe`, or "
+            f"fix {m.env_var}"))
         inp = self._interps.first.get_input_details()[0]
         out = self._interps.first.get_output_details()[0]
         self._in_index = inp["index"]

@@ -42,7 +42,8 @@ def native_stderr_silenced() -> Iterator[None]:
 
 def make_interpreter(path: Path | None, threads: int, content: bytes | None = None) -> Any:
     """A TFLite interpreter for ``path``, or for the model ``content`` (bytes) when given (LiteRT if
-    installed, else tf.lite), tensors allocated."""
+    installed, else tf.lite), tensors allocated. A path that is no UTF-8 text is read here and
+    given as bytes (the runtime's loader takes UTF-8 names only)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - depends on the environment
@@ -51,6 +52,16 @@ def make_interpreter(path: Path | None, threads: int, content: bytes | None = No
         except ImportError:
             raise ModelError("no TFLite runtime: run `pip install ai-edge-litert`") from None
         Interpreter = tf.lite.Interpreter
+    what = f"the model built from {path}" if content is not None else str(path)
+    if content is None and path is not None:
+        from livebokeh.models import runtime_source
+
+        try:
+            source = runtime_source(path)
+        except OSError as err:
+            raise ModelError(f"cannot read {path} ({err.strerror or err}); check the file") from None
+        if isinstance(source, bytes):
+            content = source
     try:
         with native_stderr_silenced():
             if content is not None:
@@ -59,7 +70,6 @@ def make_interpreter(path: Path | None, threads: int, content: bytes | None = No
                 interp = Interpreter(model_path=str(path), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:
-        what = f"the model built from {path}" if content is not None else str(path)
         raise ModelError(f"{what} is not a usable TFLite model ({err}); download it again") from None
     return interp
 
@@ -83,6 +93,26 @@ class Interpreters:
         self._unclaimed = [self.first]
         self._lock = threading.Lock()
         self._local = threading.local()
+
+    def check_shapes(self, inputs: list[list[int]], outputs: list[list[int]], fix: str) -> None:
+        """Raise :class:`ModelError` (one line naming the file and ``fix``) unless the model's
+        input and output shapes are ``inputs`` and ``outputs`` (each a shape, -1 for any size
+        there), so that a file of another model fails when it loads, not at its first frame."""
+
+        def fits(got: list[int], want: list[int]) -> bool:
+            return len(got) == len(want) and all(w < 0 or g == w for g, w in zip(got, want))
+
+        got_in = [[int(v) for v in d["shape"]] for d in self.first.get_input_details()]
+        got_out = [[int(v) for v in d["shape"]] for d in self.first.get_output_details()]
+        if len(got_in) == len(inputs) and len(got_out) == len(outputs) and all(
+                fits(g, w) for g, w in zip(got_in + got_out, inputs + outputs)):
+            return
+
+        def shapes(items: list[list[int]]) -> str:
+            return ", ".join("x".join("?" if v < 0 else str(v) for v in shape) for shape in items) or "none"
+
+        raise ModelError(f"{self.path} takes {shapes(got_in)} and gives {shapes(got_out)}, where {shapes(inputs)} "
+                         f"in and {shapes(outputs)} out are needed; {fix}")
 
     def get(self) -> Any:
         """The calling thread's interpreter."""

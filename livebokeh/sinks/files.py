@@ -36,7 +36,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,10 +118,21 @@ class Output:
 
     def matches(self, other: Path) -> bool:
         """Whether ``other`` is (one of) this output's file(s)."""
+        return self.replaces(other) is not None
+
+    def replaces(self, other: Path, files: Mapping[tuple[int, int], Path] | None = None) -> Path | None:
+        """This output's file that is ``other`` (None if none): the same name, or the same file
+        under another name (a hard link, a symbolic link to it). For a pattern, a name it can give
+        or any existing file it names: ``link.png``, a hard link of ``00001.png``, is replaced by
+        ``%05d.png``'s first frame as surely as ``00001.png`` is. ``files``: the pattern's
+        existing files by device and inode (:func:`file_ids`), when already known."""
         if not self.pattern:
-            return _same(self.path, other)
+            return self.path if _same(self.path, other) else None
         regex = _pattern_regex(self.path)
-        return _same(self.path.parent, other.parent) and regex.fullmatch(other.name) is not None
+        if _same(self.path.parent, other.parent) and regex.fullmatch(other.name) is not None:
+            return self.path.parent / other.name
+        key = _file_id(other)
+        return None if key is None else (file_ids(self.existing()) if files is None else files).get(key)
 
     def existing(self) -> list[Path]:
         """The files this output would replace (for a pattern, every file it can name)."""
@@ -134,26 +145,84 @@ class Output:
             return []
 
 
+def _name_parts(path: Path) -> tuple[str, int, str]:
+    """A (checked) pattern's file name as the text before the number, the fewest digits the
+    number has (1 for ``%d``, N for ``%0Nd``) and the text after it (``%%`` as the ``%`` it gives)."""
+    (conv,) = _conversions(path.name)
+    before, after = path.name[: conv.start()], path.name[conv.end() :]
+    return before.replace("%%", "%"), max(1, int(conv.group()[1:-1] or 0)), after.replace("%%", "%")
+
+
 def _pattern_regex(path: Path) -> re.Pattern[str]:
     """The names a (checked) pattern can give: ``%d`` any number without leading zeros, ``%0Nd``
     at least N digits (more only without a leading zero)."""
-    (conv,) = _conversions(path.name)
-    before, after = path.name[: conv.start()], path.name[conv.end() :]
-    width = int(conv.group()[1:-1] or 0)
-    number = rf"(?:\d{{{width}}}|[1-9]\d{{{width},}})" if width > 1 else r"(?:0|[1-9]\d*)"
-    return re.compile(re.escape(before.replace("%%", "%")) + number + re.escape(after.replace("%%", "%")))
+    before, digits, after = _name_parts(path)
+    number = rf"(?:\d{{{digits}}}|[1-9]\d{{{digits},}})" if digits > 1 else r"(?:0|[1-9]\d*)"
+    return re.compile(re.escape(before) + number + re.escape(after))
 
 
-#: Frame numbers tried when telling whether two patterns in one folder can name one file.
-_OVERLAP_PROBE = 20000
+_DIGITS, _NONZERO = frozenset("0123456789"), frozenset("123456789")
+
+
+def _position(parts: tuple[str, int, str], length: int, i: int) -> frozenset[str]:
+    """The characters a name of ``length`` characters that pattern ``parts`` gives can hold at ``i``."""
+    before, digits, after = parts
+    if i < len(before):
+        return frozenset(before[i])
+    if i >= length - len(after):
+        return frozenset(after[i - (length - len(after))])
+    longer = length - len(before) - len(after) > digits  # a number longer than the width has no leading zero
+    return _NONZERO if i == len(before) and longer else _DIGITS
+
+
+def shared_name(a: Path, b: Path) -> str | None:
+    """A file name both patterns can give (None when there is none), found from their shapes.
+
+    Each pattern's name is its text before the number, the number (at least its width in digits,
+    no leading zero when longer) and its text after. For one length of name every position then
+    holds a set of characters on its own, so the two patterns meet at that length exactly when the
+    sets meet at every position. Past the length where both numbers are longer than their widths
+    and the texts before and after no longer overlap, a longer name only adds a free digit in
+    the middle: the lengths up to there decide it for every frame number, however large."""
+    pa, pb = _name_parts(a), _name_parts(b)
+    shortest = max(len(p[0]) + p[1] + len(p[2]) for p in (pa, pb))
+    settled = max(max(len(pa[0]), len(pb[0])) + max(len(pa[2]), len(pb[2])),
+                  *(len(p[0]) + p[1] + len(p[2]) for p in (pa, pb))) + 1
+    for length in range(shortest, settled + 1):
+        name = []
+        for i in range(length):
+            both = _position(pa, length, i) & _position(pb, length, i)
+            if not both:
+                break
+            name.append(min(both))
+        else:
+            return "".join(name)
+    return None
 
 
 def _patterns_overlap(a: Path, b: Path) -> bool:
-    """Whether the names two patterns give meet: each one's names for the first frames (where
-    their fixed text lines up, such as ``a1%d`` and ``a%d`` from frame 10) tried on the other."""
-    ra, rb = _pattern_regex(a), _pattern_regex(b)
-    na, nb = str(a.name), str(b.name)
-    return any(rb.fullmatch(na % n) or ra.fullmatch(nb % n) for n in range(_OVERLAP_PROBE))
+    """Whether two patterns can give one name (:func:`shared_name`), at any frame number."""
+    return shared_name(a, b) is not None
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file ``path`` names (through links), or None."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def file_ids(paths: Iterable[Path]) -> dict[tuple[int, int], Path]:
+    """``paths`` by the device and inode of the file each names (a hard link, or a symbolic link
+    to a file, has that file's)."""
+    out: dict[tuple[int, int], Path] = {}
+    for p in paths:
+        key = _file_id(p)
+        if key is not None:
+            out.setdefault(key, p)
+    return out
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -182,9 +251,12 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
     ins = [Path(p) for p in inputs]
     for n, out in enumerate(outputs):
         _check_folder(out)
+        files = file_ids(out.existing()) if out.pattern else None  # once, however many inputs
         for p in ins:
-            if out.matches(p):
-                raise ConfigError(f"{out.flag} {out.path} would replace the input {p}; choose another name")
+            hit = out.replaces(p, files)
+            if hit is not None:
+                same = "" if hit.name == p.name and _same(hit.parent, p.parent) else f" ({hit} is the same file)"
+                raise ConfigError(f"{out.flag} {out.path} would replace the input {p}{same}; choose another name")
         for other in outputs[:n]:
             if _collide(out, other):
                 raise ConfigError(

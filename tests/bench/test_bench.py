@@ -359,6 +359,45 @@ def test_bench_render_lists_each_gap_in_the_data(tmp_path):
     assert missing_data(data) == []
 
 
+def test_bench_render_says_which_portraits_it_left_out_and_why(tmp_path, monkeypatch):
+    """A garbage matte dropped its portrait silently; a photo cut short was measured anyway."""
+    import cv2
+
+    from livebokeh.bench import render as bench_render
+
+    folder = tmp_path / "data" / "portraits"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (480, 320, 3), dtype=np.uint8), (0, 0), 2)
+    matte = np.zeros((480, 320), np.uint8)
+    matte[100:, 80:240] = 255
+    matte = cv2.GaussianBlur(matte, (0, 0), 3)  # a soft edge, as a matte has
+    for n in range(1, 6):
+        cv2.imwrite(str(folder / f"p_{n}.jpg"), photo)
+        cv2.imwrite(str(folder / f"p_{n}.png"), matte)
+    whole = (folder / "p_2.jpg").read_bytes()
+    (folder / "p_2.jpg").write_bytes(whole[: len(whole) * 6 // 10])
+    (folder / "p_3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    cv2.imwrite(str(folder / "p_4.png"), matte[:240])
+    (folder / "p_5.png").unlink()
+    cut = (folder / "p_2.jpg").read_bytes()
+    assert not bench_render.jpeg_cut_short(whole) and bench_render.jpeg_cut_short(cut)
+    portraits, left = bench_render.load_portraits(tmp_path / "data")
+    assert len(portraits) == 1 and portraits[0][1].dtype == np.float32 and portraits[0][1].max() == 1.0
+    assert np.array_equal(portraits[0][1], matte.astype(np.float32) / 255)
+    assert left == ["portrait p_2.jpg: its photo is cut short (no end of the picture); measured without it",
+                    "portrait p_3.jpg: its matte p_3.png cannot be read as an image; measured without it",
+                    "portrait p_4.jpg: its matte is 320x240, the photo 320x480; measured without it",
+                    "portrait p_5.jpg: it has no matte p_5.png; measured without it"]
+    monkeypatch.setattr(bench_render, "speed", lambda cfg, size, runs=40: {"size": "1x1", "ms_ours": 1.0,
+                                                                         "ms_naive": 1.0, "ratio": 1.0})
+    report = bench_render.run(tmp_path / "data", backends=())
+    assert report["halo"]["portraits"] == 1 and report["replacement"]["portraits"] == 1
+    text = bench_render.render(report)
+    for line in left:
+        assert f"left out: {line}" in text
+
+
 def test_bench_render_names_a_backend_it_could_not_run(data_dir, tmp_path, monkeypatch, no_rvm_weights, capsys):
     import urllib.error
     import urllib.request

@@ -110,3 +110,75 @@ def test_downloaded_once_through_the_checked_download_then_found_offline(depth_w
     assert capsys.readouterr().out.strip() == str(cached)
     with DepthEstimator(DepthOptions(download=False)) as est:
         assert est.weights == cached
+
+
+def depth_like(path, output: str = "grey"):
+    """An ONNX file taking the TCMonoDepth input (1x3x192x320) whose output is the picture's
+    brightest channel (``grey``, a usable stand-in), the picture itself (``three channels``), one
+    column of it (``smaller``), 0/0 (``nan``), or that channel divided by itself (``nan on
+    black``: NaN where the picture is black)."""
+    from tests.segment.onnx_graph import graph_model
+
+    nodes = {"grey": [("ReduceMax", ["input"], ["output"], {"axes": [1]})],
+             "three channels": [("Identity", ["input"], ["output"])],
+             "smaller": [("ReduceMax", ["input"], ["output"], {"axes": [1, 3]})],
+             "nan": [("ReduceMax", ["input"], ["m"], {"axes": [1]}), ("Sub", ["m", "m"], ["z"]),
+                     ("Div", ["z", "z"], ["output"])],
+             "nan on black": [("ReduceMax", ["input"], ["m"], {"axes": [1]}), ("Div", ["m", "m"], ["output"])]}[output]
+    path.write_bytes(graph_model({"input": [1, 3, INPUT_SIZE[1], INPUT_SIZE[0]]}, nodes, ["output"]))
+    return path
+
+
+@pytest.mark.parametrize(("output", "said"), [("three channels", "gives a map of shape 1x3x192x320"),
+                                               ("smaller", "gives a map of shape 1x1x192x1"),
+                                               ("nan", "values that are not numbers")])
+def test_weights_with_the_input_but_not_the_output_fail_when_they_load(tmp_path, output, said):
+    weights = depth_like(tmp_path / "d.onnx", output)
+    with pytest.raises(ModelError, match=said) as info:
+        DepthEstimator(DepthOptions(weights=str(weights)))
+    assert "\n" not in str(info.value) and str(weights) in str(info.value)
+    assert "livebokeh models download depth" in str(info.value)
+
+
+def test_a_map_that_is_not_a_number_on_a_later_picture_is_a_one_line_error(tmp_path):
+    with DepthEstimator(DepthOptions(weights=str(depth_like(tmp_path / "d.onnx", "nan on black")))) as est:
+        assert np.array_equal(est.estimate(np.full((48, 64, 3), 90, np.uint8)), np.ones(map_size(64, 48)[::-1]))
+        with pytest.raises(ModelError, match="values that are not numbers"):
+            est.estimate(np.zeros((48, 64, 3), np.uint8))
+
+
+def test_weights_in_a_folder_whose_name_is_not_utf8_load(tmp_path, monkeypatch):
+    import os
+
+    folder = tmp_path / os.fsdecode(b"bad\xff\xfe")
+    folder.mkdir()
+    weights = depth_like(folder / "depth.onnx")
+    with DepthEstimator(DepthOptions(weights=str(weights))) as est:
+        assert np.allclose(est.estimate(np.full((48, 64, 3), 90, np.uint8)), 90)
+    monkeypatch.setenv("LIVEBOKEH_DEPTH_WEIGHTS", str(weights))
+    with DepthEstimator(DepthOptions(download=False)) as est:
+        assert est.weights == weights
+
+
+def test_a_run_with_a_depth_model_that_gives_nan_stops_in_one_line(tmp_path, capsys):
+    """Was "internal error: ValueError: cannot convert float NaN to integer (in the render stage)"."""
+    from fractions import Fraction
+
+    import cv2
+
+    from livebokeh.cli import main
+    from livebokeh.sinks import VideoWriter
+
+    video, mask = tmp_path / "in.mp4", tmp_path / "m.png"
+    w = VideoWriter(video, 64, 48, Fraction(25))
+    for i in range(6):
+        w.write(np.full((48, 64, 3), 90 if i < 3 else 0, np.uint8))  # black from the fourth frame
+    w.close()
+    cv2.imwrite(str(mask), np.full((48, 64), 255, np.uint8))
+    weights = depth_like(tmp_path / "d.onnx", "nan on black")
+    assert main(["--input", str(video), "--mask", str(mask), "--output", str(tmp_path / "o.mp4"), "--depth",
+                 "--depth-weights", str(weights)]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "Traceback" not in err and "RuntimeWarning" not in err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("livebokeh: error")]
+    assert "values that are not numbers" in line

@@ -506,3 +506,23 @@ def test_abort_returns_at_once_and_every_thread_ends(live):
         report = p.wait(poll)
     assert report.frames_out >= 5 and src.i < 10**7
     assert not _livebokeh_threads()
+
+
+def test_a_swap_to_a_model_whose_automatic_mask_range_the_settings_leave_no_room_for(caplog):
+    """--mask-high 0.3 suits RVM (automatic low 0); the live fallback or a swap to MediaPipe
+    (automatic low 0.4) raised a ConfigError in the middle of a call. The swapped-in model gets
+    its automatic low and high, and a warning says why."""
+    from livebokeh.controls import LiveControls
+    from livebokeh.pipeline.processor import FrameProcessor
+
+    class Matte(FakeSegmenter):
+        traits = SegmenterTraits(matte=True)
+
+    proc = FrameProcessor(Matte(), MaskConfig(high=0.3), LiveControls(RenderConfig()), live=True)
+    assert (proc.mask_cfg.low, proc.mask_cfg.high) == (0.0, 0.3)
+    with caplog.at_level("WARNING", logger="livebokeh"):
+        proc.use_segmenter(FakeSegmenter())
+    assert (proc.mask_cfg.low, proc.mask_cfg.high) == (0.4, 0.6)
+    assert "uses its automatic mask low and high" in caplog.text
+    proc.use_segmenter(Matte())  # back: the settings as given
+    assert (proc.mask_cfg.low, proc.mask_cfg.high) == (0.0, 0.3)

@@ -182,3 +182,24 @@ def test_depth_is_ignored_for_replacement_and_none():
     for cfg in (RenderConfig(effect="replace", light_wrap=0.0), RenderConfig(effect="none")):
         np.testing.assert_array_equal(render_bokeh(image, alpha, cfg, plate, depth=depth),
                                       render_bokeh(image, alpha, cfg, plate))
+
+
+def test_a_distance_that_is_not_a_number_is_blurred_as_the_farthest():
+    """A depth map holding NaN failed the render stage ("cannot convert float NaN to integer")."""
+    image, alpha = texture(), np.zeros((H // 2, W // 2), np.float32)
+    cfg = RenderConfig()
+    far, top = far_and_max_radius(cfg, H)
+    depth = np.full((45, 80), 0.5, np.float32)
+    depth[10:30, 20:60] = np.nan
+    coc = circle_of_confusion(depth, far, top)
+    with np.errstate(all="raise"):  # no numpy warning either
+        plate, sharpness = defocus_background(image, alpha, coc, top, cfg)
+    known = circle_of_confusion(np.where(np.isnan(depth), 0.5, depth), far, top)
+    known[10:30, 20:60] = top
+    expected = defocus_background(image, alpha, known, top, cfg)
+    np.testing.assert_array_equal(plate, expected[0])
+    np.testing.assert_array_equal(sharpness, expected[1])
+    assert np.isfinite(sharpness).all()
+    everything = defocus_background(image, alpha, np.full((45, 80), np.nan, np.float32), top, cfg)[0]
+    np.testing.assert_array_equal(everything, defocus_background(image, alpha, np.full((45, 80), top, np.float32),
+                                                                 top, cfg)[0])

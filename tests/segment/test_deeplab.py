@@ -229,3 +229,36 @@ def test_missing_weights_offline_is_one_line(monkeypatch):
         create_segmenter("deeplab", SegmenterOptions())
     text = str(info.value)
     assert "could not be downloaded" in text and "--deeplab-weights FILE" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("decoder", ["auto", "off"])
+def test_another_models_file_as_the_weights_is_one_line(selfie_models, tmp_path, capsys, decoder):
+    """MediaPipe's selfie model (256x256 in) given as DeepLab's weights was "internal error:
+    ValueError: Cannot set tensor: Dimension mismatch. Got 257 but expected 256"."""
+    from livebokeh.cli import main
+
+    photo = tmp_path / "p.jpg"
+    cv2.imwrite(str(photo), np.full((48, 64, 3), 90, np.uint8))
+    weights = selfie_models / "selfie_segmentation.tflite"
+    assert main(["--input", str(photo), "--output", str(tmp_path / "o.jpg"), "--backend", "deeplab",
+                 "--deeplab-weights", str(weights), "--deeplab-decoder", decoder]) == 1
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert line.startswith("livebokeh: error: ") and str(weights) in line and "DeepLab release" in line
+    assert "--deeplab-weights" in line and not (tmp_path / "o.jpg").exists()
+
+
+def test_weights_in_a_folder_whose_name_is_not_utf8_load(deeplab_weights, tmp_path):
+    import shutil
+
+    folder = tmp_path / os.fsdecode(b"bad\xff\xfe")
+    folder.mkdir()
+    shutil.copy(deeplab_weights, folder / deeplab_weights.name)
+    image = np.random.default_rng(0).integers(0, 255, (257, 257, 3), dtype=np.uint8)
+    for decoder in ("auto", "off"):
+        masks = []
+        for path in (deeplab_weights, folder / deeplab_weights.name):
+            opts = SegmenterOptions(threads=1, own=DeepLabOptions(weights=str(path), runtime="tflite", decoder=decoder))
+            with create_segmenter("deeplab", opts) as seg:
+                masks.append(seg.segment(image).data)
+        np.testing.assert_array_equal(*masks)

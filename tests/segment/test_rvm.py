@@ -177,12 +177,62 @@ def test_a_model_with_rvms_inputs_but_other_outputs_is_a_one_line_error(tmp_path
 
 @pytest.mark.parametrize("pha", ["src", "downsample_ratio", "r1i"])
 def test_a_model_with_rvms_names_but_another_alpha_is_a_one_line_error(tmp_path, pha):
-    """The names are RVM's, the alpha is not an alpha of the input's size: told at the first frame."""
+    """The names are RVM's, the alpha is not an alpha of the input's size: told when it loads
+    (its probe run), before any frame."""
     weights = _fake_rvm(tmp_path, {"pha": pha, "r1o": "r1i", "r2o": "r2i", "r3o": "r3i", "r4o": "r4i"})
-    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights)))) as seg:
-        with pytest.raises(ModelError, match=r"gave an alpha of shape .* \(RVM gives 1x1xHxW\)") as info:
-            seg.segment(np.zeros((72, 128, 3), np.uint8))
+    with pytest.raises(ModelError, match=r"gave an alpha of shape .* \(RVM gives 1x1xHxW\)") as info:
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights))))
     assert "\n" not in str(info.value)
+
+
+def rvm_like(path, alpha: str = "grey"):
+    """An ONNX file with RVM's inputs and outputs whose alpha is the picture's brightest channel
+    (``grey``, a usable stand-in), 0/0 (``nan``), or that channel divided by itself (``nan on
+    black``: 1, and NaN where the picture is black). The states go through unchanged."""
+    from livebokeh.segment.rvm import INPUTS
+    from tests.segment.onnx_graph import graph_model
+
+    nodes = [("ReduceMax", ["src"], ["m"], {"axes": [1]})]
+    nodes += {"grey": [("Identity", ["m"], ["pha"])],
+              "nan": [("Sub", ["m", "m"], ["z"]), ("Div", ["z", "z"], ["pha"])],
+              "nan on black": [("Div", ["m", "m"], ["pha"])]}[alpha]
+    nodes += [("Identity", [f"r{i}i"], [f"r{i}o"]) for i in range(1, 5)]
+    path.write_bytes(graph_model(dict.fromkeys(INPUTS), nodes, ["pha", "r1o", "r2o", "r3o", "r4o"]))
+    return path
+
+
+def test_weights_whose_alpha_is_not_a_number_fail_when_they_load(tmp_path):
+    """Were a white picture (every alpha NaN) and exit 0."""
+    weights = rvm_like(tmp_path / "nan.onnx", "nan")
+    with pytest.raises(ModelError, match="gave an alpha that is not a number") as info:
+        create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights))))
+    assert "\n" not in str(info.value) and str(weights) in str(info.value)
+    assert "livebokeh models download rvm" in str(info.value)
+
+
+def test_an_alpha_that_is_not_a_number_on_a_later_frame_is_a_one_line_error(tmp_path):
+    weights = rvm_like(tmp_path / "nan-on-black.onnx", "nan on black")
+    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights)))) as seg:
+        assert seg.traits.matte
+        assert np.array_equal(seg.segment(np.full((72, 128, 3), 90, np.uint8)).data, np.ones((72, 128), np.float32))
+        with pytest.raises(ModelError, match="gave an alpha that is not a number"):
+            seg.segment(np.zeros((72, 128, 3), np.uint8))
+
+
+def test_weights_in_a_folder_whose_name_is_not_utf8_load(tmp_path, monkeypatch):
+    """ONNX Runtime takes UTF-8 names only: such a file is given to it as bytes, whether named by
+    --rvm-weights, the variable or LIVEBOKEH_MODEL_DIR."""
+    import os
+
+    folder = tmp_path / os.fsdecode(b"bad\xff\xfe")
+    folder.mkdir()
+    weights = rvm_like(folder / "rvm.onnx")
+    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(weights)))) as seg:
+        alpha = seg.segment(np.full((72, 128, 3), 90, np.uint8)).data
+        assert alpha.shape == (72, 128) and np.allclose(alpha, 90 / 255, atol=1e-6)
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(weights))
+    with create_segmenter("rvm", SegmenterOptions()) as seg:
+        assert seg.weights == weights
 
 
 def test_the_backbone_picture_keeps_a_short_side_the_network_takes():
@@ -203,3 +253,16 @@ def test_the_smallest_backbones_run_on_any_frame(rvm_weights, backbone, frame):
     with create_segmenter("rvm", options) as seg:
         alpha = seg.segment(np.full((frame[1], frame[0], 3), 128, np.uint8)).data
     assert alpha.shape[::-1] == seg.input_size and np.isfinite(alpha).all()
+
+
+def test_the_backends_said_to_give_a_matte_before_loading_are_those_that_do(tmp_path):
+    """The settings check (config.check_mask_range) knows a backend's automatic mask range before
+    its model loads, from MATTE_BACKENDS: it must agree with the segmenters' own traits."""
+    from livebokeh.segment.deeplab.segmenter import DeepLabSegmenter
+    from livebokeh.segment.options import BACKEND_OPTIONS, MATTE_BACKENDS
+    from livebokeh.segment.selfie import SelfieSegmenter
+
+    with create_segmenter("rvm", SegmenterOptions(own=RVMOptions(weights=str(rvm_like(tmp_path / "r.onnx"))))) as seg:
+        assert seg.traits.matte
+    matte = {"rvm": True, "mediapipe": SelfieSegmenter.traits.matte, "deeplab": DeepLabSegmenter.traits.matte}
+    assert set(matte) == set(BACKEND_OPTIONS) and MATTE_BACKENDS == {b for b, m in matte.items() if m}

@@ -134,3 +134,33 @@ def test_silencing_stderr_from_several_threads_gives_it_back_as_it_was(tmp_path,
         assert os.fstat(fd).st_ino == before
         os.write(fd, b"shown\n")
     assert (tmp_path / "err.txt").read_text() == "shown\n"
+
+
+def test_models_in_a_folder_whose_name_is_not_utf8_load(selfie_models, tmp_path, monkeypatch):
+    """LiteRT takes UTF-8 names only ("internal error: TypeError: CreateWrapperFromFile()"): such a
+    file is given to it as bytes, named by the variable or found in LIVEBOKEH_MODEL_DIR."""
+    import shutil
+
+    folder = tmp_path / os.fsdecode(b"bad\xff\xfe")
+    folder.mkdir()
+    shutil.copy(selfie_models / "selfie_segmentation.tflite", folder / "selfie_segmentation.tflite")
+    image = np.random.default_rng(0).integers(0, 255, (144, 256, 3), dtype=np.uint8)
+    with create_segmenter("mediapipe", SegmenterOptions(threads=1)) as seg:
+        reference = seg.segment(image).data
+    monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(folder))
+    with create_segmenter("mediapipe", SegmenterOptions(threads=1)) as seg:
+        assert seg.model_path.parent == folder
+        np.testing.assert_array_equal(seg.segment(image).data, reference)
+    monkeypatch.delenv("LIVEBOKEH_MODEL_DIR")
+    monkeypatch.setenv("LIVEBOKEH_SELFIE_GENERAL_WEIGHTS", str(folder / "selfie_segmentation.tflite"))
+    with create_segmenter("mediapipe", SegmenterOptions(threads=1)) as seg:
+        np.testing.assert_array_equal(seg.segment(image).data, reference)
+
+
+def test_another_models_file_as_the_selfie_model_is_one_line(deeplab_weights, monkeypatch):
+    monkeypatch.setenv("LIVEBOKEH_SELFIE_GENERAL_WEIGHTS", str(deeplab_weights))
+    with pytest.raises(ModelError, match="1x257x257x21, where 1x.x.x3 in and 1x.x.x1 out are needed") as info:
+        create_segmenter("mediapipe", SegmenterOptions())
+    message = str(info.value)
+    assert "\n" not in message and str(deeplab_weights) in message
+    assert "no MediaPipe selfie model" in message and "LIVEBOKEH_SELFIE_GENERAL_WEIGHTS" in message

@@ -226,11 +226,21 @@ class DeepLabSegmenter(Segmenter):
         self._person = self.decoder.person_class if self.decoder is not None else self.manifest.person_class
         if runtime == "tflite":
             content = None
+            fix = ("download it again with `livebokeh models download deeplab`, or pass another --deeplab-weights "
+                   f"(Google's {self.manifest.file})")
             if self.decoder is not None:
                 from livebokeh.segment.deeplab.decoder import v3plus_tflite
 
-                content = v3plus_tflite(self.weights.read_bytes(), self.decoder)
+                try:
+                    content = v3plus_tflite(self.weights.read_bytes(), self.decoder)
+                except OSError as err:
+                    raise ModelError(f"cannot read {self.weights} ({err.strerror or err}); check the file") from None
+                except ModelError as err:  # not the release the decoder was trained on
+                    raise ModelError(f"{self.weights} is not the DeepLab release ({err}); {fix}") from None
             self._interps = Interpreters(self.weights, options.threads, content)
+            classes = self.decoder.classes if self.decoder is not None else self.manifest.classes
+            self._interps.check_shapes([[1, self._size[1], self._size[0], 3]], [[1, -1, -1, classes]],
+                                       f"it is not the DeepLab release; {fix}")
             self._in = self._interps.first.get_input_details()[0]["index"]
             self._out = self._interps.first.get_output_details()[0]["index"]
             self.precision = "float32"
