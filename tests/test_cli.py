@@ -71,7 +71,7 @@ def test_deeplab_backend_offline_with_shared_weights(clip, deeplab_weights, tmp_
     code, err = run_cli("--backend", "deeplab", "--deeplab-weights", str(deeplab_weights),
                         "--input", str(clip), "--output", str(out), "--save-mask", str(masks), "--max-frames", "30")
     assert code == 0, err
-    assert "deeplab: tflite on the CPU, input 257x257" in err
+    assert "deeplab: DeepLab-v3+, tflite on the CPU, input 257x257" in err  # the shipped decoder on the release
     assert ("model runs on 2 threads side by side" in err) == (cpu_cores() >= 2)  # a file, a heavy model
     assert probe_video(out)["frames"] == 30
     coverage = np.mean([g.mean() / 255 for g in probe_video(masks)["gray"]])
