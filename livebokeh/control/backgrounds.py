@@ -151,7 +151,9 @@ def _check_video(data: bytes) -> str:
 
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            stream = next(iter(container.streams.video), None)
+            from livebokeh.sources.video import video_stream
+
+            stream = video_stream(container)
             if stream is None:
                 raise ConfigError("the upload is neither a picture (JPEG, PNG, WebP) nor a video")
             w, h = stream.codec_context.width, stream.codec_context.height

@@ -228,8 +228,49 @@ def is_attached_picture(stream: Any) -> bool:
 
 
 def video_stream(container: Any) -> Any:
-    """The first real video stream of an open container (attached pictures skipped), or None."""
-    return next((s for s in container.streams.video if not is_attached_picture(s)), None)
+    """The main video stream of an open container, or None: the one FFmpeg's own command takes.
+
+    Attached pictures (cover art) are skipped; of the others, a stream known to hold more than
+    one picture goes before a one-picture stream (a cover or thumbnail that Matroska keeps as an
+    ordinary MJPEG or PNG track), then the stream marked default, then the largest picture, then
+    the longest; on a tie, the first."""
+    candidates = [s for s in container.streams.video if not is_attached_picture(s)]
+    if len(candidates) < 2:
+        return candidates[0] if candidates else None
+    best = max(range(len(candidates)), key=lambda i: (*_main_score(candidates[i]), -i))
+    return candidates[best]
+
+
+def _main_score(stream: Any) -> tuple[bool, bool, int, float]:
+    """(more than one picture, marked default, picture area, seconds) of a video stream."""
+    import av
+
+    seconds = _stream_seconds(stream)
+    frames = int(getattr(stream, "frames", 0) or 0)
+    if not frames and seconds is not None:
+        rate = getattr(stream, "average_rate", None) or getattr(stream, "guessed_rate", None)
+        # a one-picture track lasts one frame period (Matroska: its block's duration)
+        frames = int(seconds * float(rate) + 1e-6) if rate else 0
+    several = frames != 1  # unknown (0): taken for a video
+    default = bool(int(getattr(stream, "disposition", 0) or 0) & int(av.stream.Disposition.default))
+    ctx = getattr(stream, "codec_context", None)
+    area = int(getattr(ctx, "width", 0) or 0) * int(getattr(ctx, "height", 0) or 0)
+    return several, default, area, seconds or 0.0
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    """A stream's own length in seconds, from its header or (Matroska) its DURATION tag."""
+    duration, base = getattr(stream, "duration", None), getattr(stream, "time_base", None)
+    if duration and base:
+        return float(duration * base)
+    tag = (getattr(stream, "metadata", None) or {}).get("DURATION")
+    if tag:
+        try:
+            h, m, s = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(s)
+        except ValueError:
+            return None
+    return None
 
 
 #: FFmpeg's flag of formats whose packets carry no timestamps of their own (``AVFMT_NOTIMESTAMPS``):

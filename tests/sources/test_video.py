@@ -417,3 +417,49 @@ def test_a_raw_annex_b_stream_keeps_its_own_frame_rate(tmp_path, codec, fmt, fps
     with av.open(str(out)) as c:
         times = [float(f.time) for f in c.decode(video=0)]
     assert len(times) == 2 * fps and times[-1] - times[0] == pytest.approx((2 * fps - 1) / fps, abs=1e-3)
+
+
+def _with_cover_track(path, video_frames=30, cover_size=(64, 64)):
+    """A Matroska file as ``ffmpeg -i clip -i cover.jpg -map 1 -map 0`` writes it: first a
+    one-picture MJPEG track (Matroska keeps no 'attached picture' mark on it), then
+    ``video_frames`` frames of H.264 at 30 fps (64x48), then a second of sound."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as c:
+        cover = c.add_stream("mjpeg", rate=25)
+        cover.width, cover.height, cover.pix_fmt = *cover_size, "yuvj420p"
+        video = c.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = c.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        still = av.VideoFrame.from_ndarray(np.full((cover_size[1], cover_size[0], 3), 200, np.uint8), format="bgr24")
+        still.pts = 0
+        for p in cover.encode(still):
+            c.mux(p)
+        for p in cover.encode(None):
+            c.mux(p)
+        for i in range(video_frames):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="bgr24")
+            f.pts = i
+            for p in video.encode(f):
+                c.mux(p)
+        for p in video.encode(None):
+            c.mux(p)
+        _mux_silence(c, audio, 47, 1024, 48000)
+    return path
+
+
+@pytest.mark.parametrize("cover_size", [(64, 64), (32, 32)])
+def test_a_one_picture_track_before_the_video_is_passed_over(tmp_path, cover_size):
+    path = _with_cover_track(tmp_path / "cov.mkv", cover_size=cover_size)
+    import av
+
+    with av.open(str(path)) as c:  # the cover is an ordinary first video stream
+        assert [s.codec_context.name for s in c.streams.video] == ["mjpeg", "h264"]
+        assert not any(s.disposition & av.stream.Disposition.attached_pic for s in c.streams.video)
+    with VideoFileSource(path) as src:
+        info = src.info
+        n = 0
+        while src.read() is not None:
+            n += 1
+    assert (info.width, info.height, n) == (64, 48, 30)
