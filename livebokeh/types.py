@@ -157,6 +157,9 @@ class StreamInfo:
             the pipeline then drops stale frames to keep latency low.
         frame_count: frames in the source when known (files), else None.
         still: True for a single image.
+        steady_fps: the finest steady rate the frames' times keep (FFmpeg's guessed frame rate:
+            the rate of the dense parts of a variable-frame-rate file), when it differs from
+            ``fps`` or is known; containers with one fixed rate (AVI) are written at it.
     """
 
     name: str
@@ -166,6 +169,7 @@ class StreamInfo:
     live: bool
     frame_count: int | None = None
     still: bool = False
+    steady_fps: Fraction | None = None
 
 
 @dataclass(frozen=True)

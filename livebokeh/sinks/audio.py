@@ -10,7 +10,10 @@ re-encoded, as FFmpeg's default conversion does: every part is converted to the 
 rate and channels (copied, the later parts would play at the wrong pitch or not at all). AVI
 keeps no start time for its sound: a re-encoded stream there begins with the silence before the
 sound (and fills its gaps with silence), so picture and sound keep their timing; a copied
-stream that starts late is re-encoded for that.
+stream that starts late is re-encoded for that. Nor can AVI say that an encoder's first samples
+are its priming (AAC: 1024 samples, 21 ms at 48 kHz), which players elsewhere skip: there the
+first samples of the sound are left out for them, so that the sound plays at its time (and
+no packet starts before 0, which would make the muxer move the pictures later too).
 
 Audio is never a reason to lose the video: a stream that cannot be copied or re-encoded is left
 out with one warning (naming the file and ``--no-audio``), and the video is written without it.
@@ -22,6 +25,8 @@ import logging
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class _Stream:
         self.source_format: tuple[str, str, int] | None = None  # the format ``resampler`` converts from
         self.failed = False
         self.next_pts: int | None = None  # re-encoded: the next sample's place, in samples of the output
+        self.priming = 0  # re-encoded into AVI: the encoder's priming, whose place the first samples give up
         self.end = float("-inf")  # copied: where the sound written so far ends, in seconds
 
 
@@ -122,13 +128,16 @@ class AudioCopy:
         errors = []
         for layout in candidates:
             try:
-                _try_chain(codec, rate, layout, ins)
+                priming = _try_chain(codec, rate, layout, ins)
             except Exception as err:  # noqa: BLE001 - the next layout may do
                 errors.append(f"{layout}: {_reason(err)}")
                 continue
             out = self._container.add_stream(codec, rate=rate)
             out.layout = layout
-            return _Stream(ins, out, reencode=True, layout=layout)
+            stream = _Stream(ins, out, reencode=True, layout=layout)
+            if self._suffix in _SILENCE_PADDED:
+                stream.priming = priming
+            return stream
         raise ValueError(f"no {codec} encoder for its {channels} channels; " + "; ".join(errors))
 
     def _warn(self, what: str, result: str = "the video is written without it") -> None:
@@ -251,9 +260,7 @@ class AudioCopy:
                     elif at + frame.samples * rate / (frame.sample_rate or rate) <= stream.next_pts:
                         continue  # wholly before what was written (overlap after a discontinuity)
                 for rf in self._resample(stream, frame, packets):
-                    rf.pts, rf.time_base = stream.next_pts or 0, Fraction(1, stream.out.rate)
-                    stream.next_pts = (stream.next_pts or 0) + rf.samples
-                    packets.extend(stream.out.encode(rf))
+                    packets.extend(_feed(stream, rf))
             if frames == [None]:
                 packets.extend(stream.out.encode(None))
             return packets
@@ -271,9 +278,7 @@ class AudioCopy:
             if fmt != stream.source_format:
                 if stream.resampler is not None:
                     for rf in stream.resampler.resample(None):
-                        rf.pts, rf.time_base = stream.next_pts or 0, Fraction(1, stream.out.rate)
-                        stream.next_pts = (stream.next_pts or 0) + rf.samples
-                        packets.extend(stream.out.encode(rf))
+                        packets.extend(_feed(stream, rf))
                 stream.source_format = fmt
                 stream.resampler = av.AudioResampler(format=stream.out.format.name, layout=stream.layout,
                                                      rate=stream.out.rate)
@@ -289,13 +294,15 @@ class AudioCopy:
         start = start or 0
         packets: list[Any] = []
         rate = stream.out.rate
+        if start < end:
+            stream.next_pts = start
         while start < end:
             n = min(end - start, rate)
             frame = av.AudioFrame(format=stream.out.format.name, layout=stream.layout, samples=n)
             for plane in frame.planes:
                 plane.update(bytes(plane.buffer_size))
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            packets.extend(stream.out.encode(frame))
+            frame.sample_rate = rate
+            packets.extend(_feed(stream, frame))
             start += n
         stream.next_pts = max(start, stream.next_pts or 0)
         return packets
@@ -306,8 +313,32 @@ class AudioCopy:
             self._src = None
 
 
-def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> None:
-    """Resample a silent frame shaped like ``ins``'s and encode it as the output stream would."""
+def _feed(stream: _Stream, frame: Any) -> list[Any]:
+    """Encode ``frame`` (in the encoder's format) at the stream's next place; the samples before
+    ``stream.priming`` are left out (the encoder's priming stands in their place)."""
+    import av
+
+    place = stream.next_pts or 0
+    stream.next_pts = place + frame.samples
+    if place < stream.priming:
+        cut = min(frame.samples, stream.priming - place)
+        if cut == frame.samples:
+            return []
+        data = frame.to_ndarray()
+        planar = frame.format.is_planar
+        rest = data[:, cut:] if planar else data[:, cut * len(frame.layout.channels):]
+        rate = frame.sample_rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(rest), format=frame.format.name,
+                                           layout=frame.layout.name)
+        frame.sample_rate = rate
+        place += cut
+    frame.pts, frame.time_base = place, Fraction(1, stream.out.rate)
+    return list(stream.out.encode(frame))
+
+
+def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> int:
+    """Resample a silent frame shaped like ``ins``'s and encode it as the output stream would;
+    returns the encoder's priming in samples (how far before the first sample its output starts)."""
     from fractions import Fraction
 
     import av
@@ -322,9 +353,13 @@ def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> None:
         plane.update(bytes(plane.buffer_size))
     probe.sample_rate = ins.rate or rate
     resampler = av.AudioResampler(format=encoder.format.name, layout=layout, rate=rate)
+    packets, at = [], 0
     for frame in resampler.resample(probe):
-        frame.pts = None
-        encoder.encode(frame)
+        frame.pts, at = at, at + frame.samples
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    first = next((p.pts for p in packets if p.pts is not None), 0)
+    return max(0, -first)
 
 
 def format_change(container: Any, ins: Any) -> str | None:

@@ -36,7 +36,8 @@ class MaskSink(Sink):
         elif info.still:
             check_image_path(path)
         else:
-            self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray", overwrite=overwrite)
+            self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray", overwrite=overwrite,
+                                       steady_fps=info.steady_fps)
 
     def write(self, item: Composite) -> None:
         gray = item.alpha.to_uint8()

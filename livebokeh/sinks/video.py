@@ -3,7 +3,11 @@
 - The container follows the file ending (MP4/MOV/M4V/MKV: H.264 yuv420p; WebM: VP9; AVI: MJPEG;
   ``+faststart`` for MP4 and MOV so players start at once).
 - Frames keep their source timestamps (variable-frame-rate phone clips stay in sync with their
-  sound), on a 90 kHz clock.
+  sound), on a 90 kHz clock. AVI holds one fixed rate (one tick per frame): there the stream runs
+  at the input's steady rate (:attr:`~livebokeh.types.StreamInfo.steady_fps`), each frame on the
+  tick nearest its time, a pause held by the muxer's empty (repeat) frames, and, as FFmpeg's
+  ``-fps_mode cfr``, a frame that would land more than 0.6 of a tick late is left out rather than
+  pushing the rest later.
 - The source's audio streams are copied unchanged when the container can hold them, and
   re-encoded otherwise (AAC; Opus for WebM); all of it, also what goes on after the last picture,
   when the whole input was written (see :mod:`livebokeh.sinks.audio`).
@@ -58,6 +62,9 @@ _H264 = Codec("libx264", "yuv420p", (("crf", "18"), ("preset", "veryfast")))
 _VP9 = Codec("libvpx-vp9", "yuv420p", (("crf", "30"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "8")))
 _MJPEG = Codec("mjpeg", "yuvj420p", (("q", "3"),))
 _FFV1_GRAY = Codec("ffv1", "gray")
+#: A frame placed this many ticks or more after its own time is left out (AVI; FFmpeg's
+#: ``-fps_mode cfr`` drops at the same point).
+_LATE_TICKS = Fraction(3, 5)
 
 #: Container (by file ending) -> codec for colour video.
 COLOR_CODECS: dict[str, Codec] = {
@@ -88,6 +95,8 @@ class VideoWriter:
     Args:
         path: the final file name; the container follows its ending.
         width, height, fps: the stream (``fps`` for frames without a timestamp, and as metadata).
+        steady_fps: the input's steady rate (see :attr:`~livebokeh.types.StreamInfo.steady_fps`):
+            the rate of an AVI file, which has one tick per frame (None: ``fps``).
         kind: ``color``, ``gray`` (masks) or ``alpha`` (BGRA).
         crf, preset: H.264/VP9 quality (lower CRF = better, bigger) and x264 speed preset.
         audio_from: copy (or re-encode) the audio streams of this file.
@@ -104,7 +113,8 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: Fraction, kind: str = "color",
                  crf: int | None = None, preset: str | None = None, audio_from: str | Path | None = None,
-                 overwrite: bool = False, threads: int = 0, audio_tail: bool = False) -> None:
+                 overwrite: bool = False, threads: int = 0, audio_tail: bool = False,
+                 steady_fps: Fraction | None = None) -> None:
         import av
 
         self.path = check_output_path(path)
@@ -146,8 +156,13 @@ class VideoWriter:
         except OSError as err:
             raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
         self._fps = Fraction(fps) if fps else Fraction(30)
-        # AVI stores a fixed frame rate (its time base): there, one tick per frame
-        self._time_base = 1 / self._fps if suffix == ".avi" else TIME_BASE
+        # AVI stores a fixed frame rate (its time base): there, one tick per frame, at the rate
+        # the input's dense parts keep (a variable-rate file's average would stretch them)
+        self._one_rate = suffix == ".avi"
+        if self._one_rate and steady_fps:
+            self._fps = Fraction(steady_fps)
+        self._time_base = 1 / self._fps if self._one_rate else TIME_BASE
+        self._late = 0  # AVI: frames left out, as they fell on a tick already taken
         try:
             self._container = av.open(str(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
             stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
@@ -200,7 +215,11 @@ class VideoWriter:
                 self._first_capture_ns = capture_ns
             time_s = (capture_ns - self._first_capture_ns) / 1e9
         t = time_s if time_s is not None else self.frames / self._fps
-        pts = max(self._last_pts + 1, round(Fraction(t).limit_denominator(10**6) / self._time_base))
+        ideal = Fraction(t).limit_denominator(10**6) / self._time_base
+        pts = max(self._last_pts + 1, round(ideal))
+        if self._one_rate and self._last_pts >= 0 and pts - ideal >= _LATE_TICKS:
+            self._late += 1  # its tick is taken: placed later, it would push the picture off its sound
+            return
         frame.pts, frame.time_base = pts, self._time_base
         try:
             for packet in self._stream.encode(frame):
@@ -232,6 +251,10 @@ class VideoWriter:
         import av
 
         failure = None  # what went wrong while finishing, when nothing was reported before
+        if self._late:
+            log.warning("%s: %d frames left out: AVI has one rate (%.4g fps) and their ticks were taken by the "
+                     "frames before (the input's rate varies); MP4 or MKV keeps every frame at its time",
+                     self.path.name, self._late, float(self._fps))
         try:
             if not self._failed:
                 for packet in self._stream.encode(None):
@@ -309,7 +332,8 @@ class VideoFileSink(Sink):
                  audio_tail: bool = True) -> None:
         self._live = info.live
         self._writer = VideoWriter(path, info.width, info.height, info.fps, crf=crf, preset=preset,
-                                   audio_from=audio_from, overwrite=overwrite, threads=threads, audio_tail=audio_tail)
+                                   audio_from=audio_from, overwrite=overwrite, threads=threads, audio_tail=audio_tail,
+                                   steady_fps=info.steady_fps)
         self.result: Path | None = None
 
     @property

@@ -90,6 +90,7 @@ class VideoFileSource(Source):
             fps=Fraction(fps),
             live=False,
             frame_count=count,
+            steady_fps=Fraction(stream.guessed_rate) if stream.guessed_rate else None,
         )
 
     def _decode_next(self) -> tuple[Any, float | None] | None:

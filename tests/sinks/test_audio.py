@@ -149,7 +149,8 @@ def _through(src, out, **kw):
 
     kw.setdefault("audio_tail", True)  # the whole input goes through
     with VideoFileSource(src) as s:
-        w = VideoWriter(out, s.info.width, s.info.height, s.info.fps, audio_from=src, preset="ultrafast", **kw)
+        w = VideoWriter(out, s.info.width, s.info.height, s.info.fps, audio_from=src, preset="ultrafast",
+                        steady_fps=s.info.steady_fps, **kw)
         while (f := s.read()) is not None:
             w.write(f.image, f.time_s)
     return w.close()
@@ -301,9 +302,92 @@ def test_avi_keeps_a_late_sound_start_with_silence(tmp_path, container, video_st
     flash, burst = flash_and_burst(src)
     out = _through(src, tmp_path / "out.avi")
     got_flash, got_burst = flash_and_burst(out)
-    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30 + 0.002
+    # each frame on the AVI's tick nearest its time: half a frame at most
+    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 60 + 0.002
     assert len(video_times(out)) == 90
     assert abs(sound_seconds(out) - (sound_seconds(src) + max(0.0, audio_start - video_start))) < 0.05
+
+
+@pytest.mark.parametrize("container", [".mkv", ".mp4"])
+def test_avi_puts_picture_and_sound_at_their_times(tmp_path, container):
+    """The re-encoded AAC's priming made its first packet start before 0, and the AVI muxer then
+    moved every stream later: the picture by a whole frame (33 ms), the sound by 21 ms. Now
+    both are where they were in the input."""
+    from tests.media import av_clip, flash_and_burst
+
+    src = av_clip(tmp_path / f"in{container}", flash_at=2.0)
+    flash, burst = flash_and_burst(src)
+    got_flash, got_burst = flash_and_burst(_through(src, tmp_path / "out.avi"))
+    assert abs(got_flash - flash) < 0.002 and abs(got_burst - burst) < 0.003, (flash, burst, got_flash, got_burst)
+
+
+def _vfr_clip(path, hole=(20, 50), frames=100, fps=30, flash_at=3.0):
+    """An MP4 whose frames ``hole[0]``..``hole[1]`` are left out (a variable-frame-rate phone
+    clip: 30 fps, then a second with no frame), with AAC sound; a white frame and a burst at
+    ``flash_at``."""
+    import av
+
+    from tests.media import RATE
+
+    keep = [i for i in range(frames) if not hole[0] <= i <= hole[1]]
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps, options={"bf": "0"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.codec_context.time_base = Fraction(1, fps)
+        a = c.add_stream("aac", rate=RATE)
+        a.layout = "mono"
+        for i in keep:
+            level = 255 if i == round(flash_at * fps) else 30
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="bgr24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        for k in range(0, round(frames / fps * RATE), 1024):
+            t = (k + np.arange(1024)) / RATE
+            x = np.where(np.abs(t - flash_at - 0.05) <= 0.05, np.sin(2 * np.pi * 1000 * t) * 0.8, 0.0)
+            fr = av.AudioFrame.from_ndarray(x.astype(np.float32).reshape(1, -1), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = RATE, k, Fraction(1, RATE)
+            for p in a.encode(fr):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    return path
+
+
+def test_avi_of_a_variable_rate_clip_keeps_its_timing(tmp_path):
+    """AVI has one tick per frame. It ran at the clip's average rate (69 frames in 100/30 s:
+    21 fps), each frame pushed to the next free tick: the flash 0.5 s after its sound and the
+    picture 0.9 s longer than the sound. Now it runs at the clip's steady rate (30), each frame
+    at its own time, the hole held by the muxer's repeat frames, and no frame is lost."""
+    from tests.media import flash_and_burst, video_times
+
+    src = _vfr_clip(tmp_path / "vfr.mp4")
+    flash, burst = flash_and_burst(src)
+    times = video_times(src)
+    out = _through(src, tmp_path / "out.avi")
+    got_flash, got_burst = flash_and_burst(out)
+    got = video_times(out)
+    assert abs(got_flash - flash) < 0.002 and abs(got_burst - burst) < 0.003, (flash, burst, got_flash, got_burst)
+    assert len(got) == len(times) == 69
+    assert max(abs(a - b) for a, b in zip(got, times, strict=True)) < 0.002
+
+
+def test_avi_leaves_out_a_frame_that_would_fall_late(tmp_path, caplog):
+    """Frames denser than the AVI's rate: one on a tick already taken is left out (told once)
+    rather than pushing every later frame after its sound."""
+    out = tmp_path / "out.avi"
+    w = VideoWriter(out, 64, 48, Fraction(30))
+    times = [0, 1 / 30, 1.2 / 30, 2 / 30, 3 / 30]  # the third lands on the second's tick
+    for i, t in enumerate(times):
+        w.write(np.full((48, 64, 3), 40 * i, np.uint8), t)
+    with caplog.at_level(logging.WARNING):
+        w.close()
+    from tests.media import video_times
+
+    assert [round(t * 30) for t in video_times(out)] == [0, 1, 2, 3]
+    assert "1 frames left out" in caplog.text
 
 
 def _tone_ts(path, rate, layout, seconds=2.0, freq=440.0):
