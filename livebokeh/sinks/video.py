@@ -8,6 +8,14 @@
   tick nearest its time, a pause held by the muxer's empty (repeat) frames, and, as FFmpeg's
   ``-fps_mode cfr``, a frame that would land more than 0.6 of a tick late is left out rather than
   pushing the rest later.
+- A long pause (a clip joined to one recorded an hour later, a still held for an hour) in MP4 or
+  MOV: H.264's reordered (B-) frames around it would have composition offsets beyond what
+  FFmpeg's MP4 reader takes (2^28 ticks, 50 minutes at 90 kHz), and it drops them all, showing
+  frames out of order. At a pause of more than :data:`_GAP_TICKS` the encoder finishes its frames
+  and a fresh one (the same settings, so the same parameter sets) goes on from a keyframe. A
+  pause of more than :data:`_MAX_STEP_TICKS` (3.3 hours), longer than one MP4 sample can last,
+  holds the picture with a repeat of it at each such step; so does AVI past 60000 frames (the
+  most repeat frames FFmpeg's AVI muxer puts in one pause).
 - The source's audio streams are copied unchanged when the container can hold them, and
   re-encoded otherwise (AAC; Opus for WebM); all of it, also what goes on after the last picture,
   when the whole input was written (see :mod:`livebokeh.sinks.audio`).
@@ -65,6 +73,15 @@ _FFV1_GRAY = Codec("ffv1", "gray")
 #: A frame placed this many ticks or more after its own time is left out (AVI; FFmpeg's
 #: ``-fps_mode cfr`` drops at the same point).
 _LATE_TICKS = Fraction(3, 5)
+#: A pause longer than this (ticks of :data:`TIME_BASE`: 12.4 minutes) restarts an H.264 encoder
+#: in MP4/MOV: a few reordered frames around it stay far inside the 2^28 ticks of MP4's
+#: composition offsets that FFmpeg reads.
+_GAP_TICKS = 2**26
+#: The longest time one MP4/MOV sample may last (ticks: 3.3 hours; FFmpeg reads its duration as a
+#: signed 32-bit number): a longer pause holds the picture with a repeat of it at each such step.
+_MAX_STEP_TICKS = 2**30
+#: The most ticks (frames) FFmpeg's AVI muxer fills with repeat frames before one picture.
+_AVI_MAX_SKIP = 60000
 
 #: Container (by file ending) -> codec for colour video.
 COLOR_CODECS: dict[str, Codec] = {
@@ -96,7 +113,8 @@ class VideoWriter:
         path: the final file name; the container follows its ending.
         width, height, fps: the stream (``fps`` for frames without a timestamp, and as metadata).
         steady_fps: the input's steady rate (see :attr:`~livebokeh.types.StreamInfo.steady_fps`):
-            the rate of an AVI file, which has one tick per frame (None: ``fps``).
+            the stream's rate and each frame's length where known (None: ``fps``); an AVI file
+            has one tick per frame of it.
         kind: ``color``, ``gray`` (masks) or ``alpha`` (BGRA).
         crf, preset: H.264/VP9 quality (lower CRF = better, bigger) and x264 speed preset.
         audio_from: copy (or re-encode) the audio streams of this file.
@@ -155,12 +173,11 @@ class VideoWriter:
             self._lock = create_locked(self._tmp)  # held while this writer lives: the file is not stale
         except OSError as err:
             raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
-        self._fps = Fraction(fps) if fps else Fraction(30)
-        # AVI stores a fixed frame rate (its time base): there, one tick per frame, at the rate
-        # the input's dense parts keep (a variable-rate file's average would stretch them)
+        # the stream's rate: the one the input's dense parts keep, where known (a variable-rate
+        # file's average would stretch AVI's pictures, and make a frame last 10 s after a long pause)
+        self._fps = Fraction(steady_fps or fps or 30)
+        # AVI stores a fixed frame rate (its time base): there, one tick per frame
         self._one_rate = suffix == ".avi"
-        if self._one_rate and steady_fps:
-            self._fps = Fraction(steady_fps)
         self._time_base = 1 / self._fps if self._one_rate else TIME_BASE
         self._late = 0  # AVI: frames left out, as they fell on a tick already taken
         try:
@@ -176,6 +193,13 @@ class VideoWriter:
             self._tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write {self.path}: {reason(err)}") from None
         self._stream: Any = stream
+        self._encoder: Any = stream.codec_context  # replaced by a fresh one after a long pause
+        self._restart_at_gaps = suffix in _FASTSTART and codec.name == "libx264"
+        # the longest step between two pictures the container takes (None: any)
+        self._max_step = _MAX_STEP_TICKS if suffix in _FASTSTART else _AVI_MAX_SKIP if self._one_rate else None
+        self._held: Any = None  # MP4/MOV/AVI: the last picture, given again inside a long pause
+        self._repeats = 0
+        self._encoder_settings = (codec.name, options, threads)
         self._format = {"color": "bgr24", "gray": "gray", "alpha": "bgra"}[kind]
         self._size = (width, height)
         try:
@@ -220,11 +244,14 @@ class VideoWriter:
         if self._one_rate and self._last_pts >= 0 and pts - ideal >= _LATE_TICKS:
             self._late += 1  # its tick is taken: placed later, it would push the picture off its sound
             return
-        frame.pts, frame.time_base = pts, self._time_base
         try:
-            for packet in self._stream.encode(frame):
-                self._mux(packet)
-            self._last_pts = pts
+            while self._held is not None and pts - self._last_pts > self._max_step:
+                # a pause longer than one step of the container: the picture shown is given again
+                self._put(self._held, self._last_pts + self._max_step)
+                self._repeats += 1
+            self._put(frame, pts)
+            if self._max_step is not None:
+                self._held = frame
             self.frames += 1
             self.last_time = float(pts * self._time_base) + 1 / float(self._fps)
             if self._audio is not None:  # the sound goes in beside the pictures, not all at the end
@@ -232,6 +259,50 @@ class VideoWriter:
         except (av.FFmpegError, OSError) as err:
             self._failed = True
             raise SinkError(f"writing {self.path} failed: {reason(err)}") from None
+
+    def _put(self, frame: Any, pts: int) -> None:
+        """Encode and mux ``frame`` at ``pts``."""
+        if self._restart_at_gaps and self._last_pts >= 0 and pts - self._last_pts > _GAP_TICKS:
+            self._restart_encoder()
+        frame.pts, frame.time_base = pts, self._time_base
+        for packet in self._encode(frame):
+            self._mux(packet)
+        self._last_pts = pts
+
+    def _encode(self, frame: Any) -> list[Any]:
+        """Packets of ``frame`` (None: the encoder's last ones), for this writer's stream.
+
+        Each lasts one frame period where the encoder says nothing: the muxer takes the last
+        one's length from it (MP4 otherwise gives it the average, 10 s after a 1000 s jump)."""
+        own = self._encoder is self._stream.codec_context
+        packets = list(self._stream.encode(frame) if own else self._encoder.encode(frame))
+        period = max(1, round(1 / (self._fps * self._time_base)))
+        for packet in packets:
+            if not own:
+                packet.stream, packet.time_base = self._stream, self._time_base
+            if not packet.duration:
+                packet.duration = period
+        return packets
+
+    def _restart_encoder(self) -> None:
+        """Finish the encoder's frames and go on with a fresh one of the same settings (the first
+        frame after the pause a keyframe, no frame reordered across it)."""
+        import av
+
+        for packet in self._encode(None):
+            self._mux(packet)
+        old = self._encoder
+        name, options, threads = self._encoder_settings
+        fresh = av.CodecContext.create(name, "w")
+        fresh.width, fresh.height, fresh.pix_fmt = old.width, old.height, old.pix_fmt
+        fresh.time_base, fresh.framerate, fresh.flags = old.time_base, old.framerate, old.flags
+        fresh.options = dict(options)
+        if threads > 0:
+            fresh.thread_count = threads
+        fresh.open()
+        log.debug("%s: a pause of more than %d s; the encoder goes on afresh", self.path.name,
+                  round(_GAP_TICKS * TIME_BASE))
+        self._encoder = fresh
 
     def _mux(self, packet: Any) -> None:
         self._container.mux(packet)
@@ -251,13 +322,16 @@ class VideoWriter:
         import av
 
         failure = None  # what went wrong while finishing, when nothing was reported before
+        if self._repeats:
+            log.info("%s: a pause of more than %.4g hours: the picture before it is given again %d times to hold it",
+                     self.path.name, float(self._max_step * self._time_base) / 3600, self._repeats)
         if self._late:
             log.warning("%s: %d frames left out: AVI has one rate (%.4g fps) and their ticks were taken by the "
                      "frames before (the input's rate varies); MP4 or MKV keeps every frame at its time",
                      self.path.name, self._late, float(self._fps))
         try:
             if not self._failed:
-                for packet in self._stream.encode(None):
+                for packet in self._encode(None):
                     self._mux(packet)
                 if self._audio is not None and self.frames:
                     whole = complete and self._audio_tail
@@ -383,7 +457,7 @@ class AlphaVideoSink(Sink):
         self._sequence = ImageSequence("--alpha-output", path, overwrite) if pattern else None
         self._writer = None if pattern or self._single else VideoWriter(
             path, info.width, info.height, info.fps, kind="alpha", overwrite=overwrite, audio_from=audio_from,
-            audio_tail=audio_tail)
+            audio_tail=audio_tail, steady_fps=info.steady_fps)
         self.frames = 0
 
     def write(self, item: Composite) -> None:

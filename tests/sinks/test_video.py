@@ -1,3 +1,4 @@
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -351,3 +352,94 @@ def test_a_live_recording_keeps_real_time_across_dropped_frames(tmp_path, name):
         times = [float(f.time) for f in c.decode(video=0)]
     # each picture at its capture time since the first: the gaps stay, the clip keeps real time
     assert np.allclose(times, [i / 30 for i in shown], atol=0.002)
+
+
+def _packets(path):
+    """(pts, dts, duration) of each video packet, in the stream's ticks, and that time base."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return [(p.pts, p.dts, p.duration) for p in c.demux(s) if p.size], s.time_base
+
+
+def _gapped(out, gap, fps=25, n=50, **kw):
+    """``n`` frames at ``fps``, then ``n`` more ``gap`` seconds later (a clip joined to one
+    recorded later, or a still held), slowly changing so that H.264 reorders them."""
+    w = VideoWriter(out, 64, 48, Fraction(fps), **kw)
+    times = [i / fps for i in range(n)] + [gap + i / fps for i in range(n)]
+    for i, t in enumerate(times):
+        w.write(np.full((48, 64, 3), 2 * i, np.uint8), t)
+    assert w.close() == out
+    return times
+
+
+@pytest.mark.parametrize("name", ["o.mp4", "o.mov"])
+def test_a_long_pause_keeps_every_frame_in_order(tmp_path, name):
+    """A pause of 3000 s: reordered H.264 frames around it got composition offsets beyond the
+    2^28 ticks FFmpeg's MP4 reader takes ('CTTS invalid'); it dropped every offset, and showed
+    98 of 100 frames, 46 out of order. The encoder now starts afresh after a long pause."""
+    import av
+
+    from tests.media import video_times
+
+    times = _gapped(tmp_path / name, 3000.0)
+    packets, base = _packets(tmp_path / name)
+    assert any(pts != dts for pts, dts, _ in packets)  # B-frames, reordered, as before
+    assert max(pts - dts for pts, dts, _ in packets) < 2**27
+    assert base == Fraction(1, 90000)
+    got = video_times(tmp_path / name)
+    assert np.allclose(got, times, atol=1e-4)
+    with av.open(str(tmp_path / name)) as c:
+        assert len([f for f in c.decode(video=0)]) == 100
+
+
+@pytest.mark.parametrize(("name", "fps", "gap"), [("o.mp4", 25, 30000.0), ("o.avi", 2, 40000.0)])
+def test_a_pause_of_hours_holds_the_picture(tmp_path, name, fps, gap):
+    """A still held for hours: MP4 cannot make one sample last more than 2^31 ticks (FFmpeg
+    failed 'Not yet implemented', or wrote a duration read back as negative), nor FFmpeg's AVI
+    muxer fill more than 60000 frames ('Invalid argument'). The picture before the pause is
+    given again at steps it takes; every frame keeps its time, in order."""
+    from tests.media import video_times
+
+    times = _gapped(tmp_path / name, gap, fps=fps)
+    got = video_times(tmp_path / name)
+    assert got == sorted(got) and len(got) > len(times)
+    assert all(any(abs(g - t) < 1e-3 for g in got) for t in times)
+    packets, _ = _packets(tmp_path / name)
+    assert max(b[1] - a[1] for a, b in itertools.pairwise(packets)) <= (2**31 - 1 if name.endswith(".mp4") else 60000)
+
+
+def test_the_last_frame_lasts_one_frame_after_a_long_jump(tmp_path):
+    """A clip with a 1000 s jump: its average rate is 0.1 fps, which made the MP4's last frame
+    last 10 s (the stream 1011.98 s long, its last frame at 1001.98 s). The stream's rate is the
+    clip's steady one, and the last frame lasts one frame of it."""
+    import av
+
+    from livebokeh.sources import VideoFileSource
+
+    src = tmp_path / "jump.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25, options={"bf": "0"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 25)
+        for i in list(range(50)) + list(range(25000, 25050)):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 200, np.uint8), format="bgr24")
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+    out = tmp_path / "out.mp4"
+    with VideoFileSource(src) as s:
+        assert s.info.fps < 1 and s.info.steady_fps == 25
+        w = VideoWriter(out, 64, 48, s.info.fps, steady_fps=s.info.steady_fps)
+        while (f := s.read()) is not None:
+            w.write(f.image, f.time_s)
+    w.close()
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        length = float(s.duration * s.time_base)
+        last = max(float(f.time) for f in c.decode(s))
+    assert last == pytest.approx(1001.96, abs=1e-3)
+    assert length - last == pytest.approx(0.04, abs=1e-3)
