@@ -683,3 +683,53 @@ def test_a_home_that_does_not_exist_is_refused_and_not_made(tmp_path, monkeypatc
         err = capsys.readouterr().err
         assert "HOME is " in err and "which is no folder" in err and err.count("\n") == 1
     assert not (tmp_path / "nonexistent").exists()
+
+
+def test_the_depth_model_the_settings_need_is_checked_too(home, tmp_path, monkeypatch, capsys):
+    """`[render] depth = true` needs the depth model: it was not checked, so an offline install
+    enabled a unit whose every start failed on it. Offline it now stops the install (exit 3,
+    nothing written) with the download's advice; present, it is named."""
+    from livebokeh import models
+
+    settings = tmp_path / "depth.toml"
+    settings.write_text("[render]\ndepth = true\n")
+    looked = []
+
+    def offline(name, explicit=None, download_missing=True):
+        looked.append(name)
+        if name == "depth":
+            raise ModelError("the depth model could not be downloaded (no network); run `livebokeh models "
+                             "download depth` with internet access")
+        return Path(os.environ["LIVEBOKEH_RVM_WEIGHTS"])
+
+    monkeypatch.setattr(models, "locate", offline)
+    assert service.main(["install", "--config", str(settings)]) == 3
+    err = capsys.readouterr().err
+    assert "the depth model its settings' [render] depth = true needs (the depth model could not be downloaded" in err
+    assert "[render] depth = false" in err and "depth" in looked
+    assert not service.unit_path().exists()
+
+    weights = tmp_path / "depth.onnx"
+    weights.write_bytes(b"onnx")
+    settings.write_text(f'[render]\ndepth = true\ndepth_weights = "{weights}"\n')
+    monkeypatch.setattr(models, "locate", lambda name, explicit=None, download_missing=True: Path(explicit or "x"))
+    assert service.main(["install", "--config", str(settings)]) == 0
+    assert f"the depth model the service uses: {weights}" in capsys.readouterr().out
+
+
+def test_deeplabs_keras_runtime_without_tensorflow_is_refused_at_install(home, tmp_path, monkeypatch, capsys):
+    """`[deeplab] runtime = "keras"` without TensorFlow installed: every start of the unit
+    failed on it. The install now stops (exit 3, nothing written), naming the extra."""
+    from livebokeh import models
+    from livebokeh.segment.deeplab import segmenter
+
+    settings = tmp_path / "keras.toml"
+    settings.write_text('[segmenter]\nbackend = "deeplab"\n[deeplab]\nruntime = "keras"\n')
+    monkeypatch.setattr(models, "locate", lambda name, explicit=None, download_missing=True: tmp_path / "w")
+    monkeypatch.setattr(segmenter, "tensorflow_installed", lambda: False)
+    assert service.main(["install", "--config", str(settings)]) == 3
+    err = capsys.readouterr().err
+    assert "needs TensorFlow, which is not installed: pip install 'livebokeh[tensorflow]'" in err
+    assert err.count("\n") == 1 and not service.unit_path().exists()
+    monkeypatch.setattr(segmenter, "tensorflow_installed", lambda: True)
+    assert service.main(["install", "--config", str(settings)]) == 0

@@ -389,7 +389,36 @@ def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[s
     m = models.for_backend(sc.backend, getattr(own, "model", ""))
     if m is None:
         return None, None  # no weights file
-    explicit = getattr(own, "weights", "") or None
+    failure, where = _find_model(m, getattr(own, "weights", "") or None, env, download)
+    if failure is None:
+        return None, where
+    why = f"the service will not find the weights of the settings' backend {sc.backend} ({one_line(failure)})"
+    if sc.backend != "mediapipe":
+        why += '; or set [segmenter] backend = "mediapipe" in its settings (a 0.25 MB model)'
+    return why, None
+
+
+def depth_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[str | None, Path | None]:
+    """As :func:`weights_problem`, for the depth model the settings' ``[render] depth`` needs
+    ((None, None) without it)."""
+    from livebokeh import models
+
+    if not cfg.render.depth:
+        return None, None
+    failure, where = _find_model(models.manifest("depth"), cfg.render.depth_weights or None, env, download)
+    if failure is None:
+        return None, where
+    return (f"the service will not find the depth model its settings' [render] depth = true needs ({one_line(failure)}); "
+            "or set [render] depth = false in its settings"), None
+
+
+def _find_model(m: Any, explicit: str | None, env: Mapping[str, str],
+                download: bool) -> tuple[LivebokehError | None, Path | None]:
+    """(None, where) when the service, in ``env``, will find model ``m``'s file (``explicit``: the
+    one its settings name), else (why not, None); ``download``: fetch it into the cache the
+    service reads when it is missing there."""
+    from livebokeh import models
+
     if explicit and not os.path.isabs(explicit):
         explicit = os.path.join(env["HOME"], explicit)  # the service starts in the home folder
     with _environment(env):
@@ -398,17 +427,25 @@ def weights_problem(cfg: Any, env: Mapping[str, str], download: bool) -> tuple[s
         except LivebokehError as err:
             failure = err
     if download:  # into the cache the service reads, through this shell's network settings (a proxy)
-        places = ["HOME", *CARRIED, *(m.env_var for m in models.manifests().values())]
+        places = ["HOME", *CARRIED, *(n.env_var for n in models.manifests().values())]
         fetch = {k: v for k, v in os.environ.items() if k not in places} | {k: env[k] for k in places if k in env}
         with _environment(fetch):
             try:
                 return None, models.locate(m.name, explicit, download_missing=True)
             except LivebokehError as err:
                 failure = err
-    why = f"the service will not find the weights of the settings' backend {sc.backend} ({one_line(failure)})"
-    if sc.backend != "mediapipe":
-        why += '; or set [segmenter] backend = "mediapipe" in its settings (a 0.25 MB model)'
-    return why, None
+    return failure, None
+
+
+def runtime_problem(cfg: Any) -> str | None:
+    """What the settings' backend needs installed that is not (DeepLab's keras runtime without
+    TensorFlow): the service runs with this Python, so what it lacks here it lacks there."""
+    if cfg.segmenter.backend == "deeplab" and cfg.deeplab.runtime == "keras":
+        from livebokeh.segment.deeplab import segmenter
+
+        if not segmenter.tensorflow_installed():
+            return segmenter.NO_TENSORFLOW + '; or set [deeplab] runtime = "auto" in its settings'
+    return None
 
 
 def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
@@ -426,12 +463,19 @@ def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
     vc = p.cfg.virtual_camera
     if vc.backend in ("", "v4l2loopback") and (problem := loopback_problem(vc.device)):
         problems.append(f"no virtual camera: {problem}")
+    if problem := runtime_problem(p.cfg):
+        problems.append(problem)
     env = service_environment(p, manager)
     problem, where = weights_problem(p.cfg, env, download=start and not problems)
     if problem:
         problems.append(problem)
     elif where is not None:
         notes.append(f"the {p.cfg.segmenter.backend} weights the service uses: {where}")
+    problem, where = depth_problem(p.cfg, env, download=start and not problems)
+    if problem:
+        problems.append(problem)
+    elif where is not None:
+        notes.append(f"the depth model the service uses: {where}")
     return problems, notes
 
 
