@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from livebokeh.errors import ModelError
+from livebokeh.errors import ModelError, SetupError
 from livebokeh.models import Manifest, locate, manifest
 from livebokeh.segment.base import SEGMENTERS, Segmenter, SegmenterOptions
 from livebokeh.segment.options import DeepLabOptions
@@ -193,7 +193,7 @@ class DeepLabSegmenter(Segmenter):
             raise ModelError(f"unknown DeepLab runtime {own.runtime!r}; choose auto, tflite or keras")
         have_tf = tensorflow_installed()
         if own.runtime == "keras" and not have_tf:  # before a download of the weights
-            raise ModelError(NO_TENSORFLOW)
+            raise SetupError(NO_TENSORFLOW)  # exit 3: this machine lacks it, a retry will not bring it
         self.manifest = manifest("deeplab")
         self.decoder = find_decoder(own)  # before a download of the weights: a bad setting fails first
         self.variant = "v3+" if self.decoder is not None else "v3"
