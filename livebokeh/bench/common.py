@@ -38,6 +38,20 @@ def require_data(data: str | Path | None) -> Path:
     return d
 
 
+def missing_data(what: str, where: Path, want: str) -> ConfigError:
+    """The one line (exit 2) of a bench whose data folder lacks what it measures: ``no {what} in
+    {where}; pass --data DIR with {want}``."""
+    return ConfigError(f"no {what} in {where}; pass --data DIR with {want}")
+
+
+def require_clip(data: Path) -> Path:
+    """The benches' 1280x720 clip, ``videos/office720p.mp4``, or :func:`missing_data`."""
+    clip = data / "videos" / "office720p.mp4"
+    if not clip.is_file():
+        raise missing_data("office720p.mp4", data / "videos", "videos/office720p.mp4")
+    return clip
+
+
 def half_body_ids(data: Path) -> list[int]:
     """The half-body subset listed in the data README (empty if the README lacks it)."""
     readme = data / "README.md"

@@ -39,15 +39,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, video_frames
+from livebokeh.bench.common import machine, missing_data, table, video_frames
 from livebokeh.bench.depth_scene import TURNED, WALL, Scene, room, scene
 from livebokeh.config import Config, MaskConfig, RenderConfig
 from livebokeh.controls import LiveControls
 from livebokeh.depth import LIVE_RATE, DepthEstimator, DepthOptions, DepthTracker
+from livebokeh.errors import ConfigError
 from livebokeh.pipeline.processor import FrameProcessor, Segmented
 from livebokeh.render import blur_background, circle_of_confusion, far_and_max_radius
 from livebokeh.render.defocus import defocus_background
 from livebokeh.render.plate import background_plate, plate_to_frame, reduction
+from livebokeh.sources.quiet import quiet_native
 from livebokeh.types import Frame, Mask, SegmenterTraits
 
 log = logging.getLogger(__name__)
@@ -305,11 +307,25 @@ def coc_flicker(images: Sequence[np.ndarray], items: Sequence[Segmented], cfg: R
     return {"pairs": len(shares), "mean": float(np.mean(shares)), "p95": float(np.percentile(shares, 95))}
 
 
+def check_portraits(portraits: Path) -> None:
+    """The portrait the flicker room needs (the first of :data:`PORTRAITS`, photo and matte; the
+    scene rows take each one found), or one line saying what the folder lacks (exit 2)."""
+    name = next(iter(PORTRAITS))
+    for ending in (".jpg", ".png"):
+        if not (portraits / f"{name}{ending}").is_file():
+            raise missing_data(f"{name}{ending}", portraits, f"portraits/{name}.jpg and its matte {name}.png")
+
+
 def noisy_room(portraits: Path, frames: int, sigma: float = 2.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The room with its first portrait, ``frames`` times with fresh sensor noise: (images, mattes)."""
     name = next(iter(PORTRAITS))
-    photo = cv2.imread(str(portraits / f"{name}.jpg"))
-    alpha = cv2.imread(str(portraits / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+    check_portraits(portraits)
+    with quiet_native():  # a damaged file: one line, not OpenCV's own
+        photo = cv2.imread(str(portraits / f"{name}.jpg"))
+        alpha = cv2.imread(str(portraits / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+    if photo is None or alpha is None:
+        raise ConfigError(f"cannot read {portraits / name}.jpg and its matte {name}.png; pass --data DIR with "
+                          f"portraits/{name}.jpg and its matte {name}.png")
     sc = scene(photo, alpha.astype(np.float32) / 255, DISTANCE, PORTRAITS[name])
     rng = np.random.default_rng(0)
     images = [np.clip(sc.image + rng.normal(0.0, sigma, sc.image.shape), 0, 255).astype(np.uint8) for _ in range(frames)]
@@ -506,6 +522,7 @@ def pipeline_cost(data: Path, cfg: Config, paced_frames: int, file_frames: int, 
 def run(data: Path, cfg: Config | None = None, flicker_frames: int = 60, paced_frames: int = 300,
         file_frames: int = 120, repeats: int = 2, clips: Sequence[str] = CLIPS) -> dict:
     cfg = cfg or Config()
+    check_portraits(data / "portraits")  # before the model loads
     options = DepthOptions(weights=cfg.render.depth_weights, download=False)
     report: dict[str, Any] = {"machine": machine(), "render": dataclasses.asdict(cfg.render),
                               "backend": cfg.segmenter.backend}

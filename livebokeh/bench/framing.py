@@ -36,9 +36,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine
+from livebokeh.bench.common import machine, missing_data
 from livebokeh.config import Config, FramingConfig, with_backend
-from livebokeh.errors import LivebokehError
+from livebokeh.errors import ConfigError
 from livebokeh.framing import (
     WHOLE,
     Crop,
@@ -134,11 +134,12 @@ def _room(rng: np.random.Generator) -> np.ndarray:
 def _portrait(data: Path) -> tuple[np.ndarray, np.ndarray]:
     files = sorted((data / "portraits").glob("p_*.jpg"))
     if not files:
-        raise LivebokehError(f"no portraits in {data / 'portraits'}; pass --data with portraits/p_*.jpg")
+        raise missing_data("portraits", data / "portraits", "portraits/p_*.jpg and their .png mattes")
     img = cv2.imread(str(files[0]))
     alpha = cv2.imread(str(files[0].with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
     if img is None or alpha is None:
-        raise LivebokehError(f"cannot read {files[0]} and its matte")
+        raise ConfigError(f"cannot read {files[0]} and its matte {files[0].with_suffix('.png').name}; pass --data DIR "
+                          "with portraits/p_*.jpg and their .png mattes")
     return img, alpha.astype(np.float32) / 255.0
 
 

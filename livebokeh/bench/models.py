@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import half_body_ids, machine, still_pairs, table, time_per_item, video_frames
+from livebokeh.bench.common import half_body_ids, machine, missing_data, still_pairs, table, time_per_item, video_frames
 from livebokeh.bench.metrics import iou
 from livebokeh.config import Config
 from livebokeh.errors import LivebokehError
@@ -58,6 +58,9 @@ def rows(cfg: Config, threads: int) -> list[Row]:
 
 def run(data: Path, frames: int = 60, threads: int = 2, cfg: Config | None = None,
         stills_step: int = 1) -> dict:
+    pairs = still_pairs(data)[::stills_step]
+    if not pairs:  # the IoU columns are what this bench is for
+        raise missing_data("stills", data / "stills", "stills/hs_*.jpg and their .png masks")
     clip = data / "videos" / "office720p.mp4"
     if clip.is_file():
         images = video_frames(clip, frames)
@@ -65,7 +68,6 @@ def run(data: Path, frames: int = 60, threads: int = 2, cfg: Config | None = Non
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(frames)]
     half = set(half_body_ids(data))
-    pairs = still_pairs(data)[::stills_step]
     photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
               for p, m in pairs]
     results = []

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, null_outputs, scratch_dir, table, video_frames
+from livebokeh.bench.common import machine, null_outputs, require_clip, scratch_dir, table, video_frames
 from livebokeh.config import Config, load_config, sections, with_backend
 from livebokeh.errors import LivebokehError
 from livebokeh.app import Job, open_run
@@ -221,9 +221,7 @@ def run(data: Path, backends: list[str], frames: int = 183, paced_frames: int = 
 
     ``cfg`` (default: the defaults) sets the pipeline and the segmenter-alone reference (model,
     ROI pass); the naive loop is always the peer's."""
-    clip = data / "videos" / "office720p.mp4"
-    if not clip.is_file():
-        raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
+    clip = require_clip(data)
     cfg = cfg or Config()
     with scratch_dir() as scratch:  # the 1080p clip and the jobs' files are removed however the run ends
         return _run_cases(clip, _clip_1080(clip, frames, scratch), backends, frames, paced_frames, repeats, cfg,
@@ -312,9 +310,7 @@ def cost(data: Path, config: str | None = None, frames: int = 183, repeats: int 
     ``config`` (default: the defaults) and with each of :data:`STEPS` turned off, all measured in
     turn ``repeats`` times (best kept), beside the segmenter alone (as configured) and the naive
     loop, so that every row's ratios come from the same run."""
-    clip = data / "videos" / "office720p.mp4"
-    if not clip.is_file():
-        raise LivebokehError(f"{clip} is missing; pass --data with videos/office720p.mp4")
+    clip = require_clip(data)
     configs = [(label, load_config(config, {**(overrides or {}), **step})) for label, step in STEPS]
     base = configs[0][1]
     backend = base.segmenter.backend
@@ -414,7 +410,7 @@ def render(report: dict) -> str:
 
 def soak(data: Path, frames: int, fps: float, cfg: Config | None = None) -> dict:
     """The live pipeline on a looping clip at camera pace; memory and threads sampled as it runs."""
-    clip = data / "videos" / "office720p.mp4"
+    clip = require_clip(data)
     cfg = cfg or Config()
     samples: list[tuple[int, float, int]] = []
     source = ClipCamera(clip, loop=True, fps=fps)

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, video_frames, weights_only
+from livebokeh.bench.common import machine, missing_data, table, video_frames, weights_only
 from livebokeh.bench.metrics import boundary_iou, chroma_key, flicker_still, flicker_vs_reference, iou, picture_area
 from livebokeh.config import Config, MaskConfig, RenderConfig
 from livebokeh.errors import LivebokehError
@@ -368,6 +368,9 @@ def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames:
               if p.name not in left_out][::stills_step]
     portraits = [(p, p.with_suffix(".png")) for p in sorted((data / "portraits").glob("p_*.jpg"))
                  if p.name not in left_out]
+    if not (clips or stills or portraits):  # every table would be empty
+        raise missing_data("clips, stills or portraits", data, "videos/*.mp4, stills/hs_*.jpg or portraits/p_*.jpg "
+                           "(the pictures with their .png masks)")
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {},
                     "left_out": sorted(left_out)}
     for label, backend, live, own in configurations:

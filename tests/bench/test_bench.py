@@ -518,3 +518,15 @@ def test_a_bench_never_replaces_its_json_without_overwrite(tmp_path, capsys):
     out.write_text("keep")
     assert main(["bench", "ondemand", "--idle", "1", "--active", "1", "--json", str(out)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err and out.read_text() == "keep"
+
+
+@pytest.mark.parametrize("what", ["models", "quality", "pipeline", "cost", "soak", "framing", "depth"])
+def test_a_bench_whose_data_folder_lacks_what_it_measures_says_so(tmp_path, capsys, what):
+    """An empty data folder: `bench depth` printed a traceback (a portrait read as None),
+    `bench quality` and `bench models` printed tables of n/a with exit 0, and the others exited
+    1. Each now stops with one line naming what the folder lacks, exit 2, as `bench live` does."""
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert main(["bench", what, "--data", str(empty)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("livebokeh: error: no ") and f" in {empty}" in line and "; pass --data DIR with " in line
