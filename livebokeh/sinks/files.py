@@ -111,7 +111,10 @@ class Output:
             raise ConfigError(f"{flag} {text} names a folder; give a file name")
         pattern = is_pattern(text)
         if pattern and flag in ONE_FILE_FLAGS:
-            raise ConfigError(f"{flag} {text} names one file, not one per frame; write a % in its name as %%")
+            conv = _conversions(text)[0].group()
+            # (no way to write a literal %d: %% would stay %% in a one-file name, which is taken as it is)
+            raise ConfigError(f"{flag} {text} names one file, not one per frame; leave {conv} out of its name "
+                              "(it would make a pattern of frame numbers)")
         if pattern:
             check_pattern(flag, text)
         return cls(flag, Path(text), pattern)
