@@ -327,8 +327,8 @@ class VideoWriter:
                      self.path.name, float(self._max_step * self._time_base) / 3600, self._repeats)
         if self._late:
             log.warning("%s: %d frames left out: AVI has one rate (%.4g fps) and their ticks were taken by the "
-                     "frames before (the input's rate varies); MP4 or MKV keeps every frame at its time",
-                     self.path.name, self._late, float(self._fps))
+                        "frames before (the input's rate varies); MP4 or MKV keeps every frame at its time",
+                        self.path.name, self._late, float(self._fps))
         try:
             if not self._failed:
                 for packet in self._encode(None):
