@@ -910,3 +910,32 @@ def test_a_virtual_camera_backend_that_is_not_there_is_refused_on_a_file_run_too
     line = error_line(capsys.readouterr().err)
     assert "virtual camera backend 'nonsense' (--vcam-backend, virtual_camera.backend) is not available on" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["o.png", "o.mp4"])
+def test_a_finished_file_that_cannot_be_moved_into_place_is_kept_under_a_partial_name(
+        video, photo, mask, tmp_path, capsys, monkeypatch, name):
+    """An immutable old file (chattr +i) with --overwrite: the finished result is kept, visible,
+    as NAME.partial.EXT and the one line says where; no hidden temporary file stays."""
+    out = tmp_path / name
+    out.write_bytes(b"the old file, immutable")
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst) == out:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    source = photo if name.endswith(".png") else video
+    assert main(["--input", str(source), "--mask", str(mask), "--output", str(out), "--overwrite"]) == 1
+    monkeypatch.undo()
+    partial = tmp_path / name.replace(".", ".partial.")
+    line = error_line(capsys.readouterr().err)
+    assert "Operation not permitted" in line and str(partial) in line
+    assert out.read_bytes() == b"the old file, immutable"
+    if name.endswith(".png"):
+        assert cv2.imread(str(partial)).shape == (48, 64, 3)
+    else:
+        assert probe_video(partial)["frames"] == 12
+    assert not [p for p in tmp_path.iterdir() if ".livebokeh-tmp" in p.name]
