@@ -939,3 +939,35 @@ def test_a_finished_file_that_cannot_be_moved_into_place_is_kept_under_a_partial
     else:
         assert probe_video(partial)["frames"] == 12
     assert not [p for p in tmp_path.iterdir() if ".livebokeh-tmp" in p.name]
+
+
+
+@pytest.mark.parametrize("refused", [("unlink", "replace"), ("replace",)])
+def test_an_old_numbered_file_that_cannot_be_replaced_is_named_and_the_claim_released(
+        video, mask, tmp_path, capsys, monkeypatch, refused):
+    """--overwrite onto a pattern whose 00002.png is immutable (chattr +i; here os.unlink and/or
+    os.replace refuse it, as when the old files are removed first and as when each is replaced
+    by its frame): one line naming the file, no internal error, and the pattern's claim file is
+    gone, so the next run is not told another run writes these names."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    for n in range(1, 6):
+        cv2.imwrite(str(folder / f"{n:05d}.png"), np.zeros((4, 4), np.uint8))
+    stuck = folder / "00002.png"
+
+    def refuse(real):
+        def call(*args, **kwargs):
+            if any(Path(a) == stuck for a in args[:2]):
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(stuck))
+            return real(*args, **kwargs)
+        return call
+
+    for name in refused:
+        monkeypatch.setattr(os, name, refuse(getattr(os, name)))
+    code = main(["--input", str(video), "--mask", str(mask), "--save-mask", str(folder / "%05d.png"),
+                 "--overwrite", "-q"])
+    monkeypatch.undo()
+    assert code == 1
+    line = error_line(capsys.readouterr().err)
+    assert str(stuck) in line and "Operation not permitted" in line
+    assert not [p for p in folder.iterdir() if ".livebokeh-claim" in p.name or ".livebokeh-tmp" in p.name]

@@ -390,6 +390,8 @@ def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
                         f"this run's result is in {other}") from None
     except OSError as err:
         why = reason(err)
+        if err.errno in (errno.EPERM, errno.EACCES):
+            why += f"; make {dest.name} replaceable (chattr -i, or ask its owner) or choose another name"
     try:  # the finished file stays, visible, under a partial name the message gives
         other = keep_partial(tmp, dest)
     except OSError:

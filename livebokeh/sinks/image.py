@@ -11,7 +11,7 @@ import numpy as np
 from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, write_bytes
+from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, reason, write_bytes
 from livebokeh.sources.base import IMAGE_SUFFIXES
 from livebokeh.types import Composite
 
@@ -57,12 +57,17 @@ class ImageSequence(Closeable):
         check_image_path(str(path) % 0)
         self.overwrite = overwrite
         self._claim = claim_pattern(flag, self.path)
-        if overwrite:  # the pattern's files are this run's: none of an earlier run stays among them
-            stale = Output.of(flag, self.path).existing()
-            for old in stale:
-                old.unlink(missing_ok=True)
-            if stale:
-                log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)", flag, len(stale))
+        try:
+            if overwrite:  # the pattern's files are this run's: none of an earlier run stays among them
+                stale = Output.of(flag, self.path).existing()
+                for old in stale:
+                    _remove(flag, old)
+                if stale:
+                    log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)",
+                             flag, len(stale))
+        except BaseException:  # the claim is this run's only while it writes
+            self._claim.release()
+            raise
 
     def name(self, index: int) -> Path:
         """The file of the frame of 0-based ``index``."""
@@ -73,6 +78,15 @@ class ImageSequence(Closeable):
 
     def _release(self) -> None:
         self._claim.release()
+
+
+def _remove(flag: str, old: Path) -> None:
+    """Remove an earlier run's file that the pattern names, or raise :class:`SinkError` naming it."""
+    try:
+        old.unlink(missing_ok=True)
+    except OSError as err:
+        raise SinkError(f"{flag}: cannot remove {old}, an earlier run's file the pattern names ({reason(err)}); "
+                        "make it removable (chattr -i, or ask its owner) or choose another name") from None
 
 
 @SINKS.register("image")
