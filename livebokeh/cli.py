@@ -580,7 +580,8 @@ class _StopSignals:
     finalised. A second one stops the pipeline at once; the outputs are still finalised, as
     partial files. Later ones wait for that: the handlers stay installed until the last output
     is closed, so no signal can cut a file's finalising short. Before a pipeline runs (a model
-    loading), the first signal interrupts as usual.
+    loading), the first signal interrupts as usual. With ``restore`` False (the command), the
+    signals are ignored once it is left, to the process's exit: its status is the run's.
     """
 
     def __init__(self, restore: bool = True) -> None:
@@ -618,9 +619,11 @@ class _StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         self._pipeline = _Finishing()  # from here a signal only waits for the exit
-        if self.restore:
-            for sig, previous in self._previous:
-                signal.signal(sig, previous)
+        for sig, previous in self._previous:
+            # run as the command, the outputs are finalised and the exit status is known: later
+            # signals are ignored to the end (Python's own shutdown would put the default
+            # handlers back, and a signal then would end the process with 143 or 129)
+            signal.signal(sig, previous if self.restore else signal.SIG_IGN)
         self._previous.clear()
 
     @contextmanager

@@ -726,18 +726,43 @@ def test_masks_numbered_from_one_are_taken_from_frame_zero(video, tmp_path):
 
 
 def test_a_signal_after_the_run_ended_does_not_kill_the_command():
-    """Run as the command, the handlers stay to the process's exit: SIGTERM in the last moments
-    (after the outputs were finalised) no longer ends it with 143 instead of its own status."""
+    """Run as the command, later signals are ignored to the process's exit: SIGTERM in the last
+    moments (after the outputs were finalised) no longer ends it with 143 instead of its own status."""
     from livebokeh.cli import _StopSignals
 
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        with _StopSignals(restore=False) as signals:
+        with _StopSignals(restore=False):
             pass
-        os.kill(os.getpid(), signal.SIGTERM)  # recorded, nothing raised
-        assert signals.received == [signal.SIGTERM]
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in previous)
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored, nothing raised
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_while_python_shuts_down_keeps_the_exit_status(sig):
+    """A third signal that arrives while the interpreter shuts down (after Python put its
+    default handlers back) left the command with 143 or 129 instead of 130 (trial 28c E1)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from livebokeh.cli import _StopSignals
+        with _StopSignals(restore=False):
+            pass
+        class Late:
+            def __del__(self):  # runs during the interpreter's shutdown
+                os.kill(os.getpid(), {int(sig)})
+                time.sleep(0.2)
+        sys.modules["late_object"] = Late()
+        raise SystemExit(130)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 130, done.stderr.decode()
 
 
 @pytest.mark.slow
