@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -343,6 +344,32 @@ def _as_service(code: int) -> int:
 
 
 
+#: A partial result livebokeh kept (``NAME.partial.EXT``, ``NAME.partial-2.EXT``): not an input.
+_PARTIAL = re.compile(r".*\.partial(?:-\d+)?")
+
+
+def _folder_images(folder: Path) -> list[str]:
+    """The pictures a folder input holds, by name: hidden files (another run's temporary files,
+    its claims) and livebokeh's partial results are left out, and anything that is no regular
+    file (a FIFO would wait forever for a writer) is skipped with a warning."""
+    from livebokeh.sources import IMAGE_SUFFIXES
+    from livebokeh.sources.imageinfo import not_regular_kind
+
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() not in IMAGE_SUFFIXES or f.name.startswith("."):
+            continue
+        if _PARTIAL.fullmatch(f.stem):
+            log.warning("skipped %s: a partial result of an earlier run, not an input", f)
+            continue
+        kind = not_regular_kind(f)
+        if kind is not None or not f.is_file():
+            log.warning("skipped %s: not a regular file (%s)", f, kind or "a folder")
+            continue
+        found.append(str(f))
+    return found
+
+
 def _jobs(args: argparse.Namespace) -> list[Any]:
     from livebokeh.app import Job
     from livebokeh.sources import IMAGE_SUFFIXES, is_animation
@@ -356,7 +383,7 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     for item in args.input or []:
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = _folder_images(p)
             if not found:
                 raise ConfigError(f"folder {p} holds no images (.jpg, .png, ...)")
             inputs += found

@@ -368,6 +368,33 @@ def test_a_batch_writes_one_stats_entry_per_input(photo, mask, tmp_path):
     assert [r["source"] for r in json.loads(stats.read_text())] == ["a.jpg", "b.jpg"]
 
 
+@pytest.mark.timeout(120)
+def test_an_image_input_that_is_a_pipe_is_refused_not_waited_on(mask, tmp_path, capsys):
+    """``mkfifo f.png; livebokeh -i f.png``: opening a FIFO waits for a writer forever; it is
+    refused with one line instead, as a video FIFO is."""
+    fifo = tmp_path / "f.png"
+    os.mkfifo(fifo)
+    assert main(["--input", str(fifo), "--mask", str(mask), "--output", str(tmp_path / "o.png")]) == 1
+    assert f"input {fifo} is not a regular file (a pipe)" in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_folder_input_takes_only_its_own_pictures(photo, mask, tmp_path, capsys):
+    """A folder's FIFO is skipped with a warning (it would hang the batch), and another run's
+    hidden temporary file, a hidden file and a partial result are not inputs."""
+    (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "b.jpg")
+    os.mkfifo(tmp_path / "in" / "fifo.png")
+    for name in (".b.livebokeh-tmp-999.jpg", ".hidden.jpg", "c.partial.jpg", "c.partial-2.jpg"):
+        shutil.copy(photo, tmp_path / "in" / name)
+    assert main(["--input", str(tmp_path / "in"), "--mask", str(mask), "--output-dir", str(tmp_path / "out"),
+                 "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_portrait.jpg"]
+    err = capsys.readouterr().err
+    assert "fifo.png: not a regular file (a pipe)" in err and "c.partial.jpg: a partial result" in err
+
+
 # -- messages and exit codes --------------------------------------------------------------------
 
 
