@@ -373,6 +373,7 @@ def _folder_images(folder: Path) -> list[str]:
 def _jobs(args: argparse.Namespace) -> list[Any]:
     from livebokeh.app import Job
     from livebokeh.sources import IMAGE_SUFFIXES, is_animation
+    from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 
     def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
         return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
@@ -408,6 +409,8 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if suffix in IMAGE_SUFFIXES - IMAGE_WRITE_SUFFIXES["--output"]:  # read, not written (.exr, .hdr): PNG
+            suffix = ".png"
         if is_animation(p):  # read as a video
             suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
@@ -455,12 +458,13 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
 
 def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
-    from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
+    from livebokeh.sinks.video import ALPHA_CODECS, COLOR_CODECS, MASK_CODECS
+    from livebokeh.sources import is_animation, is_still_input
+    from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 
     still = job.input is not None and is_still_input(job.input)
-    images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
-        IMAGE_SUFFIXES, "images")
+    images = IMAGE_WRITE_SUFFIXES[out.flag]  # only endings that can be written as that kind of picture
+    kind = "images with transparency" if out.flag == "--alpha-output" else "images"
     if out.pattern or still:
         allowed, what = images, kind
     else:
@@ -470,7 +474,7 @@ def _check_ending(out: Any, job: Any) -> None:
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
-            + ", ".join(sorted(allowed)[:8])
+            + ", ".join(sorted(allowed))
         )
 
 

@@ -395,6 +395,27 @@ def test_a_folder_input_takes_only_its_own_pictures(photo, mask, tmp_path, capsy
     assert "fifo.png: not a regular file (a pipe)" in err and "c.partial.jpg: a partial result" in err
 
 
+@pytest.mark.parametrize(("flag", "name", "still"), [
+    ("--output", "x.exr", True), ("--save-mask", "y.exr", True), ("--save-mask", "pp/%05d.exr", False),
+    ("--save-mask", "pp/%05d.ppm", False), ("--alpha-output", "pp/%05d.jpg", False),
+])
+def test_an_image_ending_that_cannot_be_written_is_refused_before_reading(
+        video, photo, mask, tmp_path, capsys, monkeypatch, flag, name, still):
+    """.exr has no encoder in OpenCV's wheels and a gray mask cannot be a .ppm: exit 2 before
+    anything is read, and the list of endings offered holds only those that can be written."""
+    from livebokeh.sources import image, video as video_source
+
+    (tmp_path / "pp").mkdir()
+    monkeypatch.setattr(image, "read_image", lambda *a, **k: pytest.fail("read before the check"))
+    monkeypatch.setattr(video_source.VideoFileSource, "_open", lambda *a, **k: pytest.fail("read before the check"))
+    source = photo if still else video
+    assert main(["--input", str(source), "--mask", str(mask), flag, str(tmp_path / name)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "is not one of the images" in line and ".png" in line
+    assert not {".exr", ".jp2", ".hdr", ".pbm"} & set(line.split("use ", 1)[1].replace(",", " ").split())
+    assert list((tmp_path / "pp").iterdir()) == []
+
+
 # -- messages and exit codes --------------------------------------------------------------------
 
 
