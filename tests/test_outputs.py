@@ -1014,7 +1014,6 @@ def test_a_finished_file_that_cannot_be_moved_into_place_is_kept_under_a_partial
     assert not [p for p in tmp_path.iterdir() if ".livebokeh-tmp" in p.name]
 
 
-
 @pytest.mark.parametrize("refused", [("unlink", "replace"), ("replace",)])
 def test_an_old_numbered_file_that_cannot_be_replaced_is_named_and_the_claim_released(
         video, mask, tmp_path, capsys, monkeypatch, refused):
@@ -1044,3 +1043,27 @@ def test_an_old_numbered_file_that_cannot_be_replaced_is_named_and_the_claim_rel
     line = error_line(capsys.readouterr().err)
     assert str(stuck) in line and "Operation not permitted" in line
     assert not [p for p in folder.iterdir() if ".livebokeh-claim" in p.name or ".livebokeh-tmp" in p.name]
+
+
+# -- found by the third adversarial trial ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--save-mask", "--alpha-output"])
+def test_overwrite_keeps_a_patterns_files_when_the_run_fails_before_its_first_frame(video, mask, tmp_path, capsys,
+                                                                                    flag):
+    """--overwrite on a pattern whose files an earlier run wrote: weights that cannot be loaded end
+    the run before its first frame, and every earlier file stays as it was (they were removed at
+    the start once); the same run that goes through leaves only its own images."""
+    out = tmp_path / "m"
+    out.mkdir()
+    for i in range(1, 21):
+        cv2.imwrite(str(out / f"{i:05d}.png"), np.full((48, 64), i, np.uint8))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    assert main(["--input", str(video), flag, str(out / "%05d.png"), "--overwrite", "--backend", "rvm",
+                 "--rvm-weights", str(bad)]) == 1
+    assert "not a usable RVM model" in error_line(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["--input", str(video), "--mask", str(mask), flag, str(out / "%05d.png"), "--overwrite", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]

@@ -11,7 +11,7 @@ import numpy as np
 from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, reason, write_bytes
+from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, write_bytes
 from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 from livebokeh.types import Composite
 
@@ -47,7 +47,11 @@ class ImageSequence(Closeable):
     The pattern is claimed for the run (:func:`~livebokeh.sinks.files.claim_pattern`): a second
     run writing it at the same time is refused. Each image is published on its own; without
     ``overwrite`` a file another program wrote under one of the names during the run is kept, and
-    the write raises :class:`SinkError` saying where this run's image went.
+    the write raises :class:`SinkError` saying where this run's image went. With ``overwrite``,
+    the files of an earlier run that the pattern names and this run did not write again are
+    removed when the run went through whole (:meth:`mark_complete`, then :meth:`close`), so that
+    the pattern then names this run's images only; a run that fails or is stopped removes none
+    (an old file is replaced only by a whole new one), nor any file changed since the run began.
 
     Args:
         flag: the option that named it (for messages).
@@ -60,15 +64,17 @@ class ImageSequence(Closeable):
         self.path = Path(path)
         check_image_path(str(path) % 0, flag)
         self.overwrite = overwrite
+        self.flag = flag
         self._claim = claim_pattern(flag, self.path)
         try:
-            if overwrite:  # the pattern's files are this run's: none of an earlier run stays among them
-                stale = Output.of(flag, self.path).existing()
-                for old in stale:
-                    _remove(flag, old)
-                if stale:
-                    log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)",
-                             flag, len(stale))
+            #: an earlier run's files that the pattern names, as they were when this run began
+            self._stale: dict[Path, tuple[int, int, int]] = {}
+            if overwrite:
+                for old in Output.of(flag, self.path).existing():
+                    seen = _identity(old)
+                    if seen is not None:
+                        self._stale[old] = seen
+            self._complete = False
         except BaseException:  # the claim is this run's only while it writes
             self._claim.release()
             raise
@@ -78,19 +84,44 @@ class ImageSequence(Closeable):
         return numbered(self.path, index)
 
     def write(self, index: int, image: np.ndarray) -> Path:
-        return write_image(self.name(index), image, self.overwrite)
+        path = self.name(index)
+        self._stale.pop(path, None)  # replaced by this run's image
+        return write_image(path, image, self.overwrite)
+
+    def mark_complete(self) -> None:
+        """The whole input went through: :meth:`close` removes the earlier run's other files."""
+        self._complete = True
 
     def _release(self) -> None:
-        self._claim.release()
+        try:
+            if self._complete and self._stale:
+                removed = 0
+                for old, seen in self._stale.items():
+                    if _identity(old) != seen:
+                        continue  # changed or gone since the run began: not the earlier run's any more
+                    try:
+                        old.unlink()
+                        removed += 1
+                    except FileNotFoundError:
+                        pass
+                    except OSError as err:
+                        log.warning("%s: could not remove %s, a file of an earlier run that the pattern "
+                                    "names (%s); remove it by hand", self.flag, old, err.strerror or err)
+                if removed:
+                    log.info("%s: removed %d files of an earlier run that the pattern names (--overwrite)",
+                             self.flag, removed)
+        finally:
+            self._stale = {}
+            self._claim.release()
 
 
-def _remove(flag: str, old: Path) -> None:
-    """Remove an earlier run's file that the pattern names, or raise :class:`SinkError` naming it."""
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """``(device, inode, mtime ns)`` of the file at ``path`` (not following a link), None when none."""
     try:
-        old.unlink(missing_ok=True)
-    except OSError as err:
-        raise SinkError(f"{flag}: cannot remove {old}, an earlier run's file the pattern names ({reason(err)}); "
-                        "make it removable (chattr -i, or ask its owner) or choose another name") from None
+        st = path.lstat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 @SINKS.register("image")

@@ -390,4 +390,6 @@ class AlphaVideoSink(Sink):
                 self._writer.close(self.complete)
         finally:
             if self._sequence is not None:
+                if self.complete:
+                    self._sequence.mark_complete()
                 self._sequence.close()

@@ -196,15 +196,35 @@ def test_no_writer_replaces_files_unless_asked():
 
 
 def test_overwrite_removes_an_earlier_runs_numbered_files(tmp_path):
-    """With --overwrite a pattern's files are this run's: a frame it does not write (dropped
-    live) has no file left from before."""
-    for name in ("m_0001.png", "m_0002.png", "m_0003.png", "other.png"):
+    """With --overwrite a pattern's files are this run's once it went through: a frame it does not
+    write (dropped live) has no file left from before; a file changed during the run stays."""
+    for name in ("m_0001.png", "m_0002.png", "m_0003.png", "m_0004.png", "other.png"):
         cv2.imwrite(str(tmp_path / name), np.zeros((4, 4), np.uint8))
     sink = MaskSink(tmp_path / "m_%04d.png", VIDEO, overwrite=True)
     sink.write(_item(0))
     sink.write(_item(2))  # frame 1 was dropped
+    (tmp_path / "m_0004.png").write_bytes(b"written by another program during the run")
+    sink.mark_complete()
     sink.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0001.png", "m_0003.png", "other.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_0001.png", "m_0003.png", "m_0004.png", "other.png"]
+
+
+@pytest.mark.parametrize("kind", ["mask", "alpha"])
+def test_a_run_that_does_not_go_through_removes_no_earlier_file(tmp_path, kind):
+    """--overwrite on a pattern: a run that fails or is stopped leaves the earlier run's files it
+    did not replace (an old file is replaced only by a whole new one), and one opened but never
+    written (the model failed to load) leaves every one."""
+    old = {f"{i:05d}.png": np.full((4, 4), 10 * i, np.uint8) for i in range(1, 6)}
+    for name, img in old.items():
+        cv2.imwrite(str(tmp_path / name), img)
+    _pattern_sink(kind, tmp_path / "%05d.png", overwrite=True).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
+    sink = _pattern_sink(kind, tmp_path / "%05d.png", overwrite=True)
+    sink.write(_item(0))  # stopped after one frame
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
+    for name in list(old)[1:]:
+        assert np.array_equal(cv2.imread(str(tmp_path / name), cv2.IMREAD_GRAYSCALE), old[name])
 
 
 @pytest.mark.parametrize("flag", ["--output", "--save-mask", "--alpha-output"])
