@@ -240,6 +240,50 @@ class Run(Closeable):
             self._stack.callback(self._reader_watch.close)
         return int(self._reader_watch.wait(0.0))
 
+    def input_files(self) -> list[tuple[str, Path]]:
+        """Every file the run reads, with the flag or key that named it (for messages): the input
+        or the video played as the camera, ``--mask`` (each file of a pattern), the background
+        (the first one and the one in effect now), the settings files and weights files named in
+        the settings. A snapshot never replaces one of them (:func:`input_named`)."""
+        import dataclasses
+
+        from livebokeh.config import preset_names, sections
+        from livebokeh.sinks.files import Output, is_pattern
+        from livebokeh.sources import is_clip
+
+        found: list[tuple[str, Path]] = []
+        job, now = self.job, self.settings()
+        if job.input:
+            found.append(("--input", Path(job.input)))
+        elif is_clip(self.cfg.camera.device):
+            found.append(("--camera", Path(self.cfg.camera.device)))
+        if job.mask:
+            found += [("--mask", p) for p in (Output.of("--mask", job.mask).existing() if is_pattern(job.mask)
+                                              else [Path(job.mask)])]
+        presets = preset_names()
+        found += [("--config", Path(c)) for c in job.config_files if c not in presets]
+        for cfg in (self.cfg, now):
+            for name in sections():
+                section = getattr(cfg, name)
+                for f in dataclasses.fields(section):
+                    value = getattr(section, f.name)
+                    if (f.name == "background" or f.name.endswith("weights")) and isinstance(value, str) and value:
+                        found.append((f"{name}.{f.name}", Path(value).expanduser()))
+        return [(flag, p) for flag, p in found if p.is_file()]
+
+    def input_named(self, path: str, file_id: tuple[int, int] | None) -> tuple[str, Path] | None:
+        """The input of this run (:meth:`input_files`) that ``path`` (absolute, links resolved) or
+        the file of device and inode ``file_id`` is; None when neither is one. Nothing is opened
+        at ``path``: it is only compared."""
+        for flag, p in self.input_files():
+            try:
+                st = p.stat()
+                if (st.st_dev, st.st_ino) == file_id or str(p.resolve()) == path:
+                    return flag, p
+            except OSError:
+                continue
+        return None
+
     def snapshot(self) -> Any:
         """The last composite the outputs got (what the virtual camera sends: while paused, the
         still or the blank picture); None before the first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -343,9 +344,36 @@ def _as_service(code: int) -> int:
 
 
 
+#: A partial result livebokeh kept (``NAME.partial.EXT``, ``NAME.partial-2.EXT``): not an input.
+_PARTIAL = re.compile(r".*\.partial(?:-\d+)?")
+
+
+def _folder_images(folder: Path) -> list[str]:
+    """The pictures a folder input holds, by name: hidden files (another run's temporary files,
+    its claims) and livebokeh's partial results are left out, and anything that is no regular
+    file (a FIFO would wait forever for a writer) is skipped with a warning."""
+    from livebokeh.sources import IMAGE_SUFFIXES
+    from livebokeh.sources.imageinfo import not_regular_kind
+
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() not in IMAGE_SUFFIXES or f.name.startswith("."):
+            continue
+        if _PARTIAL.fullmatch(f.stem):
+            log.warning("skipped %s: a partial result of an earlier run, not an input", f)
+            continue
+        kind = not_regular_kind(f)
+        if kind is not None or not f.is_file():
+            log.warning("skipped %s: not a regular file (%s)", f, kind or "a folder")
+            continue
+        found.append(str(f))
+    return found
+
+
 def _jobs(args: argparse.Namespace) -> list[Any]:
     from livebokeh.app import Job
     from livebokeh.sources import IMAGE_SUFFIXES, is_animation
+    from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 
     def job(input: str | None, output: str | None, save_mask: str | None = None, alpha_output: str | None = None) -> Job:
         return Job(input, output, save_mask, alpha_output, mask=args.mask, max_frames=args.max_frames,
@@ -356,7 +384,7 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     for item in args.input or []:
         p = Path(item)
         if p.is_dir():
-            found = sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            found = _folder_images(p)
             if not found:
                 raise ConfigError(f"folder {p} holds no images (.jpg, .png, ...)")
             inputs += found
@@ -381,6 +409,8 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
     for item in inputs:
         p = Path(item)
         suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES | {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+        if suffix in IMAGE_SUFFIXES - IMAGE_WRITE_SUFFIXES["--output"]:  # read, not written (.exr, .hdr): PNG
+            suffix = ".png"
         if is_animation(p):  # read as a video
             suffix = ".mp4"
         out = out_dir / f"{p.stem}_portrait{suffix}"
@@ -428,12 +458,13 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
 
 def _check_ending(out: Any, job: Any) -> None:
     """The file ending ``out`` needs for ``job``'s kind of input (a still image, or video)."""
-    from livebokeh.sinks.video import ALPHA_CODECS, ALPHA_IMAGE_SUFFIXES, COLOR_CODECS, MASK_CODECS
-    from livebokeh.sources import IMAGE_SUFFIXES, is_animation, is_still_input
+    from livebokeh.sinks.video import ALPHA_CODECS, COLOR_CODECS, MASK_CODECS
+    from livebokeh.sources import is_animation, is_still_input
+    from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 
     still = job.input is not None and is_still_input(job.input)
-    images, kind = (ALPHA_IMAGE_SUFFIXES, "images with transparency") if out.flag == "--alpha-output" else (
-        IMAGE_SUFFIXES, "images")
+    images = IMAGE_WRITE_SUFFIXES[out.flag]  # only endings that can be written as that kind of picture
+    kind = "images with transparency" if out.flag == "--alpha-output" else "images"
     if out.pattern or still:
         allowed, what = images, kind
     else:
@@ -443,7 +474,7 @@ def _check_ending(out: Any, job: Any) -> None:
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
             f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
-            + ", ".join(sorted(allowed)[:8])
+            + ", ".join(sorted(allowed))
         )
 
 
@@ -580,7 +611,8 @@ class _StopSignals:
     finalised. A second one stops the pipeline at once; the outputs are still finalised, as
     partial files. Later ones wait for that: the handlers stay installed until the last output
     is closed, so no signal can cut a file's finalising short. Before a pipeline runs (a model
-    loading), the first signal interrupts as usual.
+    loading), the first signal interrupts as usual. With ``restore`` False (the command), the
+    signals are ignored once it is left, to the process's exit: its status is the run's.
     """
 
     def __init__(self, restore: bool = True) -> None:
@@ -618,9 +650,11 @@ class _StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         self._pipeline = _Finishing()  # from here a signal only waits for the exit
-        if self.restore:
-            for sig, previous in self._previous:
-                signal.signal(sig, previous)
+        for sig, previous in self._previous:
+            # run as the command, the outputs are finalised and the exit status is known: later
+            # signals are ignored to the end (Python's own shutdown would put the default
+            # handlers back, and a signal then would end the process with 143 or 129)
+            signal.signal(sig, previous if self.restore else signal.SIG_IGN)
         self._previous.clear()
 
     @contextmanager

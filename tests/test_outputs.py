@@ -368,6 +368,55 @@ def test_a_batch_writes_one_stats_entry_per_input(photo, mask, tmp_path):
     assert [r["source"] for r in json.loads(stats.read_text())] == ["a.jpg", "b.jpg"]
 
 
+@pytest.mark.timeout(120)
+def test_an_image_input_that_is_a_pipe_is_refused_not_waited_on(mask, tmp_path, capsys):
+    """``mkfifo f.png; livebokeh -i f.png``: opening a FIFO waits for a writer forever; it is
+    refused with one line instead, as a video FIFO is."""
+    fifo = tmp_path / "f.png"
+    os.mkfifo(fifo)
+    assert main(["--input", str(fifo), "--mask", str(mask), "--output", str(tmp_path / "o.png")]) == 1
+    assert f"input {fifo} is not a regular file (a pipe)" in error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_folder_input_takes_only_its_own_pictures(photo, mask, tmp_path, capsys):
+    """A folder's FIFO is skipped with a warning (it would hang the batch), and another run's
+    hidden temporary file, a hidden file and a partial result are not inputs."""
+    (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
+    shutil.copy(photo, tmp_path / "in" / "b.jpg")
+    os.mkfifo(tmp_path / "in" / "fifo.png")
+    for name in (".b.livebokeh-tmp-999.jpg", ".hidden.jpg", "c.partial.jpg", "c.partial-2.jpg"):
+        shutil.copy(photo, tmp_path / "in" / name)
+    assert main(["--input", str(tmp_path / "in"), "--mask", str(mask), "--output-dir", str(tmp_path / "out"),
+                 "-q"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_portrait.jpg"]
+    err = capsys.readouterr().err
+    assert "fifo.png: not a regular file (a pipe)" in err and "c.partial.jpg: a partial result" in err
+
+
+@pytest.mark.parametrize(("flag", "name", "still"), [
+    ("--output", "x.exr", True), ("--save-mask", "y.exr", True), ("--save-mask", "pp/%05d.exr", False),
+    ("--save-mask", "pp/%05d.ppm", False), ("--alpha-output", "pp/%05d.jpg", False),
+])
+def test_an_image_ending_that_cannot_be_written_is_refused_before_reading(
+        video, photo, mask, tmp_path, capsys, monkeypatch, flag, name, still):
+    """.exr has no encoder in OpenCV's wheels and a gray mask cannot be a .ppm: exit 2 before
+    anything is read, and the list of endings offered holds only those that can be written."""
+    from livebokeh.sources import image
+    from livebokeh.sources import video as video_source
+
+    (tmp_path / "pp").mkdir()
+    monkeypatch.setattr(image, "read_image", lambda *a, **k: pytest.fail("read before the check"))
+    monkeypatch.setattr(video_source.VideoFileSource, "_open", lambda *a, **k: pytest.fail("read before the check"))
+    source = photo if still else video
+    assert main(["--input", str(source), "--mask", str(mask), flag, str(tmp_path / name)]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert "is not one of the images" in line and ".png" in line
+    assert not {".exr", ".jp2", ".hdr", ".pbm"} & set(line.split("use ", 1)[1].replace(",", " ").split())
+    assert list((tmp_path / "pp").iterdir()) == []
+
+
 # -- messages and exit codes --------------------------------------------------------------------
 
 
@@ -729,18 +778,43 @@ def test_masks_numbered_from_one_are_taken_from_frame_zero(video, tmp_path):
 
 
 def test_a_signal_after_the_run_ended_does_not_kill_the_command():
-    """Run as the command, the handlers stay to the process's exit: SIGTERM in the last moments
-    (after the outputs were finalised) no longer ends it with 143 instead of its own status."""
+    """Run as the command, later signals are ignored to the process's exit: SIGTERM in the last
+    moments (after the outputs were finalised) no longer ends it with 143 instead of its own status."""
     from livebokeh.cli import _StopSignals
 
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        with _StopSignals(restore=False) as signals:
+        with _StopSignals(restore=False):
             pass
-        os.kill(os.getpid(), signal.SIGTERM)  # recorded, nothing raised
-        assert signals.received == [signal.SIGTERM]
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in previous)
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored, nothing raised
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_while_python_shuts_down_keeps_the_exit_status(sig):
+    """A third signal that arrives while the interpreter shuts down (after Python put its
+    default handlers back) left the command with 143 or 129 instead of 130 (trial 28c E1)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        from livebokeh.cli import _StopSignals
+        with _StopSignals(restore=False):
+            pass
+        class Late:
+            def __del__(self):  # runs during the interpreter's shutdown
+                os.kill(os.getpid(), {int(sig)})
+                time.sleep(0.2)
+        sys.modules["late_object"] = Late()
+        raise SystemExit(130)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=False)
+    assert done.returncode == 130, done.stderr.decode()
 
 
 @pytest.mark.slow
@@ -913,6 +987,66 @@ def test_a_virtual_camera_backend_that_is_not_there_is_refused_on_a_file_run_too
     line = error_line(capsys.readouterr().err)
     assert "virtual camera backend 'nonsense' (--vcam-backend, virtual_camera.backend) is not available on" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["o.png", "o.mp4"])
+def test_a_finished_file_that_cannot_be_moved_into_place_is_kept_under_a_partial_name(
+        video, photo, mask, tmp_path, capsys, monkeypatch, name):
+    """An immutable old file (chattr +i) with --overwrite: the finished result is kept, visible,
+    as NAME.partial.EXT and the one line says where; no hidden temporary file stays."""
+    out = tmp_path / name
+    out.write_bytes(b"the old file, immutable")
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst) == out:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    source = photo if name.endswith(".png") else video
+    assert main(["--input", str(source), "--mask", str(mask), "--output", str(out), "--overwrite"]) == 1
+    monkeypatch.undo()
+    partial = tmp_path / name.replace(".", ".partial.")
+    line = error_line(capsys.readouterr().err)
+    assert "Operation not permitted" in line and str(partial) in line
+    assert out.read_bytes() == b"the old file, immutable"
+    if name.endswith(".png"):
+        assert cv2.imread(str(partial)).shape == (48, 64, 3)
+    else:
+        assert probe_video(partial)["frames"] == 12
+    assert not [p for p in tmp_path.iterdir() if ".livebokeh-tmp" in p.name]
+
+
+@pytest.mark.parametrize("refused", [("unlink", "replace"), ("replace",)])
+def test_an_old_numbered_file_that_cannot_be_replaced_is_named_and_the_claim_released(
+        video, mask, tmp_path, capsys, monkeypatch, refused):
+    """--overwrite onto a pattern whose 00002.png is immutable (chattr +i; here os.unlink and/or
+    os.replace refuse it, as when the old files are removed first and as when each is replaced
+    by its frame): one line naming the file, no internal error, and the pattern's claim file is
+    gone, so the next run is not told another run writes these names."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    for n in range(1, 6):
+        cv2.imwrite(str(folder / f"{n:05d}.png"), np.zeros((4, 4), np.uint8))
+    stuck = folder / "00002.png"
+
+    def refuse(real):
+        def call(*args, **kwargs):
+            if any(Path(a) == stuck for a in args[:2]):
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(stuck))
+            return real(*args, **kwargs)
+        return call
+
+    for name in refused:
+        monkeypatch.setattr(os, name, refuse(getattr(os, name)))
+    code = main(["--input", str(video), "--mask", str(mask), "--save-mask", str(folder / "%05d.png"),
+                 "--overwrite", "-q"])
+    monkeypatch.undo()
+    assert code == 1
+    line = error_line(capsys.readouterr().err)
+    assert str(stuck) in line and "Operation not permitted" in line
+    assert not [p for p in folder.iterdir() if ".livebokeh-claim" in p.name or ".livebokeh-tmp" in p.name]
 
 
 # -- found by the third adversarial trial ------------------------------------------------------------

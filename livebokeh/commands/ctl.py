@@ -5,8 +5,8 @@ run with the control page leaves there, mode 0600, holds its port and secret) an
 control page's JSON API (:mod:`livebokeh.control.server`) on 127.0.0.1. The standard library only.
 
 Exit status: 0 done; 2 the request was refused (an unknown key, a bad value, a setting that
-cannot change while running, an existing snapshot file without ``--overwrite``); 1 no run found,
-or it did not answer.
+cannot change while running, an existing snapshot file without ``--overwrite``, a snapshot onto one
+of the run's inputs, with or without it); 1 no run found, or it did not answer.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def _snapshot(run: Any, file: str, overwrite: bool) -> Path:
     out = Output.of("snapshot", file)
     if out.path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise ConfigError(f"snapshot {file}: give a .png or .jpg file")
+    raw, _ = request(run, "GET", "/api/snapshot.png?" + _target(out.path))  # the run refuses its inputs
     check_outputs([out], [], overwrite)
-    raw, _ = request(run, "GET", "/api/snapshot.png")
     if out.path.suffix.lower() != ".png":
         import cv2
         import numpy as np
@@ -102,6 +102,21 @@ def _snapshot(run: Any, file: str, overwrite: bool) -> Path:
         image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
         raw = bytes(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1])
     return write_bytes(out.path, raw, overwrite)
+
+
+def _target(path: Path) -> str:
+    """The query that tells the run where its snapshot goes: the absolute path with links
+    resolved, and the device and inode of the file there (when there is one)."""
+    import os
+    from urllib.parse import quote_from_bytes, urlencode
+
+    fields = {"path": quote_from_bytes(os.fsencode(path.resolve()), safe="")}
+    try:
+        st = path.stat()
+        fields.update(device=str(st.st_dev), inode=str(st.st_ino))
+    except OSError:
+        pass
+    return urlencode(fields, safe="%")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,8 @@ API (all JSON unless said):
 ``POST /api/settings``      ``{"changes": {"render.blur": 0.05, ...}}``: all applied or none
 ``POST /api/pause``         ``{"mode": "still" | "blank"}``; ``POST /api/resume`` ``{}``
 ``GET /api/frame.jpg``      the newest picture sent, small (``?w=`` 160 to 640 px wide), JPEG
-``GET /api/snapshot.png``   the newest picture sent, full size, PNG
+``GET /api/snapshot.png``   the newest picture sent, full size, PNG; ``?path=&device=&inode=``
+                            (the file it will be written to) refused (409) when that is an input
 ``GET /api/backgrounds``    the pictures and videos offered: ``{"items": [{"id", "name", "kind"}]}``
 ``GET /api/thumb?id=ID``    a small JPEG of one of them
 ``POST /api/background``    ``{"id": ID}`` picks one; ``{"upload": BASE64, "name": NAME}`` uploads
@@ -275,6 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api/snapshot.png":
             import cv2
 
+            _refuse_an_input(run, parse_qs(url.query, errors="surrogateescape"))  # any bytes, as the OS names them
             composite = run.snapshot()
             if composite is None:
                 self._json({"error": "no picture sent yet"}, HTTPStatus.SERVICE_UNAVAILABLE)
@@ -459,6 +461,24 @@ def settings_payload(run: Any) -> dict[str, Any]:
     return {"settings": values, "live": changeable(), "schema": schema, "backend": cfg.segmenter.backend,
             "paused": run.controls.paused, "can_swap": run.controls.swap is not None
             and hasattr(run.pipeline, "swap_segmenter")}
+
+
+def _refuse_an_input(run: Any, query: dict[str, list[str]]) -> None:
+    """A snapshot is written by its caller, who says where (``path``: absolute, links resolved;
+    ``device`` and ``inode`` when the file exists): refused (409) when that is one of the run's
+    inputs, with or without ``--overwrite``. The path is compared, never opened."""
+    path = query.get("path", [""])[0]
+    try:
+        file_id = (int(query["device"][0]), int(query["inode"][0])) if "inode" in query else None
+    except (KeyError, ValueError):
+        raise Refused(HTTPStatus.BAD_REQUEST, "device and inode must be numbers") from None
+    if not path and file_id is None:
+        return
+    hit = run.input_named(path, file_id)
+    if hit is not None:
+        flag, p = hit
+        raise Refused(HTTPStatus.CONFLICT, f"{path or 'that file'} is this run's input ({flag} {p}); a snapshot "
+                      "never replaces an input, even with --overwrite; choose another name")
 
 
 @contextlib.contextmanager

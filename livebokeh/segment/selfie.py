@@ -59,11 +59,14 @@ class SelfieSegmenter(Segmenter):
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
         self.model_path = selfie_model_path(self.own.model)
-        self._interps = Interpreters(self.model_path, options.threads)
         m = models.manifest(MODELS[self.own.model])
-        self._interps.check_shapes([[1, -1, -1, 3]], [[1, -1, -1, 1]], (
-            f"it is no MediaPipe selfie model; download it again with `livebokeh models download mediapipe`, or "
-            f"fix {m.env_var}"))
+        fix = (f"it is not MediaPipe's {self.own.model} selfie model ({m.file}); download it again with "
+               f"`livebokeh models download mediapipe`, or fix {m.env_var}")
+        self._interps = Interpreters(self.model_path, options.threads, fix=fix)
+        # the model's own size (the manifest's width x height): DeepLab's file (257x257x3 in, 21
+        # classes out) or the other selfie model would run, and give a wrong mask, without a word
+        w, h = m.input_size if all(m.input_size) else (-1, -1)
+        self._interps.check_shapes([[1, h, w, 3]], [[1, h, w, 1]], fix)
         inp = self._interps.first.get_input_details()[0]
         out = self._interps.first.get_output_details()[0]
         self._in_index = inp["index"]

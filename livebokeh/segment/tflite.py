@@ -40,10 +40,12 @@ def native_stderr_silenced() -> Iterator[None]:
             os.close(saved)
 
 
-def make_interpreter(path: Path | None, threads: int, content: bytes | None = None) -> Any:
+def make_interpreter(path: Path | None, threads: int, content: bytes | None = None,
+                     fix: str = "download it again") -> Any:
     """A TFLite interpreter for ``path``, or for the model ``content`` (bytes) when given (LiteRT if
     installed, else tf.lite), tensors allocated. A path that is no UTF-8 text is read here and
-    given as bytes (the runtime's loader takes UTF-8 names only)."""
+    given as bytes (the runtime's loader takes UTF-8 names only). ``fix``: what the error about a
+    file that is no usable model tells the user to do."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - depends on the environment
@@ -70,7 +72,7 @@ def make_interpreter(path: Path | None, threads: int, content: bytes | None = No
                 interp = Interpreter(model_path=str(path), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:
-        raise ModelError(f"{what} is not a usable TFLite model ({err}); download it again") from None
+        raise ModelError(f"{what} is not a usable TFLite model ({err}); {fix}") from None
     return interp
 
 
@@ -85,11 +87,13 @@ class Interpreters:
         path: the ``.tflite`` file.
         threads: the runtime's own threads for each interpreter.
         content: the model's bytes, when it is built in memory (``path`` then names its source).
+        fix: what to do about a file that is no usable model (the error's end).
     """
 
-    def __init__(self, path: Path, threads: int, content: bytes | None = None) -> None:
+    def __init__(self, path: Path, threads: int, content: bytes | None = None,
+                 fix: str = "download it again") -> None:
         self.path, self.threads, self.content = path, threads, content
-        self.first = make_interpreter(path, threads, content)  # also the source of the tensor details
+        self.first = make_interpreter(path, threads, content, fix)  # also the source of the tensor details
         self._unclaimed = [self.first]
         self._lock = threading.Lock()
         self._local = threading.local()

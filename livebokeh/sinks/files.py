@@ -377,7 +377,9 @@ def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
     """Move the complete file ``tmp`` to ``dest`` and return where it went.
 
     Without ``overwrite`` an existing ``dest`` is never replaced: if one appeared during the run,
-    the result goes to a free partial name and :class:`SinkError` says where.
+    the result goes to a free partial name and :class:`SinkError` says where. A result that
+    cannot be moved to ``dest`` (an immutable file there, a read-only folder entry) is kept
+    under a free partial name too, never under its hidden temporary name.
     """
     try:
         if overwrite:
@@ -390,7 +392,15 @@ def publish(tmp: Path, dest: Path, overwrite: bool) -> Path:
         raise SinkError(f"{dest} appeared during the run (another program wrote it) and was kept; "
                         f"this run's result is in {other}") from None
     except OSError as err:
-        raise SinkError(f"cannot move the finished {dest.name} into place: {reason(err)}") from None
+        why = reason(err)
+        if err.errno in (errno.EPERM, errno.EACCES):
+            why += f"; make {dest.name} replaceable (chattr -i, or ask its owner) or choose another name"
+    try:  # the finished file stays, visible, under a partial name the message gives
+        other = keep_partial(tmp, dest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"cannot move the finished {dest} into place: {why}; nothing was written") from None
+    raise SinkError(f"cannot move the finished {dest} into place: {why}; this run's result is in {other}") from None
 
 
 def keep_partial(tmp: Path, dest: Path) -> Path:

@@ -12,7 +12,7 @@ from livebokeh.closing import Closeable
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
 from livebokeh.sinks.files import Output, check_pattern, claim_pattern, numbered, write_bytes
-from livebokeh.sources.base import IMAGE_SUFFIXES
+from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 from livebokeh.types import Composite
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,14 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> Path:
     return write_bytes(path, data.tobytes(), overwrite)
 
 
-def check_image_path(path: str | Path) -> Path:
+def check_image_path(path: str | Path, flag: str = "--output") -> Path:
+    """``path``, unless its ending is not one the image output ``flag`` names can be written
+    as (:data:`~livebokeh.sources.base.IMAGE_WRITE_SUFFIXES`): ConfigError, before anything runs."""
     p = check_output_path(path)
-    if p.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ConfigError(f"{p.name}: unknown image type; use one of .png, .jpg, .webp, .bmp, .tif")
+    allowed = IMAGE_WRITE_SUFFIXES[flag]
+    if p.suffix.lower() not in allowed:
+        raise ConfigError(f"{flag} {p}: {p.suffix or 'no ending'} is not one of the images it can write; use "
+                          + ", ".join(sorted(allowed)))
     return p
 
 
@@ -58,18 +62,22 @@ class ImageSequence(Closeable):
     def __init__(self, flag: str, path: str | Path, overwrite: bool) -> None:
         check_pattern(flag, path)
         self.path = Path(path)
-        check_image_path(str(path) % 0)
+        check_image_path(str(path) % 0, flag)
         self.overwrite = overwrite
         self.flag = flag
         self._claim = claim_pattern(flag, self.path)
-        #: an earlier run's files that the pattern names, as they were when this run began
-        self._stale: dict[Path, tuple[int, int, int]] = {}
-        if overwrite:
-            for old in Output.of(flag, self.path).existing():
-                seen = _identity(old)
-                if seen is not None:
-                    self._stale[old] = seen
-        self._complete = False
+        try:
+            #: an earlier run's files that the pattern names, as they were when this run began
+            self._stale: dict[Path, tuple[int, int, int]] = {}
+            if overwrite:
+                for old in Output.of(flag, self.path).existing():
+                    seen = _identity(old)
+                    if seen is not None:
+                        self._stale[old] = seen
+            self._complete = False
+        except BaseException:  # the claim is this run's only while it writes
+            self._claim.release()
+            raise
 
     def name(self, index: int) -> Path:
         """The file of the frame of 0-based ``index``."""

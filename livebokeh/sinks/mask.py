@@ -34,7 +34,7 @@ class MaskSink(Sink):
         if is_pattern(path):
             self._sequence = ImageSequence("--save-mask", path, overwrite)
         elif info.still:
-            check_image_path(path)
+            check_image_path(path, "--save-mask")
         else:
             self._writer = VideoWriter(path, info.width, info.height, info.fps, kind="gray", overwrite=overwrite,
                                        steady_fps=info.steady_fps)

@@ -44,6 +44,7 @@ from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
 from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
+from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ ALPHA_CODECS: dict[str, Codec] = {
 }
 
 #: Image endings that keep an alpha channel (``--alpha-output`` patterns).
-ALPHA_IMAGE_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})
+ALPHA_IMAGE_SUFFIXES = IMAGE_WRITE_SUFFIXES["--alpha-output"]
 _FASTSTART = frozenset({".mp4", ".m4v", ".mov"})
 
 

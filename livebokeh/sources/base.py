@@ -63,10 +63,23 @@ class Source(ABC):
 
 SOURCES: Registry[type[Source]] = Registry("source")
 
-#: File name endings read as single images (OpenCV's still-image formats).
+#: File name endings read as single images (OpenCV's still-image formats). Reading only: what
+#: livebokeh writes is :data:`IMAGE_WRITE_SUFFIXES`.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jp2", ".exr", ".hdr"}
 )
+
+_WRITE_ANY = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+#: The endings an image output is written as, by the flag that names it: those OpenCV's encoders
+#: take for that kind of 8-bit picture of any size (``--output`` colour, ``--save-mask`` gray,
+#: ``--alpha-output`` with transparency). Left out: .exr (no encoder in OpenCV's wheels), .jp2
+#: (fails on small pictures), .hdr (floating point), .pbm (1 bit), and .ppm or .pgm for the
+#: kind they cannot hold.
+IMAGE_WRITE_SUFFIXES: dict[str, frozenset[str]] = {
+    "--output": _WRITE_ANY | {".ppm"},
+    "--save-mask": _WRITE_ANY | {".pgm"},
+    "--alpha-output": frozenset({".png", ".webp", ".tif", ".tiff"}),
+}
 
 
 def is_image_path(path: str | Path) -> bool:

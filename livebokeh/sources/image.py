@@ -11,7 +11,12 @@ import numpy as np
 
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
-from livebokeh.sources.imageinfo import MAX_PIXELS, check_pixels, probe_image
+from livebokeh.sources.imageinfo import (
+    MAX_PIXELS,
+    check_pixels,
+    not_regular_kind,
+    probe_image,
+)
 from livebokeh.sources.quiet import quiet_native
 from livebokeh.types import Frame, StreamInfo
 
@@ -24,6 +29,9 @@ def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.
     :data:`~livebokeh.sources.imageinfo.MAX_PIXELS` is refused before anything is decoded.
     """
     p = Path(path)
+    kind = not_regular_kind(p)
+    if kind is not None:  # never opened: a FIFO would wait for a writer forever
+        raise SourceError(f"{what} {p} is not a regular file ({kind}); save the picture to a file and pass that")
     if not p.is_file():
         raise SourceError(f"{what} {p} does not exist; check the path")
     info = probe_image(p)

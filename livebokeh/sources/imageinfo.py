@@ -8,6 +8,8 @@ Standard library only (the command line asks before it imports the pipeline).
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +36,33 @@ class ImageInfo:
         return self.frames > 1
 
 
+def is_regular(path: str | Path) -> bool:
+    """Whether ``path`` names a regular file (through links), found without opening it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def not_regular_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it exists but is no regular file or folder (``a pipe``, ``a
+    device``, ``a socket``); None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+
+
 def probe_image(path: str | Path) -> ImageInfo | None:
     """The header of a PNG (APNG), JPEG, WebP, BMP, GIF, TIFF, PNM, JPEG 2000 or Radiance HDR
     file; None when the file cannot be read or its format is none of these (or its header is
-    damaged). (OpenEXR, which OpenCV's wheels leave off, is left to OpenCV's own limit.)"""
+    damaged, or it is no regular file: a FIFO is never opened, which would wait for a writer).
+    (OpenEXR, which OpenCV's wheels leave off, is left to OpenCV's own limit.)"""
+    if not is_regular(path):
+        return None
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEAD)

@@ -278,6 +278,35 @@ def test_ctl_finds_the_run_and_drives_it(live, tmp_path):
     assert ctl("resume")[0] == 0 and run.controls.paused is None
 
 
+def test_a_snapshot_never_replaces_an_input_of_the_run(memory_vcam, tmp_path):
+    """``ctl snapshot --overwrite bg.jpg`` while bg.jpg is the run's background (or a hard link
+    to it, or a name linked to its settings file): refused with one line, exit 2, the file as it
+    was, whatever --overwrite says (compared by device and inode and by the resolved path)."""
+    import os
+
+    bg = tmp_path / "bg.jpg"
+    cv2.imwrite(str(bg), np.full((120, 160, 3), (0, 200, 0), np.uint8))
+    settings = tmp_path / "mine.toml"
+    settings.write_text("[render]\nblur = 0.03\n")
+    os.link(bg, tmp_path / "hard.jpg")
+    (tmp_path / "soft.jpg").symlink_to(settings)
+    cfg = live_settings(effect="replace", background=str(bg))
+    with started(cfg, job=Job(config_files=(str(settings),)),
+                 source=FakeSource(count=10**7, live=True, fps=60)) as (_run, _server):
+        until(lambda: memory_vcam and len(memory_vcam[0].frames) > 2, "the first frames at the virtual camera")
+        before = {p: p.read_bytes() for p in (bg, settings)}
+        for target, what in [(bg, "render.background"), (tmp_path / "hard.jpg", "render.background"),
+                             (tmp_path / "soft.jpg", "--config")]:  # a .jpg name linked to the settings
+            for extra in (["--overwrite"], []):
+                code, out, err = ctl("snapshot", *extra, str(target))
+                assert code == 2 and out == "" and err.count("\n") == 1, err
+                assert "is this run's input" in err and what in err and "even with --overwrite" in err
+        assert {p: p.read_bytes() for p in (bg, settings)} == before
+        assert (tmp_path / "soft.jpg").read_bytes() == settings.read_bytes()
+        assert ctl("snapshot", str(tmp_path / "new.jpg"))[0] == 0
+        assert cv2.imread(str(tmp_path / "new.jpg")).shape == (120, 160, 3)
+
+
 def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
     run, server, cam = live
     pic = tmp_path / "mine.png"

@@ -264,3 +264,35 @@ def test_weights_in_a_folder_whose_name_is_not_utf8_load(deeplab_weights, tmp_pa
             with create_segmenter("deeplab", opts) as seg:
                 masks.append(seg.segment(image).data)
         np.testing.assert_array_equal(*masks)
+
+
+@pytest.mark.parametrize("decoder", ["auto", "off"])
+@pytest.mark.parametrize("cut", [100_000, 0, 4])
+def test_weights_cut_short_are_one_line_naming_the_file_and_the_download(deeplab_weights, tmp_path, decoder, cut):
+    """The release's first 100 KB (a download cut short) failed deep in flatbuffers with an
+    internal error (trial 28c C5); an empty file said "download it again" twice."""
+    bad = tmp_path / "dlcut.tflite"
+    bad.write_bytes(deeplab_weights.read_bytes()[:cut])
+    opts = SegmenterOptions(threads=1, own=DeepLabOptions(weights=str(bad), runtime="tflite", decoder=decoder))
+    with pytest.raises(ModelError) as info:
+        create_segmenter("deeplab", opts)
+    message = str(info.value)
+    assert "\n" not in message and str(bad) in message
+    assert "livebokeh models download deeplab" in message and "--deeplab-weights" in message
+    assert message.count("download it again") == 1
+
+
+def test_a_cut_tflite_file_is_a_model_error_when_read_for_its_tensors(deeplab_weights, tmp_path):
+    bad = tmp_path / "dlcut.tflite"
+    bad.write_bytes(deeplab_weights.read_bytes()[:100_000])
+    with pytest.raises(ModelError, match="cut short or damaged"):
+        read_tflite_tensors(bad)
+
+
+def test_the_selfie_model_as_deeplab_weights_is_one_line_naming_the_file(selfie_models):
+    landscape = selfie_models / "selfie_segmentation_landscape.tflite"
+    opts = SegmenterOptions(threads=1, own=DeepLabOptions(weights=str(landscape), runtime="tflite"))
+    with pytest.raises(ModelError) as info:
+        create_segmenter("deeplab", opts)
+    message = str(info.value)
+    assert "\n" not in message and str(landscape) in message and "livebokeh models download deeplab" in message

@@ -58,6 +58,20 @@ def test_decoder_file_round_trip_and_its_checks(tmp_path):
         dec.load(tmp_path / "old.npz")
 
 
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + bytes(range(256)) * 4, b"\x93NUMPY" + bytes(40)])
+def test_an_empty_or_damaged_decoder_file_is_one_line_naming_what_to_do(tmp_path, monkeypatch, content):
+    """``LIVEBOKEH_DEEPLAB_DECODER`` naming an empty file (EOFError in np.load), a damaged zip
+    (BadZipFile) or a broken .npy: ModelError naming the file and the variable to fix."""
+    f = tmp_path / "bad.npz"
+    f.write_bytes(content)
+    monkeypatch.setenv(dec.ENV_VAR, str(f))
+    with pytest.raises(ModelError) as info:
+        dec.load(dec.find())
+    text = str(info.value)
+    assert f"{f} is not a DeepLab decoder file" in text and f"fix or unset {dec.ENV_VAR}" in text
+    assert "\n" not in text
+
+
 def test_the_decoder_is_found_where_it_is_asked_for(tmp_path, monkeypatch):
     f = tmp_path / "mine.npz"
     f.write_bytes(b"x")

@@ -159,8 +159,22 @@ def test_models_in_a_folder_whose_name_is_not_utf8_load(selfie_models, tmp_path,
 
 def test_another_models_file_as_the_selfie_model_is_one_line(deeplab_weights, monkeypatch):
     monkeypatch.setenv("LIVEBOKEH_SELFIE_GENERAL_WEIGHTS", str(deeplab_weights))
-    with pytest.raises(ModelError, match="1x257x257x21, where 1x.x.x3 in and 1x.x.x1 out are needed") as info:
+    with pytest.raises(ModelError, match="1x257x257x21, where 1x256x256x3 in and 1x256x256x1 out are needed") as info:
         create_segmenter("mediapipe", SegmenterOptions())
     message = str(info.value)
     assert "\n" not in message and str(deeplab_weights) in message
-    assert "no MediaPipe selfie model" in message and "LIVEBOKEH_SELFIE_GENERAL_WEIGHTS" in message
+    assert "not MediaPipe's general selfie model" in message and "LIVEBOKEH_SELFIE_GENERAL_WEIGHTS" in message
+
+
+@pytest.mark.parametrize(("model", "other"), [("general", "selfie_segmentation_landscape.tflite"),
+                                              ("landscape", "selfie_segmentation.tflite")])
+def test_the_other_selfie_model_in_a_models_place_is_one_line(selfie_models, monkeypatch, model, other):
+    """The landscape model given as the general one (or the other way round) ran with a wrong
+    size and gave a wrong mask without a word (trial 28c C6): its shapes are checked exactly."""
+    var = f"LIVEBOKEH_SELFIE_{model.upper()}_WEIGHTS"
+    monkeypatch.setenv(var, str(selfie_models / other))
+    with pytest.raises(ModelError) as info:
+        create_segmenter("mediapipe", SegmenterOptions(own=MediaPipeOptions(model)))
+    message = str(info.value)
+    assert "\n" not in message and other in message and f"not MediaPipe's {model} selfie model" in message
+    assert var in message and "livebokeh models download mediapipe" in message

@@ -48,8 +48,10 @@ def test_bad_mask_paths(tmp_path):
     for bad in ("m%s.png", "m%d_%d.png", "m%i.png", "%05d/m.png", "100%_%d.png", "m%d%.png"):
         with pytest.raises(ConfigError, match="not a valid pattern; put one %d or %05d in the file name"):
             MaskSink(tmp_path / bad, VIDEO)
-    with pytest.raises(ConfigError, match="unknown image type"):
+    with pytest.raises(ConfigError, match="is not one of the images it can write; use .bmp"):
         MaskSink(tmp_path / "m.txt", STILL)
+    with pytest.raises(ConfigError, match=r"\.ppm is not one of the images it can write"):  # no gray PPM
+        MaskSink(tmp_path / "%05d.ppm", VIDEO)
     assert is_pattern("a/%05d.png") and not is_pattern("a/b.png") and not is_pattern("100%.png") and not is_pattern("a%%b.png")
 
 
@@ -223,3 +225,19 @@ def test_a_run_that_does_not_go_through_removes_no_earlier_file(tmp_path, kind):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(old)
     for name in list(old)[1:]:
         assert np.array_equal(cv2.imread(str(tmp_path / name), cv2.IMREAD_GRAYSCALE), old[name])
+
+
+@pytest.mark.parametrize("flag", ["--output", "--save-mask", "--alpha-output"])
+def test_every_image_ending_offered_for_writing_can_be_written(flag):
+    """The endings an image output takes (and lists in its error) are those OpenCV here encodes
+    for that kind of picture, at a small size and a larger one: no .exr (no encoder in the
+    wheels), no gray .ppm, no .jp2."""
+    from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
+
+    channels = {"--output": 3, "--save-mask": 1, "--alpha-output": 4}[flag]
+    for suffix in sorted(IMAGE_WRITE_SUFFIXES[flag]):
+        for h, w in [(1, 1), (3, 2), (48, 64)]:
+            image = np.zeros((h, w) if channels == 1 else (h, w, channels), np.uint8)
+            ok, data = cv2.imencode(suffix, image)
+            assert ok and data.size, (suffix, h, w)
+            assert cv2.imdecode(data, cv2.IMREAD_UNCHANGED).shape[:2] == (h, w)

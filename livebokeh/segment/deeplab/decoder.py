@@ -148,15 +148,27 @@ def load(path: str | os.PathLike[str]) -> Decoder:
     Raises:
         ModelError: not a decoder file, another format, or a layer's weights missing or misshapen.
     """
+    import zipfile
+
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as err:
-        raise ModelError(f"{path} is not a DeepLab decoder file ({err}); train one with "
-                         "`python -m livebokeh.segment.deeplab.train` or reinstall livebokeh") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as err:
+        # empty (EOFError), a damaged zip (BadZipFile), any other file: not a decoder
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelError(f"{path} is not a DeepLab decoder file ({why}); {_fix_for(path)}") from None
     return check(Decoder(path, {k: v.astype(np.float32) for k, v in arrays.items()}, meta))
+
+
+def _fix_for(path: Path) -> str:
+    """What to do about a bad decoder file, by where it was named."""
+    if os.environ.get(ENV_VAR) and Path(os.environ[ENV_VAR]) == path:
+        return (f"fix or unset {ENV_VAR}, or train one with `python -m livebokeh.segment.deeplab.train`")
+    if path == shipped_path():
+        return "reinstall livebokeh (its decoder file is damaged)"
+    return "check the deeplab decoder_weights setting, or train one with `python -m livebokeh.segment.deeplab.train`"
 
 
 def check(dec: Decoder) -> Decoder:

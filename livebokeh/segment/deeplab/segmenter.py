@@ -237,7 +237,7 @@ class DeepLabSegmenter(Segmenter):
                     raise ModelError(f"cannot read {self.weights} ({err.strerror or err}); check the file") from None
                 except ModelError as err:  # not the release the decoder was trained on
                     raise ModelError(f"{self.weights} is not the DeepLab release ({err}); {fix}") from None
-            self._interps = Interpreters(self.weights, options.threads, content)
+            self._interps = Interpreters(self.weights, options.threads, content, fix)
             classes = self.decoder.classes if self.decoder is not None else self.manifest.classes
             self._interps.check_shapes([[1, self._size[1], self._size[0], 3]], [[1, -1, -1, classes]],
                                        f"it is not the DeepLab release; {fix}")

@@ -104,7 +104,18 @@ class Graph:
             if sub is None:
                 raise ValueError("no subgraph")
         except Exception as err:  # noqa: BLE001 - any parse failure means: not a TFLite model
-            raise ModelError(f"not a TFLite model ({err}); download it again") from None
+            raise ModelError(f"not a TFLite model ({err})") from None
+        try:
+            return cls._read(model, sub)
+        except ModelError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a file cut short fails deep in flatbuffers (struct.error)
+            raise ModelError(f"not a whole TFLite model, cut short or damaged ({err})") from None
+
+    @classmethod
+    def _read(cls, model: Any, sub: Any) -> Graph:
+        """The tensors and operators of ``model``'s subgraph ``sub`` (read lazily by flatbuffers:
+        a file cut short fails here)."""
         g = cls()
         g.description = (model.Description() or b"").decode(errors="replace") or "livebokeh"
         for i in range(sub.TensorsLength()):

@@ -32,13 +32,16 @@ def read_tflite_tensors(path: str | Path) -> dict[str, np.ndarray]:
     except Exception as err:  # noqa: BLE001 - any parse failure means: not a TFLite model
         raise ModelError(f"{path} is not a TFLite model ({err}); download it again") from None
     out: dict[str, np.ndarray] = {}
-    for i in range(graph.TensorsLength()):
-        t = graph.Tensors(i)
-        buf = model.Buffers(t.Buffer())
-        if buf is None or buf.DataLength() == 0 or t.Type() != tflite.TensorType.FLOAT32:
-            continue
-        shape = tuple(int(v) for v in t.ShapeAsNumpy())
-        out[t.Name().decode()] = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype="<f4").reshape(shape).copy()
+    try:
+        for i in range(graph.TensorsLength()):
+            t = graph.Tensors(i)
+            buf = model.Buffers(t.Buffer())
+            if buf is None or buf.DataLength() == 0 or t.Type() != tflite.TensorType.FLOAT32:
+                continue
+            shape = tuple(int(v) for v in t.ShapeAsNumpy())
+            out[t.Name().decode()] = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype="<f4").reshape(shape).copy()
+    except Exception as err:  # noqa: BLE001 - a file cut short fails deep in flatbuffers (struct.error)
+        raise ModelError(f"{path} is not a whole TFLite model, cut short or damaged ({err}); download it again") from None
     if not out:
         raise ModelError(f"{path} holds no float weights; is it the DeepLab release?")
     return out
