@@ -581,8 +581,8 @@ def test_a_frame_pattern_never_names_an_input_image(tmp_path, mask, capsys):
     (["--output", "o.mp4", "--save-mask", "m.jpg"], "--save-mask m.jpg: .jpg is not one of the videos"),
     (["--output", "o.mp4", "--alpha-output", "a.mp4"], "--alpha-output a.mp4: .mp4 is not one of the videos"),
     # the advice used to be "write a % in its name as %%", which then named a file o%%d.mp4
-    (["--output", "o%d.mp4"], "--output o%d.mp4 names one file, not one per frame; leave %d out of its name "
-                              "(it would make a pattern of frame numbers)"),
+    (["--output", "o%d.mp4"], ("--output o%d.mp4 names one file, not one per frame; leave %d out of its name "
+                               "(it would make a pattern of frame numbers)")),
     (["--output", "o.mp4", "--stats-json", "s%03d.json"], "one per frame; leave %03d out of its name"),
     (["--output", "o.mp4", "--stats-json", ""], "--stats-json needs a file name"),
     (["--output", "o.mp4", "--stats-json", "newdir/"], "names a folder; give a file name"),
