@@ -78,11 +78,15 @@ CUT_THUMB = 32
 #: and duplicated frames in a webcam clip); half of the cuts between two clips exceed 53, and a
 #: camera's "unavailable" placeholder (the last frame dimmed) 43 to 91.
 CUT_LEVEL = 40.0
-#: Share of the time the model may run in a live pipeline on a CPU (one runtime thread: 0.6 of
-#: a core at most), the rest left to the renderer: at the live backbone (63 ms a call here) at
-#: most about 9 runs a second, fewer while the picture is still
-#: (:class:`livebokeh.pipeline.live.Pacing`); the frames between get the live matte.
-CPU_LIVE_DUTY = 0.6
+#: Share of the time the model may run in a live pipeline on a CPU (one runtime thread: 0.4 of
+#: a core at most), the rest left to the renderer: at the live backbone (63-70 ms a call here)
+#: at most about 6 runs a second, fewer while the picture is still
+#: (:class:`livebokeh.pipeline.live.Pacing`); the frames between get the live matte. Measured
+#: against 0.6 (about 8 runs a second on a talking head, 1.08 cores in all): the live matte
+#: between runs is steadier with fewer of them (flicker on the data's clips 0.72 against 0.80 per
+#: mille, on a schedule of the same shares), for 0.003 of IoU on fast-moving portraits and 0.009 of
+#: Boundary IoU under a moving camera, and about 0.15 of a core less.
+CPU_LIVE_DUTY = 0.4
 #: The network's inputs, and the outputs livebokeh reads (the alpha and the four next states;
 #: ``fgr``, the foreground colour, is not used: see the module text).
 INPUTS = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
