@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from livebokeh.errors import ModelError
+from livebokeh.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def select(name: str) -> list[Manifest]:
     group = [m for m in known.values() if m.backend == name]
     if not group:
         names = sorted(set(known) | {m.backend for m in known.values()})
-        raise ModelError(f"unknown model {name!r}; known: {', '.join(names)} or all")
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(names)} or all")
     return group
 
 
@@ -260,7 +260,8 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
     if env:
         p = Path(env)
         if not p.is_file():
-            return Found(m, problem=f"{m.env_var}={env} does not exist; fix or unset it")
+            what = "is a folder, not the model's file" if p.is_dir() else "does not exist"
+            return Found(m, problem=f"{m.env_var}={env} {what}; fix or unset it")
         return Found(m, p, "environment")
     folder = model_dir()
     if folder is not None:

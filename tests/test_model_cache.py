@@ -196,8 +196,13 @@ def test_models_download_mediapipe_fetches_both_and_keeps_valid_files(server, no
     assert models_main(["download", "selfie_general"]) == 0
     assert len(server["hits"]) == 2
     assert capsys.readouterr().out.count("already here, checksum ok") == 3
-    assert models_main(["download", "nope"]) == 1
+    assert models_main(["download", "nope"]) == 2  # a wrong argument, as elsewhere
     assert "unknown model 'nope'" in _one_error(capsys.readouterr().err)
+    assert models_main(["list", "nope"]) == 2
+    assert "unknown model 'nope'" in _one_error(capsys.readouterr().err)
+    assert models_main(["list", "mediapipe"]) == 0  # NAME as the help says: only those
+    out = capsys.readouterr().out
+    assert "selfie_general" in out and "selfie_landscape" in out and "rvm" not in out.split("cache:")[1]
 
 
 def test_a_corrupt_download_of_a_selfie_model_leaves_nothing(server, no_model_dir, capsys):
@@ -467,3 +472,13 @@ def test_a_live_run_goes_on_without_its_fallback_offline(no_model_dir, offline, 
     with caplog.at_level("WARNING", logger="livebokeh"):
         fetch_fallback(Config())  # no exception: the fallback is a last resort
     assert "the live fallback mediapipe is not available" in caplog.text
+
+
+def test_a_weights_variable_naming_a_folder_says_so(tmp_path, monkeypatch):
+    """A ``LIVEBOKEH_*_WEIGHTS`` variable naming a folder is called a folder, not a missing file."""
+    from livebokeh import models
+
+    m = models.manifest("selfie_general")
+    monkeypatch.setenv(m.env_var, str(tmp_path))
+    found = models.find("selfie_general")
+    assert not found.ok and f"{m.env_var}={tmp_path} is a folder, not the model's file; fix or unset it" == found.problem

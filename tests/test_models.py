@@ -115,7 +115,7 @@ def test_models_command(server, capsys):
     assert models_main(["path", "deeplab"]) == 0
     assert models_main(["list"]) == 0
     assert str(models.cache_dir()) in capsys.readouterr().out
-    assert models_main(["download", "nope"]) == 1
+    assert models_main(["download", "nope"]) == 2  # a wrong argument
 
 
 def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_checks(rvm_weights, capsys,

@@ -267,7 +267,8 @@ def test_masks_running_out_keep_every_frame_before_and_replace_nothing(video, tm
     pattern = _masks(tmp_path / "masks", 5)
     assert main(["--input", str(talk), "--mask", pattern, "--output", str(tmp_path / "talk.mp4")]) == 1
     line = error_line(capsys.readouterr().err)
-    assert "has no mask for frame 5" in line and "the frames before were kept" in line
+    # frames counted from 1, as numbered files are: the 6th frame has none (00000.png to 00004.png: 5 masks)
+    assert "has no mask for frame 6 of the input" in line and "the frames before were kept" in line
     after = _tree(tmp_path)
     assert {k: after[k] for k in before} == before  # every file as it was
     assert set(after) - set(before) == {"talk.partial-3.mp4"}

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError, one_line, stdout_gone
+from livebokeh.errors import LivebokehError, exit_code, one_line, stdout_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="livebokeh models", description="Downloadable model weights. NAME is a model (`models list`), a backend "
         "(mediapipe: both its models) or all; the default is the default backend's.")
     sub = p.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="models, their files and whether they are available offline")
+    ls = sub.add_parser("list", help="models, their files and whether they are available offline")
+    ls.add_argument("name", nargs="?", default=None, help="only these (a model, a backend or all; default: all)")
     d = sub.add_parser("download", help="download weights into the cache (checksum checked; a valid file is kept)")
     d.add_argument("name", nargs="?", default=None)
     d.add_argument("--url", help="download from this address instead of the official one (a mirror; one model)")
@@ -37,15 +38,17 @@ def _where(found) -> str:
     return f"not downloaded (run `livebokeh models download {found.manifest.backend}`)"
 
 
-def _list() -> int:
+def _list(name: str | None = None) -> int:
     from livebokeh import models
     from livebokeh.config import BACKENDS
+
+    shown = models.select(name) if name else list(models.manifests().values())
 
     folder = models.model_dir()
     print(f"model folder: {folder}" if folder else f"model folder: none ({models.MODEL_DIR_VAR} is not set)")
     print(f"cache: {models.cache_dir()}" + (f" ({problem})" if (problem := models.cache_problem()) else ""))
     default = _default_backend()
-    for m in models.manifests().values():
+    for m in shown:
         tag = " (the default backend)" if m.backend == default else ""
         use = f"--backend {m.backend}" if m.backend in BACKENDS else f"--{m.backend}"  # the depth model: --depth
         print(f"{m.name:<17} {m.file}  {m.size / 1e6:.1f} MB  {m.licence}  {use}{tag}")
@@ -88,14 +91,14 @@ def main(argv: list[str]) -> int:
 
     try:
         if args.action == "list":
-            return _list()
+            return _list(args.name)
         if args.action == "download":
             return _download(args.name, args.url)
         for m in models.select(args.name or _default_backend()):
             print(models.cached_path(m))
     except LivebokehError as err:
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
-        return 1
+        return exit_code(err)  # an unknown NAME is a wrong argument: 2
     except OSError as err:  # the manifests or the cache unreadable: still one line
         if isinstance(err, BrokenPipeError) and stdout_gone():
             raise  # the reader of its output is gone: the command ends quietly (livebokeh.cli.main)

@@ -85,15 +85,15 @@ class GivenMasks(Closeable):
                 f = self._video.read()
                 if f is None:
                     raise SourceError(f"mask video {self.path} has fewer frames than the input (it ends before frame "
-                                      f"{frame.index}): the frames before were kept")
+                                      f"{frame.index + 1}, counted from 1): the frames before were kept")
                 self._next_index += 1
                 gray = f.image[:, :, 1]
             if gray is None:
-                raise SourceError(f"mask video {self.path}: frame {frame.index} was asked for twice")
+                raise SourceError(f"mask video {self.path}: frame {frame.index + 1} was asked for twice")
         else:
             path = Path(self.path % (frame.index + self._first))
             if not path.is_file():
-                raise SourceError(f"--mask {self.path} has no mask for frame {frame.index} ({path}); "
+                raise SourceError(f"--mask {self.path} has no mask for frame {frame.index + 1} of the input ({path}); "
                                   "it ends before the input: the frames before were kept")
             gray = _read_gray(path)
         if gray.shape != (frame.height, frame.width):
