@@ -28,8 +28,9 @@ WINDOW_S = 1.0
 UP_AFTER_S = 8.0
 #: The longest wait before trying a step up again.
 UP_AFTER_MAX_S = 120.0
-#: Model runs a second at most on the "fewer model runs" levels.
-FEW_RUNS = 4.0
+#: Model runs a second at most on the "fewer model runs" levels: half what RVM on the CPU runs at
+#: full quality on a talking head (4.3 to 5.7 at its 40% share), above the pacing's floor of 2.
+FEW_RUNS = 2.5
 #: A frame later than this many frame periods (capture to output) counts as late.
 LATE_PERIODS = 2.0
 #: Share of late frames in a window that is pressure.
