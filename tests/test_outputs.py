@@ -1072,3 +1072,17 @@ def test_overwrite_keeps_a_patterns_files_when_the_run_fails_before_its_first_fr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert main(["--input", str(video), "--mask", str(mask), flag, str(out / "%05d.png"), "--overwrite", "-q"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
+
+
+@pytest.mark.parametrize("flag", ["--output", "--save-mask", "--stats-json"])
+def test_an_existing_folder_given_as_a_file_output_says_so(video, mask, tmp_path, capsys, flag):
+    """A folder named without its slash is called a folder (it was "no ending is not one of the
+    videos it can write"), exit 2, before anything is read."""
+    folder = tmp_path / "odir"
+    folder.mkdir()
+    args = ["--input", str(video), "--mask", str(mask), flag, str(folder)]
+    if flag != "--output":
+        args += ["--output", str(tmp_path / "o.mp4")]
+    assert main(args) == 2
+    assert f"{flag} {folder} is a folder; give a file name" in error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", "m.png", "odir"])

@@ -117,6 +117,8 @@ class Output:
                               "(it would make a pattern of frame numbers)")
         if pattern:
             check_pattern(flag, text)
+        elif _is_folder(Path(text)):  # an existing folder named without its slash
+            raise ConfigError(f"{flag} {text} is a folder; give a file name (in it, or elsewhere)")
         return cls(flag, Path(text), pattern)
 
     def matches(self, other: Path) -> bool:
@@ -146,6 +148,15 @@ class Output:
             return sorted(p for p in folder.iterdir() if regex.fullmatch(p.name))
         except OSError:
             return []
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` is an existing folder (a name the system cannot look up, too long say, is
+    none: the checks after say what is wrong with it)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _name_parts(path: Path) -> tuple[str, int, str]:
