@@ -117,8 +117,9 @@ class Output:
                               "(it would make a pattern of frame numbers)")
         if pattern:
             check_pattern(flag, text)
-        elif _is_folder(Path(text)):  # an existing folder named without its slash
-            raise ConfigError(f"{flag} {text} is a folder; give a file name (in it, or elsewhere)")
+        elif _is_folder(Path(text)):  # an existing folder named without its slash: said before its ending is
+            raise ConfigError(f"{flag} {text} is a folder; give a file name such as "
+                              f"{Path(text) / ('out' + _example(flag))}")
         return cls(flag, Path(text), pattern)
 
     def matches(self, other: Path) -> bool:
@@ -293,9 +294,7 @@ def _check_folder(out: Output) -> None:
     if _name_bytes(longest) > NAME_MAX:
         raise ConfigError(f"{out.flag} {p}: the file name is too long ({_name_bytes(longest)} bytes; file systems "
                           f"take {NAME_MAX}); choose a shorter name")
-    if not out.pattern and p.is_dir():
-        raise ConfigError(f"{out.flag} {p} is a folder; give a file name such as {p / ('out' + _example(out.flag))}")
-    folder = p.parent
+    folder = p.parent  # (an output that is a folder was refused by Output.of)
     if not folder.is_dir():
         raise ConfigError(f"{out.flag} {p}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -303,7 +302,7 @@ def _check_folder(out: Output) -> None:
 
 
 def _example(flag: str) -> str:
-    return ".json" if flag == "--stats-json" else ".mp4"
+    return {"--stats-json": ".json", "--mask": ".png", "snapshot": ".png"}.get(flag, ".mp4")
 
 
 def _collide(a: Output, b: Output) -> bool:
