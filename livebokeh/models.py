@@ -254,14 +254,13 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
         p = Path(explicit)
         if not p.is_file():
             what = m.option or "the weights option"
-            return Found(m, problem=f"weights file {p} does not exist; check {what}")
+            return Found(m, problem=f"weights file {p} {_not_a_file(p)}; check {what}")
         return Found(m, p, "option")
     env = os.environ.get(m.env_var)
     if env:
         p = Path(env)
         if not p.is_file():
-            what = "is a folder, not the model's file" if p.is_dir() else "does not exist"
-            return Found(m, problem=f"{m.env_var}={env} {what}; fix or unset it")
+            return Found(m, problem=f"{m.env_var}={env} {_not_a_file(p)}; fix or unset it")
         return Found(m, p, "environment")
     folder = model_dir()
     if folder is not None:
@@ -294,6 +293,11 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
         return Found(m, damaged=p, problem=f"the cached {p} is damaged ({wrong}); run `livebokeh models download "
                      f"{m.backend}` to fetch it again")
     return Found(m)
+
+
+def _not_a_file(p: Path) -> str:
+    """Why a weights path named by the user is no file, as the end of a sentence about it."""
+    return "is a folder, not the model's file" if p.is_dir() else "does not exist"
 
 
 def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:

@@ -482,3 +482,6 @@ def test_a_weights_variable_naming_a_folder_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv(m.env_var, str(tmp_path))
     found = models.find("selfie_general")
     assert not found.ok and f"{m.env_var}={tmp_path} is a folder, not the model's file; fix or unset it" == found.problem
+    monkeypatch.delenv(m.env_var)
+    found = models.find("selfie_general", explicit=tmp_path)  # the same given as an option
+    assert not found.ok and f"weights file {tmp_path} is a folder, not the model's file" in found.problem
