@@ -60,6 +60,21 @@ _GETTERS = {  # our field name -> the reader's method
 }
 
 
+def first_subgraph(data: bytes) -> tuple[Any, Any]:
+    """The flatbuffers model of a ``.tflite`` file's bytes and its first subgraph; ModelError
+    ("not a TFLite model ...") when they are none."""
+    import tflite
+
+    try:
+        model = tflite.Model.GetRootAsModel(data, 0)
+        sub = model.Subgraphs(0)
+        if sub is None:
+            raise ValueError("no subgraph")
+    except Exception as err:  # noqa: BLE001 - any parse failure means: not a TFLite model
+        raise ModelError(f"not a TFLite model ({err})") from None
+    return model, sub
+
+
 @dataclass
 class Tensor:
     """A tensor: name, shape, dtype, and its constant data (None for an activation)."""
@@ -96,15 +111,7 @@ class Graph:
     @classmethod
     def from_tflite(cls, data: bytes) -> Graph:
         """Read a ``.tflite`` file's bytes (its first subgraph)."""
-        import tflite
-
-        try:
-            model = tflite.Model.GetRootAsModel(data, 0)
-            sub = model.Subgraphs(0)
-            if sub is None:
-                raise ValueError("no subgraph")
-        except Exception as err:  # noqa: BLE001 - any parse failure means: not a TFLite model
-            raise ModelError(f"not a TFLite model ({err})") from None
+        model, sub = first_subgraph(data)
         try:
             return cls._read(model, sub)
         except ModelError:

@@ -23,14 +23,13 @@ def read_tflite_tensors(path: str | Path) -> dict[str, np.ndarray]:
     """Every constant float32 tensor of a ``.tflite`` file, by name."""
     import tflite
 
+    from livebokeh.segment.deeplab.tflite_graph import first_subgraph
+
     data = Path(path).read_bytes()
     try:
-        model = tflite.Model.GetRootAsModel(data, 0)
-        graph = model.Subgraphs(0)
-        if graph is None:
-            raise ValueError("no subgraph")
-    except Exception as err:  # noqa: BLE001 - any parse failure means: not a TFLite model
-        raise ModelError(f"{path} is not a TFLite model ({err}); download it again") from None
+        model, graph = first_subgraph(data)
+    except ModelError as err:
+        raise ModelError(f"{path} is {err}; download it again") from None
     out: dict[str, np.ndarray] = {}
     try:
         for i in range(graph.TensorsLength()):
