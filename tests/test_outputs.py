@@ -18,7 +18,7 @@ import pytest
 
 from livebokeh.cli import main
 from livebokeh.sinks import VideoWriter
-from tests.conftest import probe_video
+from tests.conftest import probe_video, until
 
 
 def error_line(stderr: str) -> str:
@@ -663,7 +663,6 @@ def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
     import subprocess
     import sys
     import textwrap
-    import time
 
     import av
 
@@ -708,10 +707,8 @@ def test_a_killed_recording_keeps_its_frames_and_sound(tmp_path):
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:
-        deadline = time.monotonic() + 300  # only catches a hang
-        while not reached.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: reached.exists() or proc.poll() is not None, "the run to reach its frame", timeout=300)
+        assert reached.exists(), f"the run ended first (status {proc.returncode})"
     finally:
         proc.kill()
         proc.wait()
@@ -825,7 +822,6 @@ def test_a_live_recording_stopped_by_ctrl_c_is_whole_under_its_name(tmp_path, se
     import subprocess
     import sys
     import textwrap
-    import time
 
     from tests.conftest import REPO
     from tests.sources.test_clip import numbered_clip
@@ -849,10 +845,8 @@ def test_a_live_recording_stopped_by_ctrl_c_is_whole_under_its_name(tmp_path, se
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:
-        deadline = time.monotonic() + 300  # only catches a hang
-        while not reached.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: reached.exists() or proc.poll() is not None, "the run to reach its frame", timeout=300)
+        assert reached.exists(), f"the run ended first (status {proc.returncode})"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(120) == 130
     finally:
