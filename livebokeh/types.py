@@ -86,7 +86,7 @@ class Mask:
         if a.dtype == np.uint8:
             data = a.astype(np.float32) * np.float32(1 / 255)
         else:
-            data = np.clip(a, 0.0, 1.0).astype(np.float32, copy=True)
+            data = np.clip(a, 0.0, 1.0).astype(np.float32, copy=False)  # clip made a new array already
         return cls(np.ascontiguousarray(data))
 
     def to_uint8(self) -> np.ndarray:

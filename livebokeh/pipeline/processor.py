@@ -302,7 +302,7 @@ class FrameProcessor:
         if data is None:
             h, w = max(1, frame.height // 8), max(1, frame.width // 8)
             return Segmented(frame, Mask(np.zeros((h, w), np.float32)), cfg=cfg)
-        mask = Mask(np.clip(data, 0.0, 1.0))
+        mask = Mask.from_array(data)  # the matte's terms clipped to an alpha
         depth = None
         if self._shown_depth is not None and self.depth_on:  # the depth carried as the mask is
             depth = self._shown_depth.update(gray, frame.index, result.depth, result.gray,
@@ -391,7 +391,7 @@ class FrameProcessor:
         ah, aw = alpha.shape[:2]
         shown_alpha = place(alpha, box, rect, (max(2, round(rect[2] * aw / bw)), max(2, round(rect[3] * ah / bh))),
                             cv2.INTER_LINEAR)
-        return Composite(frame, place(image, box, rect, size), Mask(np.clip(shown_alpha, 0.0, 1.0)), shown=rect)
+        return Composite(frame, place(image, box, rect, size), Mask.from_array(shown_alpha), shown=rect)
 
 
 def _levels(cfg: MaskConfig) -> tuple[float, float]:
