@@ -21,9 +21,25 @@ def remap(prob: np.ndarray, low: float, high: float) -> np.ndarray:
     """
     if not 0.0 <= low < high <= 1.0:
         raise ValueError(f"need 0 <= low < high <= 1, got low={low}, high={high}")
-    scale = np.float32(1.0 / (high - low))
-    out = (prob - np.float32(low)) * scale
+    out = stretch(prob, low, high)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def stretch(prob: np.ndarray, low: float, high: float) -> np.ndarray:
+    """:func:`remap` without the clip: ``low`` is 0, ``high`` is 1, and what lies beyond keeps its
+    distance (a confident 0.9 of a probability model at levels 0.4 and 0.6 is 2.5). The live matte
+    blends these, so that a blend of a confident result and an unsure history stays as confident
+    as a blend of the model's own outputs would, and each model's results are in the same terms
+    (an alpha of 0 and 1 means the same for all); what is shown is clipped to ``[0, 1]``.
+
+    Args:
+        prob: ``(H, W)`` float32.
+        low, high: ``low < high``.
+
+    Returns:
+        New ``(H, W)`` float32 array.
+    """
+    return (prob - np.float32(low)) * np.float32(1.0 / (high - low))
 
 
 def upsample(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -59,7 +59,7 @@ class Measurement:
     Attributes:
         mask: ``(h, w)`` float32, the model's output as an alpha: 0 and 1 are its levels
             for background and person, and a model's confident outputs may lie beyond them
-            (:func:`~livebokeh.pipeline.processor.stretch`; clip what is shown).
+            (:func:`~livebokeh.mask.refine.stretch`; clip what is shown).
         gray: ``(th, tw)`` uint8, the gray picture of its frame at :func:`track_size`.
         index: its frame's number.
         unsure: ``(h, w)`` float32, how unsure the model was (:func:`~livebokeh.mask.smoother.uncertainty`

@@ -22,6 +22,7 @@ from livebokeh.errors import ConfigError
 from livebokeh.framing import Crop, LookaheadFraming, Operator, observe
 from livebokeh.framing.crop import covering_box, cut, place, resample, shown_rect
 from livebokeh.mask import LookaheadSmoother, MaskSmoother, refine_alpha, resolve_auto, small_gray, upsample
+from livebokeh.mask.refine import stretch
 from livebokeh.mask.smoother import uncertainty
 from livebokeh.mask.tracker import LiveMatte, Measurement, track_gray
 from livebokeh.render import Background, render_bokeh
@@ -397,13 +398,3 @@ class FrameProcessor:
 def _levels(cfg: MaskConfig) -> tuple[float, float]:
     """The model outputs that map to alpha 0 and 1 under resolved mask settings ``cfg``."""
     return cfg.low, cfg.high
-
-
-def stretch(prob: np.ndarray, low: float, high: float) -> np.ndarray:
-    """A model's output ``(h, w)`` float32 as an alpha by its levels, not clipped: ``low`` is 0,
-    ``high`` is 1, and what lies beyond keeps its distance (a confident 0.9 of a probability model
-    at levels 0.4 and 0.6 is 2.5). The live matte blends these, so that a blend of a confident
-    result and an unsure history stays as confident as a blend of the model's own outputs
-    would, and each model's results are in the same terms (an alpha of 0 and 1 means the same for
-    all); what is shown is clipped to ``[0, 1]``."""
-    return (prob - np.float32(low)) * np.float32(1.0 / (high - low))

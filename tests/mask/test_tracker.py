@@ -181,7 +181,7 @@ def test_an_unsure_result_does_not_wear_down_a_confident_history():
     would have faded it to about 0.97 at once and further with each unsure result."""
     from livebokeh.mask.smoother import uncertainty
     from livebokeh.mask.tracker import WARM_RESULTS
-    from livebokeh.pipeline.processor import stretch
+    from livebokeh.mask.refine import stretch
 
     gray = np.full((36, 64), 120, np.uint8)
     sure = np.full((36, 64), 0.9, np.float32)
