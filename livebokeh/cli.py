@@ -307,7 +307,7 @@ def _main(argv: list[str] | None) -> int:
             names = {k: flags[k] for k in bounds} if set(bounds) & set(_overrides(args)) else {}
             check_mask_range(cfg.mask, "given" if args.mask else cfg.segmenter.backend, names)
             if args.print_config:
-                print(to_toml(cfg), end="")
+                print(to_toml(cfg, {k: flags[k] for k in _overrides(args) if k in flags}), end="")
                 return 0
             return _run(args, cfg, signals)
     except LivebokehError as err:

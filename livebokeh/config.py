@@ -615,18 +615,34 @@ def _apply_quality(cfg: Config, name: str, overrides: Mapping[str, Mapping[str, 
     return cfg
 
 
-def to_toml(cfg: Config) -> str:
-    """The configuration as TOML text, with each key's meaning as a comment."""
+def to_toml(cfg: Config, names: Mapping[str, str] | None = None) -> str:
+    """The configuration as TOML text, with each key's meaning as a comment. ``names``: the flag
+    that set a key (``{"camera.device": "--camera"}``), to name it in the error for a value that
+    TOML cannot hold."""
     lines: list[str] = []
     for section_name in sections():
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for f in dataclasses.fields(section):
             value = getattr(section, f.name)
+            if isinstance(value, str) and not _utf8(value):  # a path from a non-UTF-8 file name
+                key = f"{section_name}.{f.name}"
+                raise ConfigError(
+                    f"{(names or {}).get(key, key)} {value.encode('utf-8', 'surrogateescape')!r} is not UTF-8 text, "
+                    "which a settings file cannot hold; rename it, or give it as a flag beside --config"
+                )
             lines.append(f"# {f.metadata.get('doc', '')} ({_describe(f)})")
             lines.append(f"{f.name} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _toml_value(value: Any) -> str:

@@ -527,6 +527,19 @@ def test_print_config_round_trips(tmp_path, capsys):
     assert load_config(p) == load_config("call", {"render.blur": 0.05})
 
 
+def test_print_config_refuses_a_value_a_settings_file_cannot_hold(tmp_path, capsys):
+    """A non-UTF-8 file name (held with surrogate escapes) cannot be written as TOML: --print-config
+    says so, naming the flag, instead of writing a file that --config then refuses."""
+    name = os.fsdecode(b"v\xff.mp4")
+    assert main(["--camera", name, "--print-config"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line = error_line(captured.err)
+    assert "--camera" in line and "not UTF-8" in line and "rename it" in line
+    assert main(["--camera", "v\u00e9.mp4", "--print-config"]) == 0  # UTF-8 names are written as they are
+    assert 'device = "v\u00e9.mp4"' in capsys.readouterr().out
+
+
 def test_readme_documents_every_option_and_preset():
     readme = (REPO / "README.md").read_text()
     for action in build_parser()._actions:
