@@ -433,8 +433,8 @@ def _check_outputs(args: argparse.Namespace, cfg: Any, jobs: list[Any]) -> None:
     outputs = []
     for job in jobs:
         for flag, path in (("--output", job.output), ("--save-mask", job.save_mask), ("--alpha-output", job.alpha_output)):
-            if path is not None:
-                out = Output.of(flag, path)
+            if path is not None:  # --output-dir names each result, and is named in messages
+                out = Output.of(flag, path, "--output-dir" if args.output_dir and flag == "--output" else "")
                 _check_ending(out, job)
                 outputs.append(out)
     if args.stats_json is not None:
@@ -473,7 +473,7 @@ def _check_ending(out: Any, job: Any) -> None:
                              "as a video" if is_animation(job.input) else "the input gives video") + ")"
     if out.path.suffix.lower() not in allowed:
         raise ConfigError(
-            f"{out.flag} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
+            f"{out.named} {out.path}: {out.path.suffix or 'no ending'} is not one of the {what} it can write; use "
             + ", ".join(sorted(allowed))
         )
 

@@ -238,6 +238,33 @@ def test_side_outputs_are_checked_before_the_first_frame(video, mask, tmp_path, 
         assert not out.exists() and not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
+def test_a_folder_at_a_patterns_name_is_called_a_folder(video, mask, tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "00002.png").mkdir()
+    os.mkfifo(tmp_path / "m" / "00003.png")
+    assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "m" / "%05d.png"),
+                 "--overwrite"]) == 2
+    assert f"{tmp_path / 'm' / '00002.png'} is not a regular file (a folder)" in error_line(capsys.readouterr().err)
+    (tmp_path / "m" / "00002.png").rmdir()
+    assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(tmp_path / "m" / "%05d.png"),
+                 "--overwrite"]) == 2
+    assert "00003.png is not a regular file (a pipe)" in error_line(capsys.readouterr().err)
+
+
+def test_a_folder_on_a_read_only_file_system_is_called_so(video, mask, tmp_path, capsys, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access, real_statvfs = os.access, os.statvfs
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    monkeypatch.setattr(os, "statvfs", lambda p: ReadOnly() if Path(p) == ro else real_statvfs(p))
+    assert main(["--input", str(video), "--mask", str(mask), "--save-mask", str(ro / "%05d.png")]) == 2
+    assert f"cannot write into folder {ro} (a read-only file system)" in error_line(capsys.readouterr().err)
+
+
 def test_a_folder_that_cannot_be_written_is_named(video, mask, tmp_path, capsys, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -355,7 +382,8 @@ def test_a_batch_never_writes_over_one_of_its_inputs(photo, mask, tmp_path, caps
     shutil.copy(photo, out / "a_portrait.jpg")  # an input, and the name a.jpg's result would take
     before = _tree(out)
     assert main(["--input", str(out), "--mask", str(mask), "--output-dir", str(out), "--overwrite"]) == 2
-    assert "would replace the input" in error_line(capsys.readouterr().err)
+    line = error_line(capsys.readouterr().err)  # named by the option the user gave
+    assert line.startswith(f"livebokeh: error: --output-dir {out / 'a_portrait.jpg'} would replace the input"), line
     assert _tree(out) == before
 
 

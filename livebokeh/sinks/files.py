@@ -37,7 +37,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,27 +100,36 @@ class Output:
     flag: str
     path: Path
     pattern: bool = False
+    #: the option the user gave, when it is not ``flag`` (``--output-dir`` names each ``--output``)
+    said: str = field(default="", compare=False)
+
+    @property
+    def named(self) -> str:
+        """The option to name in messages."""
+        return self.said or self.flag
 
     @classmethod
-    def of(cls, flag: str, path: str | Path) -> Output:
-        """The output ``flag`` names; a bad name (empty, ending in a slash, a bad pattern) raises ConfigError."""
+    def of(cls, flag: str, path: str | Path, said: str = "") -> Output:
+        """The output ``flag`` names; a bad name (empty, ending in a slash, a bad pattern) raises
+        ConfigError. ``said``: the option the user gave instead (for messages)."""
         text = str(path)
+        shown = said or flag
         if not text.strip():
-            raise ConfigError(f"{flag} needs a file name")
+            raise ConfigError(f"{shown} needs a file name")
         if text.endswith(("/", os.sep)):
-            raise ConfigError(f"{flag} {text} names a folder; give a file name")
+            raise ConfigError(f"{shown} {text} names a folder; give a file name")
         pattern = is_pattern(text)
         if pattern and flag in ONE_FILE_FLAGS:
             conv = _conversions(text)[0].group()
             # (no way to write a literal %d: %% would stay %% in a one-file name, which is taken as it is)
-            raise ConfigError(f"{flag} {text} names one file, not one per frame; leave {conv} out of its name "
+            raise ConfigError(f"{shown} {text} names one file, not one per frame; leave {conv} out of its name "
                               "(it would make a pattern of frame numbers)")
         if pattern:
             check_pattern(flag, text)
         elif _is_folder(Path(text)):  # an existing folder named without its slash: said before its ending is
-            raise ConfigError(f"{flag} {text} is a folder; give a file name such as "
+            raise ConfigError(f"{shown} {text} is a folder; give a file name such as "
                               f"{Path(text) / ('out' + _example(flag))}")
-        return cls(flag, Path(text), pattern)
+        return cls(flag, Path(text), pattern, said)
 
     def matches(self, other: Path) -> bool:
         """Whether ``other`` is (one of) this output's file(s)."""
@@ -271,34 +280,56 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
             hit = out.replaces(p, files)
             if hit is not None:
                 same = "" if hit.name == p.name and _same(hit.parent, p.parent) else f" ({hit} is the same file)"
-                raise ConfigError(f"{out.flag} {out.path} would replace the input {p}{same}; choose another name")
+                raise ConfigError(f"{out.named} {out.path} would replace the input {p}{same}; choose another name")
         for other in outputs[:n]:
             if _collide(out, other):
                 raise ConfigError(
-                    f"{out.flag} {out.path} and {other.flag} {other.path} name the same file; give each output its own name"
+                    f"{out.named} {out.path} and {other.named} {other.path} name the same file; give each output its own name"
                 )
         for p in out.existing():
-            if p.exists() and not stat.S_ISREG(p.stat().st_mode):  # a link to a device counts as one
-                raise ConfigError(f"{out.flag} {p} is not a regular file (a device or a pipe); give a file name")
+            kind = _not_a_file(p)  # a link to a device counts as one
+            if kind:
+                raise ConfigError(f"{out.named} {p} is not a regular file ({kind}); give a file name")
         if out.pattern:  # a live run writing these names: say so rather than "exists"
-            check_unclaimed(out.flag, out.path)
+            check_unclaimed(out.named, out.path)
         existing = out.existing()
         if existing and not overwrite:
             more = f" ({len(existing)} files match {out.path.name})" if out.pattern else ""
-            raise ConfigError(f"{out.flag} {existing[0]} exists{more}; pass --overwrite to replace it, or choose another name")
+            raise ConfigError(f"{out.named} {existing[0]} exists{more}; pass --overwrite to replace it, or choose another name")
 
 
 def _check_folder(out: Output) -> None:
     p = out.path
     longest = str(p.name) % 10**7 if out.pattern else p.name  # a pattern's names up to frame 10 million
     if _name_bytes(longest) > NAME_MAX:
-        raise ConfigError(f"{out.flag} {p}: the file name is too long ({_name_bytes(longest)} bytes; file systems "
+        raise ConfigError(f"{out.named} {p}: the file name is too long ({_name_bytes(longest)} bytes; file systems "
                           f"take {NAME_MAX}); choose a shorter name")
     folder = p.parent  # (an output that is a folder was refused by Output.of)
     if not folder.is_dir():
-        raise ConfigError(f"{out.flag} {p}: folder {folder} does not exist; create it first")
+        raise ConfigError(f"{out.named} {p}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{out.flag} {p}: cannot write into folder {folder} (permission denied); choose another folder")
+        why = "a read-only file system" if _read_only(folder) else "permission denied"
+        raise ConfigError(f"{out.named} {p}: cannot write into folder {folder} ({why}); choose another folder")
+
+
+def _not_a_file(path: Path) -> str:
+    """What ``path`` is when it exists and is not a regular file (``"a folder"``), else ``""``."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return ("a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a socket"
+            if stat.S_ISSOCK(mode) else "a device")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether ``folder`` lies on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def _example(flag: str) -> str:
