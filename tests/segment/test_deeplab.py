@@ -150,6 +150,17 @@ def test_auto_runtime_on_the_cpu_is_tflite(deeplab_weights, data_dir):
         create_segmenter("deeplab", dl(runtime="tflite", size=513, weights=str(deeplab_weights)))
 
 
+def test_a_size_not_of_the_form_8k_plus_1_is_said_to_be_rounded(deeplab_weights, caplog):
+    with caplog.at_level("WARNING", logger="livebokeh"), pytest.raises(ModelError):
+        create_segmenter("deeplab", dl(runtime="tflite", size=100, weights=str(deeplab_weights)))
+    assert "size 100 taken as 97" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="livebokeh"), create_segmenter(
+            "deeplab", dl(runtime="tflite", size=257, weights=str(deeplab_weights))):
+        pass
+    assert "taken as" not in caplog.text
+
+
 @needs_tensorflow
 def test_segmenter_runtimes_agree(deeplab_weights, data_dir):
     img = cv2.imread(str(_photos(data_dir)[0]))

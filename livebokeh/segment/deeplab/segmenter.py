@@ -202,6 +202,9 @@ class DeepLabSegmenter(Segmenter):
         gpus = tf_gpus() if own.runtime in ("auto", "keras") else []
         size = own.size or (GPU_SIZE if gpus else CPU_SIZE)
         self._size = input_size(size, own.aspect, options.frame_size)
+        if self._size[1] != size:  # said, not silent: the user asked for another height
+            log.warning("deeplab: size %d taken as %d (DeepLab's sides are of the form 8k+1, such as 257 or 513)",
+                        size, self._size[1])
         native = tuple(self.manifest.input_size)
         runtime = own.runtime
         if runtime == "auto" and not have_tf:
