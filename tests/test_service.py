@@ -167,6 +167,10 @@ def test_nothing_the_user_owns_is_replaced(home, capsys):
     unit.write_text("[Service]\nExecStart=/usr/bin/true\n")
     assert service.main(["uninstall"]) == 2 and unit.exists()
     assert "not written by" in capsys.readouterr().err
+    # and status does not call it livebokeh's camera
+    assert service.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "not written by `livebokeh service install`" in out and "camera" not in out and "on demand" not in out
 
 
 def test_a_broken_settings_file_fails_at_install_not_at_every_login(home, capsys):

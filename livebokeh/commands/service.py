@@ -196,6 +196,9 @@ class State:
             return self.problem
         if not self.installed:
             return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
+        if not self.ours:  # a unit of the user's own at the name: report it, do not call it ours
+            return (f"{unit_path()} was not written by `livebokeh service install` (a unit of your own; "
+                    f"enabled: {self.enabled}; active: {self.active})")
         how = "on demand" if self.on_demand else "always running the camera"
         return f"{unit_path()}: {how}; enabled: {self.enabled}; active: {self.active}"
 
