@@ -67,6 +67,8 @@ class Manifest:
     variant: str = ""
     #: The command-line option that names another file for it (``--rvm-weights``), if any.
     option: str = ""
+    #: The settings key that names another file for it (``rvm.weights``), if any.
+    setting: str = ""
     #: What a user can do without this file, for the end of the offline error (``run with
     #: --no-depth``); empty: nothing to add.
     instead: str = ""
@@ -254,6 +256,9 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
         p = Path(explicit)
         if not p.is_file():
             what = m.option or "the weights option"
+            if m.setting:  # given by the flag or by a settings file: both are named
+                section, key = m.setting.split(".")
+                what += f" (or {key} in the settings' [{section}])"
             return Found(m, problem=f"weights file {p} {_not_a_file(p)}; check {what}")
         return Found(m, p, "option")
     env = os.environ.get(m.env_var)

@@ -83,8 +83,11 @@ def test_a_damaged_cached_file_is_fetched_again(server, monkeypatch):
 
 def test_explicit_and_environment_paths(deeplab_weights, monkeypatch, tmp_path):
     assert models.locate("deeplab", deeplab_weights) == deeplab_weights
-    with pytest.raises(ModelError, match="does not exist; check --deeplab-weights"):
-        models.locate("deeplab", tmp_path / "none.tflite")
+    with pytest.raises(ModelError, match=r"does not exist; check --deeplab-weights \(or weights in the settings' \[deeplab\]\)"):
+        models.locate("deeplab", tmp_path / "none.tflite")  # the path came from the flag or a settings file
+    for name, key in (("rvm", "[rvm]"), ("depth", "[render]")):
+        assert f"(or {'depth_weights' if name == 'depth' else 'weights'} in the settings' {key})" in \
+            models.find(name, tmp_path / "none.onnx").problem
     monkeypatch.setenv("LIVEBOKEH_DEEPLAB_WEIGHTS", str(deeplab_weights))
     assert models.locate("deeplab") == deeplab_weights
     monkeypatch.setenv("LIVEBOKEH_DEEPLAB_WEIGHTS", str(tmp_path / "gone.tflite"))
