@@ -77,6 +77,14 @@ class Outputs:
     virtual_camera: Any = None
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file (a name the system cannot look up, too long say, is none)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 class Run(Closeable):
     """One whole run (see the module's text); made by :func:`open_run`, closed once (finalising
     every output) by :meth:`close` or leaving a ``with`` block.
@@ -243,8 +251,9 @@ class Run(Closeable):
     def input_files(self) -> list[tuple[str, Path]]:
         """Every file the run reads, with the flag or key that named it (for messages): the input
         or the video played as the camera, ``--mask`` (each file of a pattern), the background
-        (the first one and the one in effect now), the settings files and weights files named in
-        the settings. A snapshot never replaces one of them (:func:`input_named`)."""
+        (the first one and the one in effect now), the settings files, weights files named in
+        the settings, the model folder's and the cache's, and every file a ``LIVEBOKEH_`` variable
+        names. A snapshot never replaces one of them (:func:`input_named`)."""
         import dataclasses
 
         from livebokeh.config import preset_names, sections
@@ -269,7 +278,11 @@ class Run(Closeable):
                     value = getattr(section, f.name)
                     if (f.name == "background" or f.name.endswith("weights")) and isinstance(value, str) and value:
                         found.append((f"{name}.{f.name}", Path(value).expanduser()))
-        return [(flag, p) for flag, p in found if p.is_file()]
+        from livebokeh.models import weight_files
+
+        found += weight_files()  # and any other file a LIVEBOKEH_ variable names (DeepLab's decoder)
+        found += [(k, Path(v).expanduser()) for k, v in os.environ.items() if k.startswith("LIVEBOKEH_") and v]
+        return [(flag, p) for flag, p in found if _is_file(p)]
 
     def input_named(self, path: str, file_id: tuple[int, int] | None) -> tuple[str, Path] | None:
         """The input of this run (:meth:`input_files`) that ``path`` (absolute, links resolved) or

@@ -300,6 +300,22 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
     return Found(m)
 
 
+def weight_files() -> list[tuple[str, Path]]:
+    """Every place a model's file is looked for, with what names it (``LIVEBOKEH_RVM_WEIGHTS``,
+    ``LIVEBOKEH_MODEL_DIR``, ``cache``): the files a run may read its weights from. Nothing is
+    opened or checked (a snapshot compares paths against these: :meth:`livebokeh.app.Run.input_files`)."""
+    out: list[tuple[str, Path]] = []
+    folder = model_dir()
+    for m in manifests().values():
+        env = os.environ.get(m.env_var)
+        if env:
+            out.append((m.env_var, Path(env).expanduser()))
+        if folder is not None:
+            out.append((MODEL_DIR_VAR, folder / m.file))
+        out.append(("the model cache", cached_path(m)))
+    return out
+
+
 def _not_a_file(p: Path) -> str:
     """Why a weights path named by the user is no file, as the end of a sentence about it."""
     return "is a folder, not the model's file" if p.is_dir() else "does not exist"

@@ -307,6 +307,31 @@ def test_a_snapshot_never_replaces_an_input_of_the_run(memory_vcam, tmp_path):
         assert cv2.imread(str(tmp_path / "new.jpg")).shape == (120, 160, 3)
 
 
+def test_a_snapshot_never_replaces_the_weights_the_environment_names(memory_vcam, tmp_path, monkeypatch):
+    """Weights a LIVEBOKEH_ variable names, and the files in LIVEBOKEH_MODEL_DIR and the cache,
+    are read by the run: a snapshot onto one (or a name linked to one) is refused like an input."""
+    rvm, decoder = tmp_path / "rvm.jpg", tmp_path / "decoder.png"  # names a snapshot could take
+    rvm.write_bytes(b"weights of mine")
+    decoder.write_bytes(b"a decoder of mine")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "rvm_mobilenetv3_fp32.onnx").write_bytes(b"the model folder's")
+    (tmp_path / "link.png").symlink_to(folder / "rvm_mobilenetv3_fp32.onnx")
+    monkeypatch.setenv("LIVEBOKEH_RVM_WEIGHTS", str(rvm))
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_DECODER", str(decoder))
+    monkeypatch.setenv("LIVEBOKEH_MODEL_DIR", str(folder))
+    monkeypatch.setenv("LIVEBOKEH_SELFIE_GENERAL_WEIGHTS", "x" * 5000)  # no name the system can look up
+    with started(live_settings(), source=FakeSource(count=10**7, live=True, fps=60)) as (_run, _server):
+        until(lambda: memory_vcam and len(memory_vcam[0].frames) > 2, "the first frames at the virtual camera")
+        for target, what in [(rvm, "LIVEBOKEH_RVM_WEIGHTS"), (decoder, "LIVEBOKEH_DEEPLAB_DECODER"),
+                             (tmp_path / "link.png", "LIVEBOKEH_MODEL_DIR")]:
+            code, out, err = ctl("snapshot", "--overwrite", str(target))
+            assert code == 2 and out == "" and "is this run's input" in err and what in err, err
+        assert rvm.read_bytes() == b"weights of mine" and decoder.read_bytes() == b"a decoder of mine"
+        assert (folder / "rvm_mobilenetv3_fp32.onnx").read_bytes() == b"the model folder's"
+        assert ctl("snapshot", str(tmp_path / "new.png"))[0] == 0
+
+
 def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
     run, server, cam = live
     pic = tmp_path / "mine.png"
