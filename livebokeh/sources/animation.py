@@ -73,6 +73,7 @@ class AnimationSource(Source):
         self._claimed = 0  # the header's frame count
         self._short = False  # the file holds fewer frames than its header says (said at the end)
         self._told = False  # the warning of a header that over-claims was given (once, loops included)
+        self._whole: np.ndarray | None = None  # a cut WebP's whole chunks, decoded from memory
 
     def _open(self) -> StreamInfo:
         info = probe_image(self.path)
@@ -83,6 +84,8 @@ class AnimationSource(Source):
         self._claimed, self._short = info.frames, False
         self._chunk = max(1, BUDGET // max(1, info.width * info.height * 4))
         self._held, self._next, self._index, self._time_ms = [], 0, 0, 0
+        # libwebp decodes no frame of a WebP cut short: its whole chunks are a WebP it decodes
+        self._whole = _whole_webp(self.path) if _cut_short(self.path) else None
         first = self._decode_more()
         if not first:
             raise SourceError(f"cannot read {self.what} {self.path}: no frame of the animation can be decoded (the file "
@@ -102,7 +105,10 @@ class AnimationSource(Source):
         wanted = min(self._chunk, self._count - self._next)
         try:
             with quiet_native():  # a damaged file: our one line, not libpng's or OpenCV's own
-                _ok, animation = cv2.imreadanimation(str(self.path), self._next, wanted)
+                if self._whole is not None:
+                    _ok, animation = cv2.imdecodeanimation(self._whole, self._next, wanted)
+                else:
+                    _ok, animation = cv2.imreadanimation(str(self.path), self._next, wanted)
         except cv2.error as err:
             from livebokeh.sources.image import cv_reason
 
@@ -168,6 +174,27 @@ def _cut_short(path: Path) -> bool:
             return fh.read()[4:8] != b"IEND"
     except OSError:
         return True
+
+
+def _whole_webp(path: Path) -> np.ndarray | None:
+    """A WebP file cut short as a whole one: its RIFF chunks up to the first cut one, with the
+    RIFF size that says so (None for another format, or when not even one chunk is whole)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    end = 12
+    while end + 8 <= len(data):
+        size = int.from_bytes(data[end + 4 : end + 8], "little")
+        after = end + 8 + size + (size & 1)  # chunks are padded to an even size
+        if after > len(data):
+            break
+        end = after
+    if end == 12:
+        return None
+    return np.frombuffer(b"RIFF" + (end - 8).to_bytes(4, "little") + data[8:end], np.uint8)
 
 
 def _bgr(image: Any) -> np.ndarray:

@@ -137,10 +137,12 @@ def test_an_apng_claiming_more_frames_than_it_holds_gives_all_it_holds(tmp_path,
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 2
 
 
-def test_a_cut_apng_gives_the_frames_before_the_cut_then_says_truncated(tmp_path):
-    """Cut to 60%: every frame was lost; FFmpeg decodes the 12 before the cut."""
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_cut_animation_gives_the_frames_before_the_cut_then_says_truncated(tmp_path, suffix):
+    """Cut to 60%: every frame was lost (libwebp decodes nothing of a cut WebP; its whole chunks
+    are decoded instead); FFmpeg decodes the 12 APNG frames before the cut."""
     levels = tuple(range(0, 200, 10))
-    path = make_animation(tmp_path / "a.png", levels=levels, delays=(100,) * 20, size=(64, 48))
+    path = make_animation(tmp_path / f"a{suffix}", levels=levels, delays=(100,) * 20, size=(64, 48))
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 6 // 10])
     frames = []
@@ -148,6 +150,7 @@ def test_a_cut_apng_gives_the_frames_before_the_cut_then_says_truncated(tmp_path
         while (f := source.read()) is not None:
             frames.append(f)
     assert 8 <= len(frames) < 20
-    assert [round(float(f.image.mean())) for f in frames] == list(levels[: len(frames)])
+    means = [float(f.image.mean()) for f in frames]  # WebP is lossy: within a level or two
+    assert np.abs(np.array(means) - np.array(levels[: len(frames)])).max() < 2.5, means
     text = str(info.value)
     assert "\n" not in text and "truncated" in text and f"ends after {len(frames)} frames" in text
