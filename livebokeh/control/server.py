@@ -309,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
             changes = body.get("changes")
             if not isinstance(changes, dict) or not all(isinstance(k, str) for k in changes):
                 raise ConfigError('give {"changes": {"section.key": value, ...}}')
-            check_background(run, changes)
+            check_paths(run, changes)
             applied = run.change(changes, "control")
             self._json({"applied": applied, "state": run.state()})
         elif path == "/api/pause":
@@ -418,6 +418,31 @@ def _current_background_id(run: Any, items: dict[str, backgrounds.Item]) -> str 
         if str(item.path) == current:
             return item.id
     return None
+
+
+def check_paths(run: Any, changes: dict[str, Any]) -> None:
+    """No text of a request becomes a path the run opens: a key that names a file, folder or
+    device (weights, the depth model, a camera) keeps the value the run has now or started with
+    (or is emptied, its default); ``render.background`` as :func:`check_background` says. The
+    answer never depends on whether the path exists."""
+    from livebokeh.config import field_of
+    from livebokeh.schema import is_path
+
+    check_background(run, changes)
+    for key, value in changes.items():
+        if key == "render.background" or not isinstance(value, str) or value == "":
+            continue
+        try:
+            f = field_of(key)
+        except LivebokehError:
+            continue  # an unknown key: the change names it
+        if not is_path(f):
+            continue
+        section, _, name = key.partition(".")
+        known = {getattr(getattr(cfg, section), name, None) for cfg in (run.settings(), run.cfg)}
+        if value not in known:
+            raise ConfigError(f"{key} names a file, which the control API does not set (a request never names a "
+                              "file the run opens); set it in the settings file and run `livebokeh ctl reload`")
 
 
 def check_background(run: Any, changes: dict[str, Any]) -> None:
