@@ -51,6 +51,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -134,6 +135,17 @@ class ControlServer(ThreadingHTTPServer):
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """What escaped a connection's handler (socketserver prints a traceback to stderr, which
+        any local process could fill by connecting and going away): a client gone is a debug
+        line, anything else one warning line (the traceback with --debug)."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            log.debug("control: a connection from %s ended: %s", client_address, err)
+        else:
+            log.warning("control: a request from %s failed: %s", client_address,
+                        one_line(err) if err is not None else "unknown", exc_info=log.isEnabledFor(logging.DEBUG))
+
     def counted(self, cpu_ns: int) -> None:
         with self._count_lock:
             self.requests += 1
@@ -212,6 +224,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _guarded(self, handle: Any) -> None:
         try:
+            self._answer(handle)
+        except (ConnectionError, TimeoutError) as err:  # the client went away (or stopped sending) meanwhile:
+            self.close_connection = True  # nobody to answer, and nothing of the run's to say
+            log.debug("control: %s %s: the client went away (%s)", self.command, self.path.split("?")[0], err)
+
+    def _answer(self, handle: Any) -> None:
+        try:
             if self.server.closing:
                 raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "this livebokeh run is ending")
             self._check()
@@ -224,8 +243,11 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": one_line(err), "restart": True}, HTTPStatus.CONFLICT)
         except LivebokehError as err:
             self._json({"error": one_line(err)}, HTTPStatus.BAD_REQUEST)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except TimeoutError:  # a body shorter than its Content-Length: the client's fault, not the run's
+            self.server.refused += 1
+            self._json({"error": "the body ended before its Content-Length"}, HTTPStatus.REQUEST_TIMEOUT)
+        except ConnectionError:
+            raise
         except Exception as err:  # noqa: BLE001 - a bug: one line back, the traceback in the log
             log.warning("control: %s %s failed: %s", self.command, self.path.split("?")[0], one_line(err),
                         exc_info=log.isEnabledFor(logging.DEBUG))
