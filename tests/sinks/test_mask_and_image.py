@@ -175,6 +175,34 @@ def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over
     assert (tmp_path / "00001.png").is_file() and not list(tmp_path.glob(".*livebokeh-claim"))
 
 
+def test_one_file_a_live_runs_pattern_will_give_is_refused(tmp_path):
+    """``ctl snapshot lm/00600.png`` (or another run's ``-o``) while a run writes ``lm/%05d.png``:
+    the run would find that file at frame 600 and stop. Refused at once, names the run."""
+    import os
+    import subprocess
+    import sys
+
+    from livebokeh.sinks.files import Output, check_outputs
+    from tests.conftest import REPO
+
+    code = ("import sys, pathlib; from livebokeh.sinks.files import claim_pattern;"
+            f"c = claim_pattern('--save-mask', pathlib.Path({str(tmp_path / '%05d.png')!r})); print('held', flush=True);"
+            "sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert child.stdout.readline().strip() == "held"
+        for name in ("00600.png", "123456.png"):
+            with pytest.raises(SinkError, match=rf"process {child.pid}\) is writing .*%05d.png, which gives this name"):
+                check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=True)
+        for name in ("0600.png", "00600.jpg", "x00600.png"):  # names the pattern does not give
+            check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=False)
+    finally:
+        child.stdin.close()
+        child.wait()
+    check_outputs([Output.of("snapshot", tmp_path / "00600.png")], [], overwrite=False)  # the run has ended
+
+
 def test_no_writer_replaces_files_unless_asked():
     """Every sink and writer that takes ``overwrite`` refuses to replace by default (or has no
     default at all): a caller that forgets the run's flag never replaces a user's file."""
