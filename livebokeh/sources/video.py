@@ -13,6 +13,7 @@ from typing import Any
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.decoding import DecodeFailed, Timeline, decode_pictures, fit_picture, timeline_streams
+from livebokeh.sources.imageinfo import check_pixels
 from livebokeh.types import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class VideoFileSource(Source):
         try:
             container = av.open(str(self.path), mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
+            claimed = _y4m_size(self.path)  # FFmpeg refuses a huge raw picture with a reason of its own
+            if claimed is not None:
+                check_pixels("input", self.path, *claimed)
             raise SourceError(f"cannot read {self.path} as a video ({_reason(err)}); is it a video file?") from None
         stream = video_stream(container)
         if stream is None:
@@ -68,6 +72,11 @@ class VideoFileSource(Source):
         if not width or not height:
             container.close()
             raise SourceError(f"{self.path}: the video stream has no picture size; the file may be corrupt")
+        try:
+            check_pixels("input", self.path, width, height)
+        except SourceError:
+            container.close()
+            raise
         self._container = container
         self._timeline = Timeline(container, timeline_streams(container, stream), self.path.name)
         self._frames = decode_pictures(container, stream, self._timeline, self._passed_over)
@@ -154,6 +163,10 @@ class VideoFileSource(Source):
         where the video track ends, as its edit list shows it (see :func:`expected_end`), unless
         the timestamps jumped (joined files: the header's end is no longer where the timeline ends).
         """
+        if self._decoded == 0:  # cut before (or inside) its first picture: nothing to keep, nothing done
+            what = ("is corrupt: none of its pictures can be decoded" if self._damage is not None
+                    else "holds no picture that can be decoded: the file is truncated or empty")
+            raise SourceError(f"{self.path} {what}; pass a whole file")
         slack = 3 / (self._fps or 30.0)
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
@@ -197,6 +210,22 @@ class VideoFileSource(Source):
 #: Truncation slack where the expected end is the whole file's, not the video track's own: the
 #: sound of a clip may rightly run on a little after its last picture.
 _OTHER_STREAMS_SLACK_S = 1.0
+
+
+def _y4m_size(path: Path) -> tuple[int, int] | None:
+    """The picture size a YUV4MPEG2 file's header states (``YUV4MPEG2 W640 H480 ...``), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256).split(b"\n", 1)[0].split()
+    except OSError:
+        return None
+    if not head or head[0] != b"YUV4MPEG2":
+        return None
+    sizes = {t[:1]: t[1:] for t in head[1:] if t[:1] in (b"W", b"H")}
+    try:
+        return int(sizes[b"W"]), int(sizes[b"H"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _check_readable(path: Path) -> None:

@@ -61,6 +61,41 @@ def test_truncated_files_are_a_clear_error(clip, tmp_path, name):
     assert any(w in str(info.value) for w in ("truncated", "corrupt", "cannot read"))
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".webm", ".y4m"])
+def test_a_file_cut_before_its_first_picture_is_an_error_not_an_empty_run(tmp_path, suffix):
+    """Cut inside its first cluster (or a Y4M inside its first frame): the file opens, no picture
+    decodes; that ended 'no frame was written' with exit 0, which a script took for success."""
+    import av
+
+    full = tmp_path / f"full{suffix}"
+    codec = {".mkv": "libx264", ".webm": "libvpx-vp9", ".y4m": "rawvideo"}[suffix]
+    with av.open(str(full), "w") as c:
+        s = c.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        noise = np.random.default_rng(1).integers(0, 256, (20, 120, 160, 3), np.uint8)  # big first pictures
+        for i in range(20):
+            for p in s.encode(av.VideoFrame.from_ndarray(noise[i], format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    first = data.index(b"FRAME") + 5000 if suffix == ".y4m" else 700  # inside the first 28800-byte picture
+    cut.write_bytes(data[:first])
+    with pytest.raises(SourceError) as info, VideoFileSource(cut) as src:
+        while src.read() is not None:
+            pass
+    assert str(info.value) == f"{cut} holds no picture that can be decoded: the file is truncated or empty; pass a whole file"
+
+
+def test_a_picture_size_over_the_limit_is_refused_by_its_header(tmp_path):
+    """A Y4M header claiming 60000x60000 was 'Device or resource busy' from FFmpeg."""
+    p = tmp_path / "huge.y4m"
+    p.write_bytes(b"YUV4MPEG2 W60000 H60000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(100_000))
+    with pytest.raises(SourceError, match=r"is 60000x60000 \(3600 MP\); livebokeh takes pictures up to 268 MP"):
+        VideoFileSource(p).open()
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         VideoFileSource(tmp_path / "nope.mp4").open()
