@@ -287,7 +287,7 @@ def _open_closed_streams() -> None:
                 os.dup2(null, fd)
                 os.close(null)
             if getattr(sys, name) is None:
-                setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="backslashreplace"))
+                setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="backslashreplace"))  # noqa: SIM115 - for the whole run
         except OSError:
             pass
 

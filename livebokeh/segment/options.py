@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from livebokeh.schema import choice, number, path, plain
+from livebokeh.schema import choice, number, path
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def test_no_request_names_a_file_the_run_opens(live, tmp_path, key):
     """A weights file, the depth model, a device or a folder over the API: refused before the run
     looks at it, with the same answer whether the path exists or not (no probe of the user's
     files), and nothing changes; emptied (the default), or the value it has, passes."""
-    run, server, cam = live
+    run, server, _cam = live
     c = Client(server)
     before = (run.controls.changes, run.settings())
     replies = set()

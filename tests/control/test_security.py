@@ -139,7 +139,7 @@ def test_uploads_have_a_size_limit(live, monkeypatch):
 def test_connections_that_go_away_print_nothing(live, capfd, caplog):
     """Any local process could connect, send part of a request and leave: each such connection
     printed socketserver's 30-line traceback into the run's terminal (or the journal)."""
-    run, server, cam = live
+    _run, server, _cam = live
     capfd.readouterr()
     for n in range(12):
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
@@ -156,7 +156,7 @@ def test_connections_that_go_away_print_nothing(live, capfd, caplog):
 def test_a_body_shorter_than_its_length_is_the_clients_fault(live, monkeypatch, caplog):
     from livebokeh.control.server import Handler
 
-    run, server, cam = live
+    run, server, _cam = live
     monkeypatch.setattr(Handler, "timeout", 1)  # the 15 s a client that stops sending is given
     payload = json.dumps(CHANGE).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
