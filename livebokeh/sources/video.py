@@ -174,15 +174,18 @@ class VideoFileSource(Source):
         short = (self._expected is not None and self._decoded + self._damaged < self._expected - 1) or (
             timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
+        gif_cut = not short and _gif_cut(self.path)
+        short = short or gif_cut
         if short and self._damage is not None:  # its index may be damaged too: no more packets to read
             raise SourceError(
                 f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the file "
                 f"ends after {self._decoded} frames, before its header says it should; the frames before were kept"
             )
         if short:
+            where = "before its closing block (the last picture is cut)" if gif_cut else "before its header says it should"
             raise SourceError(
-                f"{self.path} ends after {self._decoded} frames, before its header says it should: the file is "
-                "truncated; the frames before were kept"
+                f"{self.path} ends after {self._decoded} frames, {where}: the file is truncated; the frames before "
+                "were kept"
             )
 
     def read(self) -> Frame | None:
@@ -210,6 +213,39 @@ class VideoFileSource(Source):
 #: Truncation slack where the expected end is the whole file's, not the video track's own: the
 #: sound of a clip may rightly run on a little after its last picture.
 _OTHER_STREAMS_SLACK_S = 1.0
+
+
+def _gif_cut(path: Path) -> bool:
+    """Whether ``path`` is a GIF that ends before its trailer (``;``): cut short. A GIF's header
+    counts no frames, so only its blocks tell (FFmpeg gives the cut frame half drawn, and says
+    nothing). Bytes after the trailer, or a block this walk does not know, are no cut."""
+    try:
+        data = path.read_bytes() if path.stat().st_size <= 1 << 30 else b""
+    except OSError:
+        return False
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return False
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the global colour table
+
+    def sub_blocks(at: int) -> int:
+        while at < len(data) and data[at]:
+            at += data[at] + 1
+        return at + 1  # past the 0-length block that ends them (beyond the end when cut)
+
+    while pos < len(data):
+        kind = data[pos]
+        if kind == 0x3B:
+            return False
+        if kind == 0x21:  # an extension: its label, then sub-blocks
+            pos = sub_blocks(pos + 2)
+        elif kind == 0x2C:  # an image: its descriptor, a local colour table, the LZW code size, sub-blocks
+            if pos + 10 > len(data):
+                return True
+            flags = data[pos + 9]
+            pos = sub_blocks(pos + 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1)
+        else:
+            return False
+    return True
 
 
 def _y4m_size(path: Path) -> tuple[int, int] | None:

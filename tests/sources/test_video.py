@@ -96,6 +96,45 @@ def test_a_picture_size_over_the_limit_is_refused_by_its_header(tmp_path):
         VideoFileSource(p).open()
 
 
+def test_a_cut_gif_says_so_and_a_whole_one_with_bytes_after_its_end_does_not(tmp_path):
+    """A GIF's header counts no frames: a cut one was taken as whole (its last frame half drawn,
+    exit 0, nothing said). Its blocks tell: it ends before its trailer."""
+    import av
+
+    whole = tmp_path / "w.gif"
+    noise = np.random.default_rng(2).integers(0, 256, (12, 60, 80, 3), np.uint8)
+    with av.open(str(whole), "w") as c:
+        s = c.add_stream("gif", rate=10)
+        s.width, s.height, s.pix_fmt = 80, 60, "rgb8"
+        for img in noise:
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+    def frames(path: Path) -> int:
+        n = 0
+        with VideoFileSource(path) as src:
+            while src.read() is not None:
+                n += 1
+        return n
+
+    assert frames(whole) == 12
+    padded = tmp_path / "padded.gif"  # bytes after the trailer: still whole
+    padded.write_bytes(whole.read_bytes() + b"\0" * 64)
+    assert frames(padded) == 12
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.gif"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    kept = []
+    with pytest.raises(SourceError) as info, VideoFileSource(cut) as src:
+        while (f := src.read()) is not None:
+            kept.append(f)
+    assert 5 <= len(kept) < 12
+    assert str(info.value) == (f"{cut} ends after {len(kept)} frames, before its closing block (the last picture is "
+                               "cut): the file is truncated; the frames before were kept")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         VideoFileSource(tmp_path / "nope.mp4").open()
