@@ -220,10 +220,14 @@ def _gif_cut(path: Path) -> bool:
     counts no frames, so only its blocks tell (FFmpeg gives the cut frame half drawn, and says
     nothing). Bytes after the trailer, or a block this walk does not know, are no cut."""
     try:
-        data = path.read_bytes() if path.stat().st_size <= 1 << 30 else b""
+        with open(path, "rb") as fh:
+            if fh.read(6) not in (b"GIF87a", b"GIF89a"):  # (a video: nothing more is read)
+                return False
+            fh.seek(0)
+            data = fh.read()
     except OSError:
         return False
-    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+    if len(data) < 13:
         return False
     pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the global colour table
 
