@@ -445,26 +445,34 @@ def _current_background_id(run: Any, items: dict[str, backgrounds.Item]) -> str 
 def check_paths(run: Any, changes: dict[str, Any]) -> None:
     """No text of a request becomes a path the run opens: a key that names a file, folder or
     device (weights, the depth model, a camera) keeps the value the run has now or started with
-    (or is emptied, its default); ``render.background`` as :func:`check_background` says. The
-    answer never depends on whether the path exists."""
-    from livebokeh.config import field_of
+    (or is emptied, its default); ``render.background`` as :func:`check_background` says. What is
+    compared is the settings the change would give, whatever name reached the key (``[segmenter]``'s
+    old names are refused outright). The answer never depends on whether the path exists."""
+    import dataclasses
+
+    from livebokeh.config import MOVED_SEGMENTER_KEYS, apply_keys, sections
     from livebokeh.schema import is_path
 
-    check_background(run, changes)
-    for key, value in changes.items():
-        if key == "render.background" or not isinstance(value, str) or value == "":
-            continue
-        try:
-            f = field_of(key)
-        except LivebokehError:
-            continue  # an unknown key: the change names it
-        if not is_path(f):
-            continue
+    for key in changes:
         section, _, name = key.partition(".")
-        known = {getattr(getattr(cfg, section), name, None) for cfg in (run.settings(), run.cfg)}
-        if value not in known:
-            raise ConfigError(f"{key} names a file, which the control API does not set (a request never names a "
-                              "file the run opens); set it in the settings file and run `livebokeh ctl reload`")
+        if section == "segmenter" and name in MOVED_SEGMENTER_KEYS:
+            raise ConfigError(f"{key} has moved to {' and '.join(MOVED_SEGMENTER_KEYS[name])}; use that key")
+    check_background(run, changes)
+    current = run.settings()
+    try:
+        new = apply_keys(current, changes, "control")
+    except LivebokehError:
+        return  # a bad key or value: the change itself says so, and applies nothing
+    for section_name in sections():
+        for f in dataclasses.fields(getattr(new, section_name)):
+            key = f"{section_name}.{f.name}"
+            if not is_path(f) or key == "render.background":
+                continue
+            value = getattr(getattr(new, section_name), f.name)
+            known = {getattr(getattr(cfg, section_name), f.name) for cfg in (current, run.cfg)}
+            if value != "" and value not in known:
+                raise ConfigError(f"{key} names a file, which the control API does not set (a request never names a "
+                                  "file the run opens); set it in the settings file and run `livebokeh ctl reload`")
 
 
 def check_background(run: Any, changes: dict[str, Any]) -> None:

@@ -142,6 +142,11 @@ def test_no_request_names_a_file_the_run_opens(live, tmp_path, key):
         replies.add(json.loads(body)["error"])
     assert len(replies) == 1 and f"{key} names a file, which the control API does not set" in replies.pop()
     assert (run.controls.changes, run.settings()) == before
+    old_names = {"rvm.weights": "segmenter.rvm_weights", "deeplab.weights": "segmenter.weights"}
+    if key in old_names:  # [segmenter]'s old name for the key: no way around the check
+        status, _, body = c.post("/api/settings", {"changes": {old_names[key]: "/etc/hostname"}})
+        assert status == 400 and f"{old_names[key]} has moved to {key}; use that key" in json.loads(body)["error"]
+        assert (run.controls.changes, run.settings()) == before
     section, _, name = key.partition(".")
     now = getattr(getattr(run.settings(), section), name)
     status, _, body = c.post("/api/settings", {"changes": {key: now}})  # the value it has is no new path
