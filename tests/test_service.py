@@ -55,7 +55,7 @@ def loopback(sysfs: Path, loaded: bool = True) -> None:
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A home and config home of the test's own, a user systemd that answers (its environment has
-    HOME and PATH), v4l2loopback loaded, and RVM's weights named by LIVEBOKEH_RVM_WEIGHTS (a
+    HOME, PATH and the same XDG_CONFIG_HOME), v4l2loopback loaded, and RVM's weights named by LIVEBOKEH_RVM_WEIGHTS (a
     stand-in file: only its presence is checked)."""
     user = tmp_path / "home"
     user.mkdir()
@@ -70,7 +70,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setattr(virtualcam, "SYSFS", tmp_path / "sys")
     monkeypatch.setattr(virtualcam, "modules_dir", lambda release=None: tmp_path / "modules")
     loopback(tmp_path / "sys")
-    fake = Systemctl(f"HOME={user}\nPATH=/usr/bin:/bin\nLANG=C.UTF-8\n")
+    fake = Systemctl(f"HOME={user}\nPATH=/usr/bin:/bin\nLANG=C.UTF-8\nXDG_CONFIG_HOME={tmp_path / 'config'}\n")
     monkeypatch.setattr(service, "_systemctl", fake)
     return fake
 
@@ -600,7 +600,9 @@ _REAL_SYSTEMCTL = service._systemctl
 
 SCRIPTS = {
     "hangs": "#!/bin/sh\nexec sleep 60\n",
-    "answers in latin-1": "#!/bin/sh\nprintf 'enabled \\351t\\351\\n'\nprintf 'HOME=/x\\377\\n'\nexit 0\n",
+    # (its XDG_CONFIG_HOME is this shell's: the unit is where status looks)
+    "answers in latin-1": "#!/bin/sh\nprintf 'enabled \\351t\\351\\n'\nprintf 'HOME=/x\\377\\n'\n"
+                          "echo \"XDG_CONFIG_HOME=$XDG_CONFIG_HOME\"\nexit 0\n",
     "fails in latin-1": "#!/bin/sh\nprintf '\\311chec: bus \\377\\n' >&2\nexit 1\n",
 }
 
