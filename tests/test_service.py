@@ -837,7 +837,7 @@ def test_a_relative_decoder_file_is_looked_for_in_the_service_home(home, tmp_pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dec.npz").write_bytes(b"here, not in the home folder")
     assert service.main(["install", "--config", settings]) == 3
-    assert f"decoder weights dec.npz (deeplab.decoder_weights)" in capsys.readouterr().err
+    assert "decoder weights dec.npz (deeplab.decoder_weights)" in capsys.readouterr().err
     (tmp_path / "home" / "dec.npz").write_bytes(b"in the home folder")
     assert service.main(["install", "--config", settings]) == 0
     assert os.getcwd() == str(tmp_path)  # this process's folder is back

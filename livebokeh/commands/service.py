@@ -337,7 +337,6 @@ def carried_environment(environ: Mapping[str, str] | None = None) -> dict[str, s
     (in ``environ``, default this process's), a relative path made absolute: the service starts
     in the home folder, with the environment of the user's systemd, which has none of them."""
     from livebokeh import models
-
     from livebokeh.segment import SEGMENTERS
 
     environ = os.environ if environ is None else environ
@@ -502,9 +501,10 @@ def files_problem(cfg: Any, env: Mapping[str, str]) -> str | None:
     from livebokeh.segment import SEGMENTERS
 
     backend = cfg.segmenter.backend
+    segmenter = SEGMENTERS.get(backend)  # (the backends imported in this process's environment)
     folder = env.get("HOME", "")
     with _environment(env), contextlib.chdir(folder if os.path.isdir(folder) else os.getcwd()):
-        problem = SEGMENTERS.get(backend).missing_files(cfg.backend_options())
+        problem = segmenter.missing_files(cfg.backend_options())
     if problem is None:
         return None
     return f"the service will not find a file the settings' backend {backend} reads ({one_line(problem)})"

@@ -292,7 +292,7 @@ def test_a_deeplab_decoder_file_that_is_not_there_exits_3_before_the_webcam_open
 
     import pyvirtualcam.camera as pvc
 
-    import livebokeh.sources as sources
+    from livebokeh import sources
     from livebokeh.cli import main
     from livebokeh.sinks import virtualcam
 
