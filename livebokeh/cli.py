@@ -260,6 +260,8 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """The command; its exit status. A reader that closes the pipe early (``livebokeh models
     list | head``) ends it quietly, as other commands end: status 141 (128 + SIGPIPE), no message."""
+    if argv is None:  # run as the command: its own standard streams
+        _open_closed_streams()
     try:
         return _main(argv)
     except BrokenPipeError:
@@ -267,6 +269,27 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _drop_stdout()
         return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
+def _open_closed_streams() -> None:
+    """Standard streams the caller closed (``livebokeh ... 2>&-``, as some launchers do) are
+    opened on the null device: else the next file opened takes that descriptor, and a native
+    library's log line would land in it, and ``sys.stderr`` (None) breaks what writes to it."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            if getattr(sys, name) is None:
+                setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="backslashreplace"))  # noqa: SIM115 - for the whole run
+        except OSError:
+            pass
 
 
 def _drop_stdout() -> None:
@@ -533,7 +556,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals
 
             stack.enter_context(serve(run))  # closed (no more requests) before the run
         pollers = [s.poll for s in run.sinks if type(s).poll is not _base_poll()]
-        if not info.live and not info.still and not args.quiet and sys.stderr.isatty():
+        if not info.live and not info.still and not args.quiet and sys.stderr is not None and sys.stderr.isatty():
             pollers.append(stack.enter_context(Progress(run.pipeline, info.frame_count, args.max_frames, info.name)))
         poll = (lambda: all([p() for p in pollers])) if pollers else None
         log.info("%s: %dx%d @ %.4g fps -> %s%s", info.name, info.width, info.height, float(info.fps),

@@ -23,6 +23,7 @@ from livebokeh.schema import choices_of as _choices
 from livebokeh.schema import coerce as _coerce
 from livebokeh.schema import describe as _describe
 from livebokeh.schema import number as _num
+from livebokeh.schema import path as _path
 from livebokeh.schema import plain as _plain
 from livebokeh.segment.options import BACKEND_OPTIONS, MATTE_BACKENDS, DeepLabOptions, MediaPipeOptions, RVMOptions
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CameraConfig:
-    device: str = _plain(
+    device: str = _path(
         "0", "camera index (0, 1, ...), device path such as /dev/video2, or a video file played as a camera in real "
         "time at its own frame rate (frames the pipeline has no time for are dropped, as from a webcam)"
     )
@@ -178,7 +179,7 @@ class RenderConfig:
         0.0, 0.0, 0.25, "with depth: largest blur radius, as a fraction of frame height, for what is in front of "
         "the person (0 = no more than the far end's)"
     )
-    depth_weights: str = _plain(
+    depth_weights: str = _path(
         "", "depth model file (.onnx); empty = LIVEBOKEH_DEPTH_WEIGHTS, the cache or a download"
     )
     aperture: str = _choice("disc", ("disc", "polygon", "gaussian"), "bokeh shape")
@@ -187,7 +188,7 @@ class RenderConfig:
     highlights: float = _num(2.0, 0.0, 10.0, "boost of clipped highlights into bokeh discs (0 = off)")
     light_wrap: float = _num(0.3, 0.0, 1.0, "background light spilling over the person's edge (0 = off)")
     light_wrap_size: float = _num(0.008, 0.0, 0.1, "light wrap width as a fraction of frame height")
-    background: str = _plain(
+    background: str = _path(
         "", "new background for effect replace: an image, a video (looped) or a colour (#00ff00, green, chroma-green)"
     )
     unmix: bool = _plain(
@@ -200,7 +201,7 @@ class RenderConfig:
 @dataclass(frozen=True)
 class VirtualCameraConfig:
     enabled: bool = _plain(True, "send live output to a virtual camera")
-    device: str = _plain("", "virtual camera device (e.g. /dev/video10); empty = first free one")
+    device: str = _path("", "virtual camera device (e.g. /dev/video10); empty = first free one")
     backend: str = _plain("", "pyvirtualcam backend (v4l2loopback, obs, unitycapture); empty = any")
     fps: float = _num(0.0, 0.0, 240.0, "frame rate announced to the virtual camera; 0 = the source's")
     on_demand: bool = _plain(
@@ -260,7 +261,7 @@ class ControlConfig:
         True, "live runs serve a control page on this computer only (127.0.0.1) and answer `livebokeh ctl`"
     )
     port: int = _num(0, 0, 65535, "the control page's port on 127.0.0.1; 0 = any free one (`livebokeh ctl status` tells)")
-    backgrounds: str = _plain(
+    backgrounds: str = _path(
         "", "a folder of pictures and videos the control page offers as backgrounds; empty = only those uploaded "
         "there (kept in the user's data folder, livebokeh/backgrounds)"
     )

@@ -397,7 +397,7 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     if dest.is_dir():
         raise ModelError(f"{dest} is a folder where {m.label} is to be saved; move or rename {dest}")
     part = dest.with_name(dest.name + ".part")
-    show = sys.stderr.isatty() if progress is None else progress
+    show = (sys.stderr is not None and sys.stderr.isatty()) if progress is None else progress
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         out = open(part, "wb")

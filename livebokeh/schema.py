@@ -34,6 +34,17 @@ def plain(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
+def path(default: str, doc: str) -> Any:
+    """A string that names a file, folder or device: the control API never sets it to a new
+    value (a request's text never becomes a path the run opens)."""
+    return field(default=default, metadata={"doc": doc, "path": True})
+
+
+def is_path(f: dataclasses.Field) -> bool:
+    """Whether ``f`` names a file, folder or device (:func:`path`)."""
+    return bool(f.metadata.get("path"))
+
+
 def choices_of(f: dataclasses.Field) -> tuple[str, ...]:
     ch = f.metadata["choices"]
     return ch() if callable(ch) else ch

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from livebokeh.cli import main
-from tests.conftest import REPO, probe_video
+from tests.conftest import REPO, probe_video, synthetic_frame
 from tests.media import av_clip, flash_and_burst, sound_seconds, video_times
 
 
@@ -280,6 +280,31 @@ def test_a_damaged_picture_is_one_line_without_native_lines(tmp_path, damaged, r
         assert code == 0 and cv2.imread(str(out)) is not None, err
     else:  # livebokeh's one line only
         assert code == 1 and lines == [error_line(err)], err
+
+
+@pytest.mark.parametrize("closed", [(2,), (0, 1, 2)])
+def test_a_run_with_its_standard_streams_closed_works(tmp_path, closed, selfie_models):
+    """``livebokeh ... 2>&-`` (launchers and cron wrappers do it): 'internal error: AttributeError:
+    'NoneType' object has no attribute 'isatty'', nothing written. The closed streams are the null
+    device, so the next file opened does not become fd 2 either."""
+    import av
+
+    src = tmp_path / "in.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        for i in range(6):
+            for p in s.encode(av.VideoFrame.from_ndarray(synthetic_frame(i), format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    out = tmp_path / "o.mp4"
+    closing = " ".join(f"{fd}>&-" if fd else "<&-" for fd in closed)  # the shell closes them (no fork of ours)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(["sh", "-c", f'exec "$@" {closing}', "sh", sys.executable, "-m", "livebokeh",
+                           "-i", str(src), "-o", str(out), "--backend", "mediapipe"], env=env, timeout=300, check=False)
+    assert proc.returncode == 0
+    assert probe_video(out)["frames"] == 6
 
 
 @pytest.mark.parametrize("args", [["models", "list"], ["--print-config"]])

@@ -51,6 +51,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -134,6 +135,17 @@ class ControlServer(ThreadingHTTPServer):
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """What escaped a connection's handler (socketserver prints a traceback to stderr, which
+        any local process could fill by connecting and going away): a client gone is a debug
+        line, anything else one warning line (the traceback with --debug)."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            log.debug("control: a connection from %s ended: %s", client_address, err)
+        else:
+            log.warning("control: a request from %s failed: %s", client_address,
+                        one_line(err) if err is not None else "unknown", exc_info=log.isEnabledFor(logging.DEBUG))
+
     def counted(self, cpu_ns: int) -> None:
         with self._count_lock:
             self.requests += 1
@@ -212,6 +224,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _guarded(self, handle: Any) -> None:
         try:
+            self._answer(handle)
+        except (ConnectionError, TimeoutError) as err:  # the client went away (or stopped sending) meanwhile:
+            self.close_connection = True  # nobody to answer, and nothing of the run's to say
+            log.debug("control: %s %s: the client went away (%s)", self.command, self.path.split("?")[0], err)
+
+    def _answer(self, handle: Any) -> None:
+        try:
             if self.server.closing:
                 raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "this livebokeh run is ending")
             self._check()
@@ -224,8 +243,11 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": one_line(err), "restart": True}, HTTPStatus.CONFLICT)
         except LivebokehError as err:
             self._json({"error": one_line(err)}, HTTPStatus.BAD_REQUEST)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except TimeoutError:  # a body shorter than its Content-Length: the client's fault, not the run's
+            self.server.refused += 1
+            self._json({"error": "the body ended before its Content-Length"}, HTTPStatus.REQUEST_TIMEOUT)
+        except ConnectionError:
+            raise
         except Exception as err:  # noqa: BLE001 - a bug: one line back, the traceback in the log
             log.warning("control: %s %s failed: %s", self.command, self.path.split("?")[0], one_line(err),
                         exc_info=log.isEnabledFor(logging.DEBUG))
@@ -309,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
             changes = body.get("changes")
             if not isinstance(changes, dict) or not all(isinstance(k, str) for k in changes):
                 raise ConfigError('give {"changes": {"section.key": value, ...}}')
-            check_background(run, changes)
+            check_paths(run, changes)
             applied = run.change(changes, "control")
             self._json({"applied": applied, "state": run.state()})
         elif path == "/api/pause":
@@ -418,6 +440,31 @@ def _current_background_id(run: Any, items: dict[str, backgrounds.Item]) -> str 
         if str(item.path) == current:
             return item.id
     return None
+
+
+def check_paths(run: Any, changes: dict[str, Any]) -> None:
+    """No text of a request becomes a path the run opens: a key that names a file, folder or
+    device (weights, the depth model, a camera) keeps the value the run has now or started with
+    (or is emptied, its default); ``render.background`` as :func:`check_background` says. The
+    answer never depends on whether the path exists."""
+    from livebokeh.config import field_of
+    from livebokeh.schema import is_path
+
+    check_background(run, changes)
+    for key, value in changes.items():
+        if key == "render.background" or not isinstance(value, str) or value == "":
+            continue
+        try:
+            f = field_of(key)
+        except LivebokehError:
+            continue  # an unknown key: the change names it
+        if not is_path(f):
+            continue
+        section, _, name = key.partition(".")
+        known = {getattr(getattr(cfg, section), name, None) for cfg in (run.settings(), run.cfg)}
+        if value not in known:
+            raise ConfigError(f"{key} names a file, which the control API does not set (a request never names a "
+                              "file the run opens); set it in the settings file and run `livebokeh ctl reload`")
 
 
 def check_background(run: Any, changes: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from livebokeh.schema import choice, number, plain
+from livebokeh.schema import choice, number, path
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ class DeepLabOptions:
     precision: str = choice(
         "auto", ("auto", "float32", "mixed"), "keras precision; auto = float32 (mixed float16 measured no faster at batch 1)"
     )
-    weights: str = plain("", "weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
+    weights: str = path("", "weights file; empty = LIVEBOKEH_DEEPLAB_WEIGHTS, the cache or a download")
     decoder: str = choice(
         "auto", ("auto", "on", "off"),
         "DeepLab-v3+ decoder (livebokeh's, trained for people): auto = on when its weights are there (they ship "
         "with livebokeh), off = DeepLab-v3 as Google released it",
     )
-    decoder_weights: str = plain("", "the decoder's weights file; empty = LIVEBOKEH_DEEPLAB_DECODER, else the package's")
+    decoder_weights: str = path("", "the decoder's weights file; empty = LIVEBOKEH_DEEPLAB_DECODER, else the package's")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class RVMOptions:
         size: long side of the model's input; 0 = automatic (live or file sizes).
     """
 
-    weights: str = plain("", "weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
+    weights: str = path("", "weights file (.onnx); empty = LIVEBOKEH_RVM_WEIGHTS, the cache or a download")
     backbone: int = number(
         0, 64, 2048, "long side in pixels of the picture its backbone sees (0 = automatic: 384 for files, "
         "512 with --quality best, 320 live); larger is finer and slower; below 64 its mattes are empty",

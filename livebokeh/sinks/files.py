@@ -36,7 +36,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,6 +292,8 @@ def check_outputs(outputs: Sequence[Output], inputs: Iterable[str | Path], overw
                 raise ConfigError(f"{out.named} {p} is not a regular file ({kind}); give a file name")
         if out.pattern:  # a live run writing these names: say so rather than "exists"
             check_unclaimed(out.named, out.path)
+        else:
+            check_unclaimed_file(out.named, out.path)
         existing = out.existing()
         if existing and not overwrite:
             more = f" ({len(existing)} files match {out.path.name})" if out.pattern else ""
@@ -616,16 +618,33 @@ def claim_pattern(flag: str, pattern: Path) -> PatternClaim:
     return claim
 
 
-def check_unclaimed(flag: str, pattern: Path, mine: Path | None = None) -> None:
-    """Raise :class:`SinkError` when a live run claims ``pattern`` or a pattern in its folder that
-    can give one of its names (claims other than this run's own ``mine``)."""
-    for other in _glob(pattern.parent, f".*{glob.escape(CLAIM_TAG)}"):
+def _live_claims(folder: Path, mine: Path | None = None) -> Iterator[tuple[int, str]]:
+    """The process id and pattern of each live claim in ``folder`` (other than ``mine``)."""
+    for other in _glob(folder, f".*{glob.escape(CLAIM_TAG)}"):
         if mine is not None and other.name == mine.name:
             continue
         held = _read_claim(other)
-        if held is None or not _claim_alive(other, held[0]):
+        if held is not None and _claim_alive(other, held[0]):
+            yield held
+
+
+def check_unclaimed_file(flag: str, path: Path) -> None:
+    """Raise :class:`SinkError` when a live run's claimed pattern gives the name of the one file
+    ``path`` (a snapshot or an image output onto a frame that run will write)."""
+    for pid, name in _live_claims(path.parent):
+        try:
+            gives = _pattern_regex(path.parent / name).fullmatch(path.name) is not None
+        except (ValueError, TypeError):  # not a pattern of ours
             continue
-        pid, name = held
+        if gives:
+            raise SinkError(f"{flag} {path}: another livebokeh run (process {pid}) is writing {path.parent / name}, "
+                            "which gives this name; choose another name")
+
+
+def check_unclaimed(flag: str, pattern: Path, mine: Path | None = None) -> None:
+    """Raise :class:`SinkError` when a live run claims ``pattern`` or a pattern in its folder that
+    can give one of its names (claims other than this run's own ``mine``)."""
+    for pid, name in _live_claims(pattern.parent, mine):
         if name == pattern.name:
             raise SinkError(f"{flag} {pattern}: another livebokeh run (process {pid}) is writing these files now; "
                             "wait for it to end or choose another name")

@@ -13,6 +13,7 @@ from typing import Any
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.decoding import DecodeFailed, Timeline, decode_pictures, fit_picture, timeline_streams
+from livebokeh.sources.imageinfo import check_pixels
 from livebokeh.types import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class VideoFileSource(Source):
         try:
             container = av.open(str(self.path), mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
+            claimed = _y4m_size(self.path)  # FFmpeg refuses a huge raw picture with a reason of its own
+            if claimed is not None:
+                check_pixels("input", self.path, *claimed)
             raise SourceError(f"cannot read {self.path} as a video ({_reason(err)}); is it a video file?") from None
         stream = video_stream(container)
         if stream is None:
@@ -68,6 +72,11 @@ class VideoFileSource(Source):
         if not width or not height:
             container.close()
             raise SourceError(f"{self.path}: the video stream has no picture size; the file may be corrupt")
+        try:
+            check_pixels("input", self.path, width, height)
+        except SourceError:
+            container.close()
+            raise
         self._container = container
         self._timeline = Timeline(container, timeline_streams(container, stream), self.path.name)
         self._frames = decode_pictures(container, stream, self._timeline, self._passed_over)
@@ -154,6 +163,10 @@ class VideoFileSource(Source):
         where the video track ends, as its edit list shows it (see :func:`expected_end`), unless
         the timestamps jumped (joined files: the header's end is no longer where the timeline ends).
         """
+        if self._decoded == 0:  # cut before (or inside) its first picture: nothing to keep, nothing done
+            what = ("is corrupt: none of its pictures can be decoded" if self._damage is not None
+                    else "holds no picture that can be decoded: the file is truncated or empty")
+            raise SourceError(f"{self.path} {what}; pass a whole file")
         slack = 3 / (self._fps or 30.0)
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
@@ -161,15 +174,18 @@ class VideoFileSource(Source):
         short = (self._expected is not None and self._decoded + self._damaged < self._expected - 1) or (
             timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
         )
+        gif_cut = not short and _gif_cut(self.path)
+        short = short or gif_cut
         if short and self._damage is not None:  # its index may be damaged too: no more packets to read
             raise SourceError(
                 f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the file "
                 f"ends after {self._decoded} frames, before its header says it should; the frames before were kept"
             )
         if short:
+            where = "before its closing block (the last picture is cut)" if gif_cut else "before its header says it should"
             raise SourceError(
-                f"{self.path} ends after {self._decoded} frames, before its header says it should: the file is "
-                "truncated; the frames before were kept"
+                f"{self.path} ends after {self._decoded} frames, {where}: the file is truncated; the frames before "
+                "were kept"
             )
 
     def read(self) -> Frame | None:
@@ -197,6 +213,59 @@ class VideoFileSource(Source):
 #: Truncation slack where the expected end is the whole file's, not the video track's own: the
 #: sound of a clip may rightly run on a little after its last picture.
 _OTHER_STREAMS_SLACK_S = 1.0
+
+
+def _gif_cut(path: Path) -> bool:
+    """Whether ``path`` is a GIF that ends before its trailer (``;``): cut short. A GIF's header
+    counts no frames, so only its blocks tell (FFmpeg gives the cut frame half drawn, and says
+    nothing). Bytes after the trailer, or a block this walk does not know, are no cut."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) not in (b"GIF87a", b"GIF89a"):  # (a video: nothing more is read)
+                return False
+            fh.seek(0)
+            data = fh.read()
+    except OSError:
+        return False
+    if len(data) < 13:
+        return False
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the global colour table
+
+    def sub_blocks(at: int) -> int:
+        while at < len(data) and data[at]:
+            at += data[at] + 1
+        return at + 1  # past the 0-length block that ends them (beyond the end when cut)
+
+    while pos < len(data):
+        kind = data[pos]
+        if kind == 0x3B:
+            return False
+        if kind == 0x21:  # an extension: its label, then sub-blocks
+            pos = sub_blocks(pos + 2)
+        elif kind == 0x2C:  # an image: its descriptor, a local colour table, the LZW code size, sub-blocks
+            if pos + 10 > len(data):
+                return True
+            flags = data[pos + 9]
+            pos = sub_blocks(pos + 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1)
+        else:
+            return False
+    return True
+
+
+def _y4m_size(path: Path) -> tuple[int, int] | None:
+    """The picture size a YUV4MPEG2 file's header states (``YUV4MPEG2 W640 H480 ...``), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256).split(b"\n", 1)[0].split()
+    except OSError:
+        return None
+    if not head or head[0] != b"YUV4MPEG2":
+        return None
+    sizes = {t[:1]: t[1:] for t in head[1:] if t[:1] in (b"W", b"H")}
+    try:
+        return int(sizes[b"W"]), int(sizes[b"H"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _check_readable(path: Path) -> None:

@@ -125,6 +125,29 @@ def test_what_cannot_change_live_says_so_and_nothing_changes(live):
     assert run.controls.changes == before
 
 
+@pytest.mark.parametrize("key", ["rvm.weights", "deeplab.weights", "deeplab.decoder_weights", "render.depth_weights",
+                                 "camera.device", "virtual_camera.device", "control.backgrounds"])
+def test_no_request_names_a_file_the_run_opens(live, tmp_path, key):
+    """A weights file, the depth model, a device or a folder over the API: refused before the run
+    looks at it, with the same answer whether the path exists or not (no probe of the user's
+    files), and nothing changes; emptied (the default), or the value it has, passes."""
+    run, server, _cam = live
+    c = Client(server)
+    before = (run.controls.changes, run.settings())
+    replies = set()
+    for value in ("/etc/hostname", str(tmp_path / "none.onnx"), "/etc"):
+        changes = {key: value, **({"segmenter.backend": "rvm"} if key == "rvm.weights" else {})}
+        status, _, body = c.post("/api/settings", {"changes": changes})
+        assert status == 400, body
+        replies.add(json.loads(body)["error"])
+    assert len(replies) == 1 and f"{key} names a file, which the control API does not set" in replies.pop()
+    assert (run.controls.changes, run.settings()) == before
+    section, _, name = key.partition(".")
+    now = getattr(getattr(run.settings(), section), name)
+    status, _, body = c.post("/api/settings", {"changes": {key: now}})  # the value it has is no new path
+    assert "names a file" not in body.decode()
+
+
 def test_the_settings_file_read_again_applies_what_changes_live(live, tmp_path):
     from livebokeh.config import load_config
 

@@ -136,6 +136,41 @@ def test_uploads_have_a_size_limit(live, monkeypatch):
     assert status == 400 and "not base64" in json.loads(body)["error"]
 
 
+def test_connections_that_go_away_print_nothing(live, capfd, caplog):
+    """Any local process could connect, send part of a request and leave: each such connection
+    printed socketserver's 30-line traceback into the run's terminal (or the journal)."""
+    _run, server, _cam = live
+    capfd.readouterr()
+    for n in range(12):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            s.sendall([b"GET /api/state HTTP/1.1\r\n", b"GET /api/st", b"POST /api/settings HTTP/1.1\r\nHost: x\r\n\r\n",
+                       f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()][n % 4])
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not a goodbye
+    c = Client(server)
+    assert c.json("GET", "/api/state")["live"] is True  # the run answers as before
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_a_body_shorter_than_its_length_is_the_clients_fault(live, monkeypatch, caplog):
+    from livebokeh.control.server import Handler
+
+    run, server, _cam = live
+    monkeypatch.setattr(Handler, "timeout", 1)  # the 15 s a client that stops sending is given
+    payload = json.dumps(CHANGE).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(f"POST /api/settings HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                  f"Authorization: Bearer {server.secret}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(payload) + 1}\r\n\r\n".encode() + payload)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"ended before its Content-Length" in answer
+    assert run.settings().render.blur != 0.2
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
 def test_the_page_sets_a_strict_cookie_from_the_key_and_drops_the_key(live):
     run, server, cam = live
     c = Client(server)

@@ -146,23 +146,30 @@ def test_patterns_that_never_meet_run_side_by_side(tmp_path):
     assert len(list(tmp_path.rglob("*.png"))) == 3
 
 
-def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over(tmp_path):
-    """The claim is a lock a real second process holds; once that process is killed, its claim
-    file (left behind) no longer counts."""
+def _claimed_elsewhere(pattern):
+    """A second process that claims ``pattern`` and holds it until its standard input closes."""
     import os
-    import signal
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     code = ("import sys, pathlib; from livebokeh.sinks.files import claim_pattern;"
-            f"c = claim_pattern('--save-mask', pathlib.Path({str(tmp_path / '%05d.png')!r})); print('held', flush=True);"
+            f"c = claim_pattern('--save-mask', pathlib.Path({str(pattern)!r})); print('held', flush=True);"
             "sys.stdin.read()")
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
+def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over(tmp_path):
+    """The claim is a lock a real second process holds; once that process is killed, its claim
+    file (left behind) no longer counts."""
+    import signal
+
+    child = _claimed_elsewhere(tmp_path / "%05d.png")
     try:
-        assert child.stdout.readline().strip() == "held"
         with pytest.raises(SinkError, match=rf"another livebokeh run \(process {child.pid}\) is writing these files"):
             _pattern_sink("mask", tmp_path / "%05d.png")
     finally:
@@ -173,6 +180,24 @@ def test_a_claim_held_by_another_process_refuses_and_a_killed_ones_is_taken_over
     sink.write(_item(0))
     sink.close()
     assert (tmp_path / "00001.png").is_file() and not list(tmp_path.glob(".*livebokeh-claim"))
+
+
+def test_one_file_a_live_runs_pattern_will_give_is_refused(tmp_path):
+    """``ctl snapshot lm/00600.png`` (or another run's ``-o``) while a run writes ``lm/%05d.png``:
+    the run would find that file at frame 600 and stop. Refused at once, names the run."""
+    from livebokeh.sinks.files import Output, check_outputs
+
+    child = _claimed_elsewhere(tmp_path / "%05d.png")
+    try:
+        for name in ("00600.png", "123456.png"):
+            with pytest.raises(SinkError, match=rf"process {child.pid}\) is writing .*%05d.png, which gives this name"):
+                check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=True)
+        for name in ("0600.png", "00600.jpg", "x00600.png"):  # names the pattern does not give
+            check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=False)
+    finally:
+        child.stdin.close()
+        child.wait()
+    check_outputs([Output.of("snapshot", tmp_path / "00600.png")], [], overwrite=False)  # the run has ended
 
 
 def test_no_writer_replaces_files_unless_asked():

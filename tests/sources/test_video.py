@@ -61,6 +61,80 @@ def test_truncated_files_are_a_clear_error(clip, tmp_path, name):
     assert any(w in str(info.value) for w in ("truncated", "corrupt", "cannot read"))
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".webm", ".y4m"])
+def test_a_file_cut_before_its_first_picture_is_an_error_not_an_empty_run(tmp_path, suffix):
+    """Cut inside its first cluster (or a Y4M inside its first frame): the file opens, no picture
+    decodes; that ended 'no frame was written' with exit 0, which a script took for success."""
+    import av
+
+    full = tmp_path / f"full{suffix}"
+    codec = {".mkv": "libx264", ".webm": "libvpx-vp9", ".y4m": "rawvideo"}[suffix]
+    with av.open(str(full), "w") as c:
+        s = c.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        noise = np.random.default_rng(1).integers(0, 256, (20, 120, 160, 3), np.uint8)  # big first pictures
+        for i in range(20):
+            for p in s.encode(av.VideoFrame.from_ndarray(noise[i], format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    first = data.index(b"FRAME") + 5000 if suffix == ".y4m" else 700  # inside the first 28800-byte picture
+    cut.write_bytes(data[:first])
+    with pytest.raises(SourceError) as info, VideoFileSource(cut) as src:
+        while src.read() is not None:
+            pass
+    assert str(info.value) == f"{cut} holds no picture that can be decoded: the file is truncated or empty; pass a whole file"
+
+
+def test_a_picture_size_over_the_limit_is_refused_by_its_header(tmp_path):
+    """A Y4M header claiming 60000x60000 was 'Device or resource busy' from FFmpeg."""
+    p = tmp_path / "huge.y4m"
+    p.write_bytes(b"YUV4MPEG2 W60000 H60000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(100_000))
+    with pytest.raises(SourceError, match=r"is 60000x60000 \(3600 MP\); livebokeh takes pictures up to 268 MP"):
+        VideoFileSource(p).open()
+
+
+def test_a_cut_gif_says_so_and_a_whole_one_with_bytes_after_its_end_does_not(tmp_path):
+    """A GIF's header counts no frames: a cut one was taken as whole (its last frame half drawn,
+    exit 0, nothing said). Its blocks tell: it ends before its trailer."""
+    import av
+
+    whole = tmp_path / "w.gif"
+    noise = np.random.default_rng(2).integers(0, 256, (12, 60, 80, 3), np.uint8)
+    with av.open(str(whole), "w") as c:
+        s = c.add_stream("gif", rate=10)
+        s.width, s.height, s.pix_fmt = 80, 60, "rgb8"
+        for img in noise:
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+    def frames(path: Path) -> int:
+        n = 0
+        with VideoFileSource(path) as src:
+            while src.read() is not None:
+                n += 1
+        return n
+
+    assert frames(whole) == 12
+    padded = tmp_path / "padded.gif"  # bytes after the trailer: still whole
+    padded.write_bytes(whole.read_bytes() + b"\0" * 64)
+    assert frames(padded) == 12
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.gif"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    kept = []
+    with pytest.raises(SourceError) as info, VideoFileSource(cut) as src:
+        while (f := src.read()) is not None:
+            kept.append(f)
+    assert 5 <= len(kept) < 12
+    assert str(info.value) == (f"{cut} ends after {len(kept)} frames, before its closing block (the last picture is "
+                               "cut): the file is truncated; the frames before were kept")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         VideoFileSource(tmp_path / "nope.mp4").open()
