@@ -463,12 +463,17 @@ def fetch_fallback(cfg: Config) -> None:
 def check_weights(cfg: Config) -> None:
     """The weights of the chosen backend, before a camera opens: a file its settings
     (``[rvm] weights``) or ``LIVEBOKEH_<NAME>_WEIGHTS`` name must be there (SetupError, exit 3:
-    no retry brings it); missing from the cache, they are downloaded now (ModelError offline)."""
+    no retry brings it); missing from the cache, they are downloaded now (ModelError offline). First,
+    the other files the backend reads that a setting or a variable names (DeepLab's decoder) must be
+    there too (:meth:`~livebokeh.segment.base.Segmenter.missing_files`; SetupError)."""
     from livebokeh import models
     from livebokeh.errors import SetupError
+    from livebokeh.segment import SEGMENTERS
 
     backend = cfg.segmenter.backend
     own = cfg.backend_options()
+    if problem := SEGMENTERS.get(backend).missing_files(own):
+        raise SetupError(problem)
     m = models.for_backend(backend, getattr(own, "model", ""))
     if m is None:
         return  # no weights file

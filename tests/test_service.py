@@ -28,6 +28,7 @@ class Systemctl:
     def __init__(self, manager_env: str) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.fail: dict[str, str] = {}
+        self.answers: dict[str, tuple[int, str]] = {}  # a verb's exit status and output (is-active: 3, inactive)
         self.manager_env = manager_env
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +36,9 @@ class Systemctl:
         for verb, why in self.fail.items():
             if verb in ("*", args[0]):
                 return subprocess.CompletedProcess(["systemctl", "--user", *args], 1, "", why)
+        if args[0] in self.answers:
+            code, out = self.answers[args[0]]
+            return subprocess.CompletedProcess(["systemctl", "--user", *args], code, out, "")
         out = self.manager_env if args[0] == "show-environment" else "ok\n"
         return subprocess.CompletedProcess(["systemctl", "--user", *args], 0, out, "")
 
@@ -55,7 +59,7 @@ def loopback(sysfs: Path, loaded: bool = True) -> None:
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A home and config home of the test's own, a user systemd that answers (its environment has
-    HOME and PATH), v4l2loopback loaded, and RVM's weights named by LIVEBOKEH_RVM_WEIGHTS (a
+    HOME, PATH and the same XDG_CONFIG_HOME), v4l2loopback loaded, and RVM's weights named by LIVEBOKEH_RVM_WEIGHTS (a
     stand-in file: only its presence is checked)."""
     user = tmp_path / "home"
     user.mkdir()
@@ -70,7 +74,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setattr(virtualcam, "SYSFS", tmp_path / "sys")
     monkeypatch.setattr(virtualcam, "modules_dir", lambda release=None: tmp_path / "modules")
     loopback(tmp_path / "sys")
-    fake = Systemctl(f"HOME={user}\nPATH=/usr/bin:/bin\nLANG=C.UTF-8\n")
+    fake = Systemctl(f"HOME={user}\nPATH=/usr/bin:/bin\nLANG=C.UTF-8\nXDG_CONFIG_HOME={tmp_path / 'config'}\n")
     monkeypatch.setattr(service, "_systemctl", fake)
     return fake
 
@@ -115,6 +119,7 @@ def test_install_writes_an_on_demand_unit_and_the_default_settings(home, capsys)
     assert home.calls[-1] == ("enable", "--now", "livebokeh.service")
     out = capsys.readouterr().out
     assert "enabled and started" in out and "the rvm weights the service uses" in out
+    assert "where your user's systemd looks" not in out  # its XDG_CONFIG_HOME is this shell's: nothing to say
     st = service.state()
     assert st.installed and st.ours and st.on_demand
     assert _left_in(unit.parent) == {"livebokeh.service"}  # no temporary file left
@@ -600,7 +605,9 @@ _REAL_SYSTEMCTL = service._systemctl
 
 SCRIPTS = {
     "hangs": "#!/bin/sh\nexec sleep 60\n",
-    "answers in latin-1": "#!/bin/sh\nprintf 'enabled \\351t\\351\\n'\nprintf 'HOME=/x\\377\\n'\nexit 0\n",
+    # (its XDG_CONFIG_HOME is this shell's: the unit is where status looks)
+    "answers in latin-1": "#!/bin/sh\nprintf 'enabled \\351t\\351\\n'\nprintf 'HOME=/x\\377\\n'\n"
+                          "echo \"XDG_CONFIG_HOME=$XDG_CONFIG_HOME\"\nexit 0\n",
     "fails in latin-1": "#!/bin/sh\nprintf '\\311chec: bus \\377\\n' >&2\nexit 1\n",
 }
 
@@ -737,3 +744,163 @@ def test_deeplabs_keras_runtime_without_tensorflow_is_refused_at_install(home, t
     assert err.count("\n") == 1 and not service.unit_path().exists()
     monkeypatch.setattr(segmenter, "tensorflow_installed", lambda: True)
     assert service.main(["install", "--config", str(settings)]) == 0
+
+
+# -- found by the fourth adversarial trial ---------------------------------------------------------
+
+
+def test_the_unit_goes_where_the_user_systemd_looks_not_where_this_shell_says(home, tmp_path, capsys):
+    """XDG_CONFIG_HOME set in the shell, not in the user's systemd: the unit was written under the
+    shell's, where systemd does not look; enable then failed and the advice blamed the session.
+    Now install, status and uninstall all use ~/.config (the manager's HOME), saying so in one line."""
+    user = tmp_path / "home"
+    home.manager_env = f"HOME={user}\nPATH=/usr/bin:/bin\n"  # no XDG_CONFIG_HOME
+    theirs = user / ".config" / "systemd" / "user"
+    said = (f"the unit goes in {theirs}, where your user's systemd looks for it (it has no XDG_CONFIG_HOME; "
+            f"this shell's is {tmp_path / 'config'})")
+    assert service.main(["install"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert said in out and f"wrote {theirs / 'livebokeh.service'}" in out
+    assert _left_in(theirs) == {"livebokeh.service"} and not (tmp_path / "config" / "systemd").exists()
+    # the settings stay this shell's (the unit names them by their full path)
+    settings = tmp_path / "config" / "livebokeh" / "settings.toml"
+    assert settings.is_file() and _unit(theirs / "livebokeh.service")["Service"]["ExecStart"].split()[4] == str(settings)
+    assert service.main(["status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == said and out[1].startswith(f"{theirs / 'livebokeh.service'}: on demand; enabled: ok")
+    assert service.main(["install"]) == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert service.main(["uninstall"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == said and f"removed {theirs / 'livebokeh.service'} (your settings file stays)" in out
+    assert not (theirs / "livebokeh.service").exists()
+
+
+def test_the_user_systemds_own_xdg_config_home_wins(home, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    theirs = tmp_path / "their config"
+    home.manager_env = f"HOME={tmp_path / 'home'}\nXDG_CONFIG_HOME={theirs}\n"
+    assert service.main(["install", "--no-start"]) == 0
+    out = capsys.readouterr().out
+    assert f"the unit goes in {theirs / 'systemd' / 'user'}, where your user's systemd looks for it (its " \
+           f"XDG_CONFIG_HOME is {theirs}; this shell has none)" in out
+    assert (theirs / "systemd" / "user" / "livebokeh.service").is_file()
+    assert not (tmp_path / "home" / ".config" / "systemd").exists()
+    assert (tmp_path / "home" / ".config" / "livebokeh" / "settings.toml").is_file()  # this shell's settings
+    assert home.verbs() == ["show-environment"]  # asked where, nothing started
+
+
+@pytest.mark.parametrize("manager", ["unreachable", "a HOME that is no folder", "a relative XDG_CONFIG_HOME"])
+def test_where_the_user_systemd_cannot_say_this_shells_folder_is_used(home, tmp_path, capsys, manager):
+    if manager == "unreachable":
+        home.fail["*"] = "Failed to connect to bus: No medium found"
+        expected = tmp_path / "config"  # as before: this shell's XDG_CONFIG_HOME
+    else:
+        home.manager_env = ("HOME=/nonexistent/x\n" if manager == "a HOME that is no folder"
+                            else f"HOME={tmp_path / 'home'}\nXDG_CONFIG_HOME=relative/dir\n")
+        expected = tmp_path / "home" / ".config"  # the manager has none: ~/.config, of this shell's HOME
+    assert service.main(["install", "--no-start"]) == 0
+    unit = expected / "systemd" / "user" / "livebokeh.service"
+    assert unit.is_file()
+    assert ("where your user's systemd looks" in capsys.readouterr().out) == (manager != "unreachable")
+    assert service.main(["uninstall"]) == 0 and not unit.exists()
+
+
+def _deeplab(tmp_path, monkeypatch, text):
+    """A settings file for DeepLab with ``text`` added to its section; its weights are found."""
+    from livebokeh import models
+
+    monkeypatch.setattr(models, "locate", lambda name, explicit=None, download_missing=True: tmp_path / "w.tflite")
+    settings = tmp_path / "deeplab.toml"
+    settings.write_text(f'[segmenter]\nbackend = "deeplab"\n[deeplab]\n{text}')
+    return str(settings)
+
+
+@pytest.mark.parametrize("decoder", ["on", "auto"])
+def test_a_deeplab_decoder_file_the_settings_name_must_be_there(home, tmp_path, monkeypatch, capsys, decoder):
+    """Was installed and enabled; the run then exited 1 after opening the camera, restarted 5 times."""
+    gone = tmp_path / "dec.npz"
+    settings = _deeplab(tmp_path, monkeypatch, f'decoder = "{decoder}"\ndecoder_weights = "{gone}"\n')
+    assert service.main(["install", "--config", settings]) == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert ("nothing was written: the service will not find a file the settings' backend deeplab reads (the deeplab "
+            f"decoder weights {gone} (deeplab.decoder_weights) do not exist; fix the path") in line
+    assert not service.unit_path().exists() and "enable" not in home.verbs()
+    assert service.main(["install", "--no-start", "--config", settings]) == 0
+    assert "warning: the service will not find a file the settings' backend deeplab reads" in capsys.readouterr().out
+    assert service.main(["uninstall"]) == 0
+    gone.write_bytes(b"a decoder")  # there: only its presence is checked here
+    assert service.main(["install", "--config", settings]) == 0
+
+
+def test_a_relative_decoder_file_is_looked_for_in_the_service_home(home, tmp_path, monkeypatch, capsys):
+    settings = _deeplab(tmp_path, monkeypatch, 'decoder_weights = "dec.npz"\n')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dec.npz").write_bytes(b"here, not in the home folder")
+    assert service.main(["install", "--config", settings]) == 3
+    assert "decoder weights dec.npz (deeplab.decoder_weights)" in capsys.readouterr().err
+    (tmp_path / "home" / "dec.npz").write_bytes(b"in the home folder")
+    assert service.main(["install", "--config", settings]) == 0
+    assert os.getcwd() == str(tmp_path)  # this process's folder is back
+
+
+def test_livebokeh_deeplab_decoder_is_checked_and_carried(home, tmp_path, monkeypatch, capsys):
+    settings = _deeplab(tmp_path, monkeypatch, 'decoder = "on"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_DECODER", "mine.npz")  # relative: made absolute, then looked for
+    assert service.main(["install", "--config", settings]) == 3
+    err = capsys.readouterr().err
+    assert f"the deeplab decoder weights {tmp_path / 'mine.npz'} (LIVEBOKEH_DEEPLAB_DECODER) do not exist; fix or unset it" in err
+    assert not service.unit_path().exists()
+    (tmp_path / "mine.npz").write_bytes(b"a decoder")
+    assert service.main(["install", "--config", settings]) == 0
+    assert _environment(service.unit_path())["LIVEBOKEH_DEEPLAB_DECODER"] == str(tmp_path / "mine.npz")
+    # carried whatever the backend (settings changed later may pick DeepLab)
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_DECODER", str(tmp_path / "gone.npz"))
+    assert service.main(["install", "--overwrite", "--no-start"]) == 0  # rvm: DeepLab's decoder is not read
+    assert _environment(service.unit_path())["LIVEBOKEH_DEEPLAB_DECODER"] == str(tmp_path / "gone.npz")
+
+
+def test_overwriting_a_running_unit_restarts_it(home, capsys):
+    """`install --overwrite` ran daemon-reload and enable --now only: the old process kept running
+    with its old command line, and it said 'enabled and started'."""
+    assert service.main(["install", "--always"]) == 0
+    home.calls.clear()
+    capsys.readouterr()
+    home.answers["is-active"] = (0, "active\n")
+    assert service.main(["install", "--overwrite"]) == 0
+    assert home.verbs() == ["show-environment", "is-active", "daemon-reload", "enable", "restart"]
+    assert home.calls[-1] == ("restart", "livebokeh.service") and service.state().on_demand
+    out = capsys.readouterr().out
+    assert "enabled and restarted livebokeh.service (it was running: the new unit applies now)" in out
+    assert "enabled and started" not in out
+
+
+def test_overwriting_a_stopped_unit_starts_it(home, capsys):
+    assert service.main(["install", "--no-start"]) == 0
+    home.calls.clear()
+    home.answers["is-active"] = (3, "inactive\n")
+    assert service.main(["install", "--overwrite"]) == 0
+    assert home.verbs() == ["show-environment", "is-active", "daemon-reload", "enable"]
+    assert "enabled and started livebokeh.service" in capsys.readouterr().out
+
+
+def test_overwriting_with_no_start_says_the_new_unit_applies_at_the_next_start(home, capsys):
+    assert service.main(["install"]) == 0
+    home.calls.clear()
+    capsys.readouterr()
+    assert service.main(["install", "--overwrite", "--no-start", "--always"]) == 0
+    out = capsys.readouterr().out
+    assert ("the new unit applies at the service's next start; to apply it now: systemctl --user daemon-reload && "
+            "systemctl --user restart livebokeh.service") in out and "enabled" not in out
+    assert home.verbs() == ["show-environment"]  # nothing stopped, started or reloaded
+
+
+def test_a_failing_restart_is_told_and_the_new_unit_stays(home, capsys):
+    assert service.main(["install", "--always"]) == 0
+    home.answers["is-active"] = (0, "active\n")
+    home.fail["restart"] = "Job for livebokeh.service failed"
+    capsys.readouterr()
+    assert service.main(["install", "--overwrite"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"wrote and enabled {service.unit_path()}, but systemctl --user restart livebokeh.service failed: Job for" in line
+    assert "journalctl --user -u livebokeh" in line and service.state().on_demand  # the new unit, enabled

@@ -41,8 +41,9 @@ START_LIMIT_INTERVAL = 120
 #: machine lacks what the run needs (v4l2loopback, weights a setting names).
 NO_RESTART = (2, 3)
 #: Environment variables that tell livebokeh where its weights are: the unit carries those set at
-#: install (with each model's LIVEBOKEH_<NAME>_WEIGHTS), so that the service finds what the
-#: install's check found.
+#: install (with each model's LIVEBOKEH_<NAME>_WEIGHTS and the files each backend declares in
+#: ``Segmenter.file_variables``, such as LIVEBOKEH_DEEPLAB_DECODER), so that the service finds what
+#: the install's check found.
 CARRIED = ("LIVEBOKEH_CACHE", "LIVEBOKEH_MODEL_DIR", "XDG_CACHE_HOME")
 
 
@@ -58,16 +59,26 @@ def home() -> Path:
     return Path(value)
 
 
-def config_home() -> Path:
-    """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says).
+def _xdg_config_home(environ: Mapping[str, str]) -> str:
+    """``XDG_CONFIG_HOME`` in ``environ``, "" when unset or relative (ignored, as the XDG spec says)."""
+    value = environ.get("XDG_CONFIG_HOME", "")
+    return value if value and os.path.isabs(value) else ""
+
+
+def config_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME``, or ``~/.config`` (a relative value is ignored, as the XDG spec says),
+    in ``environ``: this process's by default; the user's systemd's (:func:`_manager_environment`)
+    for where it looks for units, its ``HOME`` taken when that is an existing folder.
 
     Raises:
         ConfigError: the home folder is needed and does not exist (a mistyped ``HOME``): nothing
             is made under it.
     """
-    value = os.environ.get("XDG_CONFIG_HOME", "")
-    if value and Path(value).is_absolute():
+    if value := _xdg_config_home(os.environ if environ is None else environ):
         return Path(value)
+    theirs = (environ or {}).get("HOME", "")
+    if theirs and os.path.isabs(theirs) and os.path.isdir(theirs):
+        return Path(theirs) / ".config"
     user = home()
     if not user.is_dir():
         raise ConfigError(f"HOME is {_printable(str(user))}, which is no folder; set it to your home folder "
@@ -75,9 +86,42 @@ def config_home() -> Path:
     return user / ".config"
 
 
-def unit_path() -> Path:
-    """Where systemd looks for the user's own units."""
-    return config_home() / "systemd" / "user" / UNIT
+def unit_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where systemd looks for the user's own unit, in ``environ`` (:func:`config_home`): this
+    shell's by default; :func:`locate` asks the user's systemd."""
+    return config_home(environ) / "systemd" / "user" / UNIT
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the unit is, as the user's systemd sees it (:func:`locate`)."""
+
+    unit: Path
+    manager: dict[str, str] | None  # the user's systemd's environment (None: it could not be asked)
+    why: str  # why it could not be asked ("" when it was)
+    note: str  # a line saying the unit is not where this shell's XDG_CONFIG_HOME would put it ("" when it is)
+
+
+def locate() -> Where:
+    """Where the user's systemd looks for the unit: under its own ``XDG_CONFIG_HOME`` (from
+    ``systemctl --user show-environment``), else its ``HOME``'s ``.config``, which need not be what
+    this shell's say; where it cannot be asked, as this shell's say. This shell's ``HOME`` is
+    checked first (ConfigError, nothing asked)."""
+    shell = unit_path()
+    manager, why = _manager_environment()
+    if manager is None:
+        return Where(shell, None, why, "")
+    path = unit_path(manager)
+    if path == shell:
+        return Where(path, manager, "", "")
+    theirs, ours = _xdg_config_home(manager), _xdg_config_home(os.environ)
+    if theirs != ours:
+        told = f"its XDG_CONFIG_HOME is {theirs}" if theirs else "it has no XDG_CONFIG_HOME"
+        told += f"; this shell's is {ours}" if ours else "; this shell has none"
+    else:
+        told = f"its HOME is {manager.get('HOME', '')}; this shell's is {home()}"
+    note = f"the unit goes in {path.parent}, where your user's systemd looks for it ({_printable(told)})"
+    return Where(path, manager, "", note)
 
 
 def settings_path() -> Path:
@@ -190,17 +234,20 @@ class State:
     enabled: str  # systemctl's answer, or why there is none
     active: str
     problem: str = ""  # something in the unit's place that is no unit (a folder)
+    path: Path | None = None  # where the unit is (:func:`locate`); None: as this shell's environment says
+    note: str = ""  # the unit is not where this shell's XDG_CONFIG_HOME would put it (:attr:`Where.note`)
 
     def line(self) -> str:
+        path = self.path or unit_path()
         if self.problem:
             return self.problem
         if not self.installed:
-            return f"not installed ({unit_path()} absent); `livebokeh service install` sets it up"
+            return f"not installed ({path} absent); `livebokeh service install` sets it up"
         if not self.ours:  # a unit of the user's own at the name: report it, do not call it ours
-            return (f"{unit_path()} was not written by `livebokeh service install` (a unit of your own; "
+            return (f"{path} was not written by `livebokeh service install` (a unit of your own; "
                     f"enabled: {self.enabled}; active: {self.active})")
         how = "on demand" if self.on_demand else "always running the camera"
-        return f"{unit_path()}: {how}; enabled: {self.enabled}; active: {self.active}"
+        return f"{path}: {how}; enabled: {self.enabled}; active: {self.active}"
 
 
 def control_line() -> str:
@@ -260,16 +307,17 @@ def _answer(*args: str) -> str:
 
 
 def state() -> State:
-    path = unit_path()
+    where = locate()
+    path = where.unit
     problem = _not_a_file(path)
     if problem:
-        return State(False, False, False, "no", "no", problem)
+        return State(False, False, False, "no", "no", problem, path, where.note)
     if not path.is_file():
-        return State(False, False, False, "no", "no")
+        return State(False, False, False, "no", "no", "", path, where.note)
     text = path.read_text(errors="replace")
     exec_start = next((ln for ln in text.splitlines() if ln.startswith("ExecStart=")), "")
     return State(True, text.startswith(MARK), "--on-demand" in exec_start.replace('"', " ").split(),
-                 _answer("is-enabled", UNIT), _answer("is-active", UNIT))
+                 _answer("is-enabled", UNIT), _answer("is-active", UNIT), "", path, where.note)
 
 
 @dataclass(frozen=True)
@@ -281,6 +329,7 @@ class Plan:
     cfg: Any  # the settings the service runs with
     settings: Path | None  # a settings file to write with the defaults (None: it exists, or a preset)
     environment: dict[str, str]  # what the unit carries
+    where: Where  # where the unit goes, and the user's systemd's environment
 
 
 def carried_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -288,26 +337,24 @@ def carried_environment(environ: Mapping[str, str] | None = None) -> dict[str, s
     (in ``environ``, default this process's), a relative path made absolute: the service starts
     in the home folder, with the environment of the user's systemd, which has none of them."""
     from livebokeh import models
+    from livebokeh.segment import SEGMENTERS
 
     environ = os.environ if environ is None else environ
-    names = [*CARRIED, *(m.env_var for m in models.manifests().values())]
+    names = [*CARRIED, *(m.env_var for m in models.manifests().values()),
+             *(v for b in SEGMENTERS.names() for v in SEGMENTERS.get(b).file_variables)]
     return {n: os.path.abspath(environ[n]) for n in names if environ.get(n)}
 
 
 def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) -> Plan:
     """Works out and checks what ``install`` writes; writes nothing. Raises ConfigError for
-    settings that cannot be, a unit in the way, a name systemd cannot take."""
+    settings that cannot be, a unit in the way, a name systemd cannot take. The settings are
+    checked first; then the user's systemd is asked where it looks for the unit (:func:`locate`)."""
     from livebokeh.config import Config, load_config, preset_names
 
     if platform.system() != "Linux":
         raise ConfigError("the service is a systemd user unit: Linux only; on Windows and macOS start livebokeh "
                           "from a login item (see the README)")
-    path = unit_path()
-    if problem := _not_a_file(path):
-        raise ConfigError(problem)
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        what = "is a link to a missing file" if not path.exists() else "exists"
-        raise ConfigError(f"{path} {what}; pass --overwrite to replace it, or `livebokeh service uninstall` first")
+    unit_path()  # this shell's HOME, checked before anything else
     name = str(settings)
     _utf8(name, "the settings file name", "rename it, or pass --config another file")
     bare = not Path(name).exists() and Path(name).suffix == "" and "/" not in name
@@ -339,7 +386,14 @@ def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) 
             pass
     environment = carried_environment()
     text = unit_text(target, on_demand=on_demand, environment=environment).encode()
-    return Plan(path, text, cfg, new_settings, environment)
+    where = locate()
+    path = where.unit
+    if problem := _not_a_file(path):
+        raise ConfigError(problem)
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        what = "is a link to a missing file" if not path.exists() else "exists"
+        raise ConfigError(f"{path} {what}; pass --overwrite to replace it, or `livebokeh service uninstall` first")
+    return Plan(path, text, cfg, new_settings, environment, where)
 
 
 def _manager_environment() -> tuple[dict[str, str] | None, str]:
@@ -440,6 +494,22 @@ def _find_model(m: Any, explicit: str | None, env: Mapping[str, str],
     return failure, None
 
 
+def files_problem(cfg: Any, env: Mapping[str, str]) -> str | None:
+    """Whether the service, in ``env`` and its home folder, will find the files besides its
+    weights that the settings' backend reads and a setting or a variable names (DeepLab's decoder:
+    :meth:`~livebokeh.segment.base.Segmenter.missing_files`): None when it will, else why not."""
+    from livebokeh.segment import SEGMENTERS
+
+    backend = cfg.segmenter.backend
+    segmenter = SEGMENTERS.get(backend)  # (the backends imported in this process's environment)
+    folder = env.get("HOME", "")
+    with _environment(env), contextlib.chdir(folder if os.path.isdir(folder) else os.getcwd()):
+        problem = segmenter.missing_files(cfg.backend_options())
+    if problem is None:
+        return None
+    return f"the service will not find a file the settings' backend {backend} reads ({one_line(problem)})"
+
+
 def runtime_problem(cfg: Any) -> str | None:
     """What the settings' backend needs installed that is not (DeepLab's keras runtime without
     TensorFlow): the service runs with this Python, so what it lacks here it lacks there."""
@@ -458,17 +528,17 @@ def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
     from livebokeh.sinks.virtualcam import loopback_problem
 
     problems, notes = [], []
-    manager = None
-    if start:
-        manager, why = _manager_environment()
-        if manager is None:
-            problems.append(why)
+    manager = p.where.manager
+    if start and manager is None:
+        problems.append(p.where.why)
     vc = p.cfg.virtual_camera
     if vc.backend in ("", "v4l2loopback") and (problem := loopback_problem(vc.device)):
         problems.append(f"no virtual camera: {problem}")
     if problem := runtime_problem(p.cfg):
         problems.append(problem)
     env = service_environment(p, manager)
+    if problem := files_problem(p.cfg, env):
+        problems.append(problem)
     problem, where = weights_problem(p.cfg, env, download=start and not problems)
     if problem:
         problems.append(problem)
@@ -565,9 +635,11 @@ class _Written:
 
 def install(settings: str | Path, overwrite: bool = False, start: bool = True, on_demand: bool = True,
             say: Any = print) -> None:
-    """Checks what the service needs, then writes the unit (and, if ``settings`` is a missing
-    file, the default settings there), and enables and starts it when ``start``. ``settings``: a
-    file or a preset name (``call``). ``say``: called with each line of what was done or found.
+    """Checks what the service needs, then writes the unit where the user's systemd looks for it
+    (:func:`locate`; and, if ``settings`` is a missing file, the default settings there), and
+    enables and starts it when ``start``: a unit it replaced that was running is restarted, so that
+    the new one applies. ``settings``: a file or a preset name (``call``). ``say``: called with
+    each line of what was done or found.
 
     Raises:
         ConfigError: the settings or the unit's name cannot be; a unit is in the way.
@@ -581,10 +653,17 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     if problems and start:
         raise SetupError("the service cannot work here yet, nothing was written: " + "; ".join(problems)
                          + " (--no-start writes the unit anyway)")
+    if p.where.note:
+        say(p.where.note)
     for line in notes:
         say(line)
     for problem in problems:
         say(f"warning: {problem}")
+    replaced = p.unit.exists()  # a unit (or a link to one) the service may be running
+    running = False
+    if replaced and start:
+        done = _systemctl("is-active", UNIT)
+        running = done is not None and done.returncode == 0  # active or reloading
     written = _Written()
     # what systemctl enable makes (default.target.wants) goes too when the install is taken back
     written.folders(p.unit.parent / "default.target.wants", *([p.settings.parent] if p.settings else []))
@@ -598,6 +677,10 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     if p.settings is not None:
         say(f"wrote the default settings to {p.settings} (edit them there)")
     say(f"wrote {p.unit}")
+    if not start and replaced:
+        say(f"the new unit applies at the service's next start; to apply it now: systemctl --user daemon-reload && "
+            f"systemctl --user restart {UNIT}")
+        return
     if not start:
         say(f"start it with: systemctl --user daemon-reload && systemctl --user enable --now {UNIT}")
         return
@@ -614,21 +697,31 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
             raise LivebokehError(f"systemctl --user {' '.join(args)} failed: {why}; what install wrote was taken "
                                  "back; run it again where your user's systemd is reachable")
         reloaded = True
-    say(f"enabled and started {UNIT}; logs: journalctl --user -u livebokeh")
+    if not running:
+        say(f"enabled and started {UNIT}; logs: journalctl --user -u livebokeh")
+        return
+    # enable --now leaves a running unit running, with its old command line and settings file
+    result = _systemctl("restart", UNIT)
+    if result is None or result.returncode != 0:
+        why = "systemctl is gone" if result is None else _why(result)
+        raise LivebokehError(f"wrote and enabled {p.unit}, but systemctl --user restart {UNIT} failed: {why}; "
+                             f"`journalctl --user -u livebokeh` says why; then `systemctl --user restart {UNIT}`")
+    say(f"enabled and restarted {UNIT} (it was running: the new unit applies now); logs: journalctl --user -u livebokeh")
 
 
 def uninstall() -> list[str]:
-    path = unit_path()
+    where = locate()
+    path = where.unit
     if problem := _not_a_file(path):
         raise ConfigError(problem)
     if path.is_symlink() and not path.exists():
         raise ConfigError(f"{path} is a link to a missing file, not a unit `livebokeh service install` wrote; "
                           "remove it yourself if you mean to")
+    done = [where.note] if where.note else []
     if not path.exists():
-        return [f"nothing to do: {path} does not exist"]
+        return [*done, f"nothing to do: {path} does not exist"]
     if not path.read_text(errors="replace").startswith(MARK):
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
-    done = []
     result = _systemctl("disable", "--now", UNIT)
     never_enabled = not (path.parent / "default.target.wants" / UNIT).exists()
     if result is not None and result.returncode != 0 and never_enabled:
@@ -671,7 +764,10 @@ def main(argv: list[str]) -> int:
             for line in uninstall():
                 print(line)
         else:
-            print(state().line())
+            st = state()
+            if st.note:
+                print(st.note)
+            print(st.line())
             print(control_line())
     except LivebokehError as err:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)

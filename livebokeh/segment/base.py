@@ -112,6 +112,18 @@ class Segmenter(Closeable, ABC):
     #: Files of the evaluation data (``../shared/data``) this model was trained on, by name: the
     #: benchmarks leave them out (livebokeh's own DeepLab-v3+ decoder declares its training files).
     trained_on: frozenset[str] = frozenset()
+    #: Environment variables naming files this backend reads besides its weights (whose
+    #: ``LIVEBOKEH_<NAME>_WEIGHTS`` the model manifests name): ``livebokeh service`` carries them.
+    file_variables: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing_files(cls, own: Any) -> str | None:
+        """What this machine lacks of the files ``own`` (this backend's options; None for the
+        defaults) or :attr:`file_variables` name besides the model's weights (which
+        :func:`livebokeh.models.locate` finds): a sentence with its fix, or None. Read in this
+        process's environment and folder; cheap (nothing is loaded). Checked before a camera opens
+        (exit 3) and by ``livebokeh service install``."""
+        return None
 
     def __init__(self, options: SegmenterOptions) -> None:
         self.options = options

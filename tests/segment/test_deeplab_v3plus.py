@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from livebokeh.errors import ModelError
+from livebokeh.errors import ModelError, SetupError
 from livebokeh.segment.deeplab import decoder as dec
 from livebokeh.segment.deeplab.train import fit as F
 
@@ -76,12 +76,12 @@ def test_the_decoder_is_found_where_it_is_asked_for(tmp_path, monkeypatch):
     f = tmp_path / "mine.npz"
     f.write_bytes(b"x")
     assert dec.find(f) == f
-    with pytest.raises(ModelError, match="do not exist"):
+    with pytest.raises(SetupError, match="do not exist"):  # exit 3: this machine lacks it
         dec.find(tmp_path / "missing.npz")
     monkeypatch.setenv(dec.ENV_VAR, str(f))
     assert dec.find() == f
     monkeypatch.setenv(dec.ENV_VAR, str(tmp_path / "missing.npz"))
-    with pytest.raises(ModelError, match=dec.ENV_VAR):
+    with pytest.raises(SetupError, match=dec.ENV_VAR):
         dec.find()
     monkeypatch.delenv(dec.ENV_VAR)
     assert dec.find() == (dec.shipped_path() if dec.shipped_path().is_file() else None)
@@ -258,18 +258,44 @@ def test_deeplab_is_v3plus_with_the_shipped_decoder_and_v3_when_off(deeplab_weig
         assert np.abs(a - b).mean() > 0.01  # two networks
 
 
+def test_the_decoder_file_the_settings_name_is_checked_without_reading_it(tmp_path, monkeypatch):
+    """``missing_files``: what a run checks before its camera opens, and ``service install``
+    before it writes the unit (the registry's class, no segmenter built)."""
+    from livebokeh.segment import SEGMENTERS, DeepLabOptions
+    from livebokeh.segment.deeplab.segmenter import DeepLabSegmenter
+
+    deeplab = SEGMENTERS.get("deeplab")
+    assert deeplab.file_variables == (dec.ENV_VAR,)
+    monkeypatch.delenv(dec.ENV_VAR, raising=False)
+    assert deeplab.missing_files(None) is None  # the package's decoder, or v3 where it is absent
+    problem = deeplab.missing_files(DeepLabOptions(decoder="on", decoder_weights=str(tmp_path / "no.npz")))
+    assert f"decoder weights {tmp_path / 'no.npz'} (deeplab.decoder_weights) do not exist" in problem
+    assert deeplab.missing_files(DeepLabOptions(decoder="off", decoder_weights=str(tmp_path / "no.npz"))) is None
+    monkeypatch.setenv(dec.ENV_VAR, str(tmp_path / "gone.npz"))
+    assert f"{tmp_path / 'gone.npz'} ({dec.ENV_VAR}) do not exist" in deeplab.missing_files(DeepLabOptions())
+    (tmp_path / "gone.npz").write_bytes(b"not read here")
+    assert deeplab.missing_files(DeepLabOptions(decoder="on")) is None
+    monkeypatch.delenv(dec.ENV_VAR)
+    monkeypatch.setattr(dec, "shipped_path", lambda: tmp_path / "absent.npz")  # a trimmed install
+    assert "this install lacks" in deeplab.missing_files(DeepLabOptions(decoder="on"))
+    assert deeplab.missing_files(DeepLabOptions(decoder="auto")) is None  # runs DeepLab-v3
+    for name in SEGMENTERS.names():  # the others read no such file
+        if SEGMENTERS.get(name) is not DeepLabSegmenter:
+            assert SEGMENTERS.get(name).missing_files(None) is None and SEGMENTERS.get(name).file_variables == ()
+
+
 def test_deeplab_decoder_settings_are_checked(deeplab_weights, tmp_path, monkeypatch):
     from livebokeh.segment import create_segmenter
 
     with pytest.raises(ModelError, match="unknown DeepLab decoder setting 'maybe'"):
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder="maybe"))
-    with pytest.raises(ModelError, match="do not exist"):
+    with pytest.raises(SetupError, match="do not exist"):
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder_weights=str(tmp_path / "no.npz")))
     # an install without the decoder: auto falls back to v3, on says what is missing
     monkeypatch.setattr(dec, "shipped_path", lambda: tmp_path / "absent.npz")
     with create_segmenter("deeplab", _dl(weights=str(deeplab_weights))) as seg:
         assert seg.variant == "v3"
-    with pytest.raises(ModelError, match="no DeepLab-v3\\+ decoder weights"):
+    with pytest.raises(SetupError, match="no DeepLab-v3\\+ decoder weights"):
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder="on"))
 
 

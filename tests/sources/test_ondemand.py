@@ -283,6 +283,41 @@ def test_without_the_models_weights_the_webcam_is_never_opened(tmp_path, monkeyp
     assert cams.made == []
 
 
+@pytest.mark.parametrize("on_demand", ["--on-demand", "--no-on-demand"])
+def test_a_deeplab_decoder_file_that_is_not_there_exits_3_before_the_webcam_opens(tmp_path, monkeypatch, capsys,
+                                                                                  on_demand):
+    """`[deeplab] decoder_weights` or LIVEBOKEH_DEEPLAB_DECODER naming a missing file: was exit 1
+    after the camera opened (the unit restarted it, the light blinking at each try)."""
+    import platform
+
+    import pyvirtualcam.camera as pvc
+
+    from livebokeh import sources
+    from livebokeh.cli import main
+    from livebokeh.sinks import virtualcam
+
+    cams = Cameras()
+    monkeypatch.setattr(sources, "CameraSource", lambda *a, **k: cams())
+    (tmp_path / "module" / "v4l2loopback").mkdir(parents=True)
+    (tmp_path / "devices" / "virtual" / "video4linux" / "video10").mkdir(parents=True)
+    monkeypatch.setattr(virtualcam, "SYSFS", tmp_path)
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    monkeypatch.setattr(pvc, "BACKENDS", {"v4l2loopback": object})
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_WEIGHTS", str(tmp_path / "never-read.tflite"))  # checked after
+    settings = tmp_path / "dec.toml"
+    settings.write_text(f'[segmenter]\nbackend = "deeplab"\n[deeplab]\ndecoder = "on"\n'
+                        f'decoder_weights = "{tmp_path / "dec.npz"}"\n')
+    assert main(["--config", str(settings), on_demand, "--no-preview"]) == 3
+    err = capsys.readouterr().err
+    assert f"the deeplab decoder weights {tmp_path / 'dec.npz'} (deeplab.decoder_weights) do not exist" in err
+    monkeypatch.setenv("LIVEBOKEH_DEEPLAB_DECODER", str(tmp_path / "mine.npz"))
+    assert main(["--backend", "deeplab", on_demand, "--no-preview"]) == 3
+    assert f"{tmp_path / 'mine.npz'} (LIVEBOKEH_DEEPLAB_DECODER) do not exist; fix or unset it" in capsys.readouterr().err
+    assert main(["--backend", "deeplab", "--deeplab-decoder", "off", on_demand, "--no-preview"]) == 3  # not read
+    assert "never-read.tflite" in capsys.readouterr().err  # then the weights are the first thing missing
+    assert cams.made == []
+
+
 @pytest.mark.parametrize("argv", [["--on-demand"], [], ["--effect", "replace"]])
 def test_a_background_that_is_not_there_is_told_before_the_camera_opens(monkeypatch, capsys, argv):
     import livebokeh.sources as sources

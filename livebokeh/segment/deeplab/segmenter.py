@@ -152,12 +152,14 @@ def build_keras_model(m: Manifest, weights: Path, size: tuple[int, int], dtype: 
     return model
 
 
-def find_decoder(own: DeepLabOptions) -> Decoder | None:
-    """The v3+ decoder ``own`` asks for: None for ``decoder = "off"``, or with ``auto`` when no
-    decoder weights are found.
+def decoder_path(own: DeepLabOptions) -> Path | None:
+    """The v3+ decoder file ``own`` asks for: None for ``decoder = "off"``, or with ``auto`` when no
+    decoder weights are found. Cheap: the file is not read.
 
     Raises:
-        ModelError: an unknown ``decoder`` setting, ``on`` with no weights, or a bad file.
+        ModelError: an unknown ``decoder`` setting.
+        SetupError: a file the settings or ``$LIVEBOKEH_DEEPLAB_DECODER`` name is not there, or
+            ``on`` where there is none (exit 3: this machine lacks it).
     """
     from livebokeh.segment.deeplab import decoder as dec
 
@@ -166,11 +168,26 @@ def find_decoder(own: DeepLabOptions) -> Decoder | None:
     if own.decoder == "off":
         return None
     path = dec.find(own.decoder_weights or None)
+    if path is None and own.decoder == "on":
+        raise SetupError(f"no DeepLab-v3+ decoder weights: this install lacks {dec.DECODER_FILE}; "
+                         f"set {dec.ENV_VAR}=FILE, or use decoder off (DeepLab-v3)")
+    return path
+
+
+def find_decoder(own: DeepLabOptions) -> Decoder | None:
+    """The v3+ decoder ``own`` asks for (:func:`decoder_path`), read: None for ``decoder = "off"``,
+    or with ``auto`` when no decoder weights are found.
+
+    Raises:
+        ModelError: an unknown ``decoder`` setting, or a bad file.
+        SetupError: a decoder file that is not there (:func:`decoder_path`).
+    """
+    from livebokeh.segment.deeplab import decoder as dec
+
+    path = decoder_path(own)
     if path is None:
-        if own.decoder == "on":
-            raise ModelError(f"no DeepLab-v3+ decoder weights: this install lacks {dec.DECODER_FILE}; "
-                             f"set {dec.ENV_VAR}=FILE, or use decoder off (DeepLab-v3)")
-        log.warning("deeplab: no decoder weights (%s); running DeepLab-v3", dec.DECODER_FILE)
+        if own.decoder != "off":
+            log.warning("deeplab: no decoder weights (%s); running DeepLab-v3", dec.DECODER_FILE)
         return None
     return dec.load(path)
 
@@ -185,6 +202,18 @@ class DeepLabSegmenter(Segmenter):
     # upsampled: the guided filter helps (``mask.guided = "auto"``).
     traits = SegmenterTraits(roi_helps=False, coarse_edges=True)
     Options = DeepLabOptions
+    #: Names the v3+ decoder's file (:mod:`livebokeh.segment.deeplab.decoder`).
+    file_variables = ("LIVEBOKEH_DEEPLAB_DECODER",)
+
+    @classmethod
+    def missing_files(cls, own: Any) -> str | None:
+        """The v3+ decoder file its settings or ``$LIVEBOKEH_DEEPLAB_DECODER`` name, when it is
+        not there (:func:`decoder_path`)."""
+        try:
+            decoder_path(own if own is not None else cls.Options())
+        except SetupError as err:
+            return str(err)
+        return None
 
     def __init__(self, options: SegmenterOptions) -> None:
         super().__init__(options)
