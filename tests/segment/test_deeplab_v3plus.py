@@ -76,12 +76,12 @@ def test_the_decoder_is_found_where_it_is_asked_for(tmp_path, monkeypatch):
     f = tmp_path / "mine.npz"
     f.write_bytes(b"x")
     assert dec.find(f) == f
-    with pytest.raises(SetupError, match="do not exist"):  # exit 3: this machine lacks it
+    with pytest.raises(ModelError, match="do not exist"):  # (a live run: exit 3, before its camera opens)
         dec.find(tmp_path / "missing.npz")
     monkeypatch.setenv(dec.ENV_VAR, str(f))
     assert dec.find() == f
     monkeypatch.setenv(dec.ENV_VAR, str(tmp_path / "missing.npz"))
-    with pytest.raises(SetupError, match=dec.ENV_VAR):
+    with pytest.raises(ModelError, match=dec.ENV_VAR):
         dec.find()
     monkeypatch.delenv(dec.ENV_VAR)
     assert dec.find() == (dec.shipped_path() if dec.shipped_path().is_file() else None)
@@ -289,7 +289,7 @@ def test_deeplab_decoder_settings_are_checked(deeplab_weights, tmp_path, monkeyp
 
     with pytest.raises(ModelError, match="unknown DeepLab decoder setting 'maybe'"):
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder="maybe"))
-    with pytest.raises(SetupError, match="do not exist"):
+    with pytest.raises(ModelError, match="do not exist"):  # a file run: exit 1, as a missing weights file
         create_segmenter("deeplab", _dl(weights=str(deeplab_weights), decoder_weights=str(tmp_path / "no.npz")))
     # an install without the decoder: auto falls back to v3, on says what is missing
     monkeypatch.setattr(dec, "shipped_path", lambda: tmp_path / "absent.npz")

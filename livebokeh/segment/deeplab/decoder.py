@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from livebokeh.errors import ModelError, SetupError
+from livebokeh.errors import ModelError
 from livebokeh.segment.deeplab.model import ASPP_SCOPE, BACKBONE_SCOPE, LOW_LEVEL_SCOPE, DeepLabSpec
 
 #: The shipped decoder's file name, beside the manifests (``models/`` in the repository).
@@ -125,20 +125,20 @@ def find(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     one; None when there is none.
 
     Raises:
-        SetupError: a file named explicitly or by the variable does not exist (exit 3: this
-            machine lacks it, a retry will not bring it).
+        ModelError: a file named explicitly or by the variable does not exist (a live run finds
+            it before its camera opens: ``missing_files``, exit 3).
     """
     if explicit:
         p = Path(explicit)
         if not p.is_file():
-            raise SetupError(f"the deeplab decoder weights {p} (deeplab.decoder_weights) do not exist; fix the path, "
+            raise ModelError(f"the deeplab decoder weights {p} (deeplab.decoder_weights) do not exist; fix the path, "
                              "or leave it out for the package's decoder")
         return p
     env = os.environ.get(ENV_VAR)
     if env:
         p = Path(env)
         if not p.is_file():
-            raise SetupError(f"the deeplab decoder weights {env} ({ENV_VAR}) do not exist; fix or unset it")
+            raise ModelError(f"the deeplab decoder weights {env} ({ENV_VAR}) do not exist; fix or unset it")
         return p
     p = shipped_path()
     return p if p.is_file() else None

@@ -157,9 +157,10 @@ def decoder_path(own: DeepLabOptions) -> Path | None:
     decoder weights are found. Cheap: the file is not read.
 
     Raises:
-        ModelError: an unknown ``decoder`` setting.
-        SetupError: a file the settings or ``$LIVEBOKEH_DEEPLAB_DECODER`` name is not there, or
-            ``on`` where there is none (exit 3: this machine lacks it).
+        ModelError: an unknown ``decoder`` setting, or a file the settings or
+            ``$LIVEBOKEH_DEEPLAB_DECODER`` name is not there (exit 1, as a missing weights file;
+            a live run finds it first: :meth:`DeepLabSegmenter.missing_files`, exit 3).
+        SetupError: ``on`` where this install has no decoder (exit 3: this machine lacks it).
     """
     from livebokeh.segment.deeplab import decoder as dec
 
@@ -179,8 +180,8 @@ def find_decoder(own: DeepLabOptions) -> Decoder | None:
     or with ``auto`` when no decoder weights are found.
 
     Raises:
-        ModelError: an unknown ``decoder`` setting, or a bad file.
-        SetupError: a decoder file that is not there (:func:`decoder_path`).
+        ModelError: an unknown ``decoder`` setting, or a missing or bad file.
+        SetupError: ``on`` where this install has no decoder (:func:`decoder_path`).
     """
     from livebokeh.segment.deeplab import decoder as dec
 
@@ -211,7 +212,7 @@ class DeepLabSegmenter(Segmenter):
         not there (:func:`decoder_path`)."""
         try:
             decoder_path(own if own is not None else cls.Options())
-        except SetupError as err:
+        except (SetupError, ModelError) as err:
             return str(err)
         return None
 
