@@ -251,9 +251,9 @@ class Run(Closeable):
     def input_files(self) -> list[tuple[str, Path]]:
         """Every file the run reads, with the flag or key that named it (for messages): the input
         or the video played as the camera, ``--mask`` (each file of a pattern), the background
-        (the first one and the one in effect now), the settings files, weights files named in
-        the settings, the model folder's and the cache's, and every file a ``LIVEBOKEH_`` variable
-        names. A snapshot never replaces one of them (:func:`input_named`)."""
+        (the first one and the one in effect now, and those the page offers), the settings files,
+        weights files named in the settings, the model folder's and the cache's, and every file a
+        ``LIVEBOKEH_`` variable names. A snapshot never replaces one of them (:func:`input_named`)."""
         import dataclasses
 
         from livebokeh.config import preset_names, sections
@@ -278,7 +278,12 @@ class Run(Closeable):
                     value = getattr(section, f.name)
                     if (f.name == "background" or f.name.endswith("weights")) and isinstance(value, str) and value:
                         found.append((f"{name}.{f.name}", Path(value).expanduser()))
+        from livebokeh.control import backgrounds
         from livebokeh.models import weight_files
+
+        for cfg in (self.cfg, now):  # the pictures the page offers: the user's folder's and the uploads
+            found += [("a background the page offers", item.path)
+                      for item in backgrounds.listing(cfg.control.backgrounds).values()]
 
         found += weight_files()  # and any other file a LIVEBOKEH_ variable names (DeepLab's decoder)
         found += [(k, Path(v).expanduser()) for k, v in os.environ.items() if k.startswith("LIVEBOKEH_") and v]

@@ -360,6 +360,31 @@ def test_a_snapshot_never_replaces_the_weights_the_environment_names(memory_vcam
         assert ctl("snapshot", str(tmp_path / "new.png"))[0] == 0
 
 
+def test_a_snapshot_never_replaces_a_background_the_page_offers(memory_vcam, tmp_path):
+    """The pictures of ``--backgrounds`` and the uploads are files the run reads (thumbnails, a
+    pick; an upload is found again by its content's name): a snapshot onto one is refused."""
+    import dataclasses
+
+    from livebokeh.control import backgrounds
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "beach.jpg"), np.full((90, 160, 3), (200, 100, 0), np.uint8))
+    cfg = live_settings()
+    cfg = dataclasses.replace(cfg, control=dataclasses.replace(cfg.control, backgrounds=str(folder)))
+    with started(cfg, source=FakeSource(count=10**7, live=True, fps=60)) as (_run, server):
+        until(lambda: memory_vcam and len(memory_vcam[0].frames) > 2, "the first frames at the virtual camera")
+        Client(server).json("POST", "/api/background",
+                            {"upload": base64.b64encode(png_bytes(np.full((60, 80, 3), 90, np.uint8))).decode()})
+        Client(server).json("POST", "/api/settings", {"changes": {"render.background": "green"}})  # not in use
+        (upload,) = [p for p in backgrounds.uploads_dir().iterdir() if p.is_file()]
+        before = {p: p.read_bytes() for p in (folder / "beach.jpg", upload)}
+        for target in before:
+            code, out, err = ctl("snapshot", "--overwrite", str(target))
+            assert code == 2 and out == "" and "a background the page offers" in err, err
+        assert {p: p.read_bytes() for p in before} == before
+
+
 def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
     run, server, cam = live
     pic = tmp_path / "mine.png"
