@@ -629,8 +629,15 @@ def _live_claims(folder: Path, mine: Path | None = None) -> Iterator[tuple[int, 
 
 
 def check_unclaimed_file(flag: str, path: Path) -> None:
-    """Raise :class:`SinkError` when a live run's claimed pattern gives the name of the one file
-    ``path`` (a snapshot or an image output onto a frame that run will write)."""
+    """Raise :class:`SinkError` when another live run writes the one file ``path`` now (its
+    temporary file is held: a second run's ``-o`` onto a recording in progress), or when a live
+    run's claimed pattern gives its name (a snapshot onto a frame that run will write)."""
+    prefix = glob.escape(_temp_stem(path) + TEMP_TAG)
+    for temp in _glob(path.parent, f"{prefix}-*{glob.escape(path.suffix)}"):
+        pid = temp.stem.rpartition(TEMP_TAG)[2][1:]
+        if pid.isdigit() and int(pid) != os.getpid() and _alive(temp):
+            raise SinkError(f"{flag} {path}: another livebokeh run (process {pid}) is writing it now; wait for it "
+                            "to end or choose another name")
     for pid, name in _live_claims(path.parent):
         try:
             gives = _pattern_regex(path.parent / name).fullmatch(path.name) is not None

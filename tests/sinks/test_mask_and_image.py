@@ -200,6 +200,35 @@ def test_one_file_a_live_runs_pattern_will_give_is_refused(tmp_path):
     check_outputs([Output.of("snapshot", tmp_path / "00600.png")], [], overwrite=False)  # the run has ended
 
 
+def test_one_file_another_live_run_writes_is_refused(tmp_path):
+    """A second run's ``-o same.mkv`` while a live run records to same.mkv: the live run's
+    recording then ended as a partial, exit 1, blamed on 'another program'. Refused at once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from livebokeh.sinks.files import Output, check_outputs
+    from tests.conftest import REPO
+
+    target = tmp_path / "same.mkv"
+    code = ("import sys, pathlib; from livebokeh.sinks.files import create_locked, temp_path;"
+            f"fd = create_locked(temp_path(pathlib.Path({str(target)!r}))); print('held', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert child.stdout.readline().strip() == "held"
+        for overwrite in (False, True):
+            with pytest.raises(SinkError, match=rf"--output {target}: another livebokeh run \(process {child.pid}\) "
+                                                r"is writing it now"):
+                check_outputs([Output.of("--output", target)], [], overwrite=overwrite)
+        check_outputs([Output.of("--output", tmp_path / "other.mkv")], [], overwrite=False)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    check_outputs([Output.of("--output", target)], [], overwrite=False)  # a killed writer's file is no live run
+
+
 def test_no_writer_replaces_files_unless_asked():
     """Every sink and writer that takes ``overwrite`` refuses to replace by default (or has no
     default at all): a caller that forgets the run's flag never replaces a user's file."""
