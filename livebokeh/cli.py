@@ -7,6 +7,8 @@ pipeline and its libraries are imported when a run starts.
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import logging
 import os
 import re
@@ -22,8 +24,11 @@ from livebokeh import __version__
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    StdoutClosedError,
+    TaggedStdout,
     exit_code,
     one_line,
+    stdout_error,
     stdout_gone,
 )
 
@@ -262,13 +267,25 @@ def main(argv: list[str] | None = None) -> int:
     list | head``) ends it quietly, as other commands end: status 141 (128 + SIGPIPE), no message."""
     if argv is None:  # run as the command: its own standard streams
         _open_closed_streams()
+        if not isinstance(sys.stdout, (TaggedStdout, _ClosedOutput)):
+            sys.stdout = TaggedStdout(sys.stdout)
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # what waits in the buffer: a full disk is said here, not at exit
+        return code
     except BrokenPipeError:
         if not stdout_gone():
             raise
         _drop_stdout()
         return 128 + int(getattr(signal, "SIGPIPE", 13))
+    except OSError as err:
+        why = stdout_error(err)
+        if why is None:
+            raise
+        _drop_stdout()
+        print(f"livebokeh: error: cannot write to standard output ({why}); what was not printed is lost: "
+              "send it to a file or pipe that can take it (on a full disk, free some space)", file=sys.stderr)
+        return 1
 
 
 def _open_closed_streams() -> None:
@@ -286,10 +303,27 @@ def _open_closed_streams() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-            if getattr(sys, name) is None:
+            if fd == 1:  # its descriptor is the null device's; what is printed is refused, not lost unsaid
+                sys.stdout = _ClosedOutput()
+            elif getattr(sys, name) is None:
                 setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="backslashreplace"))  # noqa: SIM115 - for the whole run
         except OSError:
             pass
+
+
+class _ClosedOutput(io.TextIOBase):
+    """``sys.stdout`` when the caller closed it (``>&-``): a run that prints nothing is not
+    bothered; a command whose product is its output (``--print-config``, ``ctl list``) fails,
+    and says so (:class:`~livebokeh.errors.StdoutClosedError`), rather than print into nothing."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise StdoutClosedError(errno.EBADF, "standard output is closed")
+
+    def fileno(self) -> int:
+        return 1  # the null device, opened there
 
 
 def _drop_stdout() -> None:
@@ -342,8 +376,8 @@ def _main(argv: list[str] | None) -> int:
         print("livebokeh: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - a bug: one line, traceback with --debug
-        if isinstance(err, BrokenPipeError) and stdout_gone():
-            raise  # --print-config | head: the reader is gone (see main)
+        if (isinstance(err, BrokenPipeError) and stdout_gone()) or stdout_error(err):
+            raise  # --print-config | head: the reader is gone; > /dev/full, >&-: one line (see main)
         if args.debug:
             log.exception("internal error")
         where = "; ".join(getattr(err, "__notes__", []))

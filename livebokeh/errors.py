@@ -5,6 +5,7 @@ do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
 import sys
+from typing import Any
 
 
 def one_line(err: BaseException) -> str:
@@ -45,6 +46,55 @@ def exit_code(err: LivebokehError) -> int:
     if isinstance(err, ConfigError):
         return 2
     return 3 if isinstance(err, SetupError) else 1
+
+
+class StdoutError(OSError):
+    """Writing standard output failed (a full disk, an I/O error, or it was closed): what the
+    command prints has nowhere to go. (A reader gone, ``| head``, stays a ``BrokenPipeError``.)"""
+
+
+class StdoutClosedError(StdoutError):
+    """Standard output was closed when the command started (``>&-``)."""
+
+
+class TaggedStdout:
+    """``sys.stdout`` as the command's: its write errors are :class:`StdoutError`, so that a
+    handler can tell them from an output file's (``livebokeh.cli.main`` says them in one line)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except StdoutError:
+            raise
+        except OSError as err:
+            raise StdoutError(err.errno, err.strerror or str(err)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except StdoutError:
+            raise
+        except OSError as err:
+            raise StdoutError(err.errno, err.strerror or str(err)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def stdout_error(err: BaseException) -> str | None:
+    """Why ``err`` came from writing standard output (None when it came from elsewhere)."""
+    if isinstance(err, StdoutClosedError):
+        return "it is closed"
+    if isinstance(err, StdoutError):
+        return err.strerror or str(err)
+    return None
 
 
 def stdout_gone() -> bool:

@@ -307,6 +307,24 @@ def test_a_run_with_its_standard_streams_closed_works(tmp_path, closed, selfie_m
     assert probe_video(out)["frames"] == 6
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+@pytest.mark.parametrize("args", [["--print-config"], ["doctor", "--no-devices"], ["models", "list"],
+                                  ["models", "path", "rvm"]])
+@pytest.mark.parametrize("redirect", [">/dev/full", ">&-"])
+def test_output_that_cannot_be_written_is_one_line(args, redirect):
+    """`--print-config > my.toml` on a full disk printed a traceback (doctor) or an internal
+    error; with standard output closed the command said nothing and exited 0."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(["sh", "-c", f'exec "$@" {redirect}', "sh", sys.executable, "-m", "livebokeh", *args],
+                          env=env, capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    why = "No space left on device" if "full" in redirect else "it is closed"
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("livebokeh")]
+    assert proc.returncode == 1 and lines == [f"livebokeh: error: cannot write to standard output ({why}); what was "
+                                              "not printed is lost: send it to a file or pipe that can take it (on a "
+                                              "full disk, free some space)"], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args", [["models", "list"], ["--print-config"]])
 def test_a_closed_pipe_ends_the_command_quietly(args):
     """`livebokeh models list | head` said 'livebokeh: error: [Errno 32] Broken pipe'."""

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError, exit_code, one_line, stdout_gone
+from livebokeh.errors import LivebokehError, exit_code, one_line, stdout_error, stdout_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +100,8 @@ def main(argv: list[str]) -> int:
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)  # an unknown NAME is a wrong argument: 2
     except OSError as err:  # the manifests or the cache unreadable: still one line
-        if isinstance(err, BrokenPipeError) and stdout_gone():
-            raise  # the reader of its output is gone: the command ends quietly (livebokeh.cli.main)
+        if (isinstance(err, BrokenPipeError) and stdout_gone()) or stdout_error(err):
+            raise  # its output's reader gone (ends quietly), or its output unwritable (livebokeh.cli.main)
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return 1
     return 0
