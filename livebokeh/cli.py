@@ -28,6 +28,7 @@ from livebokeh.errors import (
     TaggedStdout,
     exit_code,
     one_line,
+    printable,
     stdout_error,
     stdout_gone,
 )
@@ -230,10 +231,18 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped (:func:`~livebokeh.errors.printable`): names of
+    files someone else made reach the terminal as text, never as its commands."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if (args.verbose or args.debug) else logging.WARNING if args.quiet else logging.INFO
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("livebokeh: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("livebokeh: %(message)s"))
     root = logging.getLogger("livebokeh")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -564,7 +573,7 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _St
         try:
             code = _run_one(args, cfg, job, signals, reports)
         except LivebokehError as err:
-            print(f"livebokeh: error: {job.input}: {one_line(err)}", file=sys.stderr)
+            print(f"livebokeh: error: {printable(str(job.input))}: {one_line(err)}", file=sys.stderr)
             reports.append({"source": Path(str(job.input)).name, "error": one_line(err)})
             failed += 1
             continue
@@ -599,7 +608,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals
         reports.append(report)
 
     if args.stats:
-        print(report.table(), file=sys.stderr)
+        print(printable(report.table()), file=sys.stderr)
     if signals.received:
         log.warning("stopped after %d frames; outputs were finalised", report.frames_out)
         return 130
@@ -633,7 +642,7 @@ class Progress:
 
         self.pipeline = pipeline
         total = min(total, limit) if total and limit else (total or limit)
-        self._bar = tqdm(total=total, unit="frame", desc=name, leave=False, dynamic_ncols=True, file=sys.stderr,
+        self._bar = tqdm(total=total, unit="frame", desc=printable(name), leave=False, dynamic_ncols=True, file=sys.stderr,
                          mininterval=0.25)
 
     def __call__(self) -> bool:

@@ -4,13 +4,24 @@ Every :class:`LivebokehError` carries a one-line message that says what went wro
 do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
+import re
 import sys
 from typing import Any
 
 
+#: Control characters (C0 but tab and newline, DEL, C1): a file name holding ESC sequences would
+#: otherwise rewrite the terminal it is printed to (its title, the screen, colours).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as ``\\xNN`` (tab and newline kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def one_line(err: BaseException) -> str:
-    """``err``'s message on one line (its class name when it has none)."""
-    return " ".join(str(err).split()) or type(err).__name__
+    """``err``'s message on one line, control characters escaped (its class name when it has none)."""
+    return " ".join(printable(str(err)).split()) or type(err).__name__
 
 
 class LivebokehError(Exception):

@@ -307,6 +307,19 @@ def test_a_run_with_its_standard_streams_closed_works(tmp_path, closed, selfie_m
     assert probe_video(out)["frames"] == 6
 
 
+def test_control_characters_in_file_names_never_reach_the_terminal(tmp_path, selfie_models):
+    """A folder of someone else's pictures, one named ``z<ESC>[2J.jpg`` (clear the screen), or an
+    input named with an OSC title sequence: printed as text (``\\x1b``), never as the terminal's commands."""
+    (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.jpg"), synthetic_frame(0))
+    (tmp_path / "in" / "z\x1b[2J.jpg").write_bytes(b"not a picture")
+    code, err = run_cli("--backend", "mediapipe", "-i", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"))
+    assert code == 1 and "\x1b" not in err and "z\\x1b[2J.jpg" in err, err
+    code, err = run_cli("--backend", "mediapipe", "-i", str(tmp_path / "nope\x1b]0;pwned\x07.jpg"), "-o",
+                        str(tmp_path / "o.jpg"))
+    assert code == 1 and "\x1b" not in err and "\x07" not in err and "nope\\x1b]0;pwned\\x07.jpg" in error_line(err)
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 @pytest.mark.parametrize("args", [["--print-config"], ["doctor", "--no-devices"], ["models", "list"],
                                   ["models", "path", "rvm"]])

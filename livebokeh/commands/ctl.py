@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, LivebokehError, one_line, stdout_error, stdout_gone
+from livebokeh.errors import ConfigError, LivebokehError, one_line, printable, stdout_error, stdout_gone
 
 #: Seconds to wait for an answer (a backend swap loads a model first).
 TIMEOUT_S = 120.0
@@ -186,6 +186,6 @@ def main(argv: list[str]) -> int:
     except OSError as err:
         if (isinstance(err, BrokenPipeError) and stdout_gone()) or stdout_error(err):
             raise  # its output's reader gone (ends quietly), or its output unwritable (livebokeh.cli.main)
-        print(f"livebokeh ctl: error: {err.strerror or err}", file=sys.stderr)
+        print(f"livebokeh ctl: error: {printable(err.strerror or str(err))}", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError, exit_code, one_line, stdout_error, stdout_gone
+from livebokeh.errors import LivebokehError, exit_code, one_line, printable, stdout_error, stdout_gone
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def _download(name: str | None, url: str | None) -> int:
                   "a download)")
             continue
         if found.problem and found.damaged is None:  # a download into the cache would not mend it
-            print(f"livebokeh: error: {found.problem}", file=sys.stderr)
+            print(f"livebokeh: error: {printable(found.problem)}", file=sys.stderr)
             failed += 1
             continue
         try:
