@@ -421,19 +421,36 @@ def _folder_images(folder: Path) -> list[str]:
     from livebokeh.sources import IMAGE_SUFFIXES
     from livebokeh.sources.imageinfo import not_regular_kind
 
-    found = []
-    for f in sorted(folder.iterdir()):
+    found, videos = [], []
+    entries = sorted(folder.iterdir())
+    pictures = {f.stem for f in entries if f.suffix.lower() in IMAGE_SUFFIXES}
+    for f in entries:
+        if f.suffix.lower() in _FOLDER_VIDEOS and not f.name.startswith("."):
+            videos.append(f.name)
         if f.suffix.lower() not in IMAGE_SUFFIXES or f.name.startswith("."):
             continue
         if _PARTIAL.fullmatch(f.stem):
             log.warning("skipped %s: a partial result of an earlier run, not an input", f)
+            continue
+        if f.stem.endswith(RESULT_TAG) and f.stem.removesuffix(RESULT_TAG) in pictures:
+            log.warning("skipped %s: the result of an earlier run on %s, not an input", f, f.stem.removesuffix(RESULT_TAG))
             continue
         kind = not_regular_kind(f)
         if kind is not None or not f.is_file():
             log.warning("skipped %s: not a regular file (%s)", f, kind or "a folder")
             continue
         found.append(str(f))
+    if videos:
+        log.warning("left out %d video%s in %s (%s): a folder input takes its pictures; give each video as an "
+                    "input of its own", len(videos), "s" if len(videos) > 1 else "", folder, ", ".join(videos[:3])
+                    + (", ..." if len(videos) > 3 else ""))
     return found
+
+
+#: The videos a folder input leaves out (and says so).
+_FOLDER_VIDEOS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts", ".flv", ".wmv", ".y4m"})
+#: What ``--output-dir`` adds to each input's name (``a.jpg`` -> ``a_portrait.jpg``).
+RESULT_TAG = "_portrait"
 
 
 def _jobs(args: argparse.Namespace) -> list[Any]:
@@ -479,7 +496,7 @@ def _jobs(args: argparse.Namespace) -> list[Any]:
             suffix = ".png"
         if is_animation(p):  # read as a video
             suffix = ".mp4"
-        out = out_dir / f"{p.stem}_portrait{suffix}"
+        out = out_dir / f"{p.stem}{RESULT_TAG}{suffix}"
         key = os.path.normcase(os.path.abspath(out))
         if key in taken:
             raise ConfigError(
