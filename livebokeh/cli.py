@@ -422,18 +422,13 @@ def _folder_images(folder: Path) -> list[str]:
     from livebokeh.sources.imageinfo import not_regular_kind
 
     found, videos = [], []
-    entries = sorted(folder.iterdir())
-    pictures = {f.stem for f in entries if f.suffix.lower() in IMAGE_SUFFIXES}
-    for f in entries:
+    for f in sorted(folder.iterdir()):
         if f.suffix.lower() in _FOLDER_VIDEOS and not f.name.startswith("."):
             videos.append(f.name)
         if f.suffix.lower() not in IMAGE_SUFFIXES or f.name.startswith("."):
             continue
         if _PARTIAL.fullmatch(f.stem):
             log.warning("skipped %s: a partial result of an earlier run, not an input", f)
-            continue
-        if f.stem.endswith(RESULT_TAG) and f.stem.removesuffix(RESULT_TAG) in pictures:
-            log.warning("skipped %s: the result of an earlier run on %s, not an input", f, f.stem.removesuffix(RESULT_TAG))
             continue
         kind = not_regular_kind(f)
         if kind is not None or not f.is_file():
