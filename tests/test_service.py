@@ -775,10 +775,19 @@ def test_the_unit_goes_where_the_user_systemd_looks_not_where_this_shell_says(ho
     assert not (theirs / "livebokeh.service").exists()
 
 
-def test_the_user_systemds_own_xdg_config_home_wins(home, tmp_path, monkeypatch, capsys):
+def _systemd_quoted(value: str) -> str:
+    """As systemd's show-environment prints a value holding a space or a quote: $'...', C escapes."""
+    return "$'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@pytest.mark.parametrize("printed", ["as it is", "quoted as systemd does"])
+def test_the_user_systemds_own_xdg_config_home_wins(home, tmp_path, monkeypatch, capsys, printed):
+    """Real systemd prints a value with a space (or a quote, $, ...) as $'...': taken as the text
+    it was, the folder was no absolute path and the unit went where systemd does not look."""
     monkeypatch.delenv("XDG_CONFIG_HOME")
-    theirs = tmp_path / "their config"
-    home.manager_env = f"HOME={tmp_path / 'home'}\nXDG_CONFIG_HOME={theirs}\n"
+    theirs = tmp_path / "their config's"
+    shown = (lambda v: v) if printed == "as it is" else _systemd_quoted
+    home.manager_env = f"HOME={shown(str(tmp_path / 'home'))}\nXDG_CONFIG_HOME={shown(str(theirs))}\n"
     assert service.main(["install", "--no-start"]) == 0
     out = capsys.readouterr().out
     assert f"the unit goes in {theirs / 'systemd' / 'user'}, where your user's systemd looks for it (its " \
@@ -787,6 +796,15 @@ def test_the_user_systemds_own_xdg_config_home_wins(home, tmp_path, monkeypatch,
     assert not (tmp_path / "home" / ".config" / "systemd").exists()
     assert (tmp_path / "home" / ".config" / "livebokeh" / "settings.toml").is_file()  # this shell's settings
     assert home.verbs() == ["show-environment"]  # asked where, nothing started
+
+
+def test_values_systemd_quoted_are_read_as_they_were():
+    assert service.systemd_unquote("/plain/path") == "/plain/path"
+    assert service.systemd_unquote("$'/home/u/my cfg'") == "/home/u/my cfg"
+    assert service.systemd_unquote("$'it\\'s\\ta\\\\b\\x41\\101\\n'") == "it's\ta\\bAA\n"
+    assert service.systemd_unquote('"x y"') == "x y"
+    assert service.systemd_unquote("$'caf\u00e9 \\303\\251'") == "caf\u00e9 \u00e9"  # UTF-8 as it is, or as octal bytes
+    assert service.systemd_unquote("$'\\377'") == os.fsdecode(b"\xff")  # a byte that is no UTF-8: as a file name holds it
 
 
 @pytest.mark.parametrize("manager", ["unreachable", "a HOME that is no folder", "a relative XDG_CONFIG_HOME"])

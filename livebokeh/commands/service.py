@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import platform
 import shutil
 import subprocess
@@ -409,8 +410,45 @@ def _manager_environment() -> tuple[dict[str, str] | None, str]:
     for line in done.stdout.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.isidentifier():
-            env[key] = value
+            env[key] = systemd_unquote(value)
     return env, ""
+
+
+#: The escapes of systemd's quoting (``cescape``) and of a shell's ``$'...'``, by the letter after ``\``.
+_ESCAPES = {"a": 7, "b": 8, "e": 27, "E": 27, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
+
+
+def systemd_unquote(value: str) -> str:
+    """A value as ``systemctl --user show-environment`` prints it, unquoted: systemd writes one
+    holding a space, a quote or a shell's special character as ``$'...'`` (C escapes within:
+    ``\\n``, ``\\'``, ``\\xNN``), or as ``"..."``; any other value is as it is."""
+    if len(value) >= 3 and value.startswith("$'") and value.endswith("'"):
+        inner = value[2:-1]
+    elif len(value) >= 2 and value[0] == value[-1] == '"':
+        inner = value[1:-1]
+    else:
+        return value
+    raw, out, i = inner.encode("utf-8", "surrogateescape"), bytearray(), 0
+    while i < len(raw):
+        if raw[i] != 0x5C or i + 1 == len(raw):  # not a backslash (or one that ends the value)
+            out.append(raw[i])
+            i += 1
+            continue
+        c = chr(raw[i + 1])
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+            i += 2
+        elif c == "x" and (digits := re.match(rb"[0-9a-fA-F]{1,2}", raw[i + 2 : i + 4])):
+            out.append(int(digits.group(), 16))
+            i += 2 + len(digits.group())
+        elif c in "01234567":
+            digits = re.match(rb"[0-7]{1,3}", raw[i + 1 : i + 4])
+            out.append(int(digits.group(), 8) & 0xFF)
+            i += 1 + len(digits.group())
+        else:  # \\, \', \", \$ ...: the character itself
+            out.append(raw[i + 1])
+            i += 2
+    return out.decode("utf-8", "surrogateescape")
 
 
 @contextmanager
