@@ -210,6 +210,8 @@ class AudioCopy:
                 self._held = packet  # belongs after a later frame
                 return
             if not stream.reencode:
+                if packet.is_discard:  # sound an edit list hides (`ffmpeg -ss T -c copy`): MKV would play it again
+                    continue
                 length = float(packet.duration * stream.ins.time_base) if packet.duration else 0.0
                 if start < stream.end - length / 2:
                     continue  # sound that overlaps what was written (after a discontinuity): left out

@@ -174,6 +174,24 @@ def test_picture_and_sound_keep_their_timing(tmp_path, container, video_start, a
     assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
 
 
+@pytest.mark.parametrize("out_suffix", [".mkv", ".mp4", ".mov", ".webm"])
+def test_sound_an_edit_list_hides_stays_hidden(tmp_path, out_suffix):
+    """An MP4 cut with `ffmpeg -ss T -c copy` keeps the sound before T, marked to be discarded
+    (an edit list). Copied into MKV it came back: a second more of sound, the picture 1 s late."""
+    import av
+
+    from tests.media import av_clip, flash_and_burst, sound_seconds, video_times
+
+    src = av_clip(tmp_path / "in.mp4", audio_start=-1.0, audio_seconds=4.0, flash_at=2.0)
+    with av.open(str(src)) as c:
+        assert sum(p.is_discard for p in c.demux(audio=0)) > 40  # the hidden second
+    out = _through(src, tmp_path / f"out{out_suffix}")
+    flash, burst = flash_and_burst(out)
+    assert abs(burst - flash) < 1 / 30 and flash < 2.03  # in step, and where it was (within an audio packet)
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.03
+    assert video_times(out)[0] < 0.03 and len(video_times(out)) == 90
+
+
 @pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied; copied; re-encoded
 def test_sound_longer_than_the_picture_is_kept_whole(tmp_path, out_suffix):
     """2 s of picture, 3 s of sound: the last second of sound was lost. Kept, as FFmpeg keeps it;
