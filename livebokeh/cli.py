@@ -680,7 +680,8 @@ def _base_poll() -> Any:
 
 
 class _StopSignals:
-    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session) for a whole run.
+    """Ctrl-C, Ctrl-\\ (SIGQUIT), SIGTERM and SIGHUP (a closed terminal, a dropped ssh session)
+    for a whole run.
 
     SIGHUP stops only a run that reads files: a live run (camera, service) reads its settings
     file again instead (on a thread of its own, never in the handler), as daemons do.
@@ -716,9 +717,9 @@ class _StopSignals:
             pipeline.abort()
 
     def __enter__(self) -> _StopSignals:
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"):
             sig = getattr(signal, name, None)
-            if sig is None:  # SIGHUP: not on Windows
+            if sig is None:  # SIGHUP, SIGQUIT: not on Windows
                 continue
             try:
                 self._previous.append((sig, signal.signal(sig, self._handle)))

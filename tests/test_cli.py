@@ -410,9 +410,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGQUIT])  # SIGQUIT: Ctrl-\\, next to Ctrl-C
 def test_interrupt_finalises_the_recording(data_dir, tmp_path, sig):
-    """The first Ctrl-C (or SIGTERM) stops reading the input; every frame read is still written
+    """The first Ctrl-C (or SIGTERM, or Ctrl-\\) stops reading the input; every frame read is still written
     and the recording is finalised, under a name that says it is partial. The input holds frame
     5 back until the command has said it is stopping, so the frames read are exactly 0..5 on any
     machine."""

@@ -119,9 +119,9 @@ def scratch_dir() -> Iterator[Path]:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """While open, Ctrl-C, SIGTERM and SIGHUP wait (they are delivered on leaving); where signals
+    """While open, Ctrl-C, SIGTERM, SIGHUP and SIGQUIT wait (they are delivered on leaving); where signals
     cannot be held (Windows, not the main thread), nothing changes."""
-    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
     try:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     except (AttributeError, ValueError, OSError):
@@ -135,14 +135,14 @@ def _signals_held() -> Iterator[None]:
 
 @contextmanager
 def _termination_unwinds() -> Iterator[None]:
-    """While open, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread instead of ending
+    """While open, SIGTERM, SIGHUP and SIGQUIT raise KeyboardInterrupt in the main thread instead of ending
     the process on the spot (only where nobody else handles them)."""
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = []
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)  # SIGHUP: not on Windows
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
+        sig = getattr(signal, name, None)  # SIGHUP, SIGQUIT: not on Windows
         if sig is None or signal.getsignal(sig) is not signal.SIG_DFL:
             continue
         try:
