@@ -91,6 +91,10 @@ SECURITY_HEADERS = {
 PREVIEW_WIDTHS = (160, 640)
 
 
+#: Connections served at once; more are closed unanswered (see ControlServer.process_request).
+MAX_CONNECTIONS = 32
+
+
 class ControlServer(ThreadingHTTPServer):
     """The HTTP server of one run (see the module's text); :meth:`close` stops it."""
 
@@ -117,6 +121,7 @@ class ControlServer(ThreadingHTTPServer):
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.closing = False  # the run is ending: a connection kept alive gets no more answers
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def start(self) -> ControlServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
@@ -131,6 +136,26 @@ class ControlServer(ThreadingHTTPServer):
             self._thread.join(2.0)
             self._thread = None
         self.server_close()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A connection gets a thread of its own, up to :data:`MAX_CONNECTIONS` at once; one more
+        is closed unanswered (a local process opening thousands would else take as many threads
+        from the camera's run; the page needs a few)."""
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"

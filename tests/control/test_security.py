@@ -153,6 +153,36 @@ def test_connections_that_go_away_print_nothing(live, capfd, caplog):
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
 
 
+def test_a_flood_of_connections_takes_a_bounded_number_of_threads(live):
+    """Any local process may open connections and leave them idle: each took a thread of the
+    run's. Past MAX_CONNECTIONS they are closed unanswered; the page's requests get through as
+    soon as the idle ones time out or close."""
+    import threading
+
+    from livebokeh.control.server import MAX_CONNECTIONS
+
+    _run, server, _cam = live
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(3 * MAX_CONNECTIONS)]
+    try:
+        from tests.conftest import until
+
+        until(lambda: server.refused >= 2 * MAX_CONNECTIONS, "the connections past the limit refused")
+        assert threading.active_count() - before <= MAX_CONNECTIONS
+    finally:
+        for s in idle:
+            s.close()
+    c = Client(server)
+
+    def answered() -> bool:
+        try:
+            return c.get("/api/state")[0] == 200
+        except OSError:  # closed unanswered while the idle ones still hold their threads
+            return False
+
+    until(answered, "an answer once the idle connections are gone")
+
+
 def test_a_body_shorter_than_its_length_is_the_clients_fault(live, monkeypatch, caplog):
     from livebokeh.control.server import Handler
 
