@@ -60,6 +60,7 @@ class _Stream:
         self.next_pts: int | None = None  # re-encoded: the next sample's place, in samples of the output
         self.priming = 0  # re-encoded into AVI: the encoder's priming, whose place the first samples give up
         self.end = float("-inf")  # copied: where the sound written so far ends, in seconds
+        self.hidden: Any = None  # copied: the last packet an edit list hides, held until the first shown one
 
 
 class AudioCopy:
@@ -210,18 +211,13 @@ class AudioCopy:
                 self._held = packet  # belongs after a later frame
                 return
             if not stream.reencode:
-                if packet.is_discard:  # sound an edit list hides (`ffmpeg -ss T -c copy`): MKV would play it again
-                    continue
-                length = float(packet.duration * stream.ins.time_base) if packet.duration else 0.0
-                if start < stream.end - length / 2:
-                    continue  # sound that overlaps what was written (after a discontinuity): left out
-                stream.end = start + length
-                origin = self._timeline.ticks(stream.ins.time_base)
-                packet.pts -= origin
-                if packet.dts is not None:
-                    packet.dts -= origin
-                packet.stream = stream.out
-                self._container.mux(packet)
+                if packet.is_discard:  # sound an edit list hides (`ffmpeg -ss T -c copy`, AAC's priming)
+                    stream.hidden = packet  # only the last one is kept: the decoder needs it before the first
+                    continue  # shown packet (an overlapped transform); MKV would play the others again
+                if stream.hidden is not None:
+                    hidden, stream.hidden = stream.hidden, None
+                    self._copy(stream, hidden, self._timeline.seconds(hidden.pts, stream.ins.time_base))
+                self._copy(stream, packet, start)
                 continue
             try:
                 frames = packet.decode()
@@ -237,6 +233,19 @@ class AudioCopy:
             if stream.reencode:
                 for p in self._encode(stream, [None]):
                     self._container.mux(p)
+
+    def _copy(self, stream: _Stream, packet: Any, start: float) -> None:
+        """``packet`` of a copied stream into the file, at its place on the timeline (``start`` s)."""
+        length = float(packet.duration * stream.ins.time_base) if packet.duration else 0.0
+        if start < stream.end - length / 2:
+            return  # sound that overlaps what was written (after a discontinuity): left out
+        stream.end = start + length
+        origin = self._timeline.ticks(stream.ins.time_base)
+        packet.pts -= origin
+        if packet.dts is not None:
+            packet.dts -= origin
+        packet.stream = stream.out
+        self._container.mux(packet)
 
     def _encode(self, stream: _Stream, frames: list[Any]) -> list[Any]:
         """Encoded packets of decoded ``frames`` (``[None]`` flushes); none once the stream failed.

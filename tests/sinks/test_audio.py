@@ -174,6 +174,49 @@ def test_picture_and_sound_keep_their_timing(tmp_path, container, video_start, a
     assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
 
 
+def _samples(path, n):
+    import av
+
+    with av.open(str(path)) as c:
+        got = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    return got[:n]
+
+
+@pytest.mark.parametrize("out_suffix", [".mp4", ".mov"])
+def test_copied_aac_keeps_its_first_samples(tmp_path, out_suffix):
+    """An AAC track's first packet is the encoder's priming, marked to be discarded; the decoder
+    needs it to overlap-add the first packet it shows. Left out, every copied AAC track began
+    with 21 ms of wrong sound. Copied, the output decodes as the input does, sample for sample."""
+    import av
+
+    src = tmp_path / "tone.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for i in range(30):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="bgr24")
+            f.pts = i
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        tone = (np.sin(2 * np.pi * 440 * np.arange(48000) / 48000) * 0.3).astype(np.float32)
+        for k in range(0, tone.size, 1024):
+            fr = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 48000, k
+            for p in a.encode(fr):
+                c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    with av.open(str(src)) as c:
+        assert any(p.is_discard for p in c.demux(audio=0))  # the priming packet
+    out = _through(src, tmp_path / f"out{out_suffix}")
+    want, got = _samples(src, 4096), _samples(out, 4096)
+    assert np.abs(want).max() > 0.2 and float(np.abs(got - want).max()) < 1e-4
+
+
 @pytest.mark.parametrize("out_suffix", [".mkv", ".mp4", ".mov", ".webm"])
 def test_sound_an_edit_list_hides_stays_hidden(tmp_path, out_suffix):
     """An MP4 cut with `ffmpeg -ss T -c copy` keeps the sound before T, marked to be discarded
@@ -187,9 +230,12 @@ def test_sound_an_edit_list_hides_stays_hidden(tmp_path, out_suffix):
         assert sum(p.is_discard for p in c.demux(audio=0)) > 40  # the hidden second
     out = _through(src, tmp_path / f"out{out_suffix}")
     flash, burst = flash_and_burst(out)
-    assert abs(burst - flash) < 1 / 30 and flash < 2.03  # in step, and where it was (within an audio packet)
-    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.03
-    assert video_times(out)[0] < 0.03 and len(video_times(out)) == 90
+    # in step, and where it was: MKV holds no count of samples to skip, so the packet the decoder
+    # needs before the first shown one (and the one across the cut) move both by up to two packets
+    late = 0.05 if out_suffix == ".mkv" else 0.003
+    assert abs(burst - flash) < 1 / 30 and flash < 2.0 + late
+    assert abs(sound_seconds(out) - sound_seconds(src)) < 0.05
+    assert video_times(out)[0] < late and len(video_times(out)) == 90
 
 
 @pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied; copied; re-encoded
