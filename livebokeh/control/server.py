@@ -93,6 +93,16 @@ PREVIEW_WIDTHS = (160, 640)
 
 #: Connections served at once; more are closed unanswered (see ControlServer.process_request).
 MAX_CONNECTIONS = 32
+#: Seconds a request's line and headers have to arrive whole (each read also times out at 15 s).
+HEAD_S = 10
+
+
+def _shut(connection: Any) -> None:
+    """End ``connection`` from this side: its handler's read returns, its thread ends."""
+    import socket
+
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 class ControlServer(ThreadingHTTPServer):
@@ -122,12 +132,29 @@ class ControlServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         self.closing = False  # the run is ending: a connection kept alive gets no more answers
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._waiting: dict[Any, float] = {}  # connections waiting for a request's head: since when
+        self._waiting_lock = threading.Lock()
 
     def start(self) -> ControlServer:
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="livebokeh-control", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch, name="livebokeh-control-watch", daemon=True).start()
         return self
+
+    def _watch(self) -> None:
+        """Once a second, close the connections that have waited more than :data:`HEAD_S` for a
+        request's head (a byte at a time would else hold one for ever)."""
+        while not self.closing:
+            time.sleep(1.0)
+            now = time.monotonic()
+            with self._waiting_lock:
+                late = [c for c, since in self._waiting.items() if now - since > HEAD_S]
+                for c in late:
+                    del self._waiting[c]
+            for c in late:
+                log.debug("control: a connection sent no whole request in %d s; closed", HEAD_S)
+                _shut(c)
 
     def close(self) -> None:
         self.closing = True
@@ -138,18 +165,35 @@ class ControlServer(ThreadingHTTPServer):
         self.server_close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """A connection gets a thread of its own, up to :data:`MAX_CONNECTIONS` at once; one more
-        is closed unanswered (a local process opening thousands would else take as many threads
-        from the camera's run; the page needs a few)."""
+        """A connection gets a thread of its own, up to :data:`MAX_CONNECTIONS` at once (a local
+        process opening thousands would else take as many threads from the camera's run; the page
+        needs a few). When all are taken, the one that has waited longest for a request's head is
+        closed for the new one (a client that holds connections open sending nothing, or a byte
+        at a time, cannot lock the page and ``ctl`` out); when none waits, the new one is closed."""
         if not self._slots.acquire(blocking=False):
-            self.refused += 1
-            self.shutdown_request(request)
-            return
+            with self._waiting_lock:
+                oldest = min(self._waiting, key=self._waiting.__getitem__, default=None)
+                if oldest is not None:
+                    del self._waiting[oldest]
+            if oldest is not None:
+                _shut(oldest)
+            if oldest is None or not self._slots.acquire(timeout=2.0):
+                self.refused += 1
+                self.shutdown_request(request)
+                return
         try:
             super().process_request(request, client_address)
         except BaseException:
             self._slots.release()
             raise
+
+    def waiting(self, connection: Any, waits: bool) -> None:
+        """Note that ``connection`` waits for a request's head (``waits``), or no longer does."""
+        with self._waiting_lock:
+            if waits:
+                self._waiting[connection] = time.monotonic()
+            else:
+                self._waiting.pop(connection, None)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -212,9 +256,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         t0 = time.thread_time_ns()  # CPU only: waiting for the next request of a kept-alive connection is not
-        super().handle_one_request()
+        # a request's line and headers must come whole within HEAD_S, however slowly each byte comes
+        # (the timeout is per read; the server's watch closes it): till then it may also be closed
+        # for a newer connection
+        self.server.waiting(self.connection, True)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.waiting(self.connection, False)
         if self.command:
             self.server.counted(time.thread_time_ns() - t0)
+
+    def parse_request(self) -> bool:
+        self.server.waiting(self.connection, False)  # the head is in: the answer takes its own time
+        return super().parse_request()
 
     # -- the checks every request passes ----------------------------------------------------
 
