@@ -108,6 +108,10 @@ def keep_defaults(settings: Config, config_files: tuple[str, ...], overwrite: bo
     if wrong:
         raise ConfigError(f"{path} is written in a way this edit cannot follow ({', '.join(wrong)}); "
                           "set these keys there yourself")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, new.encode("utf-8"), overwrite=path.exists())  # agreed to above; a new one replaces nothing
+    # a settings file that is a link (into a dotfiles repository, say) is edited where it points,
+    # the link kept, and the file keeps its permissions
+    dest = path.resolve() if path.is_symlink() else path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    mode = dest.stat().st_mode & 0o7777 if dest.is_file() else None
+    write_bytes(dest, new.encode("utf-8"), overwrite=dest.exists(), mode=mode)  # agreed to above
     return {"path": str(path), "written": changes}

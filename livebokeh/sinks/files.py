@@ -546,15 +546,18 @@ def reason(err: BaseException) -> str:
     return text
 
 
-def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool) -> Path:
+def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool, mode: int | None = None) -> Path:
     """Write a whole small file (an image, a JSON report) under a temporary name, then publish it:
-    a full disk leaves the old file as it was, never a truncated one."""
+    a full disk leaves the old file as it was, never a truncated one. ``mode``: the new file's
+    permissions (those of the file it replaces, say), set before it takes the name."""
     tmp = temp_path(path)
     lock = None
     try:
         lock = create_locked(tmp)
         with open(tmp, "wb") as fh:
             fh.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise SinkError(f"cannot write {path}: {reason(err)}") from None

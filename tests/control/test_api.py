@@ -201,6 +201,31 @@ def test_keep_as_defaults_edits_the_settings_file_and_asks_before_replacing_it(m
     assert again.render.blur == 0.07 and again.framing.enabled and again.segmenter.backend == "mediapipe"
 
 
+def test_keep_as_defaults_edits_a_linked_settings_file_where_it_points(memory_vcam, tmp_path):
+    """A settings file kept in a dotfiles repository and linked: the link was replaced by a new
+    file (0644), the repository's file left as it was. It is edited where the link points, the
+    link kept, its permissions kept."""
+    import os
+    import stat
+
+    (tmp_path / "dotfiles").mkdir()
+    real = tmp_path / "dotfiles" / "lb.toml"
+    real.write_text("# kept in git\n[render]\nblur = 0.04\n")
+    real.chmod(0o600)
+    link = tmp_path / "link.toml"
+    link.symlink_to(os.path.relpath(real, tmp_path))
+    with started(live_settings(), Job(config_files=(str(link),)),
+                 source=FakeSource(count=10**7, live=True, fps=60)) as (_run, server):
+        c = Client(server)
+        c.json("POST", "/api/settings", {"changes": {"render.blur": 0.08}})
+        done = c.json("POST", "/api/defaults", {"overwrite": True})
+        assert done["path"] == str(link) and done["written"]["render.blur"] == 0.08
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "# kept in git" in real.read_text() and "blur = 0.08" in real.read_text()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert not [p for p in (tmp_path / "dotfiles").iterdir() if p.name != "lb.toml"]  # no temporary file left
+
+
 def test_keep_as_defaults_writes_the_users_settings_file_when_the_run_has_none(memory_vcam, tmp_path):
     from livebokeh.commands.service import settings_path
 
