@@ -502,6 +502,9 @@ def test_arguments_are_quoted_for_systemd_not_for_a_shell():
     assert service.systemd_quote("/home/me/s.toml") == "/home/me/s.toml"
     assert service.systemd_quote("/home/me/my s.toml") == '"/home/me/my s.toml"'
     assert service.systemd_quote('a%b$c"d\\e') == '"a%%b$$c\\"d\\\\e"'
+    # control characters as systemd's C escapes: raw, an ESC would sit in the unit file
+    assert service.systemd_quote("/s/c\x1b[2J.toml") == '"/s/c\\x1b[2J.toml"'
+    assert service.systemd_environment("X", "a\tb") == '"X=a\\x09b"'
     # in Environment= "$" is plain, "%" a specifier
     assert service.systemd_environment("X", 'a%b$c"d\\e') == '"X=a%%b$c\\"d\\\\e"'
     with pytest.raises(service.ConfigError, match="quotes, % or"):
@@ -796,6 +799,17 @@ def test_the_user_systemds_own_xdg_config_home_wins(home, tmp_path, monkeypatch,
     assert not (tmp_path / "home" / ".config" / "systemd").exists()
     assert (tmp_path / "home" / ".config" / "livebokeh" / "settings.toml").is_file()  # this shell's settings
     assert home.verbs() == ["show-environment"]  # asked where, nothing started
+
+
+def test_what_install_prints_and_writes_holds_no_raw_control_characters(home, tmp_path, capsys):
+    settings = tmp_path / "c\x1b]0;pwned\x07.toml"
+    settings.write_text("[render]\nblur = 0.05\n")
+    assert service.main(["install", "--no-start", "--config", str(settings)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    unit = service.unit_path().read_text()
+    assert "\x1b" not in unit and "c\\x1b]0;pwned\\x07.toml" in unit  # systemd's C escapes give the name back
+    assert service.main(["status"]) == 0 and "\x1b" not in capsys.readouterr().out
 
 
 def test_values_systemd_quoted_are_read_as_they_were():

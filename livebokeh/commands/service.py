@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, LivebokehError, SetupError, exit_code, one_line, stdout_gone
+from livebokeh.errors import (
+    ConfigError,
+    LivebokehError,
+    SetupError,
+    exit_code,
+    one_line,
+    printable,
+    stdout_error,
+    stdout_gone,
+)
 
 UNIT = "livebokeh.service"
 #: The first line of every unit this command writes: uninstall removes only such a file.
@@ -131,8 +140,13 @@ def settings_path() -> Path:
 
 
 def _printable(text: str) -> str:
-    """``text`` as it can be printed: bytes that are no UTF-8 (a file name's) as ``\\xff``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` as it can be printed: bytes that are no UTF-8 (a file name's) as ``\\xff``, control
+    characters escaped (:func:`livebokeh.errors.printable`)."""
+    return printable(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+
+
+def _say(line: str) -> None:
+    print(_printable(line))
 
 
 def _utf8(text: str, what: str, fix: str = "rename it") -> None:
@@ -151,16 +165,21 @@ def systemd_quote(arg: str) -> str:
     with ``\\``, ``"`` escaped and ``%`` and ``$`` doubled (systemd expands specifiers and
     variables even inside quotes)."""
     _utf8(arg, "the argument")
-    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    escaped = _c_escaped(arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$"))
     plain = escaped == arg and not any(c in arg for c in " \t'")
     return arg if plain else f'"{escaped}"'
+
+
+def _c_escaped(text: str) -> str:
+    """Control characters as systemd's C escapes (``\\x1b``): a line break would end the unit's line."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
 
 def systemd_environment(name: str, value: str) -> str:
     """One ``Environment=`` assignment, quoted: ``\\`` and ``"`` escaped, ``%`` doubled (a
     specifier); ``$`` is plain there."""
     _utf8(value, name, f"set {name} to a plain path, or unset it")
-    return '"' + f"{name}={value}".replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+    return '"' + _c_escaped(f"{name}={value}".replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")) + '"'
 
 
 def unit_text(settings: str | Path, python: str = sys.executable, on_demand: bool = True,
@@ -797,22 +816,22 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     try:
         if args.what == "install":
-            install(args.config or settings_path(), args.overwrite, not args.no_start, not args.always, say=print)
+            install(args.config or settings_path(), args.overwrite, not args.no_start, not args.always, say=_say)
         elif args.what == "uninstall":
             for line in uninstall():
-                print(line)
+                _say(line)
         else:
             st = state()
             if st.note:
-                print(st.note)
-            print(st.line())
-            print(control_line())
+                _say(st.note)
+            _say(st.line())
+            _say(control_line())
     except LivebokehError as err:
         print(f"livebokeh service: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)
     except OSError as err:
-        if isinstance(err, BrokenPipeError) and stdout_gone():
-            raise  # the reader of its output is gone: the command ends quietly (livebokeh.cli.main)
+        if (isinstance(err, BrokenPipeError) and stdout_gone()) or stdout_error(err):
+            raise  # its output's reader gone (ends quietly), or its output unwritable (livebokeh.cli.main)
         where = f" {_printable(str(err.filename))}" if err.filename else ""
         print(f"livebokeh service: error: cannot write{where}: {err.strerror or err}; check who owns it "
               "(a folder made with sudo?)", file=sys.stderr)
