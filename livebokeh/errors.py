@@ -8,7 +8,6 @@ import re
 import sys
 from typing import Any
 
-
 #: Control characters (C0 but tab and newline, DEL, C1): a file name holding ESC sequences would
 #: otherwise rewrite the terminal it is printed to (its title, the screen, colours).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

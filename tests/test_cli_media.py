@@ -273,8 +273,8 @@ def test_a_damaged_picture_is_one_line_without_native_lines(tmp_path, damaged, r
     assert not [ln for ln in lines if not ln.startswith("livebokeh: ")], err  # no native library's lines
     if role == "input" and damaged is _damaged_webp:  # its frames before the cut are kept, and said so
         partial = tmp_path / "o.partial.mp4"
-        assert code == 1 and lines[-2:] == [f"livebokeh: kept the {probe_video(partial)['frames']} frames written "
-                                            f"so far in {partial}", error_line(err)], err
+        kept = f"livebokeh: kept the {probe_video(partial)['frames']} frames written so far in {partial}"
+        assert code == 1 and lines[-2:] == [kept, error_line(err)], err
         assert "truncated" in lines[-1] and probe_video(partial)["frames"] >= 5
     elif role == "background" and damaged is _damaged_webp:  # its first frame is whole: the background
         assert code == 0 and cv2.imread(str(out)) is not None, err
@@ -332,9 +332,9 @@ def test_output_that_cannot_be_written_is_one_line(args, redirect):
                           env=env, capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     why = "No space left on device" if "full" in redirect else "it is closed"
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("livebokeh")]
-    assert proc.returncode == 1 and lines == [f"livebokeh: error: cannot write to standard output ({why}); what was "
-                                              "not printed is lost: send it to a file or pipe that can take it (on a "
-                                              "full disk, free some space)"], proc.stderr
+    said = (f"livebokeh: error: cannot write to standard output ({why}); what was not printed is lost: send it to a "
+            "file or pipe that can take it (on a full disk, free some space)")
+    assert proc.returncode == 1 and lines == [said], proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -20,7 +20,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, LivebokehError, one_line, printable, stdout_error, stdout_gone
+from livebokeh.errors import (
+    ConfigError,
+    LivebokehError,
+    one_line,
+    printable,
+    stdout_error,
+    stdout_gone,
+)
 
 #: Seconds to wait for an answer (a backend swap loads a model first).
 TIMEOUT_S = 120.0

@@ -6,7 +6,14 @@ import argparse
 import logging
 import sys
 
-from livebokeh.errors import LivebokehError, exit_code, one_line, printable, stdout_error, stdout_gone
+from livebokeh.errors import (
+    LivebokehError,
+    exit_code,
+    one_line,
+    printable,
+    stdout_error,
+    stdout_gone,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
