@@ -75,21 +75,16 @@ class TaggedStdout:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except StdoutError:
-            raise
-        except OSError as err:
-            raise StdoutError(err.errno, err.strerror or str(err)) from None
+        return self._tagged(self._stream.write, text)
 
     def flush(self) -> None:
+        self._tagged(self._stream.flush)
+
+    @staticmethod
+    def _tagged(call: Any, *args: Any) -> Any:
         try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except StdoutError:
+            return call(*args)
+        except (BrokenPipeError, StdoutError):
             raise
         except OSError as err:
             raise StdoutError(err.errno, err.strerror or str(err)) from None

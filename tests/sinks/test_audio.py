@@ -13,6 +13,19 @@ FPS = 30
 SECONDS = 1.5  # of video written; the sources hold 2 s of sound
 
 
+def _mux_frames(container, stream, count):
+    """``count`` flat 64x48 frames, each brighter than the last, encoded into ``stream``."""
+    import av
+
+    for i in range(count):
+        f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="bgr24")
+        f.pts = i
+        for p in stream.encode(f):
+            container.mux(p)
+    for p in stream.encode(None):
+        container.mux(p)
+
+
 def _pcm_source(path, channels, seconds=2.0, rate=48000):
     """A short H.264 clip with PCM s16le sound, as OBS and screen recorders write to MKV: MKV keeps
     the channel count but no channel layout."""
@@ -24,13 +37,7 @@ def _pcm_source(path, channels, seconds=2.0, rate=48000):
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         a = c.add_stream("pcm_s16le", rate=rate)
         a.layout = layout
-        for i in range(int(seconds * FPS)):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="bgr24")
-            f.pts = i
-            for p in v.encode(f):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
+        _mux_frames(c, v, int(seconds * FPS))
         t = np.arange(int(seconds * rate)) / rate
         tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
         for s in range(0, tone.size, 1024):
@@ -195,13 +202,7 @@ def test_copied_aac_keeps_its_first_samples(tmp_path, out_suffix):
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         a = c.add_stream("aac", rate=48000)
         a.layout = "mono"
-        for i in range(30):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="bgr24")
-            f.pts = i
-            for p in v.encode(f):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
+        _mux_frames(c, v, 30)
         tone = (np.sin(2 * np.pi * 440 * np.arange(48000) / 48000) * 0.3).astype(np.float32)
         for k in range(0, tone.size, 1024):
             fr = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
