@@ -24,6 +24,7 @@ from livebokeh import __version__
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    PrintableFormatter,
     StdoutClosedError,
     TaggedStdout,
     exit_code,
@@ -231,18 +232,10 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-class _PrintableFormatter(logging.Formatter):
-    """Log lines with control characters escaped (:func:`~livebokeh.errors.printable`): names of
-    files someone else made reach the terminal as text, never as its commands."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
-
-
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if (args.verbose or args.debug) else logging.WARNING if args.quiet else logging.INFO
     handler = _StderrHandler()
-    handler.setFormatter(_PrintableFormatter("livebokeh: %(message)s"))
+    handler.setFormatter(PrintableFormatter("livebokeh: %(message)s"))
     root = logging.getLogger("livebokeh")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -4,6 +4,7 @@ Every :class:`LivebokehError` carries a one-line message that says what went wro
 do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
+import logging
 import re
 import sys
 from typing import Any
@@ -16,6 +17,21 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """``text`` with its control characters written as ``\\xNN`` (tab and newline kept)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines with control characters escaped (:func:`printable`): names of files someone else
+    made reach the terminal as text, never as its commands."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def log_to_stderr(level: int = logging.INFO) -> None:
+    """The commands' logging: ``livebokeh: MESSAGE`` lines on standard error, escaped."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("livebokeh: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def one_line(err: BaseException) -> str:

@@ -320,6 +320,18 @@ def test_control_characters_in_file_names_never_reach_the_terminal(tmp_path, sel
     assert code == 1 and "\x1b" not in err and "\x07" not in err and "nope\\x1b]0;pwned\\x07.jpg" in error_line(err)
 
 
+@pytest.mark.parametrize("command", [["bench", "render", "--data"], ["models", "download", "rvm", "--url"]])
+def test_the_commands_log_lines_escape_control_characters_too(tmp_path, command):
+    """`bench` and `models download` set up their own logging: a name with ESC in it was printed raw."""
+    name = str(tmp_path / "d\x1b[2J")
+    env = {k: v for k, v in os.environ.items() if k != "LIVEBOKEH_RVM_WEIGHTS"}  # else nothing is downloaded
+    proc = subprocess.run([sys.executable, "-m", "livebokeh", *command,
+                           name if command[0] == "bench" else f"http://127.0.0.1:9/{name}"],
+                          capture_output=True, text=True, timeout=300, check=False, env=dict(env, PYTHONPATH=str(REPO)))
+    said = proc.stdout + proc.stderr  # a bench's report on stdout, the log lines on stderr
+    assert "\x1b" not in said and "\\x1b[2J" in said, said
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 @pytest.mark.parametrize("args", [["--print-config"], ["doctor", "--no-devices"], ["models", "list"],
                                   ["models", "path", "rvm"]])

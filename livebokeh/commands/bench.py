@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from livebokeh.errors import ConfigError, LivebokehError, exit_code, one_line
+from livebokeh.errors import (
+    ConfigError,
+    LivebokehError,
+    exit_code,
+    log_to_stderr,
+    one_line,
+    printable,
+)
 
 if TYPE_CHECKING:
     from livebokeh.config import Config
@@ -146,7 +152,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="livebokeh: %(message)s")
+    log_to_stderr()  # control characters escaped
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from livebokeh.bench import common
 
@@ -170,7 +176,7 @@ def main(argv: list[str]) -> int:
 
             report = cost.cost(common.require_data(args.data), args.config, args.frames, args.repeats, _weights(args))
             common.write_json(args.json, report, args.overwrite)
-            print(cost.render_cost(report))
+            print(printable(cost.render_cost(report)))
             return 0
         elif args.what == "soak":
             from livebokeh.bench import pipeline as soak
@@ -179,7 +185,7 @@ def main(argv: list[str]) -> int:
             frames, fps = (300, 100.0) if args.short else (args.frames, args.fps)
             report = soak.soak(data, frames, fps, cfg)
             common.write_json(args.json, report, args.overwrite)
-            print(soak.render_soak(report))
+            print(printable(soak.render_soak(report)))
             return 0 if report["rss_growth"] < 0.05 or args.short else 1
         elif args.what == "depth":
             from livebokeh.bench import depth
@@ -188,18 +194,17 @@ def main(argv: list[str]) -> int:
             report = depth.run(common.require_data(args.data), cfg, max(2, args.flicker_frames), max(0, args.paced_frames),
                                max(0, args.file_frames), max(1, args.repeats), clips)
             common.write_json(args.json, report, args.overwrite)
-            print(depth.render(report))
+            print(printable(depth.render(report)))
             return 0
         elif args.what == "framing":
             from livebokeh.bench import framing
 
             report = framing.run(common.require_data(args.data), cfg, args.seconds)
             common.write_json(args.json, report, args.overwrite)
-            print(framing.render(report))
+            print(printable(framing.render(report)))
             return 0
         elif args.what == "live":
             from livebokeh.bench import live
-
             from livebokeh.config import BACKENDS
             from livebokeh.sources import is_still_input
 
@@ -227,21 +232,21 @@ def main(argv: list[str]) -> int:
                     raise ConfigError(f"no clip {', '.join(missing)}; pass --clip FILE or --data DIR")
                 report = live.run(clips, cfg, backends, args.load, adapt, args.seconds, args.fps or None, references)
             common.write_json(args.json, report, args.overwrite)
-            print(live.render(report))
+            print(printable(live.render(report)))
             return 0
         elif args.what == "ondemand":
             from livebokeh.bench import ondemand
 
             report = ondemand.run(cfg, args.idle, args.active)
             common.write_json(args.json, report, args.overwrite)
-            print(ondemand.render(report))
+            print(printable(ondemand.render(report)))
             return 0
         elif args.what == "control":
             from livebokeh.bench import control
 
             report = control.run(cfg, args.changes, args.seconds, args.swaps)
             common.write_json(args.json, report, args.overwrite)
-            print(control.render(report))
+            print(printable(control.render(report)))
             return 0
         elif args.what == "quality":
             from livebokeh.bench import quality as bench
@@ -253,7 +258,7 @@ def main(argv: list[str]) -> int:
 
             report = bench.run(Path(args.data) if args.data else common.default_data_dir(), settings=cfg)
         common.write_json(args.json, report, args.overwrite)
-        print(bench.render(report))
+        print(printable(bench.render(report)))
     except LivebokehError as err:
         print(f"livebokeh: error: {one_line(err)}", file=sys.stderr)
         return exit_code(err)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from livebokeh.errors import (
     LivebokehError,
     exit_code,
+    log_to_stderr,
     one_line,
     printable,
     stdout_error,
@@ -93,7 +93,7 @@ def _download(name: str | None, url: str | None) -> int:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="livebokeh: %(message)s")
+    log_to_stderr()  # control characters escaped
     from livebokeh import models
 
     try:
