@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import platform
+import re
 import shutil
 import subprocess
 import sys
