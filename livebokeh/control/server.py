@@ -268,8 +268,9 @@ class Handler(BaseHTTPRequestHandler):
             self.server.counted(time.thread_time_ns() - t0)
 
     def parse_request(self) -> bool:
+        ok = super().parse_request()  # reads the headers: still under the deadline
         self.server.waiting(self.connection, False)  # the head is in: the answer takes its own time
-        return super().parse_request()
+        return ok
 
     # -- the checks every request passes ----------------------------------------------------
 

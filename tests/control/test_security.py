@@ -181,9 +181,16 @@ def test_a_request_head_that_comes_a_byte_at_a_time_is_closed(live, monkeypatch)
 
     _run, server, _cam = live
     monkeypatch.setattr(server_module, "HEAD_S", 1)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+    line = b"GET /api/state HTTP/1.1\r\n"
+    _dripped(server.port, b"", line)  # the request line a byte at a time
+    _dripped(server.port, line, b"X-Slow: " + b"a" * 20)  # the line at once, then its headers a byte at a time
+
+
+def _dripped(port: int, sent: bytes, dripped: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         closed = False
-        for byte in b"GET /api/state HTTP/1.1\r\n":
+        s.sendall(sent)
+        for byte in dripped:
             try:
                 s.sendall(bytes([byte]))
             except OSError:
