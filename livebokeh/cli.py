@@ -272,8 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(sys.stdout, (TaggedStdout, _ClosedOutput)):
             sys.stdout = TaggedStdout(sys.stdout)
     try:
-        code = _main(argv)
+        try:
+            code = _main(argv)
+        except SystemExit as done:  # --help, --version, a wrong flag: argparse swallows a failed write
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
         sys.stdout.flush()  # what waits in the buffer: a full disk is said here, not at exit
+        failed = getattr(sys.stdout, "failed", None)
+        if failed is not None:
+            raise failed
         return code
     except BrokenPipeError:
         if not stdout_gone():
@@ -321,8 +327,11 @@ class _ClosedOutput(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    failed: StdoutClosedError | None = None  # a write was refused (argparse's --help swallows it)
+
     def write(self, text: str) -> int:
-        raise StdoutClosedError(errno.EBADF, "standard output is closed")
+        self.failed = StdoutClosedError(errno.EBADF, "standard output is closed")
+        raise self.failed
 
     def fileno(self) -> int:
         return 1  # the null device, opened there

@@ -14,17 +14,21 @@ from typing import Any
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def printable(text: str) -> str:
-    """``text`` with its control characters written as ``\\xNN`` (tab and newline kept)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+_CONTROL_AND_NEWLINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, newlines: bool = True) -> str:
+    """``text`` with its control characters written as ``\\xNN`` (tab kept; newline kept unless
+    ``newlines`` is False: in a line of a log, a name holding one could fake the next line)."""
+    return (_CONTROL if newlines else _CONTROL_AND_NEWLINE).sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class PrintableFormatter(logging.Formatter):
     """Log lines with control characters escaped (:func:`printable`): names of files someone else
     made reach the terminal as text, never as its commands."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return printable(super().formatMessage(record), newlines=False)  # (a traceback after it: --debug)
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:
@@ -89,20 +93,22 @@ class TaggedStdout:
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self.failed: StdoutError | None = None  # the first write that failed (argparse's --help swallows it)
 
     def write(self, text: str) -> int:
-        return self._tagged(self._stream.write, text)
+        self._tagged(self._stream.write, printable(text))  # no name someone else chose drives the terminal
+        return len(text)
 
     def flush(self) -> None:
         self._tagged(self._stream.flush)
 
-    @staticmethod
-    def _tagged(call: Any, *args: Any) -> Any:
+    def _tagged(self, call: Any, *args: Any) -> Any:
         try:
             return call(*args)
         except (BrokenPipeError, StdoutError):
             raise
         except OSError as err:
+            self.failed = self.failed or StdoutError(err.errno, err.strerror or str(err))
             raise StdoutError(err.errno, err.strerror or str(err)) from None
 
     def __getattr__(self, name: str) -> Any:

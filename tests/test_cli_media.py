@@ -332,9 +332,31 @@ def test_the_commands_log_lines_escape_control_characters_too(tmp_path, command)
     assert "\x1b" not in said and "\\x1b[2J" in said, said
 
 
+def test_a_log_line_cannot_be_split_by_a_name_holding_a_line_break():
+    import logging
+
+    from livebokeh.errors import PrintableFormatter
+
+    record = logging.LogRecord("livebokeh", logging.INFO, __file__, 1, "%s: 160x120", ("a\nlivebokeh: wrote 9 frames",),
+                               None)
+    assert PrintableFormatter("livebokeh: %(message)s").format(record) == \
+        "livebokeh: a\\x0alivebokeh: wrote 9 frames: 160x120"
+
+
+def test_what_a_command_prints_holds_no_raw_control_characters(tmp_path):
+    """`ctl list` printed the name of the clip played as a camera, `models list` and `doctor` the
+    model folder, as they were: a name someone else chose could set the terminal's title."""
+    folder = tmp_path / "m\x1b]0;pwned\x07d"
+    env = dict(os.environ, PYTHONPATH=str(REPO), LIVEBOKEH_MODEL_DIR=str(folder))
+    for args in (["models", "list"], ["doctor", "--no-devices"]):
+        proc = subprocess.run([sys.executable, "-m", "livebokeh", *args], capture_output=True, text=True, env=env,
+                              timeout=300, check=False)
+        assert "\x1b" not in proc.stdout + proc.stderr and "m\\x1b]0;pwned\\x07d" in proc.stdout, proc.stdout
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 @pytest.mark.parametrize("args", [["--print-config"], ["doctor", "--no-devices"], ["models", "list"],
-                                  ["models", "path", "rvm"]])
+                                  ["models", "path", "rvm"], ["--help"], ["--version"], ["ctl", "--help"]])
 @pytest.mark.parametrize("redirect", [">/dev/full", ">&-"])
 def test_output_that_cannot_be_written_is_one_line(args, redirect):
     """`--print-config > my.toml` on a full disk printed a traceback (doctor) or an internal
