@@ -649,7 +649,7 @@ def _utf8(text: str) -> bool:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):  # a TOML basic string: control characters as \uXXXX
-        return '"' + "".join(f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F
+    if isinstance(value, str):  # a TOML basic string: control characters (C0, DEL, C1) as \uXXXX
+        return '"' + "".join(f"\\{c}" if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
                              else c for c in value) + '"'
     return repr(value)

@@ -538,6 +538,8 @@ def test_print_config_refuses_a_value_a_settings_file_cannot_hold(tmp_path, caps
     assert "--camera" in line and "not UTF-8" in line and "rename it" in line
     assert main(["--camera", "v\u00e9.mp4", "--print-config"]) == 0  # UTF-8 names are written as they are
     assert 'device = "v\u00e9.mp4"' in capsys.readouterr().out
+    assert main(["--camera", "a\x85b\x1bc", "--print-config"]) == 0  # control characters (C1 too) as TOML escapes
+    assert 'device = "a\\u0085b\\u001bc"' in capsys.readouterr().out
 
 
 def test_readme_documents_every_option_and_preset():
