@@ -47,6 +47,10 @@ DEFAULT_LAYOUTS: dict[int, str] = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5
 
 #: Containers whose sound has no start time of its own: a late start or a gap is silence in the file.
 _SILENCE_PADDED = frozenset({".avi"})
+#: Codecs whose first shown packet decodes without the one before it (no overlapped transform).
+_NO_PREROLL = frozenset({"flac", "alac", "wavpack", "tta", "truehd", "mlp", "pcm_s16le", "pcm_s16be", "pcm_s24le",
+                         "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be",
+                         "pcm_u8", "pcm_s8", "pcm_alaw", "pcm_mulaw"})
 
 
 class _Stream:
@@ -107,6 +111,10 @@ class AudioCopy:
                 log.info("%s: its audio (stream %d) starts after the picture; re-encoded, with silence before it, "
                          "as %s keeps no start time", self._source, ins.index, self._suffix)
                 return True
+        if self._suffix in _SILENCE_PADDED and _starts_hidden(self._src, ins):
+            log.info("%s: its audio (stream %d) begins with sound an edit list hides; re-encoded from where it "
+                     "plays, as %s keeps no start time", self._source, ins.index, self._suffix)
+            return True
         changed = format_change(self._src, ins)
         if changed:
             log.info("%s: its audio (stream %d) changes format midway (%s); re-encoded to one format, as FFmpeg "
@@ -212,8 +220,9 @@ class AudioCopy:
                 return
             if not stream.reencode:
                 if packet.is_discard:  # sound an edit list hides (`ffmpeg -ss T -c copy`, AAC's priming)
-                    stream.hidden = packet  # only the last one is kept: the decoder needs it before the first
-                    continue  # shown packet (an overlapped transform); MKV would play the others again
+                    if stream.ins.codec_context.name not in _NO_PREROLL:  # the last one is kept: a decoder of
+                        stream.hidden = packet  # overlapped transforms needs it before the first shown packet
+                    continue  # the others (and PCM's) are left out: MKV would play them again
                 if stream.hidden is not None:
                     hidden, stream.hidden = stream.hidden, None
                     self._copy(stream, hidden, self._timeline.seconds(hidden.pts, stream.ins.time_base))
@@ -371,6 +380,21 @@ def _try_chain(codec: str, rate: int, layout: str, ins: Any) -> int:
     packets += encoder.encode(None)
     first = next((p.pts for p in packets if p.pts is not None), 0)
     return max(0, -first)
+
+
+def _starts_hidden(container: Any, ins: Any) -> bool:
+    """Whether the first packet of ``ins`` is one an edit list hides (a file cut with ``ffmpeg -ss
+    T -c copy``): read from a second reader of the file, the first packet only."""
+    import av
+
+    try:
+        with av.open(container.name) as again:
+            for packet in again.demux(again.streams[ins.index]):
+                if packet.size:
+                    return bool(packet.is_discard)
+    except (av.FFmpegError, OSError, ValueError) as err:
+        log.debug("looking at the first audio packet of %s: %s", container.name, err)
+    return False
 
 
 def format_change(container: Any, ins: Any) -> str | None:
