@@ -10,7 +10,9 @@ replaced only when the caller says the user agreed (``overwrite``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,25 @@ def keep_defaults(settings: Config, config_files: tuple[str, ...], overwrite: bo
     # the link kept, and the file keeps its permissions
     dest = path.resolve() if path.is_symlink() else path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    mode = dest.stat().st_mode & 0o7777 if dest.is_file() else None
-    write_bytes(dest, new.encode("utf-8"), overwrite=dest.exists(), mode=mode)  # agreed to above
+    if dest.is_file() and dest.stat().st_nlink > 1:  # a hard link: the file all its names share is edited
+        _rewrite_in_place(dest, new.encode("utf-8"), old.encode("utf-8"))
+    else:
+        mode = dest.stat().st_mode & 0o7777 if dest.is_file() else None
+        write_bytes(dest, new.encode("utf-8"), overwrite=dest.exists(), mode=mode)  # agreed to above
     return {"path": str(path), "written": changes}
+
+
+def _rewrite_in_place(path: Path, data: bytes, old: bytes) -> None:
+    """``path``'s content made ``data`` in the file itself (its other names see it); a failed
+    write puts ``old`` back, so the file is never left half written."""
+    try:
+        with open(path, "r+b") as fh:
+            fh.write(data)
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        with contextlib.suppress(OSError), open(path, "r+b") as fh:
+            fh.write(old)
+            fh.truncate()
+        raise ConfigError(f"cannot write {path} ({err.strerror or err}); it is as it was") from None

@@ -226,6 +226,24 @@ def test_keep_as_defaults_edits_a_linked_settings_file_where_it_points(memory_vc
     assert not [p for p in (tmp_path / "dotfiles").iterdir() if p.name != "lb.toml"]  # no temporary file left
 
 
+def test_keep_as_defaults_edits_a_hard_linked_settings_file_for_all_its_names(memory_vcam, tmp_path):
+    import os
+
+    (tmp_path / "dotfiles").mkdir()
+    real = tmp_path / "dotfiles" / "lb.toml"
+    real.write_text("# kept in git\n[render]\nblur = 0.04\n")
+    hard = tmp_path / "hard.toml"
+    os.link(real, hard)
+    inode = real.stat().st_ino
+    with started(live_settings(), Job(config_files=(str(hard),)),
+                 source=FakeSource(count=10**7, live=True, fps=60)) as (_run, server):
+        c = Client(server)
+        c.json("POST", "/api/settings", {"changes": {"render.blur": 0.08}})
+        c.json("POST", "/api/defaults", {"overwrite": True})
+    assert hard.stat().st_ino == real.stat().st_ino == inode and real.stat().st_nlink == 2
+    assert "# kept in git" in real.read_text() and "blur = 0.08" in real.read_text()
+
+
 def test_keep_as_defaults_writes_the_users_settings_file_when_the_run_has_none(memory_vcam, tmp_path):
     from livebokeh.commands.service import settings_path
 
