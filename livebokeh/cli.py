@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as done:  # --help, --version, a wrong flag: argparse swallows a failed write
             if argv is not None:
                 raise  # called from Python: as argparse ends it
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
+            if done.code is not None and not isinstance(done.code, int):
+                print(done.code, file=sys.stderr)  # as Python's own exit says it
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         sys.stdout.flush()  # what waits in the buffer: a full disk is said here, not at exit
         failed = getattr(sys.stdout, "failed", None)
         if failed is not None:
