@@ -27,7 +27,7 @@ class PrintableFormatter(logging.Formatter):
     """Log lines with control characters escaped (:func:`printable`): names of files someone else
     made reach the terminal as text, never as its commands."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:  # (logging's name)
         return printable(super().formatMessage(record), newlines=False)  # (a traceback after it: --debug)
 
 
