@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from livebokeh.errors import ConfigError
+from livebokeh.sources.decoding import ffmpeg_name
 
 
 def default_data_dir() -> Path | None:
@@ -79,7 +80,7 @@ def video_frames(path: Path, limit: int) -> list[np.ndarray]:
     import av
 
     frames = []
-    with av.open(str(path)) as c:
+    with av.open(ffmpeg_name(path)) as c:
         for f in c.decode(video=0):
             frames.append(f.to_ndarray(format="bgr24"))
             if len(frames) >= limit:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from livebokeh.sources.decoding import ffmpeg_name
+
 log = logging.getLogger(__name__)
 
 #: Audio codecs each container can hold as they are; others are re-encoded.
@@ -83,7 +85,7 @@ class AudioCopy:
         self._exhausted = False
         self._finished = False
         try:
-            self._src: Any = av.open(str(source))
+            self._src: Any = av.open(ffmpeg_name(source))
         except (av.FFmpegError, OSError, ValueError) as err:
             self._src = None
             self._warn(f"its audio cannot be read ({_reason(err)})")

@@ -43,8 +43,16 @@ import numpy as np
 from livebokeh.errors import ConfigError, SinkError
 from livebokeh.sinks.audio import AudioCopy
 from livebokeh.sinks.base import SINKS, Sink, check_output_path
-from livebokeh.sinks.files import check_pattern, create_locked, keep_partial, publish, reason, temp_path
+from livebokeh.sinks.files import (
+    check_pattern,
+    create_locked,
+    keep_partial,
+    publish,
+    reason,
+    temp_path,
+)
 from livebokeh.sources.base import IMAGE_WRITE_SUFFIXES
+from livebokeh.sources.decoding import ffmpeg_name
 from livebokeh.types import Composite, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -182,7 +190,7 @@ class VideoWriter:
         self._time_base = 1 / self._fps if self._one_rate else TIME_BASE
         self._late = 0  # AVI: frames left out, as they fell on a tick already taken
         try:
-            self._container = av.open(str(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
+            self._container = av.open(ffmpeg_name(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
             stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
             stream.width, stream.height, stream.pix_fmt = width + self._pad[1], height + self._pad[0], pix_fmt
             stream.codec_context.time_base = self._time_base

@@ -24,6 +24,7 @@ its sound, every picture the decoder can give, and one picture size for the whol
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
@@ -31,6 +32,13 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+def ffmpeg_name(path: str | os.PathLike[str]) -> str:
+    """``path`` as FFmpeg must be given a file: ``file:`` and the absolute path. A bare name is
+    read as an address when it starts like one (``10:30.mp4``, ``pipe:0``, ``file:a.mp4``): it
+    was refused, read from standard input, or read from another file."""
+    return "file:" + os.path.abspath(os.fspath(path))
 
 #: A jump of more than this many seconds is a discontinuity in formats FFmpeg marks ``ts_discont``
 #: (MPEG-TS, MPEG-PS, FLV, ...), as FFmpeg's ``-dts_delta_threshold`` (10) has it.

@@ -12,7 +12,14 @@ from typing import Any
 
 from livebokeh.errors import SourceError
 from livebokeh.sources.base import SOURCES, Source
-from livebokeh.sources.decoding import DecodeFailed, Timeline, decode_pictures, fit_picture, timeline_streams
+from livebokeh.sources.decoding import (
+    DecodeFailed,
+    Timeline,
+    decode_pictures,
+    ffmpeg_name,
+    fit_picture,
+    timeline_streams,
+)
 from livebokeh.sources.imageinfo import check_pixels
 from livebokeh.types import Frame, StreamInfo
 
@@ -57,7 +64,7 @@ class VideoFileSource(Source):
 
         _check_readable(self.path)
         try:
-            container = av.open(str(self.path), mode="r")
+            container = av.open(ffmpeg_name(self.path), mode="r")
         except (av.FFmpegError, OSError, ValueError) as err:
             claimed = _y4m_size(self.path)  # FFmpeg refuses a huge raw picture with a reason of its own
             if claimed is not None:
@@ -390,7 +397,7 @@ def _count_hidden_packets(path: Path, index: int) -> int:
 
     hidden = 0
     try:
-        with av.open(str(path), mode="r") as container:
+        with av.open(ffmpeg_name(path), mode="r") as container:
             for packet in container.demux(container.streams[index]):
                 hidden += bool(packet.size and packet.is_discard)
     except (av.FFmpegError, OSError, ValueError) as err:

@@ -135,6 +135,29 @@ def test_a_cut_gif_says_so_and_a_whole_one_with_bytes_after_its_end_does_not(tmp
                                "cut): the file is truncated; the frames before were kept")
 
 
+@pytest.mark.parametrize("name", ["10:30.mp4", "2026-12-07T10:30:00.mp4", "pipe:0", "file:x.mp4", "http:y.mp4"])
+def test_a_file_name_that_looks_like_an_address_is_the_file(tmp_path, monkeypatch, name):
+    """FFmpeg reads a bare name that starts like an address as one: `10:30.mp4` was 'Protocol not
+    found', `pipe:0` read standard input, `file:x.mp4` read x.mp4. Every name is the file itself,
+    read and written (its sound too)."""
+    from livebokeh.sinks import VideoWriter
+    from tests.media import av_clip, video_times
+
+    monkeypatch.chdir(tmp_path)
+    av_clip(tmp_path / "clip.mp4", seconds=1.0)
+    (tmp_path / name).write_bytes((tmp_path / "clip.mp4").read_bytes())
+    av_clip(tmp_path / "x.mp4", seconds=0.5)  # what `file:x.mp4` named before
+    out = Path(name.replace(".mp4", "_out.mp4") if name.endswith(".mp4") else name + "_out.mp4")  # (a colon too)
+    with VideoFileSource(Path(name)) as src:
+        w = VideoWriter(out, src.info.width, src.info.height, src.info.fps, audio_from=Path(name), overwrite=False)
+        n = 0
+        while (f := src.read()) is not None:
+            w.write(f.image, f.time_s)
+            n += 1
+    assert w.close() == out and n == 30
+    assert len(video_times(tmp_path / out)) == 30
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         VideoFileSource(tmp_path / "nope.mp4").open()
