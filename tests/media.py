@@ -117,3 +117,51 @@ def video_times(path: Path) -> list[float]:
 
     with av.open(str(path)) as c:
         return [float(f.time) for f in c.decode(c.streams.video[0])]
+
+
+def _boxes(buf: bytes, start: int, end: int):
+    """The ISO BMFF boxes in ``buf[start:end]``: (offset, size, type)."""
+    import struct
+
+    at = start
+    while at < end:
+        size, kind = struct.unpack(">I4s", buf[at : at + 8])
+        yield at, size, kind.decode("latin-1")
+        at += size
+
+
+def _box(buf: bytes, start: int, end: int, kind: str) -> tuple[int, int]:
+    return next((at, size) for at, size, k in _boxes(buf, start, end) if k == kind)
+
+
+def middle_cut(src: Path, out: Path, keep_s: float = 1.0, skip_s: float = 1.0) -> Path:
+    """``src`` (an MP4/MOV, its index last, each track with an edit list) with a cut in the
+    middle, as trimming tools write one: each track's edit list shows its first ``keep_s``
+    seconds, then from ``keep_s + skip_s`` to the end (two entries)."""
+    import struct
+
+    data = src.read_bytes()
+    moov, moov_size = _box(data, 0, len(data), "moov")
+    mvhd, _ = _box(data, moov + 8, moov + moov_size, "mvhd")
+    movie_scale = struct.unpack(">I", data[mvhd + 20 : mvhd + 24])[0]
+    body = bytearray()
+    for at, size, kind in _boxes(data, moov + 8, moov + moov_size):
+        box = bytearray(data[at : at + size])
+        if kind == "trak":
+            mdia, mdia_size = _box(box, 8, len(box), "mdia")
+            mdhd, _ = _box(box, mdia + 8, mdia + mdia_size, "mdhd")
+            scale, duration = struct.unpack(">II", box[mdhd + 20 : mdhd + 28])
+            edts, edts_size = _box(box, 8, len(box), "edts")
+            elst, _ = _box(box, edts + 8, edts + edts_size, "elst")
+            start = struct.unpack(">i", box[elst + 20 : elst + 24])[0]  # the media time the first entry shows from
+            shown = (duration - start) / scale
+            entries = (struct.pack(">Iii", round(keep_s * movie_scale), start, 0x10000)
+                       + struct.pack(">Iii", round((shown - keep_s - skip_s) * movie_scale),
+                                     start + round((keep_s + skip_s) * scale), 0x10000))
+            new = struct.pack(">I4sII", 16 + len(entries), b"elst", 0, 2) + entries
+            new = struct.pack(">I4s", 8 + len(new), b"edts") + new
+            box = box[:edts] + new + box[edts + edts_size :]
+            struct.pack_into(">I", box, 0, len(box))
+        body += box
+    out.write_bytes(data[:moov] + struct.pack(">I4s", 8 + len(body), b"moov") + body + data[moov + moov_size :])
+    return out

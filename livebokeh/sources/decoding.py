@@ -83,7 +83,9 @@ class Timeline:
         tb = packet.time_base
         if tb is None:
             return
-        if packet.dts is not None:  # decoding times only (a B-frame's presentation time goes back)
+        # decoding times only (a B-frame's presentation time goes back); a packet an edit list hides
+        # (the pre-roll before a cut in the middle, whose times go back) is no discontinuity
+        if packet.dts is not None and not packet.is_discard:
             self._detect(packet, packet.dts * tb + self._offset)
         shift = round(self._offset / tb)
         if shift:

@@ -373,11 +373,9 @@ def frame_count(path: Path, container: Any, stream: Any) -> int | None:
     An MP4/MOV header counts every sample, also those its edit list hides (an ``ffmpeg -ss T -c
     copy`` cut keeps the frames from the keyframe before the cut; phone trims and editors' exports
     do the same). Where the header's count disagrees with the track's edit-aware duration by more
-    than a frame, the hidden samples are counted by demuxing the packets without decoding them:
+    than a frame, the shown samples are counted by demuxing the packets without decoding them:
     for a 2-minute 1080p H.264 cut (120 MB, 3600 samples) 68 ms from the page cache, 0.26 s
-    cold; other files cost nothing. A truncated cut keeps the samples hidden at its start,
-    so its count stays the complete file's. Files whose header has no count (Matroska,
-    WebM) give None.
+    cold; other files cost nothing. Files whose header has no count (Matroska, WebM) give None.
     """
     header = int(stream.frames or 0)
     if header <= 0:
@@ -388,21 +386,24 @@ def frame_count(path: Path, container: Any, stream: Any) -> int | None:
     rate = stream.average_rate
     if seconds is not None and rate and abs(header - seconds * float(rate)) <= 1:
         return header
-    return header - _count_hidden_packets(path, stream.index)
+    return _count_shown_packets(path, stream.index)
 
 
-def _count_hidden_packets(path: Path, index: int) -> int:
-    """Packets of stream ``index`` that the edit list hides (as far as the file can be read)."""
+def _count_shown_packets(path: Path, index: int) -> int:
+    """Packets of stream ``index`` that the edit list shows (as far as the file can be read): the
+    demuxer leaves out samples outside every edit (a cut in the middle) and flags those it reads
+    only for the decoder's sake (the pre-roll before a cut). A truncated file's count is what is
+    there; its missing end is found by time (``expected_end``)."""
     import av
 
-    hidden = 0
+    shown = 0
     try:
         with av.open(ffmpeg_name(path), mode="r") as container:
             for packet in container.demux(container.streams[index]):
-                hidden += bool(packet.size and packet.is_discard)
+                shown += bool(packet.size and not packet.is_discard)
     except (av.FFmpegError, OSError, ValueError) as err:
-        log.debug("counting the hidden frames of %s stopped: %s", path, err)
-    return hidden
+        log.debug("counting the shown frames of %s stopped: %s", path, err)
+    return shown
 
 
 def _track_seconds(stream: Any) -> float | None:
