@@ -64,7 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 from livebokeh.control import backgrounds
 from livebokeh.control.runtime import RunFile, publish
 from livebokeh.controls import NotLive, changeable
-from livebokeh.errors import ConfigError, LivebokehError, one_line
+from livebokeh.errors import ConfigError, LivebokehError, one_line, printable
 
 log = logging.getLogger(__name__)
 
@@ -277,14 +277,14 @@ class Handler(BaseHTTPRequestHandler):
     def _check(self) -> None:
         srv = self.server
         host = self.headers.get("Host", "")
-        if host not in srv.hosts:
-            raise Refused(HTTPStatus.MISDIRECTED_REQUEST, f"Host {host!r} is not this page's (127.0.0.1:{srv.port})")
+        if host not in srv.hosts:  # (what it gave is not repeated: an answer stays small, whatever was sent)
+            raise Refused(HTTPStatus.MISDIRECTED_REQUEST, f"the Host header is not this page's (127.0.0.1:{srv.port})")
         origin = self.headers.get("Origin")
         if origin is not None and origin not in srv.origins:
-            raise Refused(HTTPStatus.FORBIDDEN, f"requests from {origin} are refused")
+            raise Refused(HTTPStatus.FORBIDDEN, f"requests from {printable(origin[:80], newlines=False)} are refused")
         site = self.headers.get("Sec-Fetch-Site")
         if site is not None and site not in ("same-origin", "none"):
-            raise Refused(HTTPStatus.FORBIDDEN, f"{site} requests are refused")
+            raise Refused(HTTPStatus.FORBIDDEN, f"{printable(site[:40], newlines=False)} requests are refused")
         if not self._authorised():
             raise Refused(HTTPStatus.FORBIDDEN, "this needs the run's key: open the address `livebokeh ctl status` "
                                                 "prints (url)")
@@ -319,6 +319,7 @@ class Handler(BaseHTTPRequestHandler):
         except Refused as err:
             self.server.refused += 1
             log.debug("control: refused %s %s: %s", self.command, self.path.split("?")[0], err)
+            self.close_connection = True  # no request pipelined behind a refused one is read
             self._json({"error": str(err)}, err.status)
         except NotLive as err:
             self._json({"error": one_line(err), "restart": True}, HTTPStatus.CONFLICT)

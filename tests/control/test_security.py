@@ -175,6 +175,22 @@ def test_a_flood_of_connections_neither_takes_the_runs_threads_nor_locks_the_own
             s.close()
 
 
+def test_refused_requests_get_small_answers_and_their_connection_closed(live):
+    """Requests with a 60 KB Host header, pipelined and never read: the refusal repeated the Host,
+    the answers filled the socket, the run's thread blocked writing them, and 32 such connections
+    locked the owner out. The answer no longer repeats what was sent, and the connection is closed
+    after it (nothing pipelined behind it is read)."""
+    _run, server, _cam = live
+    huge = b"GET /api/state HTTP/1.1\r\nHost: " + b"h" * 60_000 + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(huge * 3)
+        answer = b""
+        while chunk := s.recv(65536):  # the server closes it after the first answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 421 ") and answer.count(b"HTTP/1.1 ") == 1 and len(answer) < 2000
+    assert b"hhhh" not in answer
+
+
 def test_a_request_head_that_comes_a_byte_at_a_time_is_closed(live, monkeypatch):
     """The 15 s timeout is per read: a byte every 10 s held a connection for ever."""
     from livebokeh.control import server as server_module
