@@ -65,8 +65,9 @@ class RunFile:
 
     @property
     def url(self) -> str:
-        """The control page's address with the secret (open it in a browser)."""
-        return f"{self.address('/')}?key={self.secret}"
+        """The control page's address with the secret (open it in a browser): in its fragment, which
+        a browser never sends to a server; the page keeps it in its tab."""
+        return f"{self.address('/')}#key={self.secret}"
 
 
 def publish(run: RunFile) -> Path:

@@ -9,9 +9,12 @@ Every request is refused (403, or 421 for a foreign Host) unless all of these ho
 - its ``Origin``, when it has one, is the page's own (``http://127.0.0.1:PORT`` or
   ``http://localhost:PORT``), and its ``Sec-Fetch-Site``, when it has one, is ``same-origin`` or
   ``none`` (no other web page can drive it, nor embed it: ``frame-ancestors 'none'``);
-- it carries the run's secret: ``Authorization: Bearer SECRET`` (``livebokeh ctl``), the cookie the
-  page gets (HttpOnly, SameSite=Strict), or, for a GET, ``?key=SECRET`` (the address ``ctl status``
-  prints; the page then sets the cookie and drops the key from the address bar).
+- it carries the run's secret: ``Authorization: Bearer SECRET`` (``livebokeh ctl``, and the page,
+  which takes it from its address, ``/#key=SECRET``, keeps it in its tab's ``sessionStorage`` and
+  drops it from the address bar), or, for a GET, ``?key=SECRET``. No cookie holds it: cookies are
+  not kept apart by port, so a browser would send one to any other server on 127.0.0.1.
+
+The page's three static files need no secret (they hold none); every ``/api/`` request does.
 
 Changes are made only by POST, with a JSON body (``Content-Type: application/json``, so that a
 plain HTML form of another site cannot even send one) of bounded size; GET only reads.
@@ -122,7 +125,6 @@ class ControlServer(ThreadingHTTPServer):
         self.secret = secret or secrets.token_urlsafe(32)
         self.hosts = frozenset({f"127.0.0.1:{self.port}", f"localhost:{self.port}"})
         self.origins = frozenset(f"http://{h}" for h in self.hosts)
-        self.cookie = f"livebokeh-{self.port}"
         self._preview_lock = threading.Lock()
         self._preview: tuple[int, int, bytes] | None = None  # (frame index, width, JPEG)
         self.refused = 0  # requests refused by the checks (for the tests and the log)
@@ -202,7 +204,8 @@ class ControlServer(ThreadingHTTPServer):
             self._slots.release()
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}?key={self.secret}"
+        """The page's address with the secret, in its fragment (never sent to a server)."""
+        return f"http://127.0.0.1:{self.port}{path}#key={self.secret}"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """What escaped a connection's handler (socketserver prints a traceback to stderr, which
@@ -285,7 +288,7 @@ class Handler(BaseHTTPRequestHandler):
         site = self.headers.get("Sec-Fetch-Site")
         if site is not None and site not in ("same-origin", "none"):
             raise Refused(HTTPStatus.FORBIDDEN, f"{printable(site[:40], newlines=False)} requests are refused")
-        if not self._authorised():
+        if not self._authorised() and not (self.command in ("GET", "HEAD") and urlsplit(self.path).path in STATIC):
             raise Refused(HTTPStatus.FORBIDDEN, "this needs the run's key: open the address `livebokeh ctl status` "
                                                 "prints (url)")
 
@@ -295,10 +298,6 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             given.append(auth[7:].strip())
-        for part in self.headers.get("Cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == self.server.cookie:
-                given.append(value)
         if self.command in ("GET", "HEAD"):
             given += parse_qs(urlsplit(self.path).query).get("key", [])
         return any(hmac.compare_digest(g.encode(), secret) for g in given)
@@ -357,12 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = url.path, parse_qs(url.query)
         run = self.server.run
-        if path in STATIC:
-            if "key" in query:  # the address with the key: a cookie instead, and the key off the address bar
-                self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {
-                    "Location": path,
-                    "Set-Cookie": f"{self.server.cookie}={self.server.secret}; Path=/; HttpOnly; SameSite=Strict"})
-                return
+        if path in STATIC:  # (the page takes a key from its address itself: ``/#key=``, or ``/?key=``)
             name, ctype = STATIC[path]
             self._send(HTTPStatus.OK, (PAGE / name).read_bytes(), ctype)
         elif path == "/api/state":

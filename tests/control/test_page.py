@@ -88,7 +88,8 @@ def _away(image: np.ndarray) -> np.ndarray:
 
 def test_the_page_steers_the_camera(page_run, tmp_path):
     run, server, cam, page = page_run
-    assert page.url == f"http://127.0.0.1:{server.port}/"  # the key left the address bar for a cookie
+    assert page.url == f"http://127.0.0.1:{server.port}/"  # the key left the address bar for the tab's storage
+    assert page.context.cookies() == []  # and is in no cookie
     page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")
     page.wait_for_function("() => document.querySelectorAll('#status dd').length > 4")
 
@@ -120,6 +121,8 @@ def test_the_page_steers_the_camera(page_run, tmp_path):
     until(shows_the_picture, "the uploaded picture behind the person")
     assert run.settings().render.effect == "replace"
     page.wait_for_selector(".pick.current")
+    # its thumbnail is fetched with the key (no cookie carries it)
+    page.wait_for_function("() => document.querySelector('.pick.current img').naturalWidth > 0")
 
     # pause: the same still picture, frame after frame; resume: the camera again
     page.click("#pause-still")
@@ -188,7 +191,7 @@ def _foreign_site(port: int):
 
 def test_other_sites_and_rebound_names_get_nothing(page_run):
     run, server, cam, page = page_run
-    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")  # the cookie is set
+    page.wait_for_function("() => document.getElementById('preview').naturalWidth > 0")  # the key is in use
     before = (run.settings(), run.controls.changes)
     refused = server.refused
     foreign = _foreign_site(server.port)

@@ -19,8 +19,8 @@ from tests.control.conftest import Client
 
 pytestmark = pytest.mark.timeout(120)
 
-PATHS_GET = ["/", "/app.js", "/style.css", "/api/state", "/api/settings", "/api/frame.jpg", "/api/snapshot.png",
-             "/api/backgrounds", "/api/thumb?id=x"]
+PATHS_GET = ["/api/state", "/api/settings", "/api/frame.jpg", "/api/snapshot.png", "/api/backgrounds",
+             "/api/thumb?id=x"]  # (the page's three static files hold no secret and need none)
 CHANGE = {"changes": {"render.blur": 0.2}}
 
 
@@ -30,7 +30,7 @@ def _refusals(c: Client) -> list[tuple[str, tuple[int, dict, bytes]]]:
     body = json.dumps(CHANGE).encode()
     json_type = {"Content-Type": "application/json"}
     tries = []
-    for path in PATHS_GET:  # static files too
+    for path in PATHS_GET:
         tries.append((f"GET {path} without the secret", c.get(path, auth=False)))
         tries.append((f"GET {path} with a wrong secret", c.get(path, auth=False, headers={"Authorization": "Bearer x"})))
         tries.append((f"GET {path} with a wrong key", c.get(path + ("&" if "?" in path else "?") + "key=nope", auth=False)))
@@ -49,10 +49,10 @@ def _refusals(c: Client) -> list[tuple[str, tuple[int, dict, bytes]]]:
     # the key in the address is for reading (the page's address), never for a change
     tries.append(("POST with the key in the address only", c.send("POST", f"/api/settings?key={secret}", body,
                                                                    auth=False, headers=json_type)))
-    # a cookie of another port's page, or a wrong one
-    tries.append(("GET with another page's cookie", c.get("/api/state", auth=False,
-                                                          headers={"Cookie": f"livebokeh-{port + 1}={secret}"})))
-    tries.append(("GET with a wrong cookie", c.get("/api/state", auth=False, headers={"Cookie": f"livebokeh-{port}=x"})))
+    # no cookie is a key, not even one with the secret (cookies are not kept apart by port)
+    for name in (f"livebokeh-{port}", f"livebokeh-{port + 1}", "key"):
+        tries.append((f"GET with the secret in cookie {name}", c.get("/api/state", auth=False,
+                                                                     headers={"Cookie": f"{name}={secret}"})))
     # changes only by POST with a JSON body
     for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""):
         headers = {"Content-Type": ctype} if ctype else {}
@@ -65,6 +65,10 @@ def _refusals(c: Client) -> list[tuple[str, tuple[int, dict, bytes]]]:
         tries.append((f"{method} a change", c.send(method, "/api/settings", body, headers=json_type)))
     for path in ("/api/pause", "/api/resume", "/api/defaults", "/api/reload", "/api/background"):
         tries.append((f"GET {path} (changes are POSTs)", c.get(path)))
+    # the static files, from another site or another name
+    for path in ("/", "/app.js", "/style.css"):
+        tries.append((f"GET {path} from another site", c.get(path, auth=False, headers={"Sec-Fetch-Site": "cross-site"})))
+        tries.append((f"GET {path} for another name", c.get(path, auth=False, host=f"evil.example:{port}")))
     # nothing in a request becomes a path
     for path in ("/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/page/index.html", "/app.js/../index.html",
                  "//etc/passwd", "/api/../app.js"):
@@ -240,18 +244,20 @@ def test_a_body_shorter_than_its_length_is_the_clients_fault(live, monkeypatch, 
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
 
 
-def test_the_page_sets_a_strict_cookie_from_the_key_and_drops_the_key(live):
-    run, server, cam = live
+def test_the_key_is_in_no_cookie_and_the_page_holds_no_secret(live):
+    """A cookie holding the key went to every server on 127.0.0.1 (cookies are not kept apart by
+    port): any local listener the browser was sent to could read it. The address carries the key
+    in its fragment, which the browser never sends; the page keeps it in its tab."""
+    _run, server, _cam = live
     c = Client(server)
-    status, headers, _ = c.get(f"/?key={server.secret}", auth=False)
-    assert status == 303 and headers["Location"] == "/"
-    cookie = headers["Set-Cookie"]
-    assert cookie.startswith(f"livebokeh-{server.port}={server.secret};")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
-    status, headers, body = c.get("/", auth=False, headers={"Cookie": f"livebokeh-{server.port}={server.secret}"})
-    assert status == 200 and b"<title>livebokeh</title>" in body
-    assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
-    assert c.get("/", host=f"localhost:{server.port}")[0] == 200  # the other name of the page
+    assert server.url().endswith(f"/#key={server.secret}")
+    for path in ("/", f"/?key={server.secret}", "/app.js", "/style.css"):
+        status, headers, body = c.get(path, auth=False)
+        assert status == 200 and "Set-Cookie" not in headers and server.secret.encode() not in body, path
+        assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+    assert b"<title>livebokeh</title>" in c.get("/", auth=False)[2]
+    assert c.get("/", host=f"localhost:{server.port}", auth=False)[0] == 200  # the other name of the page
+    assert c.get("/api/state", auth=False)[0] == 403
 
 
 def test_it_listens_on_the_loopback_interface_only(live):
@@ -278,7 +284,7 @@ def test_the_secret_is_in_a_file_only_the_user_can_read(live):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     (found,) = find_runs()
     assert (found.port, found.secret) == (server.port, server.secret) and len(server.secret) >= 40
-    assert found.url == f"http://127.0.0.1:{server.port}/?key={server.secret}"
+    assert found.url == f"http://127.0.0.1:{server.port}/#key={server.secret}"
 
 
 def test_a_runtime_folder_others_may_enter_is_refused(tmp_path, monkeypatch):

@@ -1,6 +1,20 @@
 // livebokeh's control page: plain JavaScript, no build step, nothing from the network.
-// Every request goes to this page's own origin with its cookie (set from the key in its address).
+// Every request goes to this page's own origin with the run's key, from the page's address
+// (/#key=..., or /?key=...) and then from this tab's sessionStorage, which is kept apart per origin,
+// so per port; the key leaves the address bar at once. No cookie holds it: a browser sends cookies
+// to every port of 127.0.0.1.
 "use strict";
+
+const KEY = (() => {
+  const given = new URLSearchParams(location.hash.slice(1)).get("key")
+    || new URLSearchParams(location.search).get("key");
+  if (given) {
+    sessionStorage.setItem("livebokeh-key", given);
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("livebokeh-key") || "";
+})();
+const AUTH = {"Authorization": "Bearer " + KEY};
 
 const $ = (id) => document.getElementById(id);
 let settings = {};
@@ -10,9 +24,8 @@ let changing = 0;  // changes sent and not answered
 let changeCount = 0;  // changes sent so far: a reading asked for before the last one is stale
 
 async function api(path, body) {
-  const init = body === undefined ? {credentials: "same-origin"} : {
-    method: "POST", credentials: "same-origin",
-    headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+  const init = body === undefined ? {headers: AUTH} : {
+    method: "POST", headers: {...AUTH, "Content-Type": "application/json"}, body: JSON.stringify(body),
   };
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({}));
@@ -138,7 +151,9 @@ async function loadPicker() {
     button.dataset.id = item.id;
     const img = document.createElement("img");
     img.alt = item.name;
-    img.src = "/api/thumb?id=" + encodeURIComponent(item.id);
+    fetch("/api/thumb?id=" + encodeURIComponent(item.id), {headers: AUTH})
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => { if (blob) img.src = URL.createObjectURL(blob); });
     button.append(img);
     button.addEventListener("click", () => pick(item.id));
     picker.append(button);
@@ -200,7 +215,7 @@ async function refreshPreview() {
   if (document.visibilityState !== "visible" || previewBusy) return;
   previewBusy = true;
   try {
-    const response = await fetch("/api/frame.jpg?w=480", {credentials: "same-origin"});
+    const response = await fetch("/api/frame.jpg?w=480", {headers: AUTH});
     if (response.ok) {
       const url = URL.createObjectURL(await response.blob());
       $("preview").src = url;
