@@ -62,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in the one-line form of every other error (exit status 2)."""
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"livebokeh: error: {' '.join(message.split())}; see livebokeh --help\n")
+        self.exit(2, f"livebokeh: error: {printable(' '.join(message.split()), newlines=False)}; see livebokeh --help\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -154,7 +154,8 @@ def main(argv: list[str]) -> int:
         runs = find_runs()
         if args.what == "list":
             for r in runs:
-                print(f"{r.pid}\t{r.source}\t{r.address()}{'  (service)' if r.service else ''}")
+                source = printable(r.source, newlines=False).replace("\t", "\\x09")  # a clip's name: one field
+                print(f"{r.pid}\t{source}\t{r.address()}{'  (service)' if r.service else ''}")
             return 0
         run = choose(runs, args.run)
         if args.what == "status":

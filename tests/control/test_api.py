@@ -442,8 +442,11 @@ def test_ctl_without_a_run_or_with_several_says_what_to_do(live, monkeypatch, tm
     from livebokeh.control.runtime import RunFile, publish
 
     run, server, cam = live
-    other = RunFile(pid=1, port=1, secret="x", source="other", started=1.0)  # pid 1 lives
+    other = RunFile(pid=1, port=1, secret="x", source="cam\n1\tfake\x1b]0;t\x07.mp4", started=1.0)  # pid 1 lives
     publish(other)
+    code, out, _ = ctl("list")  # a clip's name, chosen by anyone, is one line of text
+    assert code == 0 and len(out.splitlines()) == 2 and "\x1b" not in out and "cam\\x0a1\\x09fake" in out, out
+    assert [len(line.split("\t")) for line in out.splitlines()] == [3, 3]
     code, _, err = ctl("status")
     assert code == 2 and "2 livebokeh runs" in err and "--run PID" in err
     code, out, _ = ctl("--run", str(run.state()["pid"]), "get", "render.effect")
