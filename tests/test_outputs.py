@@ -635,10 +635,11 @@ def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, capsys, monkeyp
     for args, message in [
         (["--max-frames", "1e3"], "argument --max-frames: invalid int value: '1e3'; see livebokeh --help"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--x\x1b]0;t\x07"], "unrecognized arguments: --x\\x1b]0;t\\x07;"),  # a globbed name: as text
         (["--output", "rec.mp4", "--mask", "m.png"], "--mask needs --input"),
         (["--input", "a.jpg", "b.jpg", "--output-dir", "f"], "--output-dir f is a file, not a folder"),
     ]:
-        with pytest.raises(SystemExit) if args[0] in ("--max-frames", "--bogus") else _nothing() as exited:
+        with pytest.raises(SystemExit) if args[0].startswith(("--max-frames", "--bogus", "--x")) else _nothing() as exited:
             assert main(args) == 2
         if exited is not None and hasattr(exited, "value"):
             assert exited.value.code == 2
