@@ -567,7 +567,7 @@ def test_status_prints_the_running_services_page_with_its_key(home, tmp_path, mo
     assert "control page: none (the service is not running" in capsys.readouterr().out
     publish(RunFile(os.getpid(), 45678, "s3cret", "camera 0", 1.0, service=True))
     assert service.main(["status"]) == 0
-    assert "control page: http://127.0.0.1:45678/?key=s3cret" in capsys.readouterr().out
+    assert "control page: http://127.0.0.1:45678/#key=s3cret" in capsys.readouterr().out
 
 
 # -- as a user runs it: a real process, a fake systemctl on PATH ---------------------------------

@@ -85,7 +85,7 @@ class Timeline:
             return
         # decoding times only (a B-frame's presentation time goes back); a packet an edit list hides
         # (the pre-roll before a cut in the middle, whose times go back) is no discontinuity
-        if packet.dts is not None and not packet.is_discard:
+        if packet.dts is not None and not getattr(packet, "is_discard", False):
             self._detect(packet, packet.dts * tb + self._offset)
         shift = round(self._offset / tb)
         if shift:
