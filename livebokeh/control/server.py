@@ -288,9 +288,14 @@ class Handler(BaseHTTPRequestHandler):
         site = self.headers.get("Sec-Fetch-Site")
         if site is not None and site not in ("same-origin", "none"):
             raise Refused(HTTPStatus.FORBIDDEN, f"{printable(site[:40], newlines=False)} requests are refused")
-        if not self._authorised() and not (self.command in ("GET", "HEAD") and urlsplit(self.path).path in STATIC):
-            raise Refused(HTTPStatus.FORBIDDEN, "this needs the run's key: open the address `livebokeh ctl status` "
-                                                "prints (url)")
+        if self._authorised():
+            return
+        if self.command in ("GET", "HEAD") and urlsplit(self.path).path in STATIC:
+            # the page's files, to anyone local: one answer a connection, so that a client that asks
+            # again and again without reading can neither block the run's writer nor hold a connection
+            self.close_connection = True
+            return
+        raise Refused(HTTPStatus.FORBIDDEN, "this needs the run's key: open the address `livebokeh ctl status` prints (url)")
 
     def _authorised(self) -> bool:
         secret = self.server.secret.encode()
@@ -492,7 +497,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
             self.send_header(name, value)
-        if (status >= 400 and self.command == "POST") or self.server.closing:
+        if (status >= 400 and self.command == "POST") or self.server.closing or self.close_connection:
             self.close_connection = True  # a refused body may be unread; a run that ends answers no more
             self.send_header("Connection", "close")
         self.end_headers()

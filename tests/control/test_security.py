@@ -195,6 +195,23 @@ def test_refused_requests_get_small_answers_and_their_connection_closed(live):
     assert b"hhhh" not in answer
 
 
+def test_the_pages_files_are_one_answer_a_connection_without_the_key(live):
+    """The page's files need no key: asked for 200 times at once on a connection that never reads,
+    the answers blocked the run's writer, and 32 such connections locked the owner out. Without the
+    key a connection gets one answer, then it is closed; with it, it is kept alive."""
+    _run, server, _cam = live
+    request = f"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(request * 200)
+        answer = b""
+        while chunk := s.recv(65536):  # closed after the first answer
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 ") == 1 and b"Connection: close" in answer
+    c = Client(server)
+    status, headers, _ = c.get("/app.js")  # with the key: kept alive
+    assert status == 200 and headers.get("Connection") != "close"
+
+
 def test_a_request_head_that_comes_a_byte_at_a_time_is_closed(live, monkeypatch):
     """The 15 s timeout is per read: a byte every 10 s held a connection for ever."""
     from livebokeh.control import server as server_module
