@@ -35,10 +35,12 @@ log = logging.getLogger(__name__)
 
 
 def ffmpeg_name(path: str | os.PathLike[str]) -> str:
-    """``path`` as FFmpeg must be given a file: ``file:`` and the absolute path. A bare name is
-    read as an address when it starts like one (``10:30.mp4``, ``pipe:0``, ``file:a.mp4``): it
-    was refused, read from standard input, or read from another file."""
-    return "file:" + os.path.abspath(os.fspath(path))
+    """``path`` as FFmpeg must be given a file: ``file:`` and the path with its links resolved. A
+    bare name is read as an address when it starts like one (``10:30.mp4``, ``pipe:0``,
+    ``file:a.mp4``): it was refused, read from standard input, or read from another file. Resolved
+    as the system resolves it (``link/..`` is the link's target's parent, not the link's folder):
+    FFmpeg writes and reads the very file the name gives."""
+    return "file:" + os.path.realpath(os.fspath(path))
 
 #: A jump of more than this many seconds is a discontinuity in formats FFmpeg marks ``ts_discont``
 #: (MPEG-TS, MPEG-PS, FLV, ...), as FFmpeg's ``-dts_delta_threshold`` (10) has it.

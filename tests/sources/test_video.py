@@ -158,6 +158,30 @@ def test_a_file_name_that_looks_like_an_address_is_the_file(tmp_path, monkeypatc
     assert len(video_times(tmp_path / out)) == 30
 
 
+def test_a_name_through_a_linked_folder_and_dotdot_is_the_file_the_system_gives(tmp_path, monkeypatch):
+    """`lnk/../x.mp4`, lnk a link to another folder: the system takes the link first (the target's
+    parent); FFmpeg was given the name with `..` taken away as text, and read or wrote another file
+    (a result left hidden elsewhere, 'wrote' said of an empty name)."""
+    from livebokeh.sinks import VideoWriter
+    from tests.media import av_clip, video_times
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "lnk").symlink_to(tmp_path / "real" / "sub")
+    monkeypatch.chdir(tmp_path / "w")
+    av_clip(tmp_path / "real" / "in.mp4", seconds=1.0)  # what lnk/../in.mp4 names
+    av_clip(tmp_path / "w" / "in.mp4", seconds=0.5)  # what the text without `..` would name
+    with VideoFileSource(Path("lnk/../in.mp4")) as src:
+        w = VideoWriter(Path("lnk/../out.mp4"), src.info.width, src.info.height, src.info.fps, overwrite=False)
+        n = 0
+        while (f := src.read()) is not None:
+            w.write(f.image, f.time_s)
+            n += 1
+    w.close()
+    assert n == 30 and len(video_times(tmp_path / "real" / "out.mp4")) == 30
+    assert not (tmp_path / "w" / "out.mp4").exists() and not list((tmp_path / "real").glob(".*"))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         VideoFileSource(tmp_path / "nope.mp4").open()
