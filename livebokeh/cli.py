@@ -24,6 +24,7 @@ from livebokeh import __version__
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    OneLineParser,
     PrintableFormatter,
     StdoutClosedError,
     TaggedStdout,
@@ -58,17 +59,10 @@ reads its settings file again on SIGHUP.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors in the one-line form of every other error (exit status 2)."""
-
-    def error(self, message: str) -> Any:
-        self.exit(2, f"livebokeh: error: {printable(' '.join(message.split()), newlines=False)}; see livebokeh --help\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from livebokeh.config import preset_names, quality_names
 
-    p = _Parser(
+    p = OneLineParser(
         prog="livebokeh",
         description="Real-time portrait mode: blur the background behind the person in a webcam, video or photo.",
         epilog=EPILOG,

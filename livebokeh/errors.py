@@ -4,6 +4,7 @@ Every :class:`LivebokehError` carries a one-line message that says what went wro
 do about it; the CLI prints it without a traceback (``--debug`` shows one).
 """
 
+import argparse
 import logging
 import re
 import sys
@@ -36,6 +37,15 @@ def log_to_stderr(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(PrintableFormatter("livebokeh: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form of every other error (exit status 2), and
+    control characters escaped (a globbed name shaped like an option is text, not the terminal's)."""
+
+    def error(self, message: str) -> Any:
+        said = printable(" ".join(message.split()), newlines=False)
+        self.exit(2, f"{self.prog}: error: {said}; see {self.prog} --help\n")
 
 
 def one_line(err: BaseException) -> str:

@@ -332,6 +332,13 @@ def test_the_commands_log_lines_escape_control_characters_too(tmp_path, command)
     assert "\x1b" not in said and "\\x1b[2J" in said, said
 
 
+@pytest.mark.parametrize("command", [[], ["doctor"], ["ctl"], ["models"], ["service"], ["bench"]])
+def test_every_commands_argument_errors_are_one_escaped_line(command):
+    code, err = run_cli(*command, "--q\x1b]0;t\x07z")
+    prog = " ".join(["livebokeh", *command])
+    assert code == 2 and "\x1b" not in err and err.startswith(f"{prog}: error: ") and err.count("\n") == 1, err
+
+
 def test_a_log_line_cannot_be_split_by_a_name_holding_a_line_break():
     import logging
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    OneLineParser,
     exit_code,
     log_to_stderr,
     one_line,
@@ -36,7 +37,7 @@ def _subcommand(sub, name: str, help: str) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="livebokeh bench", description="Benchmarks (speed side by side, mask quality).")
+    p = OneLineParser(prog="livebokeh bench", description="Benchmarks (speed side by side, mask quality).")
     sub = p.add_subparsers(dest="what", required=True)
     m = _subcommand(sub, "models", "segmenter ms/frame and IoU on stills, every backend")
     m.add_argument("--frames", type=int, default=60, help="frames to time per model (default 60)")

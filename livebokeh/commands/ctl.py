@@ -23,6 +23,7 @@ from typing import Any
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    OneLineParser,
     one_line,
     printable,
     stdout_error,
@@ -127,7 +128,7 @@ def _target(path: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="livebokeh ctl", description=(__doc__ or "").split("\n\n")[0].replace("``", ""))
+    p = OneLineParser(prog="livebokeh ctl", description=(__doc__ or "").split("\n\n")[0].replace("``", ""))
     p.add_argument("--run", metavar="PID", help="which run, by process id, when several run (`ctl list` shows them)")
     sub = p.add_subparsers(dest="what", required=True, metavar="status|get|set|snapshot|pause|resume|reload|list")
     sub.add_parser("status", help="what the run does now, as JSON, with the control page's address (url)")

@@ -8,7 +8,6 @@ machine ready.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import importlib.metadata
 import importlib.util
@@ -17,6 +16,8 @@ import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from livebokeh.errors import OneLineParser
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def run_checks(skip_devices: bool = False) -> list[Check]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="livebokeh doctor", description=__doc__.split("\n\n")[0].replace("``", ""))
+    p = OneLineParser(prog="livebokeh doctor", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--no-devices", action="store_true", help="skip the camera and virtual-camera checks")
     args = p.parse_args(argv)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")

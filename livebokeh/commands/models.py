@@ -7,6 +7,7 @@ import sys
 
 from livebokeh.errors import (
     LivebokehError,
+    OneLineParser,
     exit_code,
     log_to_stderr,
     one_line,
@@ -17,7 +18,7 @@ from livebokeh.errors import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="livebokeh models", description="Downloadable model weights. NAME is a model (`models list`), a backend "
         "(mediapipe: both its models) or all; the default is the default backend's.")
     sub = p.add_subparsers(dest="action", required=True)

@@ -11,7 +11,6 @@ it fails, never when it cannot ever work (exit 2 or 3), and logs to the journal
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import platform
@@ -28,6 +27,7 @@ from typing import Any
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    OneLineParser,
     SetupError,
     exit_code,
     one_line,
@@ -801,7 +801,7 @@ def main(argv: list[str]) -> int:
         default = str(settings_path())
     except ConfigError:  # HOME unusable: said when a command needs it
         default = "~/.config/livebokeh/settings.toml"
-    p = argparse.ArgumentParser(prog="livebokeh service", description=__doc__.split("\n\n")[0].replace("``", ""))
+    p = OneLineParser(prog="livebokeh service", description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="what", required=True, metavar="install|uninstall|status")
     i = sub.add_parser("install", help="check what it needs, then write and start the systemd user unit")
     i.add_argument("--config", default=None,
