@@ -318,7 +318,15 @@ def weight_files() -> list[tuple[str, Path]]:
 
 def _not_a_file(p: Path) -> str:
     """Why a weights path named by the user is no file, as the end of a sentence about it."""
-    return "is a folder, not the model's file" if p.is_dir() else "does not exist"
+    import stat
+
+    try:
+        mode = p.stat().st_mode
+    except (OSError, ValueError):
+        return "does not exist"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not the model's file"
+    return f"is not a regular file ({'a pipe' if stat.S_ISFIFO(mode) else 'a device or a socket'}), not the model's file"
 
 
 def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:

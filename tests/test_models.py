@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -85,6 +87,10 @@ def test_explicit_and_environment_paths(deeplab_weights, monkeypatch, tmp_path):
     assert models.locate("deeplab", deeplab_weights) == deeplab_weights
     with pytest.raises(ModelError, match=r"does not exist; check --deeplab-weights \(or weights in the settings' \[deeplab\]\)"):
         models.locate("deeplab", tmp_path / "none.tflite")  # the path came from the flag or a settings file
+    fifo = tmp_path / "w.onnx"
+    os.mkfifo(fifo)
+    assert "is not a regular file (a pipe)" in models.find("rvm", fifo).problem  # it exists: not "does not exist"
+    assert "is not a regular file (a device" in models.find("rvm", "/dev/zero").problem
     for name, key in (("rvm", "[rvm]"), ("depth", "[render]")):
         assert f"(or {'depth_weights' if name == 'depth' else 'weights'} in the settings' {key})" in \
             models.find(name, tmp_path / "none.onnx").problem
