@@ -254,6 +254,27 @@ def _damaged_webp(path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("role", ["input", "background"])
+def test_a_jpeg_with_damaged_data_is_said_to_be_damaged(tmp_path, role):
+    """libjpeg decodes damaged data as far as it goes and warns; the warning was kept for --debug,
+    so a grey or shifted picture was taken silently. Said in one line, the run goes on (exit 0),
+    as a damaged packet of a video is."""
+    ok, buf = cv2.imencode(".jpg", synthetic_frame(0))
+    data = bytes(buf)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(data[:-2] + b"\x00" * 88 + data[-2:])  # bytes where the end marker should be
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.full((120, 160, 3), 90, np.uint8))
+    mask = tmp_path / "m.png"
+    cv2.imwrite(str(mask), np.full((120, 160), 255, np.uint8))
+    args = {"input": ["--input", str(bad), "--mask", str(mask)],
+            "background": ["--input", str(good), "--mask", str(mask), "--effect", "replace", "--background", str(bad)]}
+    code, err = run_cli(*args[role], "--output", str(tmp_path / "o.png"))
+    said = [ln for ln in err.splitlines() if "is damaged" in ln]
+    assert code == 0 and len(said) == 1 and "Corrupt JPEG data" in said[0] and str(bad) in said[0], err
+    assert not [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("livebokeh")], err  # no native lines
+
+
 @pytest.mark.parametrize("damaged", [_damaged_png, _damaged_webp])
 @pytest.mark.parametrize("role", ["input", "background", "mask"])
 def test_a_damaged_picture_is_one_line_without_native_lines(tmp_path, damaged, role):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.errors import SourceError
+from livebokeh.errors import SourceError, printable
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.imageinfo import (
     MAX_PIXELS,
@@ -18,6 +20,8 @@ from livebokeh.sources.imageinfo import (
     probe_image,
 )
 from livebokeh.sources.quiet import quiet_native
+
+log = logging.getLogger(__name__)
 from livebokeh.types import Frame, StreamInfo
 
 
@@ -39,7 +43,7 @@ def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.
         check_pixels(what, p, info.width, info.height)
     data = np.fromfile(p, dtype=np.uint8)
     try:
-        with quiet_native():  # a damaged file: our one line, not libpng's or OpenCV's own
+        with quiet_native() as said:  # a damaged file: our one line, not libpng's or OpenCV's own
             image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR) if data.size else None
     except cv2.error as err:  # a header beyond OpenCV's own limit, a codec this OpenCV lacks
         if "MAX_IMAGE_PIXELS" in str(err):  # held to livebokeh's limit by OpenCV (livebokeh/__init__.py)
@@ -49,7 +53,15 @@ def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.
     if image is None:
         raise SourceError(f"cannot read {what} {p} as an image; is it a valid JPEG/PNG file?")
     check_pixels(what, p, image.shape[1], image.shape[0])  # a format whose header was not read above
+    damage = next((line for line in said if DAMAGE.search(line)), None)
+    if damage is not None:  # decoded all the same (as FFmpeg decodes a damaged packet): said, once
+        log.warning("%s %s is damaged (%s); it was decoded as far as it goes, and may show it: pass a whole "
+                    "file", what, p, printable(damage.removeprefix("libpng warning: ").rstrip(".")))
     return image
+
+
+#: The libraries' lines that say a picture's data is damaged (decoded all the same).
+DAMAGE = re.compile(r"Corrupt JPEG data|Premature end of JPEG|Invalid (JPEG|SOS)|Bogus |libpng warning")
 
 
 def cv_reason(err: BaseException) -> str:

@@ -37,15 +37,26 @@ _capture: Any = None  # the temporary file fd 2 points at
 _cv_level: int | None = None
 
 
+_watchers: list[list[str]] = []  # the blocks open now: each gets the libraries' lines of its window
+
+
 @contextlib.contextmanager
-def quiet_native() -> Iterator[None]:
+def quiet_native() -> Iterator[list[str]]:
     """Keep native libraries' own lines (libpng, libjpeg, OpenCV's log) off stderr for the
-    block (see the module text); safe to nest and to use on several threads at once."""
+    block (see the module text); safe to nest and to use on several threads at once. Yields a
+    list that holds, after the block, the lines the libraries wrote in its window (a damaged
+    JPEG's ``Corrupt JPEG data: ...``: decoded all the same, but said)."""
+    seen: list[str] = []
+    with _lock:
+        _watchers.append(seen)
     _enter()
     try:
-        yield
+        yield seen
     finally:
         _leave()
+        with _lock:
+            if seen in _watchers:
+                _watchers.remove(seen)
 
 
 def _enter() -> None:
@@ -105,8 +116,12 @@ def _replay(text: bytes) -> None:
     """The libraries' lines to the debug log; every other line back to stderr, in order."""
     lines = re.findall(rb"[^\n]*\n|[^\n]+$", text)  # a progress bar's \r stays inside its line
     native = [line for line in lines if NATIVE_LINE.match(line)]
-    for line in native:
-        log.debug("native: %s", line.decode(errors="replace").rstrip())
+    said = [line.decode(errors="replace").rstrip() for line in native]
+    for line in said:
+        log.debug("native: %s", line)
+    with _lock:
+        for seen in _watchers:
+            seen.extend(said)
     # the blank lines that end OpenCV's blocks go with them
     others = [line for line in lines if not NATIVE_LINE.match(line) and (line.strip() or not native)]
     if others:
