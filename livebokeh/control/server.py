@@ -267,7 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             self.server.waiting(self.connection, False)
-        if self.command:
+        if getattr(self, "command", None):  # (none when the client sent nothing: a port scan)
             self.server.counted(time.thread_time_ns() - t0)
 
     def parse_request(self) -> bool:
