@@ -275,6 +275,17 @@ def test_a_jpeg_with_damaged_data_is_said_to_be_damaged(tmp_path, role):
     assert not [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("livebokeh")], err  # no native lines
 
 
+def test_only_a_pictures_data_counts_as_damage_not_its_metadata():
+    from livebokeh.sources.image import DAMAGE
+
+    for line in ("Corrupt JPEG data: premature end of data segment", "libpng warning: IDAT: invalid distance too far back",
+                 "libpng warning: Too much image data"):
+        assert DAMAGE.search(line), line
+    for line in ("libpng warning: tIME: CRC error", "libpng warning: iCCP: profile 'x': 0h: length too short",
+                 "libpng warning: gAMA: invalid"):  # a whole picture with a malformed metadata chunk
+        assert not DAMAGE.search(line), line
+
+
 @pytest.mark.parametrize("damaged", [_damaged_png, _damaged_webp])
 @pytest.mark.parametrize("role", ["input", "background", "mask"])
 def test_a_damaged_picture_is_one_line_without_native_lines(tmp_path, damaged, role):

@@ -61,7 +61,10 @@ def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.
 
 
 #: The libraries' lines that say a picture's data is damaged (decoded all the same).
-DAMAGE = re.compile(r"Corrupt JPEG data|Premature end of JPEG|Invalid (JPEG|SOS)|Bogus |libpng warning")
+#: (libpng's about the picture's data only: a malformed metadata chunk, iCCP or tIME, is no damage to it)
+DAMAGE = re.compile(r"Corrupt JPEG data|Premature end of JPEG|Invalid (JPEG|SOS)|Bogus |"
+                    r"libpng warning: (IDAT|Extra compressed data|Too much image data|Not enough image data|"
+                    r"Ignoring bad adaptive filter)")
 
 
 def cv_reason(err: BaseException) -> str:
