@@ -352,7 +352,11 @@ def _main(argv: list[str] | None) -> int:
     if argv and argv[0] in COMMANDS:
         import importlib
 
-        return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+        try:
+            return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+        except KeyboardInterrupt:  # (each cleans up after itself: a download's part file, a bench's folder)
+            print(f"livebokeh {argv[0]}: interrupted", file=sys.stderr)
+            return 130
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)

@@ -406,16 +406,29 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
         raise ModelError(f"{dest} is a folder where {m.label} is to be saved; move or rename {dest}")
     part = dest.with_name(dest.name + ".part")
     show = (sys.stderr is not None and sys.stderr.isatty()) if progress is None else progress
+    if part.is_dir() and not part.is_symlink():
+        raise ModelError(f"{part} is a folder where {m.label} is downloaded to; move or rename {part}")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        out = open(part, "wb")
+        if part.is_symlink() or part.exists():  # a killed download's: ours to remove (a link, not what it names)
+            part.unlink()
+        # a new file, never through a link: a link planted at the name would have its target overwritten
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        out = os.fdopen(fd, "wb")
+    except FileExistsError:
+        raise ModelError(f"another download of {m.label} is writing {part} now; wait for it, then try again") from None
     except OSError as err:
         raise ModelError(_unwritable(m, dest, err)) from None
     log.info("downloading %s from %s", m.label, url)
     try:
         with out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or m.size)
-            got = _copy(resp, out, total, show, m.name)
+            said = resp.headers.get("Content-Length", "")
+            if said.strip().isdigit() and int(said) != m.size:
+                raise ModelError(f"{url} sends {int(said)} bytes, and {m.label} is {m.size}: a wrong file or address")
+            got = _copy(resp, out, m.size, show, m.name, limit=m.size + 1)
+        if got > m.size:
+            raise ModelError(f"{url} sends more than the {m.size} bytes of {m.label}: a wrong file or address; "
+                             "nothing was saved")
         if got != m.size:
             raise ModelError(f"download of {m.label} stopped at {got} of {m.size} bytes; try again")
         digest = sha256_of(part)
@@ -457,13 +470,14 @@ def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
     return f"cannot save {m.label} in {dest.parent} ({why}); {CACHE_FIX}, or {_elsewhere(m)}"
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str) -> int:
+def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limit: int | None = None) -> int:
+    """``src`` into ``dst``, up to ``limit`` bytes (an endless body stops there); the bytes copied."""
     from tqdm import tqdm
 
     got = 0
     with tqdm(total=total or None, unit="B", unit_scale=True, desc=label, disable=not show, file=sys.stderr,
               leave=False) as bar:
-        while chunk := src.read(_CHUNK):
+        while (limit is None or got < limit) and (chunk := src.read(_CHUNK if limit is None else min(_CHUNK, limit - got))):
             try:
                 dst.write(chunk)
             except OSError as err:

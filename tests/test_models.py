@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -26,6 +27,22 @@ def server(deeplab_weights):
             if state["mode"] == "corrupt":
                 body = bytes([payload[0] ^ 0xFF]) + payload[1:]
             self.send_response(200)
+            if state["mode"] == "endless":  # no length, and more than the model, for ever
+                self.end_headers()
+                try:
+                    while True:
+                        self.wfile.write(b"x" * 65536)
+                except OSError:
+                    return
+            if state["mode"] == "stall":  # the headers, half the body, then nothing
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(60)
+                return
+            if state["mode"] == "long":
+                body = payload + b"x" * 1000
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if state["mode"] == "cut":
@@ -71,6 +88,62 @@ def test_bad_transfers_leave_nothing_in_the_cache(server, mode, message):
         models.download(models.manifest("deeplab"), url=url, progress=False)
     assert "\n" not in str(info.value)
     assert _cache_files() == []
+
+
+@pytest.mark.parametrize(("mode", "message"), [("endless", "sends more than the"), ("long", "sends .* bytes, and")])
+def test_a_body_longer_than_the_model_stops_at_once(server, mode, message):
+    """A mirror sending an endless body wrote 419 MB for a 249 KB model before saying 'stopped at'."""
+    url, state = server
+    state["mode"] = mode
+    with pytest.raises(ModelError, match=message):
+        models.download(models.manifest("deeplab"), url=url, progress=False)
+    assert _cache_files() == []
+
+
+def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server):
+    """Ctrl-C in `models download` printed a 27-line traceback; each command now ends on it with one line, 130."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    url, state = server
+    state["mode"] = "stall"
+    proc = subprocess.Popen([sys.executable, "-m", "livebokeh", "models", "download", "deeplab", "--url", url],
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        for line in proc.stderr:
+            if "downloading" in line:
+                break
+        time.sleep(0.5)  # (into the body: the server holds it there)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+    assert rest.strip() == "livebokeh models: interrupted", rest
+    assert _cache_files() == []
+
+
+def test_a_link_at_the_part_files_name_is_never_written_through(server, tmp_path):
+    """A link planted (or left) at `<cache>/<file>.part`: its target, a file of the user's, was
+    overwritten with the model's bytes. The link is removed; the target is as it was."""
+    url, state = server
+    m = models.manifest("deeplab")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious data")
+    models.cache_dir().mkdir(parents=True, exist_ok=True)
+    part = models.cached_path(m).with_name(m.file + ".part")
+    part.symlink_to(precious)
+    state["mode"] = "cut"
+    with pytest.raises(ModelError):
+        models.download(m, url=url, progress=False)
+    assert precious.read_text() == "precious data" and not part.is_symlink()
+    part.symlink_to(precious)
+    state["mode"] = "ok"
+    assert models.download(m, url=url, progress=False) == models.cached_path(m)
+    assert precious.read_text() == "precious data" and models.sha256_of(models.cached_path(m)) == m.sha256
 
 
 def test_a_damaged_cached_file_is_fetched_again(server, monkeypatch):
