@@ -134,10 +134,11 @@ def _box(buf: bytes, start: int, end: int, kind: str) -> tuple[int, int]:
     return next((at, size) for at, size, k in _boxes(buf, start, end) if k == kind)
 
 
-def middle_cut(src: Path, out: Path, keep_s: float = 1.0, skip_s: float = 1.0) -> Path:
+def middle_cut(src: Path, out: Path, keep_s: float = 1.0, skip_s: float = 1.0, empty_s: float = 0.0) -> Path:
     """``src`` (an MP4/MOV, its index last, each track with an edit list) with a cut in the
     middle, as trimming tools write one: each track's edit list shows its first ``keep_s``
-    seconds, then from ``keep_s + skip_s`` to the end (two entries)."""
+    seconds, then from ``keep_s + skip_s`` to the end (two entries; ``skip_s`` 0: one, the
+    whole track). ``empty_s``: an empty edit first (the track starts that much later)."""
     import struct
 
     data = src.read_bytes()
@@ -155,10 +156,14 @@ def middle_cut(src: Path, out: Path, keep_s: float = 1.0, skip_s: float = 1.0) -
             elst, _ = _box(box, edts + 8, edts + edts_size, "elst")
             start = struct.unpack(">i", box[elst + 20 : elst + 24])[0]  # the media time the first entry shows from
             shown = (duration - start) / scale
-            entries = (struct.pack(">Iii", round(keep_s * movie_scale), start, 0x10000)
-                       + struct.pack(">Iii", round((shown - keep_s - skip_s) * movie_scale),
-                                     start + round((keep_s + skip_s) * scale), 0x10000))
-            new = struct.pack(">I4sII", 16 + len(entries), b"elst", 0, 2) + entries
+            entries = struct.pack(">Iii", round(empty_s * movie_scale), -1, 0x10000) if empty_s else b""
+            if skip_s:
+                entries += (struct.pack(">Iii", round(keep_s * movie_scale), start, 0x10000)
+                            + struct.pack(">Iii", round((shown - keep_s - skip_s) * movie_scale),
+                                          start + round((keep_s + skip_s) * scale), 0x10000))
+            else:
+                entries += struct.pack(">Iii", round(shown * movie_scale), start, 0x10000)
+            new = struct.pack(">I4sII", 16 + len(entries), b"elst", 0, len(entries) // 12) + entries
             new = struct.pack(">I4s", 8 + len(new), b"edts") + new
             box = box[:edts] + new + box[edts + edts_size :]
             struct.pack_into(">I", box, 0, len(box))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -94,6 +95,9 @@ class VideoFileSource(Source):
         self._fps = float(fps)
         count = self._expected = frame_count(self.path, container, stream)
         self._end, self._end_is_own = expected_end(container, stream)
+        if count is not None and count != int(stream.frames or 0) and not _counted_cut(self.path, stream.index):
+            self._end = None  # an edit list of several entries (an empty one, a cut): its end is not the track's;
+            # the count of what it shows says whether every frame came
         # Peek at the first frame: phone clips carry a rotation that changes the picture's shape.
         self._size, self._resized = None, False
         self._peeked = self._decode_next()
@@ -384,9 +388,35 @@ def frame_count(path: Path, container: Any, stream: Any) -> int | None:
         return header  # only the MP4/MOV family has edit lists that hide samples
     seconds = _track_seconds(stream)
     rate = stream.average_rate
-    if seconds is not None and rate and abs(header - seconds * float(rate)) <= 1:
+    if seconds is not None and rate and abs(header - seconds * float(rate)) <= 1 and not stream.start_time:
         return header
-    return _count_shown_packets(path, stream.index)
+    shown = _count_shown_packets(path, stream.index)
+    return header if _counted_cut(path, stream.index) else shown  # a file cut short: what its index promises
+
+
+def _counted_cut(path: Path, index: int = 0) -> bool:
+    """Whether an MP4/MOV file ends before one of its top-level boxes says it does (the media data
+    box cut short: its index, first in the file, still lists every sample)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            at = 0
+            while at + 8 <= size:
+                fh.seek(at)
+                length, _kind = struct.unpack(">I4s", fh.read(8))
+                if length == 1:  # a 64-bit size follows
+                    length = struct.unpack(">Q", fh.read(8))[0]
+                elif length == 0:  # to the end of the file
+                    return False
+                if length < 8:
+                    return False  # not boxes as this walk knows them: no claim
+                at += length
+            return at > size
+    except (OSError, struct.error):
+        return False
 
 
 def _count_shown_packets(path: Path, index: int) -> int:

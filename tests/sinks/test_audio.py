@@ -241,23 +241,37 @@ def test_sound_an_edit_list_hides_stays_hidden(tmp_path, out_suffix, source, cod
     assert video_times(out)[0] < late and len(video_times(out)) == 90
 
 
+@pytest.mark.parametrize("empty_s", [0.0, 0.5])  # (an empty edit first: three entries)
 @pytest.mark.parametrize(("source", "codec"), [(".mp4", "aac"), (".mov", "pcm_s16le")])
 @pytest.mark.parametrize("out_suffix", [".mp4", ".mov", ".avi", ".mkv"])
-def test_a_cut_in_the_middle_plays_as_the_input_does(tmp_path, source, codec, out_suffix):
+def test_a_cut_in_the_middle_plays_as_the_input_does(tmp_path, source, codec, out_suffix, empty_s):
     """An edit list of two entries (a trimming tool's cut in the middle): the pre-roll the demuxer
     reads before the second part went back in time, was taken for a join, and moved everything
     after the cut (a 2 s hole; a PCM MOV called truncated, its picture 1.2 s behind its sound)."""
     from tests.media import av_clip, flash_and_burst, middle_cut, video_times
 
     whole = av_clip(tmp_path / f"whole{source}", seconds=4.0, flash_at=2.5, audio_codec=codec)
-    cut = middle_cut(whole, tmp_path / f"cut{source}")
+    cut = middle_cut(whole, tmp_path / f"cut{source}", empty_s=empty_s)
     flash, burst = flash_and_burst(cut)
-    assert abs(flash - 1.5) < 0.02  # as players show it: 1 s gone before it
+    assert abs(flash - 1.5 - empty_s) < 0.02  # as players show it: 1 s gone before it (and the empty edit)
     out = _through(cut, tmp_path / f"out{out_suffix}")
     times = video_times(out)
-    assert len(times) == len(video_times(cut)) and times[-1] < 3.05  # every frame, 3 s, no hole
+    assert len(times) == len(video_times(cut)) and times[-1] - times[0] < 3.05  # every frame, 3 s, no hole
     got_flash, got_burst = flash_and_burst(out)
-    assert abs(got_flash - flash) < 0.05 and abs((got_burst - got_flash) - (burst - flash)) < 1 / 30
+    assert abs((got_flash - times[0]) - (flash - video_times(cut)[0])) < 0.05  # where it was in the picture
+    assert abs((got_burst - got_flash) - (burst - flash)) < 1 / 30  # and the sound with it
+
+
+def test_an_empty_edit_before_the_whole_track_is_no_truncation(tmp_path):
+    """An edit list that starts with an empty edit, then the whole media: called truncated (exit 1)."""
+    from livebokeh.sources import VideoFileSource
+    from tests.media import av_clip, middle_cut
+
+    whole = av_clip(tmp_path / "whole.mp4", seconds=3.0)
+    late = middle_cut(whole, tmp_path / "late.mp4", skip_s=0.0, empty_s=0.5)
+    with VideoFileSource(late) as src:
+        n = sum(1 for _ in iter(src.read, None))
+    assert n >= 88  # every frame the demuxer shows (FFmpeg's own count), and no "truncated"
 
 
 @pytest.mark.parametrize("out_suffix", [".mp4", ".mkv", ".webm"])  # copied; copied; re-encoded
