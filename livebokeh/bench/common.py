@@ -66,6 +66,36 @@ def half_body_ids(data: Path) -> list[int]:
     return [int(tok) for tok in block.split() if tok.isdigit()]
 
 
+def read_pairs(pairs: Sequence[tuple[Path, Path]]) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
+    """``(photo, 8-bit mask, photo's path)`` for each pair that can be scored: a pair that cannot be
+    read, whose photo is damaged (its decoder's warning) or whose mask is another size than its
+    photo is left out with one warning naming it (it crashed a bench, or was scored grey)."""
+    import logging
+
+    import cv2
+
+    from livebokeh.errors import printable
+    from livebokeh.sources.image import DAMAGE
+    from livebokeh.sources.quiet import quiet_native
+
+    log = logging.getLogger("livebokeh.bench")
+    for photo, mask in pairs:
+        with quiet_native() as said:
+            img = cv2.imread(str(photo))
+            ref = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        damage = next((line for line in said if DAMAGE.search(line)), None)
+        if img is None or ref is None:
+            why = f"{'it' if img is None else 'its mask'} cannot be read"
+        elif damage is not None:
+            why = f"it is damaged ({damage})"
+        elif ref.shape != img.shape[:2]:
+            why = f"its mask is {ref.shape[1]}x{ref.shape[0]}, the photo {img.shape[1]}x{img.shape[0]}"
+        else:
+            yield img, ref, photo
+            continue
+        log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(why, newlines=False))
+
+
 def still_pairs(data: Path, ids: Sequence[int] | None = None) -> list[tuple[Path, Path]]:
     pairs = []
     for photo in sorted((data / "stills").glob("hs_*.jpg")):

@@ -16,11 +16,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import half_body_ids, machine, missing_data, still_pairs, table, time_per_item, video_frames
+from livebokeh.bench.common import (
+    half_body_ids,
+    machine,
+    missing_data,
+    read_pairs,
+    still_pairs,
+    table,
+    time_per_item,
+    video_frames,
+)
 from livebokeh.bench.metrics import iou
 from livebokeh.config import Config
 from livebokeh.errors import LivebokehError
-from livebokeh.segment import DeepLabOptions, MediaPipeOptions, RVMOptions, SegmenterOptions, create_segmenter
+from livebokeh.segment import (
+    DeepLabOptions,
+    MediaPipeOptions,
+    RVMOptions,
+    SegmenterOptions,
+    create_segmenter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +83,9 @@ def run(data: Path, frames: int = 60, threads: int = 2, cfg: Config | None = Non
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(frames)]
     half = set(half_body_ids(data))
-    photos = [(cv2.imread(str(p)), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127, int(p.stem.split("_")[1]))
-              for p, m in pairs]
+    photos = [(img, ref > 127, int(p.stem.split("_")[1])) for img, ref, p in read_pairs(pairs)]
+    if not photos:  # every pair left out (said, one line each)
+        raise missing_data("stills", data / "stills", "stills/hs_*.jpg and their .png masks, readable and of one size")
     results = []
     for row in rows(cfg or Config(), threads):
         try:

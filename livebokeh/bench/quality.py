@@ -103,12 +103,11 @@ def _smoother(v: Variant):
 
 
 def _read_pairs(pairs):
-    """``(photo, 8-bit reference)`` for each readable pair of files whose sizes agree."""
-    for photo, ref_path in pairs:
-        img = cv2.imread(str(photo))
-        ref = cv2.imread(str(ref_path), cv2.IMREAD_GRAYSCALE)
-        if img is not None and ref is not None and ref.shape == img.shape[:2]:
-            yield img, ref
+    """``(photo, 8-bit reference)`` for each pair that can be scored (:func:`read_pairs`)."""
+    from livebokeh.bench.common import read_pairs
+
+    for img, ref, _path in read_pairs(pairs):
+        yield img, ref
 
 
 def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:

@@ -18,6 +18,35 @@ def test_half_body_subset_is_read_from_the_data_readme(data_dir):
     assert half_body_ids(data_dir) == HALF_BODY
 
 
+def test_bench_data_that_cannot_be_scored_is_left_out_and_said(tmp_path, caplog):
+    """A mask of another size than its photo crashed `bench models` (a numpy traceback); a damaged
+    photo put libjpeg's raw line on the terminal and was scored grey. Each is left out, said once."""
+    import logging
+
+    import cv2
+    import numpy as np
+
+    from livebokeh.bench.common import read_pairs
+
+    photo = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    ok, buf = cv2.imencode(".jpg", photo)
+    (tmp_path / "stills").mkdir()
+    files = {}
+    for name, data, mask in (("hs_001", bytes(buf), (48, 64)), ("hs_002", bytes(buf), (10, 10)),
+                             ("hs_003", bytes(buf)[:-2] + b"\0" * 88 + bytes(buf)[-2:], (48, 64)),
+                             ("hs_004", b"not a picture", (48, 64))):
+        (tmp_path / "stills" / f"{name}.jpg").write_bytes(data)
+        cv2.imwrite(str(tmp_path / "stills" / f"{name}.png"), np.zeros(mask, np.uint8))
+        files[name] = tmp_path / "stills" / f"{name}.jpg"
+    pairs = [(files[n], files[n].with_suffix(".png")) for n in sorted(files)]
+    with caplog.at_level(logging.WARNING, logger="livebokeh"):
+        kept = [p.stem for _img, _ref, p in read_pairs(pairs)]
+    assert kept == ["hs_001"]
+    said = caplog.text
+    assert "hs_002.jpg: its mask is 10x10, the photo 64x48" in said and "hs_003.jpg: it is damaged" in said
+    assert "hs_004.jpg: it cannot be read" in said
+
+
 def test_bench_models_short_run(data_dir, deeplab_weights, rvm_weights, tmp_path, capsys):
     out = tmp_path / "b.json"
     assert main(["bench", "models", "--data", str(data_dir), "--frames", "3", "--stills-step", "40",
