@@ -54,9 +54,8 @@ def quiet_native() -> Iterator[list[str]]:
         yield seen
     finally:
         _leave()
-        with _lock:
-            if seen in _watchers:
-                _watchers.remove(seen)
+        with _lock:  # by identity: `in` and `remove` compare lists by content, and two empty ones are equal
+            _watchers[:] = [w for w in _watchers if w is not seen]
 
 
 def _enter() -> None:

@@ -51,3 +51,26 @@ def test_decodes_on_several_threads_share_one_window(capfd):
         os.write(2, b"libpng warning: x\n")
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+def test_a_block_keeps_its_list_when_another_leaves_first():
+    """Two blocks whose lists were both empty: the one leaving first removed the other's list
+    (lists compare by content, `remove` takes the first equal one), and the other got no lines."""
+    from livebokeh.sources import quiet
+
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        with quiet_native():
+            inside.set()
+            release.wait(10)
+
+    with quiet_native() as mine:  # registered first
+        t = threading.Thread(target=other)
+        t.start()
+        inside.wait(10)
+        release.set()
+        t.join(10)  # the other block leaves first, while both lists are still empty
+        os.write(2, b"libpng warning: x\n")
+    assert mine == ["libpng warning: x"]
+    assert quiet._watchers == []
