@@ -20,9 +20,9 @@ from livebokeh.sources.imageinfo import (
     probe_image,
 )
 from livebokeh.sources.quiet import quiet_native
+from livebokeh.types import Frame, StreamInfo
 
 log = logging.getLogger(__name__)
-from livebokeh.types import Frame, StreamInfo
 
 
 def read_image(path: str | Path, gray: bool = False, what: str = "input") -> np.ndarray:
