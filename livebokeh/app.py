@@ -285,7 +285,8 @@ class Run(Closeable):
             found += [("a background the page offers", item.path)
                       for item in backgrounds.listing(cfg.control.backgrounds).values()]
 
-        found += weight_files()  # and any other file a LIVEBOKEH_ variable names (DeepLab's decoder)
+        found += weight_files()  # the model folder's and the cache's
+        # every file a LIVEBOKEH_ variable names: each model's weights, DeepLab's decoder
         found += [(k, Path(v).expanduser()) for k, v in os.environ.items() if k.startswith("LIVEBOKEH_") and v]
         return [(flag, p) for flag, p in found if _is_file(p)]
 

@@ -301,15 +301,13 @@ def find(name: str, explicit: str | os.PathLike[str] | None = None) -> Found:
 
 
 def weight_files() -> list[tuple[str, Path]]:
-    """Every place a model's file is looked for, with what names it (``LIVEBOKEH_RVM_WEIGHTS``,
-    ``LIVEBOKEH_MODEL_DIR``, ``cache``): the files a run may read its weights from. Nothing is
-    opened or checked (a snapshot compares paths against these: :meth:`livebokeh.app.Run.input_files`)."""
-    out: list[tuple[str, Path]] = []
+    """Where each model's file is found without being named (``LIVEBOKEH_MODEL_DIR``, the
+    cache), with what says so: files a run may read its weights from. Nothing is opened or
+    checked (a snapshot compares paths against these, and against the files ``LIVEBOKEH_``
+    variables name: :meth:`livebokeh.app.Run.input_files`)."""
     folder = model_dir()
+    out: list[tuple[str, Path]] = []
     for m in manifests().values():
-        env = os.environ.get(m.env_var)
-        if env:
-            out.append((m.env_var, Path(env).expanduser()))
         if folder is not None:
             out.append((MODEL_DIR_VAR, folder / m.file))
         out.append(("the model cache", cached_path(m)))
@@ -470,14 +468,14 @@ def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
     return f"cannot save {m.label} in {dest.parent} ({why}); {CACHE_FIX}, or {_elsewhere(m)}"
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limit: int | None = None) -> int:
+def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limit: int) -> int:
     """``src`` into ``dst``, up to ``limit`` bytes (an endless body stops there); the bytes copied."""
     from tqdm import tqdm
 
     got = 0
     with tqdm(total=total or None, unit="B", unit_scale=True, desc=label, disable=not show, file=sys.stderr,
               leave=False) as bar:
-        while (limit is None or got < limit) and (chunk := src.read(_CHUNK if limit is None else min(_CHUNK, limit - got))):
+        while got < limit and (chunk := src.read(min(_CHUNK, limit - got))):
             try:
                 dst.write(chunk)
             except OSError as err:
