@@ -468,14 +468,25 @@ def recover_stale(out: Output) -> list[Path]:
             log.warning("removed %s, an image a killed run left unfinished", p)
         return []
     kept = []
-    prefix = glob.escape(_temp_stem(out.path) + TEMP_TAG)
-    for p in _glob(out.path.parent, f"{prefix}*{glob.escape(out.path.suffix)}"):
+    for p in _temp_files(out.path):
         if _alive(p):
             continue
         partial = keep_partial(p, out.path)
         log.warning("a run that was killed left %s; kept it as %s (it may not play to the end)", p.name, partial)
         kept.append(partial)
     return kept
+
+
+def _temp_files(path: Path) -> list[Path]:
+    """The temporary files of the one file ``path``, whoever writes (or wrote) them."""
+    prefix = glob.escape(_temp_stem(path) + TEMP_TAG)
+    return _glob(path.parent, f"{prefix}*{glob.escape(path.suffix)}")
+
+
+def _writer_pid(temp: Path) -> int | None:
+    """The process id a temporary file's name ends with (None: an older name without one)."""
+    tail = temp.stem.rpartition(TEMP_TAG)[2]
+    return int(tail[1:]) if tail.startswith("-") and tail[1:].isdigit() else None
 
 
 def _glob(folder: Path, pattern: str) -> list[Path]:
@@ -516,10 +527,8 @@ def _held(path: Path, by_pid: Any, unreadable: bool) -> bool:
 
 
 def _pid_alive(temp: Path) -> bool:
-    tail = temp.stem.rpartition(TEMP_TAG)[2]
-    if not tail.startswith("-") or not tail[1:].isdigit():
-        return False  # an older name without a process id
-    return _pid_running(int(tail[1:]))
+    pid = _writer_pid(temp)
+    return pid is not None and _pid_running(pid)
 
 
 def _pid_running(pid: int) -> bool:
@@ -635,10 +644,9 @@ def check_unclaimed_file(flag: str, path: Path) -> None:
     """Raise :class:`SinkError` when another live run writes the one file ``path`` now (its
     temporary file is held: a second run's ``-o`` onto a recording in progress), or when a live
     run's claimed pattern gives its name (a snapshot onto a frame that run will write)."""
-    prefix = glob.escape(_temp_stem(path) + TEMP_TAG)
-    for temp in _glob(path.parent, f"{prefix}-*{glob.escape(path.suffix)}"):
-        pid = temp.stem.rpartition(TEMP_TAG)[2][1:]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(temp):
+    for temp in _temp_files(path):
+        pid = _writer_pid(temp)
+        if pid is not None and pid != os.getpid() and _alive(temp):
             raise SinkError(f"{flag} {path}: another livebokeh run (process {pid}) is writing it now; wait for it "
                             "to end or choose another name")
     for pid, name in _live_claims(path.parent):
