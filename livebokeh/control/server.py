@@ -150,13 +150,19 @@ class ControlServer(ThreadingHTTPServer):
         while not self.closing:
             time.sleep(1.0)
             now = time.monotonic()
-            with self._waiting_lock:
-                late = [c for c, since in self._waiting.items() if now - since > HEAD_S]
-                for c in late:
-                    del self._waiting[c]
-            for c in late:
+            for _ in self._evict(lambda waiting: [c for c, since in waiting.items() if now - since > HEAD_S]):
                 log.debug("control: a connection sent no whole request in %d s; closed", HEAD_S)
-                _shut(c)
+
+    def _evict(self, choose: Any) -> list[Any]:
+        """Close the waiting connections ``choose`` picks from ``{connection: waiting since}``;
+        the ones closed."""
+        with self._waiting_lock:
+            chosen = choose(self._waiting)
+            for c in chosen:
+                del self._waiting[c]
+        for c in chosen:
+            _shut(c)
+        return chosen
 
     def close(self) -> None:
         self.closing = True
@@ -173,13 +179,8 @@ class ControlServer(ThreadingHTTPServer):
         closed for the new one (a client that holds connections open sending nothing, or a byte
         at a time, cannot lock the page and ``ctl`` out); when none waits, the new one is closed."""
         if not self._slots.acquire(blocking=False):
-            with self._waiting_lock:
-                oldest = min(self._waiting, key=self._waiting.__getitem__, default=None)
-                if oldest is not None:
-                    del self._waiting[oldest]
-            if oldest is not None:
-                _shut(oldest)
-            if oldest is None or not self._slots.acquire(timeout=2.0):
+            oldest = self._evict(lambda waiting: [min(waiting, key=waiting.__getitem__)] if waiting else [])
+            if not oldest or not self._slots.acquire(timeout=2.0):
                 self.refused += 1
                 self.shutdown_request(request)
                 return
@@ -308,13 +309,8 @@ class Handler(BaseHTTPRequestHandler):
         return any(hmac.compare_digest(g.encode(), secret) for g in given)
 
     def _guarded(self, handle: Any) -> None:
-        try:
-            self._answer(handle)
-        except (ConnectionError, TimeoutError) as err:  # the client went away (or stopped sending) meanwhile:
-            self.close_connection = True  # nobody to answer, and nothing of the run's to say
-            log.debug("control: %s %s: the client went away (%s)", self.command, self.path.split("?")[0], err)
-
-    def _answer(self, handle: Any) -> None:
+        """``handle`` answered, or the error it raised; a client gone meanwhile (a ConnectionError
+        or TimeoutError while answering) ends the connection, told by ControlServer.handle_error."""
         try:
             if self.server.closing:
                 raise Refused(HTTPStatus.SERVICE_UNAVAILABLE, "this livebokeh run is ending")
