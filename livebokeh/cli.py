@@ -26,7 +26,7 @@ from livebokeh.errors import (
     LivebokehError,
     OneLineParser,
     PrintableFormatter,
-    StdoutClosedError,
+    StdoutError,
     TaggedStdout,
     exit_code,
     one_line,
@@ -320,15 +320,15 @@ def _open_closed_streams() -> None:
 class _ClosedOutput(io.TextIOBase):
     """``sys.stdout`` when the caller closed it (``>&-``): a run that prints nothing is not
     bothered; a command whose product is its output (``--print-config``, ``ctl list``) fails,
-    and says so (:class:`~livebokeh.errors.StdoutClosedError`), rather than print into nothing."""
+    and says so (:class:`~livebokeh.errors.StdoutError`), rather than print into nothing."""
+
+    failed: StdoutError | None = None  # a write was refused (argparse's --help swallows it)
 
     def writable(self) -> bool:
         return True
 
-    failed: StdoutClosedError | None = None  # a write was refused (argparse's --help swallows it)
-
     def write(self, text: str) -> int:
-        self.failed = StdoutClosedError(errno.EBADF, "standard output is closed")
+        self.failed = StdoutError(errno.EBADF, "it is closed")
         raise self.failed
 
     def fileno(self) -> int:

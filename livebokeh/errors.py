@@ -89,12 +89,8 @@ def exit_code(err: LivebokehError) -> int:
 
 
 class StdoutError(OSError):
-    """Writing standard output failed (a full disk, an I/O error, or it was closed): what the
+    """Writing standard output failed (a full disk, an I/O error, or it was closed: ``>&-``): what the
     command prints has nowhere to go. (A reader gone, ``| head``, stays a ``BrokenPipeError``.)"""
-
-
-class StdoutClosedError(StdoutError):
-    """Standard output was closed when the command started (``>&-``)."""
 
 
 class TaggedStdout:
@@ -118,8 +114,9 @@ class TaggedStdout:
         except (BrokenPipeError, StdoutError):
             raise
         except OSError as err:
-            self.failed = self.failed or StdoutError(err.errno, err.strerror or str(err))
-            raise StdoutError(err.errno, err.strerror or str(err)) from None
+            tagged = StdoutError(err.errno, err.strerror or str(err))
+            self.failed = self.failed or tagged
+            raise tagged from None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -127,11 +124,7 @@ class TaggedStdout:
 
 def stdout_error(err: BaseException) -> str | None:
     """Why ``err`` came from writing standard output (None when it came from elsewhere)."""
-    if isinstance(err, StdoutClosedError):
-        return "it is closed"
-    if isinstance(err, StdoutError):
-        return err.strerror or str(err)
-    return None
+    return (err.strerror or str(err)) if isinstance(err, StdoutError) else None
 
 
 def stdout_gone() -> bool:
