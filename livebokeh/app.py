@@ -601,6 +601,10 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
     run.controls = controls = LiveControls(settings=cfg, background=background)
     stack.callback(controls.close)  # the background in use at the end (it may have changed)
     controls.swap = run._swap
+    run._make_segmenter = make_segmenter
+    # the models (or given masks) before any output: a bad weights file or a missing mask is its one
+    # line, with no output opened (and then said unwritten) before it
+    models = _open_models(run, cfg, job)
     outputs = open_outputs(cfg, info, stack, job, controls=controls, status=run.status_line)
     run.sinks, run.virtual_camera = outputs.sinks + list(extra), outputs.virtual_camera
     if not run.sinks:
@@ -611,8 +615,7 @@ def _assemble(run: Run, cfg: Config, job: Job, source: Any, camera: Any, extra: 
         watch(run.virtual_camera.device)  # on demand: the app reading it turns the camera on
     elif watch is not None:
         raise ConfigError("--on-demand watches the virtual camera for readers: leave out --no-virtual-camera")
-    run._make_segmenter = make_segmenter
-    _open_pipeline(run, cfg, job, background)
+    _open_pipeline(run, cfg, job, background, *models)
 
 
 def open_outputs(cfg: Config, info: Any, stack: ExitStack, job: Job, *, controls: LiveControls | None = None,
@@ -666,10 +669,11 @@ def open_outputs(cfg: Config, info: Any, stack: ExitStack, job: Job, *, controls
     return out
 
 
-def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
-    """The segmenter on the run's thread plan, and the pipeline; on close the pipeline is
-    stopped first, then the segmenter in use closed."""
-    from livebokeh.pipeline import Pipeline, pacing
+def _open_models(run: Run, cfg: Config, job: Job) -> tuple[Any, Any, Any]:
+    """The run's models on its thread plan: the depth tracker (or None), then the segmenter (or
+    the given masks, checked against the input's frame count); each registered on the run's stack
+    to be closed. Returns ``(segmenter, mask settings, depth)``, the mask settings neutral for
+    given masks."""
     from livebokeh.segment.given import GivenMasks
     from livebokeh.threads import opencv_threads
 
@@ -690,6 +694,16 @@ def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any) -> None:
     stack.callback(segmenter.close)
     # the one in use at the end: a swap, or the live controller's fallback, may have replaced it
     stack.callback(lambda: run.pipeline.segmenter.close() if run.pipeline is not None else None)
+    return segmenter, mask_cfg, depth
+
+
+def _open_pipeline(run: Run, cfg: Config, job: Job, background: Any, segmenter: Any, mask_cfg: Any,
+                   depth: Any) -> None:
+    """The pipeline over the run's source, models and outputs; on close it is stopped first (before
+    the outputs are finalised and the models closed)."""
+    from livebokeh.pipeline import Pipeline, pacing
+
+    stack, info, plan = run._stack, run.info, run.plan
     fallback = cfg.live.fallback if (info.live and not job.mask
                                      and cfg.live.fallback not in ("", cfg.segmenter.backend)) else None
     run.pipeline = Pipeline(

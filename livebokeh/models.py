@@ -421,9 +421,20 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     try:
         with out, urllib.request.urlopen(url, timeout=timeout) as resp:
             said = resp.headers.get("Content-Length", "")
+            packed = resp.headers.get("Content-Encoding", "").strip().lower()
+            kind = resp.headers.get_content_type() if resp.headers.get("Content-Type") else ""
+            if packed not in ("", "identity"):
+                raise ModelError(f"{url} sends {m.label} packed ({packed}), and livebokeh saves files as "
+                                 "they are: give an address that serves the file itself; nothing was saved")
+            # a page (a login, a 'not found' served as 200) where the model should be: named as such
+            page = ModelError(f"{url} sends a web page ({kind}), not {m.label}: a wrong address; nothing was saved")
             if said.strip().isdigit() and int(said) != m.size:
+                if kind.startswith("text/"):
+                    raise page
                 raise ModelError(f"{url} sends {int(said)} bytes, and {m.label} is {m.size}: a wrong file or address")
             got = _copy(resp, out, m.size, show, m.name, limit=m.size + 1)
+        if got != m.size and kind.startswith("text/"):
+            raise page
         if got > m.size:
             raise ModelError(f"{url} sends more than the {m.size} bytes of {m.label}: a wrong file or address; "
                              "nothing was saved")

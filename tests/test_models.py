@@ -42,6 +42,14 @@ def server(deeplab_weights):
                 return
             if state["mode"] == "long":
                 body = payload + b"x" * 1000
+            if state["mode"] == "page":  # a 'not found' page served with 200
+                body = b"<html>not here</html>"
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+            if state["mode"] == "packed":
+                import gzip
+
+                body = gzip.compress(payload)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if state["mode"] == "cut":
@@ -96,6 +104,19 @@ def test_a_body_longer_than_the_model_stops_at_once(server, mode, message):
     state["mode"] = mode
     with pytest.raises(ModelError, match=message):
         models.download(models.manifest("deeplab"), url=url, progress=False)
+    assert _cache_files() == []
+
+
+@pytest.mark.parametrize(("mode", "message"), [("page", r"sends a web page \(text/html\), not .*: a wrong address"),
+                                             ("packed", r"packed \(gzip\).*give an address that serves the file itself")])
+def test_a_web_page_or_a_packed_body_is_named_not_called_a_broken_transfer(server, mode, message):
+    """An HTML page and a gzip-encoded body were both 'stopped at N of M bytes; try again': a retry
+    cannot help either."""
+    url, state = server
+    state["mode"] = mode
+    with pytest.raises(ModelError, match=message) as info:
+        models.download(models.manifest("deeplab"), url=url, progress=False)
+    assert "try again" not in str(info.value)
     assert _cache_files() == []
 
 

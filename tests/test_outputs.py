@@ -1101,6 +1101,26 @@ def test_overwrite_keeps_a_patterns_files_when_the_run_fails_before_its_first_fr
     assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
 
 
+@pytest.mark.parametrize("case", ["weights", "mask"])
+def test_a_model_or_mask_that_cannot_be_had_is_one_line_before_any_output_opens(video, tmp_path, capsys, case):
+    """Weights that do not load and a --mask pattern with no files are told in the one error line:
+    no output was opened first (no "writing ..." then "no frame was written" before the error)."""
+    out = tmp_path / "o.mp4"
+    if case == "weights":
+        bad = tmp_path / "bad.onnx"
+        bad.write_bytes(b"not an onnx model" * 100)
+        args = ["--backend", "rvm", "--rvm-weights", str(bad)]
+        said = "not a usable RVM model"
+    else:
+        args = ["--mask", str(tmp_path / "mk" / "%03d.png")]
+        said = "does not exist"
+    assert main(["--input", str(video), "--output", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert said in error_line(err)
+    assert [ln for ln in err.splitlines() if ln.strip()] == [error_line(err)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", *(["bad.onnx"] if case == "weights" else [])])
+
+
 @pytest.mark.parametrize("flag", ["--output", "--save-mask", "--stats-json"])
 def test_an_existing_folder_given_as_a_file_output_says_so(video, mask, tmp_path, capsys, flag):
     """A folder named without its slash is called a folder (it was "no ending is not one of the
