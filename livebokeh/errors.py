@@ -7,6 +7,7 @@ do about it; the CLI prints it without a traceback (``--debug`` shows one).
 import argparse
 import logging
 import re
+import stat
 import sys
 from typing import Any
 
@@ -22,6 +23,16 @@ def printable(text: str, newlines: bool = True) -> str:
     """``text`` with its control characters written as ``\\xNN`` (tab kept; newline kept unless
     ``newlines`` is False: in a line of a log, a name holding one could fake the next line)."""
     return (_CONTROL if newlines else _CONTROL_AND_NEWLINE).sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def file_kind(mode: int) -> str:
+    """What an ``os.stat`` mode names, for a message: ``"a file"``, ``"a folder"``, ``"a pipe"``,
+    ``"a socket"`` or ``"a device"`` (character or block)."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
 
 
 class PrintableFormatter(logging.Formatter):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from livebokeh.errors import ConfigError, ModelError
+from livebokeh.errors import ConfigError, ModelError, file_kind
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def _not_a_file(p: Path) -> str:
         return "does not exist"
     if stat.S_ISDIR(mode):
         return "is a folder, not the model's file"
-    return f"is not a regular file ({'a pipe' if stat.S_ISFIFO(mode) else 'a device or a socket'}), not the model's file"
+    return f"is not a regular file ({file_kind(mode)}), not the model's file"
 
 
 def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:

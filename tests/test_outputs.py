@@ -397,6 +397,26 @@ def test_a_batch_writes_one_stats_entry_per_input(photo, mask, tmp_path):
     assert [r["source"] for r in json.loads(stats.read_text())] == ["a.jpg", "b.jpg"]
 
 
+def test_every_kind_of_non_file_is_named_alike_for_inputs_outputs_and_weights(video, mask, tmp_path, capsys):
+    """A socket was "a device or a socket" for weights and "a device" or "a socket" elsewhere: one
+    namer (errors.file_kind) for the input, an output's name and a weights file."""
+    import socket
+
+    from livebokeh import models
+    from livebokeh.errors import file_kind
+
+    sock_path = tmp_path / "s.mp4"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        assert file_kind(os.stat(sock_path).st_mode) == "a socket"
+        assert main(["--input", str(sock_path), "--mask", str(mask), "--output", str(tmp_path / "o.mp4")]) == 1
+        assert "is not a regular file (a socket)" in error_line(capsys.readouterr().err)
+        assert main(["--input", str(video), "--mask", str(mask), "--output", str(sock_path)]) == 2
+        assert "a socket" in error_line(capsys.readouterr().err)
+        assert "is not a regular file (a socket)" in models.find("rvm", sock_path).problem
+    assert [file_kind(os.stat(p).st_mode) for p in (video, tmp_path, "/dev/null")] == ["a file", "a folder", "a device"]
+
+
 @pytest.mark.timeout(120)
 def test_an_image_input_that_is_a_pipe_is_refused_not_waited_on(mask, tmp_path, capsys):
     """``mkfifo f.png; livebokeh -i f.png``: opening a FIFO waits for a writer forever; it is

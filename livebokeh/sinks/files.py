@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, SinkError
+from livebokeh.errors import ConfigError, SinkError, file_kind
 
 log = logging.getLogger(__name__)
 
@@ -320,10 +320,7 @@ def _not_a_file(path: Path) -> str:
         mode = path.stat().st_mode
     except OSError:
         return ""
-    if stat.S_ISREG(mode):
-        return ""
-    return ("a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a socket"
-            if stat.S_ISSOCK(mode) else "a device")
+    return "" if stat.S_ISREG(mode) else file_kind(mode)
 
 
 def _read_only(folder: Path) -> bool:

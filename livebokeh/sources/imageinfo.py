@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from livebokeh.errors import file_kind
+
 #: The most pixels a picture (or a video's frame) may have: 16384x16384, 268 MP (the largest
 #: phone photos have 200 MP). livebokeh needs about 17 bytes a pixel for a still (a 48 MP photo
 #: peaked at 0.8 GB), so this is about 4.5 GB.
@@ -53,7 +55,7 @@ def not_regular_kind(path: str | Path) -> str | None:
         return None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    return "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+    return file_kind(mode)
 
 
 def probe_image(path: str | Path) -> ImageInfo | None:

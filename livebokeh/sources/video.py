@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import SourceError
+from livebokeh.errors import SourceError, file_kind
 from livebokeh.sources.base import SOURCES, Source
 from livebokeh.sources.decoding import (
     DecodeFailed,
@@ -292,9 +292,8 @@ def _check_readable(path: Path) -> None:
     if stat.S_ISDIR(mode):
         raise SourceError(f"input {path} is a folder, not a video file; pass a video or image file")
     if not stat.S_ISREG(mode):
-        kind = "a pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
         raise SourceError(
-            f"input {path} is not a regular file ({kind}); save the video to a file and pass that "
+            f"input {path} is not a regular file ({file_kind(mode)}); save the video to a file and pass that "
             "(for a camera use --camera)"
         )
     if info.st_size == 0:
