@@ -98,6 +98,29 @@ PREVIEW_WIDTHS = (160, 640)
 MAX_CONNECTIONS = 32
 #: Seconds a request's line and headers have to arrive whole (each read also times out at 15 s).
 HEAD_S = 10
+#: Bytes a request's line and headers may take together (the page's and ``ctl``'s take under 2 KB;
+#: Python's parser alone would take 100 lines of 64 KB, 6.4 MB a connection, from anyone local).
+HEAD_BYTES = 16 * 1024
+
+
+class _HeadReader:
+    """A connection's reader while a request's head comes: past ``limit`` bytes it gives an
+    over-long line, which the request parser refuses (414 for the request line, 431 for a header)
+    without reading, or keeping, any more of it."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        self._raw = raw
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._raw.readline(self._left + 1 if size < 0 else min(size, self._left + 1))
+        self._left -= len(line)
+        if self._left < 0:
+            return b"x" * (size if size > 0 else 1 << 17)  # (the stdlib's limits are 64 KB a line)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def _shut(connection: Any) -> None:
@@ -264,15 +287,20 @@ class Handler(BaseHTTPRequestHandler):
         # (the timeout is per read; the server's watch closes it): till then it may also be closed
         # for a newer connection
         self.server.waiting(self.connection, True)
+        raw, self.rfile = self.rfile, _HeadReader(self.rfile, HEAD_BYTES)
         try:
             super().handle_one_request()
         finally:
+            self.rfile = raw
             self.server.waiting(self.connection, False)
         if getattr(self, "command", None):  # (none when the client sent nothing: a port scan)
             self.server.counted(time.thread_time_ns() - t0)
 
     def parse_request(self) -> bool:
-        ok = super().parse_request()  # reads the headers: still under the deadline
+        ok = super().parse_request()  # reads the headers: still under the deadline and HEAD_BYTES
+        reader = self.rfile
+        if isinstance(reader, _HeadReader):  # the body is read as it is, to its own limit
+            self.rfile = reader._raw
         self.server.waiting(self.connection, False)  # the head is in: the answer takes its own time
         return ok
 
