@@ -927,12 +927,112 @@ def test_overwriting_with_no_start_says_the_new_unit_applies_at_the_next_start(h
     assert home.verbs() == ["show-environment"]  # nothing stopped, started or reloaded
 
 
-def test_a_failing_restart_is_told_and_the_new_unit_stays(home, capsys):
+@pytest.mark.parametrize("starts_again", [True, False])
+def test_a_failing_restart_puts_the_old_unit_back_and_starts_it(home, monkeypatch, capsys, starts_again):
+    """install --overwrite of a running unit whose new unit fails to restart left the new unit there
+    and the service failed; what install wrote is taken back, as for any failing step: the old unit
+    is put back and restarted (said when that fails too)."""
     assert service.main(["install", "--always"]) == 0
+    old = service.unit_path().read_bytes()
     home.answers["is-active"] = (0, "active\n")
-    home.fail["restart"] = "Job for livebokeh.service failed"
+    restarts = []
+
+    def systemctl(*args):
+        if args[0] == "restart":
+            restarts.append(service.unit_path().read_bytes())
+            ok = starts_again and len(restarts) > 1
+            return subprocess.CompletedProcess(["systemctl", *args], 0 if ok else 1, "", "" if ok else "Job failed")
+        return home(*args)
+
+    monkeypatch.setattr(service, "_systemctl", systemctl)
     capsys.readouterr()
     assert service.main(["install", "--overwrite"]) == 1
     (line,) = capsys.readouterr().err.splitlines()
-    assert f"wrote and enabled {service.unit_path()}, but systemctl --user restart livebokeh.service failed: Job for" in line
-    assert "journalctl --user -u livebokeh" in line and service.state().on_demand  # the new unit, enabled
+    assert "systemctl --user restart livebokeh.service failed with the new unit: Job failed" in line
+    assert ("the old unit was put back and runs again" if starts_again else "it did not start again either") in line
+    assert restarts[0] != old and restarts[1] == old  # the new unit tried, then the old one
+    assert home.verbs()[-1] == "daemon-reload"  # (before the old unit's restart)
+    assert service.unit_path().read_bytes() == old and not service.state().on_demand
+
+
+def test_a_failing_enable_leaves_an_old_enabled_unit_enabled(home, tmp_path, monkeypatch, capsys):
+    """install --overwrite of an enabled unit whose enable failed ran `disable`: the old unit was put
+    back, but no longer started at login. Only a unit this install enabled is disabled."""
+    assert service.main(["install"]) == 0
+    wants = service.unit_path().parent / "default.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "livebokeh.service").symlink_to(service.unit_path())
+    old = service.unit_path().read_bytes()
+    home.fail["enable"] = "Access denied"
+    home.calls.clear()
+    assert service.main(["install", "--overwrite", "--always"]) == 1
+    assert "taken back" in capsys.readouterr().err
+    assert "disable" not in home.verbs() and (wants / "livebokeh.service").is_symlink()
+    assert service.unit_path().read_bytes() == old
+
+
+def test_the_units_temporary_file_is_made_new_never_written_through_a_link(home, tmp_path):
+    """A link left at the unit's hidden temporary name (`.livebokeh.service.PID.tmp`) had its target
+    overwritten with the unit, and the unit became a link to it."""
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = service.unit_path().parent
+    folder.mkdir(parents=True)
+    (folder / f".livebokeh.service.{os.getpid()}.tmp").symlink_to(victim)
+    assert service.main(["install"]) == 0
+    assert victim.read_text() == "precious"
+    assert not service.unit_path().is_symlink() and service.unit_path().read_text().startswith(service.MARK)
+    assert _left_in(folder) == {"livebokeh.service"}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_pipe_or_device_at_the_units_path_is_named_never_opened(home, capsys, kind):
+    """A FIFO at the unit's path hung `uninstall` for ever (`status` called it absent); a link to
+    /dev/zero read without end (a MemoryError traceback). Each command names it, exit 2."""
+    import os
+
+    path = service.unit_path()
+    path.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    what = "a pipe" if kind == "fifo" else "a device"
+    assert f"is {what}, not a unit file" in service.state().line()
+    for argv in (["uninstall"], ["install"], ["install", "--overwrite"]):
+        assert service.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{path} is {what}, not a unit file" in err and "move it away" in err
+    assert path.is_fifo() if kind == "fifo" else path.is_symlink()
+
+
+def test_install_offers_uninstall_only_for_a_unit_uninstall_takes(home, capsys):
+    """For a unit of the user's own, or a dangling link, install said to run `service uninstall`
+    first, which refuses both; `status` called the dangling link absent."""
+    path = service.unit_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[Service]\nExecStart=/bin/true\n")
+    assert service.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert "a unit of your own" in err and "move it away" in err and "service uninstall" not in err
+    path.unlink()
+    path.symlink_to(path.parent / "gone.service")
+    assert "a link to a missing file" in service.state().line()
+    assert service.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert "remove the link" in err and "service uninstall" not in err
+
+
+def test_a_line_break_in_a_path_never_splits_a_message(home, tmp_path, monkeypatch, capsys):
+    """A folder name holding a newline printed raw split a message in two, so a name could fake a
+    line such as 'enabled and started'."""
+    odd = tmp_path / "new\nenabled and started livebokeh.service"
+    odd.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(odd))
+    home.manager_env = f"HOME={tmp_path / 'home'}\nXDG_CONFIG_HOME=$'{str(odd).replace(chr(10), chr(92) + 'n')}'\n"
+    assert service.main(["install", "--no-start", "--config", str(tmp_path / "s.toml")]) == 0
+    out = capsys.readouterr().out
+    assert not any(line.startswith("enabled and started") for line in out.splitlines())
+    assert "new\\x0aenabled" in out

@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,7 @@ from livebokeh.errors import (
     OneLineParser,
     SetupError,
     exit_code,
+    file_kind,
     one_line,
     printable,
     stdout_error,
@@ -142,7 +144,7 @@ def settings_path() -> Path:
 def _printable(text: str) -> str:
     """``text`` as it can be printed: bytes that are no UTF-8 (a file name's) as ``\\xff``, control
     characters escaped (:func:`livebokeh.errors.printable`)."""
-    return printable(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    return printable(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), newlines=False)
 
 
 def _say(line: str) -> None:
@@ -237,11 +239,17 @@ def exit_note(code: int, environ: Mapping[str, str] | None = None) -> str | None
 
 
 def _not_a_file(path: Path) -> str:
-    """Why ``path``, where the unit goes, cannot be it ("" when it can): a folder in the way."""
-    if path.is_dir():
-        return (f"{path} is a folder, not a unit file: systemd ignores it and install cannot write there; "
-                "move it away (it is not livebokeh's to remove)")
-    return ""
+    """Why ``path``, where the unit goes, cannot be it ("" when it can, or nothing is there): a
+    folder, a pipe, a device or a socket in the way (a link to one too). It is never opened: a pipe
+    would wait for a writer, a device give bytes without end."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return (f"{path} is {file_kind(mode)}, not a unit file: systemd ignores it and install cannot write there; "
+            "move it away (it is not livebokeh's to remove)")
 
 
 @dataclass(frozen=True)
@@ -330,6 +338,9 @@ def state() -> State:
     where = locate()
     path = where.unit
     problem = _not_a_file(path)
+    if not problem and path.is_symlink() and not path.exists():
+        problem = (f"{path} is a link to a missing file, not a unit: systemd ignores it; remove the link, or restore "
+                   "what it names")
     if problem:
         return State(False, False, False, "no", "no", problem, path, where.note)
     if not path.is_file():
@@ -411,8 +422,12 @@ def plan(settings: str | Path, on_demand: bool = True, overwrite: bool = False) 
     if problem := _not_a_file(path):
         raise ConfigError(problem)
     if (path.exists() or path.is_symlink()) and not overwrite:
-        what = "is a link to a missing file" if not path.exists() else "exists"
-        raise ConfigError(f"{path} {what}; pass --overwrite to replace it, or `livebokeh service uninstall` first")
+        if not path.exists():
+            raise ConfigError(f"{path} is a link to a missing file; pass --overwrite to replace it, or remove the link")
+        if not _ours(path):  # uninstall would refuse it: not offered
+            raise ConfigError(f"{path} is a unit of your own (not written by `livebokeh service install`); pass "
+                              "--overwrite to replace it, or move it away")
+        raise ConfigError(f"{path} exists; pass --overwrite to replace it, or `livebokeh service uninstall` first")
     return Plan(path, text, cfg, new_settings, environment, where)
 
 
@@ -609,13 +624,28 @@ def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
+def _ours(path: Path) -> bool:
+    """Whether the unit file at ``path`` (a regular file: see :func:`_not_a_file`) is one this
+    command wrote."""
+    with open(path, "rb") as fh:
+        return fh.read(len(MARK.encode())) == MARK.encode()
+
+
 def _place(path: Path, data: bytes, overwrite: bool) -> None:
     """Writes ``data`` under a name systemd never loads (hidden, and not ending in ``.service``),
+    a new file (never through a link found at that name, which would have its target written),
     then moves it to ``path``: over an existing file (or link) only with ``overwrite``. Nothing
     else is left behind, whatever fails."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
+        if tmp.is_symlink() or tmp.exists():  # an earlier process's of this number, killed: ours to remove
+            tmp.unlink()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except FileExistsError:
+            raise ConfigError(f"{tmp} appeared while install wrote the unit; try again") from None
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         if overwrite:
             os.replace(tmp, path)
             return
@@ -717,6 +747,9 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     for problem in problems:
         say(f"warning: {problem}")
     replaced = p.unit.exists()  # a unit (or a link to one) the service may be running
+    # enabled before (its link in default.target.wants): a failed enable must not disable it
+    wants = p.unit.parent / "default.target.wants" / UNIT
+    was_enabled = replaced and (wants.exists() or wants.is_symlink())
     running = False
     if replaced and start:
         done = _systemctl("is-active", UNIT)
@@ -746,8 +779,8 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
         result = _systemctl(*args)
         if result is None or result.returncode != 0:
             why = "systemctl is gone" if result is None else _why(result)
-            if args[0] == "enable":
-                _systemctl("disable", UNIT)  # a half-done enable: its link goes too
+            if args[0] == "enable" and not was_enabled:
+                _systemctl("disable", UNIT)  # a half-done enable: its link goes too (not the old unit's own)
             written.roll_back()
             if reloaded:
                 _systemctl("daemon-reload")
@@ -760,9 +793,15 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     # enable --now leaves a running unit running, with its old command line and settings file
     result = _systemctl("restart", UNIT)
     if result is None or result.returncode != 0:
+        # the new unit cannot start: the old one, which was running, is put back and started again
         why = "systemctl is gone" if result is None else _why(result)
-        raise LivebokehError(f"wrote and enabled {p.unit}, but systemctl --user restart {UNIT} failed: {why}; "
-                             f"`journalctl --user -u livebokeh` says why; then `systemctl --user restart {UNIT}`")
+        written.roll_back()
+        _systemctl("daemon-reload")
+        again = _systemctl("restart", UNIT)
+        back = ("the old unit was put back and runs again" if again is not None and again.returncode == 0
+                else f"the old unit was put back, but it did not start again either (`systemctl --user restart {UNIT}`)")
+        raise LivebokehError(f"systemctl --user restart {UNIT} failed with the new unit: {why}; {back}; "
+                             "`journalctl --user -u livebokeh` says why the new one failed")
     say(f"enabled and restarted {UNIT} (it was running: the new unit applies now); logs: journalctl --user -u livebokeh")
 
 
@@ -777,7 +816,7 @@ def uninstall() -> list[str]:
     done = [where.note] if where.note else []
     if not path.exists():
         return [*done, f"nothing to do: {path} does not exist"]
-    if not path.read_text(errors="replace").startswith(MARK):
+    if not _ours(path):
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
     result = _systemctl("disable", "--now", UNIT)
     never_enabled = not (path.parent / "default.target.wants" / UNIT).exists()
