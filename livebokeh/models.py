@@ -159,6 +159,8 @@ def cache_problem() -> str:
     d = cache_dir()
     probe = d
     while not probe.exists() and probe.parent != probe:  # the nearest existing folder makes the cache
+        if probe.is_symlink():  # (mkdir stops at it: "File exists")
+            return f"{_cache_name()} cannot be made ({probe} is a link to a missing folder: make that folder)"
         probe = probe.parent
     if d.exists() and not d.is_dir():
         return f"{_cache_name()} is not a folder"
@@ -408,6 +410,9 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
         raise ModelError(f"{part} is a folder where {m.label} is downloaded to; move or rename {part}")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # (a link to a missing folder on the way: FileExistsError, not another download)
+        raise ModelError(_unwritable(m, dest, err)) from None
+    try:
         if part.is_symlink() or part.exists():  # a killed download's: ours to remove (a link, not what it names)
             part.unlink()
         # a new file, never through a link: a link planted at the name would have its target overwritten

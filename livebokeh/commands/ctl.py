@@ -84,8 +84,16 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
     changes = {key: value_of(key, text) for key, text in zip(pairs[::2], pairs[1::2], strict=True)}
     background = changes.get("render.background")
     if isinstance(background, str) and background and Path(background).expanduser().is_file():
-        # a file of yours: sent as an upload (the run never opens a path given over its API)
-        data = Path(background).expanduser().read_bytes()
+        # a file of yours: sent as an upload (the run never opens a path given over its API), up to
+        # the run's limit (a larger one is told here, never read whole into memory)
+        from livebokeh.control.backgrounds import MAX_UPLOAD
+
+        file = Path(background).expanduser()
+        size = file.stat().st_size
+        if size > MAX_UPLOAD:
+            raise ConfigError(f"{background} is {size / 2**20:.1f} MB, and a background sent to a run is at most "
+                              f"{MAX_UPLOAD // 2**20} MB: make it smaller (a still picture, or a shorter video)")
+        data = file.read_bytes()
         rest = {k: v for k, v in changes.items() if k != "render.background"}
         done = call(run, "POST", "/api/background", {"upload": base64.b64encode(data).decode(), "apply": False})
         applied = dict(done.get("applied", {}))

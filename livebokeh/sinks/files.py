@@ -652,7 +652,8 @@ def check_unclaimed_file(flag: str, path: Path) -> None:
         except (ValueError, TypeError):  # not a pattern of ours
             continue
         if gives:
-            raise SinkError(f"{flag} {path}: another livebokeh run (process {pid}) is writing {path.parent / name}, "
+            # (not "another": the run a `ctl snapshot` asks may be the one whose pattern this is)
+            raise SinkError(f"{flag} {path}: the livebokeh run of process {pid} is writing {path.parent / name}, "
                             "which gives this name; choose another name")
 
 

@@ -438,6 +438,23 @@ def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
     assert kept != pic and kept.read_bytes() == pic.read_bytes() and run.settings().render.effect == "replace"
 
 
+def test_ctl_refuses_a_background_over_the_upload_limit_without_reading_it(live, tmp_path, monkeypatch):
+    """`ctl set render.background` read the whole file first: a 50 GB sparse file was a MemoryError
+    traceback, a 33 MB one 'did not answer ... Broken pipe' (exit 1) though the run had refused it."""
+    from pathlib import Path as P
+
+    run, server, cam = live
+    big = tmp_path / "big.png"
+    with open(big, "wb") as fh:
+        fh.truncate(50 * 2**30)  # sparse: takes no room
+    reads = []
+    monkeypatch.setattr(P, "read_bytes", lambda self: reads.append(self) or b"")
+    code, out, err = ctl("set", "render.background", str(big))
+    assert code == 2 and out == "" and reads == []
+    assert err.count("\n") == 1 and f"{big} is 51200.0 MB, and a background sent to a run is at most 32 MB" in err
+    assert run.settings().render.background == ""
+
+
 def test_ctl_without_a_run_or_with_several_says_what_to_do(live, monkeypatch, tmp_path):
     from livebokeh.control.runtime import RunFile, publish
 
