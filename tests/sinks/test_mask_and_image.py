@@ -190,7 +190,7 @@ def test_one_file_a_live_runs_pattern_will_give_is_refused(tmp_path):
     child = _claimed_elsewhere(tmp_path / "%05d.png")
     try:
         for name in ("00600.png", "123456.png"):
-            with pytest.raises(SinkError, match=rf"process {child.pid}\) is writing .*%05d.png, which gives this name"):
+            with pytest.raises(SinkError, match=rf"run of process {child.pid} is writing .*%05d.png, which gives this name"):
                 check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=True)
         for name in ("0600.png", "00600.jpg", "x00600.png"):  # names the pattern does not give
             check_outputs([Output.of("snapshot", tmp_path / name)], [], overwrite=False)
