@@ -120,8 +120,11 @@ def test_a_web_page_or_a_packed_body_is_named_not_called_a_broken_transfer(serve
     assert _cache_files() == []
 
 
-def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server):
-    """Ctrl-C in `models download` printed a 27-line traceback; each command now ends on it with one line, 130."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server, signame):
+    """Ctrl-C in `models download` printed a 27-line traceback; each command now ends on it with one
+    line, 130. SIGTERM, SIGHUP and SIGQUIT ended it silently (143, 129, 131) with its part file left:
+    they stop every subcommand as Ctrl-C does."""
     import signal
     import subprocess
     import sys
@@ -137,7 +140,7 @@ def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server):
             if "downloading" in line:
                 break
         time.sleep(0.5)  # (into the body: the server holds it there)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         rest = proc.stderr.read()
         assert proc.wait(timeout=60) == 130
     finally:
