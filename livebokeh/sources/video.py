@@ -510,11 +510,73 @@ def _riff_whole(path: Path) -> bool | None:
         return None
 
 
+#: Bytes of a YUV4MPEG2 picture per pixel of its luma plane, by its ``C`` tag's chroma (times 2 past 8 bits).
+_Y4M_PLANES = {"420": 1.5, "422": 2.0, "444": 3.0, "444alpha": 4.0, "mono": 1.0, "411": 1.5}
+
+
+def _y4m_frame_bytes(head: list[bytes]) -> int | None:
+    """The bytes of one picture of a YUV4MPEG2 file, from its header's tokens; None if unknown."""
+    tags = {t[:1]: t[1:].decode("ascii", "replace") for t in head[1:]}
+    try:
+        w, h = int(tags[b"W"]), int(tags[b"H"])
+    except (KeyError, ValueError):
+        return None
+    chroma = tags.get(b"C", "420jpeg")
+    deep = "p" in chroma and chroma.rsplit("p", 1)[1].isdigit()  # 420p10, 444p16: two bytes a sample
+    base = chroma.rsplit("p", 1)[0] if deep else chroma
+    base = "420" if base.startswith("420") else "mono" if base.startswith("mono") else base
+    if base not in _Y4M_PLANES:
+        return None
+    cw, ch = -(-w // 2), -(-h // 2)
+    samples = {"420": w * h + 2 * cw * ch, "422": w * h + 2 * cw * h, "444": 3 * w * h, "444alpha": 4 * w * h,
+               "mono": w * h, "411": w * h + 2 * -(-w // 4) * h}[base]
+    return samples * (2 if deep else 1)
+
+
+def _y4m_whole(path: Path) -> bool | None:
+    """Whether a YUV4MPEG2 file ends after a whole picture (True), inside one (False: cut short),
+    or cannot be told (None: a header or picture size this walk does not know)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            line = fh.readline(4096)
+            frame = _y4m_frame_bytes(line.split())
+            if frame is None or not line.endswith(b"\n"):
+                return None
+            at = len(line)
+            while at < size:
+                fh.seek(at)
+                marker = fh.readline(4096)
+                if not marker.startswith(b"FRAME"):
+                    return None
+                if not marker.endswith(b"\n"):
+                    return False  # cut inside a picture's own header
+                at += len(marker) + frame
+            return at == size
+    except OSError:
+        return None
+
+
+def _ts_whole(path: Path) -> bool | None:
+    """Whether an MPEG-TS file of 188-byte packets ends after a whole packet (None for other
+    packet sizes: M2TS's 192, 204)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(188 * 3 + 1)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 188 * 3 or any(head[i] != 0x47 for i in (0, 188, 376)):
+        return None
+    return size % 188 == 0
+
+
 def file_whole(path: Path, container: Any) -> bool | None:
     """What the file's structure says of its end: True, every part it declares is there (every
     packet was read: a header count or end time that says more is wrong, not a cut); False, it
-    ends inside a part (cut short); None for formats whose structure tells neither (MPEG-TS, Y4M,
-    a live recording's MKV), where the header's count and end time are compared instead."""
+    ends inside a part (cut short: a box, a Segment, a chunk, a Y4M picture, a 188-byte TS packet);
+    None where its structure tells neither (a live recording's MKV, a whole MPEG-TS), and the
+    header's count and end time are compared instead."""
     names = container.format.name.split(",")
     if "mov" in names:
         return _boxes_whole(path)
@@ -522,6 +584,11 @@ def file_whole(path: Path, container: Any) -> bool | None:
         return _ebml_whole(path)
     if "avi" in names:
         return _riff_whole(path)
+    if "yuv4mpegpipe" in names:
+        return _y4m_whole(path)
+    if "mpegts" in names:
+        # (a whole one says nothing: a TS has no count or end, its timestamps decide as before)
+        return False if _ts_whole(path) is False else None
     return None
 
 

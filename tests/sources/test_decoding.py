@@ -394,3 +394,31 @@ def test_an_mp4_cut_before_its_index_is_said_to_lack_it(tmp_path):
     frames, error = _read_all(path)
     assert frames == [] and error is not None
     assert "has no index (its moov box): the recording was cut off" in str(error) and "\n" not in str(error)
+
+
+def _y4m(path, frames: int = 12, size: tuple[int, int] = (33, 17)):
+    import av
+
+    with av.open(str(path), "w", format="yuv4mpegpipe") as c:
+        s = c.add_stream("rawvideo", rate=25)
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 10 * i, np.uint8), format="rgb24")
+            for p in s.encode(f.reformat(format="yuv420p")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["y4m", "ts"])
+def test_a_y4m_or_ts_cut_inside_a_picture_or_packet_is_truncated(tmp_path, kind):
+    """A Y4M cut inside its last picture and an MPEG-TS cut inside a 188-byte packet went through as
+    whole (rc 0, no line), though their size proves the cut; whole ones still do."""
+    path = _y4m(tmp_path / "a.y4m") if kind == "y4m" else av_clip(tmp_path / "a.ts", seconds=2, audio_start=None)
+    whole, error = _read_all(path)
+    assert error is None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    frames, error = _read_all(path)
+    assert error is not None and "the file is truncated" in str(error) and len(frames) >= len(whole) - 3
