@@ -99,7 +99,7 @@ class VideoFileSource(Source):
         self._last_end = None
         self._fps = float(fps)
         self._whole = file_whole(self.path, container)
-        count = self._expected = frame_count(self.path, container, stream)
+        count = self._expected = frame_count(self.path, container, stream, cut=self._whole is False)
         self._end, self._end_is_own = expected_end(container, stream)
         if count is not None and count != int(stream.frames or 0):  # (frame_count counted what a whole file shows)
             self._end = None  # an edit list of several entries (an empty one, a cut): its end is not the track's;
@@ -394,7 +394,7 @@ def frame_rate(container: Any, stream: Any) -> Fraction:
     return Fraction(rate) if rate else Fraction(30)
 
 
-def frame_count(path: Path, container: Any, stream: Any) -> int | None:
+def frame_count(path: Path, container: Any, stream: Any, cut: bool | None = None) -> int | None:
     """Frames a complete file delivers from ``stream``, when cheaply known, else None.
 
     An MP4/MOV header counts every sample, also those its edit list hides (an ``ffmpeg -ss T -c
@@ -414,7 +414,7 @@ def frame_count(path: Path, container: Any, stream: Any) -> int | None:
     rate = stream.average_rate
     if seconds is not None and rate and abs(header - seconds * float(rate)) <= 1 and not stream.start_time:
         return header
-    if _boxes_cut(path):  # a file cut short: what its index promises
+    if _boxes_cut(path) if cut is None else cut:  # a file cut short: what its index promises (``cut``: known)
         return header
     return _count_shown_packets(path, stream.index)
 

@@ -374,7 +374,7 @@ def test_a_whole_file_is_never_called_truncated_by_its_header_and_a_cut_one_alwa
     whole, error = _read_all(path)
     assert error is None
     monkeypatch.setattr(video, "expected_end", lambda container, stream: (100.0, True))  # a header that says more
-    monkeypatch.setattr(video, "frame_count", lambda p, container, stream: len(whole) + 10)
+    monkeypatch.setattr(video, "frame_count", lambda p, container, stream, **kw: len(whole) + 10)
     frames, error = _read_all(path)
     assert error is None and len(frames) == len(whole)
     monkeypatch.undo()
