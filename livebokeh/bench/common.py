@@ -149,10 +149,13 @@ def read_pair(photo: Path, mask: Path, word: str = "mask") -> tuple[np.ndarray, 
     return img, ref
 
 
-def read_pairs(pairs: Sequence[tuple[Path, Path]]) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
+def read_pairs(pairs: Sequence[tuple[Path, Path]], said: set[Path] | None = None,
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
     """``(photo, 8-bit mask, photo's path)`` for each pair that can be scored (:func:`read_pair`):
     a pair that cannot (unreadable, a pipe, damaged, cut short, a mask of another size than its
-    photo: it crashed a bench, hung it, or was scored grey) is left out with one warning naming it."""
+    photo: it crashed a bench, hung it, or was scored grey) is left out with one warning naming it.
+    ``said``: the photos already warned of, for a bench that reads its pairs again (each backend),
+    which are left out again without a word; those warned of here are added."""
     import logging
 
     from livebokeh.errors import printable
@@ -161,6 +164,10 @@ def read_pairs(pairs: Sequence[tuple[Path, Path]]) -> Iterator[tuple[np.ndarray,
     for photo, mask in pairs:
         pair = read_pair(photo, mask)
         if isinstance(pair, str):
+            if said is not None:
+                if photo in said:
+                    continue
+                said.add(photo)
             log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(pair, newlines=False))
             continue
         yield pair[0], pair[1], photo

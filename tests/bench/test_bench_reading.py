@@ -193,3 +193,18 @@ def test_bench_live_makes_no_moving_camera_clip_from_stills_it_cannot_use(tmp_pa
         assert live.moving_camera_clip(tmp_path, tmp_path) is None
     assert "hs_001.jpg: its mask is 10x10, the photo 64x48" in caplog.text
     assert not (tmp_path / "moving_camera.mkv").exists()
+
+
+def test_a_pair_read_again_for_each_backend_is_said_once(tmp_path, caplog):
+    """`bench quality` reads its stills and portraits again for each backend (and the portraits
+    twice a backend): a bad pair was said each time."""
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    _jpeg(stills / "hs_001.jpg", _scene(48, 64))
+    cv2.imwrite(str(stills / "hs_001.png"), np.zeros((10, 10), np.uint8))
+    pairs = common.still_pairs(tmp_path)
+    said: set = set()
+    with caplog.at_level(logging.WARNING, logger="livebokeh"):
+        for _backend in range(3):
+            assert list(common.read_pairs(pairs, said)) == []
+    assert caplog.text.count("hs_001.jpg: its mask is 10x10") == 1
