@@ -352,8 +352,11 @@ def _main(argv: list[str] | None) -> int:
     if argv and argv[0] in COMMANDS:
         import importlib
 
+        from livebokeh.interrupts import termination_unwinds
+
         try:
-            return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
+            with termination_unwinds():  # SIGTERM, SIGHUP, SIGQUIT: as Ctrl-C
+                return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
         except KeyboardInterrupt:  # (each cleans up after itself: a download's part file, a bench's folder)
             print(f"livebokeh {argv[0]}: interrupted", file=sys.stderr)
             return 130

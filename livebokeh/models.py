@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import platform
+import stat
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -396,6 +397,7 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     import urllib.error
     import urllib.request
 
+    given = url is not None and url != m.url  # --url: the advice is about that address, not the internet
     url = url or m.url
     if dest is None:
         blocked = cache_problem()
@@ -413,18 +415,22 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
     except OSError as err:  # (a link to a missing folder on the way: FileExistsError, not another download)
         raise ModelError(_unwritable(m, dest, err)) from None
     try:
-        if part.is_symlink() or part.exists():  # a killed download's: ours to remove (a link, not what it names)
-            part.unlink()
-        # a new file, never through a link: a link planted at the name would have its target overwritten
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        out = os.fdopen(fd, "wb")
-    except FileExistsError:
-        raise ModelError(f"another download of {m.label} is writing {part} now; wait for it, then try again") from None
+        out = _new_part(m, part)
     except OSError as err:
         raise ModelError(_unwritable(m, dest, err)) from None
+    if out is None:  # another download of it was under way and has ended: its file, if it landed whole
+        if _whole(m, dest):
+            log.info("another download saved %s", dest)
+            return dest
+        try:
+            out = _new_part(m, part)
+        except OSError as err:
+            raise ModelError(_unwritable(m, dest, err)) from None
+        if out is None:
+            raise ModelError(f"another download of {m.label} is writing {part} now; wait for it, then try again")
     log.info("downloading %s from %s", m.label, url)
     try:
-        with out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # (``out`` stays open, locked, to the end)
             said = resp.headers.get("Content-Length", "")
             packed = resp.headers.get("Content-Encoding", "").strip().lower()
             kind = resp.headers.get_content_type() if resp.headers.get("Content-Type") else ""
@@ -437,7 +443,7 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
                 if kind.startswith("text/"):
                     raise page
                 raise ModelError(f"{url} sends {int(said)} bytes, and {m.label} is {m.size}: a wrong file or address")
-            got = _copy(resp, out, m.size, show, m.name, limit=m.size + 1)
+            got, digest = _copy(resp, out, m.size, show, m.name, limit=m.size + 1)
         if got != m.size and kind.startswith("text/"):
             raise page
         if got > m.size:
@@ -445,36 +451,112 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
                              "nothing was saved")
         if got != m.size:
             raise ModelError(f"download of {m.label} stopped at {got} of {m.size} bytes; try again")
-        digest = sha256_of(part)
-        if digest != m.sha256:
+        if digest != m.sha256:  # (of the bytes written: the file by its name could be another's)
             raise ModelError(f"download of {m.label} has the wrong checksum (sha256 {digest[:12]}..., "
                              f"expected {m.sha256[:12]}...); the file was discarded, try again")
-        os.replace(part, dest)
+        if not _same_file(out, part):
+            raise ModelError(f"another download of {m.label} took {part} over; wait for it, then try again")
+        os.replace(part, dest)  # (still holding its lock: a waiting download then finds the model in place)
+        out.close()
     except ModelError:
-        _discard(part)
+        _discard(part, out)
         raise
     except _WriteFailed as failed:
-        _discard(part)
+        _discard(part, out)
         raise ModelError(_unwritable(m, dest, failed.err)) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-        _discard(part)
+        _discard(part, out)
         reason = getattr(err, "reason", None) or err
         if isinstance(err, OSError) and not isinstance(err, urllib.error.URLError) and (
                 err.filename or err.errno in _DISK_ERRORS):
             raise ModelError(_unwritable(m, dest, err)) from None  # os.replace and the like: the disk
+        if given:
+            raise ModelError(f"{m.label} could not be downloaded from {url} ({reason}); check the address, or "
+                             f"{_elsewhere(m)}") from None
         raise ModelError(_offline_hint(m, f"could not be downloaded ({reason})")) from None
     except BaseException:
-        _discard(part)
+        _discard(part, out)
         raise
     log.info("saved %s", dest)
     return dest
 
 
-def _discard(part: Path) -> None:
+def _new_part(m: Manifest, part: Path) -> BinaryIO | None:
+    """The download's part file, made new and locked (``flock``) while it is written; None when
+    another download holds the one there, after waiting for it to end (it says where it went).
+
+    A part file nobody holds is a killed download's (or a link planted at its name): removed,
+    never written through (``O_EXCL | O_NOFOLLOW``: a link's target would be overwritten)."""
+    if _lock(part, wait=False) is False:
+        log.info("another download of %s is under way (%s); waiting for it", m.label, part)
+        _lock(part, wait=True)
+        return None
+    if part.is_symlink() or part.exists():
+        part.unlink()
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        part.unlink(missing_ok=True)
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # (Windows: no flock; a second download's O_EXCL still refuses)
+        pass
+    except OSError:  # another download made it and locked it in the meantime: it is theirs
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "wb")
+
+
+def _lock(part: Path, wait: bool) -> bool | None:
+    """Whether the regular file at ``part`` could be locked (and was let go at once): False when
+    another process holds it and ``wait`` is False; None when there is none, or no ``flock``.
+    With ``wait``, blocks until its holder lets go."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(part, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # none, a link, a FIFO with no writer: nobody's download
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def _same_file(out: BinaryIO, part: Path) -> bool:
+    """Whether ``part`` is still the file ``out`` wrote (not one another process put there)."""
+    try:
+        mine, there = os.fstat(out.fileno()), os.lstat(part)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _whole(m: Manifest, path: Path) -> bool:
+    """Whether ``path`` is a regular file with ``m``'s size and checksum."""
+    try:
+        return path.is_file() and path.stat().st_size == m.size and sha256_of(path) == m.sha256
+    except OSError:
+        return False
+
+
+def _discard(part: Path, out: BinaryIO | None = None) -> None:
+    """Remove the part file ``out`` wrote (not one another download put at its name since), and
+    close it."""
+    try:
+        if out is None or _same_file(out, part):
+            part.unlink(missing_ok=True)
     except OSError:  # a read-only folder: nothing was written there either
         pass
+    if out is not None:
+        out.close()
 
 
 def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
@@ -484,11 +566,13 @@ def _unwritable(m: Manifest, dest: Path, err: OSError) -> str:
     return f"cannot save {m.label} in {dest.parent} ({why}); {CACHE_FIX}, or {_elsewhere(m)}"
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limit: int) -> int:
-    """``src`` into ``dst``, up to ``limit`` bytes (an endless body stops there); the bytes copied."""
+def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limit: int) -> tuple[int, str]:
+    """``src`` into ``dst``, up to ``limit`` bytes (an endless body stops there); the bytes copied,
+    and their sha256."""
     from tqdm import tqdm
 
     got = 0
+    digest = hashlib.sha256()
     with tqdm(total=total or None, unit="B", unit_scale=True, desc=label, disable=not show, file=sys.stderr,
               leave=False) as bar:
         while got < limit and (chunk := src.read(min(_CHUNK, limit - got))):
@@ -496,6 +580,11 @@ def _copy(src: BinaryIO, dst: BinaryIO, total: int, show: bool, label: str, limi
                 dst.write(chunk)
             except OSError as err:
                 raise _WriteFailed(err) from None
+            digest.update(chunk)
             got += len(chunk)
             bar.update(len(chunk))
-    return got
+    try:
+        dst.flush()
+    except OSError as err:
+        raise _WriteFailed(err) from None
+    return got, digest.hexdigest()

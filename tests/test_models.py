@@ -120,8 +120,11 @@ def test_a_web_page_or_a_packed_body_is_named_not_called_a_broken_transfer(serve
     assert _cache_files() == []
 
 
-def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server):
-    """Ctrl-C in `models download` printed a 27-line traceback; each command now ends on it with one line, 130."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server, signame):
+    """Ctrl-C in `models download` printed a 27-line traceback; each command now ends on it with one
+    line, 130. SIGTERM, SIGHUP and SIGQUIT ended it silently (143, 129, 131) with its part file left:
+    they stop every subcommand as Ctrl-C does."""
     import signal
     import subprocess
     import sys
@@ -137,7 +140,7 @@ def test_ctrl_c_during_a_download_is_one_line_and_leaves_no_part_file(server):
             if "downloading" in line:
                 break
         time.sleep(0.5)  # (into the body: the server holds it there)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         rest = proc.stderr.read()
         assert proc.wait(timeout=60) == 130
     finally:
@@ -249,3 +252,63 @@ def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_che
         httpd.server_close()
     assert capsys.readouterr().out.strip().endswith("rvm_mobilenetv3_fp32.onnx")
     assert models.locate("rvm") == models.cached_path(m)  # found offline from now on
+
+
+@pytest.mark.parametrize("first_lands", [True, False])
+def test_a_second_download_waits_for_the_first_and_takes_its_file(server, deeplab_weights, caplog, first_lands):
+    """Two downloads of one model at once both failed and saved nothing: the second removed the
+    first's part file ("a killed download's"), the first then checked the second's half file by
+    name ("wrong checksum") and removed it, and the second's move failed ("point LIVEBOKEH_CACHE at
+    a writable folder"). A part file's writer holds a lock on it: a second download waits for it,
+    then takes the model it saved (no second transfer), or downloads itself when it did not land."""
+    import fcntl
+    import logging
+
+    from tests.conftest import until
+
+    url, state = server
+    m = models.manifest("deeplab")
+    dest = models.cached_path(m)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(m.file + ".part")
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)  # the first download, under way
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    result = {}
+
+    def second():
+        try:
+            result["path"] = models.download(m, url=url, progress=False)
+        except ModelError as err:
+            result["error"] = err
+
+    with caplog.at_level(logging.INFO, logger="livebokeh.models"):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        until(lambda: "waiting for it" in caplog.text, "the second download to wait")
+        assert part.exists() and state["hits"] == 0  # the first's file left alone
+        if first_lands:
+            os.write(fd, deeplab_weights.read_bytes())
+            os.replace(part, dest)
+        else:
+            os.unlink(part)
+        os.close(fd)
+        waiting.join(60)
+    assert result.get("path") == dest and models.sha256_of(dest) == m.sha256
+    assert state["hits"] == (0 if first_lands else 1)
+    assert _cache_files() == [m.file]
+
+
+def test_a_given_address_that_fails_is_named_without_internet_advice(tmp_path):
+    """`models download --url URL` failing said to run `livebokeh models download mediapipe` "with
+    internet access": a backend, where --url takes one model, and nothing about the address given."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/model.tflite"
+    with pytest.raises(ModelError) as info:
+        models.download(models.manifest("selfie_general"), url=url, progress=False)
+    text = str(info.value)
+    assert f"could not be downloaded from {url} (" in text and "check the address" in text
+    assert "internet access" not in text and "models download mediapipe" not in text

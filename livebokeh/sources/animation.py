@@ -149,8 +149,9 @@ class AnimationSource(Source):
             return
         self._short = False
         if _cut_short(self.path):
-            raise SourceError(f"{self.what} {self.path} ends after {self._count} frames, before its header's "
-                              f"{self._claimed}: the file is truncated; the frames before were kept")
+            # (no count named: a WebP has none in its header, only the frame chunks seen before the cut)
+            raise SourceError(f"{self.what} {self.path} ends after {self._count} frames, cut inside a frame's data: "
+                              "the file is truncated; the frames before were kept")
         if not self._told:  # a background or a --loop camera opens it again at each loop
             self._told = True
             log.warning("%s %s holds %d frames, though its header says %d; all %d were read", self.what, self.path,

@@ -52,6 +52,7 @@ class VideoFileSource(Source):
         self._expected: int | None = None  # frames the header promises (for the truncation check)
         self._end: float | None = None  # where the video track should end, in the file's time
         self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
+        self._whole: bool | None = None  # what the file's structure says (see file_whole); None: it cannot tell
         self._timeline: Timeline | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
         self._resized = False  # a picture of another size was met (and logged)
@@ -70,6 +71,10 @@ class VideoFileSource(Source):
             claimed = _y4m_size(self.path)  # FFmpeg refuses a huge raw picture with a reason of its own
             if claimed is not None:
                 check_pixels("input", self.path, *claimed)
+            if _boxes_without_index(self.path):
+                raise SourceError(f"{self.path} has no index (its moov box): the recording was cut off, or the file cut "
+                                  "short, before the index written at its end; no frame can be read without it "
+                                  "(record to .mkv where a recording may be cut off)") from None
             raise SourceError(f"cannot read {self.path} as a video ({_reason(err)}); is it a video file?") from None
         stream = video_stream(container)
         if stream is None:
@@ -93,6 +98,7 @@ class VideoFileSource(Source):
         self._damaged, self._damage = 0, None
         self._last_end = None
         self._fps = float(fps)
+        self._whole = file_whole(self.path, container)
         count = self._expected = frame_count(self.path, container, stream)
         self._end, self._end_is_own = expected_end(container, stream)
         if count is not None and count != int(stream.frames or 0):  # (frame_count counted what a whole file shows)
@@ -145,7 +151,7 @@ class VideoFileSource(Source):
         self._damaged += 1
         if self._damage is None:
             self._damage, self._damage_at = err, self._decoded
-        if not self._told_damage:
+        if not self._told_damage and self._whole is not False:  # (a cut file: its truncation is said at the end)
             self._told_damage = True
             log.warning("%s is corrupt after frame %d: a damaged packet cannot be decoded (%s); decoding goes on "
                         "and every frame the decoder gives past it is kept (they may show damage until the next "
@@ -167,9 +173,12 @@ class VideoFileSource(Source):
         return image
 
     def _check_complete(self) -> None:
-        """At the end: did the file hold as many frames (or as much time) as its header says?
+        """At the end: did the file hold every frame it should?
 
-        The count is the header's less the samples an MP4/MOV edit list hides (see
+        Where the file's structure tells (:func:`file_whole`: MP4/MOV boxes, a Matroska Segment,
+        AVI's RIFF chunks), a cut one is truncated, and a whole one gave every packet unless a
+        packet was damaged (a damaged index may hide the rest: then the count below decides).
+        Elsewhere the count is the header's less the samples an MP4/MOV edit list hides (see
         :func:`frame_count`) and the damaged packets passed over (said when met); the time is
         where the video track ends, as its edit list shows it (see :func:`expected_end`), unless
         the timestamps jumped (joined files: the header's end is no longer where the timeline ends).
@@ -182,18 +191,33 @@ class VideoFileSource(Source):
         if not self._end_is_own:
             slack = max(slack, _OTHER_STREAMS_SLACK_S)  # another stream may rightly run on longer
         timed = self._timeline is None or self._timeline.jumps == 0
-        short = (self._expected is not None and self._decoded + self._damaged < self._expected - 1) or (
-            timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
-        )
+        counted_short = self._expected is not None and self._decoded + self._damaged < self._expected - 1
+        if self._whole is False:
+            short = True
+        elif self._whole:  # (a header's count or end that says more is wrong: a long last frame, a count written wrong)
+            short = self._damage is not None and counted_short
+        else:
+            short = counted_short or (
+                timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
+            )
         gif_cut = not short and _gif_cut(self.path)
         short = short or gif_cut
-        if short and self._damage is not None:  # its index may be damaged too: no more packets to read
+        # in a cut file, the packet cut in two is damaged too: damage well before the end is said beside the cut
+        damage = self._damage is not None and (self._whole is not False or self._damage_at < self._decoded - 4)
+        if short and damage:  # its index may be damaged too: no more packets to read
+            if self._whole is False:
+                raise SourceError(
+                    f"{self.path} is corrupt (a packet after frame {self._damage_at} could not be decoded) and cut "
+                    f"short: it ends after {self._decoded} frames, inside the data its structure declares; the frames "
+                    "before were kept")
             raise SourceError(
-                f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the file "
-                f"ends after {self._decoded} frames, before its header says it should; the frames before were kept"
+                f"{self.path} is corrupt: a packet after frame {self._damage_at} could not be decoded, and the "
+                f"file ends after {self._decoded} frames, before its header says it should; the frames before were kept"
             )
         if short:
-            where = "before its closing block (the last picture is cut)" if gif_cut else "before its header says it should"
+            where = ("before its closing block (the last picture is cut)" if gif_cut
+                     else "inside the data its structure declares" if self._whole is False
+                     else "before its header says it should")
             raise SourceError(
                 f"{self.path} ends after {self._decoded} frames, {where}: the file is truncated; the frames before "
                 "were kept"
@@ -398,8 +422,16 @@ def frame_count(path: Path, container: Any, stream: Any) -> int | None:
 def _boxes_cut(path: Path) -> bool:
     """Whether an MP4/MOV file ends before one of its top-level boxes says it does (the media data
     box cut short: its index, first in the file, still lists every sample)."""
+    return _boxes_whole(path) is False
+
+
+def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
+    """The kinds of an MP4/MOV file's top-level boxes, and whether they end where the file does
+    (True), past it (False: cut short), or cannot be told (None: a box 'to the end of the file',
+    sizes this walk does not know)."""
     import struct
 
+    kinds: list[bytes] = []
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -407,17 +439,157 @@ def _boxes_cut(path: Path) -> bool:
             at = 0
             while at + 8 <= size:
                 fh.seek(at)
-                length, _kind = struct.unpack(">I4s", fh.read(8))
+                length, kind = struct.unpack(">I4s", fh.read(8))
+                kinds.append(kind)
                 if length == 1:  # a 64-bit size follows
                     length = struct.unpack(">Q", fh.read(8))[0]
-                elif length == 0:  # to the end of the file
-                    return False
+                elif length == 0:  # to the end of the file (a recording's media box not yet closed)
+                    return kinds, None
                 if length < 8:
-                    return False  # not boxes as this walk knows them: no claim
+                    return kinds, None  # not boxes as this walk knows them: no claim
                 at += length
-            return at > size
+            return kinds, at <= size
     except (OSError, struct.error):
-        return False
+        return kinds, None
+
+
+def _boxes_whole(path: Path) -> bool | None:
+    return _top_boxes(path)[1]
+
+
+def _boxes_without_index(path: Path) -> bool:
+    """Whether ``path`` is an MP4/MOV file (it begins with a ``ftyp`` box) with no ``moov`` box,
+    the index an MP4 recording writes when it ends."""
+    kinds, _ = _top_boxes(path)
+    return bool(kinds) and kinds[0] == b"ftyp" and b"moov" not in kinds
+
+
+def _ebml_whole(path: Path) -> bool | None:
+    """Whether a Matroska/WebM file's Segment ends where its size says (True), past the file's end
+    (False: cut short), or cannot be told (None: a live recording's Segment of unknown size)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    at = 0
+    for element in (b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"):  # the EBML header, then the Segment
+        if head[at:at + 4] != element or at + 5 > len(head):
+            return None
+        first = head[at + 4]
+        width = 9 - first.bit_length()  # the length of the size's variable-length integer
+        if not 1 <= width <= 8 or at + 4 + width > len(head):
+            return None
+        value = int.from_bytes(head[at + 4:at + 4 + width], "big") & ((1 << (7 * width)) - 1)
+        if value == (1 << (7 * width)) - 1:  # unknown size
+            return None
+        at += 4 + width + (value if element == b"\x1a\x45\xdf\xa3" else 0)
+        if element == b"\x18\x53\x80\x67":
+            return at + value <= size
+    return None
+
+
+def _riff_whole(path: Path) -> bool | None:
+    """Whether an AVI file's RIFF chunks (OpenDML's too) end where the file does (True), past it
+    (False: cut short), or cannot be told (None: a size of 0, a recording not closed)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            at = 0
+            while at + 8 <= size:
+                fh.seek(at)
+                kind, length = struct.unpack("<4sI", fh.read(8))
+                if kind != b"RIFF" or length < 4:
+                    return None
+                at += 8 + length + (length & 1)
+            return at <= size + 1  # (a last pad byte may be left out)
+    except (OSError, struct.error):
+        return None
+
+
+#: Bytes of a YUV4MPEG2 picture per pixel of its luma plane, by its ``C`` tag's chroma (times 2 past 8 bits).
+_Y4M_PLANES = {"420": 1.5, "422": 2.0, "444": 3.0, "444alpha": 4.0, "mono": 1.0, "411": 1.5}
+
+
+def _y4m_frame_bytes(head: list[bytes]) -> int | None:
+    """The bytes of one picture of a YUV4MPEG2 file, from its header's tokens; None if unknown."""
+    tags = {t[:1]: t[1:].decode("ascii", "replace") for t in head[1:]}
+    try:
+        w, h = int(tags[b"W"]), int(tags[b"H"])
+    except (KeyError, ValueError):
+        return None
+    chroma = tags.get(b"C", "420jpeg")
+    deep = "p" in chroma and chroma.rsplit("p", 1)[1].isdigit()  # 420p10, 444p16: two bytes a sample
+    base = chroma.rsplit("p", 1)[0] if deep else chroma
+    base = "420" if base.startswith("420") else "mono" if base.startswith("mono") else base
+    if base not in _Y4M_PLANES:
+        return None
+    cw, ch = -(-w // 2), -(-h // 2)
+    samples = {"420": w * h + 2 * cw * ch, "422": w * h + 2 * cw * h, "444": 3 * w * h, "444alpha": 4 * w * h,
+               "mono": w * h, "411": w * h + 2 * -(-w // 4) * h}[base]
+    return samples * (2 if deep else 1)
+
+
+def _y4m_whole(path: Path) -> bool | None:
+    """Whether a YUV4MPEG2 file ends after a whole picture (True), inside one (False: cut short),
+    or cannot be told (None: a header or picture size this walk does not know)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            line = fh.readline(4096)
+            frame = _y4m_frame_bytes(line.split())
+            if frame is None or not line.endswith(b"\n"):
+                return None
+            at = len(line)
+            while at < size:
+                fh.seek(at)
+                marker = fh.readline(4096)
+                if not marker.startswith(b"FRAME"):
+                    return None
+                if not marker.endswith(b"\n"):
+                    return False  # cut inside a picture's own header
+                at += len(marker) + frame
+            return at == size
+    except OSError:
+        return None
+
+
+def _ts_whole(path: Path) -> bool | None:
+    """Whether an MPEG-TS file of 188-byte packets ends after a whole packet (None for other
+    packet sizes: M2TS's 192, 204)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(188 * 3 + 1)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 188 * 3 or any(head[i] != 0x47 for i in (0, 188, 376)):
+        return None
+    return size % 188 == 0
+
+
+def file_whole(path: Path, container: Any) -> bool | None:
+    """What the file's structure says of its end: True, every part it declares is there (every
+    packet was read: a header count or end time that says more is wrong, not a cut); False, it
+    ends inside a part (cut short: a box, a Segment, a chunk, a Y4M picture, a 188-byte TS packet);
+    None where its structure tells neither (a live recording's MKV, a whole MPEG-TS), and the
+    header's count and end time are compared instead."""
+    names = container.format.name.split(",")
+    if "mov" in names:
+        return _boxes_whole(path)
+    if "matroska" in names or "webm" in names:
+        return _ebml_whole(path)
+    if "avi" in names:
+        return _riff_whole(path)
+    if "yuv4mpegpipe" in names:
+        return _y4m_whole(path)
+    if "mpegts" in names:
+        # (a whole one says nothing: a TS has no count or end, its timestamps decide as before)
+        return False if _ts_whole(path) is False else None
+    return None
 
 
 def _count_shown_packets(path: Path, index: int) -> int:

@@ -354,3 +354,71 @@ def test_a_forward_jump_in_mpeg_ts_is_closed_and_not_called_truncated(tmp_path):
     assert error is None and len(frames) == 120
     steps = np.diff([f.time_s for f in frames])
     assert (steps > 0).all() and steps.max() < 2.5 / 30
+
+
+# -- what a file's structure says of its end (round 13) -----------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_a_whole_file_is_never_called_truncated_by_its_header_and_a_cut_one_always_is(tmp_path, monkeypatch, caplog,
+                                                                                      suffix):
+    """A valid MKV whose last frame lasts 3 s (its DURATION tag past the last frame's end) and an AVI
+    whose header counts 10 frames too many were called truncated; a faststart MP4 missing its last
+    100 bytes went through as whole (rc 0, a 'corrupt' warning). The structure (MP4 boxes, the
+    Matroska Segment, AVI's RIFF chunks) now decides: a whole one gave every packet, whatever its
+    header's count or end says; a cut one is truncated, in one line without the damage warning."""
+    from livebokeh.sources import video
+
+    path = av_clip(tmp_path / f"in{suffix}", seconds=2, audio_start=None, pattern=True,
+                   options={"movflags": "+faststart"} if suffix == ".mp4" else None)
+    whole, error = _read_all(path)
+    assert error is None
+    monkeypatch.setattr(video, "expected_end", lambda container, stream: (100.0, True))  # a header that says more
+    monkeypatch.setattr(video, "frame_count", lambda p, container, stream: len(whole) + 10)
+    frames, error = _read_all(path)
+    assert error is None and len(frames) == len(whole)
+    monkeypatch.undo()
+    path.write_bytes(path.read_bytes()[:-100])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        frames, error = _read_all(path)
+    assert error is not None and "inside the data its structure declares: the file is truncated" in str(error)
+    assert len(frames) >= len(whole) - 3 and not [r for r in caplog.records if "corrupt" in r.getMessage()]
+
+
+def test_an_mp4_cut_before_its_index_is_said_to_lack_it(tmp_path):
+    """An MP4 with its index (moov) at the end, cut: 'cannot read ... as a video; is it a video file?'."""
+    path = av_clip(tmp_path / "rec.mp4", seconds=2, audio_start=None, pattern=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 4 // 10])
+    frames, error = _read_all(path)
+    assert frames == [] and error is not None
+    assert "has no index (its moov box): the recording was cut off" in str(error) and "\n" not in str(error)
+
+
+def _y4m(path, frames: int = 12, size: tuple[int, int] = (33, 17)):
+    import av
+
+    with av.open(str(path), "w", format="yuv4mpegpipe") as c:
+        s = c.add_stream("rawvideo", rate=25)
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 10 * i, np.uint8), format="rgb24")
+            for p in s.encode(f.reformat(format="yuv420p")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["y4m", "ts"])
+def test_a_y4m_or_ts_cut_inside_a_picture_or_packet_is_truncated(tmp_path, kind):
+    """A Y4M cut inside its last picture and an MPEG-TS cut inside a 188-byte packet went through as
+    whole (rc 0, no line), though their size proves the cut; whole ones still do."""
+    path = _y4m(tmp_path / "a.y4m") if kind == "y4m" else av_clip(tmp_path / "a.ts", seconds=2, audio_start=None)
+    whole, error = _read_all(path)
+    assert error is None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    frames, error = _read_all(path)
+    assert error is not None and "the file is truncated" in str(error) and len(frames) >= len(whole) - 3
