@@ -18,6 +18,7 @@ import numpy as np
 
 from livebokeh.errors import ConfigError
 from livebokeh.sources.decoding import ffmpeg_name
+from livebokeh.sources.quiet import quiet_native
 
 
 def default_data_dir() -> Path | None:
@@ -66,42 +67,123 @@ def half_body_ids(data: Path) -> list[int]:
     return [int(tok) for tok in block.split() if tok.isdigit()]
 
 
-def read_pairs(pairs: Sequence[tuple[Path, Path]]) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
-    """``(photo, 8-bit mask, photo's path)`` for each pair that can be scored: a pair that cannot be
-    read, whose photo is damaged (its decoder's warning) or whose mask is another size than its
-    photo is left out with one warning naming it (it crashed a bench, or was scored grey)."""
-    import logging
+def jpeg_cut_short(data: bytes) -> bool:
+    """Whether a JPEG file's bytes stop before the end of its picture: no end-of-image marker
+    after its last scan (an embedded thumbnail has its own markers before it; a marker's bytes
+    cannot occur inside a scan's data). Such a file decodes with grey rows and no error. False
+    for any other kind of file."""
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    scan = data.rfind(b"\xff\xda")
+    return scan < 0 or data.find(b"\xff\xd9", scan) < 0
+
+
+def read_still(path: Path, gray: bool = False) -> np.ndarray | str:
+    """The picture at ``path`` as ``(H, W, 3)`` uint8 BGR (``(H, W)`` 8-bit with ``gray``), or why
+    it cannot be measured, said of the file (``"is a pipe, not a file"``, ``"does not exist"``,
+    ``"is damaged (...)"``). The benches' one reader of pictures: a pipe or a device is never
+    opened (a FIFO would wait for a writer for ever), a picture over livebokeh's size limit is never
+    decoded, and a damaged or cut-short file, which OpenCV decodes grey without an error, is
+    refused; the decoders' own lines (libjpeg's ``Premature end of JPEG file``) stay off the
+    terminal (:func:`~livebokeh.sources.quiet.quiet_native`)."""
+    import stat
 
     import cv2
 
+    from livebokeh.errors import file_kind, printable
+    from livebokeh.sources.image import DAMAGE, cv_reason
+    from livebokeh.sources.imageinfo import MAX_PIXELS, not_regular_kind, probe_image
+
+    kind = not_regular_kind(path)
+    if kind is not None:  # found without opening it
+        return f"is {kind}, not a file"
+    if not os.path.lexists(path):
+        return "does not exist"
+    info = probe_image(path)
+    if info is not None and info.width * info.height > MAX_PIXELS:
+        return f"is {info.width}x{info.height}, larger than livebokeh takes ({MAX_PIXELS / 1e6:.0f} MP)"
+    try:  # (non-blocking: a pipe put there since the look above is not waited on either)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        return "does not exist" if isinstance(err, FileNotFoundError) else f"cannot be read ({err.strerror or err})"
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a folder, or a pipe put there since the look above
+            return f"is {file_kind(mode)}, not a file"
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read()
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    finally:
+        os.close(fd)
+    if jpeg_cut_short(raw):  # OpenCV decodes what is there, grey below, often without a word
+        return "is cut short (no end of the picture)"
+    try:
+        with quiet_native() as said:
+            image = (cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+                     if raw else None)
+    except cv2.error as err:  # a header beyond OpenCV's own limit, a codec this OpenCV lacks
+        return f"cannot be read as an image ({cv_reason(err)})"
+    if image is None:
+        return "cannot be read as an image"
+    damage = next((line for line in said if DAMAGE.search(line)), None)
+    if damage is not None:
+        return f"is damaged ({printable(damage.removeprefix('libpng warning: ').rstrip('.'), newlines=False)})"
+    return image
+
+
+def read_pair(photo: Path, mask: Path, word: str = "mask") -> tuple[np.ndarray, np.ndarray] | str:
+    """``(photo, 8-bit mask)`` (:func:`read_still`) when both can be measured and are one size,
+    else why not, said of the photo (``"it has no mask hs_001.png"``, ``"its mask is 10x10, the
+    photo 64x48"``); ``word`` names the mask in it (``"matte"``)."""
+    img = read_still(photo)
+    if isinstance(img, str):
+        return f"it {img}"
+    if not os.path.lexists(mask):
+        return f"it has no {word} {mask.name}"
+    ref = read_still(mask, gray=True)
+    if isinstance(ref, str):
+        return f"its {word} {mask.name} {ref}"
+    if ref.shape != img.shape[:2]:
+        return f"its {word} is {ref.shape[1]}x{ref.shape[0]}, the photo {img.shape[1]}x{img.shape[0]}"
+    return img, ref
+
+
+def read_pairs(pairs: Sequence[tuple[Path, Path]], said: set[Path] | None = None,
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
+    """``(photo, 8-bit mask, photo's path)`` for each pair that can be scored (:func:`read_pair`):
+    a pair that cannot (unreadable, a pipe, damaged, cut short, a mask of another size than its
+    photo: it crashed a bench, hung it, or was scored grey) is left out with one warning naming it.
+    ``said``: the photos already warned of, for a bench that reads its pairs again (each backend),
+    which are left out again without a word; those warned of here are added."""
+    import logging
+
     from livebokeh.errors import printable
-    from livebokeh.sources.image import DAMAGE
-    from livebokeh.sources.quiet import quiet_native
 
     log = logging.getLogger("livebokeh.bench")
     for photo, mask in pairs:
-        with quiet_native() as said:
-            img = cv2.imread(str(photo))
-            ref = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-        damage = next((line for line in said if DAMAGE.search(line)), None)
-        if img is None or ref is None:
-            why = f"{'it' if img is None else 'its mask'} cannot be read"
-        elif damage is not None:
-            why = f"it is damaged ({damage})"
-        elif ref.shape != img.shape[:2]:
-            why = f"its mask is {ref.shape[1]}x{ref.shape[0]}, the photo {img.shape[1]}x{img.shape[0]}"
-        else:
-            yield img, ref, photo
+        pair = read_pair(photo, mask)
+        if isinstance(pair, str):
+            if said is not None:
+                if photo in said:
+                    continue
+                said.add(photo)
+            log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(pair, newlines=False))
             continue
-        log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(why, newlines=False))
+        yield pair[0], pair[1], photo
 
 
 def still_pairs(data: Path, ids: Sequence[int] | None = None) -> list[tuple[Path, Path]]:
+    """The stills with a mask (``stills/hs_N.jpg`` beside ``hs_N.png``; ``ids``: those numbers
+    only), by name; found, not opened (:func:`read_pairs` reads them)."""
     pairs = []
     for photo in sorted((data / "stills").glob("hs_*.jpg")):
-        n = int(photo.stem.split("_")[1])
+        number = photo.stem.split("_", 1)[1]
+        if not number.isdigit():  # not one of the data's stills
+            continue
+        n = int(number)
         mask = photo.with_suffix(".png")
-        if mask.is_file() and (ids is None or n in ids):
+        if os.path.lexists(mask) and (ids is None or n in ids):  # a pipe there: said by read_pairs
             pairs.append((photo, mask))
     return pairs
 

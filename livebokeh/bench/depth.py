@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -49,7 +50,6 @@ from livebokeh.pipeline.processor import FrameProcessor, Segmented
 from livebokeh.render import blur_background, circle_of_confusion, far_and_max_radius
 from livebokeh.render.defocus import defocus_background
 from livebokeh.render.plate import background_plate, plate_to_frame, reduction
-from livebokeh.sources.quiet import quiet_native
 from livebokeh.types import Frame, Mask, SegmenterTraits
 
 log = logging.getLogger(__name__)
@@ -237,10 +237,10 @@ def _blur_vs_depth(portraits: Path, estimator: DepthEstimator, cfg: RenderConfig
     ladder = radius_ladder(far)
     rows = []
     for name in names:
-        photo, alpha = cv2.imread(str(portraits / f"{name}.jpg")), cv2.imread(str(portraits / f"{name}.png"),
-                                                                               cv2.IMREAD_GRAYSCALE)
-        if photo is None or alpha is None:
+        pair = _read_portrait(portraits, name)
+        if pair is None:
             continue
+        photo, alpha = pair
         sc = scene(photo, alpha.astype(np.float32) / 255, DISTANCE, PORTRAITS.get(name, 1.6), wall_angle=wall_angle)
         reg = _regions(sc)
         depth_cfg = dataclasses.replace(cfg, depth=True)
@@ -307,25 +307,44 @@ def coc_flicker(images: Sequence[np.ndarray], items: Sequence[Segmented], cfg: R
     return {"pairs": len(shares), "mean": float(np.mean(shares)), "p95": float(np.percentile(shares, 95))}
 
 
-def check_portraits(portraits: Path) -> None:
-    """The portrait the flicker room needs (the first of :data:`PORTRAITS`, photo and matte; the
-    scene rows take each one found), or one line saying what the folder lacks (exit 2)."""
+def _read_portrait(portraits: Path, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Portrait ``name``'s (photo, 8-bit matte) (:func:`~livebokeh.bench.common.read_pair`); None
+    when it is not there (silently: the scene rows take each one found) or cannot be used (said in
+    a warning)."""
+    from livebokeh.bench.common import read_pair
+    from livebokeh.errors import printable
+
+    photo, matte = portraits / f"{name}.jpg", portraits / f"{name}.png"
+    if not os.path.lexists(photo) and not os.path.lexists(matte):
+        return None
+    pair = read_pair(photo, matte, "matte")
+    if isinstance(pair, str):
+        log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(pair, newlines=False))
+        return None
+    return pair
+
+
+def check_portraits(portraits: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait the flicker room needs (the first of :data:`PORTRAITS`, photo and 8-bit matte;
+    the scene rows take each one found), or one line saying what the folder lacks or what is wrong
+    with it (exit 2)."""
+    from livebokeh.bench.common import read_pair
+
     name = next(iter(PORTRAITS))
+    want = f"portraits/{name}.jpg and its matte {name}.png"
     for ending in (".jpg", ".png"):
-        if not (portraits / f"{name}{ending}").is_file():
-            raise missing_data(f"{name}{ending}", portraits, f"portraits/{name}.jpg and its matte {name}.png")
+        if not os.path.lexists(portraits / f"{name}{ending}"):
+            raise missing_data(f"{name}{ending}", portraits, want)
+    pair = read_pair(portraits / f"{name}.jpg", portraits / f"{name}.png", "matte")
+    if isinstance(pair, str):
+        raise ConfigError(f"cannot use {portraits / name}.jpg: {pair}; pass --data DIR with {want}")
+    return pair
 
 
 def noisy_room(portraits: Path, frames: int, sigma: float = 2.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The room with its first portrait, ``frames`` times with fresh sensor noise: (images, mattes)."""
     name = next(iter(PORTRAITS))
-    check_portraits(portraits)
-    with quiet_native():  # a damaged file: one line, not OpenCV's own
-        photo = cv2.imread(str(portraits / f"{name}.jpg"))
-        alpha = cv2.imread(str(portraits / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
-    if photo is None or alpha is None:
-        raise ConfigError(f"cannot read {portraits / name}.jpg and its matte {name}.png; pass --data DIR with "
-                          f"portraits/{name}.jpg and its matte {name}.png")
+    photo, alpha = check_portraits(portraits)
     sc = scene(photo, alpha.astype(np.float32) / 255, DISTANCE, PORTRAITS[name])
     rng = np.random.default_rng(0)
     images = [np.clip(sc.image + rng.normal(0.0, sigma, sc.image.shape), 0, 255).astype(np.uint8) for _ in range(frames)]

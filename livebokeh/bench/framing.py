@@ -132,15 +132,22 @@ def _room(rng: np.random.Generator) -> np.ndarray:
 
 
 def _portrait(data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The first portrait that can be used (``portraits/p_*.jpg`` with its ``.png`` matte, by
+    name), as (photo, alpha in [0, 1]); each one before it left out with a warning saying why
+    (:func:`~livebokeh.bench.common.read_pair`), one line (exit 2) when none can be."""
+    from livebokeh.bench.common import read_pair
+    from livebokeh.errors import printable
+
     files = sorted((data / "portraits").glob("p_*.jpg"))
     if not files:
         raise missing_data("portraits", data / "portraits", "portraits/p_*.jpg and their .png mattes")
-    img = cv2.imread(str(files[0]))
-    alpha = cv2.imread(str(files[0].with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
-    if img is None or alpha is None:
-        raise ConfigError(f"cannot read {files[0]} and its matte {files[0].with_suffix('.png').name}; pass --data DIR "
-                          "with portraits/p_*.jpg and their .png mattes")
-    return img, alpha.astype(np.float32) / 255.0
+    for photo in files:
+        pair = read_pair(photo, photo.with_suffix(".png"), "matte")
+        if not isinstance(pair, str):
+            return pair[0], pair[1].astype(np.float32) / 255.0
+        log.warning("left out %s: %s", printable(str(photo), newlines=False), printable(pair, newlines=False))
+    raise ConfigError(f"no portrait of {data / 'portraits'} can be used (each is said above); pass --data DIR "
+                      "with portraits/p_*.jpg and their .png mattes")
 
 
 def _place(room: np.ndarray, person: np.ndarray, matte: np.ndarray, key: tuple[float, float] | None

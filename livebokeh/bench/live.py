@@ -223,27 +223,26 @@ def moving_camera_clip(data: Path, folder: Path, fps: float = 30.0,
                        size: tuple[int, int] = (1280, 720)) -> tuple[Path, list[np.ndarray]] | None:
     """A clip of a moving camera over :data:`MOVING_PHOTOS` of the data's stills (evenly picked,
     people in every framing), each panned and zoomed for :data:`SECONDS_A_PHOTO` s, written
-    near-losslessly into ``folder``; and its reference masks, one per frame (None without stills)."""
+    near-losslessly into ``folder``; and its reference masks, one per frame (None without a still
+    that can be used)."""
     from fractions import Fraction
 
-    from livebokeh.bench.common import still_pairs
+    from livebokeh.bench.common import read_pairs, still_pairs
     from livebokeh.bench.quality import camera_move
     from livebokeh.sinks.video import VideoWriter
 
     pairs = still_pairs(data)
-    if not pairs:
+    step = max(1, len(pairs) // MOVING_PHOTOS)
+    photos = list(read_pairs(pairs[::step][:MOVING_PHOTOS]))  # those that cannot be used: said, left out
+    if not photos:
         return None
     small = small_size(*size)
-    step = max(1, len(pairs) // MOVING_PHOTOS)
     path = folder / "moving_camera.mkv"
     writer = VideoWriter(path, size[0], size[1], Fraction(fps).limit_denominator(1001), crf=12, preset="ultrafast",
                          overwrite=True)
     refs: list[np.ndarray] = []
     try:
-        for k, (photo, mask) in enumerate(pairs[::step][:MOVING_PHOTOS]):
-            image, ref = cv2.imread(str(photo)), cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-            if image is None or ref is None or ref.shape != image.shape[:2]:
-                continue
+        for k, (image, ref, _photo) in enumerate(photos):
             for j, (frame, moved) in enumerate(camera_move(image, ref, round(SECONDS_A_PHOTO * fps), size, seed=k)):
                 writer.write(frame)
                 refs.append(None if j < AFTER_CUT else cv2.resize(moved, small, interpolation=cv2.INTER_AREA) > 127)

@@ -102,16 +102,17 @@ def _smoother(v: Variant):
     return MaskSmoother(v.cfg.smoothing, v.cfg.flow)
 
 
-def _read_pairs(pairs):
-    """``(photo, 8-bit reference)`` for each pair that can be scored (:func:`read_pairs`)."""
+def _read_pairs(pairs, said: set | None = None):
+    """``(photo, 8-bit reference)`` for each pair that can be scored (:func:`read_pairs`; ``said``:
+    the pairs already said to be left out)."""
     from livebokeh.bench.common import read_pairs
 
-    for img, ref, _path in read_pairs(pairs):
+    for img, ref, _path in read_pairs(pairs, said):
         yield img, ref
 
 
-def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict) -> None:
-    for img, ref in _read_pairs(pairs):
+def _photos(seg, pairs, vs: list[Variant], kind: str, acc: dict, said: set | None = None) -> None:
+    for img, ref in _read_pairs(pairs, said):
         seg.reset()  # each photo on its own
         gt = ref > 127
         raw, prob = _both(seg, img)
@@ -245,8 +246,8 @@ def camera_move(image: np.ndarray, ref: np.ndarray, frames: int, size: tuple[int
     return out
 
 
-def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict) -> None:
-    for img, ref in _read_pairs(pairs):
+def _moving(seg, pairs, vs: list[Variant], limit: int, acc: dict, said: set | None = None) -> None:
+    for img, ref in _read_pairs(pairs, said):
         seg.reset()  # each sequence is a stream of its own
         seq = moving_sequence(img, ref.astype(np.float32) / 255, min(MOVING_FRAMES, max(MOVING_SKIP + 2, limit)))
         frames = [f for f, _ in seq]
@@ -372,6 +373,7 @@ def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames:
                            "(the pictures with their .png masks)")
     report: dict = {"machine": machine(), "mask_config": dataclasses.asdict(base), "backends": {},
                     "left_out": sorted(left_out)}
+    said: set = set()  # the pairs left out (each said once, not again for each backend)
     for label, backend, live, own in configurations:
         try:
             seg = create_segmenter(backend, SegmenterOptions(threads=2, serial_threads=2, live=live, own=own))
@@ -384,10 +386,10 @@ def run(data: Path, backends: list[str], cfg: Config | None = None, clip_frames:
         # photos get what a single image gets from the command line (tta = "auto": on)
         photo_seg = create_segmenter(backend, dataclasses.replace(seg.options, tta=base_tta != "off"))
         with seg, photo_seg:
-            _photos(photo_seg, stills, vs_b, "stills", acc)
-            _photos(photo_seg, portraits, vs_b, "portraits", acc)
+            _photos(photo_seg, stills, vs_b, "stills", acc, said)
+            _photos(photo_seg, portraits, vs_b, "portraits", acc, said)
             _clips(seg, clips, vs_b, clip_frames, acc)
-            _moving(seg, portraits, vs_b, clip_frames, acc)
+            _moving(seg, portraits, vs_b, clip_frames, acc, said)
             office = data / "videos" / "office720p.mp4"
             seg.reset()
             c = cost(resolve_auto(base, seg.traits), video_frames(office, 60), seg) if office.is_file() else None

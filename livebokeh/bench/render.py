@@ -16,36 +16,66 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from livebokeh.bench.common import machine, table, time_per_item
+from livebokeh.bench.common import machine, read_pair, read_still, table, time_per_item
 from livebokeh.config import Config, RenderConfig, with_backend
+from livebokeh.errors import printable
 from livebokeh.render import blur_background, blur_radius, composite, cover, render_bokeh, to_linear
+
+log = logging.getLogger(__name__)
 
 BAND = 24
 
 
-def background_photo(data: Path, size: tuple[int, int]) -> np.ndarray:
-    """A real scene without people: the still with the least person in it, the person inpainted."""
-    best = None
-    for mask_path in sorted((data / "stills").glob("hs_*.png")):
-        m = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-        if m is None or min(m.shape) < 300:
+def scene_photo(data: Path | None) -> tuple[np.ndarray | None, list[str]]:
+    """A real scene without people, at its own size: the still with the least person in it
+    (``stills/hs_*.png`` of 300 px or more each way, with its photo), the person inpainted; None
+    when no still can be used. And a line for each still left out on the way (its photo missing,
+    damaged or a pipe, its mask unreadable or of another size:
+    :func:`~livebokeh.bench.common.read_pair`), and one saying so when none could be used."""
+    if data is None or not (data / "stills").is_dir():
+        return None, []
+    masks = sorted((data / "stills").glob("hs_*.png"))
+    shares, left = [], []
+    for mask_path in masks:
+        m = read_still(mask_path, gray=True)
+        if isinstance(m, str):
+            left.append(f"still {mask_path.with_suffix('.jpg').name} for the background scene: its mask "
+                        f"{mask_path.name} {m}")
             continue
-        share = float((m > 127).mean())
-        if best is None or share < best[0]:
-            best = (share, mask_path)
-    if best is None:
+        if min(m.shape) >= 300:
+            shares.append((float((m > 127).mean()), mask_path))
+    for _share, mask_path in sorted(shares):
+        pair = read_pair(mask_path.with_suffix(".jpg"), mask_path)
+        if isinstance(pair, str):
+            left.append(f"still {mask_path.with_suffix('.jpg').name} for the background scene: {pair}")
+            continue
+        photo, mask = pair
+        person = cv2.dilate((mask > 127).astype(np.uint8), np.ones((15, 15)))
+        return (cv2.inpaint(photo, person * 255, 7, cv2.INPAINT_TELEA) if person.any() else photo), left
+    if masks:  # (none at all: said by missing_data)
+        left.append(f"the background scene: no still of {data} could be used, so the halo and replacement are "
+                    "measured over a noise texture instead of a real room")
+    return None, left
+
+
+def background_photo(data: Path | None, size: tuple[int, int], scene: np.ndarray | None = None) -> np.ndarray:
+    """:func:`scene_photo` covering ``size``, or a noise texture without one. ``scene``: the
+    scene already read (its lines said); without it, read here, its lines logged."""
+    if scene is None:
+        scene, left = scene_photo(data)
+        for line in left:
+            log.warning("left out: %s", printable(line, newlines=False))
+    if scene is None:
         rng = np.random.default_rng(0)
         return cv2.GaussianBlur(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8), (0, 0), 2)
-    photo = cv2.imread(str(best[1].with_suffix(".jpg")))
-    person = cv2.dilate((cv2.imread(str(best[1]), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8), np.ones((15, 15)))
-    clean = cv2.inpaint(photo, person * 255, 7, cv2.INPAINT_TELEA) if person.any() else photo
-    return cover(clean, size)
+    return cover(scene, size)
 
 
 def place_person(photo: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,55 +97,26 @@ def place_person(photo: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) ->
 PORTRAITS = 15
 
 
-def jpeg_cut_short(data: bytes) -> bool:
-    """Whether a JPEG file's bytes stop before the end of its picture: no end-of-image marker
-    after its last scan (an embedded thumbnail has its own markers before it; a marker's bytes
-    cannot occur inside a scan's data). Such a file decodes with grey rows and no error. False
-    for any other kind of file."""
-    if not data.startswith(b"\xff\xd8"):
-        return False
-    scan = data.rfind(b"\xff\xda")
-    return scan < 0 or data.find(b"\xff\xd9", scan) < 0
-
-
 def load_portraits(data: Path, limit: int = PORTRAITS) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
     """The first ``limit`` portraits of ``data/portraits`` (``p_*.jpg`` with its matte ``p_*.png``)
-    as ``(photo, alpha)`` (uint8 BGR, float32 in ``[0, 1]``), and a line for each one left out: a
-    photo cut short or unreadable, a matte missing, unreadable or of another size."""
-    from livebokeh.segment.tflite import native_stderr_silenced
-
+    as ``(photo, alpha)`` (uint8 BGR, float32 in ``[0, 1]``), and a line for each one left out
+    (:func:`~livebokeh.bench.common.read_pair`: a photo cut short, damaged, unreadable or a pipe, a
+    matte missing, unreadable or of another size)."""
     kept, left = [], []
     for photo_path in sorted((data / "portraits").glob("p_*.jpg"))[:limit]:
-        matte_path = photo_path.with_suffix(".png")
-        try:
-            raw, matte_raw = photo_path.read_bytes(), matte_path.read_bytes() if matte_path.is_file() else None
-        except OSError as err:
-            left.append(f"portrait {photo_path.name}: cannot be read ({err.strerror or err})")
+        pair = read_pair(photo_path, photo_path.with_suffix(".png"), "matte")
+        if isinstance(pair, str):
+            left.append(f"portrait {photo_path.name}: {pair}; measured without it")
             continue
-        if jpeg_cut_short(raw):  # OpenCV decodes what is there, grey below
-            left.append(f"portrait {photo_path.name}: its photo is cut short (no end of the picture); "
-                        "measured without it")
-            continue
-        with native_stderr_silenced():  # libjpeg's, libpng's and OpenCV's own lines about a bad file
-            photo = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) if raw else None
-            alpha = (cv2.imdecode(np.frombuffer(matte_raw, np.uint8), cv2.IMREAD_GRAYSCALE)
-                     if matte_raw else None)
-        why = ("its photo cannot be read as an image" if photo is None else
-               f"it has no matte {matte_path.name}" if matte_raw is None else
-               f"its matte {matte_path.name} cannot be read as an image" if alpha is None else
-               f"its matte is {alpha.shape[1]}x{alpha.shape[0]}, the photo {photo.shape[1]}x{photo.shape[0]}"
-               if alpha.shape != photo.shape[:2] else "")
-        if why:
-            left.append(f"portrait {photo_path.name}: {why}; measured without it")
-            continue
-        kept.append((photo, alpha.astype(np.float32) / 255))
+        kept.append((pair[0], pair[1].astype(np.float32) / 255))
     return kept, left
 
 
 def halo(data: Path, cfg: RenderConfig, size: tuple[int, int] = (1280, 720), limit: int = PORTRAITS,
-         portraits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
-    """The halo measurement (module text) on ``portraits`` (default: :func:`load_portraits`)."""
-    bg = background_photo(data, size)
+         portraits: list[tuple[np.ndarray, np.ndarray]] | None = None, scene: np.ndarray | None = None) -> dict:
+    """The halo measurement (module text) on ``portraits`` (default: :func:`load_portraits`), over
+    ``scene`` (default: :func:`scene_photo`)."""
+    bg = background_photo(data, size, scene)
     radius = blur_radius(cfg, size[1])
     plate_ours = blur_background(bg, np.zeros(bg.shape[:2], np.float32), radius, cfg)
     plate_naive = cv2.GaussianBlur(bg, (0, 0), radius / 2)
@@ -213,7 +214,8 @@ def _alphas(portraits: list[tuple[np.ndarray, np.ndarray]], settings: Config, ba
 
 def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
                 backends: Sequence[str] = ("mediapipe", "rvm"), size: tuple[int, int] = (1280, 720),
-                limit: int = PORTRAITS, portraits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict:
+                limit: int = PORTRAITS, portraits: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                scene: np.ndarray | None = None) -> dict:
     """Background replacement's colour error at the person's edge, against the exact composite.
 
     Each portrait is put, with its alpha matte, over an old background (a keying green, and a real
@@ -227,7 +229,7 @@ def replacement(data: Path, cfg: RenderConfig, settings: Config | None = None,
     """
     cfg = dataclasses.replace(cfg, effect="replace", light_wrap=0.0)
     olds = {"green": np.broadcast_to(np.array([64, 177, 0], np.uint8), (size[1], size[0], 3)),
-            "scene": background_photo(data, size)}
+            "scene": background_photo(data, size, scene)}
     new = _new_background(size)
     cases = []  # (old background name, frame, reference alpha, band, reference composite)
     placed = [place_person(photo, alpha, size)
@@ -288,8 +290,12 @@ def run(data: Path | None, cfg: RenderConfig | None = None, settings: Config | N
         portraits, left = load_portraits(data)
         report["skipped"] += left
         if portraits:
-            report["halo"] = halo(data, cfg, portraits=portraits)
-            report["replacement"] = replacement(data, cfg, settings, backends, portraits=portraits)
+            scene, left = scene_photo(data)  # read once: its lines said once
+            report["skipped"] += left
+            if scene is None:  # the noise texture, at each size (not scene_photo's again)
+                scene = background_photo(None, (1280, 720))
+            report["halo"] = halo(data, cfg, portraits=portraits, scene=scene)
+            report["replacement"] = replacement(data, cfg, settings, backends, portraits=portraits, scene=scene)
             report["skipped"] += [f"replacement colours with {r['alpha']}'s alpha: {r['error']}"
                                   for r in report["replacement"]["rows"] if "error" in r]
         else:

@@ -151,6 +151,41 @@ def _config(args: argparse.Namespace) -> Config:
     return apply_keys(load_config(args.config), _weights(args), "command line")
 
 
+#: The benches that read the evaluation data (``--data``); ``bench live`` only without ``--clip``.
+READS_DATA = frozenset({"models", "quality", "pipeline", "cost", "soak", "render", "depth", "framing", "live"})
+
+
+def _check_json(args: argparse.Namespace, cfg: Config) -> None:
+    """``--json``'s file under a run's output policy (:func:`~livebokeh.sinks.files.check_outputs`):
+    a name, in a folder that exists and can be written, never an existing file (a link too, one to
+    nothing included) without ``--overwrite``, never one of the bench's inputs, even with it: its
+    settings file, weights, clips, or any file in its data folder. Raises ConfigError (exit 2)."""
+    import dataclasses
+
+    from livebokeh.bench.common import default_data_dir
+    from livebokeh.config import preset_names
+    from livebokeh.sinks.files import Output, check_outputs
+
+    out = Output.of("--json", args.json)
+    if args.what in READS_DATA and not (args.what == "live" and args.clip):
+        data = Path(args.data) if args.data else default_data_dir()
+        if data is not None and data.is_dir() and os.path.lexists(out.path):
+            try:
+                inside = data.resolve() in out.path.resolve().parents
+            except (OSError, RuntimeError):  # a loop of links: check_outputs says what it is
+                inside = False
+            if inside:
+                raise ConfigError(f"--json {out.path} would replace an input of the bench (a file in its data "
+                                  f"folder {data}); choose another name")
+    read: list[str | Path] = [c for c in [args.config] if c and c not in preset_names()]
+    read += [Path(c) for c in getattr(args, "clip", None) or []]
+    for section in dataclasses.asdict(cfg).values():  # weights files, a background picture
+        if isinstance(section, dict):
+            read += [v for k, v in section.items()
+                     if isinstance(v, str) and v and k.endswith(("weights", "background")) and Path(v).is_file()]
+    check_outputs([out], read, args.overwrite)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     log_to_stderr()  # control characters escaped
@@ -158,9 +193,9 @@ def main(argv: list[str]) -> int:
     from livebokeh.bench import common
 
     try:
-        if args.json and Path(args.json).exists() and not args.overwrite:  # told before minutes of measuring
-            raise ConfigError(f"--json {args.json} exists; pass --overwrite to replace it, or choose another name")
         cfg = _config(args)
+        if args.json is not None:  # told before minutes of measuring
+            _check_json(args, cfg)
         if args.what == "models":
             from livebokeh.bench import models as bench
 

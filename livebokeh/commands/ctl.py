@@ -30,8 +30,12 @@ from livebokeh.errors import (
     stdout_gone,
 )
 
-#: Seconds to wait for an answer (a backend swap loads a model first).
+#: Seconds to wait for the answer to a request that may swap a model (``set``, ``reload``: a
+#: backend swap loads a model first).
 TIMEOUT_S = 120.0
+#: Seconds to wait for any other answer (status, get, snapshot, pause, resume): a run that takes
+#: longer is stuck, and a script or hotkey should hear so soon.
+QUICK_TIMEOUT_S = 10.0
 
 
 class Refused(ConfigError):
@@ -42,9 +46,12 @@ class Unreachable(LivebokehError):
     """No run answered."""
 
 
-def request(run: Any, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[bytes, str]:
+def request(run: Any, method: str, path: str, body: dict[str, Any] | None = None,
+            timeout: float | None = None) -> tuple[bytes, str]:
     """``method path`` to ``run`` (a :class:`~livebokeh.control.runtime.RunFile`) with its secret;
-    the answer's body and content type."""
+    the answer's body and content type. :class:`Unreachable` when it does not answer within
+    ``timeout`` seconds (default :data:`QUICK_TIMEOUT_S`; :data:`TIMEOUT_S` for a request that may
+    swap a model)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(run.address(path), data=data, method=method)
     req.add_header("Authorization", f"Bearer {run.secret}")
@@ -52,7 +59,7 @@ def request(run: Any, method: str, path: str, body: dict[str, Any] | None = None
         req.add_header("Content-Type", "application/json")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
     try:
-        with opener.open(req, timeout=TIMEOUT_S) as resp:
+        with opener.open(req, timeout=QUICK_TIMEOUT_S if timeout is None else timeout) as resp:
             return resp.read(), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as err:
         try:
@@ -65,8 +72,9 @@ def request(run: Any, method: str, path: str, body: dict[str, Any] | None = None
         raise Unreachable(f"livebokeh (process {run.pid}) did not answer on port {run.port}: {reason}") from None
 
 
-def call(run: Any, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    raw, _ = request(run, method, path, body)
+def call(run: Any, method: str, path: str, body: dict[str, Any] | None = None,
+         timeout: float | None = None) -> Any:
+    raw, _ = request(run, method, path, body, timeout)
     return json.loads(raw)
 
 
@@ -95,12 +103,13 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
                               f"{MAX_UPLOAD // 2**20} MB: make it smaller (a still picture, or a shorter video)")
         data = file.read_bytes()
         rest = {k: v for k, v in changes.items() if k != "render.background"}
-        done = call(run, "POST", "/api/background", {"upload": base64.b64encode(data).decode(), "apply": False})
+        done = call(run, "POST", "/api/background", {"upload": base64.b64encode(data).decode(), "apply": False},
+                    TIMEOUT_S)
         applied = dict(done.get("applied", {}))
         if rest:
-            applied.update(call(run, "POST", "/api/settings", {"changes": rest})["applied"])
+            applied.update(call(run, "POST", "/api/settings", {"changes": rest}, TIMEOUT_S)["applied"])
         return applied
-    return call(run, "POST", "/api/settings", {"changes": changes})["applied"]
+    return call(run, "POST", "/api/settings", {"changes": changes}, TIMEOUT_S)["applied"]
 
 
 def _snapshot(run: Any, file: str, overwrite: bool) -> Path:
@@ -151,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--blank", action="store_true", help="a black picture instead of the last one")
     sub.add_parser("resume", help="send the camera again")
     sub.add_parser("reload", help="read the settings file again (as SIGHUP does)")
-    sub.add_parser("list", help="the runs that answer, one a line: process id, source, address")
+    sub.add_parser("list", help="the runs found (a running process's run file; not asked), one a line: process id, "
+                                "source, address")
     return p
 
 
@@ -192,7 +202,7 @@ def main(argv: list[str]) -> int:
         elif args.what == "resume":
             call(run, "POST", "/api/resume", {})
         elif args.what == "reload":
-            for line in call(run, "POST", "/api/reload", {}).get("restart", []):
+            for line in call(run, "POST", "/api/reload", {}, TIMEOUT_S).get("restart", []):
                 print(line)
     except ConfigError as err:
         print(f"livebokeh ctl: error: {one_line(err)}", file=sys.stderr)

@@ -55,7 +55,7 @@ _CONVERSION = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa])")
 #: The one conversion a pattern may hold: the frame number, plain or zero-padded.
 _FRAME_NUMBER = re.compile(r"%(0\d+)?d")
 #: Outputs that are always one file (no pattern).
-ONE_FILE_FLAGS = frozenset({"--output", "--stats-json"})
+ONE_FILE_FLAGS = frozenset({"--output", "--stats-json", "--json"})
 #: Longest file name (bytes) most file systems take.
 NAME_MAX = 255
 
@@ -332,7 +332,7 @@ def _read_only(folder: Path) -> bool:
 
 
 def _example(flag: str) -> str:
-    return {"--stats-json": ".json", "--mask": ".png", "snapshot": ".png"}.get(flag, ".mp4")
+    return {"--stats-json": ".json", "--json": ".json", "--mask": ".png", "snapshot": ".png"}.get(flag, ".mp4")
 
 
 def _collide(a: Output, b: Output) -> bool:

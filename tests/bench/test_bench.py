@@ -410,11 +410,13 @@ def test_bench_render_says_which_portraits_it_left_out_and_why(tmp_path, monkeyp
     cv2.imwrite(str(folder / "p_4.png"), matte[:240])
     (folder / "p_5.png").unlink()
     cut = (folder / "p_2.jpg").read_bytes()
-    assert not bench_render.jpeg_cut_short(whole) and bench_render.jpeg_cut_short(cut)
+    from livebokeh.bench.common import jpeg_cut_short
+
+    assert not jpeg_cut_short(whole) and jpeg_cut_short(cut)
     portraits, left = bench_render.load_portraits(tmp_path / "data")
     assert len(portraits) == 1 and portraits[0][1].dtype == np.float32 and portraits[0][1].max() == 1.0
     assert np.array_equal(portraits[0][1], matte.astype(np.float32) / 255)
-    assert left == ["portrait p_2.jpg: its photo is cut short (no end of the picture); measured without it",
+    assert left == ["portrait p_2.jpg: it is cut short (no end of the picture); measured without it",
                     "portrait p_3.jpg: its matte p_3.png cannot be read as an image; measured without it",
                     "portrait p_4.jpg: its matte is 320x240, the photo 320x480; measured without it",
                     "portrait p_5.jpg: it has no matte p_5.png; measured without it"]
