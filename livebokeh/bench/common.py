@@ -6,7 +6,6 @@ import dataclasses
 import os
 import platform
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from livebokeh.errors import ConfigError
+from livebokeh.interrupts import signals_held, termination_unwinds
 from livebokeh.sources.decoding import ffmpeg_name
 from livebokeh.sources.quiet import quiet_native
 
@@ -223,50 +223,11 @@ def scratch_dir() -> Iterator[Path]:
     SIGTERM or SIGHUP (a CI timeout, a closed terminal), which unwind here as Ctrl-C does."""
     folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
-        with _termination_unwinds():
+        with termination_unwinds():
             yield folder
     finally:
-        with _signals_held():  # a second Ctrl-C waits until the folder is gone
+        with signals_held():  # a second Ctrl-C waits until the folder is gone
             shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """While open, Ctrl-C, SIGTERM, SIGHUP and SIGQUIT wait (they are delivered on leaving); where signals
-    cannot be held (Windows, not the main thread), nothing changes."""
-    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextmanager
-def _termination_unwinds() -> Iterator[None]:
-    """While open, SIGTERM, SIGHUP and SIGQUIT raise KeyboardInterrupt in the main thread instead of ending
-    the process on the spot (only where nobody else handles them)."""
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = []
-    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
-        sig = getattr(signal, name, None)  # SIGHUP, SIGQUIT: not on Windows
-        if sig is None or signal.getsignal(sig) is not signal.SIG_DFL:
-            continue
-        try:
-            previous.append((sig, signal.signal(sig, interrupt)))
-        except ValueError:  # not the main thread: signals reach the main one only
-            continue
-    try:
-        yield
-    finally:
-        for sig, handler in previous:
-            signal.signal(sig, handler)
 
 
 def machine() -> str:
