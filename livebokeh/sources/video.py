@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -425,10 +426,19 @@ def _boxes_cut(path: Path) -> bool:
     return _boxes_whole(path) is False
 
 
+#: Boxes that sit at the top level of MP4/MOV files (ISO BMFF, QuickTime, fragments): only one of
+#: these running past the file's end proves a cut; bytes after the last one that are none (an ID3
+#: tag, a downloader's padding) are another program's, not a box cut short.
+_TOP_BOXES = frozenset(k.encode() for k in (
+    "ftyp", "styp", "moov", "mdat", "moof", "mfra", "free", "skip", "wide", "pnot", "pdin", "meta", "uuid", "sidx",
+    "ssix", "emsg", "prft", "udta", "junk", "PICT", "jP  ", "bloc", "pitm", "iinf", "iloc", "idat"))
+
+
 def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
     """The kinds of an MP4/MOV file's top-level boxes, and whether they end where the file does
-    (True), past it (False: cut short), or cannot be told (None: a box 'to the end of the file',
-    sizes this walk does not know)."""
+    (True; bytes after them that are no box of :data:`_TOP_BOXES` are left out), past it (False:
+    cut short), or cannot be told (None: a box 'to the end of the file', sizes this walk does not
+    know)."""
     import struct
 
     kinds: list[bytes] = []
@@ -440,6 +450,8 @@ def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
             while at + 8 <= size:
                 fh.seek(at)
                 length, kind = struct.unpack(">I4s", fh.read(8))
+                if kind not in _TOP_BOXES:  # no box: what follows the file's boxes (a tag, padding)
+                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
                 kinds.append(kind)
                 if length == 1:  # a 64-bit size follows
                     length = struct.unpack(">Q", fh.read(8))[0]
@@ -464,54 +476,87 @@ def _boxes_without_index(path: Path) -> bool:
     return bool(kinds) and kinds[0] == b"ftyp" and b"moov" not in kinds
 
 
+def _vint(data: bytes, at: int, marker: bool) -> tuple[int, int] | None:
+    """An EBML variable-length integer at ``data[at:]``: (its value, its width); the value keeps its
+    length marker when ``marker`` (an element ID), and is -1 for 'unknown' (a size of all ones).
+    None when it does not fit in ``data`` or is no vint."""
+    if at >= len(data) or data[at] == 0:
+        return None
+    width = 9 - data[at].bit_length()
+    if at + width > len(data):
+        return None
+    value = int.from_bytes(data[at:at + width], "big")
+    if marker:
+        return value, width
+    value &= (1 << (7 * width)) - 1
+    return (-1 if value == (1 << (7 * width)) - 1 else value), width
+
+
+_EBML_HEADER, _SEGMENT, _VOID = 0x1A45DFA3, 0x18538067, 0xEC
+#: The elements a Segment holds (SeekHead, Info, Tracks, Cluster, Cues, Attachments, Chapters, Tags,
+#: Void, CRC-32).
+_SEGMENT_CHILDREN = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, 0x1F43B675, 0x1C53BB6B, 0x1941A469, 0x1043A770,
+                               0x1254C367, _VOID, 0xBF})
+
+
 def _ebml_whole(path: Path) -> bool | None:
-    """Whether a Matroska/WebM file's Segment ends where its size says (True), past the file's end
-    (False: cut short), or cannot be told (None: a live recording's Segment of unknown size)."""
+    """Whether a Matroska/WebM file's top-level elements (the EBML header and Segment, joined files'
+    each) end where their sizes say (True; bytes after them that are no element, a tag, are left
+    out), past the file's end (False: cut short), or cannot be told (None). A Segment of unknown
+    size (a recording written to a pipe) is walked through its children: a Cluster running past the
+    end is a cut; one of unknown size ends the walk (None)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(256)
             size = os.fstat(fh.fileno()).st_size
+            at, inside = 0, False  # inside: among an unknown-size Segment's children
+            while at < size:
+                fh.seek(at)
+                head = fh.read(12)
+                ident = _vint(head, 0, True)
+                length = _vint(head, ident[1], False) if ident is not None else None
+                if ident is None or length is None:
+                    return None if at == 0 or inside else True  # what follows whole elements is no element
+                if at == 0 and ident[0] != _EBML_HEADER:
+                    return None
+                if inside and ident[0] in (_EBML_HEADER, _SEGMENT):
+                    inside = False  # a joined file's own header
+                known = _SEGMENT_CHILDREN if inside else (_EBML_HEADER, _SEGMENT, _VOID)
+                if ident[0] not in known:
+                    return None if inside else True
+                start = at + ident[1] + length[1]
+                if length[0] < 0:  # unknown size: a Segment's children are walked; anything else ends the walk
+                    if ident[0] != _SEGMENT:
+                        return None
+                    at, inside = start, True
+                    continue
+                at = start + length[0]
+            return at <= size
     except OSError:
         return None
-    at = 0
-    for element in (b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"):  # the EBML header, then the Segment
-        if head[at:at + 4] != element or at + 5 > len(head):
-            return None
-        first = head[at + 4]
-        width = 9 - first.bit_length()  # the length of the size's variable-length integer
-        if not 1 <= width <= 8 or at + 4 + width > len(head):
-            return None
-        value = int.from_bytes(head[at + 4:at + 4 + width], "big") & ((1 << (7 * width)) - 1)
-        if value == (1 << (7 * width)) - 1:  # unknown size
-            return None
-        at += 4 + width + (value if element == b"\x1a\x45\xdf\xa3" else 0)
-        if element == b"\x18\x53\x80\x67":
-            return at + value <= size
-    return None
 
 
 def _riff_whole(path: Path) -> bool | None:
-    """Whether an AVI file's RIFF chunks (OpenDML's too) end where the file does (True), past it
-    (False: cut short), or cannot be told (None: a size of 0, a recording not closed)."""
+    """Whether an AVI file's RIFF chunks end where the file does (True), past it (False: cut
+    short), or cannot be told (None: a size of 0, a recording not closed; an OpenDML file, whose
+    later RIFF chunks may be gone whole: its ``dmlh`` count, which counts them all, decides)."""
     import struct
 
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
+            opendml = b"dmlh" in fh.read(1 << 16)
             at = 0
             while at + 8 <= size:
                 fh.seek(at)
                 kind, length = struct.unpack("<4sI", fh.read(8))
-                if kind != b"RIFF" or length < 4:
-                    return None
+                if kind != b"RIFF" or length < 4:  # (after whole chunks: a tag, padding; no RIFF cut short)
+                    return None if at == 0 or opendml else True
                 at += 8 + length + (length & 1)
-            return at <= size + 1  # (a last pad byte may be left out)
+            if at > size + 1:  # (a last pad byte may be left out)
+                return False
+            return None if opendml else True
     except (OSError, struct.error):
         return None
-
-
-#: Bytes of a YUV4MPEG2 picture per pixel of its luma plane, by its ``C`` tag's chroma (times 2 past 8 bits).
-_Y4M_PLANES = {"420": 1.5, "422": 2.0, "444": 3.0, "444alpha": 4.0, "mono": 1.0, "411": 1.5}
 
 
 def _y4m_frame_bytes(head: list[bytes]) -> int | None:
@@ -522,11 +567,11 @@ def _y4m_frame_bytes(head: list[bytes]) -> int | None:
     except (KeyError, ValueError):
         return None
     chroma = tags.get(b"C", "420jpeg")
-    deep = "p" in chroma and chroma.rsplit("p", 1)[1].isdigit()  # 420p10, 444p16: two bytes a sample
-    base = chroma.rsplit("p", 1)[0] if deep else chroma
-    base = "420" if base.startswith("420") else "mono" if base.startswith("mono") else base
-    if base not in _Y4M_PLANES:
+    known = re.fullmatch(r"(420jpeg|420paldv|420mpeg2|420|422|444alpha|444|411|mono)p?(\d*)", chroma)
+    if known is None:
         return None
+    base = "420" if known[1].startswith("420") else known[1]
+    deep = bool(known[2]) and int(known[2]) > 8  # 420p10, 444p16, mono16: two bytes a sample
     cw, ch = -(-w // 2), -(-h // 2)
     samples = {"420": w * h + 2 * cw * ch, "422": w * h + 2 * cw * h, "444": 3 * w * h, "444alpha": 4 * w * h,
                "mono": w * h, "411": w * h + 2 * -(-w // 4) * h}[base]
@@ -568,7 +613,14 @@ def _ts_whole(path: Path) -> bool | None:
         return None
     if len(head) < 188 * 3 or any(head[i] != 0x47 for i in (0, 188, 376)):
         return None
-    return size % 188 == 0
+    if size % 188 == 0:
+        return True
+    try:  # a packet cut short starts where the last whole one ends; other bytes there (a tag) are no packet
+        with open(path, "rb") as fh:
+            fh.seek(size - size % 188)
+            return False if fh.read(1) == b"\x47" else None
+    except OSError:
+        return None
 
 
 def file_whole(path: Path, container: Any) -> bool | None:

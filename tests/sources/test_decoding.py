@@ -422,3 +422,84 @@ def test_a_y4m_or_ts_cut_inside_a_picture_or_packet_is_truncated(tmp_path, kind)
     path.write_bytes(data[: len(data) - 100])
     frames, error = _read_all(path)
     assert error is not None and "the file is truncated" in str(error) and len(frames) >= len(whole) - 3
+
+
+@pytest.mark.parametrize("tail", [b"TAG" + b"x" * 125, b"ID3\x03\x00\x00\x00\x00\x01\x0a" + b"\x00" * 138,
+                                  b"\xff" * 512, bytes(range(7, 207))])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".ts", ".avi"])
+def test_bytes_after_a_whole_files_last_part_are_no_cut(tmp_path, suffix, tail):
+    """An ID3 tag, padding or junk after a whole file's last box (chunk, element, packet) was read
+    as a box running past the end: 'truncated', rc 1, every frame there. Only a part of the
+    file's own kind that runs past the end is a cut."""
+    path = av_clip(tmp_path / f"in{suffix}", seconds=1, audio_start=None)
+    whole, error = _read_all(path)
+    assert error is None
+    path.write_bytes(path.read_bytes() + tail)
+    frames, error = _read_all(path)
+    assert error is None and len(frames) == len(whole)
+
+
+class _Pipe:
+    """A file object that cannot seek: a muxer writes to it as to a pipe."""
+
+    def __init__(self):
+        import io
+
+        self.buf = io.BytesIO()
+
+    def write(self, data):
+        return self.buf.write(data)
+
+
+def test_a_matroska_recording_of_unknown_size_cut_inside_a_cluster_is_truncated(tmp_path):
+    """A Matroska/WebM recording written to a pipe has a Segment of unknown size: a cut inside a
+    Cluster went through (rc 0, no line). Its Clusters state their sizes: the last one running past
+    the end is the cut. Joined files (cat a.mkv b.mkv) are walked Segment by Segment."""
+    import av
+
+    pipe = _Pipe()
+    with av.open(pipe, "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8),
+                                               format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    data = pipe.buf.getvalue()
+    path = tmp_path / "rec.mkv"
+    path.write_bytes(data)
+    assert _read_all(path)[1] is None
+    path.write_bytes(data[: len(data) * 2 // 3])
+    frames, error = _read_all(path)
+    assert error is not None and "truncated" in str(error) and frames
+    joined = av_clip(tmp_path / "a.mkv", seconds=1, audio_start=None).read_bytes() * 2
+    path.write_bytes(joined)
+    assert _read_all(path)[1] is None
+    path.write_bytes(joined[: len(joined) * 3 // 4])  # inside the second Segment
+    frames, error = _read_all(path)
+    assert error is not None and "truncated" in str(error)
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray16le", "gray10le", "yuv420p10le"])
+def test_a_deep_y4m_cut_inside_a_picture_is_truncated(tmp_path, pix_fmt):
+    """`Cmono16` (mono10, mono12) was taken as 8 bits a sample: its cut went through as whole."""
+    import av
+
+    path = tmp_path / "deep.y4m"
+    with av.open(str(path), "w", format="yuv4mpegpipe", options={"strict": "-1"}) as c:
+        s = c.add_stream("rawvideo", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 24, pix_fmt
+        s.codec_context.options = {"strict": "-1"}
+        for i in range(10):
+            f = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 20 * i, np.uint8), format="rgb24")
+            for p in s.encode(f.reformat(format=pix_fmt)):
+                c.mux(p)
+    whole, error = _read_all(path)
+    assert error is None and len(whole) == 10
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 300])
+    frames, error = _read_all(path)
+    assert error is not None and "truncated" in str(error) and len(frames) == 9
