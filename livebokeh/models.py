@@ -414,20 +414,18 @@ def download(m: Manifest, url: str | None = None, dest: Path | None = None, prog
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # (a link to a missing folder on the way: FileExistsError, not another download)
         raise ModelError(_unwritable(m, dest, err)) from None
-    try:
-        out = _new_part(m, part)
-    except OSError as err:
-        raise ModelError(_unwritable(m, dest, err)) from None
-    if out is None:  # another download of it was under way and has ended: its file, if it landed whole
-        if _whole(m, dest):
-            log.info("another download saved %s", dest)
-            return dest
+    for _ in range(5):  # another download under way: waited for; its file taken when it landed whole
         try:
             out = _new_part(m, part)
         except OSError as err:
             raise ModelError(_unwritable(m, dest, err)) from None
-        if out is None:
-            raise ModelError(f"another download of {m.label} is writing {part} now; wait for it, then try again")
+        if out is not None:
+            break
+        if _whole(m, dest):
+            log.info("another download saved %s", dest)
+            return dest
+    else:
+        raise ModelError(f"another download of {m.label} is writing {part} now; wait for it, then try again")
     log.info("downloading %s from %s", m.label, url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # (``out`` stays open, locked, to the end)
@@ -492,7 +490,12 @@ def _new_part(m: Manifest, part: Path) -> BinaryIO | None:
         _lock(part, wait=True)
         return None
     if part.is_symlink() or part.exists():
-        part.unlink()
+        try:
+            part.unlink()
+        except OSError as err:  # (the folder is writable, or the check before would have said so)
+            raise ModelError(f"{part}, left by an earlier download of {m.label}, cannot be removed "
+                             f"({err.strerror or err}); remove it yourself (an immutable file: chattr -i), "
+                             "then try again") from None
     fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         import fcntl

@@ -254,7 +254,7 @@ def test_rvm_manifest_matches_the_shared_file_and_downloads_through_the_same_che
     assert models.locate("rvm") == models.cached_path(m)  # found offline from now on
 
 
-@pytest.mark.parametrize("first_lands", [True, False])
+@pytest.mark.parametrize("first_lands", [True, False, "taken over"])
 def test_a_second_download_waits_for_the_first_and_takes_its_file(server, deeplab_weights, caplog, first_lands):
     """Two downloads of one model at once both failed and saved nothing: the second removed the
     first's part file ("a killed download's"), the first then checked the second's half file by
@@ -286,15 +286,25 @@ def test_a_second_download_waits_for_the_first_and_takes_its_file(server, deepla
         waiting.start()
         until(lambda: "waiting for it" in caplog.text, "the second download to wait")
         assert part.exists() and state["hits"] == 0  # the first's file left alone
-        if first_lands:
+        if first_lands == "taken over":  # the first killed; a third download took over before this one woke
+            os.unlink(part)
+            third = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(third, fcntl.LOCK_EX)
+            os.close(fd)
+            until(lambda: caplog.text.count("waiting for it") == 2, "the second download to wait again")
+            os.write(third, deeplab_weights.read_bytes())
+            os.replace(part, dest)
+            os.close(third)  # (it failed with 'another download is writing' here)
+        elif first_lands:
             os.write(fd, deeplab_weights.read_bytes())
             os.replace(part, dest)
+            os.close(fd)
         else:
             os.unlink(part)
-        os.close(fd)
+            os.close(fd)
         waiting.join(60)
     assert result.get("path") == dest and models.sha256_of(dest) == m.sha256
-    assert state["hits"] == (0 if first_lands else 1)
+    assert state["hits"] == (1 if first_lands is False else 0)
     assert _cache_files() == [m.file]
 
 
