@@ -24,6 +24,7 @@ from livebokeh import __version__
 from livebokeh.errors import (
     ConfigError,
     LivebokehError,
+    ModelError,
     OneLineParser,
     PrintableFormatter,
     StdoutError,
@@ -585,12 +586,25 @@ def _run(args: argparse.Namespace, cfg: Any, signals: _StopSignals) -> int:
     return code
 
 
+class _ModelUnusable(ModelError):
+    """A run's model could not be loaded (or downloaded) before its first frame: every input of a
+    batch would fail the same way."""
+
+    def __init__(self, error: ModelError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _StopSignals, reports: list[Any]) -> int:
     failed = 0
     for n, job in enumerate(jobs, start=1):
-        log.info("[%d/%d] %s -> %s", n, len(jobs), job.input, job.output)
+        log.info("[%d/%d] %s", n, len(jobs), job.input)  # (its output is named once it is opened)
         try:
             code = _run_one(args, cfg, job, signals, reports)
+        except _ModelUnusable as err:  # the same for every input: one line, the rest not tried
+            rest = f"; none of the {len(jobs)} inputs was processed" if n == 1 else \
+                f"; the {len(jobs) - n + 1} inputs from {printable(str(job.input))} on were not processed"
+            raise ModelError(f"{one_line(err.error)}{rest}") from None
         except LivebokehError as err:
             print(f"livebokeh: error: {printable(str(job.input))}: {one_line(err)}", file=sys.stderr)
             reports.append({"source": Path(str(job.input)).name, "error": one_line(err)})
@@ -608,7 +622,10 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals
     from livebokeh.app import open_run
 
     with ExitStack() as stack:
-        run = stack.enter_context(open_run(cfg, job))
+        try:
+            run = stack.enter_context(open_run(cfg, job))
+        except ModelError as err:  # the model cannot be had (weights, a download): no input of a batch can run
+            raise _ModelUnusable(err) from None
         info = run.info
         # a live run reads its settings file again on SIGHUP; a file's run stops (a closed terminal)
         run.reload_settings = lambda: _reload(run, args)

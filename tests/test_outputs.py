@@ -397,6 +397,33 @@ def test_a_batch_writes_one_stats_entry_per_input(photo, mask, tmp_path):
     assert [r["source"] for r in json.loads(stats.read_text())] == ["a.jpg", "b.jpg"]
 
 
+def test_a_batch_whose_model_cannot_load_says_so_once_and_tries_no_other_input(video, tmp_path, capsys, monkeypatch):
+    """Several inputs with bad weights: the same model error once per input (the model loaded again
+    for each), a progress line naming an output never written, then '2 of 2 inputs failed'."""
+    from livebokeh.segment import rvm
+
+    second = tmp_path / "second.mp4"
+    shutil.copy(video, second)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx model" * 100)
+    loads = []
+    real = rvm.RVMSegmenter.__init__
+
+    def counted(self, *a, **kw):
+        loads.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(rvm.RVMSegmenter, "__init__", counted)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["--input", str(video), str(second), "--output-dir", str(out), "--backend", "rvm",
+                 "--rvm-weights", str(bad)]) == 1
+    err = capsys.readouterr().err
+    line = error_line(err)
+    assert "not a usable RVM model" in line and "none of the 2 inputs was processed" in line
+    assert len(loads) == 1 and "->" not in err and list(out.iterdir()) == []
+
+
 def test_every_kind_of_non_file_is_named_alike_for_inputs_outputs_and_weights(video, mask, tmp_path, capsys):
     """A socket was "a device or a socket" for weights and "a device" or "a socket" elsewhere: one
     namer (errors.file_kind) for the input, an output's name and a weights file."""
@@ -1121,7 +1148,7 @@ def test_overwrite_keeps_a_patterns_files_when_the_run_fails_before_its_first_fr
     assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(1, 13)]
 
 
-@pytest.mark.parametrize("case", ["weights", "mask"])
+@pytest.mark.parametrize("case", ["weights", "mask", "mask video"])
 def test_a_model_or_mask_that_cannot_be_had_is_one_line_before_any_output_opens(video, tmp_path, capsys, case):
     """Weights that do not load and a --mask pattern with no files are told in the one error line:
     no output was opened first (no "writing ..." then "no frame was written" before the error)."""
@@ -1131,9 +1158,12 @@ def test_a_model_or_mask_that_cannot_be_had_is_one_line_before_any_output_opens(
         bad.write_bytes(b"not an onnx model" * 100)
         args = ["--backend", "rvm", "--rvm-weights", str(bad)]
         said = "not a usable RVM model"
-    else:
+    elif case == "mask":
         args = ["--mask", str(tmp_path / "mk" / "%03d.png")]
         said = "does not exist"
+    else:  # a mask video: it was called "input"
+        args = ["--mask", str(tmp_path / "masks.mkv")]
+        said = f"--mask: {tmp_path / 'masks.mkv'} does not exist"
     assert main(["--input", str(video), "--output", str(out), *args]) == 1
     err = capsys.readouterr().err
     assert said in error_line(err)

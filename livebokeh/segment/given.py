@@ -52,10 +52,14 @@ class GivenMasks(Closeable):
         elif is_image_path(self.path):
             self._static = _read_gray(Path(self.path))
         else:
+            from livebokeh.errors import SourceError
             from livebokeh.sources.video import VideoFileSource
 
             self._video = VideoFileSource(self.path)
-            self._video.open()
+            try:
+                self._video.open()
+            except SourceError as err:  # (the video source calls its file "input": here it is the masks')
+                raise SourceError(f"--mask: {str(err).removeprefix('input ')}") from None
 
     @property
     def count(self) -> int | None:
