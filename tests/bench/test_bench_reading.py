@@ -92,6 +92,23 @@ def test_a_still_cut_short_a_folder_or_a_missing_mask_is_said_not_decoded_grey(t
     assert common.read_pair(tmp_path / "gone.jpg", tmp_path / "none.png") == "it does not exist"
 
 
+def test_a_still_far_larger_than_a_picture_is_never_read_whole(tmp_path, monkeypatch):
+    """A 6 GB sparse file named .jpg was read whole (a MemoryError traceback under a memory limit)."""
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as fh:
+        fh.write(cv2.imencode(".jpg", _scene(48, 64))[1].tobytes())
+        fh.truncate(6 << 30)  # sparse: no room taken
+    noheader = tmp_path / "noheader.png"
+    with open(noheader, "wb") as fh:
+        fh.truncate(3 << 30)
+    reads = []
+    real = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *a, **kw: reads.append(a) or real(*a, **kw))
+    assert common.read_still(big) == "is 6144 MB, more than a picture of its size takes"
+    assert common.read_still(noheader) == "is 3072 MB, more than a picture takes"
+    assert reads == []
+
+
 def _render_data(tmp_path):
     """A data folder whose least-person stills are each unusable, and one good still (a quarter
     person) with a known scene; the bad ones' masks, all empty, are taken first."""
