@@ -54,6 +54,7 @@ class VideoFileSource(Source):
         self._end: float | None = None  # where the video track should end, in the file's time
         self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
         self._whole: bool | None = None  # what the file's structure says (see file_whole); None: it cannot tell
+        self._all_frames: int | None = None  # an OpenDML AVI's count of every chunk's frames
         self._timeline: Timeline | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
         self._resized = False  # a picture of another size was met (and logged)
@@ -100,6 +101,8 @@ class VideoFileSource(Source):
         self._last_end = None
         self._fps = float(fps)
         self._whole = file_whole(self.path, container)
+        # an OpenDML AVI's own count of all its chunks' frames: a cut right after a chunk looks whole
+        self._all_frames = _opendml_frames(self.path) if "avi" in container.format.name.split(",") else None
         count = self._expected = frame_count(self.path, container, stream, cut=self._whole is False)
         self._end, self._end_is_own = expected_end(container, stream)
         if count is not None and count != int(stream.frames or 0):  # (frame_count counted what a whole file shows)
@@ -196,7 +199,8 @@ class VideoFileSource(Source):
         if self._whole is False:
             short = True
         elif self._whole:  # (a header's count or end that says more is wrong: a long last frame, a count written wrong)
-            short = self._damage is not None and counted_short
+            short = (self._damage is not None and counted_short) or (
+                self._all_frames is not None and self._decoded + self._damaged < self._all_frames - 1)
         else:
             short = counted_short or (
                 timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
@@ -537,24 +541,21 @@ def _ebml_whole(path: Path) -> bool | None:
 
 def _riff_whole(path: Path) -> bool | None:
     """Whether an AVI file's RIFF chunks end where the file does (True), past it (False: cut
-    short), or cannot be told (None: a size of 0, a recording not closed; an OpenDML file, whose
-    later RIFF chunks may be gone whole: its ``dmlh`` count, which counts them all, decides)."""
+    short), or cannot be told (None: a size of 0, a recording not closed). (An OpenDML file cut
+    exactly after a RIFF chunk looks whole: its ``dmlh`` count tells, see :func:`_opendml_frames`.)"""
     import struct
 
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            opendml = b"dmlh" in fh.read(1 << 16)
             at = 0
             while at + 8 <= size:
                 fh.seek(at)
                 kind, length = struct.unpack("<4sI", fh.read(8))
                 if kind != b"RIFF" or length < 4:  # (after whole chunks: a tag, padding; no RIFF cut short)
-                    return None if at == 0 or opendml else True
+                    return None if at == 0 else True
                 at += 8 + length + (length & 1)
-            if at > size + 1:  # (a last pad byte may be left out)
-                return False
-            return None if opendml else True
+            return at <= size + 1  # (a last pad byte may be left out)
     except (OSError, struct.error):
         return None
 
@@ -621,6 +622,23 @@ def _ts_whole(path: Path) -> bool | None:
             return False if fh.read(1) == b"\x47" else None
     except OSError:
         return None
+
+
+def _opendml_frames(path: Path) -> int | None:
+    """The frame count of an OpenDML AVI's ``dmlh`` header (all its RIFF chunks' frames; the older
+    ``avih`` count, which writers get wrong, only the first's), or None."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    at = head.find(b"dmlh")
+    if at < 0 or at + 12 > len(head):
+        return None
+    frames = struct.unpack("<I", head[at + 8:at + 12])[0]
+    return frames or None
 
 
 def file_whole(path: Path, container: Any) -> bool | None:

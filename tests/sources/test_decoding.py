@@ -503,3 +503,24 @@ def test_a_deep_y4m_cut_inside_a_picture_is_truncated(tmp_path, pix_fmt):
     path.write_bytes(data[: len(data) - 300])
     frames, error = _read_all(path)
     assert error is not None and "truncated" in str(error) and len(frames) == 9
+
+
+def test_an_opendml_avi_cut_right_after_a_riff_chunk_is_told_by_its_count(tmp_path):
+    """An OpenDML AVI (over 1 GB) cut exactly at the end of its first RIFF chunk looked whole (rc 0,
+    180 frames missing): its `dmlh` count, which counts every chunk's frames, tells. (The older
+    `avih` count, which writers get wrong, does not decide: round 13.)"""
+    import struct
+
+    path = av_clip(tmp_path / "in.avi", seconds=1, audio_start=None)
+    whole, error = _read_all(path)
+    assert error is None
+    data = bytearray(path.read_bytes())
+    at = data.find(b"dmlh")
+    assert at > 0
+    data[at + 8:at + 12] = struct.pack("<I", len(whole) + 180)  # as the first chunk of a longer file says
+    path.write_bytes(bytes(data))
+    frames, error = _read_all(path)
+    assert error is not None and "truncated" in str(error) and len(frames) == len(whole)
+    data[at + 8:at + 12] = struct.pack("<I", len(whole))
+    path.write_bytes(bytes(data))
+    assert _read_all(path)[1] is None
