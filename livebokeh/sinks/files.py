@@ -28,6 +28,7 @@ the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import hashlib
@@ -383,19 +384,34 @@ def free_partial_path(path: Path) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def create_locked(path: Path) -> int | None:
-    """Create (or empty) ``path`` and hold an exclusive lock on it while its writer lives: the
-    descriptor to close when done (None where the system has no ``flock``)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+def _create_new(path: Path) -> int:
+    """``path``, a temporary name of this process's, made as a new file: a descriptor open for
+    writing. Whatever is found at the name (a file or link left by an earlier process of the same
+    id, or planted there) is removed first, never written through: opening a link would overwrite
+    its target, and the result would then be published as that link."""
+    if path.is_symlink() or path.exists():
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(path))
+        path.unlink()
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+
+
+def _lock_held(fd: int) -> None:
+    """An exclusive lock on ``fd`` while its writer lives (the file is not stale); nothing where the
+    system or file system has no ``flock`` (the process id in the name tells instead)."""
     try:
         import fcntl
-    except ImportError:  # Windows: the process id in the name tells instead
-        os.close(fd)
-        return None
-    try:
+
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        pass  # a file system without locks: the process id in the name tells
+    except (ImportError, OSError):
+        pass
+
+
+def create_locked(path: Path) -> int:
+    """Create ``path`` new (:func:`_create_new`) and hold an exclusive lock on it while its writer
+    lives: the descriptor to close when done."""
+    fd = _create_new(path)
+    _lock_held(fd)
     return fd
 
 
@@ -557,19 +573,19 @@ def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool, mode: int
     a full disk leaves the old file as it was, never a truncated one. ``mode``: the new file's
     permissions (those of the file it replaces, say), set before it takes the name."""
     tmp = temp_path(path)
-    lock = None
+    made = False
     try:
-        lock = create_locked(tmp)
-        with open(tmp, "wb") as fh:
+        fd = create_locked(tmp)
+        made = True
+        with os.fdopen(fd, "wb") as fh:  # (through the descriptor made: never the name again)
             fh.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):  # (a read-only file system refuses even this: its error is the one)
+                tmp.unlink(missing_ok=True)
         raise SinkError(f"cannot write {path}: {reason(err)}") from None
-    finally:
-        if lock is not None:
-            os.close(lock)
     return publish(tmp, path, overwrite)
 
 

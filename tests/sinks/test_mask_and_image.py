@@ -295,3 +295,46 @@ def test_every_image_ending_offered_for_writing_can_be_written(flag):
             ok, data = cv2.imencode(suffix, image)
             assert ok and data.size, (suffix, h, w)
             assert cv2.imdecode(data, cv2.IMREAD_UNCHANGED).shape[:2] == (h, w)
+
+
+def test_a_link_at_a_files_temporary_name_is_never_written_through(tmp_path):
+    """`write_bytes` (snapshots, 'keep as defaults', the service's default settings, uploads, image
+    outputs) opened its temporary name with O_TRUNC, following a link planted there: the link's
+    target was overwritten and the result published as that link. It is made new instead; a
+    recording's temporary file too."""
+    from fractions import Fraction as F
+
+    from livebokeh.sinks import VideoWriter
+    from livebokeh.sinks.files import temp_path, write_bytes
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "snap.png"
+    temp_path(out).symlink_to(victim)
+    assert write_bytes(out, b"picture", overwrite=False) == out
+    assert victim.read_text() == "precious" and not out.is_symlink() and out.read_bytes() == b"picture"
+    video = tmp_path / "rec.mkv"
+    temp_path(video).symlink_to(victim)
+    w = VideoWriter(video, 32, 24, F(25))
+    w.write(np.zeros((24, 32, 3), np.uint8))
+    w.close()
+    assert victim.read_text() == "precious" and not video.is_symlink() and video.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mkv", "snap.png", "victim.txt"]
+
+
+
+def test_a_read_only_folder_is_one_line_not_an_internal_error(tmp_path, monkeypatch):
+    """On a read-only file system the clean-up's unlink failed too (EROFS), and that OSError escaped
+    as an 'internal error' (keep as defaults: HTTP 500; ctl set render.background: exit 2)."""
+    import errno
+    import os
+
+    from livebokeh.sinks import files
+
+    def refused(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "open", refused)
+    monkeypatch.setattr(files.Path, "unlink", refused)
+    with pytest.raises(SinkError, match="cannot write .*Read-only file system"):
+        files.write_bytes(tmp_path / "settings.toml", b"x", overwrite=True)
