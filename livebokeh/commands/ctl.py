@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -69,7 +70,9 @@ def request(run: Any, method: str, path: str, body: dict[str, Any] | None = None
         raise Refused(message or f"livebokeh answered {err.code} {err.reason}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise Unreachable(f"livebokeh (process {run.pid}) did not answer on port {run.port}: {reason}") from None
+        later = ("; it may still carry this out when it answers again: check with `livebokeh ctl status` before "
+                 "asking again") if method != "GET" and (isinstance(reason, TimeoutError) or "timed out" in str(reason)) else ""
+        raise Unreachable(f"livebokeh (process {run.pid}) did not answer on port {run.port}: {reason}{later}") from None
 
 
 def call(run: Any, method: str, path: str, body: dict[str, Any] | None = None,
@@ -91,17 +94,28 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
         raise ConfigError("set takes KEY VALUE pairs, such as: ctl set render.blur 0.05")
     changes = {key: value_of(key, text) for key, text in zip(pairs[::2], pairs[1::2], strict=True)}
     background = changes.get("render.background")
-    if isinstance(background, str) and background and Path(background).expanduser().is_file():
+    named = Path(background).expanduser() if isinstance(background, str) and background else None
+    if named is not None and not named.is_file() and os.path.lexists(named) and ("/" in background or named.suffix):
+        # a file's name that is no file (a colour or a background the run knows is no path like this)
+        from livebokeh.errors import file_kind
+
+        try:
+            what = file_kind(named.stat().st_mode)
+        except OSError:
+            what = "a link to a missing file"
+        raise ConfigError(f"{background} is {what}, not a picture or video file; give a file, or a colour")
+    if named is not None and named.is_file():
         # a file of yours: sent as an upload (the run never opens a path given over its API), up to
         # the run's limit (a larger one is told here, never read whole into memory)
         from livebokeh.control.backgrounds import MAX_UPLOAD
 
-        file = Path(background).expanduser()
-        size = file.stat().st_size
-        if size > MAX_UPLOAD:
-            raise ConfigError(f"{background} is {size / 2**20:.1f} MB, and a background sent to a run is at most "
-                              f"{MAX_UPLOAD // 2**20} MB: make it smaller (a still picture, or a shorter video)")
-        data = file.read_bytes()
+        with open(named, "rb") as fh:  # at most one byte past the limit: a file growing meanwhile is not read whole
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(MAX_UPLOAD + 1) if size <= MAX_UPLOAD else b""
+        if size > MAX_UPLOAD or len(data) > MAX_UPLOAD:
+            raise ConfigError(f"{background} is {max(size, len(data)):,} bytes, and a background sent to a run is at "
+                              f"most {MAX_UPLOAD:,} ({MAX_UPLOAD // 2**20} MB): make it smaller (a still picture, or "
+                              "a shorter video)")
         rest = {k: v for k, v in changes.items() if k != "render.background"}
         done = call(run, "POST", "/api/background", {"upload": base64.b64encode(data).decode(), "apply": False},
                     TIMEOUT_S)

@@ -441,17 +441,41 @@ def test_ctl_uploads_a_file_it_is_given_as_the_background(live, tmp_path):
 def test_ctl_refuses_a_background_over_the_upload_limit_without_reading_it(live, tmp_path, monkeypatch):
     """`ctl set render.background` read the whole file first: a 50 GB sparse file was a MemoryError
     traceback, a 33 MB one 'did not answer ... Broken pipe' (exit 1) though the run had refused it."""
-    from pathlib import Path as P
+    import builtins
+
+    from livebokeh.commands import ctl as ctl_module
 
     run, server, cam = live
     big = tmp_path / "big.png"
     with open(big, "wb") as fh:
         fh.truncate(50 * 2**30)  # sparse: takes no room
     reads = []
-    monkeypatch.setattr(P, "read_bytes", lambda self: reads.append(self) or b"")
+
+    class Counted:  # the file ctl opens, its reads counted
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def fileno(self):
+            return self.fh.fileno()
+
+        def read(self, n=-1):
+            reads.append(n)
+            return self.fh.read(n)
+
+    monkeypatch.setattr(ctl_module, "open", lambda *a, **kw: Counted(builtins.open(*a, **kw)), raising=False)
     code, out, err = ctl("set", "render.background", str(big))
     assert code == 2 and out == "" and reads == []
-    assert err.count("\n") == 1 and f"{big} is 51200.0 MB, and a background sent to a run is at most 32 MB" in err
+    assert err.count("\n") == 1 and f"{big} is {50 * 2**30:,} bytes, and a background sent to a run is at most" in err
+    for odd in (tmp_path / "folder.png", tmp_path / "gone.png"):  # named as what they are, not as a colour
+        odd.mkdir() if odd.name == "folder.png" else odd.symlink_to(tmp_path / "nothing.png")
+        code, out, err = ctl("set", "render.background", str(odd))
+        assert code == 2 and ("is a folder, not a picture" in err or "is a link to a missing file" in err), err
     assert run.settings().render.background == ""
 
 

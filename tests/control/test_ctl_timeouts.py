@@ -49,7 +49,11 @@ def test_each_request_waits_as_long_as_it_may_need(argv, mute_run, monkeypatch, 
     assert waits == [ctl.TIMEOUT_S if argv in LONG else ctl.QUICK_TIMEOUT_S]
     assert ctl.QUICK_TIMEOUT_S <= 10 < ctl.TIMEOUT_S
     err = capsys.readouterr().err
-    assert err == f"livebokeh ctl: error: livebokeh (process {os.getpid()}) did not answer on port {mute_run.port}: timed out\n"
+    said = f"livebokeh ctl: error: livebokeh (process {os.getpid()}) did not answer on port {mute_run.port}: timed out"
+    if argv[0] in ("status", "get", "snapshot"):  # a question: nothing is left to happen
+        assert err == said + "\n"
+    else:  # a change may still be carried out when the run wakes (a pause after the resume that followed it)
+        assert err.startswith(said + "; it may still carry this out when it answers again") and err.count("\n") == 1
 
 
 def test_a_run_that_never_answers_is_said_in_one_line(mute_run, monkeypatch, capsys):
