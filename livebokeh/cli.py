@@ -622,6 +622,9 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals
     from livebokeh.app import open_run
 
     with ExitStack() as stack:
+        # a live run (a camera, a clip played as one) reloads on SIGHUP, also while its model loads
+        signals.hup_waits = job.input is None or not job.writes
+        stack.callback(setattr, signals, "hup_waits", False)
         try:
             run = stack.enter_context(open_run(cfg, job))
         except ModelError as err:  # the model cannot be had (weights, a download): no input of a batch can run
@@ -720,6 +723,8 @@ class _StopSignals:
 
     def __init__(self, restore: bool = True) -> None:
         self.restore = restore
+        self.hup_waits = False  # a live run is being built: SIGHUP reloads once it runs (see stopping)
+        self._hup_pending = False
         self.received: list[int] = []
         self._pipeline: Any = None
         self._reload: Callable[[], object] | None = None
@@ -729,6 +734,14 @@ class _StopSignals:
         if signum == getattr(signal, "SIGHUP", None) and self._reload is not None:
             threading.Thread(target=_reload_logged, args=(self._reload,), name="livebokeh-reload", daemon=True).start()
             return
+        if signum == getattr(signal, "SIGHUP", None) and self.hup_waits:
+            # a live run still loading its model (`systemctl --user reload` as the service starts):
+            # its settings are read again once it runs, never a stop
+            self._hup_pending = True
+            return
+        from livebokeh.interrupts import note_stop
+
+        note_stop(signum)
         self.received.append(signum)
         pipeline = self._pipeline
         if pipeline is None:
@@ -766,8 +779,12 @@ class _StopSignals:
         a run), and SIGHUP calls ``reload`` instead when given; a signal received before (between
         two inputs of a batch) stops it before it starts."""
         self._pipeline, self._reload = pipeline, reload
+        self.hup_waits = False
         if self.received:
             pipeline.request_stop()
+        elif self._hup_pending and reload is not None:  # a SIGHUP while it was being built
+            self._hup_pending = False
+            threading.Thread(target=_reload_logged, args=(reload,), name="livebokeh-reload", daemon=True).start()
         try:
             yield
         finally:

@@ -12,22 +12,46 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 #: The signals that stop a command besides SIGINT (those this system has: not SIGHUP, SIGQUIT on Windows).
 STOPPING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n))
+
+_received: list[int] = []
+
+
+def note_stop(signum: int) -> None:
+    """Note that a stop signal came (its KeyboardInterrupt may be lost: see :func:`import_interruptible`)."""
+    _received.append(signum)
+
+
+def import_interruptible(name: str) -> Any:
+    """``import name``; a stop signal that came while it imported is a KeyboardInterrupt, even where
+    the module's C extension turned it into an ImportError (ONNX Runtime: "import numpy failed"),
+    which would else be told as a missing package. Other ImportErrors are raised as they are."""
+    import importlib
+
+    before = len(_received)
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        if len(_received) > before:
+            raise KeyboardInterrupt(f"interrupted while importing {name} ({err})") from None
+        raise
 
 
 @contextmanager
 def termination_unwinds() -> Iterator[None]:
     """While open, :data:`STOPPING` raise KeyboardInterrupt in the main thread instead of ending the
-    process on the spot (only where nobody else handles them: a SIGHUP that ``nohup`` ignores stays
-    ignored)."""
+    process on the spot, as Ctrl-C does (only where nobody else handles them: a SIGHUP that
+    ``nohup`` ignores stays ignored); each is noted (:func:`import_interruptible`), Ctrl-C's too."""
     def interrupt(signum: int, _frame: object) -> None:
+        note_stop(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = []
-    for sig in STOPPING:
-        if signal.getsignal(sig) is not signal.SIG_DFL:
+    for sig in (signal.SIGINT, *STOPPING):
+        if signal.getsignal(sig) is not (signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL):
             continue
         try:
             previous.append((sig, signal.signal(sig, interrupt)))

@@ -1183,3 +1183,48 @@ def test_an_existing_folder_given_as_a_file_output_says_so(video, mask, tmp_path
     assert main(args) == 2
     assert f"{flag} {folder} is a folder; give a file name" in error_line(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", "m.png", "odir"])
+
+
+def test_a_stop_signal_while_a_runtime_imports_is_an_interrupt_not_a_missing_package(monkeypatch):
+    """A SIGTERM while ONNX Runtime imported came out of its C extension as "ImportError: import
+    numpy failed", told as "the rvm backend needs ONNX Runtime: pip install onnxruntime" (exit 1)."""
+    import importlib
+
+    from livebokeh import interrupts
+    from livebokeh.errors import ModelError
+    from livebokeh.segment.rvm import import_onnxruntime
+
+    def interrupted(name):
+        interrupts.note_stop(signal.SIGTERM)  # the handler ran inside the import
+        raise ImportError("import numpy failed")
+
+    monkeypatch.setattr(importlib, "import_module", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        import_onnxruntime()
+
+    def missing(name):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib, "import_module", missing)  # no signal this time: a missing package
+    with pytest.raises(ModelError, match="needs ONNX Runtime"):
+        import_onnxruntime()
+
+
+def test_sighup_while_a_live_run_is_built_reloads_once_it_runs():
+    """SIGHUP (`systemctl --user reload`) while a live run loaded its model stopped it (exit 130,
+    the service then left stopped as a clean exit); once loaded it reloads. It reloads in both."""
+    import threading
+
+    from livebokeh.cli import _StopSignals
+    from tests.conftest import until
+
+    reloaded = threading.Event()
+    with _StopSignals() as signals:
+        signals.hup_waits = True  # (as _run_one sets it for a live run before open_run)
+        os.kill(os.getpid(), signal.SIGHUP)  # no KeyboardInterrupt
+        assert signals.received == []
+        with signals.stopping(_FakePipeline(), reload=reloaded.set):
+            until(reloaded.is_set, "the settings read again")
+        assert signals.received == []
+    with _StopSignals(), pytest.raises(KeyboardInterrupt):  # a file's run: SIGHUP stops it, as before
+        os.kill(os.getpid(), signal.SIGHUP)

@@ -85,8 +85,10 @@ class DepthEstimator(Closeable):
 
     def __init__(self, options: DepthOptions | None = None) -> None:
         self.options = opts = options or DepthOptions()
-        try:
-            import onnxruntime as ort
+        from livebokeh.interrupts import import_interruptible
+
+        try:  # (a stop signal while it imports is an interrupt, not a missing runtime)
+            ort = import_interruptible("onnxruntime")
         except ImportError:
             raise ModelError("--depth needs ONNX Runtime: run `pip install onnxruntime`") from None
         self.weights = locate(MODEL, opts.weights or None, download_missing=opts.download)

@@ -110,8 +110,10 @@ def providers() -> list[str]:
 
 
 def import_onnxruntime() -> Any:
-    try:
-        import onnxruntime as ort
+    from livebokeh.interrupts import import_interruptible
+
+    try:  # (a stop signal while it imports is an interrupt, not a missing runtime)
+        ort = import_interruptible("onnxruntime")
     except ImportError:
         raise ModelError("the rvm backend needs ONNX Runtime: run `pip install onnxruntime` "
                          "(or onnxruntime-gpu)") from None

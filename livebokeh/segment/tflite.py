@@ -46,11 +46,13 @@ def make_interpreter(path: Path | None, threads: int, content: bytes | None = No
     installed, else tf.lite), tensors allocated. A path that is no UTF-8 text is read here and
     given as bytes (the runtime's loader takes UTF-8 names only). ``fix``: what the error about a
     file that is no usable model tells the user to do."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
+    from livebokeh.interrupts import import_interruptible
+
+    try:  # (a stop signal while it imports is an interrupt, not a missing runtime)
+        Interpreter = import_interruptible("ai_edge_litert.interpreter").Interpreter
     except ImportError:  # pragma: no cover - depends on the environment
         try:
-            import tensorflow as tf
+            tf = import_interruptible("tensorflow")
         except ImportError:
             raise ModelError("no TFLite runtime: run `pip install ai-edge-litert`") from None
         Interpreter = tf.lite.Interpreter
