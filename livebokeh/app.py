@@ -27,7 +27,7 @@ from typing import Any
 from livebokeh.closing import Closeable
 from livebokeh.config import Config, with_backend
 from livebokeh.controls import LiveControls, NotLive, changeable
-from livebokeh.errors import ConfigError, LivebokehError
+from livebokeh.errors import ConfigError, LivebokehError, weights_not_there
 from livebokeh.threads import plan_threads
 
 log = logging.getLogger(__name__)
@@ -489,7 +489,7 @@ def check_weights(cfg: Config) -> None:
             named, source = os.environ[m.env_var], m.env_var
         if named:
             if not Path(named).is_file():
-                raise SetupError(f"the {backend} weights {named} ({source}) do not exist; fix the path, or leave "
+                raise SetupError(f"the {backend} weights {named} ({source}) {weights_not_there(named)}; fix the path, or leave "
                                  f"it out and run `livebokeh models download {backend}`")
             return
     if not models.find(m.name).ok:
@@ -509,7 +509,7 @@ def check_depth_weights(cfg: Config) -> None:
         named, source = os.environ[m.env_var], m.env_var
     if named:
         if not Path(named).is_file():
-            raise SetupError(f"the depth weights {named} ({source}) do not exist; fix the path, or leave it out "
+            raise SetupError(f"the depth weights {named} ({source}) {weights_not_there(named)}; fix the path, or leave it out "
                              "and run `livebokeh models download depth`, or run with --no-depth")
         return
     if not models.find(m.name).ok:

@@ -35,6 +35,17 @@ def file_kind(mode: int) -> str:
     return "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
 
 
+def weights_not_there(path: Any) -> str:
+    """Why a weights file named by a setting is not one, as the end of a sentence about "the ...
+    weights PATH": ``"do not exist"``, or what is there (``"are a pipe, not a file"``)."""
+    import os
+
+    try:
+        return f"are {file_kind(os.stat(path).st_mode)}, not a file"
+    except (OSError, ValueError):
+        return "do not exist"
+
+
 class PrintableFormatter(logging.Formatter):
     """Log lines with control characters escaped (:func:`printable`): names of files someone else
     made reach the terminal as text, never as its commands."""

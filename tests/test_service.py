@@ -1036,3 +1036,82 @@ def test_a_line_break_in_a_path_never_splits_a_message(home, tmp_path, monkeypat
     out = capsys.readouterr().out
     assert not any(line.startswith("enabled and started") for line in out.splitlines())
     assert "new\\x0aenabled" in out
+
+
+def test_a_failing_enable_keeps_a_unit_enabled_under_another_target(home, monkeypatch, capsys):
+    """The 'was it enabled' check looked at default.target.wants only: a unit of the user's enabled
+    under graphical-session.target was disabled when the new unit's enable failed."""
+    path = service.unit_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=graphical-session.target\n")
+    wants = path.parent / "graphical-session.target.wants"
+    wants.mkdir()
+    (wants / "livebokeh.service").symlink_to(path)
+    home.fail["enable"] = "Access denied"
+    assert service.main(["install", "--overwrite"]) == 1
+    assert "disable" not in home.verbs() and (wants / "livebokeh.service").is_symlink()
+    assert "graphical-session" in path.read_text()
+
+
+def test_a_hung_enable_leaves_no_link_of_its_own(home, monkeypatch, capsys):
+    """A systemctl that hangs in `enable` after making the wants link left it (dangling) behind:
+    'a second try never meets a half-installed unit'."""
+    wants = service.unit_path().parent / "default.target.wants"
+
+    def systemctl(*args):
+        if args[0] == "enable":
+            wants.mkdir(parents=True, exist_ok=True)
+            (wants / "livebokeh.service").symlink_to(service.unit_path())
+            return subprocess.CompletedProcess(["systemctl", *args], 124, "", "did not answer within 30 s")
+        if args[0] in ("disable", "daemon-reload") and home.verbs().count("enable"):
+            return subprocess.CompletedProcess(["systemctl", *args], 124, "", "did not answer within 30 s")
+        return home(*args)
+
+    monkeypatch.setattr(service, "_systemctl", systemctl)
+    assert service.main(["install"]) == 1
+    assert "taken back" in capsys.readouterr().err
+    assert not service.unit_path().exists() and not wants.exists()
+
+
+def test_a_failed_restart_whose_reload_fails_claims_no_running_old_unit(home, monkeypatch, capsys):
+    """After the new unit failed to restart, the roll-back's daemon-reload failed too, and install
+    still said 'the old unit was put back and runs again' (systemd held the new one)."""
+    assert service.main(["install", "--always"]) == 0
+    home.answers["is-active"] = (0, "active\n")
+    reloads = []
+
+    def systemctl(*args):
+        if args[0] == "restart":
+            return subprocess.CompletedProcess(["systemctl", *args], 1, "", "Job failed")
+        if args[0] == "daemon-reload":
+            reloads.append(1)
+            if len(reloads) > 1:
+                return subprocess.CompletedProcess(["systemctl", *args], 1, "", "Access denied")
+        return home(*args)
+
+    monkeypatch.setattr(service, "_systemctl", systemctl)
+    capsys.readouterr()
+    assert service.main(["install", "--overwrite"]) == 1
+    line = capsys.readouterr().err
+    assert "systemd did not read it again" in line and "runs again" not in line
+
+
+def test_odd_things_where_install_writes_are_one_line_each(home, tmp_path, capsys):
+    """A folder at the unit's temporary name: 'Is a directory; check who owns it (a folder made
+    with sudo?)'; the settings folder a link to a missing folder: 'File exists; check who owns it'."""
+    import os
+
+    folder = service.unit_path().parent
+    folder.mkdir(parents=True)
+    tmp = folder / f".livebokeh.service.{os.getpid()}.tmp"
+    tmp.mkdir()
+    assert service.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp} is a folder where install writes the unit first; move it away" in err and "sudo" not in err
+    tmp.rmdir()
+    settings_folder = service.settings_path().parent
+    settings_folder.parent.mkdir(parents=True, exist_ok=True)
+    settings_folder.symlink_to(tmp_path / "nowhere")
+    assert service.main(["install"]) == 2
+    err = capsys.readouterr().err
+    assert "is a link to a missing folder; make it a folder" in err and err.count("\n") == 1

@@ -624,6 +624,15 @@ def check(p: Plan, start: bool) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
+def _enable_links(unit: Path) -> list[Path]:
+    """The links that enable the unit at ``unit``: ``UNIT`` in any ``*.wants`` or ``*.requires``
+    folder beside it (``systemctl enable`` makes them after the unit's WantedBy/RequiredBy)."""
+    found: list[Path] = []
+    for pattern in (f"*.wants/{UNIT}", f"*.requires/{UNIT}"):
+        found += [p for p in unit.parent.glob(pattern) if p.is_symlink() or p.exists()]
+    return found
+
+
 def _ours(path: Path) -> bool:
     """Whether the unit file at ``path`` (a regular file: see :func:`_not_a_file`) is one this
     command wrote."""
@@ -637,6 +646,8 @@ def _place(path: Path, data: bytes, overwrite: bool) -> None:
     then moves it to ``path``: over an existing file (or link) only with ``overwrite``. Nothing
     else is left behind, whatever fails."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if tmp.is_dir() and not tmp.is_symlink():
+        raise ConfigError(f"{tmp} is a folder where install writes the unit first; move it away")
     try:
         if tmp.is_symlink() or tmp.exists():  # an earlier process's of this number, killed: ours to remove
             tmp.unlink()
@@ -659,7 +670,8 @@ def _place(path: Path, data: bytes, overwrite: bool) -> None:
         raise LivebokehError(f"cannot write {path}: {reason(err)}; check who owns {path.parent} "
                              "(a folder made with sudo?)") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (its own failure is not the one to tell)
+            tmp.unlink(missing_ok=True)
 
 
 class _Written:
@@ -682,7 +694,12 @@ class _Written:
     def settings(self, path: Path, data: bytes) -> None:
         from livebokeh.sinks.files import write_bytes
 
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a link to a missing folder, or a file, where the folder goes
+            what = "a link to a missing folder" if path.parent.is_symlink() else "no folder"
+            raise ConfigError(f"{path.parent}, where the settings file goes, is {what}; make it a folder, or pass "
+                              "--config another file") from None
         write_bytes(path, data, overwrite=False)
         self._undo.append(lambda: path.unlink(missing_ok=True))
 
@@ -747,9 +764,9 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
     for problem in problems:
         say(f"warning: {problem}")
     replaced = p.unit.exists()  # a unit (or a link to one) the service may be running
-    # enabled before (its link in default.target.wants): a failed enable must not disable it
-    wants = p.unit.parent / "default.target.wants" / UNIT
-    was_enabled = replaced and (wants.exists() or wants.is_symlink())
+    # enabled before (a link in any target's .wants or .requires folder, whatever its WantedBy):
+    # a failed enable must not disable it
+    was_enabled = replaced and bool(_enable_links(p.unit))
     running = False
     if replaced and start:
         done = _systemctl("is-active", UNIT)
@@ -781,6 +798,9 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
             why = "systemctl is gone" if result is None else _why(result)
             if args[0] == "enable" and not was_enabled:
                 _systemctl("disable", UNIT)  # a half-done enable: its link goes too (not the old unit's own)
+                for link in _enable_links(p.unit):  # (by hand where systemctl hung: every one is this enable's)
+                    with contextlib.suppress(OSError):
+                        link.unlink()
             written.roll_back()
             if reloaded:
                 _systemctl("daemon-reload")
@@ -796,10 +816,15 @@ def install(settings: str | Path, overwrite: bool = False, start: bool = True, o
         # the new unit cannot start: the old one, which was running, is put back and started again
         why = "systemctl is gone" if result is None else _why(result)
         written.roll_back()
-        _systemctl("daemon-reload")
-        again = _systemctl("restart", UNIT)
-        back = ("the old unit was put back and runs again" if again is not None and again.returncode == 0
-                else f"the old unit was put back, but it did not start again either (`systemctl --user restart {UNIT}`)")
+        reread = _systemctl("daemon-reload")
+        if reread is None or reread.returncode != 0:  # systemd still holds the new unit: no restart claimed
+            back = ("the old unit was put back on disk, but systemd did not read it again: run `systemctl --user "
+                    f"daemon-reload && systemctl --user restart {UNIT}`")
+        else:
+            again = _systemctl("restart", UNIT)
+            back = ("the old unit was put back and runs again" if again is not None and again.returncode == 0
+                    else f"the old unit was put back, but it did not start again either (`systemctl --user restart "
+                         f"{UNIT}`)")
         raise LivebokehError(f"systemctl --user restart {UNIT} failed with the new unit: {why}; {back}; "
                              "`journalctl --user -u livebokeh` says why the new one failed")
     say(f"enabled and restarted {UNIT} (it was running: the new unit applies now); logs: journalctl --user -u livebokeh")

@@ -31,12 +31,27 @@ class Exists(ConfigError):
 
 
 def target(config_files: tuple[str, ...]) -> Path:
-    """The settings file to write: the run's last ``--config`` that is a file, else the user's."""
+    """The settings file to write: the run's last ``--config`` file (a preset name is none), else
+    the user's. A ``--config`` file that is no longer one (removed, a pipe, a folder now) is
+    refused (ConfigError), never passed over for the user's file, which the service runs with."""
+    import os
+
     from livebokeh.commands.service import settings_path
+    from livebokeh.config import preset_names
+    from livebokeh.errors import file_kind
 
     for item in reversed(config_files):
-        if Path(item).is_file():
-            return Path(item).expanduser().absolute()
+        path = Path(item).expanduser()
+        if path.is_file():
+            return path.absolute()
+        if item in preset_names() and not os.path.lexists(path):
+            continue  # a preset: nothing of the user's to write into
+        try:
+            what = file_kind(path.stat().st_mode)
+        except OSError:
+            what = "a link to a missing file" if path.is_symlink() else "gone"
+        raise ConfigError(f"{item}, the settings file this run started with, is {what} now; put it back, then keep "
+                          "the settings as defaults again")
     return settings_path()
 
 

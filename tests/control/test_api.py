@@ -257,6 +257,30 @@ def test_keep_as_defaults_writes_the_users_settings_file_when_the_run_has_none(m
     assert path.is_file() and "light_wrap" not in path.read_text()
 
 
+def test_keep_as_defaults_never_passes_over_a_settings_file_that_is_gone_for_the_users(memory_vcam, tmp_path):
+    """The run's --config file became a pipe, a folder or a missing name: 'keep as defaults' wrote
+    the user's own settings file instead (the one the service runs with), without a word."""
+    import os
+
+    from livebokeh.commands.service import settings_path
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text("[render]\nblur = 0.04\n")
+    with started(live_settings(), Job(config_files=(str(mine),)),
+                 source=FakeSource(count=10**7, live=True, fps=60)) as (_run, server):
+        c = Client(server)
+        c.json("POST", "/api/settings", {"changes": {"render.blur": 0.08}})
+        for what in ("gone", "a pipe", "a folder"):
+            if mine.is_dir():
+                mine.rmdir()
+            else:
+                mine.unlink(missing_ok=True)
+            {"gone": lambda: None, "a pipe": lambda: os.mkfifo(mine), "a folder": mine.mkdir}[what]()
+            status, _, body = c.post("/api/defaults", {"overwrite": True})
+            assert status == 400 and f"is {what} now" in body.decode(), body
+    assert not settings_path().exists()
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     return bytes(cv2.imencode(".png", image)[1])
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from livebokeh.errors import ModelError
+from livebokeh.errors import ModelError, weights_not_there
 from livebokeh.segment.deeplab.model import ASPP_SCOPE, BACKBONE_SCOPE, LOW_LEVEL_SCOPE, DeepLabSpec
 
 #: The shipped decoder's file name, beside the manifests (``models/`` in the repository).
@@ -131,14 +131,14 @@ def find(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if explicit:
         p = Path(explicit)
         if not p.is_file():
-            raise ModelError(f"the deeplab decoder weights {p} (deeplab.decoder_weights) do not exist; fix the path, "
+            raise ModelError(f"the deeplab decoder weights {p} (deeplab.decoder_weights) {weights_not_there(p)}; fix the path, "
                              "or leave it out for the package's decoder")
         return p
     env = os.environ.get(ENV_VAR)
     if env:
         p = Path(env)
         if not p.is_file():
-            raise ModelError(f"the deeplab decoder weights {env} ({ENV_VAR}) do not exist; fix or unset it")
+            raise ModelError(f"the deeplab decoder weights {env} ({ENV_VAR}) {weights_not_there(p)}; fix or unset it")
         return p
     p = shipped_path()
     return p if p.is_file() else None
