@@ -161,7 +161,12 @@ def cache_problem() -> str:
     probe = d
     while not probe.exists() and probe.parent != probe:  # the nearest existing folder makes the cache
         if probe.is_symlink():  # (mkdir stops at it: "File exists")
-            return f"{_cache_name()} cannot be made ({probe} is a link to a missing folder: make that folder)"
+            try:
+                probe.resolve(strict=True)
+            except FileNotFoundError:
+                return f"{_cache_name()} cannot be made ({probe} is a link to a missing folder: make that folder)"
+            except (OSError, RuntimeError):  # ELOOP: no folder can be made there
+                return f"{_cache_name()} cannot be made ({probe} is a link that leads back to itself: remove it)"
         probe = probe.parent
     if d.exists() and not d.is_dir():
         return f"{_cache_name()} is not a folder"

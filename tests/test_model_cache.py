@@ -362,7 +362,7 @@ def test_a_read_only_cache_still_serves_its_valid_files(damaged_read_only_cache,
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "the model's name is a folder", "a dangling link",
-                                   "under a dangling link"])
+                                   "under a dangling link", "a link loop"])
 def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monkeypatch, no_rvm_weights, no_model_dir,
                                                   capsys):
     """(A link to a missing folder was "another download is writing ...; wait for it".)"""
@@ -372,9 +372,11 @@ def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monke
     blocker.write_text("not a folder")
     dangling = tmp_path / "gone"
     dangling.symlink_to(tmp_path / "missing" / "folder")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
     cache = {"a file": blocker, "under a file": blocker / "livebokeh",
              "the model's name is a folder": tmp_path / "cache", "a dangling link": dangling,
-             "under a dangling link": dangling / "livebokeh"}[where]
+             "under a dangling link": dangling / "livebokeh", "a link loop": loop}[where]
     if where == "the model's name is a folder":
         (cache / "rvm_mobilenetv3_fp32.onnx").mkdir(parents=True)
     monkeypatch.setenv("LIVEBOKEH_CACHE", str(cache))
@@ -396,6 +398,8 @@ def test_a_misplaced_cache_is_one_line_everywhere(where, server, tmp_path, monke
     assert said in line and (not folder or "writable" not in line) and "another download" not in line
     if "dangling" in where:
         assert f"{dangling} is a link to a missing folder" in line
+    if where == "a link loop":  # (it said "a link to a missing folder: make that folder")
+        assert f"{loop} is a link that leads back to itself: remove it" in line
     assert main(["--input", str(_photo(tmp_path)), "--output", str(tmp_path / "o.png")]) == 1
     assert said in _one_error(capsys.readouterr().err)
     assert blocker.read_text() == "not a folder"

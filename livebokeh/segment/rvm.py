@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from typing import Any
 
@@ -202,6 +203,13 @@ class RVMSegmenter(Segmenter):
         ort = import_onnxruntime()
         own: RVMOptions = self.own
         self.weights = locate("rvm", own.weights or None)
+        # what to do about a file that is no usable model: where it was named, not a download there
+        if own.weights:
+            self._fix = "point --rvm-weights (rvm.weights) at RVM's rvm_mobilenetv3_fp32.onnx, or leave it out"
+        elif os.environ.get("LIVEBOKEH_RVM_WEIGHTS"):
+            self._fix = "point LIVEBOKEH_RVM_WEIGHTS at RVM's rvm_mobilenetv3_fp32.onnx, or unset it"
+        else:
+            self._fix = "download it again with `livebokeh models download rvm`"
         self.providers = providers()
         self.device = "GPU" if self.providers[0] == "CUDAExecutionProvider" else "CPU"
         so = ort.SessionOptions()
@@ -218,16 +226,14 @@ class RVMSegmenter(Segmenter):
             self._session = ort.InferenceSession(runtime_source(self.weights), so, providers=self.providers)
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types for bad files
             raise ModelError(f"{self.weights} is not a usable RVM model ({_first_line(err)}); "
-                             "download it again with `livebokeh models download rvm`") from None
+                             f"{self._fix}") from None
         names = {i.name for i in self._session.get_inputs()}
         if not set(INPUTS) <= names:
-            raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); "
-                             "download it again with `livebokeh models download rvm`")
+            raise ModelError(f"{self.weights} is not an RVM model (inputs {sorted(names)}); {self._fix}")
         outputs = [o.name for o in self._session.get_outputs()]
         if not set(OUTPUTS) <= set(outputs):
             raise ModelError(f"{self.weights} takes RVM's inputs but does not give its outputs ({', '.join(OUTPUTS)}; "
-                             f"it gives {', '.join(outputs) or 'none'}): it is no RVM MobileNetV3 export; download "
-                             "it again with `livebokeh models download rvm`, or pass another --rvm-weights")
+                             f"it gives {', '.join(outputs) or 'none'}): it is no RVM MobileNetV3 export; {self._fix}")
         self.long_side = own.size or (LIVE_INPUT if options.live else INPUT_LONG_SIDE)
         self.backbone = own.backbone or (LIVE_BACKBONE if options.live else BACKBONE_LONG_SIDE)
         cheaper = LIVE_CHEAP_BACKBONE if options.live and self.backbone > LIVE_CHEAP_BACKBONE else None
@@ -329,15 +335,13 @@ class RVMSegmenter(Segmenter):
             pha, *new = self._session.run(list(OUTPUTS), feeds, self._run_options)
         except Exception as err:  # noqa: BLE001 - ONNX Runtime raises its own types
             raise ModelError(f"{self.weights} failed on a {size[0]}x{size[1]} input ({_first_line(err)}); "
-                             "download it again with `livebokeh models download rvm`") from None
+                             f"{self._fix}") from None
         if pha.shape != (1, 1, size[1], size[0]):
             raise ModelError(f"{self.weights} gave an alpha of shape {pha.shape} for a {size[0]}x{size[1]} "
-                             "input (RVM gives 1x1xHxW): it is no RVM MobileNetV3 export; download it again "
-                             "with `livebokeh models download rvm`")
+                             f"input (RVM gives 1x1xHxW): it is no RVM MobileNetV3 export; {self._fix}")
         if not np.isfinite(pha).all():
             raise ModelError(f"{self.weights} gave an alpha that is not a number (NaN or infinite) for a "
-                             f"{size[0]}x{size[1]} input: the weights are damaged or no RVM MobileNetV3 export; "
-                             "download them again with `livebokeh models download rvm`")
+                             f"{size[0]}x{size[1]} input: the weights are damaged or no RVM MobileNetV3 export; {self._fix}")
         return pha, new
 
     def _release(self) -> None:
