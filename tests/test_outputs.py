@@ -337,8 +337,8 @@ def test_an_image_is_replaced_only_by_a_complete_new_one(photo, mask, tmp_path, 
     class HalfWritten:
         """A file on a disk that fills half way through the image."""
 
-        def __init__(self, path, mode):
-            self._fh = open(path, mode)
+        def __init__(self, fd, mode):
+            self._fh = open(fd, mode)
 
         def write(self, data):
             self._fh.write(bytes(data)[: len(data) // 2])
@@ -352,7 +352,7 @@ def test_an_image_is_replaced_only_by_a_complete_new_one(photo, mask, tmp_path, 
 
     from livebokeh.sinks import files
 
-    monkeypatch.setattr(files, "open", HalfWritten, raising=False)
+    monkeypatch.setattr(files.os, "fdopen", HalfWritten)  # (the temporary file is written through its descriptor)
     assert main(["--input", str(photo), "--mask", str(mask), "--output", str(out), "--overwrite"]) == 1
     monkeypatch.undo()
     assert "No space left on device" in error_line(capsys.readouterr().err)
