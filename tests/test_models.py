@@ -87,36 +87,25 @@ def test_download_checks_the_checksum_and_lands_in_the_cache(server):
     assert models.locate("deeplab") == path and state["hits"] == 1
 
 
-@pytest.mark.parametrize(("mode", "message"), [("corrupt", "wrong checksum"), ("cut", "could not be downloaded|stopped at")])
-def test_bad_transfers_leave_nothing_in_the_cache(server, mode, message):
+@pytest.mark.parametrize(("mode", "message", "retry"), [
+    ("corrupt", "wrong checksum", True),
+    ("cut", "could not be downloaded|stopped at", True),
+    # a mirror sending an endless body wrote 419 MB for a 249 KB model before saying 'stopped at'
+    ("endless", "sends more than the", False),
+    ("long", "sends .* bytes, and", False),
+    # an HTML page and a gzip-encoded body were both 'stopped at N of M bytes; try again'
+    ("page", r"sends a web page \(text/html\), not .*: a wrong address", False),
+    ("packed", r"packed \(gzip\).*give an address that serves the file itself", False),
+])
+def test_bad_transfers_leave_nothing_in_the_cache_and_say_what_they_were(server, mode, message, retry):
+    """One line each; 'try again' only where a retry can help (a transfer that broke off or was
+    damaged), not for a wrong address; the cache as it was."""
     url, state = server
     state["mode"] = mode
     with pytest.raises(ModelError, match=message) as info:
         models.download(models.manifest("deeplab"), url=url, progress=False)
     assert "\n" not in str(info.value)
-    assert _cache_files() == []
-
-
-@pytest.mark.parametrize(("mode", "message"), [("endless", "sends more than the"), ("long", "sends .* bytes, and")])
-def test_a_body_longer_than_the_model_stops_at_once(server, mode, message):
-    """A mirror sending an endless body wrote 419 MB for a 249 KB model before saying 'stopped at'."""
-    url, state = server
-    state["mode"] = mode
-    with pytest.raises(ModelError, match=message):
-        models.download(models.manifest("deeplab"), url=url, progress=False)
-    assert _cache_files() == []
-
-
-@pytest.mark.parametrize(("mode", "message"), [("page", r"sends a web page \(text/html\), not .*: a wrong address"),
-                                             ("packed", r"packed \(gzip\).*give an address that serves the file itself")])
-def test_a_web_page_or_a_packed_body_is_named_not_called_a_broken_transfer(server, mode, message):
-    """An HTML page and a gzip-encoded body were both 'stopped at N of M bytes; try again': a retry
-    cannot help either."""
-    url, state = server
-    state["mode"] = mode
-    with pytest.raises(ModelError, match=message) as info:
-        models.download(models.manifest("deeplab"), url=url, progress=False)
-    assert "try again" not in str(info.value)
+    assert ("try again" in str(info.value)) == retry or mode == "cut"  # (a cut may be either line)
     assert _cache_files() == []
 
 
