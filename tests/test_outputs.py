@@ -1228,3 +1228,29 @@ def test_sighup_while_a_live_run_is_built_reloads_once_it_runs():
         assert signals.received == []
     with _StopSignals(), pytest.raises(KeyboardInterrupt):  # a file's run: SIGHUP stops it, as before
         os.kill(os.getpid(), signal.SIGHUP)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("what", ["fifo", "folder", "link"])
+@pytest.mark.parametrize("flag", ["--output", "--save-mask"])
+def test_odd_things_at_another_runs_temporary_names_are_left_alone(video, mask, tmp_path, capsys, what, flag):
+    """A FIFO at `.NAME.livebokeh-tmp-PID.EXT` hung the run (its stale-file check opened it,
+    blocking); a folder there was an internal error (IsADirectoryError) for a pattern, and a
+    folder or a link was 'kept' as the run's partial ('a run that was killed left ...'). Only a
+    regular file is a run's temporary file; anything else there is left alone, unopened."""
+    from livebokeh.sinks.files import TEMP_TAG
+
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / ("o.mp4" if flag == "--output" else "%03d.png")
+    odd = out / (f".o{TEMP_TAG}-999999.mp4" if flag == "--output" else f".001{TEMP_TAG}-999999.png")
+    if what == "fifo":
+        os.mkfifo(odd)
+    elif what == "folder":
+        odd.mkdir()
+    else:
+        odd.symlink_to(video)
+    assert main(["--input", str(video), "--mask", str(mask), flag, str(target), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "killed" not in err
+    assert os.path.lexists(odd) and not list(out.glob("*partial*"))

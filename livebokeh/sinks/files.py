@@ -475,7 +475,8 @@ def recover_stale(out: Output) -> list[Path]:
     (patterns' single images are removed: an image cut short is of no use). Returns the new names."""
     if out.pattern:
         folder = out.path.parent
-        stale = [p for p in _glob(folder, f".*{TEMP_TAG}*{glob.escape(out.path.suffix)}") if not _alive(p)]
+        stale = [p for p in _glob(folder, f".*{TEMP_TAG}*{glob.escape(out.path.suffix)}")
+                 if _regular(p) and not _alive(p)]
         for p in stale:
             p.unlink(missing_ok=True)
             log.warning("removed %s, an image a killed run left unfinished", p)
@@ -491,9 +492,18 @@ def recover_stale(out: Output) -> list[Path]:
 
 
 def _temp_files(path: Path) -> list[Path]:
-    """The temporary files of the one file ``path``, whoever writes (or wrote) them."""
+    """The temporary files of the one file ``path``, whoever writes (or wrote) them: regular files
+    only (a folder, a link or a pipe at such a name is no run's file: never opened, moved or kept)."""
     prefix = glob.escape(_temp_stem(path) + TEMP_TAG)
-    return _glob(path.parent, f"{prefix}*{glob.escape(path.suffix)}")
+    return [p for p in _glob(path.parent, f"{prefix}*{glob.escape(path.suffix)}") if _regular(p)]
+
+
+def _regular(path: Path) -> bool:
+    """Whether ``path`` itself (not what a link names) is a regular file."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _writer_pid(temp: Path) -> int | None:
@@ -522,8 +532,8 @@ def _held(path: Path, by_pid: Any, unreadable: bool) -> bool:
         import fcntl
     except ImportError:
         return bool(by_pid())
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # (non-blocking, not through a link: a pipe put there is never waited on)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return unreadable
     try:
@@ -646,7 +656,7 @@ def claim_pattern(flag: str, pattern: Path) -> PatternClaim:
 def _live_claims(folder: Path, mine: Path | None = None) -> Iterator[tuple[int, str]]:
     """The process id and pattern of each live claim in ``folder`` (other than ``mine``)."""
     for other in _glob(folder, f".*{glob.escape(CLAIM_TAG)}"):
-        if mine is not None and other.name == mine.name:
+        if (mine is not None and other.name == mine.name) or not _regular(other):  # (a pipe there: no run's)
             continue
         held = _read_claim(other)
         if held is not None and _claim_alive(other, held[0]):
