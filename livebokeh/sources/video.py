@@ -54,7 +54,6 @@ class VideoFileSource(Source):
         self._end: float | None = None  # where the video track should end, in the file's time
         self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
         self._whole: bool | None = None  # what the file's structure says (see file_whole); None: it cannot tell
-        self._all_frames: int | None = None  # an OpenDML AVI's count of every chunk's frames
         self._timeline: Timeline | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
         self._resized = False  # a picture of another size was met (and logged)
@@ -81,6 +80,9 @@ class VideoFileSource(Source):
         stream = video_stream(container)
         if stream is None:
             container.close()
+            if _boxes_without_index(self.path):  # its index cut inside: no stream left to read
+                raise SourceError(f"{self.path} has no index (its moov box is cut short): the file was cut before "
+                                  "its end; no frame can be read without it")
             raise SourceError(f"{self.path} has no video stream; pass a video or image file")
         fps = frame_rate(container, stream)
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -101,8 +103,6 @@ class VideoFileSource(Source):
         self._last_end = None
         self._fps = float(fps)
         self._whole = file_whole(self.path, container)
-        # an OpenDML AVI's own count of all its chunks' frames: a cut right after a chunk looks whole
-        self._all_frames = _opendml_frames(self.path) if "avi" in container.format.name.split(",") else None
         count = self._expected = frame_count(self.path, container, stream, cut=self._whole is False)
         self._end, self._end_is_own = expected_end(container, stream)
         if count is not None and count != int(stream.frames or 0):  # (frame_count counted what a whole file shows)
@@ -199,8 +199,7 @@ class VideoFileSource(Source):
         if self._whole is False:
             short = True
         elif self._whole:  # (a header's count or end that says more is wrong: a long last frame, a count written wrong)
-            short = (self._damage is not None and counted_short) or (
-                self._all_frames is not None and self._decoded + self._damaged < self._all_frames - 1)
+            short = self._damage is not None and counted_short
         else:
             short = counted_short or (
                 timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
@@ -430,19 +429,17 @@ def _boxes_cut(path: Path) -> bool:
     return _boxes_whole(path) is False
 
 
-#: Boxes that sit at the top level of MP4/MOV files (ISO BMFF, QuickTime, fragments): only one of
-#: these running past the file's end proves a cut; bytes after the last one that are none (an ID3
-#: tag, a downloader's padding) are another program's, not a box cut short.
-_TOP_BOXES = frozenset(k.encode() for k in (
-    "ftyp", "styp", "moov", "mdat", "moof", "mfra", "free", "skip", "wide", "pnot", "pdin", "meta", "uuid", "sidx",
-    "ssix", "emsg", "prft", "udta", "junk", "PICT", "jP  ", "bloc", "pitm", "iinf", "iloc", "idat"))
+#: The MP4/MOV top-level boxes that hold pictures or their index: only one of these running past
+#: the file's end is a cut that loses frames. Any other box there (a `uuid`, a camera's `Xtra`), and
+#: bytes after the last box that are none (an ID3 tag, padding, another program's), lose none.
+_MEDIA_BOXES = frozenset({b"mdat", b"moov", b"moof"})
 
 
 def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
-    """The kinds of an MP4/MOV file's top-level boxes, and whether they end where the file does
-    (True; bytes after them that are no box of :data:`_TOP_BOXES` are left out), past it (False:
-    cut short), or cannot be told (None: a box 'to the end of the file', sizes this walk does not
-    know)."""
+    """The kinds of an MP4/MOV file's top-level boxes, and whether every box that holds pictures
+    or their index (:data:`_MEDIA_BOXES`) ends inside the file (True), one runs past its end
+    (False: cut short), or it cannot be told (None: a box 'to the end of the file', sizes this walk
+    does not know before an index was seen)."""
     import struct
 
     kinds: list[bytes] = []
@@ -454,15 +451,20 @@ def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
             while at + 8 <= size:
                 fh.seek(at)
                 length, kind = struct.unpack(">I4s", fh.read(8))
-                if kind not in _TOP_BOXES:  # no box: what follows the file's boxes (a tag, padding)
-                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
-                kinds.append(kind)
                 if length == 1:  # a 64-bit size follows
                     length = struct.unpack(">Q", fh.read(8))[0]
                 elif length == 0:  # to the end of the file (a recording's media box not yet closed)
+                    kinds.append(kind)
                     return kinds, None
-                if length < 8:
-                    return kinds, None  # not boxes as this walk knows them: no claim
+                if length < 8:  # no box as this walk knows them: what follows the boxes, or no MP4
+                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                if kind == b"ftyp" and kinds:  # another file appended: the first one's boxes are what plays
+                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                if at + length > size and kind not in _MEDIA_BOXES:
+                    # a box that holds no picture cut short, or bytes after the last box that are
+                    # none (read as a size, they run past the end): no frame is lost
+                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                kinds.append(kind)
                 at += length
             return kinds, at <= size
     except (OSError, struct.error):
@@ -474,10 +476,10 @@ def _boxes_whole(path: Path) -> bool | None:
 
 
 def _boxes_without_index(path: Path) -> bool:
-    """Whether ``path`` is an MP4/MOV file (it begins with a ``ftyp`` box) with no ``moov`` box,
-    the index an MP4 recording writes when it ends."""
-    kinds, _ = _top_boxes(path)
-    return bool(kinds) and kinds[0] == b"ftyp" and b"moov" not in kinds
+    """Whether ``path`` is an MP4/MOV file (it begins with a ``ftyp`` box) with no whole ``moov``
+    box, the index an MP4 recording writes when it ends (none, or one cut short)."""
+    kinds, whole = _top_boxes(path)
+    return kinds[:1] == [b"ftyp"] and (b"moov" not in kinds or (whole is False and kinds[-1] == b"moov"))
 
 
 def _vint(data: bytes, at: int, marker: bool) -> tuple[int, int] | None:
@@ -496,45 +498,56 @@ def _vint(data: bytes, at: int, marker: bool) -> tuple[int, int] | None:
     return (-1 if value == (1 << (7 * width)) - 1 else value), width
 
 
-_EBML_HEADER, _SEGMENT, _VOID = 0x1A45DFA3, 0x18538067, 0xEC
+_EBML_HEADER, _SEGMENT, _CLUSTER, _VOID = 0x1A45DFA3, 0x18538067, 0x1F43B675, 0xEC
 #: The elements a Segment holds (SeekHead, Info, Tracks, Cluster, Cues, Attachments, Chapters, Tags,
 #: Void, CRC-32).
-_SEGMENT_CHILDREN = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, 0x1F43B675, 0x1C53BB6B, 0x1941A469, 0x1043A770,
+_SEGMENT_CHILDREN = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, _CLUSTER, 0x1C53BB6B, 0x1941A469, 0x1043A770,
                                0x1254C367, _VOID, 0xBF})
+#: The elements a Cluster holds (Timecode, Position, PrevSize, SimpleBlock, BlockGroup,
+#: EncryptedBlock, SilentTracks, Void, CRC-32).
+_CLUSTER_CHILDREN = frozenset({0xE7, 0xA7, 0xAB, 0xA3, 0xA0, 0xAF, 0x5854, _VOID, 0xBF})
+#: The elements that hold pictures: only one of these running past the file's end loses frames.
+_EBML_MEDIA = frozenset({_SEGMENT, _CLUSTER, 0xA3, 0xA0, 0xAF})
 
 
 def _ebml_whole(path: Path) -> bool | None:
-    """Whether a Matroska/WebM file's top-level elements (the EBML header and Segment, joined files'
-    each) end where their sizes say (True; bytes after them that are no element, a tag, are left
-    out), past the file's end (False: cut short), or cannot be told (None). A Segment of unknown
-    size (a recording written to a pipe) is walked through its children: a Cluster running past the
-    end is a cut; one of unknown size ends the walk (None)."""
+    """Whether a Matroska/WebM file's elements that hold pictures (a Segment of known size, a
+    Cluster, a block) end inside the file (True), one runs past its end (False: cut short), or it
+    cannot be told (None). A Segment of unknown size (a recording written to a pipe) is walked
+    through its children, and a Cluster of unknown size (a browser's MediaRecorder) through its
+    blocks; joined files Segment by Segment. What follows the elements and is none of them (a tag,
+    padding), or an element holding no picture cut short, loses no frame."""
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            at, inside = 0, False  # inside: among an unknown-size Segment's children
+            at, level = 0, "top"  # top; segment: among an unknown-size Segment's children; cluster: a Cluster's
             while at < size:
                 fh.seek(at)
                 head = fh.read(12)
                 ident = _vint(head, 0, True)
                 length = _vint(head, ident[1], False) if ident is not None else None
                 if ident is None or length is None:
-                    return None if at == 0 or inside else True  # what follows whole elements is no element
+                    return None if at == 0 else True  # what follows whole elements is no element
                 if at == 0 and ident[0] != _EBML_HEADER:
                     return None
-                if inside and ident[0] in (_EBML_HEADER, _SEGMENT):
-                    inside = False  # a joined file's own header
-                known = _SEGMENT_CHILDREN if inside else (_EBML_HEADER, _SEGMENT, _VOID)
+                if ident[0] in (_EBML_HEADER, _SEGMENT):
+                    level = "top"  # a joined file's own header
+                elif level == "cluster" and ident[0] not in _CLUSTER_CHILDREN:
+                    level = "segment"  # the next Cluster, or the Cues after the last one
+                known = {"top": (_EBML_HEADER, _SEGMENT, _VOID), "segment": _SEGMENT_CHILDREN,
+                         "cluster": _CLUSTER_CHILDREN}[level]
                 if ident[0] not in known:
-                    return None if inside else True
+                    return True if level == "top" else None
                 start = at + ident[1] + length[1]
-                if length[0] < 0:  # unknown size: a Segment's children are walked; anything else ends the walk
-                    if ident[0] != _SEGMENT:
+                if length[0] < 0:  # unknown size: a Segment's or a Cluster's children are walked
+                    if ident[0] not in (_SEGMENT, _CLUSTER):
                         return None
-                    at, inside = start, True
+                    at, level = start, ("segment" if ident[0] == _SEGMENT else "cluster")
                     continue
+                if start + length[0] > size:
+                    return False if ident[0] in _EBML_MEDIA else True
                 at = start + length[0]
-            return at <= size
+            return True
     except OSError:
         return None
 
@@ -542,7 +555,7 @@ def _ebml_whole(path: Path) -> bool | None:
 def _riff_whole(path: Path) -> bool | None:
     """Whether an AVI file's RIFF chunks end where the file does (True), past it (False: cut
     short), or cannot be told (None: a size of 0, a recording not closed). (An OpenDML file cut
-    exactly after a RIFF chunk looks whole: its ``dmlh`` count tells, see :func:`_opendml_frames`.)"""
+    exactly after a RIFF chunk looks whole: its super index tells, see :func:`_opendml_cut`.)"""
     import struct
 
     try:
@@ -616,29 +629,51 @@ def _ts_whole(path: Path) -> bool | None:
         return None
     if size % 188 == 0:
         return True
-    try:  # a packet cut short starts where the last whole one ends; other bytes there (a tag) are no packet
+    # a packet cut short starts where the last whole one ends, with a sync byte and the id (PID) of
+    # a stream the packets before carry; other bytes there (a tag, text that starts with "G") are none
+    end = size - size % 188
+    try:
         with open(path, "rb") as fh:
-            fh.seek(size - size % 188)
-            return False if fh.read(1) == b"\x47" else None
+            fh.seek(max(0, end - 188 * 16))
+            tail = fh.read(size - max(0, end - 188 * 16))
     except OSError:
         return None
+    cut = tail[-(size % 188):]
+    whole = tail[:-(size % 188)]
+    pids = {((whole[i + 1] & 0x1F) << 8) | whole[i + 2] for i in range(0, len(whole) - 187, 188) if whole[i] == 0x47}
+    if len(cut) >= 3 and cut[0] == 0x47 and (((cut[1] & 0x1F) << 8) | cut[2]) in pids:
+        return False
+    return None
 
 
-def _opendml_frames(path: Path) -> int | None:
-    """The frame count of an OpenDML AVI's ``dmlh`` header (all its RIFF chunks' frames; the older
-    ``avih`` count, which writers get wrong, only the first's), or None."""
+def _opendml_cut(path: Path) -> bool:
+    """Whether an OpenDML AVI's super index (``indx``, in its header) points past the file's end:
+    the file was cut after one of its RIFF chunks, which then all end inside it. (Its ``dmlh``
+    frame count would tell too, but counts the empty chunks of dropped frames no decoder gives.)"""
     import struct
 
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 16)
+            size = os.fstat(fh.fileno()).st_size
     except OSError:
-        return None
-    at = head.find(b"dmlh")
-    if at < 0 or at + 12 > len(head):
-        return None
-    frames = struct.unpack("<I", head[at + 8:at + 12])[0]
-    return frames or None
+        return False
+    at = 0
+    while (at := head.find(b"indx", at)) >= 0:
+        body = at + 8
+        if body + 24 > len(head):
+            return False
+        longs, _sub, kind, entries = struct.unpack("<HBBI", head[body:body + 8])
+        if kind == 0 and longs == 4:  # AVI_INDEX_OF_INDEXES: entries of (offset, size, duration)
+            for n in range(entries):
+                entry = body + 24 + 16 * n
+                if entry + 12 > len(head):
+                    break
+                offset, length = struct.unpack("<QI", head[entry:entry + 12])
+                if offset + length > size:
+                    return True
+        at += 4
+    return False
 
 
 def file_whole(path: Path, container: Any) -> bool | None:
@@ -653,7 +688,8 @@ def file_whole(path: Path, container: Any) -> bool | None:
     if "matroska" in names or "webm" in names:
         return _ebml_whole(path)
     if "avi" in names:
-        return _riff_whole(path)
+        whole = _riff_whole(path)
+        return False if whole and _opendml_cut(path) else whole
     if "yuv4mpegpipe" in names:
         return _y4m_whole(path)
     if "mpegts" in names:

@@ -505,22 +505,87 @@ def test_a_deep_y4m_cut_inside_a_picture_is_truncated(tmp_path, pix_fmt):
     assert error is not None and "truncated" in str(error) and len(frames) == 9
 
 
-def test_an_opendml_avi_cut_right_after_a_riff_chunk_is_told_by_its_count(tmp_path):
+def test_an_opendml_avi_cut_right_after_a_riff_chunk_is_told_by_its_super_index(tmp_path):
     """An OpenDML AVI (over 1 GB) cut exactly at the end of its first RIFF chunk looked whole (rc 0,
-    180 frames missing): its `dmlh` count, which counts every chunk's frames, tells. (The older
-    `avih` count, which writers get wrong, does not decide: round 13.)"""
+    180 frames missing): its super index (`indx`) points past the end. (Its `dmlh` count counts the
+    empty chunks of dropped frames, which no decoder gives: a whole VFR file was called cut by it.)"""
     import struct
 
-    path = av_clip(tmp_path / "in.avi", seconds=1, audio_start=None)
-    whole, error = _read_all(path)
-    assert error is None
-    data = bytearray(path.read_bytes())
-    at = data.find(b"dmlh")
-    assert at > 0
-    data[at + 8:at + 12] = struct.pack("<I", len(whole) + 180)  # as the first chunk of a longer file says
-    path.write_bytes(bytes(data))
+    from livebokeh.sources.video import _opendml_cut, _riff_whole
+
+    def avi(entries):  # a RIFF 'AVI ' chunk whose header holds a super index of ``entries`` (offset, size)
+        indx = struct.pack("<HBBI4s12x", 4, 0, 0, len(entries), b"00dc")
+        indx += b"".join(struct.pack("<QII", off, n, 30) for off, n in entries)
+        body = b"AVI " + b"LIST" + struct.pack("<I", 8 + len(indx) + 4) + b"hdrl" + b"indx" + \
+            struct.pack("<I", len(indx)) + indx + b"\0" * 200
+        return b"RIFF" + struct.pack("<I", len(body)) + body
+
+    whole = avi([(100, 64)])
+    path = tmp_path / "a.avi"
+    path.write_bytes(whole)
+    assert _riff_whole(path) is True and not _opendml_cut(path)
+    path.write_bytes(avi([(100, 64), (len(whole) + 5000, 64)]))  # its second index lies in a RIFF chunk cut off
+    assert _riff_whole(path) is True and _opendml_cut(path)
+
+
+def test_only_a_part_that_holds_pictures_running_past_the_end_is_a_cut(tmp_path):
+    """A camera's own top-level box (`Xtra`) between `moov` and `mdat` ended the MP4 walk, and a cut
+    inside `mdat` after it went through (rc 0); a `uuid` box cut short after a whole file, bytes
+    starting like a Matroska Void or CRC after a whole MKV and text starting with "G" after a whole
+    TS were taken for cuts (rc 1, every frame there)."""
+    from livebokeh.sources.video import _ebml_whole, _top_boxes, _ts_whole
+
+    mp4 = av_clip(tmp_path / "fs.mp4", seconds=3, audio_start=None, pattern=True, options={"movflags": "+faststart"})
+    data = mp4.read_bytes()
+    assert _top_boxes(mp4)[0] == [b"ftyp", b"moov", b"free", b"mdat"]
+    free = data.index(b"free", data.index(b"moov") + int.from_bytes(data[data.index(b"moov") - 4:][:4], "big") - 4)
+    data = data[:free] + b"Xtra" + data[free + 4:]  # (the same size: no offset moves)
+    mp4.write_bytes(data[: len(data) * 6 // 10])
+    assert _top_boxes(mp4)[1] is False
+    frames, error = _read_all(mp4)
+    assert error is not None and "truncated" in str(error)
+    mp4.write_bytes(data + b"\0\0\1\0uuid" + b"\7" * 40)  # a uuid box cut short after the pictures
+    assert _read_all(mp4)[1] is None
+    mkv = av_clip(tmp_path / "a.mkv", seconds=1, audio_start=None)
+    ts = av_clip(tmp_path / "a.ts", seconds=1, audio_start=None)
+    for path, tail in ((mkv, b"\xec\x88junk"), (mkv, b"\xbf\x84\0\0"), (ts, b"GIF89a and some text")):
+        whole = path.read_bytes()
+        path.write_bytes(whole + tail)
+        assert (_ebml_whole(path) if path.suffix == ".mkv" else _ts_whole(path)) is not False
+        assert _read_all(path)[1] is None, (path, tail)
+        path.write_bytes(whole)
+
+
+def test_a_browser_recording_with_clusters_of_unknown_size_cut_midway_is_truncated(tmp_path):
+    """MediaRecorder writes a Segment and Clusters of unknown size: the walk gave up at the first
+    such Cluster, and a cut midway went through (rc 0). Their blocks are walked."""
+    from livebokeh.sources.video import _ebml_whole
+
+    pipe = _Pipe()
+    import av
+
+    with av.open(pipe, "w", format="webm", options={"live": "1"}) as c:
+        s = c.add_stream("libvpx", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8),
+                                               format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    data = bytearray(pipe.buf.getvalue())
+    at, clusters = 0, 0
+    while (at := data.find(bytes.fromhex("1f43b675"), at)) >= 0:  # each Cluster's size made 'unknown', as a browser's
+        width = 9 - data[at + 4].bit_length()
+        data[at + 4:at + 4 + width] = bytes([(2 << (8 - width)) - 1]) + b"\xff" * (width - 1)
+        at, clusters = at + 4, clusters + 1
+    assert clusters >= 1
+    data = bytes(data)
+    path = tmp_path / "rec.webm"
+    path.write_bytes(data)
+    assert _ebml_whole(path) is True and _read_all(path)[1] is None
+    path.write_bytes(data[: len(data) * 2 // 3])
+    assert _ebml_whole(path) is False
     frames, error = _read_all(path)
-    assert error is not None and "truncated" in str(error) and len(frames) == len(whole)
-    data[at + 8:at + 12] = struct.pack("<I", len(whole))
-    path.write_bytes(bytes(data))
-    assert _read_all(path)[1] is None
+    assert error is not None and "truncated" in str(error) and frames
