@@ -27,7 +27,7 @@ from typing import Any
 from livebokeh.closing import Closeable
 from livebokeh.config import Config, with_backend
 from livebokeh.controls import LiveControls, NotLive, changeable
-from livebokeh.errors import ConfigError, LivebokehError, weights_not_there
+from livebokeh.errors import ConfigError, LivebokehError, ModelError, SourceError, weights_not_there
 from livebokeh.threads import plan_threads
 
 log = logging.getLogger(__name__)
@@ -682,7 +682,10 @@ def _open_models(run: Run, cfg: Config, job: Job) -> tuple[Any, Any, Any]:
     depth = open_depth(cfg, info, stack)  # first: missing weights stop the run before a model loads
     mask_cfg = cfg.mask
     if job.mask:
-        segmenter: Any = stack.enter_context(GivenMasks(job.mask))
+        try:
+            segmenter: Any = stack.enter_context(GivenMasks(job.mask))
+        except SourceError as err:  # the masks stand for the model: the same for every input of a batch
+            raise ModelError(str(err)) from None
         frames = min(info.frame_count or 0, job.max_frames or info.frame_count or 0) or None
         segmenter.check_frames(frames)
         mask_cfg = dataclasses.replace(mask_cfg, low=0.0, high=1.0, feather=0.0, smoothing=0.0,

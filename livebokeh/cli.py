@@ -601,10 +601,11 @@ def _run_batch(args: argparse.Namespace, cfg: Any, jobs: list[Any], signals: _St
         log.info("[%d/%d] %s", n, len(jobs), job.input)  # (its output is named once it is opened)
         try:
             code = _run_one(args, cfg, job, signals, reports)
-        except _ModelUnusable as err:  # the same for every input: one line, the rest not tried
+        except (_ModelUnusable, ConfigError) as err:  # the same for every input: one line, the rest not tried
+            # (a model or given masks that cannot be had, a setting that cannot be: a background)
             rest = f"; none of the {len(jobs)} inputs was processed" if n == 1 else \
                 f"; the {len(jobs) - n + 1} inputs from {printable(str(job.input))} on were not processed"
-            raise ModelError(f"{one_line(err.error)}{rest}") from None
+            raise (ModelError if isinstance(err, _ModelUnusable) else ConfigError)(f"{one_line(err)}{rest}") from None
         except LivebokehError as err:
             print(f"livebokeh: error: {printable(str(job.input))}: {one_line(err)}", file=sys.stderr)
             reports.append({"source": Path(str(job.input)).name, "error": one_line(err)})
@@ -627,7 +628,7 @@ def _run_one(args: argparse.Namespace, cfg: Any, job: Any, signals: _StopSignals
         stack.callback(setattr, signals, "hup_waits", False)
         try:
             run = stack.enter_context(open_run(cfg, job))
-        except ModelError as err:  # the model cannot be had (weights, a download): no input of a batch can run
+        except ModelError as err:  # the model (or the given masks) cannot be had: no input of a batch can run
             raise _ModelUnusable(err) from None
         info = run.info
         # a live run reads its settings file again on SIGHUP; a file's run stops (a closed terminal)

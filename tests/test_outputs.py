@@ -1254,3 +1254,19 @@ def test_odd_things_at_another_runs_temporary_names_are_left_alone(video, mask, 
     err = capsys.readouterr().err
     assert "internal error" not in err and "killed" not in err
     assert os.path.lexists(odd) and not list(out.glob("*partial*"))
+
+
+@pytest.mark.parametrize("bad", ["background", "mask"])
+def test_a_batch_with_a_bad_background_or_missing_masks_says_so_once(video, tmp_path, capsys, bad):
+    """A bad --background (or a missing --mask) in a batch was the same line for every input, exit 1,
+    where a single input is refused with exit 2 (the background; the masks: 1, as a model's)."""
+    second = tmp_path / "second.mp4"
+    shutil.copy(video, second)
+    out = tmp_path / "out"
+    out.mkdir()
+    args = (["--background", str(tmp_path / "nobg.png"), "--effect", "replace", "--mask", str(tmp_path / "in.mp4")]
+            if bad == "background" else ["--mask", str(tmp_path / "masks" / "%03d.png")])
+    code = main(["--input", str(video), str(second), "--output-dir", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == (2 if bad == "background" else 1)
+    assert "none of the 2 inputs was processed" in error_line(err) and list(out.iterdir()) == []
