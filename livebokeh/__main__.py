@@ -1,3 +1,3 @@
-from livebokeh.cli import main
+from livebokeh.entry import main
 
 raise SystemExit(main())

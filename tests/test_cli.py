@@ -637,3 +637,27 @@ def test_depth_without_its_model_or_network_says_what_to_do(clip, tmp_path, monk
     assert "livebokeh models download depth" in line and "--depth-weights FILE" in line
     assert "LIVEBOKEH_DEPTH_WEIGHTS" in line and "--no-depth" in line
     assert list(tmp_path.iterdir()) == []  # nothing half-made is left
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_while_the_command_loads_is_its_one_line(monkeypatch, capsys, how):
+    """Ctrl-C in the first moments (while livebokeh.cli and its imports load) was a KeyboardInterrupt
+    traceback; SIGTERM, SIGHUP, Ctrl-\\ a silent 143/129/131. The entry point takes them in hand
+    before the command loads."""
+    import os
+    import signal
+    import sys
+
+    from livebokeh import entry
+
+    class Interrupting:  # the signal comes while livebokeh.cli is imported
+        def find_spec(self, name, path=None, target=None):
+            if name == "livebokeh.cli":
+                os.kill(os.getpid(), getattr(signal, how))
+            return None
+
+    monkeypatch.delitem(sys.modules, "livebokeh.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "livebokeh: interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back
