@@ -353,10 +353,12 @@ def _main(argv: list[str] | None) -> int:
     if argv and argv[0] in COMMANDS:
         import importlib
 
-        from livebokeh.interrupts import termination_unwinds
+        from livebokeh.interrupts import take_hup, termination_unwinds
 
         try:
             with termination_unwinds():  # SIGTERM, SIGHUP, SIGQUIT: as Ctrl-C
+                if take_hup():  # one that came while the command loaded
+                    raise KeyboardInterrupt
                 return importlib.import_module(COMMANDS[argv[0]]).main(argv[1:])
         except KeyboardInterrupt:  # (each cleans up after itself: a download's part file, a bench's folder)
             print(f"livebokeh {argv[0]}: interrupted", file=sys.stderr)
@@ -370,6 +372,15 @@ def _main(argv: list[str] | None) -> int:
         # from the start: a signal while loading is an interrupt. Run as the command (argv None),
         # the handlers stay until the process exits: a signal in its last moments is not fatal
         with _StopSignals(restore=argv_given) as signals:
+            from livebokeh.interrupts import take_hup
+
+            # a live run (a camera, or a video played without outputs) reads its settings again on
+            # SIGHUP, from its first moments (`systemctl --user reload` as the service starts), never
+            # stops on it; a file's run stops on it (a closed terminal), also on one that came as it loaded
+            signals.hup_waits = not args.input or not (args.output or args.output_dir or args.save_mask
+                                                       or args.alpha_output)
+            if take_hup() and not signals.hup_waits:
+                raise KeyboardInterrupt
             from livebokeh.config import load_config, to_toml
 
             # defaults < --config files < --quality preset (for the chosen backend) < flags

@@ -11,7 +11,7 @@ def main() -> int:
     from livebokeh.interrupts import termination_unwinds
 
     try:
-        with termination_unwinds():
+        with termination_unwinds(hup_later=True):  # (a SIGHUP: a live run reloads on it; cli decides)
             from livebokeh.cli import main as command
         return command()
     except KeyboardInterrupt:  # (before the command's own handling: while it loads, or parses its flags)

@@ -18,6 +18,16 @@ from typing import Any
 STOPPING = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n))
 
 _received: list[int] = []
+_hup_pending: list[int] = []  # a SIGHUP that came while the command loaded (see termination_unwinds)
+
+
+def take_hup() -> bool:
+    """Whether a SIGHUP came while the command loaded (``hup_later``); forgets it. The command
+    decides what it means: a live run's settings are read anyway as it starts, a file's run or
+    another command stops."""
+    came = bool(_hup_pending)
+    _hup_pending.clear()
+    return came
 
 
 def note_stop(signum: int) -> None:
@@ -41,11 +51,15 @@ def import_interruptible(name: str) -> Any:
 
 
 @contextmanager
-def termination_unwinds() -> Iterator[None]:
+def termination_unwinds(hup_later: bool = False) -> Iterator[None]:
     """While open, :data:`STOPPING` raise KeyboardInterrupt in the main thread instead of ending the
     process on the spot, as Ctrl-C does (only where nobody else handles them: a SIGHUP that
-    ``nohup`` ignores stays ignored); each is noted (:func:`import_interruptible`), Ctrl-C's too."""
+    ``nohup`` ignores stays ignored); each is noted (:func:`import_interruptible`), Ctrl-C's too.
+    With ``hup_later``, a SIGHUP is kept for the command to decide (:func:`take_hup`)."""
     def interrupt(signum: int, _frame: object) -> None:
+        if hup_later and signum == getattr(signal, "SIGHUP", None):
+            _hup_pending.append(signum)  # (a live run reloads on it: the command, once it knows, decides)
+            return
         note_stop(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 

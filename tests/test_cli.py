@@ -661,3 +661,20 @@ def test_a_stop_signal_while_the_command_loads_is_its_one_line(monkeypatch, caps
     assert entry.main() == 130
     assert capsys.readouterr().err == "livebokeh: interrupted\n"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handed back
+
+
+def test_a_sighup_as_the_command_loads_stops_a_files_run_but_not_a_live_one(tmp_path, capsys, monkeypatch):
+    """A SIGHUP in a run's first moments (`systemctl --user reload` as the service starts) ended a
+    live run (129, or 130 'interrupted'): it is kept until the command knows what it runs; a live
+    run reads its settings as it starts anyway, a file's run stops (a closed terminal)."""
+    from livebokeh import interrupts
+    from livebokeh.cli import main
+
+    monkeypatch.setattr(interrupts, "_hup_pending", [1])
+    assert main(["--print-config"]) == 0  # live (no input): not stopped
+    assert interrupts.take_hup() is False  # (taken)
+    monkeypatch.setattr(interrupts, "_hup_pending", [1])
+    assert main(["--input", str(tmp_path / "in.mp4"), "--output", str(tmp_path / "o.mp4")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(interrupts, "_hup_pending", [1])
+    assert main(["models", "list"]) == 130  # another command: stopped, as on any SIGHUP

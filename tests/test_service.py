@@ -1115,3 +1115,17 @@ def test_odd_things_where_install_writes_are_one_line_each(home, tmp_path, capsy
     assert service.main(["install"]) == 2
     err = capsys.readouterr().err
     assert "is a link to a missing folder; make it a folder" in err and err.count("\n") == 1
+
+
+def test_uninstall_finds_an_enabled_unit_under_any_target(home, capsys):
+    """With a unit enabled under graphical-session.target and a `disable` that failed, uninstall
+    said 'the unit was never enabled: nothing to stop', removed it and left its link dangling."""
+    assert service.main(["install", "--no-start"]) == 0
+    wants = service.unit_path().parent / "graphical-session.target.wants"
+    wants.mkdir()
+    (wants / "livebokeh.service").symlink_to(service.unit_path())
+    home.fail["disable"] = "Failed to connect to bus"
+    capsys.readouterr()
+    assert service.main(["uninstall"]) == 1
+    assert "disable --now livebokeh.service failed" in capsys.readouterr().err
+    assert service.unit_path().exists() and (wants / "livebokeh.service").exists()

@@ -112,7 +112,7 @@ def read_still(path: Path, gray: bool = False) -> np.ndarray | str:
         if not stat.S_ISREG(mode):  # a folder, or a pipe put there since the look above
             return f"is {file_kind(mode)}, not a file"
         # never read whole what no picture of its size needs (a huge or sparse file named .jpg)
-        most = info.width * info.height * 8 + (64 << 20) if info is not None else 1 << 30
+        most = info.width * info.height * 8 + (64 << 20) if info is not None else 256 << 20
         if found.st_size > most:
             return f"is {found.st_size / 2**20:.0f} MB, more than a picture {'of its size ' if info else ''}takes"
         with os.fdopen(os.dup(fd), "rb") as fh:

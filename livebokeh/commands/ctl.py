@@ -95,6 +95,11 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
     changes = {key: value_of(key, text) for key, text in zip(pairs[::2], pairs[1::2], strict=True)}
     background = changes.get("render.background")
     named = Path(background).expanduser() if isinstance(background, str) and background else None
+    if named is not None:
+        from livebokeh.render.background import parse_colour
+
+        if parse_colour(background) is not None:  # a colour is a colour, whatever file has that name here
+            named = None
     if named is not None and not named.is_file() and os.path.lexists(named) and ("/" in background or named.suffix):
         # a file's name that is no file (a colour or a background the run knows is no path like this)
         from livebokeh.errors import file_kind
@@ -123,7 +128,15 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
         if rest:
             applied.update(call(run, "POST", "/api/settings", {"changes": rest}, TIMEOUT_S)["applied"])
         return applied
-    return call(run, "POST", "/api/settings", {"changes": changes}, TIMEOUT_S)["applied"]
+    try:
+        return call(run, "POST", "/api/settings", {"changes": changes}, TIMEOUT_S)["applied"]
+    except Refused as err:
+        if named is not None and not os.path.lexists(named) and "takes a colour" in str(err):
+            # (the run's advice, to give a FILE, is what the user did: the file is what is missing)
+            raise ConfigError(f"render.background {background}: there is no such file (from {Path.cwd()}), and it is "
+                              "no colour or background the run knows; give a picture's or video's path, or a "
+                              "colour (#00ff00, green)") from None
+        raise
 
 
 def _snapshot(run: Any, file: str, overwrite: bool) -> Path:

@@ -844,7 +844,7 @@ def uninstall() -> list[str]:
     if not _ours(path):
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
     result = _systemctl("disable", "--now", UNIT)
-    never_enabled = not (path.parent / "default.target.wants" / UNIT).exists()
+    never_enabled = not _enable_links(path)  # (under any target: graphical-session.target's too)
     if result is not None and result.returncode != 0 and never_enabled:
         done.append("systemd is not reachable here, and the unit was never enabled: nothing to stop")
     elif result is not None and result.returncode != 0:

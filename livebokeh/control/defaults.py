@@ -34,8 +34,6 @@ def target(config_files: tuple[str, ...]) -> Path:
     """The settings file to write: the run's last ``--config`` file (a preset name is none), else
     the user's. A ``--config`` file that is no longer one (removed, a pipe, a folder now) is
     refused (ConfigError), never passed over for the user's file, which the service runs with."""
-    import os
-
     from livebokeh.commands.service import settings_path
     from livebokeh.config import preset_names
     from livebokeh.errors import file_kind
@@ -44,8 +42,8 @@ def target(config_files: tuple[str, ...]) -> Path:
         path = Path(item).expanduser()
         if path.is_file():
             return path.absolute()
-        if item in preset_names() and not os.path.lexists(path):
-            continue  # a preset: nothing of the user's to write into
+        if item in preset_names() and "/" not in item and not path.suffix:
+            continue  # a preset (whatever is at that name in the folder now): nothing of the user's to write into
         try:
             what = file_kind(path.stat().st_mode)
         except OSError:

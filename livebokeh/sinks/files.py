@@ -595,6 +595,8 @@ def write_bytes(path: Path, data: bytes | memoryview, overwrite: bool, mode: int
         if made:
             with contextlib.suppress(OSError):  # (a read-only file system refuses even this: its error is the one)
                 tmp.unlink(missing_ok=True)
+        if isinstance(err, IsADirectoryError) and not made:  # a folder at its hidden temporary name: named
+            raise SinkError(f"cannot write {path}: {tmp} is a folder in the way; move it away") from None
         raise SinkError(f"cannot write {path}: {reason(err)}") from None
     return publish(tmp, path, overwrite)
 

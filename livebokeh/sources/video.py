@@ -72,6 +72,9 @@ class VideoFileSource(Source):
             claimed = _y4m_size(self.path)  # FFmpeg refuses a huge raw picture with a reason of its own
             if claimed is not None:
                 check_pixels("input", self.path, *claimed)
+            if _starts_ebml(self.path) and _ebml_whole(self.path) is False:  # cut before its first Cluster
+                raise SourceError(f"{self.path} holds no picture that can be decoded: the file is truncated (cut "
+                                  "before its first picture); pass a whole file") from None
             if _boxes_without_index(self.path):
                 raise SourceError(f"{self.path} has no index (its moov box): the recording was cut off, or the file cut "
                                   "short, before the index written at its end; no frame can be read without it "
@@ -508,6 +511,15 @@ _SEGMENT_CHILDREN = frozenset({0x114D9B74, 0x1549A966, 0x1654AE6B, _CLUSTER, 0x1
 _CLUSTER_CHILDREN = frozenset({0xE7, 0xA7, 0xAB, 0xA3, 0xA0, 0xAF, 0x5854, _VOID, 0xBF})
 #: The elements that hold pictures: only one of these running past the file's end loses frames.
 _EBML_MEDIA = frozenset({_SEGMENT, _CLUSTER, 0xA3, 0xA0, 0xAF})
+
+
+def _starts_ebml(path: Path) -> bool:
+    """Whether ``path`` begins with an EBML header (Matroska, WebM)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"\x1a\x45\xdf\xa3"
+    except OSError:
+        return False
 
 
 def _ebml_whole(path: Path) -> bool | None:

@@ -503,6 +503,18 @@ def test_ctl_refuses_a_background_over_the_upload_limit_without_reading_it(live,
     assert run.settings().render.background == ""
 
 
+def test_ctl_takes_a_colour_as_a_colour_and_names_a_missing_file(live, tmp_path, monkeypatch):
+    """With a file named `green` in the current folder, `ctl set render.background green` uploaded
+    it; a missing file (a typo) got the run's advice to give a FILE, which the user did."""
+    run, server, cam = live
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "green").write_text("not a picture")
+    code, out, err = ctl("set", "render.background", "green")
+    assert code == 0 and run.settings().render.background == "green", err
+    code, out, err = ctl("set", "render.background", "~/Pictures/bech.jpg")
+    assert code == 2 and "there is no such file" in err and "uploads it" not in err, err
+
+
 def test_ctl_without_a_run_or_with_several_says_what_to_do(live, monkeypatch, tmp_path):
     from livebokeh.control.runtime import RunFile, publish
 
