@@ -100,8 +100,8 @@ def _set(run: Any, pairs: list[str]) -> dict[str, Any]:
 
         if parse_colour(background) is not None:  # a colour is a colour, whatever file has that name here
             named = None
-    if named is not None and not named.is_file() and os.path.lexists(named) and ("/" in background or named.suffix):
-        # a file's name that is no file (a colour or a background the run knows is no path like this)
+    if named is not None and not named.is_file() and os.path.lexists(named):
+        # something at that name that is no file (a colour was taken as one above)
         from livebokeh.errors import file_kind
 
         try:

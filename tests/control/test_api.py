@@ -513,6 +513,9 @@ def test_ctl_takes_a_colour_as_a_colour_and_names_a_missing_file(live, tmp_path,
     assert code == 0 and run.settings().render.background == "green", err
     code, out, err = ctl("set", "render.background", "~/Pictures/bech.jpg")
     assert code == 2 and "there is no such file" in err and "uploads it" not in err, err
+    (tmp_path / "mybg").mkdir()  # named without a / or a suffix
+    code, out, err = ctl("set", "render.background", "mybg")
+    assert code == 2 and "mybg is a folder, not a picture or video file" in err, err
 
 
 def test_ctl_without_a_run_or_with_several_says_what_to_do(live, monkeypatch, tmp_path):
