@@ -13,13 +13,16 @@ import os as _os
 # livebokeh does not read are held to the limit by OpenCV itself.
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 28))
 
-from livebokeh.errors import (  # noqa: E402
-    ConfigError,
-    LivebokehError,
-    ModelError,
-    SinkError,
-    SourceError,
-)
+_ERRORS = ("ConfigError", "LivebokehError", "ModelError", "SinkError", "SourceError")
+
+
+def __getattr__(name: str):  # the errors on first use: the command's entry point loads before them
+    if name in _ERRORS:
+        from livebokeh import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'livebokeh' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

@@ -439,10 +439,10 @@ _MEDIA_BOXES = frozenset({b"mdat", b"moov", b"moof"})
 
 
 def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
-    """The kinds of an MP4/MOV file's top-level boxes, and whether every box that holds pictures
-    or their index (:data:`_MEDIA_BOXES`) ends inside the file (True), one runs past its end
-    (False: cut short), or it cannot be told (None: a box 'to the end of the file', sizes this walk
-    does not know before an index was seen)."""
+    """The kinds of an MP4/MOV file's top-level boxes, and whether they end where the file does
+    (True), a box that holds pictures or their index (:data:`_MEDIA_BOXES`) runs past its end
+    (False: cut short), or it cannot be told (None: anything else at the end, a tag after the
+    boxes, a box 'to the end of the file', another file appended: the index's count decides)."""
     import struct
 
     kinds: list[bytes] = []
@@ -460,16 +460,18 @@ def _top_boxes(path: Path) -> tuple[list[bytes], bool | None]:
                     kinds.append(kind)
                     return kinds, None
                 if length < 8:  # no box as this walk knows them: what follows the boxes, or no MP4
-                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                    return kinds, None
                 if kind == b"ftyp" and kinds:  # another file appended: the first one's boxes are what plays
-                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                    return kinds, None
                 if at + length > size and kind not in _MEDIA_BOXES:
-                    # a box that holds no picture cut short, or bytes after the last box that are
-                    # none (read as a size, they run past the end): no frame is lost
-                    return kinds, (True if b"moov" in kinds or b"moof" in kinds else None)
+                    # a box that holds no picture cut short, or bytes after the last box that are none
+                    # (read as a size, they run past the end): whether a media box was to follow, the
+                    # index's count decides
+                    return kinds, None
                 kinds.append(kind)
                 at += length
-            return kinds, at <= size
+            # past the end: a media box cut; 1-7 bytes left: a box's header cut, or a tail (the count decides)
+            return kinds, (False if at > size else True if at == size else None)
     except (OSError, struct.error):
         return kinds, None
 
@@ -539,7 +541,11 @@ def _ebml_whole(path: Path) -> bool | None:
                 ident = _vint(head, 0, True)
                 length = _vint(head, ident[1], False) if ident is not None else None
                 if ident is None or length is None:
-                    return None if at == 0 else True  # what follows whole elements is no element
+                    if at == 0:
+                        return None
+                    if level != "top" and at + len(head) >= size:  # a child's own header cut by the end
+                        return False
+                    return True if level == "top" else None  # what follows whole elements is no element
                 if at == 0 and ident[0] != _EBML_HEADER:
                     return None
                 if ident[0] in (_EBML_HEADER, _SEGMENT):
@@ -644,17 +650,19 @@ def _ts_whole(path: Path) -> bool | None:
     # a packet cut short starts where the last whole one ends, with a sync byte and the id (PID) of
     # a stream the packets before carry; other bytes there (a tag, text that starts with "G") are none
     end = size - size % 188
+    start = max(0, end - 188 * 2048)  # the streams the last 2048 packets carry, the tables' own ids too
     try:
         with open(path, "rb") as fh:
-            fh.seek(max(0, end - 188 * 16))
-            tail = fh.read(size - max(0, end - 188 * 16))
+            fh.seek(start)
+            tail = fh.read(size - start)
     except OSError:
         return None
     cut = tail[-(size % 188):]
     whole = tail[:-(size % 188)]
     pids = {((whole[i + 1] & 0x1F) << 8) | whole[i + 2] for i in range(0, len(whole) - 187, 188) if whole[i] == 0x47}
-    if len(cut) >= 3 and cut[0] == 0x47 and (((cut[1] & 0x1F) << 8) | cut[2]) in pids:
-        return False
+    pids |= {0x0000, 0x0001, 0x0010, 0x0011, 0x0012, 0x0014, 0x1FFF}  # PAT, CAT, NIT, SDT, EIT, TDT, null
+    if cut[:1] == b"\x47" and (len(cut) < 3 or (((cut[1] & 0x1F) << 8) | cut[2]) in pids):
+        return False  # (a sync byte and at most one more: too little to be anything but a packet cut)
     return None
 
 

@@ -589,3 +589,37 @@ def test_a_browser_recording_with_clusters_of_unknown_size_cut_midway_is_truncat
     assert _ebml_whole(path) is False
     frames, error = _read_all(path)
     assert error is not None and "truncated" in str(error) and frames
+
+
+def test_an_unclear_end_is_left_to_the_index_count_not_called_whole(tmp_path):
+    """An MP4 with two `mdat` boxes cut inside a box between them, or in the first bytes of the
+    second one's header, was called whole (rc 0, 72 of 150 frames lost): such an end is unclear
+    (None), and the index's count decides; a media box running past the end is a cut (False)."""
+    from livebokeh.sources.video import _top_boxes
+
+    def box(kind, size):
+        return size.to_bytes(4, "big") + kind + b"\0" * (size - 8)
+
+    data = box(b"ftyp", 24) + box(b"moov", 100) + box(b"mdat", 400) + box(b"free", 64) + box(b"mdat", 400)
+    path = tmp_path / "two.mp4"
+    ends = {len(data): True, 524 + 30: None, 524 + 64 + 4: None, 524 + 64 + 20: False, 524 + 64 + 7: None}
+    for end, said in ends.items():
+        path.write_bytes(data[:end])
+        assert _top_boxes(path)[1] is said, end
+
+
+def test_a_ts_cut_inside_a_table_or_sound_packet_is_a_cut(tmp_path):
+    """The PID check looked at the last 16 packets only: cuts inside audio, PAT, PMT or SDT packets
+    went through (rc 0)."""
+    from livebokeh.sources.video import _ts_whole
+
+    def packet(pid):
+        return bytes([0x47, (pid >> 8) & 0x1F, pid & 0xFF, 0x10]) + b"\xff" * 184
+
+    stream = b"".join(packet(0x100) for _ in range(40)) + packet(0x101) + b"".join(packet(0x100) for _ in range(40))
+    path = tmp_path / "a.ts"
+    for pid in (0x0000, 0x0011, 0x101):  # PAT, SDT, the sound's stream 41 packets back
+        path.write_bytes(stream + packet(pid)[:100])
+        assert _ts_whole(path) is False, pid
+    path.write_bytes(stream + b"G" + b"enerated by a recorder")  # text after the packets: none of them
+    assert _ts_whole(path) is None
