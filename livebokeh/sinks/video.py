@@ -370,7 +370,27 @@ class VideoWriter:
             os.close(self._lock)
             self._lock = None
 
+    def _moved_to(self) -> Path | None:
+        """Where the temporary file is now when its folder was moved during the run (the name the
+        system gives its open descriptor; Linux), or None."""
+        if self._lock is None or os.path.lexists(self._tmp):
+            return None
+        try:
+            now = Path(os.readlink(f"/proc/self/fd/{self._lock}"))
+        except OSError:
+            return None
+        return now if now.is_file() else None
+
     def _move_into_place(self, complete: bool, exact: bool) -> Path | None:
+        moved = self._moved_to()
+        if moved is not None:  # its folder was moved or renamed: what reached the disk is kept where it went, named
+            try:
+                dest = keep_partial(moved, moved.parent / self.path.name)
+            except OSError as err:
+                raise SinkError(f"the folder of {self.path} was moved during the run; what this run wrote is in "
+                                f"{moved} ({reason(err)})") from None
+            raise SinkError(f"the folder of {self.path} was moved or renamed during the run; what this run wrote "
+                            f"is in {dest} (it may not play to the end)")
         if not self._muxed:
             self._tmp.unlink(missing_ok=True)
             log.warning("no frame was written; %s was not created", self.path)
