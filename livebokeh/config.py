@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -558,6 +559,14 @@ def resolve_config_path(name: str | Path) -> Path:
         return p
     if p.suffix == "" and str(name) in preset_names():
         return presets_dir() / f"{name}.toml"
+    if os.path.lexists(p):  # something there that is no file: named, not taken for a mistyped preset
+        from livebokeh.errors import file_kind
+
+        try:
+            what = file_kind(p.stat().st_mode)
+        except (OSError, RuntimeError):
+            what = "a link to nothing it can read (missing, or a loop)"
+        raise ConfigError(f"config {str(name)!r} is {what}, not a settings file; give a TOML file or a preset")
     raise ConfigError(
         f"config {str(name)!r} is neither a file nor a preset; presets: {', '.join(preset_names())}"
     )

@@ -11,9 +11,12 @@ def main() -> int:
     from livebokeh.interrupts import termination_unwinds
 
     try:
-        with termination_unwinds(hup_later=True):  # (a SIGHUP: a live run reloads on it; cli decides)
+        # to the end: the command's own handling takes over from these as it starts (a run's
+        # handlers, or every other command's); a SIGHUP is kept for it to decide (a live run reloads)
+        with termination_unwinds(hup_later=True):
             from livebokeh.cli import main as command
-        return command()
+
+            return command()
     except KeyboardInterrupt:  # (before the command's own handling: while it loads, or parses its flags)
         print("livebokeh: interrupted", file=sys.stderr)
         return 130

@@ -21,10 +21,15 @@ _received: list[int] = []
 _hup_pending: list[int] = []  # a SIGHUP that came while the command loaded (see termination_unwinds)
 
 
+_deferring: list[bool] = []  # a SIGHUP is kept for the command to decide (see termination_unwinds)
+
+
 def take_hup() -> bool:
-    """Whether a SIGHUP came while the command loaded (``hup_later``); forgets it. The command
-    decides what it means: a live run's settings are read anyway as it starts, a file's run or
-    another command stops."""
+    """Whether a SIGHUP came while the command loaded (``hup_later``); forgets it, and from now on
+    a SIGHUP stops as the other signals do (until the command's own handlers take over). The
+    command decides what the one that came means: a live run's settings are read anyway as it
+    starts, a file's run or another command stops."""
+    _deferring.clear()
     came = bool(_hup_pending)
     _hup_pending.clear()
     return came
@@ -56,8 +61,11 @@ def termination_unwinds(hup_later: bool = False) -> Iterator[None]:
     process on the spot, as Ctrl-C does (only where nobody else handles them: a SIGHUP that
     ``nohup`` ignores stays ignored); each is noted (:func:`import_interruptible`), Ctrl-C's too.
     With ``hup_later``, a SIGHUP is kept for the command to decide (:func:`take_hup`)."""
+    if hup_later:
+        _deferring[:] = [True]
+
     def interrupt(signum: int, _frame: object) -> None:
-        if hup_later and signum == getattr(signal, "SIGHUP", None):
+        if _deferring and signum == getattr(signal, "SIGHUP", None):
             _hup_pending.append(signum)  # (a live run reloads on it: the command, once it knows, decides)
             return
         note_stop(signum)
@@ -74,8 +82,11 @@ def termination_unwinds(hup_later: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
+        if hup_later:
+            _deferring.clear()
         for sig, handler in previous:
-            signal.signal(sig, handler)
+            if signal.getsignal(sig) is interrupt:  # (one the command set since, SIG_IGN to its exit, stays)
+                signal.signal(sig, handler)
 
 
 @contextmanager

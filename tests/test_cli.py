@@ -678,3 +678,47 @@ def test_a_sighup_as_the_command_loads_stops_a_files_run_but_not_a_live_one(tmp_
     assert "interrupted" in capsys.readouterr().err
     monkeypatch.setattr(interrupts, "_hup_pending", [1])
     assert main(["models", "list"]) == 130  # another command: stopped, as on any SIGHUP
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--print-config"], 0), (["models", "list"], 130)])
+def test_a_signal_while_the_command_parses_its_flags_is_handled(monkeypatch, capsys, argv, code):
+    """The entry point handed the signals back once livebokeh.cli had loaded, and the command took
+    them only after parsing its flags: a SIGHUP or SIGTERM 55-70 ms in killed any run (129/143, no
+    line). Its handling lasts until the command's own takes over: a SIGHUP is kept for a live run
+    (it reads its settings anyway), and stops another command."""
+    import os
+    import signal
+    import sys
+
+    from livebokeh import cli, entry
+
+    real = cli.build_parser
+
+    def slow():  # the signal comes while the flags are parsed
+        os.kill(os.getpid(), signal.SIGHUP)
+        return real()
+
+    monkeypatch.setattr(cli, "build_parser", slow)
+    monkeypatch.setattr(sys, "argv", ["livebokeh", *argv])
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):  # as a fresh process has them
+        # (run as the command, a run leaves them ignored to its exit: put back after the test)
+        monkeypatch.setattr(signal, "_saved_" + sig.name, signal.getsignal(sig), raising=False)
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    if argv[0] == "models":  # (its own parser: the signal as it starts)
+        monkeypatch.setattr(cli, "COMMANDS", {**cli.COMMANDS})
+        from livebokeh.commands import models as models_command
+
+        real_main = models_command.main
+
+        def hup_first(args):
+            os.kill(os.getpid(), signal.SIGHUP)
+            return real_main(args)
+
+        monkeypatch.setattr(models_command, "main", hup_first)
+    try:
+        assert entry.main() == code
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, getattr(signal, "_saved_" + sig.name))
+    if code == 130:
+        assert "interrupted" in capsys.readouterr().err

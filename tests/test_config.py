@@ -383,3 +383,18 @@ def test_shipped_settings_use_no_old_key(caplog):
             for backend in BACKENDS:
                 load_config(None, {"segmenter.backend": backend}, quality=name)
     assert "has moved" not in caplog.text
+
+
+def test_a_config_name_that_is_no_file_is_named_not_taken_for_a_mistyped_preset(tmp_path):
+    """A --config file that became a folder or a pipe (a reload) was 'neither a file nor a preset;
+    presets: ...', as if a preset's name were mistyped."""
+    import os
+
+    from livebokeh.config import resolve_config_path
+    from livebokeh.errors import ConfigError
+
+    (tmp_path / "s.toml").mkdir()
+    os.mkfifo(tmp_path / "p.toml")
+    for name, what in (("s.toml", "a folder"), ("p.toml", "a pipe")):
+        with pytest.raises(ConfigError, match=f"is {what}, not a settings file"):
+            resolve_config_path(tmp_path / name)

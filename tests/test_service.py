@@ -1129,3 +1129,20 @@ def test_uninstall_finds_an_enabled_unit_under_any_target(home, capsys):
     assert service.main(["uninstall"]) == 1
     assert "disable --now livebokeh.service failed" in capsys.readouterr().err
     assert service.unit_path().exists() and (wants / "livebokeh.service").exists()
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_uninstall_stops_short_of_removing_a_running_unit_it_could_not_stop(home, capsys, running):
+    """A unit installed with --no-start and started by hand (running, not enabled), whose `disable
+    --now` failed: uninstall said 'systemd is not reachable here ... nothing to stop' and removed
+    its file. A running one stays, with the error; one neither enabled nor running goes, the
+    failure named."""
+    assert service.main(["install", "--no-start"]) == 0
+    home.fail["disable"] = "Access denied"
+    home.answers["is-active"] = (0, "active\n") if running else (3, "inactive\n")
+    capsys.readouterr()
+    assert service.main(["uninstall"]) == (1 if running else 0)
+    out = capsys.readouterr()
+    assert "not reachable" not in out.out + out.err
+    assert service.unit_path().exists() == running
+    assert ("disable --now livebokeh.service failed" in (out.err if running else out.out)) and "Access denied" in out.out + out.err

@@ -845,8 +845,13 @@ def uninstall() -> list[str]:
         raise ConfigError(f"{path} was not written by `livebokeh service install`; remove it yourself if you mean to")
     result = _systemctl("disable", "--now", UNIT)
     never_enabled = not _enable_links(path)  # (under any target: graphical-session.target's too)
+    running = False
     if result is not None and result.returncode != 0 and never_enabled:
-        done.append("systemd is not reachable here, and the unit was never enabled: nothing to stop")
+        active = _systemctl("is-active", UNIT)  # started by hand, not enabled: still to stop
+        running = active is not None and active.returncode == 0
+    if result is not None and result.returncode != 0 and never_enabled and not running:
+        done.append(f"systemctl --user disable --now {UNIT} failed ({_why(result)}), and the unit was never enabled "
+                    "nor is it running: nothing to stop")
     elif result is not None and result.returncode != 0:
         raise LivebokehError(f"systemctl --user disable --now {UNIT} failed: {_why(result)}; the unit stays at {path}; run "
                              "this where your user's systemd is reachable (a login session, not sudo or a bare ssh)")
