@@ -451,15 +451,13 @@ class _Pipe:
         return self.buf.write(data)
 
 
-def test_a_matroska_recording_of_unknown_size_cut_inside_a_cluster_is_truncated(tmp_path):
-    """A Matroska/WebM recording written to a pipe has a Segment of unknown size: a cut inside a
-    Cluster went through (rc 0, no line). Its Clusters state their sizes: the last one running past
-    the end is the cut. Joined files (cat a.mkv b.mkv) are walked Segment by Segment."""
+def _piped(fmt: str, codec: str, options: dict | None = None) -> bytes:
+    """60 noisy 64x48 frames muxed as ``fmt`` to a pipe (a Segment of unknown size)."""
     import av
 
     pipe = _Pipe()
-    with av.open(pipe, "w", format="matroska") as c:
-        s = c.add_stream("libx264", rate=30)
+    with av.open(pipe, "w", format=fmt, options=options or {}) as c:
+        s = c.add_stream(codec, rate=30)
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         for i in range(60):
             frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8),
@@ -468,7 +466,14 @@ def test_a_matroska_recording_of_unknown_size_cut_inside_a_cluster_is_truncated(
                 c.mux(p)
         for p in s.encode(None):
             c.mux(p)
-    data = pipe.buf.getvalue()
+    return pipe.buf.getvalue()
+
+
+def test_a_matroska_recording_of_unknown_size_cut_inside_a_cluster_is_truncated(tmp_path):
+    """A Matroska/WebM recording written to a pipe has a Segment of unknown size: a cut inside a
+    Cluster went through (rc 0, no line). Its Clusters state their sizes: the last one running past
+    the end is the cut. Joined files (cat a.mkv b.mkv) are walked Segment by Segment."""
+    data = _piped("matroska", "libx264")
     path = tmp_path / "rec.mkv"
     path.write_bytes(data)
     assert _read_all(path)[1] is None
@@ -561,20 +566,7 @@ def test_a_browser_recording_with_clusters_of_unknown_size_cut_midway_is_truncat
     such Cluster, and a cut midway went through (rc 0). Their blocks are walked."""
     from livebokeh.sources.video import _ebml_whole
 
-    pipe = _Pipe()
-    import av
-
-    with av.open(pipe, "w", format="webm", options={"live": "1"}) as c:
-        s = c.add_stream("libvpx", rate=30)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(60):
-            frame = av.VideoFrame.from_ndarray(np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8),
-                                               format="rgb24")
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-    data = bytearray(pipe.buf.getvalue())
+    data = bytearray(_piped("webm", "libvpx", {"live": "1"}))
     at, clusters = 0, 0
     while (at := data.find(bytes.fromhex("1f43b675"), at)) >= 0:  # each Cluster's size made 'unknown', as a browser's
         width = 9 - data[at + 4].bit_length()
