@@ -1146,3 +1146,15 @@ def test_uninstall_stops_short_of_removing_a_running_unit_it_could_not_stop(home
     assert "not reachable" not in out.out + out.err
     assert service.unit_path().exists() == running
     assert ("disable --now livebokeh.service failed" in (out.err if running else out.out)) and "Access denied" in out.out + out.err
+
+
+def test_without_an_answer_from_systemd_a_unit_where_it_looks_by_default_is_found(home, tmp_path, capsys):
+    """With the user's systemd not answering and the shell's XDG_CONFIG_HOME elsewhere, `status`
+    said 'not installed' and `uninstall` 'nothing to do' for a unit in ~/.config/systemd/user."""
+    usual = tmp_path / "home" / ".config" / "systemd" / "user" / "livebokeh.service"
+    usual.parent.mkdir(parents=True)
+    usual.write_text(service.MARK + "\n[Service]\nExecStart=/bin/true\n")
+    home.fail["show-environment"] = "Failed to connect to bus"
+    assert service.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "not installed" not in out and str(usual) in out and "cannot be reached" in out

@@ -122,6 +122,12 @@ def locate() -> Where:
     shell = unit_path()
     manager, why = _manager_environment()
     if manager is None:
+        # not asked: as this shell says, unless a unit is only where systemd looks by default
+        # (HOME's .config, when this shell's XDG_CONFIG_HOME points elsewhere)
+        usual = home() / ".config" / "systemd" / "user" / UNIT
+        if usual != shell and not os.path.lexists(shell) and os.path.lexists(usual):
+            return Where(usual, None, why, f"{why}; the unit found is {_printable(str(usual))}, where it looks "
+                                           "unless told otherwise")
         return Where(shell, None, why, "")
     path = unit_path(manager)
     if path == shell:
