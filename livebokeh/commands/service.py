@@ -854,7 +854,9 @@ def uninstall() -> list[str]:
     running = False
     if result is not None and result.returncode != 0 and never_enabled:
         active = _systemctl("is-active", UNIT)  # started by hand, not enabled: still to stop
-        running = active is not None and active.returncode == 0
+        # (restarting after failures is 'activating'; no answer is no proof it is stopped)
+        running = active is not None and (active.returncode in (0, 124) or active.stdout.strip() in (
+            "activating", "reloading", "deactivating", "refreshing"))
     if result is not None and result.returncode != 0 and never_enabled and not running:
         done.append(f"systemctl --user disable --now {UNIT} failed ({_why(result)}), and the unit was never enabled "
                     "nor is it running: nothing to stop")

@@ -190,7 +190,7 @@ class VideoWriter:
         self._time_base = 1 / self._fps if self._one_rate else TIME_BASE
         self._late = 0  # AVI: frames left out, as they fell on a tick already taken
         try:
-            self._container = av.open(ffmpeg_name(self._tmp), mode="w", format=_format_of(suffix), options=container_options)
+            self._container = av.open(self._url(), mode="w", format=_format_of(suffix), options=container_options)
             stream = self._container.add_stream(codec.name, rate=self._fps, options=options)
             stream.width, stream.height, stream.pix_fmt = width + self._pad[1], height + self._pad[0], pix_fmt
             stream.codec_context.time_base = self._time_base
@@ -370,6 +370,20 @@ class VideoWriter:
             os.close(self._lock)
             self._lock = None
 
+    def _url(self) -> str:
+        """What FFmpeg opens: the temporary file by this process's descriptor of it where the system
+        has them (Linux's /proc/self/fd), so that it finds the same file whatever happens to its
+        folder (an MP4's index pass opens it again at the end: by its name, after the folder was
+        moved, that failed and left a file with no index); else by its name."""
+        if self._lock is not None:
+            by_fd = f"/proc/self/fd/{self._lock}"
+            try:
+                if os.path.samefile(by_fd, self._tmp):
+                    return "file:" + by_fd
+            except OSError:
+                pass
+        return ffmpeg_name(self._tmp)
+
     def _moved_to(self) -> Path | None:
         """Where the temporary file is now when its folder was moved during the run (the name the
         system gives its open descriptor; Linux), or None."""
@@ -389,8 +403,9 @@ class VideoWriter:
             except OSError as err:
                 raise SinkError(f"the folder of {self.path} was moved during the run; what this run wrote is in "
                                 f"{moved} ({reason(err)})") from None
-            raise SinkError(f"the folder of {self.path} was moved or renamed during the run; what this run wrote "
-                            f"is in {dest} (it may not play to the end)")
+            what = (f"this run's whole result ({self._muxed} frames) is in {dest}" if complete
+                    else f"what this run wrote is in {dest} (it may not play to the end)")
+            raise SinkError(f"the folder of {self.path} was moved or renamed during the run; {what}")
         if not self._muxed:
             self._tmp.unlink(missing_ok=True)
             log.warning("no frame was written; %s was not created", self.path)
