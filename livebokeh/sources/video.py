@@ -54,7 +54,6 @@ class VideoFileSource(Source):
         self._end: float | None = None  # where the video track should end, in the file's time
         self._end_is_own = True  # False: the end is the whole file's (its longest stream's)
         self._whole: bool | None = None  # what the file's structure says (see file_whole); None: it cannot tell
-        self._index_counts = False  # the header's count is its index's (MP4/MOV): a whole structure may still lack frames
         self._timeline: Timeline | None = None
         self._size: tuple[int, int] | None = None  # (w, h) of every picture given: the first one's
         self._resized = False  # a picture of another size was met (and logged)
@@ -107,7 +106,6 @@ class VideoFileSource(Source):
         self._last_end = None
         self._fps = float(fps)
         self._whole = file_whole(self.path, container)
-        self._index_counts = "mov" in container.format.name.split(",")  # its count is of the samples its index lists
         count = self._expected = frame_count(self.path, container, stream, cut=self._whole is False)
         self._end, self._end_is_own = expected_end(container, stream)
         if count is not None and count != int(stream.frames or 0):  # (frame_count counted what a whole file shows)
@@ -203,10 +201,8 @@ class VideoFileSource(Source):
         counted_short = self._expected is not None and self._decoded + self._damaged < self._expected - 1
         if self._whole is False:
             short = True
-        elif self._whole:  # (a header's end that says more is wrong: a long last frame; an AVI's count written wrong)
-            # an MP4/MOV's index counts what its boxes hold: boxes that all end inside the file but
-            # fewer frames than it lists are a file cut at a box's end (two media boxes, the second gone)
-            short = counted_short and (self._damage is not None or self._index_counts)
+        elif self._whole:  # (a header's count or end that says more is wrong: a long last frame, a count written wrong)
+            short = self._damage is not None and counted_short
         else:
             short = counted_short or (
                 timed and self._end is not None and self._last_end is not None and self._last_end + slack < self._end
