@@ -1131,7 +1131,7 @@ def test_uninstall_finds_an_enabled_unit_under_any_target(home, capsys):
     assert service.unit_path().exists() and (wants / "livebokeh.service").exists()
 
 
-@pytest.mark.parametrize("running", [True, "activating", "no answer", False])
+@pytest.mark.parametrize("running", [True, "activating", "no answer", "no bus", False])
 def test_uninstall_stops_short_of_removing_a_running_unit_it_could_not_stop(home, capsys, running):
     """A unit installed with --no-start and started by hand (running, not enabled), whose `disable
     --now` failed: uninstall said 'systemd is not reachable here ... nothing to stop' and removed
@@ -1140,7 +1140,7 @@ def test_uninstall_stops_short_of_removing_a_running_unit_it_could_not_stop(home
     assert service.main(["install", "--no-start"]) == 0
     home.fail["disable"] = "Access denied"
     home.answers["is-active"] = {True: (0, "active\n"), "activating": (3, "activating\n"), "no answer": (124, ""),
-                                 False: (3, "inactive\n")}[running]
+                                 "no bus": (1, ""), False: (3, "inactive\n")}[running]
     running = bool(running)
     capsys.readouterr()
     assert service.main(["uninstall"]) == (1 if running else 0)

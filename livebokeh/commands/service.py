@@ -852,12 +852,14 @@ def uninstall() -> list[str]:
     result = _systemctl("disable", "--now", UNIT)
     never_enabled = not _enable_links(path)  # (under any target: graphical-session.target's too)
     running = False
-    if result is not None and result.returncode != 0 and never_enabled:
+    if result is not None and result.returncode != 0 and never_enabled and where.manager is not None:
         active = _systemctl("is-active", UNIT)  # started by hand, not enabled: still to stop
-        # (restarting after failures is 'activating'; no answer is no proof it is stopped)
-        running = active is not None and (active.returncode in (0, 124) or active.stdout.strip() in (
-            "activating", "reloading", "deactivating", "refreshing"))
-    if result is not None and result.returncode != 0 and never_enabled and not running:
+        # its systemd answers: only 'inactive' or 'failed' says it is stopped (restarting is
+        # 'activating'; no answer is no proof)
+        running = active is not None and not (active.returncode == 3 and active.stdout.strip() in ("inactive", "failed"))
+    if result is not None and result.returncode != 0 and never_enabled and where.manager is None:
+        done.append("systemd is not reachable here, and the unit was never enabled: nothing to stop")
+    elif result is not None and result.returncode != 0 and never_enabled and not running:
         done.append(f"systemctl --user disable --now {UNIT} failed ({_why(result)}), and the unit was never enabled "
                     "nor is it running: nothing to stop")
     elif result is not None and result.returncode != 0:
