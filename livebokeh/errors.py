@@ -35,15 +35,22 @@ def file_kind(mode: int) -> str:
     return "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
 
 
-def weights_not_there(path: Any) -> str:
-    """Why a weights file named by a setting is not one, as the end of a sentence about "the ...
-    weights PATH": ``"do not exist"``, or what is there (``"are a pipe, not a file"``)."""
+def kind_at(path: Any) -> str | None:
+    """What is at ``path`` (links followed), as :func:`file_kind` names it; None when nothing is
+    (or it cannot be looked at). Never opens it: a pipe would wait for a writer."""
     import os
 
     try:
-        return f"are {file_kind(os.stat(path).st_mode)}, not a file"
+        return file_kind(os.stat(path).st_mode)
     except (OSError, ValueError):
-        return "do not exist"
+        return None
+
+
+def weights_not_there(path: Any) -> str:
+    """Why a weights file named by a setting is not one, as the end of a sentence about "the ...
+    weights PATH": ``"do not exist"``, or what is there (``"are a pipe, not a file"``)."""
+    kind = kind_at(path)
+    return "do not exist" if kind is None else f"are {kind}, not a file"
 
 
 class PrintableFormatter(logging.Formatter):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from livebokeh.errors import ConfigError, ModelError, file_kind
+from livebokeh.errors import ConfigError, ModelError, kind_at
 
 log = logging.getLogger(__name__)
 
@@ -324,15 +324,12 @@ def weight_files() -> list[tuple[str, Path]]:
 
 def _not_a_file(p: Path) -> str:
     """Why a weights path named by the user is no file, as the end of a sentence about it."""
-    import stat
-
-    try:
-        mode = p.stat().st_mode
-    except (OSError, ValueError):
+    kind = kind_at(p)
+    if kind is None:
         return "does not exist"
-    if stat.S_ISDIR(mode):
+    if kind == "a folder":
         return "is a folder, not the model's file"
-    return f"is not a regular file ({file_kind(mode)}), not the model's file"
+    return f"is not a regular file ({kind}), not the model's file"
 
 
 def locate(name: str, explicit: str | os.PathLike[str] | None = None, download_missing: bool = True) -> Path:

@@ -16,7 +16,6 @@ import os
 import platform
 import re
 import shutil
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -31,7 +30,7 @@ from livebokeh.errors import (
     OneLineParser,
     SetupError,
     exit_code,
-    file_kind,
+    kind_at,
     one_line,
     printable,
     stdout_error,
@@ -248,13 +247,10 @@ def _not_a_file(path: Path) -> str:
     """Why ``path``, where the unit goes, cannot be it ("" when it can, or nothing is there): a
     folder, a pipe, a device or a socket in the way (a link to one too). It is never opened: a pipe
     would wait for a writer, a device give bytes without end."""
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):
+    kind = kind_at(path)
+    if kind in (None, "a file"):
         return ""
-    if stat.S_ISREG(mode):
-        return ""
-    return (f"{path} is {file_kind(mode)}, not a unit file: systemd ignores it and install cannot write there; "
+    return (f"{path} is {kind}, not a unit file: systemd ignores it and install cannot write there; "
             "move it away (it is not livebokeh's to remove)")
 
 
@@ -654,11 +650,11 @@ def _place(path: Path, data: bytes, overwrite: bool) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if tmp.is_dir() and not tmp.is_symlink():
         raise ConfigError(f"{tmp} is a folder where install writes the unit first; move it away")
+    from livebokeh.sinks.files import create_new
+
     try:
-        if tmp.is_symlink() or tmp.exists():  # an earlier process's of this number, killed: ours to remove
-            tmp.unlink()
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:  # (new: whatever an earlier process of this number left there removed, never written through)
+            fd = create_new(tmp, 0o644)
         except FileExistsError:
             raise ConfigError(f"{tmp} appeared while install wrote the unit; try again") from None
         with os.fdopen(fd, "wb") as fh:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livebokeh.errors import ConfigError, SinkError, file_kind
+from livebokeh.errors import ConfigError, SinkError, kind_at
 
 log = logging.getLogger(__name__)
 
@@ -317,11 +317,8 @@ def _check_folder(out: Output) -> None:
 
 def _not_a_file(path: Path) -> str:
     """What ``path`` is when it exists and is not a regular file (``"a folder"``), else ``""``."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return ""
-    return "" if stat.S_ISREG(mode) else file_kind(mode)
+    kind = kind_at(path)
+    return "" if kind in (None, "a file") else kind
 
 
 def _read_only(folder: Path) -> bool:
@@ -384,16 +381,16 @@ def free_partial_path(path: Path) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _create_new(path: Path) -> int:
+def create_new(path: Path, mode: int = 0o666) -> int:
     """``path``, a temporary name of this process's, made as a new file: a descriptor open for
     writing. Whatever is found at the name (a file or link left by an earlier process of the same
     id, or planted there) is removed first, never written through: opening a link would overwrite
-    its target, and the result would then be published as that link."""
+    its target, and the result would then be published as that link. ``mode``: before the umask."""
     if path.is_symlink() or path.exists():
         if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(errno.EISDIR, "a folder is in the way", str(path))
         path.unlink()
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
 
 
 def _lock_held(fd: int) -> None:
@@ -408,9 +405,9 @@ def _lock_held(fd: int) -> None:
 
 
 def create_locked(path: Path) -> int:
-    """Create ``path`` new (:func:`_create_new`) and hold an exclusive lock on it while its writer
+    """Create ``path`` new (:func:`create_new`) and hold an exclusive lock on it while its writer
     lives: the descriptor to close when done."""
-    fd = _create_new(path)
+    fd = create_new(path)
     _lock_held(fd)
     return fd
 
